@@ -1,0 +1,365 @@
+"""The Vantax API as the dialer sees it.
+
+Every [assumed] point of the contract lives here and nowhere else: status codes, error codes,
+the envelope, Retry-After, terminal statuses. Whatever the real service does differently is
+tolerated and recorded (unknown fields, codes, statuses), never a crash. The client knows the
+API and nothing of the journal; retry policy belongs to the engine.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+# [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses.
+TERMINAL_STATUSES = frozenset({"completed", "no_answer", "busy", "voicemail", "failed", "canceled"})
+KNOWN_STATUSES = TERMINAL_STATUSES | {"initiated", "ringing", "in_progress"}
+MAX_RETRY_AFTER_S = 120.0
+RETRYABLE_409_CODES = frozenset({"call_in_progress", "idempotency_conflict"})
+CALL_FIELDS = (
+    "id", "sub_account_id", "agent_id", "contact_id", "direction", "status", "from", "to",
+    "created_at", "started_at", "ended_at", "duration_seconds", "outcome", "ended_reason",
+    "transcript", "recording_url",
+)
+
+
+class VantaxError(Exception):
+    """Base of the client's errors. Never carries the API key or request headers."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = dict(details or {})
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r})"
+        )
+
+
+class AuthError(VantaxError):
+    """401/403: the key is wrong or not allowed; the whole run must stop."""
+
+
+class DncRejected(VantaxError):
+    """409 dnc_listed: the platform's Do-Not-Call list holds this contact."""
+
+
+class Conflict(VantaxError):
+    """Another 409 (call_in_progress, idempotency_conflict): try the same request later."""
+
+    retryable = True
+
+
+class ValidationFailed(VantaxError):
+    """422: the request is wrong; retrying it cannot help."""
+
+
+class NotFound(VantaxError):
+    """404: unknown agent, contact, from-number or call."""
+
+
+class RateLimited(VantaxError):
+    """429: slow down and retry after Retry-After (or a backoff when it is absent)."""
+
+    retryable = True
+
+
+class TransientError(VantaxError):
+    """5xx, timeouts, dropped connections: retry with the SAME idempotency key."""
+
+    retryable = True
+
+
+class UnexpectedResponse(VantaxError):
+    """A status the contract does not describe; recorded, treated as not retryable."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """A CALL object; fields the contract does not name are kept in `extra`."""
+
+    id: str
+    status: str
+    to: str | None = None
+    contact_id: str | None = None
+    agent_id: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    outcome: str | None = None
+    ended_reason: str | None = None
+    transcript: str | None = None
+    recording_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def status_known(self) -> bool:
+        return self.status in KNOWN_STATUSES
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Call:
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+            raise UnexpectedResponse("CALL object without an id")
+        dur = data.get("duration_seconds")
+        try:
+            duration = float(dur) if dur is not None else None
+        except (TypeError, ValueError):
+            duration = None
+        return cls(
+            id=data["id"],
+            status=str(data.get("status") or "unknown"),
+            to=_str(data.get("to")),
+            contact_id=_str(data.get("contact_id")),
+            agent_id=_str(data.get("agent_id")),
+            created_at=_str(data.get("created_at")),
+            started_at=_str(data.get("started_at")),
+            ended_at=_str(data.get("ended_at")),
+            duration_seconds=duration,
+            outcome=_str(data.get("outcome")),
+            ended_reason=_str(data.get("ended_reason")),
+            transcript=_str(data.get("transcript")),
+            recording_url=_str(data.get("recording_url")),
+            extra={k: v for k, v in data.items() if k not in CALL_FIELDS},
+        )
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Delta-seconds (possibly fractional) or an HTTP-date, capped; None when absent or junk."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            dt = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        secs = dt.timestamp() - (now if now is not None else time.time())
+    if secs != secs:  # NaN
+        return None
+    return min(max(secs, 0.0), MAX_RETRY_AFTER_S)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What one HTTP exchange looked like, for telemetry (never headers, never the key)."""
+
+    method: str
+    path: str
+    status: int | None
+    code: str | None
+    latency_s: float
+    error: str | None = None
+
+
+Pacer = Callable[[str], Awaitable[None]]
+Observer = Callable[[Exchange], None]
+
+
+async def _no_pacing(_method: str) -> None:
+    return None
+
+
+class VantaxClient:
+    """One httpx.AsyncClient behind the three calls the dialer needs.
+
+    `pacer` is awaited before every request (POST and GET share the platform's limit);
+    `observer` sees every exchange. Tests inject `transport=httpx.MockTransport(...)`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        pacer: Pacer | None = None,
+        observer: Observer | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        if not api_key:
+            raise AuthError("no API key given")
+        self._pacer = pacer or _no_pacing
+        self._observer = observer
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": "campaign-dialer/0.1",
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            follow_redirects=False,
+            # A proxy from the environment must never see loopback sandbox traffic.
+            trust_env=not _is_loopback_url(base_url),
+        )
+
+    def __repr__(self) -> str:
+        return f"VantaxClient(base_url={str(self._http.base_url)!r})"
+
+    async def __aenter__(self) -> VantaxClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def place_call(self, body: Mapping[str, Any], idempotency_key: str) -> Call:
+        """POST /v1/calls. The same key and body always mean the same call."""
+        data = await self._request(
+            "POST", "/v1/calls", json=dict(body), headers={"Idempotency-Key": idempotency_key}
+        )
+        return Call.from_json(data.get("data") or {})
+
+    async def get_call(self, call_id: str) -> Call:
+        data = await self._request("GET", f"/v1/calls/{call_id}")
+        return Call.from_json(data.get("data") or {})
+
+    async def list_calls(self, **filters: str | int | None) -> AsyncIterator[Call]:
+        """GET /v1/calls, following the cursor to the end."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        params.setdefault("limit", 100)
+        while True:
+            data = await self._request("GET", "/v1/calls", params=params)
+            for item in data.get("data") or []:
+                try:
+                    yield Call.from_json(item)
+                except UnexpectedResponse:
+                    continue
+            cursor = data.get("next_cursor")
+            if not cursor:
+                return
+            params = {**params, "cursor": cursor}
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        await self._pacer(method)
+        started = time.monotonic()
+        label = "/v1/calls/{id}" if path.startswith("/v1/calls/") else path
+        try:
+            resp = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as e:
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise TransientError(f"{method} {label}: timed out ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise TransientError(
+                f"{method} {label}: connection failed ({type(e).__name__})"
+            ) from None
+        body = _json_or_none(resp)
+        code, message, details = _envelope(body)
+        self._observe(method, label, resp.status_code, code, started, None)
+        if resp.is_success:
+            if not isinstance(body, dict):
+                # A 2xx we cannot read: for a POST the call may exist, so it is retried
+                # with the same key (which answers the original) rather than trusted.
+                raise TransientError(f"{method} {label}: {resp.status_code} with unreadable body")
+            return body
+        raise _error_for(resp, method, label, code, message, details)
+
+    def _observe(
+        self, method: str, path: str, status: int | None, code: str | None, started: float,
+        error: str | None,
+    ) -> None:
+        if self._observer is not None:
+            self._observer(
+                Exchange(method, path, status, code, time.monotonic() - started, error)
+            )
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = httpx.URL(url).host
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def _json_or_none(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
+    if not isinstance(body, dict):
+        return None, "", {}
+    err = body.get("error")
+    if isinstance(err, dict):
+        details = err.get("details") if isinstance(err.get("details"), dict) else {}
+        code = err.get("code")
+        return (str(code) if code is not None else None), str(body.get("message") or ""), details
+    if isinstance(err, str):
+        return err, str(body.get("message") or ""), {}
+    return None, str(body.get("message") or ""), {}
+
+
+def _error_for(
+    resp: httpx.Response, method: str, path: str, code: str | None, message: str,
+    details: dict[str, Any],
+) -> VantaxError:
+    status = resp.status_code
+    text = f"{method} {path}: {status}" + (f" {code}" if code else "") + (
+        f": {message}" if message else ""
+    )
+    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+    kw: dict[str, Any] = {
+        "status": status, "code": code, "details": details, "retry_after": retry_after,
+    }
+    if status in (401, 403):
+        return AuthError(text, **kw)
+    if status == 409:
+        # [seed] 409 means Do-Not-Call; only the two known transient codes are retried.
+        if code in RETRYABLE_409_CODES:
+            return Conflict(text, **kw)
+        return DncRejected(text, **kw)
+    if status == 422:
+        return ValidationFailed(text, **kw)
+    if status == 404:
+        return NotFound(text, **kw)
+    if status == 429:
+        return RateLimited(text, **kw)
+    if status >= 500 or status == 408:
+        return TransientError(text, **kw)
+    return UnexpectedResponse(text, **kw)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")

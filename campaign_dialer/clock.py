@@ -1,0 +1,44 @@
+"""Wall-clock time, injectable so tests can stand a run at 03:00 in New York.
+
+`CAMPAIGN_DIALER_TEST_CLOCK=2026-03-08T06:59:00Z` makes a run start at that instant and
+advance in real time from there. It exists for the end-to-end tests that drive the real CLI
+across several runs; every run that uses it logs a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+TEST_CLOCK_ENV = "CAMPAIGN_DIALER_TEST_CLOCK"
+
+
+class Clock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start_wall = start
+        self._start_mono = time.monotonic()
+        if start is not None and start.tzinfo is None:
+            raise ValueError("the clock's start must be timezone-aware")
+
+    @property
+    def is_fake(self) -> bool:
+        return self._start_wall is not None
+
+    def now(self) -> datetime:
+        if self._start_wall is None:
+            return datetime.now(UTC)
+        return self._start_wall + timedelta(seconds=time.monotonic() - self._start_mono)
+
+    def seconds_until(self, when: datetime) -> float:
+        return (when - self.now()).total_seconds()
+
+    @classmethod
+    def from_env(cls) -> Clock:
+        raw = os.environ.get(TEST_CLOCK_ENV, "").strip()
+        if not raw:
+            return cls()
+        start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        return cls(start)

@@ -1,0 +1,352 @@
+"""What each CLI command does, as plain functions returning an exit code."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from campaign_dialer import log
+from campaign_dialer.clock import Clock
+from campaign_dialer.config import Campaign, ConfigError, load_campaign
+from campaign_dialer.exitcodes import DialerError, ExitCode
+
+
+class CampaignLocked(DialerError):
+    exit_code = ExitCode.TEMPFAIL
+
+
+@contextmanager
+def campaign_lock(campaign: Campaign) -> Iterator[None]:
+    """One run per campaign: an flock the kernel drops when the process dies."""
+    campaign.output_dir.mkdir(parents=True, exist_ok=True)
+    path = campaign.output_dir / f".{campaign.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise CampaignLocked(
+                f"campaign {campaign.name!r} is already running ({holder or 'unknown holder'}); "
+                "try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
+    if not base_url:
+        return campaign
+    from pydantic import ValidationError
+
+    from campaign_dialer.config import ApiSection
+
+    try:
+        api = ApiSection.model_validate({**campaign.model.api.model_dump(), "base_url": base_url})
+    except ValidationError as e:
+        raise ConfigError("--base-url", "api.base_url", e.errors()[0]["msg"]) from None
+    model = campaign.model.model_copy(update={"api": api})
+    return Campaign(campaign.path, model)
+
+
+def run(
+    path: Path, *, base_url: str | None = None, wait: bool = False, until: time | None = None,
+    max_duration: float | None = None, grace: float = 60.0, progress: bool = True,
+    clock: Clock | None = None, quiet: bool = False,
+) -> ExitCode:
+    from campaign_dialer.cli import deadline_from
+    from campaign_dialer.client import VantaxClient
+    from campaign_dialer.engine import Engine, RunOptions
+    from campaign_dialer.planning import make_plan
+    from campaign_dialer.results import write_results
+    from campaign_dialer.store import Journal
+
+    campaign = _override_base_url(load_campaign(path), base_url)
+    key = campaign.api_key()
+    log.register_secret(key)
+    clock = clock or Clock.from_env()
+    logger = log.get("run", campaign=campaign.name)
+    with campaign_lock(campaign):
+        plan = make_plan(campaign, clock.now())
+        journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
+        try:
+            api = campaign.model.api
+
+            def client_factory(**kw: Any) -> VantaxClient:
+                return VantaxClient(
+                    api.base_url, key, timeout_s=api.request_timeout_s,
+                    max_connections=api.max_live_calls + 10, **kw,
+                )
+
+            options = RunOptions(
+                wait=wait, until=deadline_from(until, clock.now()), max_duration_s=max_duration,
+                grace_s=grace,
+            )
+            display = _ProgressDisplay(enabled=progress and not quiet)
+            engine = Engine(
+                campaign=campaign, plan=plan, journal=journal, client_factory=client_factory,
+                clock=clock, options=options, on_progress=display.update,
+            )
+            with display:
+                outcome = anyio.run(engine.run, backend="asyncio")
+            df = write_results(plan.contacts, journal, campaign.results_path)
+            logger.info("results_written", path=str(campaign.results_path), rows=len(df))
+            if not quiet:
+                from campaign_dialer.report import print_summary
+
+                print_summary(campaign, journal, df, exit_code=outcome.exit_code,
+                              message=outcome.message)
+            return outcome.exit_code
+        finally:
+            journal.close()
+
+
+class _ProgressDisplay:
+    """A live line on a terminal; nothing off one (the JSON logs carry the figures)."""
+
+    def __init__(self, enabled: bool) -> None:
+        con = log.console()
+        self.enabled = enabled and con.is_terminal
+        self._live: Any = None
+        self._console = con
+
+    def __enter__(self) -> _ProgressDisplay:
+        if self.enabled:
+            from rich.live import Live
+
+            self._live = Live("", console=self._console, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, stats: Any) -> None:
+        if self._live is None:
+            return
+        from rich.table import Table
+
+        t = Table.grid(padding=(0, 2))
+        done = stats.placed + stats.rejected + stats.errors
+        eta = ""
+        cps = stats.calls_per_second()
+        left = max(stats.to_dial - done, 0)
+        if cps > 0 and left:
+            eta = f"ETA {int(left / cps)}s"
+        t.add_row(
+            f"[bold]placed[/] {stats.placed}", f"[cyan]live[/] {stats.live}",
+            f"[green]completed[/] {stats.completed}", f"[yellow]rejected[/] {stats.rejected}",
+            f"[red]errors[/] {stats.errors}", f"to dial {stats.to_dial}",
+            f"{cps:.2f} calls/s", eta,
+        )
+        self._live.update(t)
+
+
+def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
+    from campaign_dialer.planning import make_plan
+
+    campaign = load_campaign(path)
+    clock = clock or Clock.from_env()
+    plan = make_plan(campaign, clock.now())
+    counts = plan.counts()
+    by_disp = Counter[str]()
+    for (d, _), n in counts.items():
+        by_disp[d] += n
+    data = {
+        "campaign": campaign.name,
+        "at": plan.at.isoformat(),
+        "rows": len(plan.rows),
+        "by_disposition": dict(by_disp),
+        "by_reason": [
+            {"disposition": d, "reason": r or None, "rows": n}
+            for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "calls_placed": 0,
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return ExitCode.OK
+    from rich.table import Table
+
+    con = log.console()
+    t = Table(title=f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)")
+    t.add_column("fate")
+    t.add_column("reason")
+    t.add_column("rows", justify="right")
+    for item in data["by_reason"]:
+        t.add_row(item["disposition"], item["reason"] or "-", str(item["rows"]))
+    t.add_row("[bold]total", "", f"[bold]{len(plan.rows)}")
+    con.print(t)
+    return ExitCode.OK
+
+
+def status(path: Path, *, as_json: bool = False) -> ExitCode:
+    from campaign_dialer.store import Journal, JournalError
+
+    campaign = load_campaign(path, check_inputs=False)
+    try:
+        journal = Journal(campaign.journal_path, campaign.name, create=False)
+    except JournalError:
+        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run"}
+        print(json.dumps(data)) if as_json else log.console().print(
+            f"{campaign.name}: never run"
+        )
+        return ExitCode.OK
+    with journal:
+        data = status_data(journal, campaign)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return ExitCode.OK
+    from rich.table import Table
+
+    con = log.console()
+    t = Table(title=f"{campaign.name}: {data['control']}")
+    t.add_column("fate")
+    t.add_column("reason")
+    t.add_column("rows", justify="right")
+    for item in data["by_reason"]:
+        t.add_row(item["disposition"], item["reason"] or "-", str(item["rows"]))
+    con.print(t)
+    con.print(
+        f"live calls: {data['live_calls']}   next window opens: {data['next_window_at'] or '-'}   "
+        f"last run exit code: {_dash(data['last_exit_code'])}"
+    )
+    return ExitCode.OK
+
+
+def _dash(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
+    from campaign_dialer.store import PLACED
+
+    fates = journal.fates().values()
+    counts = Counter((f.disposition, f.reason or "") for f in fates)
+    by_disp = Counter(f.disposition for f in fates)
+    opens = [f.next_open for f in fates if f.disposition == "pending" and f.next_open]
+    runs = journal.runs()
+    last = runs[-1] if runs else None
+    running = last is not None and last.get("ended_at") is None
+    last_exit = journal.get_meta("last_exit_code")
+    return {
+        "campaign": campaign.name,
+        "control": journal.control(),
+        "running": running,
+        "rows": sum(by_disp.values()),
+        "by_disposition": dict(by_disp),
+        "by_reason": [
+            {"disposition": d, "reason": r or None, "rows": n}
+            for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "live_calls": len(journal.attempts(states=[PLACED])),
+        "next_window_at": min(opens) if opens else None,
+        "last_exit_code": int(last_exit) if last_exit is not None else None,
+        "runs": len(runs),
+    }
+
+
+def results(path: Path) -> ExitCode:
+    from campaign_dialer.contacts import load_contacts
+    from campaign_dialer.results import write_results
+    from campaign_dialer.store import Journal
+
+    campaign = load_campaign(path)
+    m = campaign.model
+    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
+    contacts = load_contacts(
+        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
+    )
+    with Journal(campaign.journal_path, campaign.name, create=False) as journal:
+        write_results(contacts, journal, campaign.results_path)
+    log.console().print(f"results: {campaign.results_path}")
+    return ExitCode.OK
+
+
+def control(path: Path, action: str) -> ExitCode:
+    from campaign_dialer.store import Journal
+
+    campaign = load_campaign(path, check_inputs=False)
+    state = {"pause": "paused", "resume": "active", "cancel": "canceled"}[action]
+    with Journal(campaign.journal_path, campaign.name) as journal:
+        journal.set_control(state)
+    log.get("control", campaign=campaign.name).info("control_changed", state=state)
+    log.console().print(f"{campaign.name}: {state}")
+    return ExitCode.OK
+
+
+def report(paths: list[Path], *, text: bool = False, as_json: bool = False) -> ExitCode:
+    from campaign_dialer import report as rep
+
+    return rep.command(paths, text=text, as_json=as_json)
+
+
+DEMO_CLOCK = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)  # a Tuesday, 13:00 in New York
+
+
+def find_demo_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "campaigns" / "demo"
+    for cand in (Path.cwd() / "campaigns" / "demo", here):
+        if (cand / "campaign.toml").is_file():
+            return cand
+    raise DialerError("the demo campaign (campaigns/demo/campaign.toml) was not found")
+
+
+def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
+    """Start the sandbox on a free loopback port and run the demo campaign against it."""
+    from campaign_dialer.sandbox import SandboxConfig, SandboxServer
+
+    demo_dir = find_demo_dir()
+    path = demo_dir / "campaign.toml"
+    campaign = load_campaign(path)
+    out_dir = campaign.output_dir
+    if fresh and out_dir.exists():
+        shutil.rmtree(out_dir)
+    env = campaign.model.api.api_key_env
+    key = "vx_test_" + secrets.token_hex(16)
+    os.environ[env] = key
+    log.register_secret(key)
+    api = campaign.model.api
+    cfg = SandboxConfig(
+        api_keys=(key,), seed=7, time_scale=0.01,
+        requests_per_second=api.requests_per_second, max_live_calls=api.max_live_calls,
+        data_file=demo_dir / "sandbox-data.json", audit_path=out_dir / "sandbox-audit.json",
+    )
+    con = log.console()
+    with SandboxServer(cfg, host="127.0.0.1", port=0) as sb:
+        con.print(
+            f"sandbox listening on {sb.url}; "
+            f"demo clock starts at {DEMO_CLOCK:%a %Y-%m-%d %H:%M UTC}"
+        )
+        code = run(path, base_url=sb.url, clock=Clock(DEMO_CLOCK), grace=10.0)
+    report_path = campaign.output_dir / "report.html"
+    try:
+        from campaign_dialer import report as rep
+
+        report_path = rep.build(campaign)
+    except (ImportError, NotImplementedError, AttributeError):
+        pass
+    con.print(f"\nresults: {campaign.results_path}")
+    if report_path.exists():
+        con.print(f"report:  {report_path}")
+    con.print(f"journal: {campaign.journal_path}")
+    sys.stdout.flush()
+    # Rows held for their window are the demo working as intended, not a failure.
+    return ExitCode.OK if code in (ExitCode.OK, ExitCode.TEMPFAIL) else code

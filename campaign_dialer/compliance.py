@@ -1,0 +1,1409 @@
+"""Compliance: who may be called, and when. Do-Not-Call, consent, calling hours.
+
+Pure: no network, no logging; the engine re-checks every call here at the moment of dialing
+(`Gate.check`), and `build_plan` gives the same answers for a whole contacts file at once.
+
+Choices a careful compliance engineer makes here, and why (each one is tested):
+
+- Fail closed. A DNC or consent file we cannot read rejects the campaign (`ComplianceError`,
+  exit 65). An unknown time zone means no call unless the campaign allows it. No consent on
+  record means no call when `require_consent` is on.
+- DNC entries are normalised like contacts. An entry that is not a number at all (text) rejects
+  the file: the wrong column or file was probably given. An entry that is numeric but not a valid
+  number is ignored and counted (`DncList.ignored`): every number we call is valid, so an invalid
+  entry can never match one.
+- Consent: the latest event *by time* at or before the call decides; file order means nothing.
+  Ties at the same instant go to revoke, and between grants to the earliest expiry. A grant whose
+  expiry is at or before the call is `consent_expired`; a future-dated event does not count yet.
+  Events are matched by phone and by contact_id (a revocation recorded under either applies).
+  A revocation is honoured even when `require_consent` is off: it is an opt-out.
+- Calling window: a call is inside only if it is inside in *every* candidate zone of the number:
+  every zone of its area code (the shipped `data/area_codes.csv`, built from `phonenumbers` and
+  unioned over exchanges and overlays), plus the contact's own zone/state hint. A number whose
+  area the library only knows at country level with several zones (toll-free, many mobiles
+  abroad) has no area zones: the hint alone decides, else the zone is unknown. A hint we cannot
+  interpret makes the zone unknown (the CRM says the person is somewhere we cannot place).
+- The window is the campaign's, clamped to the US federal 08:00-21:00 (applied to every number:
+  a bound a campaign cannot widen), narrowed by the stricter state/province rules
+  (`data/state_rules.csv`: hours, Sundays, holidays) of every state the number's area code or the
+  contact's hint points to. Holidays are the US federal ones, both the actual and the observed
+  date, plus the state-only days listed in the table. Canadian numbers get the CRTC hours.
+  Start is inclusive, end exclusive: 21:00:00 is already too late.
+- Contacts with a contact_id but no phone are callable by contact_id: they cannot be checked
+  against the local DNC lists (no number) and usually have no zone (unknown, not callable) unless
+  the CSV gives one. The platform's own DNC check (409 dnc_listed) still applies to them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import fcntl
+import functools
+import io
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from phonenumbers.tzdata import TIMEZONE_DATA
+
+from campaign_dialer.contacts import (
+    ROLE_ALIASES,
+    STATE_CODES,
+    STRING,
+    Contacts,
+    normalize_phones,
+)
+
+__all__ = [
+    "US_FEDERAL_WINDOW",
+    "CallingWindow",
+    "ComplianceError",
+    "ConsentDecision",
+    "ConsentLedger",
+    "DncLedger",
+    "DncList",
+    "Gate",
+    "Verdict",
+    "WindowDecision",
+    "build_plan",
+    "holidays_for",
+    "max_calls_per_24h",
+    "state_for_number",
+    "states_for_number",
+    "us_federal_holidays",
+]
+
+US_FEDERAL_WINDOW = (time(8), time(21))
+DATA = Path(__file__).resolve().parent / "data"
+LOOKAHEAD_DAYS = 14  # how far `next_open` searches; beyond that it is None
+EVIDENCE_KEYS = (
+    "consent_event_at",
+    "consent_expires_at",
+    "consent_source",
+    "local_times",
+    "zones",
+    "dnc_lists_checked",
+)
+NO_PHONE_DNC = "(no phone: local lists not checked)"
+
+
+class ComplianceError(Exception):
+    """A DNC or consent file cannot be used: the CLI exits 65 before any call."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.row = row
+        self.column = column
+        self.problem = problem
+        where = str(self.path)
+        if row is not None:
+            where += f": row {row}"
+        if column is not None:
+            where += f", column {column!r}" if row is not None else f": column {column!r}"
+        super().__init__(f"{where}: {problem}")
+
+
+def _aware(at: datetime, name: str = "at") -> datetime:
+    if not isinstance(at, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (got naive {at.isoformat()})")
+    return at
+
+
+# --------------------------------------------------------------------------------------------
+# Shipped tables
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _AreaCode:
+    region: str
+    states: tuple[str, ...]
+    zones: tuple[str, ...]
+
+
+def _data_rows(name: str) -> list[dict[str, str]]:
+    text = (DATA / name).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+@functools.lru_cache(maxsize=1)
+def _area_codes() -> dict[str, _AreaCode]:
+    return {
+        r["npa"]: _AreaCode(r["region"], tuple(r["states"].split()), tuple(r["zones"].split()))
+        for r in _data_rows("area_codes.csv")
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _state_zones() -> dict[str, tuple[str, ...]]:
+    """Every zone of every area code of a state: the candidates for a state hint."""
+    acc: dict[str, set[str]] = {}
+    for ac in _area_codes().values():
+        for st in ac.states:
+            acc.setdefault(st, set()).update(ac.zones)
+    return {st: tuple(sorted(z)) for st, z in acc.items()}
+
+
+Interval = tuple[time, time]
+_DAY = "none"
+
+
+@dataclass(frozen=True)
+class _StateRule:
+    state: str
+    weekday: Interval | None | str  # None = no state limit, "none" = no calls
+    saturday: Interval | None | str
+    sunday: Interval | None | str
+    holiday: Interval | None | str
+    holidays: tuple[str, ...]
+    max_24h: int | None
+    source: str
+
+
+def _hours(text: str, where: str) -> Interval | None | str:
+    text = text.strip()
+    if not text:
+        return None
+    if text == "none":
+        return _DAY
+    m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", text)
+    if not m:
+        raise ValueError(f"state_rules.csv {where}: bad hours {text!r}")
+    a, b, c, d = (int(x) for x in m.groups())
+    end = time(23, 59, 59) if c == 24 else time(c, d)
+    return (time(a, b), end)
+
+
+@functools.lru_cache(maxsize=1)
+def _state_rules() -> dict[str, _StateRule]:
+    rules = {}
+    for r in _data_rows("state_rules.csv"):
+        st = r["state"]
+        rules[st] = _StateRule(
+            state=st,
+            weekday=_hours(r["weekday"], st),
+            saturday=_hours(r["saturday"], st),
+            sunday=_hours(r["sunday"], st),
+            holiday=_hours(r["holiday"], st),
+            holidays=tuple(r["holidays"].split()),
+            max_24h=int(r["max_24h"]) if r["max_24h"].strip() else None,
+            source=r["source"],
+        )
+    return rules
+
+
+def _npa(e164: str) -> str | None:
+    if len(e164) == 12 and e164.startswith("+1"):
+        return e164[2:5]
+    return None
+
+
+def states_for_number(phone_e164: str) -> tuple[str, ...]:
+    """Every US state / CA province the number's area code may be in (most likely first)."""
+    npa = _npa(phone_e164)
+    ac = _area_codes().get(npa) if npa else None
+    return ac.states if ac else ()
+
+
+def state_for_number(phone_e164: str) -> str | None:
+    """US/CA state or province of the area code (the most likely one); territories: PR, GU..."""
+    states = states_for_number(phone_e164)
+    return states[0] if states else None
+
+
+def max_calls_per_24h(phone_e164: str) -> int | None:
+    """The strictest per-24 h call cap among the area code's states (FL/OK/MD: 3), else None."""
+    caps = [
+        rule.max_24h
+        for st in states_for_number(phone_e164)
+        if (rule := _state_rules().get(st)) is not None and rule.max_24h is not None
+    ]
+    return min(caps) if caps else None
+
+
+# --------------------------------------------------------------------------------------------
+# Holidays
+# --------------------------------------------------------------------------------------------
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    """n-th (1-based) weekday of a month; n = -1 for the last one."""
+    if n > 0:
+        first = date(year, month, 1)
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    last = nxt - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    ll = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ll) // 451
+    month = (h + ll - 7 * m + 114) // 31
+    day = (h + ll - 7 * m + 114) % 31 + 1
+    return date(year, month, day)
+
+
+def _observed(d: date) -> set[date]:
+    """The day itself and, for a weekend day, the Friday/Monday it is observed on."""
+    if d.weekday() == 5:
+        return {d, d - timedelta(days=1)}
+    if d.weekday() == 6:
+        return {d, d + timedelta(days=1)}
+    return {d}
+
+
+@functools.lru_cache(maxsize=256)
+def us_federal_holidays(year: int) -> frozenset[date]:
+    """US federal holidays (5 U.S.C. 6103) of `year`: actual and observed dates.
+
+    Both dates count: a state that forbids calls "on a holiday" may mean either, so neither is
+    called. Juneteenth from 2021. New Year's Day of `year + 1` observed on Dec 31 is included.
+    """
+    days: set[date] = set()
+    fixed = [(1, 1), (7, 4), (11, 11), (12, 25)] + ([(6, 19)] if year >= 2021 else [])
+    for m, d in fixed:
+        days |= _observed(date(year, m, d))
+    days |= {x for x in _observed(date(year + 1, 1, 1)) if x.year == year}
+    days |= {
+        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
+        _nth_weekday(year, 2, 0, 3),  # Washington's Birthday
+        _nth_weekday(year, 5, 0, -1),  # Memorial Day
+        _nth_weekday(year, 9, 0, 1),  # Labor Day
+        _nth_weekday(year, 10, 0, 2),  # Columbus Day
+        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
+    }
+    return frozenset(x for x in days if x.year == year)
+
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
+def _holiday_spec(spec: str, year: int) -> set[date]:
+    if spec == "federal":
+        return set(us_federal_holidays(year))
+    if spec.startswith("easter-"):
+        return {_easter(year) - timedelta(days=int(spec[7:]))}
+    m = re.fullmatch(r"([a-z]{3})-(\d\d)", spec)
+    if m:
+        return _observed(date(year, _MONTHS[m.group(1)], int(m.group(2))))
+    m = re.fullmatch(r"([a-z]{3})-mon([1-5L])", spec)
+    if m:
+        n = -1 if m.group(2) == "L" else int(m.group(2))
+        return {_nth_weekday(year, _MONTHS[m.group(1)], 0, n)}
+    raise ValueError(f"state_rules.csv: unknown holiday {spec!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def holidays_for(state: str, year: int) -> frozenset[date]:
+    """The days `state`'s holiday rule applies to in `year` (empty if it has none)."""
+    rule = _state_rules().get(state)
+    if rule is None:
+        return frozenset()
+    days: set[date] = set()
+    for spec in rule.holidays:
+        days |= _holiday_spec(spec, year)
+    return frozenset(days)
+
+
+# --------------------------------------------------------------------------------------------
+# Calling window
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    ok: bool
+    reason: str | None  # None | "outside_window" | "unknown_timezone"
+    next_open: datetime | None  # UTC; None when ok, unknown, or not open within 14 days
+    zones: tuple[str, ...]
+    local_times: tuple[str, ...]
+    detail: str = ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _tz_keys() -> list[str]:
+    return sorted(TIMEZONE_DATA)
+
+
+@functools.lru_cache(maxsize=1 << 20)
+def _area_info(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(zones, states) of the number's area; None when nothing is known.
+
+    NANP: the shipped area-code table. Elsewhere (and NANP codes not in it, e.g. toll-free):
+    the longest `phonenumbers` time-zone prefix of the number, unioned with every longer prefix
+    under it (its exchanges), so a fallback to one zone never hides the others. A number known
+    only at country level gets every zone of its country, as the library says.
+    """
+    npa = _npa(e164)
+    if npa is not None and npa in _area_codes():
+        ac = _area_codes()[npa]
+        return ac.zones, ac.states
+    digits = e164.lstrip("+")
+    key = next((digits[:n] for n in range(len(digits), 0, -1) if digits[:n] in TIMEZONE_DATA), None)
+    if key is None:
+        return None
+    zones = set(TIMEZONE_DATA[key])
+    keys = _tz_keys()
+    i = bisect.bisect_right(keys, key)
+    while i < len(keys) and keys[i].startswith(key):
+        zones.update(TIMEZONE_DATA[keys[i]])
+        i += 1
+    zones.discard("Etc/Unknown")
+    return (tuple(sorted(zones)), ()) if zones else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _hint_info(tz_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(zones, states) named by a hint; None if any part of it cannot be interpreted."""
+    zones: set[str] = set()
+    states: set[str] = set()
+    for part in (p.strip() for p in tz_hint.split(";")):
+        if not part:
+            continue
+        if part.upper() in STATE_CODES and len(part) == 2:
+            st = part.upper()
+            if st not in _state_zones():
+                return None
+            zones.update(_state_zones()[st])
+            states.add(st)
+        elif "/" in part and _zone(part) is not None:
+            zones.add(part)
+        elif part.upper() == "UTC" and _zone("UTC") is not None:
+            zones.add("UTC")
+        else:
+            return None
+    return tuple(sorted(zones)), tuple(sorted(states))
+
+
+def _fmt(t: time) -> str:
+    return t.strftime("%H:%M")
+
+
+class CallingWindow:
+    """When a number may be rung: the campaign's hours, clamped and narrowed (see module doc)."""
+
+    def __init__(
+        self,
+        start: time,
+        end: time,
+        *,
+        state_rules: bool = True,
+        allow_unknown_timezone: bool = False,
+    ) -> None:
+        if start.tzinfo is not None or end.tzinfo is not None:
+            raise ValueError("calling window times are local wall-clock times, without tzinfo")
+        lo, hi = US_FEDERAL_WINDOW
+        eff = (max(start, lo), min(end, hi))
+        if not eff[0] < eff[1]:
+            raise ValueError(
+                f"calling window {_fmt(start)}-{_fmt(end)} is empty inside the federal "
+                f"{_fmt(lo)}-{_fmt(hi)}"
+            )
+        self.requested = (start, end)
+        self.effective: Interval = eff
+        self.clamped = eff != (start, end)
+        self.state_rules = state_rules
+        self.allow_unknown_timezone = allow_unknown_timezone
+
+    def __repr__(self) -> str:
+        s, e = self.effective
+        return (
+            f"CallingWindow({_fmt(s)}-{_fmt(e)}, state_rules={self.state_rules}, "
+            f"allow_unknown_timezone={self.allow_unknown_timezone})"
+        )
+
+    # -- candidates ----------------------------------------------------------------------
+
+    def candidates(
+        self, phone_e164: str | None, tz_hint: str | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+        """(zones, rule states, why unknown) — zones () means unknown."""
+        zones: set[str] = set()
+        states: set[str] = set()
+        if tz_hint is not None and tz_hint.strip():
+            hint = _hint_info(tz_hint)
+            if hint is None:
+                return (), (), f"time zone hint {tz_hint!r} not recognised"
+            zones.update(hint[0])
+            states.update(hint[1])
+        if phone_e164:
+            area = _area_info(phone_e164)
+            if area is not None:
+                zones.update(area[0])
+                states.update(area[1])
+        if not zones:
+            why = "no phone and no time zone hint" if not phone_e164 else "no time zone known"
+            return (), (), why
+        if any(_zone(z) is None for z in zones):
+            bad = sorted(z for z in zones if _zone(z) is None)
+            return (), (), f"zone {bad[0]} not in the installed tz database"
+        return tuple(sorted(zones)), tuple(sorted(states)), ""
+
+    def zones_for(self, phone_e164: str | None, tz_hint: str | None) -> tuple[str, ...]:
+        """Candidate IANA zones, () if unknown."""
+        return self.candidates(phone_e164, tz_hint)[0]
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def hours_on(self, day: date, states: Iterable[str]) -> Interval | None:
+        """Allowed local hours on `day` for a number under `states`' rules; None = no calls."""
+        start, end = self.effective
+        if self.state_rules:
+            for st in states:
+                rule = _state_rules().get(st)
+                if rule is None:
+                    continue
+                wd = day.weekday()
+                limits = [rule.weekday if wd < 5 else rule.saturday if wd == 5 else rule.sunday]
+                if rule.holiday is not None and day in holidays_for(st, day.year):
+                    limits.append(rule.holiday)
+                for lim in limits:
+                    if lim == _DAY:
+                        return None
+                    if isinstance(lim, tuple):
+                        start, end = max(start, lim[0]), min(end, lim[1])
+        return (start, end) if start < end else None
+
+    def _evaluate(
+        self, zones: tuple[str, ...], states: tuple[str, ...], at: datetime
+    ) -> WindowDecision:
+        locals_ = []
+        closed = []
+        for z in zones:
+            zi = _zone(z)
+            assert zi is not None
+            local = at.astimezone(zi)
+            locals_.append(local.isoformat(timespec="minutes"))
+            hours = self.hours_on(local.date(), states)
+            if hours is None or not (hours[0] <= local.time().replace(tzinfo=None) < hours[1]):
+                closed.append(z)
+        if not closed:
+            return WindowDecision(True, None, None, zones, tuple(locals_))
+        nxt = self._next_open(zones, states, at)
+        where = ", ".join(closed)
+        detail = f"closed in {where}" + ("" if nxt else f"; not open within {LOOKAHEAD_DAYS} days")
+        return WindowDecision(False, "outside_window", nxt, zones, tuple(locals_), detail)
+
+    def _open_intervals(
+        self, zone: str, states: tuple[str, ...], at: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        zi = _zone(zone)
+        assert zi is not None
+        first = at.astimezone(zi).date() - timedelta(days=1)
+        out = []
+        for k in range(LOOKAHEAD_DAYS + 2):
+            day = first + timedelta(days=k)
+            hours = self.hours_on(day, states)
+            if hours is None:
+                continue
+            a = datetime.combine(day, hours[0], tzinfo=zi).astimezone(UTC)
+            b = datetime.combine(day, hours[1], tzinfo=zi).astimezone(UTC)
+            if a < b:
+                out.append((a, b))
+        return out
+
+    def _next_open(
+        self, zones: tuple[str, ...], states: tuple[str, ...], at: datetime
+    ) -> datetime | None:
+        """First instant >= at inside every zone's window (UTC), or None within the lookahead."""
+        at_utc = at.astimezone(UTC)
+        common = [(at_utc, at_utc + timedelta(days=LOOKAHEAD_DAYS))]
+        for z in zones:
+            mine = self._open_intervals(z, states, at)
+            merged = []
+            for a, b in common:
+                for c, d in mine:
+                    lo, hi = max(a, c), min(b, d)
+                    if lo < hi:
+                        merged.append((lo, hi))
+            common = merged
+            if not common:
+                return None
+        return min(a for a, _ in common)
+
+    def check(self, phone_e164: str | None, tz_hint: str | None, at: datetime) -> WindowDecision:
+        """Is `at` inside the window in every candidate zone of this number?"""
+        _aware(at)
+        zones, states, why = self.candidates(phone_e164, tz_hint)
+        if not zones:
+            if self.allow_unknown_timezone:
+                return WindowDecision(True, None, None, (), (), f"{why}; allowed by campaign")
+            return WindowDecision(False, "unknown_timezone", None, (), (), why)
+        return self._evaluate(zones, states, at)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading DNC and consent files
+# --------------------------------------------------------------------------------------------
+
+
+def _canon(h: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_")
+
+
+def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
+    """Every column as text; `header=False` names columns c0..cn. Errors name file and row."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(65536)
+    except OSError as e:
+        raise ComplianceError(path, f"cannot read: {e.strerror or e}") from e
+    if b"\x00" in head:
+        raise ComplianceError(path, "not a CSV file (binary content)")
+    text = head.decode("utf-8-sig", errors="replace")
+    first = text.splitlines()[0] if text.strip() else ""
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    delim = "," if counts[","] or not any(counts.values()) else max(counts, key=counts.__getitem__)
+    if not text.strip():
+        return [], pa.table({})
+    names_row = next(csv.reader([first], delimiter=delim))
+    if header:
+        names = [h.strip().lstrip("\ufeff") for h in names_row]
+    else:
+        names = [f"c{i}" for i in range(len(names_row))]
+    bad: list[object] = []
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if header else 0
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim,
+                newlines_in_values=True,
+                invalid_row_handler=lambda r: bad.append(r) or "skip",
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(len(names))},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise _locate(path, delim, len(names), header) from e
+    if bad:
+        raise _locate(path, delim, len(names), header)
+    return names, table
+
+
+def _locate(path: Path, delim: str, n: int, header: bool) -> ComplianceError:
+    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    row = 0
+    try:
+        for i, rec in enumerate(reader):
+            if header and i == 0 or not rec:
+                continue
+            row += 1
+            for j, cell in enumerate(rec):
+                if any("\udc80" <= ch <= "\udcff" for ch in cell):
+                    return ComplianceError(
+                        path, "not valid UTF-8 text", row=row, column=f"#{j + 1}"
+                    )
+            if len(rec) != n:
+                return ComplianceError(
+                    path,
+                    f"has {len(rec)} fields, expected {n}",
+                    row=row,
+                    column=f"#{min(len(rec), n) + 1}",
+                )
+    except csv.Error as e:
+        return ComplianceError(path, f"not valid CSV: {e}", row=row + 1)
+    return ComplianceError(path, "cannot be read as CSV")
+
+
+def _column(table: pa.Table, i: int) -> pd.Series:
+    return pd.Series(table.column(i).to_pandas(), dtype=STRING).reset_index(drop=True)
+
+
+_DNC_HEADERS = ROLE_ALIASES["phone"] + ("dnc", "do_not_call", "phone_e164", "e164", "numbers")
+
+
+def _not_a_number(problem: pd.Series) -> np.ndarray:
+    """Cells that are text rather than a (possibly invalid) number: a wrong file or column."""
+    return problem.isin(["not a phone number"]).fillna(False).to_numpy(dtype=bool)
+
+
+def _read_dnc_file(path: Path, region: str) -> tuple[pd.Series, int]:
+    """(valid E.164 numbers, count of ignored invalid-but-numeric entries)."""
+    names, table = _read_strings(path, header=True)
+    if not names:
+        return pd.Series([], dtype=STRING), 0
+    canon = [_canon(h) for h in names]
+    col = next((canon.index(a) for a in _DNC_HEADERS if a in canon), None)
+    if col is not None:
+        cells = _column(table, col)
+        first_row = 1
+        column = names[col]
+    else:
+        # No recognised header: a headerless list. One column of numbers, or the FTC registry
+        # layout "area code,number" (3 + 7 digits).
+        names, table = _read_strings(path, header=False)
+        if len(names) == 1:
+            cells = _column(table, 0)
+        elif (
+            len(names) == 2
+            and table.num_rows
+            and re.fullmatch(r"\d{3}", table.column(0)[0].as_py().strip())
+            and re.fullmatch(r"\d{7}", table.column(1)[0].as_py().strip())
+        ):
+            cells = _column(table, 0).str.strip() + _column(table, 1).str.strip()
+        else:
+            raise ComplianceError(
+                path,
+                "cannot tell which column holds the numbers: name it phone (header: "
+                + ", ".join(names)
+                + ")",
+            )
+        first_row = 1
+        column = "#1"
+    norm = normalize_phones(cells, region)
+    text = _not_a_number(norm["problem"])
+    if text.any():
+        i = int(np.flatnonzero(text)[0])
+        raise ComplianceError(
+            path, f"{cells.iloc[i]!r} is not a phone number", row=i + first_row, column=column
+        )
+    valid = norm["e164"].dropna()
+    ignored = int((norm["problem"].notna() & norm["problem"].ne("blank")).sum())
+    return valid.reset_index(drop=True), ignored
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    arr = pa.array(values.astype(STRING), type=pa.large_string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+class DncList:
+    """Local Do-Not-Call lists plus the ledger, normalised; O(1) membership."""
+
+    def __init__(self, numbers: pd.Series, source_codes: np.ndarray, sources: list[str]) -> None:
+        arr = _arrow_strings(numbers.reset_index(drop=True))
+        encoded = pc.dictionary_encode(arr)
+        # first occurrence of each number wins (its list is the evidence)
+        first = pd.Series(np.arange(len(arr))).groupby(np.asarray(encoded.indices)).first()
+        self._numbers: pa.Array = encoded.dictionary  # unique, in order of first appearance
+        self._source = np.asarray(source_codes)[first.to_numpy()].astype(np.int32)
+        self._dict: dict[str, int] | None = None
+        self.sources = sources
+        self.ignored: dict[str, int] = {}
+
+    @classmethod
+    def load(
+        cls,
+        paths: Sequence[Path],
+        *,
+        default_region: str,
+        ledger: DncLedger | None = None,
+    ) -> DncList:
+        """Read every list (and the ledger); `ComplianceError` names the bad file and row."""
+        parts, codes, sources, ignored = [], [], [], {}
+        for p in paths:
+            p = Path(p)
+            nums, bad = _read_dnc_file(p, default_region)
+            name = p.name if p.name not in sources else str(p)
+            parts.append(nums)
+            codes.append(np.full(len(nums), len(sources), dtype=np.int32))
+            sources.append(name)
+            ignored[name] = bad
+        if ledger is not None:
+            nums = pd.Series(sorted(ledger.numbers()), dtype=STRING)
+            parts.append(nums)
+            codes.append(np.full(len(nums), len(sources), dtype=np.int32))
+            sources.append("ledger")
+        numbers = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=STRING)
+        code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
+        out = cls(numbers, code, sources)
+        out.ignored = ignored
+        return out
+
+    def _lookup_dict(self) -> dict[str, int]:
+        if self._dict is None:
+            self._dict = dict(zip(self._numbers.to_pylist(), self._source.tolist(), strict=True))
+        return self._dict
+
+    def __contains__(self, e164: object) -> bool:
+        return isinstance(e164, str) and e164 in self._lookup_dict()
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def source_of(self, e164: str) -> str | None:
+        """Which list holds the number (file name, or "ledger"), for evidence."""
+        code = self._lookup_dict().get(e164) if isinstance(e164, str) else None
+        return None if code is None else self.sources[code]
+
+    def source_codes(self, numbers: pa.Array) -> np.ndarray:
+        """Vectorised `source_of`: index into `sources` per number, -1 where not listed."""
+        if len(self._numbers) == 0:
+            return np.full(len(numbers), -1, dtype=np.int32)
+        pos = pc.index_in(numbers, value_set=self._numbers)
+        pos_np = np.asarray(pc.fill_null(pos, -1), dtype=np.int64)
+        return np.where(pos_np >= 0, self._source[np.maximum(pos_np, 0)], -1).astype(np.int32)
+
+    def lookup(self, numbers: pd.Series) -> pd.Series:
+        """Vectorised `source_of`: source name or <NA> per number."""
+        codes = self.source_codes(_arrow_strings(numbers))
+        names = np.array([*self.sources, None], dtype=object)
+        return pd.Series(names[codes], index=numbers.index, dtype=STRING)
+
+
+class DncLedger:
+    """Append-only CSV of numbers the platform or a callee put on Do-Not-Call.
+
+    Shared by campaigns. Each append takes an exclusive `fcntl` lock, re-reads what others
+    appended, skips a number already there (idempotent), writes one line and fsyncs: a crash
+    loses at most the line being written, never an earlier one. A torn last line (no newline)
+    is ignored when read and closed off by the next append.
+    """
+
+    HEADER = ("phone", "reason", "campaign", "evidence", "at")
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def _parse(self, text: str) -> set[str]:
+        out = set()
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]  # torn last line
+        for rec in csv.reader(io.StringIO(text)):
+            if rec and re.fullmatch(r"\+[1-9]\d{5,14}", rec[0]):
+                out.add(rec[0])
+        return out
+
+    def numbers(self) -> set[str]:
+        """Every number in the ledger (an absent ledger is empty)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return set()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read()
+        finally:
+            os.close(fd)
+        return self._parse(data.decode("utf-8", errors="replace"))
+
+    def add(self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime) -> None:
+        """Record a number (idempotent per number), durably, safe with concurrent appenders."""
+        if not re.fullmatch(r"\+[1-9]\d{5,14}", e164):
+            raise ValueError(f"{e164!r} is not an E.164 number")
+        _aware(at)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, size, 0) if size else b""
+            text = data.decode("utf-8", errors="replace")
+            if e164 in self._parse(text):
+                return
+            buf = io.StringIO()
+            if text and not text.endswith("\n"):
+                buf.write("\n")  # close a torn line left by a crash
+            w = csv.writer(buf, lineterminator="\n")
+            if not text.strip():
+                w.writerow(self.HEADER)
+            w.writerow(
+                [e164, reason, campaign, evidence, at.astimezone(UTC).isoformat(timespec="seconds")]
+            )
+            os.write(fd, buf.getvalue().encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # releases the lock
+        if created:
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+# --------------------------------------------------------------------------------------------
+# Consent
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    allowed: bool
+    reason: str | None  # None | "no_consent" | "consent_revoked" | "consent_expired"
+    event_at: datetime | None
+    source: str | None
+    expires_at: datetime | None = None
+    event_at_text: str = ""  # the ledger's own text, for evidence
+    expires_at_text: str = ""
+
+
+_OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_NO_EXPIRY = np.iinfo(np.int64).max
+
+
+def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) -> np.ndarray:
+    """UTC nanoseconds; rejects (naming the row) a missing offset or an unparseable value."""
+    text = cells.fillna("").str.strip()
+    blank = text.eq("").to_numpy(dtype=bool)
+    if optional:
+        check = ~blank
+    else:
+        if blank.any():
+            i = int(np.flatnonzero(blank)[0])
+            raise ComplianceError(path, "is blank", row=i + 1, column=column)
+        check = np.ones(len(text), dtype=bool)
+    has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    has_time = text.str.contains("T| ", regex=True).fillna(False).to_numpy(dtype=bool)
+    naive = check & ~(has_offset & has_time)
+    if naive.any():
+        i = int(np.flatnonzero(naive)[0])
+        raise ComplianceError(
+            path,
+            f"{text.iloc[i]!r} is not an ISO 8601 date-time with a UTC offset",
+            row=i + 1,
+            column=column,
+        )
+    parsed = pd.to_datetime(
+        text.where(~pd.Series(blank, index=text.index), None),
+        utc=True,
+        format="ISO8601",
+        errors="coerce",
+    )
+    bad = check & parsed.isna().to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ComplianceError(
+            path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
+        )
+    ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return np.where(blank, _NO_EXPIRY, ns)
+
+
+def _ns(at: datetime) -> int:
+    return int(pd.Timestamp(_aware(at)).tz_convert("UTC").as_unit("ns").value)
+
+
+def _from_ns(ns: int) -> datetime:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").to_pydatetime()
+
+
+@dataclass
+class ConsentLedger:
+    """Consent events keyed by phone and by contact_id, ordered by time (not file order)."""
+
+    path: Path
+    events: pd.DataFrame  # sorted by "later"; position = rank. kind, key, revoke, event_ns, ...
+
+    @classmethod
+    def load(cls, path: Path, *, default_region: str) -> ConsentLedger:
+        """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
+        path = Path(path)
+        names, table = _read_strings(path, header=True)
+        if not names:
+            raise ComplianceError(path, "empty file: no header row")
+        canon = [_canon(h) for h in names]
+
+        def find(*aliases: str) -> int | None:
+            return next((canon.index(a) for a in aliases if a in canon), None)
+
+        i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
+        i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
+        i_event = find("event", "event_type", "action")
+        i_at = find("event_at", "timestamp", "at", "occurred_at")
+        i_exp = find("expires_at", "expiry", "expires")
+        i_src = find("source", "evidence")
+        if i_phone is None and i_cid is None:
+            raise ComplianceError(path, "no phone or contact_id column", column="phone")
+        if i_event is None:
+            raise ComplianceError(path, "no event column (grant|revoke)", column="event")
+        if i_at is None:
+            raise ComplianceError(path, "no event_at column", column="event_at")
+        n = table.num_rows
+        empty = pd.Series([""] * n, dtype=STRING)
+
+        event = _column(table, i_event).str.strip().str.lower()
+        bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ComplianceError(
+                path,
+                f"event {event.iloc[i]!r} is not grant or revoke",
+                row=i + 1,
+                column=names[i_event],
+            )
+        at_text = _column(table, i_at).str.strip()
+        event_ns = _timestamps(path, at_text, names[i_at], optional=False)
+        exp_text = _column(table, i_exp).str.strip() if i_exp is not None else empty
+        expires_ns = (
+            _timestamps(path, exp_text, names[i_exp], optional=True)
+            if i_exp is not None
+            else np.full(n, _NO_EXPIRY, dtype=np.int64)
+        )
+        source = _column(table, i_src).str.strip() if i_src is not None else empty
+        if i_phone is not None:
+            phone_cells = _column(table, i_phone)
+            norm = normalize_phones(phone_cells, default_region)
+            text = _not_a_number(norm["problem"])
+            if text.any():
+                i = int(np.flatnonzero(text)[0])
+                raise ComplianceError(
+                    path,
+                    f"{phone_cells.iloc[i]!r} is not a phone number",
+                    row=i + 1,
+                    column=names[i_phone],
+                )
+            phone = norm["e164"]
+        else:
+            phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
+        if i_cid is not None:
+            cid = _column(table, i_cid).str.strip()
+            cid = cid.mask(cid == "")
+        else:
+            cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
+        if i_phone is not None:
+            raw_blank = phone_cells.fillna("").str.strip().eq("")
+        else:
+            raw_blank = pd.Series(True, index=range(n))
+        nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
+        if nothing.any():
+            i = int(np.flatnonzero(nothing)[0])
+            col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
+            raise ComplianceError(
+                path, "has neither a phone nor a contact_id", row=i + 1, column=col
+            )
+        base = pd.DataFrame(
+            {
+                "row": np.arange(1, n + 1),
+                "revoke": event.eq("revoke").to_numpy(dtype=bool),
+                "event_ns": event_ns,
+                "expires_ns": expires_ns,
+                "source": source.fillna(""),
+                "event_text": at_text.fillna(""),
+                "expires_text": exp_text.fillna(""),
+            }
+        )
+        by_phone = base[phone.notna().to_numpy()].assign(
+            kind="p", key=phone[phone.notna()].to_numpy(dtype=object)
+        )
+        by_cid = base[cid.notna().to_numpy()].assign(
+            kind="c", key=cid[cid.notna()].to_numpy(dtype=object)
+        )
+        events = pd.concat([by_phone, by_cid], ignore_index=True)
+        # total order of "later": time, then revoke over grant, then earlier expiry
+        events["neg_exp"] = -events["expires_ns"].astype(np.float64)
+        events = events.sort_values(
+            ["event_ns", "revoke", "neg_exp", "row"], kind="stable"
+        ).reset_index(drop=True)
+        events = events.drop(columns="neg_exp")
+        return cls(path=path, events=events)
+
+    def __post_init__(self) -> None:
+        ev = self.events
+        is_phone = ev["kind"].to_numpy() == "p"
+        p_codes, p_keys = pd.factorize(ev["key"][is_phone])
+        c_codes, c_keys = pd.factorize(ev["key"][~is_phone])
+        key_code = np.empty(len(ev), dtype=np.int64)
+        key_code[is_phone] = p_codes
+        key_code[~is_phone] = c_codes + len(p_keys)
+        self._key_code = key_code
+        self._event_ns = ev["event_ns"].to_numpy(dtype=np.int64)
+        self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
+        self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
+        self._key_dict: dict[tuple[str, str], int] | None = None
+        self._order: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def _latest_for(self, code: int, at_ns: int) -> int:
+        """Position (= rank) of the latest event of one key at or before `at_ns`, or -1."""
+        if self._order is None:
+            self._order = np.argsort(self._key_code, kind="stable")
+            self._sorted_codes = self._key_code[self._order]
+        a, b = np.searchsorted(self._sorted_codes, [code, code + 1])
+        pos = self._order[a:b]  # ascending rank, so ascending time
+        j = int(np.searchsorted(self._event_ns[pos], at_ns, side="right"))
+        return int(pos[j - 1]) if j else -1
+
+    def _code(self, kind: str, key: str | None) -> int | None:
+        if not key:
+            return None
+        if self._key_dict is None:
+            p = self._phone_keys.to_pylist()
+            c = self._cid_keys.to_pylist()
+            d = {("p", k): i for i, k in enumerate(p)}
+            d.update({("c", k): i + len(p) for i, k in enumerate(c)})
+            self._key_dict = d
+        return self._key_dict.get((kind, key))
+
+    def decide(
+        self, *, phone_e164: str | None, contact_id: str | None, at: datetime
+    ) -> ConsentDecision:
+        """Consent at `at`: the latest event by time at or before it decides."""
+        at_ns = _ns(at)
+        best = -1
+        for kind, key in (("p", phone_e164), ("c", contact_id)):
+            code = self._code(kind, key)
+            if code is not None:
+                best = max(best, self._latest_for(code, at_ns))
+        if best < 0:
+            return ConsentDecision(False, "no_consent", None, None)
+        ev = self.events.iloc[best]
+        return _decision(
+            bool(ev["revoke"]),
+            int(ev["event_ns"]),
+            int(ev["expires_ns"]),
+            str(ev["source"]),
+            str(ev["event_text"]),
+            str(ev["expires_text"]),
+            at_ns,
+        )
+
+    def latest(self, phones: pa.Array, contact_ids: pa.Array, at_ns: int) -> np.ndarray:
+        """Vectorised: position of the deciding event per contact (-1 when none)."""
+        mask = self._event_ns <= at_ns
+        latest = np.full(len(self._phone_keys) + len(self._cid_keys), -1, dtype=np.int64)
+        np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
+        best = np.full(len(phones), -1, dtype=np.int64)
+        for keys, values, offset in (
+            (self._phone_keys, phones, 0),
+            (self._cid_keys, contact_ids, len(self._phone_keys)),
+        ):
+            if len(keys) == 0:
+                continue
+            pos = np.asarray(pc.fill_null(pc.index_in(values, value_set=keys), -1), dtype=np.int64)
+            hit = pos >= 0
+            best[hit] = np.maximum(best[hit], latest[pos[hit] + offset])
+        return best
+
+
+def _decision(
+    revoke: bool,
+    event_ns: int,
+    expires_ns: int,
+    source: str,
+    event_text: str,
+    expires_text: str,
+    at_ns: int,
+) -> ConsentDecision:
+    event_at = _from_ns(event_ns)
+    expires = None if expires_ns == _NO_EXPIRY else _from_ns(expires_ns)
+    src = source or None
+    if revoke:
+        return ConsentDecision(
+            False, "consent_revoked", event_at, src, expires, event_text, expires_text
+        )
+    if expires_ns <= at_ns:
+        return ConsentDecision(
+            False, "consent_expired", event_at, src, expires, event_text, expires_text
+        )
+    return ConsentDecision(True, None, event_at, src, expires, event_text, expires_text)
+
+
+# --------------------------------------------------------------------------------------------
+# The gate and the plan
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    disposition: str  # "eligible" | "suppressed" | "pending"
+    reason: str | None
+    detail: str
+    next_open: datetime | None
+    evidence: dict[str, str]
+
+
+_CONSENT_DETAIL = {
+    "no_consent": "no consent on record at the time of the call",
+    "consent_revoked": "consent revoked",
+    "consent_expired": "consent grant expired",
+}
+
+
+class Gate:
+    """Every call passes here, at planning and again at the moment of dialing."""
+
+    def __init__(
+        self,
+        *,
+        dnc: DncList,
+        consent: ConsentLedger | None,
+        window: CallingWindow,
+        require_consent: bool,
+    ) -> None:
+        self.dnc = dnc
+        self.consent = consent
+        self.window = window
+        self.require_consent = require_consent
+
+    def _consent(self, phone: str | None, cid: str | None, at: datetime) -> ConsentDecision:
+        if self.consent is None:
+            return ConsentDecision(False, "no_consent", None, None)
+        return self.consent.decide(phone_e164=phone, contact_id=cid, at=at)
+
+    def check(
+        self,
+        *,
+        phone_e164: str | None,
+        contact_id: str | None,
+        tz_hint: str | None,
+        at: datetime,
+    ) -> Verdict:
+        """Decide one call now. Order: DNC, consent, window; evidence always complete."""
+        _aware(at)
+        phone = phone_e164 or None
+        cid = contact_id or None
+        if phone is None and cid is None:
+            raise ValueError("a call needs a phone or a contact_id")
+        source = self.dnc.source_of(phone) if phone else None
+        consent = self._consent(phone, cid, at)
+        window = self.window.check(phone, tz_hint, at)
+        evidence = {
+            "consent_event_at": consent.event_at_text,
+            "consent_expires_at": consent.expires_at_text,
+            "consent_source": consent.source or "",
+            "local_times": " ".join(window.local_times),
+            "zones": " ".join(window.zones),
+            "dnc_lists_checked": ", ".join(self.dnc.sources) if phone else NO_PHONE_DNC,
+        }
+        if source is not None:
+            return Verdict("suppressed", "dnc_local", f"listed in {source}", None, evidence)
+        needs = self.require_consent or consent.reason == "consent_revoked"
+        if needs and not consent.allowed:
+            reason = consent.reason or "no_consent"
+            return Verdict("suppressed", reason, _CONSENT_DETAIL[reason], None, evidence)
+        if not window.ok:
+            assert window.reason is not None
+            disposition = "pending" if window.reason == "outside_window" else "suppressed"
+            return Verdict(disposition, window.reason, window.detail, window.next_open, evidence)
+        return Verdict("eligible", None, window.detail, None, evidence)
+
+
+PLAN_COLUMNS = ("row", "disposition", "reason", "detail", "next_open", *EVIDENCE_KEYS)
+_DISPOSITIONS = ["eligible", "suppressed", "pending"]
+
+
+def _labels(codes: np.ndarray, labels: Sequence[str | None]) -> pa.Array:
+    """Strings by code (-1 = null), decoded in arrow: no Python loop over rows."""
+    dictionary = pa.array(list(labels), type=pa.large_string())
+    return dictionary.take(pa.array(codes, type=pa.int64(), mask=codes < 0))
+
+
+def _strings(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    return pd.array(arr, dtype=STRING)
+
+
+def _window_groups(
+    gate: Gate, phone: pa.Array, hint: pa.Array, cand: np.ndarray, at: datetime
+) -> tuple[np.ndarray, list[WindowDecision | None]]:
+    """Group rows by (area zones and states, hint) and decide each group once.
+
+    Every member of a group has the same candidate zones and rule states, so one
+    `CallingWindow.check` per group is the same as one per row.
+    """
+    n = len(phone)
+    is_nanp = np.asarray(
+        pc.fill_null(pc.match_substring_regex(phone, r"^\+1[2-9][0-9]{9}$"), False), dtype=bool
+    )
+    npa = np.full(n, -1, dtype=np.int64)
+    if is_nanp.any():
+        digits = pc.utf8_slice_codeunits(phone.filter(pa.array(is_nanp)), 2, 5)
+        npa[is_nanp] = np.asarray(pc.cast(digits, pa.int64()), dtype=np.int64)
+    known = np.zeros(1000, dtype=bool)
+    known[[int(k) for k in _area_codes()]] = True
+    in_table = (npa >= 0) & known[np.maximum(npa, 0)]
+    area = np.where(in_table, npa, -1)
+    has_phone = np.asarray(pc.is_valid(phone), dtype=bool)
+    other = has_phone & ~in_table
+    if other.any():  # international, toll-free: group by their area information
+        codes, uniques = pd.factorize(pd.Series(phone.filter(pa.array(other)).to_pylist()))
+        infos = []
+        for e in uniques:
+            info = _area_info(e)
+            infos.append("?" if info is None else " ".join(info[0]) + "|" + " ".join(info[1]))
+        info_codes, _ = pd.factorize(pd.Series(infos, dtype=object))
+        area[other] = 1000 + info_codes[codes]
+    hint_codes, _ = pd.factorize(pd.Series(hint.to_pylist() if n < 1 else hint, dtype=STRING))
+    key = area * (int(hint_codes.max(initial=0)) + 2) + (hint_codes + 1)
+    group, _ = pd.factorize(key)
+    decisions: list[WindowDecision | None] = [None] * (int(group.max(initial=-1)) + 1)
+    cand_rows = np.flatnonzero(cand)
+    reps = pd.Series(cand_rows).groupby(group[cand_rows]).first()
+    for g, i in zip(reps.index.to_numpy(), reps.to_numpy(), strict=True):
+        decisions[g] = gate.window.check(phone[int(i)].as_py(), hint[int(i)].as_py(), at)
+    return group, decisions
+
+
+def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
+    """One verdict per input row, in order; agrees with `Gate.check` row by row (tested).
+
+    Columns: row, disposition, reason, detail, next_open (UTC or NaT), and the evidence columns
+    consent_event_at, consent_expires_at, consent_source, local_times, zones, dnc_lists_checked.
+    Rows the contacts stage already rejected (blank_phone, invalid_phone, duplicate) keep that
+    reason and are suppressed; their evidence is empty. Vectorised: per-row work is arrow and
+    numpy; the window is decided once per (area, hint) group.
+    """
+    _aware(at)
+    f = contacts.frame
+    n = len(f)
+    at_ns = _ns(at)
+    own = f["reason"].notna().to_numpy(dtype=bool)
+    cand = ~own
+    cand_arr = pa.array(cand)
+    null = pa.nulls(n, pa.large_string())
+    phone = pc.if_else(cand_arr, _arrow_strings(f["phone_e164"]), null)
+    cid = pc.if_else(cand_arr, _arrow_strings(f["contact_id"]), null)
+    hint = _arrow_strings(f["tz_hint"])
+    has_phone = np.asarray(pc.is_valid(phone), dtype=bool)
+
+    # 1. DNC
+    src = gate.dnc.source_codes(phone)
+    in_dnc = cand & has_phone & (src >= 0)
+
+    # 2. consent
+    if gate.consent is not None:
+        win = gate.consent.latest(phone, cid, at_ns)
+        win[~cand] = -1
+        ev = gate.consent.events
+        has = win >= 0
+        w = np.maximum(win, 0)
+        revoke = has & ev["revoke"].to_numpy(dtype=bool)[w]
+        expired = has & ~revoke & (ev["expires_ns"].to_numpy(dtype=np.int64)[w] <= at_ns)
+        take = pa.array(win, type=pa.int64(), mask=~has)
+        ev_text = {
+            "consent_event_at": "event_text",
+            "consent_expires_at": "expires_text",
+            "consent_source": "source",
+        }
+        consent_ev = {
+            k: pc.fill_null(_arrow_strings(ev[col]).take(take), "") for k, col in ev_text.items()
+        }
+        c_code = np.select([~has, revoke, expired], [0, 1, 2], default=-1)
+    else:
+        c_code = np.zeros(n, dtype=np.int64)
+        consent_ev = {k: pa.array([""] * n, pa.large_string()) for k in EVIDENCE_KEYS[:3]}
+    c_names = ["no_consent", "consent_revoked", "consent_expired"]
+    needs = np.full(n, gate.require_consent) | (c_code == 1)
+    c_block = cand & ~in_dnc & needs & (c_code >= 0)
+
+    # 3. window
+    group, decisions = _window_groups(gate, phone, hint, cand, at)
+    g_ok = np.array([bool(d and d.ok) for d in decisions] + [False], dtype=bool)
+    g_pending = np.array(
+        [bool(d and d.reason == "outside_window") for d in decisions] + [False], dtype=bool
+    )
+    g_next = np.array(
+        [
+            _ns(d.next_open)
+            if d is not None and d.next_open is not None
+            else np.iinfo(np.int64).min
+            for d in decisions
+        ]
+        + [np.iinfo(np.int64).min],
+        dtype=np.int64,
+    )
+    ok = g_ok[group]
+    w_block = cand & ~in_dnc & ~c_block & ~ok
+    eligible = cand & ~in_dnc & ~c_block & ok
+
+    # assemble: codes into small label lists, decoded by arrow
+    disp = np.where(cand, 0, 1)
+    disp[in_dnc | c_block] = 1
+    disp[w_block] = np.where(g_pending[group[w_block]], 2, 1)
+
+    reason_labels = ["dnc_local", *c_names] + [d.reason if d else None for d in decisions]
+    r_code = np.full(n, -1, dtype=np.int64)
+    r_code[in_dnc] = 0
+    r_code[c_block] = 1 + c_code[c_block]
+    r_code[w_block] = 4 + group[w_block]
+    reason = pc.if_else(pa.array(own), _arrow_strings(f["reason"]), _labels(r_code, reason_labels))
+
+    base = 1 + len(gate.dnc.sources) + 3
+    detail_labels = (
+        [""]
+        + [f"listed in {s}" for s in gate.dnc.sources]
+        + [_CONSENT_DETAIL[c] for c in c_names]
+        + [d.detail if d else "" for d in decisions]
+    )
+    d_code = np.zeros(n, dtype=np.int64)
+    d_code[in_dnc] = 1 + src[in_dnc]
+    d_code[c_block] = 1 + len(gate.dnc.sources) + c_code[c_block]
+    d_code[w_block | eligible] = base + group[w_block | eligible]
+    detail = pc.if_else(
+        pa.array(own), _arrow_strings(f["detail"].fillna("")), _labels(d_code, detail_labels)
+    )
+
+    nxt = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    nxt[w_block] = g_next[group[w_block]]
+
+    zones = _labels(np.where(cand, group, -1), [" ".join(d.zones) if d else "" for d in decisions])
+    local = _labels(
+        np.where(cand, group, -1), [" ".join(d.local_times) if d else "" for d in decisions]
+    )
+    dnc_checked = _labels(
+        np.select([~cand, has_phone], [0, 1], default=2),
+        ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
+    )
+    blank = pa.array(np.where(cand, None, ""), type=pa.large_string())
+
+    def evidence(arr: pa.Array) -> pa.Array:
+        return pc.fill_null(pc.if_else(cand_arr, arr, blank), "")
+
+    out = pd.DataFrame(
+        {
+            "row": f["row"].to_numpy(),
+            "disposition": _strings(_labels(disp, _DISPOSITIONS)),
+            "reason": _strings(reason),
+            "detail": _strings(detail),
+            "next_open": pd.Series(nxt.view("datetime64[ns]")).dt.tz_localize("UTC"),
+            "consent_event_at": _strings(evidence(consent_ev["consent_event_at"])),
+            "consent_expires_at": _strings(evidence(consent_ev["consent_expires_at"])),
+            "consent_source": _strings(evidence(consent_ev["consent_source"])),
+            "local_times": _strings(evidence(local)),
+            "zones": _strings(evidence(zones)),
+            "dnc_lists_checked": _strings(dnc_checked),
+        }
+    )
+    return out

@@ -1,0 +1,347 @@
+"""The campaign file: TOML, validated into a typed model before anything runs.
+
+Its keys are a public interface (users' scheduled jobs depend on them), so unknown keys are
+errors rather than silently ignored typos, and every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from campaign_dialer.exitcodes import DialerError, ExitCode
+
+KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
+SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class ConfigError(DialerError):
+    """The campaign file is wrong; the message names the file and the key."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}: " if key else f"{self.path}: "
+        super().__init__(where + problem)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class CampaignSection(_Model):
+    name: str
+    agent_id: Annotated[str, Field(min_length=1)]
+    from_phone_number_id: str | None = None
+    default_region: str = "US"
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not NAME_PATTERN.match(v):
+            raise ValueError(
+                "must be 1-80 letters, digits, '.', '_' or '-' (it names the journal)"
+            )
+        return v
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        import phonenumbers
+
+        v = v.upper()
+        if v not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{v!r} is not an ISO 3166 region phonenumbers knows")
+        return v
+
+
+class ApiSection(_Model):
+    base_url: str = "https://api.vantaxai.com"
+    api_key_env: str = "VANTAX_API_KEY"
+    requests_per_second: PositiveFloat = 10.0
+    max_live_calls: Annotated[int, Field(ge=1)] = 20
+    request_timeout_s: PositiveFloat = 10.0
+    poll_interval_s: PositiveFloat = 2.0
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
+    call_time_limit_s: PositiveFloat = 3600.0
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if KEY_PATTERN.search(v):
+            raise ValueError("holds an API key; write the NAME of an environment variable")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError(f"{v!r} is not an environment variable name")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                "plain http is allowed only on loopback (the key would travel in clear)"
+            )
+        return v.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PacingSection(_Model):
+    calls_per_second: PositiveFloat = 2.0
+
+
+class ColumnsSection(_Model):
+    phone: str | None = None
+    contact_id: str | None = None
+    timezone: str | None = None
+    state: str | None = None
+
+
+class InputsSection(_Model):
+    contacts: Path
+    dnc: list[Path] = Field(default_factory=list)
+    consent: Path | None = None
+    columns: ColumnsSection = Field(default_factory=ColumnsSection)
+
+    @field_validator("dnc", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+def _parse_hhmm(v: Any) -> time:
+    if isinstance(v, time):
+        return v
+    if not isinstance(v, str) or not HHMM.match(v):
+        raise ValueError(f"{v!r} is not a time of day written HH:MM")
+    h, m = int(v[:2]), int(v[3:])
+    if h == 24:
+        if m:
+            raise ValueError(f"{v!r} is not a time of day")
+        return time(23, 59, 59)
+    return time(h, m)
+
+
+class ComplianceSection(_Model):
+    calling_window: tuple[time, time] = (time(9), time(20))
+    require_consent: bool = True
+    allow_unknown_timezone: bool = False
+    state_rules: bool = True
+    dnc_ledger: Path = Path("dnc-ledger.csv")
+    opt_out_outcomes: list[str] = Field(
+        default_factory=lambda: ["opt_out", "do_not_call", "dnc_requested"]
+    )
+
+    @field_validator("calling_window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> Any:
+        if not isinstance(v, list | tuple) or len(v) != 2:
+            raise ValueError('must be two times, e.g. ["09:00", "20:00"]')
+        start, end = _parse_hhmm(v[0]), _parse_hhmm(v[1])
+        if not start < end:
+            raise ValueError("the window must start before it ends (same local day)")
+        return (start, end)
+
+
+class RedialSection(_Model):
+    """Opt-in redials; the default is one call per person, ever."""
+
+    statuses: list[str] = Field(default_factory=list)
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
+    min_gap_minutes: Annotated[float, Field(ge=0)] = 240.0
+    max_per_24h: Annotated[int, Field(ge=1, le=3)] = 2
+
+    @field_validator("statuses")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        allowed = {"no_answer", "busy", "voicemail", "failed", "canceled"}
+        bad = sorted(set(v) - allowed)
+        if bad:
+            raise ValueError(f"{bad} cannot be redialed; allowed: {sorted(allowed)}")
+        return v
+
+
+class OutputSection(_Model):
+    dir: Path = Path("out")
+
+
+class CampaignFile(_Model):
+    campaign: CampaignSection
+    api: ApiSection = Field(default_factory=ApiSection)
+    pacing: PacingSection = Field(default_factory=PacingSection)
+    inputs: InputsSection
+    compliance: ComplianceSection = Field(default_factory=ComplianceSection)
+    redial: RedialSection = Field(default_factory=RedialSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    @model_validator(mode="after")
+    def _pacing_fits(self) -> CampaignFile:
+        if self.pacing.calls_per_second > self.api.requests_per_second:
+            raise ValueError(
+                "pacing.calls_per_second exceeds api.requests_per_second: every call needs "
+                "at least one request"
+            )
+        return self
+
+
+class Campaign:
+    """A validated campaign with its paths resolved against the campaign file's folder."""
+
+    def __init__(self, path: Path, model: CampaignFile) -> None:
+        self.path = path
+        self.model = model
+        base = path.parent
+        self.contacts_path = _resolve(base, model.inputs.contacts)
+        self.dnc_paths = [_resolve(base, p) for p in model.inputs.dnc]
+        self.consent_path = _resolve(base, model.inputs.consent) if model.inputs.consent else None
+        self.dnc_ledger_path = _resolve(base, model.compliance.dnc_ledger)
+        self.output_dir = _resolve(base, model.output.dir)
+
+    @property
+    def name(self) -> str:
+        return self.model.campaign.name
+
+    @property
+    def journal_path(self) -> Path:
+        return self.output_dir / f"{self.name}.journal.sqlite"
+
+    @property
+    def results_path(self) -> Path:
+        return self.output_dir / "results.csv"
+
+    def api_key(self) -> str:
+        """Read the key from the environment at the last moment; it is never stored."""
+        env = self.model.api.api_key_env
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise ConfigError(
+                self.path, "api.api_key_env", f"environment variable {env} is not set"
+            )
+        return key
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    p = Path(os.path.expanduser(p))
+    return p if p.is_absolute() else (base / p)
+
+
+def _find_secrets(data: Any, prefix: str = "") -> str | None:
+    """Key path of the first value that is, or is named like, an API key."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if str(k).lower() in SECRET_KEY_NAMES:
+                return path
+            found = _find_secrets(v, path)
+            if found:
+                return found
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found = _find_secrets(v, f"{prefix}[{i}]")
+            if found:
+                return found
+    elif isinstance(data, str) and KEY_PATTERN.search(data):
+        return prefix
+    return None
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
+    """Parse and validate a campaign file; raise ConfigError naming file and key."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "campaign file not found") from None
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "", f"not valid TOML: {e}") from None
+
+    secret = _find_secrets(data)
+    if secret:
+        raise ConfigError(
+            path,
+            secret,
+            "an API key must not be written in the campaign file; put it in the environment "
+            "and name the variable with api.api_key_env",
+        )
+    try:
+        model = CampaignFile.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = _loc(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
+        raise ConfigError(path, key, msg + more) from None
+
+    campaign = Campaign(path.resolve(), model)
+    if check_inputs:
+        _check_inputs(campaign)
+    return campaign
+
+
+def _check_inputs(c: Campaign) -> None:
+    checks: list[tuple[str, Path]] = [("inputs.contacts", c.contacts_path)]
+    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths)]
+    if c.consent_path is not None:
+        checks.append(("inputs.consent", c.consent_path))
+    for key, p in checks:
+        if not p.is_file():
+            raise ConfigError(c.path, key, f"input file {p} does not exist")
+    if c.model.compliance.require_consent and c.consent_path is None:
+        raise ConfigError(
+            c.path,
+            "inputs.consent",
+            "compliance.require_consent is true but no consent ledger is given",
+        )

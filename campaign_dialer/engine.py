@@ -1,0 +1,796 @@
+"""The engine: place the calls the plan allows, follow each to its end, survive the world.
+
+A producer feeds due rows into a bounded memory stream; a pool of workers, one per live-call
+slot, dials and follows them. Every step is journaled before it matters:
+
+- the gate (DNC, consent, calling window) is asked again at the moment of dialing, and again
+  before any re-send of a POST that may not have reached the platform;
+- the intent (person, attempt, idempotency key, body) is committed before the POST is sent,
+  and the key is derived from campaign, person and attempt, so a retry, a rerun or a crash
+  can only ever replay the same call;
+- a live-call slot is freed when the call is final, not when the POST returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+from aiolimiter import AsyncLimiter
+
+from campaign_dialer import log
+from campaign_dialer.client import (
+    AuthError,
+    Call,
+    DncRejected,
+    Exchange,
+    NotFound,
+    VantaxClient,
+    VantaxError,
+)
+from campaign_dialer.clock import Clock
+from campaign_dialer.compliance import Verdict, max_calls_per_24h
+from campaign_dialer.config import Campaign
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.planning import Plan, PlannedRow
+from campaign_dialer.store import (
+    ERROR,
+    FINAL,
+    INTENT,
+    NOT_PLACED,
+    PLACED,
+    REJECTED,
+    Attempt,
+    DuplicateAttempt,
+    Fate,
+    Journal,
+    iso,
+    parse_iso,
+)
+
+# Share of the platform's request limit the dialer allows itself: network jitter can bunch
+# evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
+REQUEST_HEADROOM = 0.9
+MAX_BACKOFF_S = 30.0
+RECONCILE_WINDOW = timedelta(hours=23)  # idempotency keys live 24 h on the platform
+ClientFactory = Callable[..., VantaxClient]
+
+
+def idempotency_key(campaign: str, person: str, attempt: int) -> str:
+    """Stable for one person's one attempt in one campaign: a replay can never ring twice."""
+    digest = hashlib.sha256(f"{campaign}\x1f{person}\x1f{attempt}".encode()).hexdigest()
+    return f"cd1-{digest[:48]}"
+
+
+def backoff(tries: int, *, base: float = 0.5, cap: float = MAX_BACKOFF_S) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * (2 ** max(tries - 1, 0))))
+
+
+@dataclass
+class RunOptions:
+    wait: bool = False
+    until: datetime | None = None
+    max_duration_s: float | None = None
+    grace_s: float = 60.0
+    install_signal_handlers: bool = True
+
+
+@dataclass
+class Stats:
+    rows: int = 0
+    placed: int = 0
+    live: int = 0
+    completed: int = 0
+    rejected: int = 0
+    errors: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    unresolved: int = 0
+    to_dial: int = 0
+    http: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    def calls_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.placed / elapsed if elapsed > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows, "placed": self.placed, "live": self.live,
+            "completed": self.completed, "rejected": self.rejected, "errors": self.errors,
+            "suppressed": self.suppressed, "deferred": self.deferred,
+            "unresolved": self.unresolved, "to_dial": self.to_dial,
+            "calls_per_second": round(self.calls_per_second(), 3),
+            "http": dict(self.http),
+        }
+
+
+@dataclass
+class RunOutcome:
+    exit_code: ExitCode
+    stats: Stats
+    message: str = ""
+
+
+class _Abort(Exception):
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Schedule:
+    """Rows waiting for their time (window opening, redial gap), earliest first."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, PlannedRow]] = []
+        self.in_flight = 0
+        self.changed = anyio.Event()
+
+    def push(self, row: PlannedRow, not_before: datetime | None) -> None:
+        ts = not_before.timestamp() if not_before else 0.0
+        heapq.heappush(self._heap, (ts, row.order, row))
+        self.poke()
+
+    def poke(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def pop_due(self, now: datetime) -> PlannedRow | None:
+        if self._heap and self._heap[0][0] <= now.timestamp():
+            return heapq.heappop(self._heap)[2]
+        return None
+
+    def next_due(self) -> datetime | None:
+        if not self._heap:
+            return None
+        return datetime.fromtimestamp(self._heap[0][0], UTC)
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def rows(self) -> list[PlannedRow]:
+        return [r for _, _, r in self._heap]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        campaign: Campaign,
+        plan: Plan,
+        journal: Journal,
+        client_factory: ClientFactory,
+        clock: Clock,
+        options: RunOptions | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.cfg = campaign.model
+        self.plan = plan
+        self.gate = plan.gate
+        self.journal = journal
+        self.client_factory = client_factory
+        self.clock = clock
+        self.opts = options or RunOptions()
+        self.on_progress = on_progress
+        self.stats = Stats(rows=len(plan.rows))
+        self.log = log.get("engine", campaign=campaign.name)
+        self.rows_by_person: dict[str, PlannedRow] = {}
+        for r in plan.rows:
+            if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
+                self.rows_by_person[r.person] = r
+        self.stopping = False
+        self.stop_signal: int | None = None
+        self._abort: _Abort | None = None
+        self._events: list[tuple[Any, ...]] = []
+        self.run_id: int | None = None
+        self._deadline: datetime | None = self.opts.until
+        if self.opts.max_duration_s is not None:
+            d = clock.now() + timedelta(seconds=self.opts.max_duration_s)
+            self._deadline = min(d, self._deadline) if self._deadline else d
+
+    # -- limits -----------------------------------------------------------------------
+    def _make_limits(self) -> None:
+        api = self.cfg.api
+        rps = api.requests_per_second * REQUEST_HEADROOM
+        # AsyncLimiter(1, gap) spaces acquisitions evenly; (rate, 1) would burst.
+        self.request_limiter = AsyncLimiter(1, 1.0 / rps)
+        self.call_limiter = AsyncLimiter(1, 1.0 / self.cfg.pacing.calls_per_second)
+        self.live_slots = anyio.Semaphore(api.max_live_calls)
+        self.poll_budget = max(rps - self.cfg.pacing.calls_per_second, rps * 0.25)
+
+    async def _pace_request(self, _method: str) -> None:
+        await self.request_limiter.acquire()
+
+    def _poll_interval(self) -> float:
+        """Poll no faster than the request budget left after placing calls allows."""
+        return max(self.cfg.api.poll_interval_s, max(self.stats.live, 1) / self.poll_budget)
+
+    def _observe(self, ex: Exchange) -> None:
+        key = f"{ex.method} {ex.status or ex.error}"
+        self.stats.http[key] += 1
+        self._events.append(
+            (time.time(), self.run_id, ex.method, ex.path, ex.status, ex.code,
+             round(ex.latency_s, 4), ex.error)
+        )
+
+    def _flush_events(self) -> None:
+        events, self._events = self._events, []
+        if events:
+            self.journal.add_http_events(events)
+
+    # -- run --------------------------------------------------------------------------
+    async def run(self) -> RunOutcome:
+        self._make_limits()
+        self.run_id = self.journal.begin_run()
+        if self.clock.is_fake:
+            self.log.warning("test_clock_in_use", now=iso(self.clock.now()))
+        self.schedule = _Schedule()
+        self._seed_fates_and_schedule()
+        self.log.info(
+            "run_started", run_id=self.run_id, rows=self.stats.rows, to_dial=len(self.schedule),
+            open_attempts=len(self._open_attempts),
+        )
+        exit_code = ExitCode.OK
+        message = ""
+        try:
+            async with self.client_factory(
+                pacer=self._pace_request, observer=self._observe
+            ) as client:
+                self.client = client
+                async with anyio.create_task_group() as tg:
+                    self.tg = tg
+                    if self.opts.install_signal_handlers:
+                        tg.start_soon(self._watch_signals)
+                    tg.start_soon(self._ticker)
+                    async with anyio.create_task_group() as work:
+                        for a in self._open_attempts:
+                            work.start_soon(self._resume, a)
+                        send, recv = anyio.create_memory_object_stream[PlannedRow](0)
+                        work.start_soon(self._producer, send)
+                        async with recv:
+                            for _ in range(self.cfg.api.max_live_calls):
+                                work.start_soon(self._worker, recv.clone())
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._flush_events()
+        if self._abort is not None:
+            exit_code, message = self._abort.code, str(self._abort)
+            self.log.error("run_aborted", reason=message, exit_code=int(exit_code))
+        summary = self.finalize_fates()
+        if self._abort is None:
+            if self.stop_signal is not None:
+                exit_code = (
+                    ExitCode.SIGINT if self.stop_signal == signal.SIGINT else ExitCode.SIGTERM
+                )
+                message = "interrupted"
+            elif self.stats.unresolved:
+                exit_code = ExitCode.UNAVAILABLE
+                message = f"{self.stats.unresolved} call(s) could not be confirmed: API unavailable"
+            elif summary.get("pending", 0):
+                exit_code = ExitCode.TEMPFAIL
+                message = f"{summary['pending']} row(s) left for a later run"
+        self.journal.end_run(self.run_id, int(exit_code), {**self.stats.as_dict(), **summary})
+        self.journal.set_meta("last_exit_code", str(int(exit_code)))
+        self.log.info("run_finished", exit_code=int(exit_code), **self.stats.as_dict())
+        return RunOutcome(exit_code, self.stats, message)
+
+    async def _ticker(self) -> None:
+        last_log = time.monotonic()
+        while True:
+            await anyio.sleep(0.5)
+            self._flush_events()
+            if self.on_progress:
+                self.on_progress(self.stats)
+            if time.monotonic() - last_log >= 10:
+                last_log = time.monotonic()
+                self.log.info("progress", **self.stats.as_dict())
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self.stop_signal is None:
+                    self.stop_signal = signum
+                    self.stopping = True
+                    self.schedule.poke()
+                    self.log.warning(
+                        "stopping", signal=signal.Signals(signum).name, grace_s=self.opts.grace_s,
+                        live=self.stats.live,
+                    )
+                    self.tg.start_soon(self._grace_timer)
+                else:
+                    self.log.warning("stopping_now", signal=signal.Signals(signum).name)
+                    self.tg.cancel_scope.cancel()
+                    return
+
+    async def _grace_timer(self) -> None:
+        await anyio.sleep(self.opts.grace_s)
+        self.log.warning("grace_period_over", live=self.stats.live)
+        self.tg.cancel_scope.cancel()
+
+    def _abort_run(self, code: ExitCode, message: str) -> None:
+        if self._abort is None:
+            self._abort = _Abort(code, message)
+        self.stopping = True
+        self.tg.cancel_scope.cancel()
+
+    # -- scheduling -------------------------------------------------------------------
+    def _seed_fates_and_schedule(self) -> None:
+        now = self.clock.now()
+        by_person = self.journal.attempts_by_person()
+        self._open_attempts = [a for lst in by_person.values() for a in lst if a.is_open]
+        control = self.journal.control()
+        for r in self.plan.rows:
+            if r.person is None or r.contact_suppressed:
+                continue
+            if self.rows_by_person.get(r.person) is not r:
+                continue
+            attempts = by_person.get(r.person, [])
+            if attempts and attempts[-1].is_open:
+                continue  # resumed below
+            nxt = self._next_attempt(r, attempts, now)
+            if nxt is None:
+                continue
+            _, not_before = nxt
+            if control != "active":
+                continue
+            if r.disposition == "suppressed" and not attempts:
+                continue  # the plan held it back; the gate would say the same at dial time
+            if r.disposition == "pending" and r.next_open is not None:
+                not_before = max(not_before or r.next_open, r.next_open)
+            elif r.disposition == "pending" and not attempts:
+                continue  # pending with no known opening (unknown zone): nothing to wait for
+            self.schedule.push(r, not_before)
+        self.stats.to_dial = len(self.schedule)
+
+    def _next_attempt(
+        self, r: PlannedRow, attempts: list[Attempt], now: datetime
+    ) -> tuple[int, datetime | None] | None:
+        """The attempt number this person may get next, and not before when; None: never."""
+        if not attempts:
+            return 1, None
+        last = attempts[-1]
+        if last.state == NOT_PLACED:
+            return last.attempt, None
+        if last.state != FINAL:
+            return None
+        red = self.cfg.redial
+        if last.status not in red.statuses or last.attempt >= red.max_attempts:
+            return None
+        if self._opted_out(last):
+            return None
+        ended = parse_iso(last.ended_at) or now
+        not_before = ended + timedelta(minutes=red.min_gap_minutes)
+        limit = min(red.max_per_24h, 3)
+        state_limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None
+        if state_limit is not None:
+            limit = min(limit, state_limit)
+        placed = sorted(
+            t for a in attempts if a.state in (FINAL, PLACED)
+            if (t := parse_iso(a.placed_at or a.intent_at)) is not None
+        )
+        if len(placed) >= limit:
+            # the (limit)-th most recent call must be 24 h old before another is allowed
+            not_before = max(not_before, placed[-limit] + timedelta(hours=24, seconds=1))
+        return last.attempt + 1, not_before
+
+    def _opted_out(self, a: Attempt) -> bool:
+        words = set(self.cfg.compliance.opt_out_outcomes)
+        return bool(words & {a.outcome or "", a.ended_reason or "", a.status or ""})
+
+    def _may_start_new_call(self) -> bool:
+        if self.stopping or self._abort is not None:
+            return False
+        if self._deadline is not None and self.clock.now() >= self._deadline:
+            return False
+        return self.journal.control() == "active"
+
+    async def _producer(self, send: anyio.abc.ObjectSendStream[PlannedRow]) -> None:
+        async with send:
+            while self._may_start_new_call():
+                now = self.clock.now()
+                row = self.schedule.pop_due(now)
+                if row is not None:
+                    self.schedule.in_flight += 1
+                    await send.send(row)
+                    continue
+                nxt = self.schedule.next_due()
+                if self.schedule.in_flight == 0 and (nxt is None or not self.opts.wait):
+                    return
+                changed = self.schedule.changed
+                timeout = None if nxt is None else max(self.clock.seconds_until(nxt), 0.0)
+                if self._deadline is not None:
+                    left = max(self.clock.seconds_until(self._deadline), 0.0)
+                    timeout = left if timeout is None else min(timeout, left)
+                # Sleep until the next row is due or something changes; a pause flag set by
+                # another process is noticed at the next check (at most a second late).
+                timeout = 1.0 if timeout is None else min(timeout, 1.0)
+                with anyio.move_on_after(timeout):
+                    await changed.wait()
+
+    async def _worker(self, recv: anyio.abc.ObjectReceiveStream[PlannedRow]) -> None:
+        async with recv:
+            async for row in recv:
+                try:
+                    await self._dial(row)
+                finally:
+                    self.schedule.in_flight -= 1
+                    self.schedule.poke()
+
+    # -- dialing ----------------------------------------------------------------------
+    async def _dial(self, row: PlannedRow) -> None:
+        assert row.person is not None
+        bound = self.log.bind(row=row.row)
+        async with self.live_slots:
+            if not self._may_start_new_call():
+                return
+            await self.call_limiter.acquire()
+            if not self._may_start_new_call():
+                return
+            now = self.clock.now()
+            verdict = self.gate.check(
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+            )
+            if verdict.disposition != "eligible":
+                self._defer(row, verdict, bound)
+                return
+            attempts = self.journal.attempts_by_person().get(row.person, [])
+            nxt = self._next_attempt(row, attempts, now)
+            if nxt is None:
+                return
+            attempt_no, not_before = nxt
+            if not_before is not None and not_before > now:
+                self.schedule.push(row, not_before)
+                return
+            evidence = {**verdict.evidence, "dialed_at": iso(now)}
+            a = self._intent(row, attempt_no, attempts, evidence)
+            if a is None:
+                return
+            bound = bound.bind(attempt=attempt_no)
+            call = await self._post(a, row, bound)
+            if call is not None:
+                await self._follow(a, call, row, bound)
+
+    def _defer(self, row: PlannedRow, verdict: Verdict, bound: Any) -> None:
+        self.journal.set_fates([
+            Fate(row.row, row.person, verdict.disposition, verdict.reason, verdict.detail,
+                 iso(verdict.next_open), verdict.evidence)
+        ])
+        bound.info("held_back_at_dial_time", reason=verdict.reason, detail=verdict.detail)
+        if verdict.disposition == "pending" and verdict.next_open is not None:
+            self.schedule.push(row, verdict.next_open)
+
+    def _intent(
+        self, row: PlannedRow, attempt_no: int, attempts: list[Attempt], evidence: dict[str, Any]
+    ) -> Attempt | None:
+        assert row.person is not None
+        existing = next((a for a in attempts if a.attempt == attempt_no), None)
+        if existing is not None:
+            if existing.state != NOT_PLACED:
+                return None
+            self.journal.reopen(existing.id)
+            return self.journal.attempt(existing.id)
+        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
+        # Ring exactly the number the gate checked; a saved contact only when no number is known.
+        if row.phone_e164:
+            body["phone_number"] = row.phone_e164
+        else:
+            body["contact_id"] = row.contact_id
+        if self.cfg.campaign.from_phone_number_id:
+            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        try:
+            return self.journal.record_intent(
+                person=row.person, row=row.row, attempt=attempt_no,
+                idem_key=idempotency_key(self.campaign.name, row.person, attempt_no),
+                body=body, evidence=evidence, run_id=self.run_id,
+            )
+        except DuplicateAttempt:
+            self.log.error("duplicate_attempt_refused", row=row.row, attempt=attempt_no)
+            return None
+
+    async def _post(self, a: Attempt, row: PlannedRow, bound: Any) -> Call | None:
+        """Send the attempt's POST until the platform gives a definite answer."""
+        tries = 0
+        max_tries = self.cfg.api.max_attempts
+        soft_tries = 0  # 429 / retryable 409: the platform said "not now", nothing was placed
+        while True:
+            if tries or soft_tries:
+                verdict = self.gate.check(
+                    phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint,
+                    at=self.clock.now(),
+                )
+                if verdict.disposition != "eligible":
+                    # A re-send may place the call now: not outside the rules. The attempt
+                    # stays open and the next run resolves it without ringing anyone again.
+                    self.journal.note_error(
+                        a.id, http_status=None, error_code="deferred",
+                        error=f"re-send held back: {verdict.reason}",
+                    )
+                    self.stats.unresolved += 1
+                    return None
+            self.journal.count_post(a.id)
+            try:
+                call = await self.client.place_call(a.body, a.idem_key)
+            except AuthError as e:
+                self.journal.record_not_placed(
+                    a.id, http_status=e.status, error_code=e.code or "unauthorized",
+                    error=e.message,
+                )
+                self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+                return None
+            except DncRejected as e:
+                self.journal.record_rejected(
+                    a.id, http_status=e.status, error_code=e.code, error=e.message
+                )
+                if row.phone_e164:
+                    self.plan.dnc_ledger.add(
+                        row.phone_e164, reason=e.code or "dnc_listed", campaign=self.campaign.name,
+                        evidence=f"409 {e.code or ''} {a.idem_key}".strip(), at=self.clock.now(),
+                    )
+                self.stats.rejected += 1
+                bound.info("rejected_dnc", code=e.code)
+                self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+                return None
+            except VantaxError as e:
+                if not e.retryable:
+                    self.journal.record_error(
+                        a.id, http_status=e.status, error_code=e.code, error=e.message
+                    )
+                    self.stats.errors += 1
+                    bound.warning("call_error", status=e.status, code=e.code, error=e.message)
+                    self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+                    return None
+                self.journal.note_error(
+                    a.id, http_status=e.status, error_code=e.code, error=e.message
+                )
+                soft = e.status in (409, 429)
+                if soft:
+                    soft_tries += 1
+                else:
+                    tries += 1
+                if tries >= max_tries or soft_tries >= max_tries * 4 or self.stopping:
+                    self.stats.unresolved += 1
+                    bound.warning("post_unresolved", tries=tries + soft_tries, error=e.message)
+                    self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+                    return None
+                delay = e.retry_after if e.retry_after is not None else backoff(
+                    tries + soft_tries, base=1.0 if soft else 0.5
+                )
+                bound.info("post_retry", status=e.status, code=e.code, delay_s=round(delay, 3))
+                await anyio.sleep(delay)
+                continue
+            self.journal.record_placed(
+                a.id, call_id=call.id, http_status=201, status=call.status,
+                placed_at=iso(self.clock.now()),
+            )
+            self.stats.placed += 1
+            bound.info("call_placed", call_id=call.id, status=call.status)
+            return call
+
+    async def _follow(self, a: Attempt, call: Call, row: PlannedRow, bound: Any) -> None:
+        """Poll the call until it is final; the live slot is held by the caller until then."""
+        bound = bound.bind(call_id=call.id)
+        self.stats.live += 1
+        try:
+            # Measured on the monotonic clock from when we start following: platform and
+            # local wall clocks may disagree, a time limit must not.
+            deadline = time.monotonic() + self.cfg.api.call_time_limit_s
+            last_status = call.status
+            problems = 0
+            while not call.is_terminal:
+                if time.monotonic() > deadline:
+                    bound.warning("call_not_final_in_time", status=call.status)
+                    break
+                await anyio.sleep(self._poll_interval() if not problems else backoff(problems))
+                try:
+                    call = await self.client.get_call(call.id)
+                    problems = 0
+                except AuthError as e:
+                    self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+                    return
+                except NotFound:
+                    problems += 1
+                    if problems >= 8:
+                        bound.warning("call_not_found")
+                        break
+                    continue
+                except VantaxError as e:
+                    problems += 1
+                    bound.debug("poll_failed", error=e.message)
+                    continue
+                if call.status != last_status:
+                    last_status = call.status
+                    if not call.status_known:
+                        bound.info("unknown_status", status=call.status)
+                    self.journal.record_status(a.id, call.status)
+            extra = dict(call.extra)
+            extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
+            self.journal.record_final(
+                a.id, status=call.status, outcome=call.outcome, ended_reason=call.ended_reason,
+                ended_at=iso(self.clock.now()), duration_seconds=call.duration_seconds,
+                recording_url=call.recording_url, extra=extra,
+                error=None if call.is_terminal else "no final status within the time limit",
+            )
+            self.stats.completed += 1
+            final = self.journal.attempt(a.id)
+            bound.info("call_final", status=call.status, outcome=call.outcome)
+            if self._opted_out(final) and row.phone_e164:
+                self.plan.dnc_ledger.add(
+                    row.phone_e164, reason="opt_out", campaign=self.campaign.name,
+                    evidence=call.id, at=self.clock.now(),
+                )
+                bound.info("opt_out_recorded")
+            self._set_fate_from_attempt(row, final)
+            attempts = self.journal.attempts_by_person().get(row.person or "", [])
+            nxt = self._next_attempt(row, attempts, self.clock.now())
+            if nxt is not None and self._may_start_new_call():
+                self.schedule.push(row, nxt[1])
+        finally:
+            self.stats.live -= 1
+
+    # -- resume -----------------------------------------------------------------------
+    async def _resume(self, a: Attempt) -> None:
+        """Resolve what a previous run left open, without ever placing a fresh call."""
+        row = self.rows_by_person.get(a.person) or self._row_for_attempt(a)
+        bound = self.log.bind(row=a.row, attempt=a.attempt, resumed=True)
+        async with self.live_slots:
+            if a.state == PLACED and a.call_id:
+                call = Call(id=a.call_id, status=a.status or "initiated", created_at=a.placed_at)
+                await self._follow(a, call, row, bound)
+                return
+            # INTENT: the POST may or may not have reached the platform.
+            now = self.clock.now()
+            intent_at = parse_iso(a.intent_at) or now
+            verdict = self.gate.check(
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+            )
+            if verdict.disposition == "eligible" and now - intent_at < RECONCILE_WINDOW:
+                bound.info("replaying_open_intent")
+                call = await self._post(a, row, bound)
+                if call is not None:
+                    await self._follow(a, call, row, bound)
+                return
+            found = await self._lookup(a, row, intent_at)
+            if found is _UNKNOWN:
+                self.stats.unresolved += 1
+                return
+            if found is not None:
+                self.journal.record_placed(
+                    a.id, call_id=found.id, http_status=None, status=found.status,
+                    placed_at=a.intent_at,
+                )
+                bound.info("reconciled_by_lookup", call_id=found.id)
+                await self._follow(a, found, row, bound)
+                return
+            if now - intent_at > timedelta(
+                seconds=max(60.0, 3 * self.cfg.api.request_timeout_s)
+            ):
+                self.journal.record_not_placed(
+                    a.id, http_status=None, error_code="not_found_on_platform",
+                    error="reconciled: no call exists for this attempt",
+                )
+                bound.info("reconciled_not_placed")
+                self._defer(row, verdict, bound)
+            else:
+                self.stats.unresolved += 1
+
+    async def _lookup(self, a: Attempt, row: PlannedRow, intent_at: datetime) -> Call | None:
+        since = iso(intent_at - timedelta(minutes=5))
+        filters: dict[str, Any] = {"created_after": since, "agent_id": a.body.get("agent_id")}
+        if a.body.get("phone_number"):
+            filters["to"] = a.body["phone_number"]
+        else:
+            filters["contact_id"] = a.body.get("contact_id")
+        try:
+            async for c in self.client.list_calls(**filters):
+                return c
+        except AuthError as e:
+            self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+            return _UNKNOWN
+        except VantaxError as e:
+            self.log.warning("lookup_failed", row=a.row, error=e.message)
+            return _UNKNOWN
+        return None
+
+    def _row_for_attempt(self, a: Attempt) -> PlannedRow:
+        phone = a.body.get("phone_number")
+        return PlannedRow(
+            row=a.row, order=a.row, person=a.person, phone_e164=phone,
+            contact_id=a.body.get("contact_id"), tz_hint=None, disposition="eligible",
+            reason=None, detail="", next_open=None,
+        )
+
+    # -- fates ------------------------------------------------------------------------
+    def _set_fate_from_attempt(self, row: PlannedRow, a: Attempt) -> None:
+        self.journal.set_fates([attempt_fate(row, a)])
+
+    def finalize_fates(self) -> dict[str, int]:
+        """Recompute every row's fate from the plan and the journal; return counts."""
+        now = self.clock.now()
+        by_person = self.journal.attempts_by_person()
+        control = self.journal.control()
+        queued = {r.row for r in self.schedule.rows()} if hasattr(self, "schedule") else set()
+        fates: list[Fate] = []
+        stored = self.journal.fates()
+        for r in self.plan.rows:
+            attempts = by_person.get(r.person or "", []) if not r.contact_suppressed else []
+            fates.append(
+                row_fate(r, attempts, self, now, control, stored.get(r.row), r.row in queued)
+            )
+        self.journal.set_fates(fates)
+        counts = Counter(f.disposition for f in fates)
+        self.stats.suppressed = counts.get("suppressed", 0)
+        return dict(counts)
+
+
+_UNKNOWN = Call(id="", status="unknown")
+
+
+def attempt_fate(row: PlannedRow, a: Attempt) -> Fate:
+    ev = {**row.evidence, **a.evidence}
+    if a.state == FINAL:
+        return Fate(row.row, row.person, "dialed", a.status, a.error or "", None, ev)
+    if a.state == REJECTED:
+        return Fate(
+            row.row, row.person, "rejected", a.error_code or "dnc_listed", a.error, None, ev
+        )
+    if a.state == ERROR:
+        return Fate(row.row, row.person, "error", a.error_code or f"http_{a.http_status}",
+                    a.error, None, ev)
+    if a.state == PLACED:
+        return Fate(row.row, row.person, "pending", "call_live", "", None, ev)
+    if a.state == INTENT:
+        return Fate(row.row, row.person, "pending", "unresolved", a.error or "", None, ev)
+    return Fate(
+        row.row, row.person, "pending", a.error_code or "not_placed", a.error or "", None, ev
+    )
+
+
+def row_fate(
+    r: PlannedRow, attempts: list[Attempt], engine: Engine, now: datetime, control: str,
+    stored: Fate | None, queued: bool,
+) -> Fate:
+    if r.contact_suppressed or r.person is None:
+        return Fate(r.row, r.person, "suppressed", r.reason, r.detail, None, r.evidence)
+    if engine.rows_by_person.get(r.person) is not r:
+        first = engine.rows_by_person.get(r.person)
+        return Fate(r.row, r.person, "suppressed", "duplicate",
+                    f"duplicate_of={first.row}" if first else r.detail, None, r.evidence)
+    if attempts:
+        last = attempts[-1]
+        fate = attempt_fate(r, last)
+        nxt = engine._next_attempt(r, attempts, now) if last.state == FINAL else None
+        if nxt is not None and control == "active":
+            when = nxt[1]
+            detail = f"attempt {nxt[0]} after {iso(when) if when else 'now'}; last: {last.status}"
+            return Fate(r.row, r.person, "pending", "redial_scheduled", detail, iso(when),
+                        fate.evidence)
+        if last.state == NOT_PLACED and stored is not None and stored.disposition == "pending":
+            return Fate(r.row, r.person, "pending", stored.reason, stored.detail,
+                        stored.next_open, stored.evidence)
+        return fate
+    if control == "canceled":
+        return Fate(r.row, r.person, "suppressed", "campaign_canceled", "", None, r.evidence)
+    if stored is not None and stored.disposition in ("pending", "suppressed") and stored.reason in (
+        "outside_window", "unknown_timezone", "dnc_local", "no_consent", "consent_revoked",
+        "consent_expired",
+    ) and stored.reason != r.reason and not queued:
+        # The gate changed its mind at dial time: that later decision is the row's fate.
+        return stored
+    if r.disposition == "suppressed":
+        return Fate(r.row, r.person, "suppressed", r.reason, r.detail, None, r.evidence)
+    if r.disposition == "pending":
+        return Fate(r.row, r.person, "pending", r.reason, r.detail, iso(r.next_open), r.evidence)
+    reason = "paused" if control == "paused" else "not_dialed_yet"
+    return Fate(r.row, r.person, "pending", reason, "", None, r.evidence)

@@ -1,0 +1,129 @@
+"""Structured logging, configured once at the entry point.
+
+JSON lines when stderr is not a terminal (cron, systemd, CI), a coloured console when it is.
+On a terminal, log lines go through the same rich Console as the live progress display, so
+the two never garble each other. Secrets registered here are scrubbed from every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from rich.console import Console
+from rich.text import Text
+
+_SECRETS: set[str] = set()
+_console: Console | None = None
+
+
+def register_secret(value: str) -> None:
+    """Never let this string reach a log line, whatever field it hides in."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    for s in _SECRETS:
+        if s in text:
+            text = text.replace(s, "[REDACTED]")
+    return text
+
+
+def _scrub_value(v: Any) -> Any:
+    if isinstance(v, str):
+        return scrub(v)
+    if isinstance(v, dict):
+        return {k: _scrub_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return type(v)(_scrub_value(x) for x in v)
+    if isinstance(v, BaseException):
+        return scrub(repr(v))
+    return v
+
+
+def _scrub_processor(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if not _SECRETS:
+        return event
+    return {k: _scrub_value(v) for k, v in event.items()}
+
+
+def _scrub_rendered(_logger: Any, _name: str, rendered: Any) -> Any:
+    return scrub(rendered) if isinstance(rendered, str) else rendered
+
+
+class _RichLogger:
+    """A structlog logger that prints through the shared rich Console."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def msg(self, message: str) -> None:
+        self._console.print(Text.from_ansi(message), soft_wrap=True, highlight=False)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _RichLoggerFactory:
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def __call__(self, *args: Any) -> _RichLogger:
+        return _RichLogger(self._console)
+
+
+def console() -> Console:
+    """The one Console for logs, progress and summaries on stderr."""
+    global _console
+    if _console is None:
+        _console = Console(stderr=True)
+    return _console
+
+
+def configure(
+    level: str = "info", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Configure structlog once; json=None picks by whether stderr is a terminal."""
+    con = console()
+    if json is None:
+        json = not con.is_terminal
+    lvl = logging.getLevelName(level.upper())
+    if not isinstance(lvl, int):
+        lvl = logging.INFO
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _scrub_processor,
+    ]
+    if json:
+        processors = [
+            *shared,
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(),
+            _scrub_rendered,
+        ]
+        factory: Any = structlog.PrintLoggerFactory(file=stream or sys.stderr)
+    else:
+        processors = [
+            *shared,
+            structlog.dev.ConsoleRenderer(colors=con.is_terminal and not con.no_color),
+            _scrub_rendered,
+        ]
+        factory = _RichLoggerFactory(con)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=factory,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(name: str | None = None, **ctx: Any) -> Any:
+    log = structlog.get_logger(name) if name else structlog.get_logger()
+    return log.bind(**ctx) if ctx else log

@@ -1,0 +1,150 @@
+"""From a campaign file to a dial plan: load the inputs, build the gate, decide every row.
+
+`check` stops here; `run` hands the plan to the engine. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from campaign_dialer.compliance import (
+    CallingWindow,
+    ConsentLedger,
+    DncLedger,
+    DncList,
+    Gate,
+    build_plan,
+)
+from campaign_dialer.config import Campaign
+from campaign_dialer.contacts import Contacts, load_contacts
+
+CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate"})
+
+
+def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
+    """Who a row rings: the line itself when we know it, else the platform's contact."""
+    if phone_e164:
+        return f"tel:{phone_e164}"
+    if contact_id:
+        return f"cid:{contact_id}"
+    return None
+
+
+@dataclass
+class PlannedRow:
+    row: int
+    order: int
+    person: str | None
+    phone_e164: str | None
+    contact_id: str | None
+    tz_hint: str | None
+    disposition: str
+    reason: str | None
+    detail: str
+    next_open: datetime | None
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def contact_suppressed(self) -> bool:
+        """Held back by the contacts stage: these rows never ring, whatever happens later."""
+        return self.reason in CONTACT_REASONS
+
+
+@dataclass
+class Plan:
+    campaign: Campaign
+    contacts: Contacts
+    gate: Gate
+    dnc_ledger: DncLedger
+    frame: pd.DataFrame
+    rows: list[PlannedRow]
+    at: datetime
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for r in self.rows:
+            k = (r.disposition, r.reason or "")
+            out[k] = out.get(k, 0) + 1
+        return out
+
+
+def _na(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
+    m = campaign.model
+    region = m.campaign.default_region
+    ledger = DncLedger(campaign.dnc_ledger_path)
+    dnc = DncList.load(campaign.dnc_paths, default_region=region, ledger=ledger)
+    consent = (
+        ConsentLedger.load(campaign.consent_path, default_region=region)
+        if campaign.consent_path is not None
+        else None
+    )
+    start, end = m.compliance.calling_window
+    window = CallingWindow(
+        start,
+        end,
+        state_rules=m.compliance.state_rules,
+        allow_unknown_timezone=m.compliance.allow_unknown_timezone,
+    )
+    gate = Gate(
+        dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent
+    )
+    return gate, ledger
+
+
+def make_plan(campaign: Campaign, at: datetime) -> Plan:
+    m = campaign.model
+    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
+    contacts = load_contacts(
+        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
+    )
+    gate, ledger = build_gate(campaign)
+    frame = build_plan(contacts, gate, at)
+    cf = contacts.frame
+    evidence_cols = [
+        c for c in frame.columns
+        if c not in ("row", "disposition", "reason", "detail", "next_open")
+    ]
+    rows: list[PlannedRow] = []
+    phones = cf["phone_e164"].tolist()
+    cids = cf["contact_id"].tolist()
+    hints = cf["tz_hint"].tolist()
+    disp = frame["disposition"].tolist()
+    reasons = frame["reason"].tolist()
+    details = frame["detail"].tolist()
+    opens = frame["next_open"].tolist()
+    ev_lists = {c: frame[c].tolist() for c in evidence_cols}
+    for i, row in enumerate(frame["row"].tolist()):
+        phone, cid = _na(phones[i]), _na(cids[i])
+        nxt = _na(opens[i])
+        if nxt is not None and not isinstance(nxt, datetime):
+            nxt = pd.Timestamp(nxt).to_pydatetime()
+        ev = {c: str(v) for c in evidence_cols if (v := _na(ev_lists[c][i])) not in (None, "")}
+        rows.append(
+            PlannedRow(
+                row=int(row),
+                order=i,
+                person=person_key(phone, cid),
+                phone_e164=phone,
+                contact_id=cid,
+                tz_hint=_na(hints[i]),
+                disposition=str(disp[i]),
+                reason=_na(reasons[i]),
+                detail=str(_na(details[i]) or ""),
+                next_open=nxt,
+                evidence=ev,
+            )
+        )
+    return Plan(campaign, contacts, gate, ledger, frame, rows, at)

@@ -1,0 +1,919 @@
+"""The simulated Vantax API as a raw ASGI app.
+
+Raw ASGI rather than a framework because two faults need control a framework hides: a
+response that promises more bytes than it sends (the dropped connection), and a response held
+while its Idempotency-Key stays "in flight". All state lives on the server's event-loop thread;
+one lock makes `audit()` and `add_dnc()` safe to call from any other thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import heapq
+import json
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from campaign_dialer.sandbox.config import FAULTS, SandboxConfig
+from campaign_dialer.sandbox.data import E164, SubAccountData
+from campaign_dialer.sandbox.lifecycle import (
+    DNC_OUTCOMES,
+    TERMINAL_STATUSES,
+    UNKNOWN_STATUSES,
+    CallPlan,
+    plan_call,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON = (b"content-type", b"application/json")
+_HTML = (b"content-type", b"text/html; charset=utf-8")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HTML_5XX = {
+    500: "500 Internal Server Error",
+    502: "502 Bad Gateway",
+    503: "503 Service Temporarily Unavailable",
+}
+_MAX_BODY = 64 * 1024
+_BROKEN_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
+
+
+def fingerprint(key: str) -> str:
+    """What the audit keeps of a key: enough to tell keys apart, useless to an attacker."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def iso_ms(ts: float) -> str:
+    ms_total = int(ts * 1000)
+    secs, ms = divmod(ms_total, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclass
+class Reply:
+    """A decided response, kept whole so an idempotent replay can send it again byte for byte."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+    error_code: str | None = None
+    call_id: str | None = None
+    drop: bool = False
+    hold: float = 0.0
+
+
+@dataclass
+class _IdemRecord:
+    body_hash: str
+    created: float
+    in_flight: bool = True
+    reply: Reply | None = None
+
+
+@dataclass
+class _Request:
+    """One API request as the audit sees it."""
+
+    t: float
+    wall: float
+    method: str
+    path: str
+    query: str
+    key_fp: str | None
+    idem_key: str | None
+    body: Any = None
+    admitted: bool = False
+    faults: list[str] = field(default_factory=list)
+    replayed: bool = False
+    #: Where a configured key showed up outside the Authorization header (a client bug).
+    key_leaks: list[str] = field(default_factory=list)
+
+
+class Call:
+    """A placed call; its status at any instant is read off its precomputed phase times."""
+
+    __slots__ = (
+        "agent_id",
+        "contact_id",
+        "created_at",
+        "created_us",
+        "created_wall",
+        "ended_at",
+        "faults",
+        "from_number",
+        "id",
+        "idem_key",
+        "phases",
+        "placed",
+        "plan",
+        "recording_url",
+        "seq",
+        "started",
+        "sub_account_id",
+        "to",
+    )
+
+    def __init__(
+        self, seq: int, call_id: str, sub_account_id: str, agent_id: str,
+        contact_id: str | None, from_number: str, to: str, placed: float, wall: float,
+        plan: CallPlan, time_scale: float, idem_key: str | None, faults: list[str],
+        base_url: str,
+    ) -> None:
+        self.seq = seq
+        self.id = call_id
+        self.sub_account_id = sub_account_id
+        self.agent_id = agent_id
+        self.contact_id = contact_id
+        self.from_number = from_number
+        self.to = to
+        ms = int(wall * 1000)
+        self.created_wall = ms / 1000
+        self.created_us = ms * 1000
+        self.placed = placed
+        self.plan = plan
+        self.phases = [(status, placed + offset * time_scale) for status, offset in plan.phases]
+        # The timeline is fixed at placement, so its timestamps are formatted once, here.
+        self.created_at = iso_ms(self.created_wall)
+        self.started: tuple[float, str] | None = None
+        for status, begins in self.phases:
+            if status == "in_progress":
+                self.started = (begins, iso_ms(self._wall(begins)))
+        self.ended_at = iso_ms(self._wall(self.end))
+        self.idem_key = idem_key
+        self.faults = faults
+        self.recording_url = (
+            f"{base_url}/_sandbox/recordings/{call_id}.mp3" if plan.answered else None
+        )
+
+    @property
+    def end(self) -> float:
+        return self.phases[-1][1]
+
+    def _wall(self, mono: float) -> float:
+        return self.created_wall + (mono - self.placed)
+
+    def status_at(self, now: float) -> str:
+        for status, begins in reversed(self.phases):
+            if begins <= now:
+                return status
+        return self.phases[0][0]
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        status = self.status_at(now)
+        started = self.started[1] if self.started and self.started[0] <= now else None
+        final = status in TERMINAL_STATUSES
+        plan = self.plan
+        return {
+            "id": self.id,
+            "sub_account_id": self.sub_account_id,
+            "agent_id": self.agent_id,
+            "contact_id": self.contact_id,
+            "direction": "outbound",
+            "status": status,
+            "from": self.from_number,
+            "to": self.to,
+            "created_at": self.created_at,
+            "started_at": started,
+            "ended_at": self.ended_at if final else None,
+            "duration_seconds": plan.duration_seconds if final else None,
+            "outcome": plan.outcome if final else None,
+            "ended_reason": plan.ended_reason if final else None,
+            "transcript": plan.transcript if final else None,
+            "recording_url": self.recording_url if final else None,
+        }
+
+    def audit(self, now: float) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "to": self.to,
+            "contact_id": self.contact_id,
+            "agent_id": self.agent_id,
+            "from": self.from_number,
+            "idempotency_key": self.idem_key,
+            "placed_mono": self.placed,
+            "placed_at": self.created_at,
+            "ended_mono": self.end,
+            "ended_at": self.ended_at,
+            "ended": self.end <= now,
+            "final_status": plan.final_status,
+            "outcome": plan.outcome,
+            "ended_reason": plan.ended_reason,
+            "duration_seconds": plan.duration_seconds,
+            "statuses": [status for status, _ in self.phases],
+            "faults": list(self.faults),
+        }
+
+
+class SandboxApp:
+    """ASGI callable holding one simulated sub-account."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        if config.data is not None:
+            data = config.data
+        elif config.data_file is not None:
+            data = SubAccountData.load(config.data_file)
+        else:
+            data = SubAccountData.generate(config.seed)
+        self.data = data
+        self.base_url = ""
+        self._lock = threading.Lock()
+        self._keys = frozenset(config.api_keys)
+        self._dnc: set[str] = set(data.dnc)
+        self._pending_dnc: list[tuple[float, str]] = []
+        self._calls: list[Call] = []
+        self._by_id: dict[str, Call] = {}
+        self._by_to: dict[str, list[Call]] = {}
+        self._by_contact: dict[str, list[Call]] = {}
+        self._live: list[tuple[float, int]] = []
+        self.peak_live = 0
+        rps = config.requests_per_second
+        if rps is None or math.isinf(rps):
+            self._capacity: int | None = None
+            self._period = 1.0
+        else:
+            self._capacity = max(1, int(rps))
+            self._period = max(1.0, self._capacity / rps)
+        self._window: deque[float] = deque()
+        self._idem: dict[str, _IdemRecord] = {}
+        self._requests: list[dict[str, Any]] = []
+        fault_seed = config.seed if config.fault_seed is None else config.fault_seed
+        self._fault_rng = {name: random.Random(f"fault:{fault_seed}:{name}") for name in FAULTS}
+        self._rng = random.Random(f"misc:{config.seed}")
+        self._started = time.monotonic()
+        self._stopping: asyncio.Event | None = None
+        self.webhooks: Any = None  # WebhookSender, set by startup()
+
+    # ---- lifecycle of the app itself -------------------------------------------------------
+
+    async def startup(self) -> None:
+        self._stopping = asyncio.Event()
+        if self.config.webhook_url:
+            from campaign_dialer.sandbox.webhooks import WebhookSender
+
+            self.webhooks = WebhookSender(self.config, self._fault_rng, self._lock)
+            self.webhooks.start()
+
+    def begin_stop(self) -> None:
+        """Wake held responses so shutdown does not wait out a `slow` fault."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def shutdown(self) -> None:
+        self.begin_stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+
+    # ---- thread-safe views -----------------------------------------------------------------
+
+    def audit(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.monotonic()
+            self._advance(now)
+            return {
+                "requests": [dict(r) for r in self._requests],
+                "calls": [c.audit(now) for c in self._calls],
+                "webhooks": [] if self.webhooks is None else self.webhooks.audit(),
+                "stats": self._stats(now),
+            }
+
+    def add_dnc(self, number: str) -> None:
+        if not E164.match(number):
+            raise ValueError("DNC numbers must be E.164")
+        with self._lock:
+            self._dnc.add(number)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.monotonic()
+            self._advance(now)
+            return self._stats(now)
+
+    def _stats(self, now: float) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "requests": len(self._requests),
+            "calls": len(self._calls),
+            "live_calls": len(self._live),
+            "peak_live_calls": self.peak_live,
+            "max_live_calls": cfg.max_live_calls,
+            "requests_per_second": cfg.requests_per_second,
+            "seed": cfg.seed,
+            "time_scale": cfg.time_scale,
+            "faults": dict(cfg.faults),
+            "dnc_size": len(self._dnc),
+            "idempotency_keys": len(self._idem),
+            "idempotency_in_flight": sum(r.in_flight for r in self._idem.values()),
+            "uptime_seconds": round(now - self._started, 3),
+        }
+
+    def _advance(self, now: float) -> None:
+        """Retire calls that have ended by `now`; honour opt-outs made in them."""
+        live = self._live
+        while live and live[0][0] <= now:
+            heapq.heappop(live)
+        pending = self._pending_dnc
+        while pending and pending[0][0] <= now:
+            self._dnc.add(heapq.heappop(pending)[1])
+
+    # ---- ASGI ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        body = await _read_body(receive)
+        if path.startswith("/_sandbox/"):
+            reply = self._admin(method, path, body)
+        elif path == "/v1/calls" and method == "POST":
+            reply = await self._post_call(scope, body)
+        elif path == "/v1/calls" and method == "GET":
+            reply = self._simple(scope, self._list_calls)
+        elif path.startswith("/v1/calls/") and method == "GET":
+            reply = self._simple(scope, self._get_call)
+        else:
+            allowed = path == "/v1/calls" or path.startswith("/v1/calls/")
+            reply = self._simple(scope, self._method_not_allowed if allowed else self._not_found)
+        await _send_reply(send, reply)
+
+    # ---- shared steps ----------------------------------------------------------------------
+
+    def _new_request(self, scope: Scope, t: float) -> tuple[_Request, dict[str, str], str]:
+        headers = _headers(scope)
+        auth = headers.get("authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        req = _Request(
+            t=t,
+            wall=time.time(),
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            key_fp=(fingerprint(key) if key else None),
+            idem_key=headers.get("idempotency-key"),
+        )
+        places = {name: value for name, value in headers.items() if name != "authorization"}
+        places["path"], places["query"] = req.path, req.query
+        req.key_leaks = [where for where, text in places.items() if self._has_key(text)]
+        return req, headers, key
+
+    def _has_key(self, text: str) -> bool:
+        return any(k in text for k in self._keys)
+
+    def _scrub(self, text: str) -> str:
+        for k in self._keys:
+            text = text.replace(k, "[REDACTED]")
+        return text
+
+    def _gate(self, req: _Request, key: str) -> Reply | None:
+        """Authentication, then the request-rate limit. Caller holds the lock."""
+        if key not in self._keys:
+            return _error(401, "unauthorized", "Missing or invalid API key")
+        wait = self._admit(req.t)
+        if wait is not None:
+            return self._too_many("rate_limited", "Request rate limit exceeded", wait)
+        if self._fires("spurious_429"):
+            if self._capacity is not None:
+                self._window.pop()  # un-admit: a spurious 429 takes no slot
+            req.faults.append("spurious_429")
+            wait = 0.05 + 0.45 * self._rng.random()
+            return self._too_many("rate_limited", "Request rate limit exceeded", wait)
+        req.admitted = True
+        return None
+
+    def _admit(self, t: float) -> float | None:
+        """Sliding window: admit unless `capacity` requests were admitted in the last period."""
+        if self._capacity is None:
+            return None
+        window = self._window
+        cutoff = t - self._period
+        while window and window[0] <= cutoff:
+            window.popleft()
+        if len(window) < self._capacity:
+            window.append(t)
+            return None
+        return window[0] + self._period - t
+
+    def _fires(self, fault: str) -> bool:
+        rate = self.config.faults.get(fault, 0.0)
+        return rate > 0.0 and self._fault_rng[fault].random() < rate
+
+    def _too_many(self, code: str, message: str, wait: float) -> Reply:
+        reply = _error(429, code, message)
+        header = self._retry_after(wait)
+        if header is not None:
+            reply.headers.append((b"retry-after", header))
+        return reply
+
+    def _retry_after(self, wait: float) -> bytes | None:
+        mode = self.config.retry_after
+        if mode == "mixed":
+            mode = self._rng.choice(("fractional", "integer", "absent"))
+        if mode == "absent":
+            return None
+        wait = max(wait, 0.001)
+        if mode == "integer":
+            return str(max(1, math.ceil(wait))).encode()
+        return f"{wait:.3f}".encode()
+
+    def _record(self, req: _Request, reply: Reply) -> None:
+        """Append to the audit. Caller holds the lock."""
+        path, query, idem_key, body = req.path, req.query, req.idem_key, req.body
+        if req.key_leaks:  # the audit must never hold a key, even one a client misplaced
+            path, query = self._scrub(path), self._scrub(query)
+            idem_key = None if idem_key is None else self._scrub(idem_key)
+            if "body" in req.key_leaks:
+                body = json.loads(self._scrub(json.dumps(body)))
+        self._requests.append({
+            "seq": len(self._requests),
+            "mono": req.t,
+            "wall": iso_ms(req.wall),
+            "method": req.method,
+            "path": path,
+            "query": query,
+            "key_fingerprint": req.key_fp,
+            "idempotency_key": idem_key,
+            "body": body,
+            "status": reply.status,
+            "error_code": reply.error_code,
+            "faults": req.faults,
+            "admitted": req.admitted,
+            "replayed": req.replayed,
+            "call_id": reply.call_id,
+            "key_leaks": req.key_leaks,
+        })
+
+    def _server_error(self, req: _Request, fault: str, html: bool) -> Reply:
+        status = self._fault_rng[fault].choice((500, 502, 503))
+        req.faults.append(fault)
+        if html:
+            title = _HTML_5XX[status]
+            body = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>" \
+                   f"</center><hr><center>nginx</center></body></html>\n".encode()
+            reply = Reply(status, body, [_HTML], error_code=None)
+        else:
+            codes = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
+            reply = _error(status, codes[status], "Transient server error, please retry")
+        if status == 503 and self._rng.random() < 0.5:
+            header = self._retry_after(0.2 + self._rng.random())
+            if header is not None:
+                reply.headers.append((b"retry-after", header))
+        return reply
+
+    def _simple(self, scope: Scope, handler: Callable[[_Request, Scope], Reply]) -> Reply:
+        """Requests decided in one step under the lock (everything but POST /v1/calls)."""
+        with self._lock:
+            req, _, key = self._new_request(scope, time.monotonic())
+            reply = self._gate(req, key)
+            if reply is None:
+                reply = handler(req, scope)
+            self._record(req, reply)
+            return reply
+
+    # ---- POST /v1/calls --------------------------------------------------------------------
+
+    async def _post_call(self, scope: Scope, raw: bytes) -> Reply:
+        with self._lock:
+            req, headers, key = self._new_request(scope, time.monotonic())
+            reply, body, body_hash = self._post_precheck(req, headers, key, raw)
+            if reply is not None:
+                self._record(req, reply)
+                return reply
+            latency = self.config.post_latency
+            if latency > 0 and req.idem_key is not None:
+                self._idem[req.idem_key] = _IdemRecord(body_hash, created=req.t)
+        if latency > 0:
+            try:
+                await self._sleep(latency)
+            except BaseException:
+                with self._lock:
+                    if req.idem_key is not None:
+                        self._idem.pop(req.idem_key, None)
+                raise
+        with self._lock:
+            reply = self._post_decide(req, body, body_hash)
+            self._record(req, reply)
+        if reply.hold:
+            # The `slow` fault: the call is placed, the answer comes late, and until it
+            # does the Idempotency-Key is in flight (a retry gets idempotency_conflict).
+            try:
+                await self._sleep(reply.hold)
+            finally:
+                with self._lock:
+                    record = self._idem.get(req.idem_key or "")
+                    if record is not None and record.reply is reply:
+                        record.in_flight = False
+        return reply
+
+    def _post_precheck(
+        self, req: _Request, headers: dict[str, str], key: str, raw: bytes
+    ) -> tuple[Reply | None, dict[str, Any], str]:
+        """Everything decided before the request is "in flight": auth, limits, body, replay."""
+        reply = self._gate(req, key)
+        if reply is not None:
+            return reply, {}, ""
+        if self._fires("server_error"):
+            return self._server_error(req, "server_error", html=True), {}, ""
+        ctype = headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            return _invalid({"content-type": "must be application/json"}), {}, ""
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _invalid({"body": "must be a JSON object"}), {}, ""
+        if not isinstance(body, dict):
+            return _invalid({"body": "must be a JSON object"}), {}, ""
+        req.body = body
+        if self._has_key(raw.decode("utf-8", "replace")):
+            req.key_leaks.append("body")
+        body_hash = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        idem_key = req.idem_key
+        if idem_key is None:
+            return None, body, body_hash
+        if not 1 <= len(idem_key) <= 255:
+            return _invalid({"Idempotency-Key": "must be 1 to 255 characters"}), {}, ""
+        record = self._idem.get(idem_key)
+        if record is not None and req.t - record.created > self.config.idempotency_ttl:
+            del self._idem[idem_key]
+            record = None
+        if record is None:
+            return None, body, body_hash
+        if record.body_hash != body_hash:
+            return _error(
+                422, "idempotency_mismatch",
+                "Idempotency-Key was already used with a different request body",
+            ), {}, ""
+        if record.in_flight or record.reply is None:
+            return _error(
+                409, "idempotency_conflict",
+                "A request with this Idempotency-Key is still being processed",
+            ), {}, ""
+        req.replayed = True
+        original = record.reply
+        return Reply(
+            original.status, original.body,
+            [*original.headers, (b"idempotent-replayed", b"true")],
+            error_code=original.error_code, call_id=original.call_id,
+        ), {}, ""
+
+    def _post_decide(self, req: _Request, body: dict[str, Any], body_hash: str) -> Reply:
+        """Validate, look up, check consent and limits, place. Caller holds the lock."""
+        reply = self._post_place(req, body)
+        idem_key = req.idem_key
+        if idem_key is not None:
+            if reply.status == 201:
+                self._idem[idem_key] = _IdemRecord(
+                    body_hash, created=req.t, in_flight=reply.hold > 0, reply=reply
+                )
+            else:
+                # Only a placed call is remembered: a refused request may be retried as is.
+                self._idem.pop(idem_key, None)
+        return reply
+
+    def _post_place(self, req: _Request, body: dict[str, Any]) -> Reply:
+        fields = _validate(body)
+        if fields:
+            return _invalid(fields)
+        data = self.data
+        agent = data.agents.get(body["agent_id"])
+        if agent is None:
+            return _error(404, "agent_not_found", f"Agent {body['agent_id']} not found")
+        contact_id = body.get("contact_id") or None
+        if contact_id is not None:
+            contact = data.contacts.get(contact_id)
+            if contact is None:
+                return _error(404, "contact_not_found", f"Contact {contact_id} not found")
+            to = contact.phone_number
+        else:
+            to = body["phone_number"]
+        from_id = body.get("from_phone_number_id") or agent.outbound_phone_number_id
+        from_number = data.phone_numbers.get(from_id)
+        if from_number is None:
+            return _error(404, "phone_number_not_found", f"Phone number {from_id} not found")
+        now = time.monotonic()
+        self._advance(now)
+        if to in self._dnc:
+            return _error(
+                409, "dnc_listed", "The number is on the sub-account's Do-Not-Call list",
+                {"contact_id": contact_id} if contact_id else {},
+            )
+        for other in self._by_to.get(to, ()):
+            if other.end > now:
+                return _error(
+                    409, "call_in_progress", "This contact is already on a live call",
+                    {"call_id": other.id},
+                )
+        limit = self.config.max_live_calls
+        if limit is not None and len(self._live) >= limit:
+            return self._too_many(
+                "concurrency_limited", "Too many live calls", self._live[0][0] - now
+            )
+        return self._place(req, agent.id, contact_id, from_number.number, to, now)
+
+    def _place(
+        self, req: _Request, agent_id: str, contact_id: str | None, from_number: str, to: str,
+        now: float,
+    ) -> Reply:
+        cfg = self.config
+        call_faults: list[str] = []
+        unknown = None
+        if self._fires("unknown_status"):
+            unknown = self._fault_rng["unknown_status"].choice(UNKNOWN_STATUSES)
+            call_faults.append("unknown_status")
+        plan = plan_call(cfg.seed, to, unknown)
+        call = Call(
+            seq=len(self._calls), call_id="call_" + os.urandom(8).hex(),
+            sub_account_id=self.data.sub_account_id, agent_id=agent_id, contact_id=contact_id,
+            from_number=from_number, to=to, placed=now, wall=time.time(), plan=plan,
+            time_scale=cfg.time_scale, faults=call_faults,
+            idem_key=None if req.idem_key is None else self._scrub(req.idem_key),
+            base_url=self.base_url,
+        )
+        self._calls.append(call)
+        self._by_id[call.id] = call
+        self._by_to.setdefault(to, []).append(call)
+        if contact_id is not None:
+            self._by_contact.setdefault(contact_id, []).append(call)
+        heapq.heappush(self._live, (call.end, call.seq))
+        self.peak_live = max(self.peak_live, len(self._live))
+        if cfg.dnc_on_opt_out and plan.outcome in DNC_OUTCOMES:
+            heapq.heappush(self._pending_dnc, (call.end, to))
+        if self.webhooks is not None:
+            self._schedule_webhooks(call)
+        data = call.to_json(now)
+        envelope = {"success": True, "message": "Outbound call initiated", "data": data}
+        self._maybe_unknown_fields(req, envelope, [data])
+        reply = Reply(201, _dumps(envelope), [_JSON], call_id=call.id)
+        if self._fires("drop_after_place"):
+            req.faults.append("drop_after_place")
+            call_faults.append("drop_after_place")
+            reply.drop = True
+        elif self._fires("slow"):
+            req.faults.append("slow")
+            call_faults.append("slow")
+            reply.hold = cfg.slow_seconds
+        return reply
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at shutdown."""
+        stopping = self._stopping
+        if stopping is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+    def _maybe_unknown_fields(
+        self, req: _Request, envelope: dict[str, Any], calls: list[dict[str, Any]]
+    ) -> None:
+        if not self._fires("unknown_fields"):
+            return
+        req.faults.append("unknown_fields")
+        envelope["request_id"] = "req_" + os.urandom(6).hex()
+        envelope["meta"] = {"api_version": "2026-06-01", "region": "us-west-2"}
+        for call in calls:
+            call["cost"] = {"amount_cents": 7, "currency": "usd"}
+            call["labels"] = ["sandbox"]
+            call["answered_by"] = "human" if call.get("started_at") else None
+
+    # ---- GET /v1/calls/{id} and GET /v1/calls ----------------------------------------------
+
+    def _get_call(self, req: _Request, scope: Scope) -> Reply:
+        if self._fires("get_error"):
+            return self._server_error(req, "get_error", html=self._rng.random() < 0.5)
+        call_id = req.path[len("/v1/calls/"):]
+        call = self._by_id.get(call_id)
+        if call is None:
+            return _error(404, "call_not_found", f"Call {call_id} not found")
+        data = call.to_json(req.t)
+        envelope = {"success": True, "data": data}
+        self._maybe_unknown_fields(req, envelope, [data])
+        return Reply(200, _dumps(envelope), [_JSON], call_id=call.id)
+
+    def _list_calls(self, req: _Request, scope: Scope) -> Reply:
+        query = parse_qs(req.query, keep_blank_values=True)
+        params = {name: values[-1] for name, values in query.items()}
+        fields: dict[str, str] = {}
+        limit = 20
+        if "limit" in params:
+            try:
+                limit = int(params["limit"])
+            except ValueError:
+                limit = 0
+            if not 1 <= limit <= 100:
+                fields["limit"] = "must be an integer from 1 to 100"
+        after_us: int | None = None
+        if "created_after" in params:
+            try:
+                # An unencoded "+00:00" arrives as " 00:00": take it as meant.
+                text = _BROKEN_OFFSET.sub(r"\1+\2", params["created_after"])
+                after = datetime.fromisoformat(text)
+                if after.tzinfo is None:
+                    after = after.replace(tzinfo=UTC)
+                after_us = (after - _EPOCH) // timedelta(microseconds=1)
+            except ValueError:
+                fields["created_after"] = "must be an ISO 8601 timestamp"
+        start = 0
+        if params.get("cursor"):
+            decoded = _decode_cursor(params["cursor"])
+            if decoded is None:
+                fields["cursor"] = "is not a cursor returned by this API"
+            else:
+                start = decoded
+        if fields:
+            return _invalid(fields)
+        to = params.get("to") or None
+        contact_id = params.get("contact_id") or None
+        agent_id = params.get("agent_id") or None
+        statuses = set(params["status"].split(",")) if params.get("status") else None
+        if to is not None:
+            candidates: list[Call] = self._by_to.get(to, [])
+        elif contact_id is not None:
+            candidates = self._by_contact.get(contact_id, [])
+        else:
+            candidates = self._calls[start:]
+        now = req.t
+        page: list[Call] = []
+        more = False
+        for call in candidates:
+            if call.seq < start:
+                continue
+            if (
+                (to is not None and call.to != to)
+                or (contact_id is not None and call.contact_id != contact_id)
+                or (agent_id is not None and call.agent_id != agent_id)
+                or (after_us is not None and call.created_us <= after_us)
+                or (statuses is not None and call.status_at(now) not in statuses)
+            ):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(call)
+        items = [call.to_json(now) for call in page]
+        envelope: dict[str, Any] = {
+            "success": True,
+            "data": items,
+            "next_cursor": _encode_cursor(page[-1].seq + 1) if more else None,
+        }
+        self._maybe_unknown_fields(req, envelope, items)
+        return Reply(200, _dumps(envelope), [_JSON])
+
+    def _not_found(self, req: _Request, scope: Scope) -> Reply:
+        return _error(404, "not_found", f"No route for {req.method} {req.path}")
+
+    def _method_not_allowed(self, req: _Request, scope: Scope) -> Reply:
+        return _error(405, "method_not_allowed", f"{req.method} is not allowed on {req.path}")
+
+    # ---- webhooks --------------------------------------------------------------------------
+
+    def _schedule_webhooks(self, call: Call) -> None:
+        loop = asyncio.get_running_loop()  # asyncio's loop clock is time.monotonic()
+        last = len(call.phases) - 1
+        for index, (_status, begins) in enumerate(call.phases):
+            loop.call_at(begins, self._emit, call, begins, index == last)
+
+    def _emit(self, call: Call, at: float, final: bool) -> None:
+        data = call.to_json(at)
+        self.webhooks.enqueue("call.status_changed", data)
+        if final:
+            self.webhooks.enqueue("call.completed", data)
+
+    # ---- admin routes (no key, not limited, not audited) -----------------------------------
+
+    def _admin(self, method: str, path: str, raw: bytes) -> Reply:
+        if path == "/_sandbox/health" and method == "GET":
+            return Reply(200, _dumps({"ok": True, **self.stats()}), [_JSON])
+        if path == "/_sandbox/audit" and method == "GET":
+            return Reply(200, _dumps(self.audit()), [_JSON])
+        if path == "/_sandbox/dnc" and method == "POST":
+            try:
+                number = json.loads(raw)["phone_number"]
+                self.add_dnc(number)
+            except (ValueError, KeyError, TypeError):
+                return _invalid({"phone_number": "must be E.164"})
+            return Reply(200, _dumps({"success": True, "data": {"phone_number": number}}), [_JSON])
+        if path.startswith("/_sandbox/recordings/") and method == "GET":
+            call_id = path.rsplit("/", 1)[-1].removesuffix(".mp3")
+            call = self._by_id.get(call_id)
+            if call is not None and call.recording_url is not None:
+                return Reply(200, b"", [(b"content-type", b"audio/mpeg")])
+        return _error(404, "not_found", f"No route for {method} {path}")
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= _MAX_BODY:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send_reply(send: Send, reply: Reply) -> None:
+    body = reply.body
+    headers = [*reply.headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    if reply.drop:
+        # Promise the whole body, send part of it, and return: the server closes the
+        # connection mid-body, so the client sees a transport error, not a response.
+        await send({"type": "http.response.body", "body": body[: len(body) // 3],
+                    "more_body": True})
+        return
+    await send({"type": "http.response.body", "body": body})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]}
+
+
+def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Reply:
+    envelope = {
+        "success": False,
+        "message": message,
+        "error": {"code": code, "details": details or {}},
+    }
+    return Reply(status, _dumps(envelope), [_JSON], error_code=code)
+
+
+def _invalid(fields: dict[str, str]) -> Reply:
+    return _error(422, "validation_error", "The request is invalid", {"fields": fields})
+
+
+def _validate(body: dict[str, Any]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    agent_id = body.get("agent_id")
+    if agent_id is None or agent_id == "":
+        fields["agent_id"] = "is required"
+    elif not isinstance(agent_id, str):
+        fields["agent_id"] = "must be a string"
+    contact_id = body.get("contact_id")
+    phone = body.get("phone_number")
+    has_contact = contact_id not in (None, "")
+    has_phone = phone not in (None, "")
+    if has_contact == has_phone:
+        problem = "provide contact_id or phone_number, not both" if has_contact else (
+            "one of contact_id or phone_number is required"
+        )
+        fields["contact_id"] = fields["phone_number"] = problem
+    elif has_contact and not isinstance(contact_id, str):
+        fields["contact_id"] = "must be a string"
+    elif has_phone and not (isinstance(phone, str) and E164.match(phone)):
+        fields["phone_number"] = "must be E.164: '+' then 8 to 15 digits"
+    from_id = body.get("from_phone_number_id")
+    if from_id is not None and not (isinstance(from_id, str) and from_id):
+        fields["from_phone_number_id"] = "must be a phone number id"
+    return fields
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "seq":
+            return None
+        seq = int(number)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return seq if seq >= 0 else None

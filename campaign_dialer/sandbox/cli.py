@@ -1,0 +1,143 @@
+"""Command line for the sandbox: serve until SIGINT/SIGTERM, then write the audit.
+
+Exit codes follow sysexits like the rest of the project (without importing it): 64 for a bad
+command line, 78 for a bad data file or setting, 0 after a clean stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from campaign_dialer.sandbox.config import FAULTS, RETRY_AFTER_MODES, SandboxConfig
+from campaign_dialer.sandbox.config import is_loopback_host as _is_loopback
+from campaign_dialer.sandbox.server import SandboxServer
+
+EX_USAGE = 64
+EX_CONFIG = 78
+KEY_ENV = "VANTAX_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="campaign-dialer sandbox",
+        description="Run a local simulator of the Vantax voice API on a loopback address.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, outcomes and faults")
+    parser.add_argument(
+        "--key", action="append", default=None, metavar="KEY",
+        help=f"accepted API key (repeatable); default: ${KEY_ENV}",
+    )
+    parser.add_argument("--time-scale", type=float, default=0.002,
+                        help="real seconds per simulated second (0.002: 3 min call = 360 ms)")
+    parser.add_argument("--rps", type=float, default=10.0,
+                        help="requests per second admitted (sliding 1 s window); 0 = no limit")
+    parser.add_argument("--max-live", type=int, default=20,
+                        help="live calls at once; 0 = no limit")
+    parser.add_argument("--retry-after", choices=RETRY_AFTER_MODES, default="mixed",
+                        help="how 429 responses carry Retry-After")
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="NAME=RATE",
+        help=f"inject a fault at a rate in 0..1 (repeatable); names: {', '.join(FAULTS)}",
+    )
+    parser.add_argument("--fault-seed", type=int, default=None,
+                        help="seed of the fault streams (default: --seed)")
+    parser.add_argument("--slow-seconds", type=float, default=15.0,
+                        help="how long the slow fault holds a response")
+    parser.add_argument("--data", type=Path, default=None, metavar="FILE",
+                        help="JSON file with agents, phone numbers, contacts and DNC numbers")
+    parser.add_argument("--audit-out", type=Path, default=None, metavar="FILE",
+                        help="write the audit (requests and placed calls) here at shutdown")
+    parser.add_argument("--webhook-url", default=None, help="loopback URL to POST events to")
+    parser.add_argument("--webhook-secret-env", default=None, metavar="NAME",
+                        help="environment variable holding the webhook signing secret")
+    return parser
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"sandbox: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _parse_faults(items: list[str]) -> dict[str, float]:
+    faults: dict[str, float] = {}
+    for item in items:
+        name, sep, rate = item.partition("=")
+        if not sep:
+            raise ValueError(f"--fault wants NAME=RATE, got {item!r}")
+        try:
+            faults[name.strip()] = float(rate)
+        except ValueError:
+            raise ValueError(f"--fault {name}: rate {rate!r} is not a number") from None
+    return faults
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help exits 0; usage errors become EX_USAGE
+        return 0 if exc.code in (0, None) else EX_USAGE
+    if not _is_loopback(args.host):
+        return _fail(EX_USAGE, f"--host {args.host} is not a loopback address; refusing to bind")
+    keys = args.key or ([os.environ[KEY_ENV]] if os.environ.get(KEY_ENV) else [])
+    if not keys:
+        return _fail(EX_USAGE, f"no API key: pass --key KEY or set {KEY_ENV}")
+    secret = None
+    if args.webhook_secret_env:
+        secret = os.environ.get(args.webhook_secret_env)
+        if not secret:
+            return _fail(EX_USAGE, f"--webhook-secret-env: ${args.webhook_secret_env} is not set")
+    try:
+        config = SandboxConfig(
+            api_keys=tuple(keys),
+            seed=args.seed,
+            time_scale=args.time_scale,
+            requests_per_second=args.rps if args.rps > 0 else None,
+            max_live_calls=args.max_live if args.max_live > 0 else None,
+            retry_after=args.retry_after,
+            faults=_parse_faults(args.fault),
+            fault_seed=args.fault_seed,
+            slow_seconds=args.slow_seconds,
+            data_file=args.data,
+            audit_path=args.audit_out,
+            webhook_url=args.webhook_url,
+            webhook_secret=secret,
+        )
+        server = SandboxServer(config, host=args.host, port=args.port)
+    except (ValueError, OSError) as exc:
+        return _fail(EX_CONFIG, str(exc))
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def _on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return _fail(EX_CONFIG, f"cannot serve on {args.host}:{args.port}: {exc}")
+    try:
+        print(f"sandbox listening on {server.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

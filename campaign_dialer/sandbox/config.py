@@ -1,0 +1,118 @@
+"""Settings of one sandbox run.
+
+Everything that makes a run reproducible (seed, fault rates, time scale, limits) lives here so a
+test can name the exact world it plays against, and a failing run can be replayed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from campaign_dialer.sandbox.data import SubAccountData
+
+RetryAfterMode = Literal["fractional", "integer", "absent", "mixed"]
+RETRY_AFTER_MODES: tuple[str, ...] = ("fractional", "integer", "absent", "mixed")
+
+#: Every fault the sandbox can inject; each has its own rate (0..1) and its own random stream.
+FAULTS: dict[str, str] = {
+    "server_error": "POST /v1/calls answers 500/502/503 with an HTML body; nothing is placed",
+    "drop_after_place": "the call is placed and its idempotency record kept, then the "
+    "connection drops mid-response",
+    "slow": "the call is placed, then the response waits slow_seconds while the "
+    "Idempotency-Key is in flight",
+    "spurious_429": "429 rate_limited although under every limit",
+    "get_error": "GET /v1/calls/{id} answers 500/502/503",
+    "unknown_fields": "success responses carry extra fields in the envelope and in CALL",
+    "unknown_status": "a call passes through an undocumented non-terminal status "
+    "(queued, dialing, ...)",
+    "webhook_duplicate": "a webhook event is delivered twice",
+    "webhook_reorder": "a webhook event is held back and delivered after the next one",
+}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for names and addresses that never leave the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class SandboxConfig:
+    """One simulated Vantax sub-account: its keys, limits, clock speed and faults."""
+
+    api_keys: tuple[str, ...] = ("vx_test_sandboxkey0001",)
+    seed: int = 0
+    #: Real seconds per simulated second: 0.002 turns a 3-minute call into ~360 ms.
+    time_scale: float = 0.002
+    #: Admitted requests in any sliding 1-second window (POST and GET together); None = no limit.
+    requests_per_second: float | None = 10.0
+    #: Non-terminal calls at once; None = no limit.
+    max_live_calls: int | None = 20
+    retry_after: RetryAfterMode = "mixed"
+    #: Fault name -> rate in 0..1; see FAULTS.
+    faults: dict[str, float] = field(default_factory=dict)
+    #: Seed of the fault streams; None = use `seed`.
+    fault_seed: int | None = None
+    #: How long the `slow` fault holds its response (longer than a client's timeout).
+    slow_seconds: float = 15.0
+    #: Real seconds every POST /v1/calls spends "in flight" before it is decided (0 = none).
+    post_latency: float = 0.0
+    data: SubAccountData | None = None
+    data_file: Path | None = None
+    audit_path: Path | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    #: A call that ends with the person asking not to be called puts the number on the DNC list.
+    dnc_on_opt_out: bool = True
+    #: Idempotency records are kept this long (seconds of real time).
+    idempotency_ttl: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_keys, str):
+            self.api_keys = (self.api_keys,)
+        self.api_keys = tuple(self.api_keys)
+        if not self.api_keys or not all(isinstance(k, str) and k for k in self.api_keys):
+            raise ValueError("api_keys must hold at least one non-empty key")
+        if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
+            raise ValueError("time_scale must be a positive number")
+        rps = self.requests_per_second
+        if rps is not None and not rps > 0:
+            raise ValueError("requests_per_second must be positive (or None for no limit)")
+        if self.max_live_calls is not None and self.max_live_calls < 1:
+            raise ValueError("max_live_calls must be at least 1 (or None for no limit)")
+        if self.retry_after not in RETRY_AFTER_MODES:
+            raise ValueError(f"retry_after must be one of {', '.join(RETRY_AFTER_MODES)}")
+        self.faults = dict(self.faults)
+        for name, rate in self.faults.items():
+            if name not in FAULTS:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+            if not 0.0 <= float(rate) <= 1.0:
+                raise ValueError(f"fault {name} rate must be within 0..1, got {rate}")
+            self.faults[name] = float(rate)
+        if self.slow_seconds < 0 or self.post_latency < 0:
+            raise ValueError("slow_seconds and post_latency must not be negative")
+        if self.data is not None and self.data_file is not None:
+            raise ValueError("give data or data_file, not both")
+        if self.data_file is not None:
+            self.data_file = Path(self.data_file)
+        if self.audit_path is not None:
+            self.audit_path = Path(self.audit_path)
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname or ""):
+                raise ValueError("webhook_url must be an http(s) URL on a loopback address")
+            if not self.webhook_secret:
+                raise ValueError("webhook_url needs a webhook_secret to sign deliveries")
+
+    def fault_rate(self, name: str) -> float:
+        return self.faults.get(name, 0.0)

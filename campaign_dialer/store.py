@@ -1,0 +1,458 @@
+"""The journal: every fact about a campaign, on disk before it matters.
+
+SQLite in WAL mode under the output dir. The intent of a call (person, attempt, idempotency
+key, body) is committed before its POST is sent and the response when it arrives, so a crash
+at any instant leaves either nothing or a record the next run can resolve. The UNIQUE
+(person, attempt) constraint makes a second call for the same attempt impossible to record,
+and so impossible to send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from campaign_dialer.exitcodes import DialerError, ExitCode
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS fates (
+    row INTEGER PRIMARY KEY,
+    person TEXT,
+    disposition TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT,
+    next_open TEXT,
+    evidence TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY,
+    person TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    idem_key TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    call_id TEXT,
+    http_status INTEGER,
+    error_code TEXT,
+    error TEXT,
+    status TEXT,
+    outcome TEXT,
+    ended_reason TEXT,
+    posts INTEGER NOT NULL DEFAULT 0,
+    intent_at TEXT NOT NULL,
+    placed_at TEXT,
+    ended_at TEXT,
+    duration_seconds REAL,
+    recording_url TEXT,
+    evidence TEXT,
+    extra TEXT,
+    run_id INTEGER,
+    updated_at TEXT NOT NULL,
+    UNIQUE (person, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);
+CREATE TABLE IF NOT EXISTS http_events (
+    t REAL NOT NULL,
+    run_id INTEGER,
+    method TEXT,
+    path TEXT,
+    status INTEGER,
+    code TEXT,
+    latency REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    pid INTEGER,
+    summary TEXT
+);
+"""
+
+# Attempt states. `intent` and `placed` are open: the next run must resolve or follow them.
+INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED = (
+    "intent", "placed", "final", "rejected", "error", "not_placed",
+)
+OPEN_STATES = (INTENT, PLACED)
+CONTROL_STATES = ("active", "paused", "canceled")
+
+
+class JournalError(DialerError):
+    exit_code = ExitCode.FAILURE
+
+
+class DuplicateAttempt(JournalError):
+    """The journal refused a second intent for the same person and attempt."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(s: str | None) -> datetime | None:
+    if not s:
+        return None
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    person: str
+    row: int
+    attempt: int
+    idem_key: str
+    body: dict[str, Any]
+    state: str
+    call_id: str | None
+    http_status: int | None
+    error_code: str | None
+    error: str | None
+    status: str | None
+    outcome: str | None
+    ended_reason: str | None
+    posts: int
+    intent_at: str
+    placed_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    recording_url: str | None
+    evidence: dict[str, Any]
+    run_id: int | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Attempt:
+        return cls(
+            id=r["id"], person=r["person"], row=r["row"], attempt=r["attempt"],
+            idem_key=r["idem_key"], body=json.loads(r["body"]), state=r["state"],
+            call_id=r["call_id"], http_status=r["http_status"], error_code=r["error_code"],
+            error=r["error"], status=r["status"], outcome=r["outcome"],
+            ended_reason=r["ended_reason"], posts=r["posts"], intent_at=r["intent_at"],
+            placed_at=r["placed_at"], ended_at=r["ended_at"],
+            duration_seconds=r["duration_seconds"], recording_url=r["recording_url"],
+            evidence=json.loads(r["evidence"] or "{}"), run_id=r["run_id"],
+        )
+
+
+@dataclass(frozen=True)
+class Fate:
+    row: int
+    person: str | None
+    disposition: str
+    reason: str | None = None
+    detail: str | None = None
+    next_open: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class Journal:
+    """One campaign's journal. Safe to open from several processes (status, pause)."""
+
+    def __init__(
+        self, path: Path, campaign: str, *, create: bool = True,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._now = now
+        if not create and not self.path.exists():
+            raise JournalError(f"no journal for campaign {campaign!r} at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._write():
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self._db.execute(stmt)
+            owner = self._get_meta("campaign")
+            if owner is None:
+                self._set_meta("campaign", campaign)
+                self._set_meta("schema_version", str(SCHEMA_VERSION))
+                self._set_meta("control", "active")
+                self._set_meta("created_at", self._ts())
+            elif owner != campaign:
+                raise JournalError(
+                    f"{self.path} belongs to campaign {owner!r}, not {campaign!r}"
+                )
+        self.campaign = campaign
+
+    def _ts(self) -> str:
+        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
+        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE: a read upgraded to a write can fail with SQLITE_BUSY at once.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # -- meta -------------------------------------------------------------------------
+    def _get_meta(self, key: str) -> str | None:
+        r = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if r is None else r[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        return self._get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write():
+            self._set_meta(key, value)
+
+    def control(self) -> str:
+        return self._get_meta("control") or "active"
+
+    def set_control(self, state: str) -> None:
+        if state not in CONTROL_STATES:
+            raise ValueError(state)
+        with self._write():
+            if self._get_meta("control") == "canceled" and state != "canceled":
+                raise JournalError("the campaign was canceled; a canceled campaign stays canceled")
+            self._set_meta("control", state)
+            self._set_meta("control_at", self._ts())
+
+    # -- runs -------------------------------------------------------------------------
+    def begin_run(self) -> int:
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO runs(started_at, pid) VALUES(?, ?)", (self._ts(), os.getpid())
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET ended_at=?, exit_code=?, summary=? WHERE id=?",
+                (self._ts(), exit_code, json.dumps(summary), run_id),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+
+    # -- attempts ---------------------------------------------------------------------
+    def record_intent(
+        self,
+        *,
+        person: str,
+        row: int,
+        attempt: int,
+        idem_key: str,
+        body: dict[str, Any],
+        evidence: dict[str, Any],
+        run_id: int | None,
+    ) -> Attempt:
+        """Commit what we are about to send, before it is sent."""
+        ts = self._ts()
+        try:
+            with self._write() as db:
+                cur = db.execute(
+                    "INSERT INTO attempts(person, row, attempt, idem_key, body, state, "
+                    "intent_at, evidence, run_id, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (person, row, attempt, idem_key, json.dumps(body, sort_keys=True), INTENT,
+                     ts, json.dumps(evidence), run_id, ts),
+                )
+                aid = int(cur.lastrowid or 0)
+        except sqlite3.IntegrityError as e:
+            raise DuplicateAttempt(
+                f"attempt {attempt} for row {row} is already in the journal"
+            ) from e
+        return self.attempt(aid)
+
+    def attempt(self, attempt_id: int) -> Attempt:
+        r = self._db.execute("SELECT * FROM attempts WHERE id=?", (attempt_id,)).fetchone()
+        if r is None:
+            raise JournalError(f"no attempt {attempt_id}")
+        return Attempt.from_row(r)
+
+    def attempts(self, *, states: Sequence[str] | None = None) -> list[Attempt]:
+        if states:
+            marks = ",".join("?" * len(states))
+            q = f"SELECT * FROM attempts WHERE state IN ({marks}) ORDER BY id"
+            rows = self._db.execute(q, tuple(states)).fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+        return [Attempt.from_row(r) for r in rows]
+
+    def attempts_by_person(self) -> dict[str, list[Attempt]]:
+        out: dict[str, list[Attempt]] = {}
+        for a in self.attempts():
+            out.setdefault(a.person, []).append(a)
+        for lst in out.values():
+            lst.sort(key=lambda a: a.attempt)
+        return out
+
+    def _update(self, attempt_id: int, **fields: Any) -> None:
+        fields["updated_at"] = self._ts()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._write() as db:
+            db.execute(f"UPDATE attempts SET {cols} WHERE id=?", (*fields.values(), attempt_id))
+
+    def count_post(self, attempt_id: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE attempts SET posts=posts+1, updated_at=? WHERE id=?",
+                (self._ts(), attempt_id),
+            )
+
+    def record_placed(
+        self, attempt_id: int, *, call_id: str, http_status: int | None, status: str,
+        placed_at: str | None,
+    ) -> None:
+        self._update(
+            attempt_id, state=PLACED, call_id=call_id, http_status=http_status, status=status,
+            placed_at=placed_at or self._ts(), error=None, error_code=None,
+        )
+
+    def record_status(self, attempt_id: int, status: str) -> None:
+        self._update(attempt_id, status=status)
+
+    def record_final(
+        self, attempt_id: int, *, status: str, outcome: str | None, ended_reason: str | None,
+        ended_at: str | None, duration_seconds: float | None, recording_url: str | None,
+        extra: dict[str, Any] | None = None, error: str | None = None,
+    ) -> None:
+        self._update(
+            attempt_id, state=FINAL, status=status, outcome=outcome, ended_reason=ended_reason,
+            ended_at=ended_at or self._ts(), duration_seconds=duration_seconds,
+            recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
+        )
+
+    def record_rejected(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        self._update(
+            attempt_id, state=REJECTED, http_status=http_status, error_code=error_code,
+            error=error,
+        )
+
+    def record_error(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        self._update(
+            attempt_id, state=ERROR, http_status=http_status, error_code=error_code, error=error
+        )
+
+    def record_not_placed(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        """Known NOT to have rung (auth refused, reconciled as absent): the same key is reused."""
+        self._update(
+            attempt_id, state=NOT_PLACED, http_status=http_status, error_code=error_code,
+            error=error,
+        )
+
+    def reopen(self, attempt_id: int) -> None:
+        """A not-placed attempt goes back to intent before its key is sent again."""
+        self._update(attempt_id, state=INTENT)
+
+    def note_error(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        """Keep the last transient problem without changing the state."""
+        self._update(attempt_id, http_status=http_status, error_code=error_code, error=error)
+
+    # -- fates ------------------------------------------------------------------------
+    def set_fates(self, fates: Iterable[Fate]) -> None:
+        ts = self._ts()
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO fates(row, person, disposition, reason, detail, next_open, "
+                "evidence, updated_at) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(row) DO UPDATE SET "
+                "person=excluded.person, disposition=excluded.disposition, "
+                "reason=excluded.reason, detail=excluded.detail, "
+                "next_open=excluded.next_open, evidence=excluded.evidence, "
+                "updated_at=excluded.updated_at",
+                [
+                    (f.row, f.person, f.disposition, f.reason, f.detail, f.next_open,
+                     json.dumps(f.evidence) if f.evidence else None, ts)
+                    for f in fates
+                ],
+            )
+
+    def fates(self) -> dict[int, Fate]:
+        out: dict[int, Fate] = {}
+        for r in self._db.execute("SELECT * FROM fates ORDER BY row"):
+            out[r["row"]] = Fate(
+                row=r["row"], person=r["person"], disposition=r["disposition"],
+                reason=r["reason"], detail=r["detail"], next_open=r["next_open"],
+                evidence=json.loads(r["evidence"]) if r["evidence"] else None,
+            )
+        return out
+
+    # -- telemetry --------------------------------------------------------------------
+    def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
+        if not events:
+            return
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO http_events(t, run_id, method, path, status, code, latency, error) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                events,
+            )
+
+    def http_events(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM http_events ORDER BY t")]
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Read-only access for the report."""
+        return self._db.execute(sql, tuple(params)).fetchall()
+
+
+def unix_now() -> float:
+    return time.time()

@@ -1,0 +1,169 @@
+"""Helpers for end-to-end tests: campaigns on disk, the real CLI in a subprocess, the audit."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+KEY = "vx_test_e2ekey000000000001"
+AGENT = "agt_3d9b21"
+# Tuesday 2026-06-09 17:00 UTC: 13:00 in New York, 10:00 in Los Angeles.
+MIDDAY = "2026-06-09T17:00:00Z"
+NIGHT = "2026-06-09T07:00:00Z"  # 03:00 in New York, 00:00 in Los Angeles
+
+
+@dataclass
+class CampaignFiles:
+    folder: Path
+    path: Path
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "out"
+
+    def results(self) -> list[dict[str, str]]:
+        with open(self.out / "results.csv", encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+
+NEW_YORK_AREAS = ("212", "718", "917", "646", "347")
+
+
+def numbers(n: int, areas: tuple[str, ...] = NEW_YORK_AREAS, start: int = 0) -> list[str]:
+    """Distinct E.164 numbers in the fictional 555-01XX blocks of the given area codes."""
+    out = []
+    for i in range(start, start + n):
+        area = areas[i // 100]
+        out.append(f"+1{area}55501{i % 100:02d}")
+    return out
+
+
+def write_campaign(
+    folder: Path,
+    *,
+    contacts: list[dict[str, str]],
+    dnc: list[str] = (),  # type: ignore[assignment]
+    consent: list[str] | None = None,
+    name: str = "e2e",
+    extra: str = "",
+    api: str = "",
+    pacing: str = "calls_per_second = 20",
+    compliance: str = "",
+) -> CampaignFiles:
+    """consent=None grants consent to every contact's phone long before the test clock."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = list(contacts[0]) if contacts else ["phone"]
+    with open(folder / "contacts.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        w.writeheader()
+        w.writerows(contacts)
+    (folder / "dnc.csv").write_text("phone\n" + "".join(f"{d}\n" for d in dnc))
+    if consent is None:
+        consent = [c["phone"] for c in contacts if c.get("phone")]
+    lines = ["phone,event,event_at,source"] + [
+        f"{p},grant,2026-01-01T00:00:00Z,test" for p in consent
+    ]
+    (folder / "consent.csv").write_text("\n".join(lines) + "\n")
+    text = textwrap.dedent(
+        f"""
+        [campaign]
+        name = "{name}"
+        agent_id = "{AGENT}"
+        default_region = "US"
+
+        [api]
+        base_url = "http://127.0.0.1:9"
+        api_key_env = "VANTAX_API_KEY"
+        requests_per_second = 40
+        max_live_calls = 10
+        request_timeout_s = 2
+        poll_interval_s = 0.2
+        {api}
+
+        [pacing]
+        {pacing}
+
+        [inputs]
+        contacts = "contacts.csv"
+        dnc = ["dnc.csv"]
+        consent = "consent.csv"
+
+        [compliance]
+        calling_window = ["09:00", "20:00"]
+        require_consent = true
+        dnc_ledger = "dnc-ledger.csv"
+        {compliance}
+
+        [output]
+        dir = "out"
+        """
+    ) + textwrap.dedent(extra)
+    path = folder / "campaign.toml"
+    path.write_text(text)
+    return CampaignFiles(folder, path)
+
+
+def cli_env(clock: str | None = MIDDAY, key: str = KEY) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_DIALER_")}
+    env["VANTAX_API_KEY"] = key
+    if clock:
+        env["CAMPAIGN_DIALER_TEST_CLOCK"] = clock
+    env.pop("FORCE_COLOR", None)
+    return env
+
+
+def run_cli(
+    *args: str, clock: str | None = MIDDAY, key: str = KEY, timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "campaign_dialer.cli", *args],
+        env=cli_env(clock, key), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def popen_cli(*args: str, clock: str | None = MIDDAY, key: str = KEY) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "campaign_dialer.cli", *args],
+        env=cli_env(clock, key), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def placed_calls(audit: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(audit["calls"])
+
+
+def assert_nobody_called_twice(audit: dict[str, Any]) -> Counter[str]:
+    per_number = Counter(c["to"] for c in audit["calls"])
+    twice = {n: k for n, k in per_number.items() if k > 1}
+    assert not twice, f"numbers called more than once: {twice}"
+    return per_number
+
+
+def post_times(audit: dict[str, Any], *, admitted_only: bool = True) -> list[float]:
+    return sorted(
+        r["mono"]
+        for r in audit["requests"]
+        if r["method"] == "POST" and r["path"] == "/v1/calls"
+        and (not admitted_only or r["status"] != 429)
+    )
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def parse_ts(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))

@@ -1,0 +1,191 @@
+"""End to end: the real CLI against a running sandbox, judged by the sandbox's audit."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from campaign_dialer.sandbox import SandboxConfig, SandboxServer, SubAccountData
+
+from .e2e_support import (
+    KEY,
+    NIGHT,
+    assert_nobody_called_twice,
+    max_in_window,
+    numbers,
+    popen_cli,
+    post_times,
+    run_cli,
+    write_campaign,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def sandbox(**kw: object) -> SandboxServer:
+    settings: dict[str, object] = {
+        "api_keys": (KEY,), "seed": 3, "time_scale": 0.004, "requests_per_second": 40.0,
+        "max_live_calls": 10,
+    }
+    settings.update(kw)
+    return SandboxServer(SandboxConfig(**settings))  # type: ignore[arg-type]
+
+
+def platform_dnc(*nums: str) -> SubAccountData:
+    data = SubAccountData.generate(0)
+    data.dnc.update(nums)
+    return data
+
+
+def test_faulty_platform_every_row_gets_its_fate_and_nobody_is_rung_twice(
+    tmp_path: Path,
+) -> None:
+    phones = numbers(60)
+    local_dnc, rejected, no_consent = phones[:4], phones[4:8], phones[8:12]
+    contacts = [{"phone": p, "name": f"P{i}"} for i, p in enumerate(phones)]
+    contacts += [{"phone": phones[20].replace("+1", "1-"), "name": "dup"},
+                 {"phone": "", "name": "blank"}, {"phone": "12345", "name": "junk"}]
+    consent = [p for p in phones if p not in no_consent]
+    camp = write_campaign(tmp_path, contacts=contacts, dnc=local_dnc, consent=consent)
+    faults = {"server_error": 0.15, "drop_after_place": 0.15, "spurious_429": 0.05,
+              "get_error": 0.15, "unknown_fields": 0.3, "unknown_status": 0.3}
+    with sandbox(faults=faults, data=platform_dnc(*rejected)) as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    per_number = assert_nobody_called_twice(audit)
+    called = set(per_number)
+    assert not called & set(local_dnc) and not called & set(no_consent)
+    assert not called & set(rejected)  # 409: nothing placed
+
+    rows = camp.results()
+    assert [int(r["row"]) for r in rows] == list(range(1, len(contacts) + 1))
+    fates = {r["phone_e164"] or r["phone_raw"]: r for r in rows[:60]}
+    for p in local_dnc:
+        assert (fates[p]["disposition"], fates[p]["reason"]) == ("suppressed", "dnc_local")
+    for p in no_consent:
+        assert (fates[p]["disposition"], fates[p]["reason"]) == ("suppressed", "no_consent")
+    for p in rejected:
+        assert (fates[p]["disposition"], fates[p]["http_status"]) == ("rejected", "409")
+    dialed = {r["phone_e164"] for r in rows if r["disposition"] == "dialed"}
+    assert dialed == called  # the results and the platform agree, call for call
+    by_call = {c["id"]: c for c in audit["calls"]}
+    for r in rows:
+        if r["disposition"] == "dialed":
+            c = by_call[r["call_id"]]
+            assert r["status"] == c["final_status"] and r["outcome"] == (c["outcome"] or "")
+    assert rows[60]["reason"] == "duplicate" and rows[60]["detail"] == "duplicate_of=21"
+    assert rows[61]["reason"] == "blank_phone" and rows[62]["reason"] == "invalid_phone"
+    assert Counter(r["disposition"] for r in rows)["pending"] == 0
+    ledger = (tmp_path / "dnc-ledger.csv").read_text()
+    assert all(p in ledger for p in rejected)
+    assert KEY not in proc.stderr and KEY not in (camp.out / "results.csv").read_text()
+    # within the platform's limits: no 429 that our own pacing caused
+    admitted = post_times(audit)
+    assert max_in_window(admitted) <= 20 + 1
+    own_429 = [r for r in audit["requests"] if r["status"] == 429 and not r["faults"]]
+    assert own_429 == []
+
+
+def test_wrong_key_stops_at_once_with_77_and_places_nothing(tmp_path: Path) -> None:
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(10)])
+    with sandbox() as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, key="vx_test_wrongkey99999")
+        audit = sb.audit()
+    assert proc.returncode == 77, proc.stderr[-2000:]
+    assert audit["calls"] == []
+    assert {r["disposition"] for r in camp.results()} == {"pending"}
+    assert "vx_test_wrongkey99999" not in proc.stderr + proc.stdout
+
+
+def test_night_in_new_york_defers_everyone_with_75(tmp_path: Path) -> None:
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(5)])
+    with sandbox() as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, clock=NIGHT)
+        audit = sb.audit()
+    assert proc.returncode == 75, proc.stderr[-2000:]
+    assert audit["calls"] == []
+    rows = camp.results()
+    assert {(r["disposition"], r["reason"]) for r in rows} == {("pending", "outside_window")}
+    assert all(r["next_open"].startswith("2026-06-09T13:00") for r in rows)  # 09:00 EDT
+
+
+def test_a_second_run_of_the_same_campaign_is_refused_with_75(tmp_path: Path) -> None:
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(40)],
+                          pacing="calls_per_second = 5")
+    with sandbox() as sb:
+        first = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        try:
+            deadline = time.monotonic() + 30
+            while not list(camp.out.glob("*.journal.sqlite")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            second = run_cli("run", str(camp.path), "--base-url", sb.url)
+        finally:
+            first.wait(timeout=120)
+    assert second.returncode == 75
+    assert "already running" in second.stderr
+    assert first.returncode == 0
+
+
+def test_sigkill_at_random_moments_then_resume_never_rings_twice(tmp_path: Path) -> None:
+    """Kill the dialer with SIGKILL many times mid-run; rerun to completion; judge by audit."""
+    phones = numbers(80)
+    camp = write_campaign(
+        tmp_path, contacts=[{"phone": p} for p in phones], pacing="calls_per_second = 10",
+    )
+    rng = random.Random(int(os.environ.get("KILL_SEED", "7")))
+    faults = {"drop_after_place": 0.1, "server_error": 0.1, "slow": 0.03}
+    with sandbox(faults=faults, slow_seconds=3.0) as sb:
+        kills = 0
+        for _ in range(12):
+            proc = popen_cli("run", str(camp.path), "--base-url", sb.url)
+            time.sleep(rng.uniform(0.3, 2.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait(timeout=60)
+        final = None
+        for _ in range(6):  # run to completion
+            final = run_cli("run", str(camp.path), "--base-url", sb.url)
+            if final.returncode == 0:
+                break
+        audit = sb.audit()
+    assert kills >= 6
+    assert final is not None and final.returncode == 0, final.stderr[-3000:]
+    per_number = assert_nobody_called_twice(audit)
+    rows = camp.results()
+    assert len(rows) == len(phones)
+    assert {r["disposition"] for r in rows} == {"dialed"}
+    assert set(per_number) == set(phones)
+    calls = {c["id"] for c in audit["calls"]}
+    assert {r["call_id"] for r in rows} == calls
+
+
+def test_sigint_stops_new_calls_follows_live_ones_and_exits_130(tmp_path: Path) -> None:
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(60)],
+                          pacing="calls_per_second = 4")
+    with sandbox(time_scale=0.01) as sb:
+        proc = popen_cli("run", str(camp.path), "--base-url", sb.url, "--grace", "30s")
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        t_signal = time.monotonic()
+        proc.wait(timeout=60)
+        audit = sb.audit()
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    placed_after = [
+        r for r in audit["requests"]
+        if r["method"] == "POST" and r["status"] == 201 and r["mono"] > t_signal + 0.5
+    ]
+    assert placed_after == []
+    rows = camp.results()
+    dialed = [r for r in rows if r["disposition"] == "dialed"]
+    assert 0 < len(dialed) < 60
+    assert len(dialed) == len(audit["calls"])  # every live call was followed to its end
+    assert {r["disposition"] for r in rows} == {"dialed", "pending"}
