@@ -76,6 +76,7 @@ __all__ = [
     "Verdict",
     "WindowDecision",
     "build_plan",
+    "plan_counts",
     "holidays_for",
     "max_calls_per_24h",
     "state_for_number",
@@ -728,6 +729,7 @@ class DncList:
         self._dict: dict[str, int] | None = None
         self.sources = sources
         self.ignored: dict[str, int] = {}
+        self.ledger: DncLedger | None = None  # re-read at every check: numbers added mid-run
 
     @classmethod
     def load(
@@ -756,6 +758,7 @@ class DncList:
         code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
         out = cls(numbers, code, sources)
         out.ignored = ignored
+        out.ledger = ledger
         return out
 
     def _lookup_dict(self) -> dict[str, int]:
@@ -764,15 +767,25 @@ class DncList:
         return self._dict
 
     def __contains__(self, e164: object) -> bool:
-        return isinstance(e164, str) and e164 in self._lookup_dict()
+        return isinstance(e164, str) and self.source_of(e164) is not None
 
     def __len__(self) -> int:
         return len(self._numbers)
 
     def source_of(self, e164: str) -> str | None:
-        """Which list holds the number (file name, or "ledger"), for evidence."""
-        code = self._lookup_dict().get(e164) if isinstance(e164, str) else None
-        return None if code is None else self.sources[code]
+        """Which list holds the number (file name, or "ledger"), for evidence.
+
+        The ledger is read again (only its new bytes), so a number another campaign or this
+        run recorded after loading is held back too.
+        """
+        if not isinstance(e164, str):
+            return None
+        code = self._lookup_dict().get(e164)
+        if code is not None:
+            return self.sources[code]
+        if self.ledger is not None and e164 in self.ledger:
+            return "ledger"
+        return None
 
     def source_codes(self, numbers: pa.Array) -> np.ndarray:
         """Vectorised `source_of`: index into `sources` per number, -1 where not listed."""
@@ -789,28 +802,49 @@ class DncList:
         return pd.Series(names[codes], index=numbers.index, dtype=STRING)
 
 
+_E164 = re.compile(r"\+[1-9]\d{5,14}")
+
+
 class DncLedger:
     """Append-only CSV of numbers the platform or a callee put on Do-Not-Call.
 
-    Shared by campaigns. Each append takes an exclusive `fcntl` lock, re-reads what others
+    Shared by campaigns and read again at every dial-time check (only the bytes appended since
+    the last read). Each append takes an exclusive `fcntl` lock, catches up with what others
     appended, skips a number already there (idempotent), writes one line and fsyncs: a crash
-    loses at most the line being written, never an earlier one. A torn last line (no newline)
-    is ignored when read and closed off by the next append.
+    loses at most the line being written, never an earlier one. A torn last line (a crash
+    mid-write) is read once its phone field is complete, and closed off by the next append.
     """
 
     HEADER = ("phone", "reason", "campaign", "evidence", "at")
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._known: set[str] = set()
+        self._offset = 0
+        self._inode: int | None = None
 
-    def _parse(self, text: str) -> set[str]:
+    @staticmethod
+    def _parse(text: str) -> set[str]:
         out = set()
-        if text and not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]  # torn last line
         for rec in csv.reader(io.StringIO(text)):
-            if rec and re.fullmatch(r"\+[1-9]\d{5,14}", rec[0]):
+            # a record counts once its phone field is complete (a separator follows it)
+            if len(rec) >= 2 and _E164.fullmatch(rec[0]):
                 out.add(rec[0])
         return out
+
+    def _catch_up(self, fd: int) -> bytes:
+        """Read what was appended since last time (caller holds a lock); returns the tail."""
+        st = os.fstat(fd)
+        if st.st_ino != self._inode or st.st_size < self._offset:
+            self._known, self._offset, self._inode = set(), 0, st.st_ino
+        data = os.pread(fd, st.st_size - self._offset, self._offset) if st.st_size else b""
+        end = data.rfind(b"\n") + 1
+        self._known |= self._parse(data[:end].decode("utf-8", errors="replace"))
+        tail = data[end:]
+        if tail:  # torn last line: honour its number if complete, re-read it later
+            self._known |= self._parse(tail.decode("utf-8", errors="replace"))
+        self._offset += end
+        return tail
 
     def numbers(self) -> set[str]:
         """Every number in the ledger (an absent ledger is empty)."""
@@ -820,38 +854,42 @@ class DncLedger:
             return set()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read()
+            self._catch_up(fd)
         finally:
             os.close(fd)
-        return self._parse(data.decode("utf-8", errors="replace"))
+        return set(self._known)
+
+    def __contains__(self, e164: object) -> bool:
+        return isinstance(e164, str) and e164 in self.numbers()
 
     def add(self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime) -> None:
         """Record a number (idempotent per number), durably, safe with concurrent appenders."""
-        if not re.fullmatch(r"\+[1-9]\d{5,14}", e164):
+        if not _E164.fullmatch(e164):
             raise ValueError(f"{e164!r} is not an E.164 number")
+        for name, value in (("reason", reason), ("campaign", campaign), ("evidence", evidence)):
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"{name} must be one line")
         _aware(at)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            data = os.pread(fd, size, 0) if size else b""
-            text = data.decode("utf-8", errors="replace")
-            if e164 in self._parse(text):
+            tail = self._catch_up(fd)
+            if e164 in self._known:
                 return
             buf = io.StringIO()
-            if text and not text.endswith("\n"):
+            if tail:
                 buf.write("\n")  # close a torn line left by a crash
             w = csv.writer(buf, lineterminator="\n")
-            if not text.strip():
+            if self._offset == 0 and not tail:
                 w.writerow(self.HEADER)
             w.writerow(
                 [e164, reason, campaign, evidence, at.astimezone(UTC).isoformat(timespec="seconds")]
             )
             os.write(fd, buf.getvalue().encode("utf-8"))
             os.fsync(fd)
+            self._known.add(e164)
         finally:
             os.close(fd)  # releases the lock
         if created:
@@ -928,130 +966,60 @@ def _from_ns(ns: int) -> datetime:
     return pd.Timestamp(ns, unit="ns", tz="UTC").to_pydatetime()
 
 
-@dataclass
-class ConsentLedger:
-    """Consent events keyed by phone and by contact_id, ordered by time (not file order)."""
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    path: Path
-    events: pd.DataFrame  # sorted by "later"; position = rank. kind, key, revoke, event_ns, ...
+
+class ConsentLedger:
+    """Consent events keyed by phone and by contact_id, ordered by time (not file order).
+
+    `events` is sorted by "later" (time, then revoke over grant, then earlier expiry), so an
+    event's position is its rank and the deciding event is the one of highest rank at or before
+    the call. `refresh()` re-reads the file when it changed, so a revocation written during a
+    run stops the next call to that person.
+    """
+
+    def __init__(self, path: Path, events: pd.DataFrame, *, default_region: str = "US") -> None:
+        self.path = Path(path)
+        self.default_region = default_region
+        self._stamp = _file_stamp(self.path)
+        self._set_events(events)
+
+    def _set_events(self, events: pd.DataFrame) -> None:
+        self.events = events
+        is_phone = events["kind"].to_numpy() == "p"
+        p_codes, p_keys = pd.factorize(events["key"][is_phone])
+        c_codes, c_keys = pd.factorize(events["key"][~is_phone])
+        key_code = np.empty(len(events), dtype=np.int64)
+        key_code[is_phone] = p_codes
+        key_code[~is_phone] = c_codes + len(p_keys)
+        self._key_code = key_code
+        self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
+        self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
+        self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
+        self._key_dict: dict[tuple[str, str], int] | None = None
+        self._order: np.ndarray | None = None
+        self._sorted_codes = np.zeros(0, dtype=np.int64)
 
     @classmethod
     def load(cls, path: Path, *, default_region: str) -> ConsentLedger:
         """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
         path = Path(path)
-        names, table = _read_strings(path, header=True)
-        if not names:
-            raise ComplianceError(path, "empty file: no header row")
-        canon = [_canon(h) for h in names]
+        return cls(path, _read_consent(path, default_region), default_region=default_region)
 
-        def find(*aliases: str) -> int | None:
-            return next((canon.index(a) for a in aliases if a in canon), None)
-
-        i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
-        i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
-        i_event = find("event", "event_type", "action")
-        i_at = find("event_at", "timestamp", "at", "occurred_at")
-        i_exp = find("expires_at", "expiry", "expires")
-        i_src = find("source", "evidence")
-        if i_phone is None and i_cid is None:
-            raise ComplianceError(path, "no phone or contact_id column", column="phone")
-        if i_event is None:
-            raise ComplianceError(path, "no event column (grant|revoke)", column="event")
-        if i_at is None:
-            raise ComplianceError(path, "no event_at column", column="event_at")
-        n = table.num_rows
-        empty = pd.Series([""] * n, dtype=STRING)
-
-        event = _column(table, i_event).str.strip().str.lower()
-        bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ComplianceError(
-                path,
-                f"event {event.iloc[i]!r} is not grant or revoke",
-                row=i + 1,
-                column=names[i_event],
-            )
-        at_text = _column(table, i_at).str.strip()
-        event_ns = _timestamps(path, at_text, names[i_at], optional=False)
-        exp_text = _column(table, i_exp).str.strip() if i_exp is not None else empty
-        expires_ns = (
-            _timestamps(path, exp_text, names[i_exp], optional=True)
-            if i_exp is not None
-            else np.full(n, _NO_EXPIRY, dtype=np.int64)
-        )
-        source = _column(table, i_src).str.strip() if i_src is not None else empty
-        if i_phone is not None:
-            phone_cells = _column(table, i_phone)
-            norm = normalize_phones(phone_cells, default_region)
-            text = _not_a_number(norm["problem"])
-            if text.any():
-                i = int(np.flatnonzero(text)[0])
-                raise ComplianceError(
-                    path,
-                    f"{phone_cells.iloc[i]!r} is not a phone number",
-                    row=i + 1,
-                    column=names[i_phone],
-                )
-            phone = norm["e164"]
-        else:
-            phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
-        if i_cid is not None:
-            cid = _column(table, i_cid).str.strip()
-            cid = cid.mask(cid == "")
-        else:
-            cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
-        if i_phone is not None:
-            raw_blank = phone_cells.fillna("").str.strip().eq("")
-        else:
-            raw_blank = pd.Series(True, index=range(n))
-        nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
-        if nothing.any():
-            i = int(np.flatnonzero(nothing)[0])
-            col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
-            raise ComplianceError(
-                path, "has neither a phone nor a contact_id", row=i + 1, column=col
-            )
-        base = pd.DataFrame(
-            {
-                "row": np.arange(1, n + 1),
-                "revoke": event.eq("revoke").to_numpy(dtype=bool),
-                "event_ns": event_ns,
-                "expires_ns": expires_ns,
-                "source": source.fillna(""),
-                "event_text": at_text.fillna(""),
-                "expires_text": exp_text.fillna(""),
-            }
-        )
-        by_phone = base[phone.notna().to_numpy()].assign(
-            kind="p", key=phone[phone.notna()].to_numpy(dtype=object)
-        )
-        by_cid = base[cid.notna().to_numpy()].assign(
-            kind="c", key=cid[cid.notna()].to_numpy(dtype=object)
-        )
-        events = pd.concat([by_phone, by_cid], ignore_index=True)
-        # total order of "later": time, then revoke over grant, then earlier expiry
-        events["neg_exp"] = -events["expires_ns"].astype(np.float64)
-        events = events.sort_values(
-            ["event_ns", "revoke", "neg_exp", "row"], kind="stable"
-        ).reset_index(drop=True)
-        events = events.drop(columns="neg_exp")
-        return cls(path=path, events=events)
-
-    def __post_init__(self) -> None:
-        ev = self.events
-        is_phone = ev["kind"].to_numpy() == "p"
-        p_codes, p_keys = pd.factorize(ev["key"][is_phone])
-        c_codes, c_keys = pd.factorize(ev["key"][~is_phone])
-        key_code = np.empty(len(ev), dtype=np.int64)
-        key_code[is_phone] = p_codes
-        key_code[~is_phone] = c_codes + len(p_keys)
-        self._key_code = key_code
-        self._event_ns = ev["event_ns"].to_numpy(dtype=np.int64)
-        self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
-        self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
-        self._key_dict: dict[tuple[str, str], int] | None = None
-        self._order: np.ndarray | None = None
+    def refresh(self) -> bool:
+        """Re-read the file if it changed since loading; True when it did."""
+        stamp = _file_stamp(self.path)
+        if stamp == self._stamp:
+            return False
+        events = _read_consent(self.path, self.default_region)
+        self._stamp = stamp
+        self._set_events(events)
+        return True
 
     def __len__(self) -> int:
         return len(self.events)
@@ -1062,7 +1030,7 @@ class ConsentLedger:
             self._order = np.argsort(self._key_code, kind="stable")
             self._sorted_codes = self._key_code[self._order]
         a, b = np.searchsorted(self._sorted_codes, [code, code + 1])
-        pos = self._order[a:b]  # ascending rank, so ascending time
+        pos = self._order[a:b]  # ascending rank, hence ascending time
         j = int(np.searchsorted(self._event_ns[pos], at_ns, side="right"))
         return int(pos[j - 1]) if j else -1
 
@@ -1118,6 +1086,98 @@ class ConsentLedger:
         return best
 
 
+def _read_consent(path: Path, default_region: str) -> pd.DataFrame:
+    names, table = _read_strings(path, header=True)
+    if not names:
+        raise ComplianceError(path, "empty file: no header row")
+    canon = [_canon(h) for h in names]
+
+    def find(*aliases: str) -> int | None:
+        return next((canon.index(a) for a in aliases if a in canon), None)
+
+    i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
+    i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
+    i_event = find("event", "event_type", "action")
+    i_at = find("event_at", "timestamp", "at", "occurred_at")
+    i_exp = find("expires_at", "expiry", "expires")
+    i_src = find("source", "evidence")
+    if i_phone is None and i_cid is None:
+        raise ComplianceError(path, "no phone or contact_id column", column="phone")
+    if i_event is None:
+        raise ComplianceError(path, "no event column (grant|revoke)", column="event")
+    if i_at is None:
+        raise ComplianceError(path, "no event_at column", column="event_at")
+    n = table.num_rows
+    empty = pd.Series([""] * n, dtype=STRING)
+
+    event = _column(table, i_event).str.strip().str.lower()
+    bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ComplianceError(
+            path,
+            f"event {event.iloc[i]!r} is not grant or revoke",
+            row=i + 1,
+            column=names[i_event],
+        )
+    at_text = _column(table, i_at).str.strip()
+    event_ns = _timestamps(path, at_text, names[i_at], optional=False)
+    if i_exp is not None:
+        exp_text = _column(table, i_exp).str.strip()
+        expires_ns = _timestamps(path, exp_text, names[i_exp], optional=True)
+    else:
+        exp_text = empty
+        expires_ns = np.full(n, _NO_EXPIRY, dtype=np.int64)
+    source = _column(table, i_src).str.strip() if i_src is not None else empty
+    if i_phone is not None:
+        phone_cells = _column(table, i_phone)
+        norm = normalize_phones(phone_cells, default_region)
+        text = _not_a_number(norm["problem"])
+        if text.any():
+            i = int(np.flatnonzero(text)[0])
+            raise ComplianceError(
+                path,
+                f"{phone_cells.iloc[i]!r} is not a phone number",
+                row=i + 1,
+                column=names[i_phone],
+            )
+        phone = norm["e164"]
+        raw_blank = phone_cells.fillna("").str.strip().eq("")
+    else:
+        phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
+        raw_blank = pd.Series(True, index=range(n))
+    if i_cid is not None:
+        cid = _column(table, i_cid).str.strip()
+        cid = cid.mask(cid == "")
+    else:
+        cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
+    nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
+    if nothing.any():
+        i = int(np.flatnonzero(nothing)[0])
+        col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
+        raise ComplianceError(path, "has neither a phone nor a contact_id", row=i + 1, column=col)
+    base = pd.DataFrame(
+        {
+            "row": np.arange(1, n + 1),
+            "revoke": event.eq("revoke").to_numpy(dtype=bool),
+            "event_ns": event_ns,
+            "expires_ns": expires_ns,
+            "source": source.fillna("").to_numpy(dtype=object),
+            "event_text": at_text.fillna("").to_numpy(dtype=object),
+            "expires_text": exp_text.fillna("").to_numpy(dtype=object),
+        }
+    )
+    has_phone = phone.notna().to_numpy(dtype=bool)
+    has_cid = cid.notna().to_numpy(dtype=bool)
+    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].to_numpy(dtype=object))
+    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].to_numpy(dtype=object))
+    events = pd.concat([by_phone, by_cid], ignore_index=True)
+    # total order of "later": time, then revoke over grant, then earlier expiry
+    events["neg_exp"] = -events["expires_ns"].astype(np.float64)
+    events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")
+    return events.drop(columns="neg_exp").reset_index(drop=True)
+
+
 def _decision(
     revoke: bool,
     event_ns: int,
@@ -1131,14 +1191,12 @@ def _decision(
     expires = None if expires_ns == _NO_EXPIRY else _from_ns(expires_ns)
     src = source or None
     if revoke:
-        return ConsentDecision(
-            False, "consent_revoked", event_at, src, expires, event_text, expires_text
-        )
-    if expires_ns <= at_ns:
-        return ConsentDecision(
-            False, "consent_expired", event_at, src, expires, event_text, expires_text
-        )
-    return ConsentDecision(True, None, event_at, src, expires, event_text, expires_text)
+        reason: str | None = "consent_revoked"
+    elif expires_ns <= at_ns:
+        reason = "consent_expired"
+    else:
+        reason = None
+    return ConsentDecision(reason is None, reason, event_at, src, expires, event_text, expires_text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1163,7 +1221,12 @@ _CONSENT_DETAIL = {
 
 
 class Gate:
-    """Every call passes here, at planning and again at the moment of dialing."""
+    """Every call passes here, at planning and again at the moment of dialing.
+
+    With `refresh` (the default) each `check` first re-reads what changed on disk: numbers
+    appended to the DNC ledger and a rewritten consent ledger. `build_plan` uses the state as
+    loaded (it is the plan; the dial-time check is the last word).
+    """
 
     def __init__(
         self,
@@ -1172,15 +1235,19 @@ class Gate:
         consent: ConsentLedger | None,
         window: CallingWindow,
         require_consent: bool,
+        refresh: bool = True,
     ) -> None:
         self.dnc = dnc
         self.consent = consent
         self.window = window
         self.require_consent = require_consent
+        self.refresh = refresh
 
     def _consent(self, phone: str | None, cid: str | None, at: datetime) -> ConsentDecision:
         if self.consent is None:
             return ConsentDecision(False, "no_consent", None, None)
+        if self.refresh:
+            self.consent.refresh()
         return self.consent.decide(phone_e164=phone, contact_id=cid, at=at)
 
     def check(
@@ -1197,7 +1264,13 @@ class Gate:
         cid = contact_id or None
         if phone is None and cid is None:
             raise ValueError("a call needs a phone or a contact_id")
-        source = self.dnc.source_of(phone) if phone else None
+        if phone is None:
+            source = None
+        elif self.refresh:
+            source = self.dnc.source_of(phone)
+        else:
+            code = self.dnc._lookup_dict().get(phone)
+            source = None if code is None else self.dnc.sources[code]
         consent = self._consent(phone, cid, at)
         window = self.window.check(phone, tz_hint, at)
         evidence = {
@@ -1265,7 +1338,7 @@ def _window_groups(
             infos.append("?" if info is None else " ".join(info[0]) + "|" + " ".join(info[1]))
         info_codes, _ = pd.factorize(pd.Series(infos, dtype=object))
         area[other] = 1000 + info_codes[codes]
-    hint_codes, _ = pd.factorize(pd.Series(hint.to_pylist() if n < 1 else hint, dtype=STRING))
+    hint_codes, _ = pd.factorize(pd.Series(pd.array(hint, dtype=STRING)))
     key = area * (int(hint_codes.max(initial=0)) + 2) + (hint_codes + 1)
     group, _ = pd.factorize(key)
     decisions: list[WindowDecision | None] = [None] * (int(group.max(initial=-1)) + 1)
@@ -1303,6 +1376,7 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     in_dnc = cand & has_phone & (src >= 0)
 
     # 2. consent
+    consent_ev: dict[str, pa.Array] = {}
     if gate.consent is not None:
         win = gate.consent.latest(phone, cid, at_ns)
         win[~cand] = -1
@@ -1312,18 +1386,19 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
         revoke = has & ev["revoke"].to_numpy(dtype=bool)[w]
         expired = has & ~revoke & (ev["expires_ns"].to_numpy(dtype=np.int64)[w] <= at_ns)
         take = pa.array(win, type=pa.int64(), mask=~has)
-        ev_text = {
+        columns = {
             "consent_event_at": "event_text",
             "consent_expires_at": "expires_text",
             "consent_source": "source",
         }
-        consent_ev = {
-            k: pc.fill_null(_arrow_strings(ev[col]).take(take), "") for k, col in ev_text.items()
-        }
+        for k, col in columns.items():
+            values = pa.array(ev[col].to_numpy(dtype=object), type=pa.large_string())
+            consent_ev[k] = values.take(take) if len(values) else null
         c_code = np.select([~has, revoke, expired], [0, 1, 2], default=-1)
     else:
         c_code = np.zeros(n, dtype=np.int64)
-        consent_ev = {k: pa.array([""] * n, pa.large_string()) for k in EVIDENCE_KEYS[:3]}
+        for k in EVIDENCE_KEYS[:3]:
+            consent_ev[k] = null
     c_names = ["no_consent", "consent_revoked", "consent_expired"]
     needs = np.full(n, gate.require_consent) | (c_code == 1)
     c_block = cand & ~in_dnc & needs & (c_code >= 0)
@@ -1334,14 +1409,9 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     g_pending = np.array(
         [bool(d and d.reason == "outside_window") for d in decisions] + [False], dtype=bool
     )
+    nat = np.iinfo(np.int64).min
     g_next = np.array(
-        [
-            _ns(d.next_open)
-            if d is not None and d.next_open is not None
-            else np.iinfo(np.int64).min
-            for d in decisions
-        ]
-        + [np.iinfo(np.int64).min],
+        [_ns(d.next_open) if d is not None and d.next_open else nat for d in decisions] + [nat],
         dtype=np.int64,
     )
     ok = g_ok[group]
@@ -1375,35 +1445,44 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
         pa.array(own), _arrow_strings(f["detail"].fillna("")), _labels(d_code, detail_labels)
     )
 
-    nxt = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    nxt = np.full(n, nat, dtype=np.int64)
     nxt[w_block] = g_next[group[w_block]]
 
-    zones = _labels(np.where(cand, group, -1), [" ".join(d.zones) if d else "" for d in decisions])
-    local = _labels(
-        np.where(cand, group, -1), [" ".join(d.local_times) if d else "" for d in decisions]
-    )
+    in_group = np.where(cand, group, -1)
+    zones = _labels(in_group, [" ".join(d.zones) if d else "" for d in decisions])
+    local = _labels(in_group, [" ".join(d.local_times) if d else "" for d in decisions])
     dnc_checked = _labels(
         np.select([~cand, has_phone], [0, 1], default=2),
         ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
     )
-    blank = pa.array(np.where(cand, None, ""), type=pa.large_string())
 
-    def evidence(arr: pa.Array) -> pa.Array:
-        return pc.fill_null(pc.if_else(cand_arr, arr, blank), "")
+    def evidence(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
+        return _strings(pc.fill_null(pc.if_else(cand_arr, arr, null), ""))
 
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "row": f["row"].to_numpy(),
             "disposition": _strings(_labels(disp, _DISPOSITIONS)),
             "reason": _strings(reason),
             "detail": _strings(detail),
             "next_open": pd.Series(nxt.view("datetime64[ns]")).dt.tz_localize("UTC"),
-            "consent_event_at": _strings(evidence(consent_ev["consent_event_at"])),
-            "consent_expires_at": _strings(evidence(consent_ev["consent_expires_at"])),
-            "consent_source": _strings(evidence(consent_ev["consent_source"])),
-            "local_times": _strings(evidence(local)),
-            "zones": _strings(evidence(zones)),
+            "consent_event_at": evidence(consent_ev["consent_event_at"]),
+            "consent_expires_at": evidence(consent_ev["consent_expires_at"]),
+            "consent_source": evidence(consent_ev["consent_source"]),
+            "local_times": evidence(local),
+            "zones": evidence(zones),
             "dnc_lists_checked": _strings(dnc_checked),
         }
     )
-    return out
+
+
+def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:
+    """Counts by disposition and reason (what `campaign-dialer check` prints)."""
+    counts = (
+        plan.assign(reason=plan["reason"].fillna("-"))
+        .groupby(["disposition", "reason"], sort=True)
+        .size()
+        .rename("count")
+        .reset_index()
+    )
+    return counts

@@ -162,7 +162,9 @@ class ComplianceSection(_Model):
     state_rules: bool = True
     dnc_ledger: Path = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(
-        default_factory=lambda: ["opt_out", "do_not_call", "dnc_requested"]
+        default_factory=lambda: [
+            "opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"
+        ]
     )
 
     @field_validator("calling_window", mode="before")

@@ -475,12 +475,20 @@ def _sniff(path: Path) -> tuple[str, str]:
 
 
 def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
-    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
-        try:
-            header = next(csv.reader(f, delimiter=delimiter))
-        except (StopIteration, UnicodeDecodeError, csv.Error) as e:
-            raise ContactsError(path, f"cannot read the header row: {e}", row=None) from e
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    if encoding == "utf-8":
+        text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
+    else:
+        text = head.decode(encoding, errors="replace")
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (StopIteration, csv.Error) as e:
+        raise ContactsError(path, f"cannot read the header row: {e}") from e
     header = [h.strip() for h in header]
+    bad = [h for h in header if any("\udc80" <= ch <= "\udcff" for ch in h)]
+    if bad:
+        raise ContactsError(path, "the header row is not valid UTF-8 text")
     if not any(header):
         raise ContactsError(path, "empty header row")
     return header

@@ -38,10 +38,10 @@ from campaign_dialer.client import (
     VantaxError,
 )
 from campaign_dialer.clock import Clock
-from campaign_dialer.compliance import Verdict, max_calls_per_24h
+from campaign_dialer.compliance import Gate, Verdict, max_calls_per_24h
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.planning import Plan, PlannedRow
+from campaign_dialer.planning import Plan, PlannedRow, build_gate
 from campaign_dialer.store import (
     ERROR,
     FINAL,
@@ -194,10 +194,54 @@ class Engine:
         self._abort: _Abort | None = None
         self._events: list[tuple[Any, ...]] = []
         self.run_id: int | None = None
+        self._gate_sources = [
+            p for p in (campaign.consent_path, *campaign.dnc_paths, campaign.dnc_ledger_path)
+            if p is not None
+        ]
+        self._gate_stamp = self._stamp_sources()
+        self._gate_checked = time.monotonic()
         self._deadline: datetime | None = self.opts.until
         if self.opts.max_duration_s is not None:
             d = clock.now() + timedelta(seconds=self.opts.max_duration_s)
             self._deadline = min(d, self._deadline) if self._deadline else d
+
+    # -- the gate's inputs can change mid-run -----------------------------------------
+    def _stamp_sources(self) -> tuple[tuple[int, int], ...]:
+        out = []
+        for p in self._gate_sources:
+            try:
+                st = p.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((0, -1))
+        return tuple(out)
+
+    async def _fresh_gate(self) -> Gate:
+        """The gate, rebuilt when a consent, DNC or ledger file changed during the run.
+
+        A consent revoked or a number added to a DNC list while the campaign runs must stop
+        that call; files are looked at no more than once a second.
+        """
+        if time.monotonic() - self._gate_checked < 1.0:
+            return self.gate
+        self._gate_checked = time.monotonic()
+        stamp = self._stamp_sources()
+        if stamp == self._gate_stamp:
+            return self.gate
+        async with self._gate_lock:
+            if stamp == self._gate_stamp:
+                return self.gate
+            try:
+                gate, _ = await anyio.to_thread.run_sync(build_gate, self.campaign)
+            except Exception as e:  # noqa: BLE001 - any failure means we cannot vouch for a call
+                self._abort_run(
+                    ExitCode.DATAERR, f"a compliance input changed and cannot be read: {e}"
+                )
+                return self.gate
+            self.gate = gate
+            self._gate_stamp = stamp
+            self.log.info("compliance_inputs_reloaded")
+        return self.gate
 
     # -- limits -----------------------------------------------------------------------
     def _make_limits(self) -> None:
@@ -207,6 +251,7 @@ class Engine:
         self.request_limiter = AsyncLimiter(1, 1.0 / rps)
         self.call_limiter = AsyncLimiter(1, 1.0 / self.cfg.pacing.calls_per_second)
         self.live_slots = anyio.Semaphore(api.max_live_calls)
+        self._gate_lock = anyio.Lock()
         self.poll_budget = max(rps - self.cfg.pacing.calls_per_second, rps * 0.25)
 
     async def _pace_request(self, _method: str) -> None:
@@ -436,10 +481,11 @@ class Engine:
             if not self._may_start_new_call():
                 return
             await self.call_limiter.acquire()
+            gate = await self._fresh_gate()
             if not self._may_start_new_call():
                 return
             now = self.clock.now()
-            verdict = self.gate.check(
+            verdict = gate.check(
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
             )
             if verdict.disposition != "eligible":
@@ -506,7 +552,8 @@ class Engine:
         soft_tries = 0  # 429 / retryable 409: the platform said "not now", nothing was placed
         while True:
             if tries or soft_tries:
-                verdict = self.gate.check(
+                gate = await self._fresh_gate()
+                verdict = gate.check(
                     phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint,
                     at=self.clock.now(),
                 )
@@ -517,7 +564,7 @@ class Engine:
                         a.id, http_status=None, error_code="deferred",
                         error=f"re-send held back: {verdict.reason}",
                     )
-                    self.stats.unresolved += 1
+                    self.stats.deferred += 1
                     return None
             self.journal.count_post(a.id)
             try:
@@ -652,7 +699,8 @@ class Engine:
             # INTENT: the POST may or may not have reached the platform.
             now = self.clock.now()
             intent_at = parse_iso(a.intent_at) or now
-            verdict = self.gate.check(
+            gate = await self._fresh_gate()
+            verdict = gate.check(
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
             )
             if verdict.disposition == "eligible" and now - intent_at < RECONCILE_WINDOW:

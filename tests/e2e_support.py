@@ -106,9 +106,18 @@ def write_campaign(
         dir = "out"
         """
     ) + textwrap.dedent(extra)
+    text = _override(text, api + "\n" + compliance)
     path = folder / "campaign.toml"
     path.write_text(text)
     return CampaignFiles(folder, path)
+
+
+def _override(text: str, lines: str) -> str:
+    """Keys given in `lines` replace the default line with the same key (TOML forbids twice)."""
+    keys = {ln.split("=")[0].strip() for ln in lines.splitlines() if "=" in ln}
+    kept = [ln for ln in text.splitlines() if ln.split("=")[0].strip() not in keys
+            or ln.strip() in {x.strip() for x in lines.splitlines()}]
+    return "\n".join(kept) + "\n"
 
 
 def cli_env(clock: str | None = MIDDAY, key: str = KEY) -> dict[str, str]:
