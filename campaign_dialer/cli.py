@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "75 try again later, 77 not authorized, 78 bad campaign file, 130/143 interrupted.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--log-level", default=os.environ.get("CAMPAIGN_DIALER_LOG_LEVEL", "info"))
+    p.add_argument("--log-level", default=os.environ.get("CAMPAIGN_DIALER_LOG_LEVEL"),
+                   help="debug, info (default; warning for demo), warning, error")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--log-json", dest="log_json", action="store_const", const=True,
                      help="JSON log lines (default when stderr is not a terminal)")
@@ -99,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from campaign_dialer.sandbox.cli import main as sandbox_main
 
         return sandbox_main(list(args.args))
-    log.configure(args.log_level, json=args.log_json)
+    level = args.log_level or ("warning" if args.command == "demo" else "info")
+    log.configure(level, json=args.log_json)
     from campaign_dialer.compliance import ComplianceError
     from campaign_dialer.contacts import ContactsError
 

@@ -716,6 +716,20 @@ def _arrow_strings(values: pd.Series) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
+def _e164_ints(numbers: pa.Array) -> np.ndarray:
+    """E.164 strings as int64 (digits after "+"; -1 for null): injective, since no country
+    code starts with 0 and E.164 has at most 15 digits; hashing and sorting ints is fast."""
+    digits = pc.utf8_slice_codeunits(numbers, 1)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+
+
+def _positions(keys: pd.Index, queries: np.ndarray) -> np.ndarray:
+    """Index of each query in `keys` (unique int64; its hash table is built once), -1 if absent."""
+    if len(keys) == 0:
+        return np.full(len(queries), -1, dtype=np.int64)
+    return keys.get_indexer(queries)
+
+
 class DncList:
     """Local Do-Not-Call lists plus the ledger, normalised; O(1) membership."""
 
@@ -726,6 +740,7 @@ class DncList:
         first = pd.Series(np.arange(len(arr))).groupby(np.asarray(encoded.indices)).first()
         self._numbers: pa.Array = encoded.dictionary  # unique, in order of first appearance
         self._source = np.asarray(source_codes)[first.to_numpy()].astype(np.int32)
+        self._ints = pd.Index(_e164_ints(self._numbers))
         self._dict: dict[str, int] | None = None
         self.sources = sources
         self.ignored: dict[str, int] = {}
@@ -789,11 +804,10 @@ class DncList:
 
     def source_codes(self, numbers: pa.Array) -> np.ndarray:
         """Vectorised `source_of`: index into `sources` per number, -1 where not listed."""
-        if len(self._numbers) == 0:
+        pos = _positions(self._ints, _e164_ints(numbers))
+        if len(self._source) == 0:
             return np.full(len(numbers), -1, dtype=np.int32)
-        pos = pc.index_in(numbers, value_set=self._numbers)
-        pos_np = np.asarray(pc.fill_null(pos, -1), dtype=np.int64)
-        return np.where(pos_np >= 0, self._source[np.maximum(pos_np, 0)], -1).astype(np.int32)
+        return np.where(pos >= 0, self._source[np.maximum(pos, 0)], -1).astype(np.int32)
 
     def lookup(self, numbers: pd.Series) -> pd.Series:
         """Vectorised `source_of`: source name or <NA> per number."""
@@ -1000,6 +1014,7 @@ class ConsentLedger:
         self._key_code = key_code
         self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
         self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
+        self._phone_ints = pd.Index(_e164_ints(self._phone_keys))
         self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
         self._key_dict: dict[tuple[str, str], int] | None = None
         self._order: np.ndarray | None = None
@@ -1074,15 +1089,14 @@ class ConsentLedger:
         latest = np.full(len(self._phone_keys) + len(self._cid_keys), -1, dtype=np.int64)
         np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
         best = np.full(len(phones), -1, dtype=np.int64)
-        for keys, values, offset in (
-            (self._phone_keys, phones, 0),
-            (self._cid_keys, contact_ids, len(self._phone_keys)),
-        ):
-            if len(keys) == 0:
-                continue
-            pos = np.asarray(pc.fill_null(pc.index_in(values, value_set=keys), -1), dtype=np.int64)
+        pos = _positions(self._phone_ints, _e164_ints(phones))
+        hit = pos >= 0
+        best[hit] = latest[pos[hit]]
+        if len(self._cid_keys):
+            found = pc.index_in(contact_ids, value_set=self._cid_keys)
+            pos = np.asarray(pc.fill_null(found, -1), dtype=np.int64)
             hit = pos >= 0
-            best[hit] = np.maximum(best[hit], latest[pos[hit] + offset])
+            best[hit] = np.maximum(best[hit], latest[pos[hit] + len(self._phone_keys)])
         return best
 
 
@@ -1377,7 +1391,7 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
 
     # 2. consent
     consent_ev: dict[str, pa.Array] = {}
-    if gate.consent is not None:
+    if gate.consent is not None and len(gate.consent.events):
         win = gate.consent.latest(phone, cid, at_ns)
         win[~cand] = -1
         ev = gate.consent.events

@@ -379,7 +379,12 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     slices = [arr.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
     if parts > 1:
         with ThreadPoolExecutor(parts) as pool:
-            fast = list(pool.map(lambda part: _fast_path(part, region), slices))
+            futures = [pool.submit(_fast_path, part, region) for part in slices]
+            # meanwhile this thread parses (and caches) the spellings the fast path never takes
+            shaped = pc.fill_null(pc.match_substring_regex(arr, _FAST_SHAPE), False)
+            for raw in pc.unique(arr.filter(pc.invert(shaped))).to_pylist():
+                _parse(raw, region)
+            fast = [f.result() for f in futures]
     else:
         fast = [_fast_path(part, region) for part in slices]
     e164 = pa.chunked_array(fast, type=pa.large_string()).combine_chunks()

@@ -189,6 +189,8 @@ class Engine:
         for r in plan.rows:
             if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
                 self.rows_by_person[r.person] = r
+        # What the gate said at the moment of dialing outranks what it said at planning.
+        self.dial_time_fates: dict[int, Fate] = {}
         self.stopping = False
         self.stop_signal: int | None = None
         self._abort: _Abort | None = None
@@ -282,6 +284,7 @@ class Engine:
             self.log.warning("test_clock_in_use", now=iso(self.clock.now()))
         self.schedule = _Schedule()
         self._seed_fates_and_schedule()
+        self.finalize_fates()  # so `status` is right from the first second of a run
         self.log.info(
             "run_started", run_id=self.run_id, rows=self.stats.rows, to_dial=len(self.schedule),
             open_attempts=len(self._open_attempts),
@@ -509,10 +512,10 @@ class Engine:
                 await self._follow(a, call, row, bound)
 
     def _defer(self, row: PlannedRow, verdict: Verdict, bound: Any) -> None:
-        self.journal.set_fates([
-            Fate(row.row, row.person, verdict.disposition, verdict.reason, verdict.detail,
-                 iso(verdict.next_open), verdict.evidence)
-        ])
+        fate = Fate(row.row, row.person, verdict.disposition, verdict.reason, verdict.detail,
+                    iso(verdict.next_open), verdict.evidence)
+        self.dial_time_fates[row.row] = fate
+        self.journal.set_fates([fate])
         bound.info("held_back_at_dial_time", reason=verdict.reason, detail=verdict.detail)
         if verdict.disposition == "pending" and verdict.next_open is not None:
             self.schedule.push(row, verdict.next_open)
@@ -768,13 +771,13 @@ class Engine:
         now = self.clock.now()
         by_person = self.journal.attempts_by_person()
         control = self.journal.control()
-        queued = {r.row for r in self.schedule.rows()} if hasattr(self, "schedule") else set()
         fates: list[Fate] = []
         stored = self.journal.fates()
         for r in self.plan.rows:
             attempts = by_person.get(r.person or "", []) if not r.contact_suppressed else []
             fates.append(
-                row_fate(r, attempts, self, now, control, stored.get(r.row), r.row in queued)
+                row_fate(r, attempts, self, now, control, stored.get(r.row),
+                         self.dial_time_fates.get(r.row))
             )
         self.journal.set_fates(fates)
         counts = Counter(f.disposition for f in fates)
@@ -807,8 +810,9 @@ def attempt_fate(row: PlannedRow, a: Attempt) -> Fate:
 
 def row_fate(
     r: PlannedRow, attempts: list[Attempt], engine: Engine, now: datetime, control: str,
-    stored: Fate | None, queued: bool,
+    stored: Fate | None, dial_time: Fate | None,
 ) -> Fate:
+    """One row's fate from the plan, the person's attempts and this run's dial-time verdicts."""
     if r.contact_suppressed or r.person is None:
         return Fate(r.row, r.person, "suppressed", r.reason, r.detail, None, r.evidence)
     if engine.rows_by_person.get(r.person) is not r:
@@ -830,12 +834,8 @@ def row_fate(
         return fate
     if control == "canceled":
         return Fate(r.row, r.person, "suppressed", "campaign_canceled", "", None, r.evidence)
-    if stored is not None and stored.disposition in ("pending", "suppressed") and stored.reason in (
-        "outside_window", "unknown_timezone", "dnc_local", "no_consent", "consent_revoked",
-        "consent_expired",
-    ) and stored.reason != r.reason and not queued:
-        # The gate changed its mind at dial time: that later decision is the row's fate.
-        return stored
+    if dial_time is not None:
+        return dial_time
     if r.disposition == "suppressed":
         return Fate(r.row, r.person, "suppressed", r.reason, r.detail, None, r.evidence)
     if r.disposition == "pending":

@@ -42,7 +42,7 @@ default_region = "US"
 
 [api]
 base_url = "http://127.0.0.1:8787"
-max_live_calls = 20
+max_live_calls = {max_live}
 requests_per_second = 50
 
 [pacing]
@@ -63,8 +63,8 @@ def _pick(table: tuple[tuple[str, float], ...], u: float) -> str:
 
 
 def synthesize(
-    folder: Path, rows: int, *, seed: int = 1, name: str = "bench", cps: float = 20.0,
-    two_agents: bool = False,
+    folder: Path, rows: int, *, seed: int = 1, name: str = "bench", cps: float = 5.0,
+    max_live: int = 800, two_agents: bool = False,
 ) -> Path:
     """Write a finished campaign of `rows` contacts under `folder`; return its campaign file.
 
@@ -75,7 +75,7 @@ def synthesize(
     rnd = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "campaign.toml"
-    path.write_text(CAMPAIGN_TOML.format(name=name, agent=AGENTS[0], cps=cps))
+    path.write_text(CAMPAIGN_TOML.format(name=name, agent=AGENTS[0], cps=cps, max_live=max_live))
     kinds: list[str] = []
     phones: list[str] = []
     zones: list[str] = []

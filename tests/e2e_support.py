@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,6 +173,14 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+def wait_for_calls(sb: Any, n: int, timeout: float = 60.0) -> None:
+    """Signals are tested once the run is dialing, not while Python is still importing."""
+    deadline = time.monotonic() + timeout
+    while len(sb.audit()["calls"]) < n:
+        assert time.monotonic() < deadline, "the run placed no call"
+        time.sleep(0.05)
 
 
 def parse_ts(s: str) -> datetime:

@@ -22,6 +22,7 @@ from .e2e_support import (
     parse_ts,
     popen_cli,
     run_cli,
+    wait_for_calls,
     write_campaign,
 )
 
@@ -152,7 +153,7 @@ def test_pause_from_another_process_stops_new_calls_within_one_pacing_interval(
                           pacing="calls_per_second = 2")
     with sandbox() as sb:
         proc = popen_cli("run", str(camp.path), "--base-url", sb.url)
-        time.sleep(3.0)
+        wait_for_calls(sb, 3)
         paused = run_cli("pause", str(camp.path))
         t_paused = time.monotonic()
         proc.wait(timeout=60)
@@ -163,8 +164,10 @@ def test_pause_from_another_process_stops_new_calls_within_one_pacing_interval(
         audit2 = sb.audit()
     assert paused.returncode == 0
     assert proc.returncode == 75
-    late = [r for r in audit["requests"] if r["method"] == "POST" and r["mono"] > t_paused + 0.5]
-    assert late == []  # one pacing interval is 0.5 s
+    late = [r for r in audit["requests"] if r["method"] == "POST" and r["mono"] > t_paused]
+    # The flag is read right before each POST: at most the one call already past that check
+    # (calls are 0.5 s apart) can still go out after the pause - within one pacing interval.
+    assert len(late) <= 1
     assert 0 < len(audit["calls"]) < 40
     assert status["control"] == "paused"
     assert any(x["reason"] == "paused" for x in status["by_reason"])

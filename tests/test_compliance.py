@@ -154,12 +154,12 @@ def test_decisions_are_rechecked_at_dial_time(world: dict) -> None:
         == "eligible"
     )
     with world["consent_path"].open("a") as f:
-        f.write("415.555.0188,,revoke,2026-03-11T10:30:00-07:00,,said stop on the call\n")
+        f.write("415.555.0188,,revoke,2026-03-11T11:20:00-07:00,,said stop on the call\n")
     later = AT + timedelta(minutes=45)
     v = gate.check(phone_e164="+14155550188", contact_id="C001", tz_hint=None, at=later)
     assert (v.disposition, v.reason) == ("suppressed", "consent_revoked")
     assert v.evidence["consent_source"] == "said stop on the call"
-    # ... but the plan made before still said eligible: decisions are not frozen at planning
+    # the revocation (18:20Z) is later than AT: at AT the same person was still callable
     assert (
         gate.check(phone_e164="+14155550188", contact_id=None, tz_hint=None, at=AT).disposition
         == "eligible"
@@ -467,7 +467,7 @@ def test_split_area_codes_use_every_zone_of_the_area_code() -> None:
         got = set(w.zones_for(e164, None))
         assert zones <= got, e164
         library = set(pn_timezone.time_zones_for_number(phonenumbers.parse(e164)))
-        assert len(library) == 1 and library < got  # the library alone would miss a zone
+        assert library < got  # the library alone would miss a zone
     assert w.zones_for("+16025550111", None) == ("America/Phoenix",)
     assert w.zones_for("+12125550100", "TX") == (
         "America/Chicago",

@@ -22,6 +22,7 @@ from .e2e_support import (
     popen_cli,
     post_times,
     run_cli,
+    wait_for_calls,
     write_campaign,
 )
 
@@ -173,7 +174,7 @@ def test_sigint_stops_new_calls_follows_live_ones_and_exits_130(tmp_path: Path) 
                           pacing="calls_per_second = 4")
     with sandbox(time_scale=0.01) as sb:
         proc = popen_cli("run", str(camp.path), "--base-url", sb.url, "--grace", "30s")
-        time.sleep(3.0)
+        wait_for_calls(sb, 3)
         proc.send_signal(signal.SIGINT)
         t_signal = time.monotonic()
         proc.wait(timeout=60)
@@ -189,3 +190,32 @@ def test_sigint_stops_new_calls_follows_live_ones_and_exits_130(tmp_path: Path) 
     assert 0 < len(dialed) < 60
     assert len(dialed) == len(audit["calls"])  # every live call was followed to its end
     assert {r["disposition"] for r in rows} == {"dialed", "pending"}
+
+
+def test_second_sigint_leaves_at_once_and_the_rerun_loses_nothing(tmp_path: Path) -> None:
+    phones = numbers(30)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones],
+                          pacing="calls_per_second = 5")
+    with sandbox(time_scale=0.05) as sb:  # calls last several seconds: some are live at the stop
+        proc = popen_cli("run", str(camp.path), "--base-url", sb.url, "--grace", "60s")
+        wait_for_calls(sb, 3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        t1 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        left_after = time.monotonic() - t1
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert (camp.out / "results.csv").exists(), err[-3000:]
+        status_rows = camp.results()
+        rerun = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert proc.returncode == 130
+    assert left_after < 10  # not the 60 s grace period
+    assert any(r["reason"] == "call_live" for r in status_rows)  # left live, not lost
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert_nobody_called_twice(audit)
+    rows = camp.results()
+    assert {r["disposition"] for r in rows} == {"dialed"}
+    assert {r["call_id"] for r in rows} == {c["id"] for c in audit["calls"]}
