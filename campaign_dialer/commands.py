@@ -50,6 +50,21 @@ def campaign_lock(campaign: Campaign) -> Iterator[None]:
         os.close(fd)
 
 
+def lock_held(campaign: Campaign) -> bool:
+    """Is a run going now? The lock says so; a crashed run's journal cannot."""
+    path = campaign.output_dir / f".{campaign.name}.lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
     if not base_url:
         return campaign
@@ -243,8 +258,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     by_disp = Counter(f.disposition for f in fates)
     opens = [f.next_open for f in fates if f.disposition == "pending" and f.next_open]
     runs = journal.runs()
-    last = runs[-1] if runs else None
-    running = last is not None and last.get("ended_at") is None
+    running = lock_held(campaign)
     last_exit = journal.get_meta("last_exit_code")
     return {
         "campaign": campaign.name,

@@ -494,7 +494,7 @@ class Engine:
             if verdict.disposition != "eligible":
                 self._defer(row, verdict, bound)
                 return
-            attempts = self.journal.attempts_by_person().get(row.person, [])
+            attempts = self.journal.attempts_for(row.person)
             nxt = self._next_attempt(row, attempts, now)
             if nxt is None:
                 return
@@ -682,7 +682,7 @@ class Engine:
                 )
                 bound.info("opt_out_recorded")
             self._set_fate_from_attempt(row, final)
-            attempts = self.journal.attempts_by_person().get(row.person or "", [])
+            attempts = self.journal.attempts_for(row.person or "")
             nxt = self._next_attempt(row, attempts, self.clock.now())
             if nxt is not None and self._may_start_new_call():
                 self.schedule.push(row, nxt[1])

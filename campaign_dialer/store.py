@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     UNIQUE (person, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);
+CREATE INDEX IF NOT EXISTS attempts_person ON attempts(person, attempt);
 CREATE TABLE IF NOT EXISTS http_events (
     t REAL NOT NULL,
     run_id INTEGER,
@@ -327,6 +328,12 @@ class Journal:
             rows = self._db.execute(q, tuple(states)).fetchall()
         else:
             rows = self._db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+        return [Attempt.from_row(r) for r in rows]
+
+    def attempts_for(self, person: str) -> list[Attempt]:
+        rows = self._db.execute(
+            "SELECT * FROM attempts WHERE person=? ORDER BY attempt", (person,)
+        ).fetchall()
         return [Attempt.from_row(r) for r in rows]
 
     def attempts_by_person(self) -> dict[str, list[Attempt]]:
