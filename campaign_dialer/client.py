@@ -323,7 +323,8 @@ def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
         return None, "", {}
     err = body.get("error")
     if isinstance(err, dict):
-        details = err.get("details") if isinstance(err.get("details"), dict) else {}
+        raw = err.get("details")
+        details: dict[str, Any] = raw if isinstance(raw, dict) else {}
         code = err.get("code")
         return (str(code) if code is not None else None), str(body.get("message") or ""), details
     if isinstance(err, str):

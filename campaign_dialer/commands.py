@@ -184,7 +184,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
         by_disp[d] += n
-    data = {
+    data: dict[str, Any] = {
         "campaign": campaign.name,
         "at": plan.at.isoformat(),
         "rows": len(plan.rows),
@@ -200,7 +200,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         return ExitCode.OK
     from rich.table import Table
 
-    con = log.console()
+    con = log.out()
     t = Table(title=f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)")
     t.add_column("fate")
     t.add_column("reason")
@@ -220,7 +220,7 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError:
         data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run"}
-        print(json.dumps(data)) if as_json else log.console().print(
+        print(json.dumps(data)) if as_json else log.out().print(
             f"{campaign.name}: never run"
         )
         return ExitCode.OK
@@ -231,7 +231,7 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         return ExitCode.OK
     from rich.table import Table
 
-    con = log.console()
+    con = log.out()
     t = Table(title=f"{campaign.name}: {data['control']}")
     t.add_column("fate")
     t.add_column("reason")
@@ -290,7 +290,7 @@ def results(path: Path) -> ExitCode:
     )
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         write_results(contacts, journal, campaign.results_path)
-    log.console().print(f"results: {campaign.results_path}")
+    log.out().print(f"results: {campaign.results_path}")
     return ExitCode.OK
 
 
@@ -302,7 +302,7 @@ def control(path: Path, action: str) -> ExitCode:
     with Journal(campaign.journal_path, campaign.name) as journal:
         journal.set_control(state)
     log.get("control", campaign=campaign.name).info("control_changed", state=state)
-    log.console().print(f"{campaign.name}: {state}")
+    log.out().print(f"{campaign.name}: {state}")
     return ExitCode.OK
 
 
@@ -343,7 +343,7 @@ def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
         requests_per_second=api.requests_per_second, max_live_calls=api.max_live_calls,
         data_file=demo_dir / "sandbox-data.json", audit_path=out_dir / "sandbox-audit.json",
     )
-    con = log.console()
+    con = log.out()
     with SandboxServer(cfg, host="127.0.0.1", port=0) as sb:
         con.print(
             f"sandbox listening on {sb.url}; "

@@ -708,9 +708,9 @@ class Engine:
             )
             if verdict.disposition == "eligible" and now - intent_at < RECONCILE_WINDOW:
                 bound.info("replaying_open_intent")
-                call = await self._post(a, row, bound)
-                if call is not None:
-                    await self._follow(a, call, row, bound)
+                replayed = await self._post(a, row, bound)
+                if replayed is not None:
+                    await self._follow(a, replayed, row, bound)
                 return
             found = await self._lookup(a, row, intent_at)
             if found is _UNKNOWN:

@@ -18,6 +18,7 @@ from rich.text import Text
 
 _SECRETS: set[str] = set()
 _console: Console | None = None
+_out: Console | None = None
 
 
 def register_secret(value: str) -> None:
@@ -77,8 +78,16 @@ class _RichLoggerFactory:
         return _RichLogger(self._console)
 
 
+def out() -> Console:
+    """Human-readable results (plans, summaries, tables) go to stdout; logs stay on stderr."""
+    global _out
+    if _out is None:
+        _out = Console()
+    return _out
+
+
 def console() -> Console:
-    """The one Console for logs, progress and summaries on stderr."""
+    """The one Console for logs and the live progress display, on stderr."""
     global _console
     if _console is None:
         _console = Console(stderr=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -87,6 +88,12 @@ def test_faulty_platform_every_row_gets_its_fate_and_nobody_is_rung_twice(
     ledger = (tmp_path / "dnc-ledger.csv").read_text()
     assert all(p in ledger for p in rejected)
     assert KEY not in proc.stderr and KEY not in (camp.out / "results.csv").read_text()
+    # off a terminal: no progress display, every stderr line is a structured JSON event
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    assert {"run_started", "call_placed", "call_final", "run_finished"} <= {
+        e["event"] for e in events}
+    assert all(e.get("campaign") == "e2e" for e in events if e["event"] == "call_final")
+    assert all("call_id" in e and "row" in e for e in events if e["event"] == "call_final")
     # within the platform's limits: no 429 that our own pacing caused
     admitted = post_times(audit)
     assert max_in_window(admitted) <= 20 + 1
