@@ -198,18 +198,23 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     if as_json:
         print(json.dumps(data, indent=2))
         return ExitCode.OK
+    title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
+    log.out().print(_fate_table(title, data["by_reason"], total=len(plan.rows)))
+    return ExitCode.OK
+
+
+def _fate_table(title: str, by_reason: list[dict[str, Any]], total: int | None = None) -> Any:
     from rich.table import Table
 
-    con = log.out()
-    t = Table(title=f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)")
+    t = Table(title=title)
     t.add_column("fate")
     t.add_column("reason")
     t.add_column("rows", justify="right")
-    for item in data["by_reason"]:
+    for item in by_reason:
         t.add_row(item["disposition"], item["reason"] or "-", str(item["rows"]))
-    t.add_row("[bold]total", "", f"[bold]{len(plan.rows)}")
-    con.print(t)
-    return ExitCode.OK
+    if total is not None:
+        t.add_row("[bold]total", "", f"[bold]{total}")
+    return t
 
 
 def status(path: Path, *, as_json: bool = False) -> ExitCode:
@@ -229,16 +234,8 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return ExitCode.OK
-    from rich.table import Table
-
     con = log.out()
-    t = Table(title=f"{campaign.name}: {data['control']}")
-    t.add_column("fate")
-    t.add_column("reason")
-    t.add_column("rows", justify="right")
-    for item in data["by_reason"]:
-        t.add_row(item["disposition"], item["reason"] or "-", str(item["rows"]))
-    con.print(t)
+    con.print(_fate_table(f"{campaign.name}: {data['control']}", data["by_reason"]))
     con.print(
         f"live calls: {data['live_calls']}   next window opens: {data['next_window_at'] or '-'}   "
         f"last run exit code: {_dash(data['last_exit_code'])}"
