@@ -1,37 +1,40 @@
 """Compliance: who may be called, and when. Do-Not-Call, consent, calling hours.
 
-Pure: no network, no logging; the engine re-checks every call here at the moment of dialing
-(`Gate.check`), and `build_plan` gives the same answers for a whole contacts file at once.
-
-Choices a careful compliance engineer makes here, and why (each one is tested):
+Pure: no network, no logging. The engine re-checks every call here at the moment of dialing
+(`Gate.check`); `build_plan` gives the same answers for a whole contacts file at once (tested
+row by row). Choices a careful compliance engineer makes here, and why (each one is tested):
 
 - Fail closed. A DNC or consent file we cannot read rejects the campaign (`ComplianceError`,
   exit 65). An unknown time zone means no call unless the campaign allows it. No consent on
   record means no call when `require_consent` is on.
-- DNC entries are normalised like contacts. An entry that is not a number at all (text) rejects
-  the file: the wrong column or file was probably given. An entry that is numeric but not a valid
-  number is ignored and counted (`DncList.ignored`): every number we call is valid, so an invalid
-  entry can never match one.
+- DNC entries are normalised like contacts. An entry that is text, not a number, rejects the
+  file: the wrong column or file was probably given. An entry that is numeric but not a valid
+  number is ignored and counted (`DncList.ignored`): every number we call is valid, so it could
+  never match one. The same goes for the phone of a consent event. A headerless list may be one
+  column of numbers or the FTC registry layout "area code,number".
+- The DNC ledger (numbers the platform answered `409 dnc_listed` for, opt-outs) is shared by
+  campaigns, appended under an `fcntl` lock with fsync, and re-read at every dial-time check.
 - Consent: the latest event *by time* at or before the call decides; file order means nothing.
-  Ties at the same instant go to revoke, and between grants to the earliest expiry. A grant whose
-  expiry is at or before the call is `consent_expired`; a future-dated event does not count yet.
-  Events are matched by phone and by contact_id (a revocation recorded under either applies).
-  A revocation is honoured even when `require_consent` is off: it is an opt-out.
-- Calling window: a call is inside only if it is inside in *every* candidate zone of the number:
-  every zone of its area code (the shipped `data/area_codes.csv`, built from `phonenumbers` and
-  unioned over exchanges and overlays), plus the contact's own zone/state hint. A number whose
-  area the library only knows at country level with several zones (toll-free, many mobiles
-  abroad) has no area zones: the hint alone decides, else the zone is unknown. A hint we cannot
-  interpret makes the zone unknown (the CRM says the person is somewhere we cannot place).
+  Ties at the same instant go to revoke, and between grants to the earliest expiry. A grant
+  whose expiry is at or before the call is `consent_expired`; a future-dated event does not
+  count yet. Events match by phone and by contact_id (a revocation under either applies).
+  A revocation is honoured even when `require_consent` is off: it is an opt-out. Timestamps
+  without a UTC offset are rejected (a naive time is ambiguous by up to a day).
+- Calling window: a call is inside only if it is inside in *every* candidate zone: every zone of
+  the number's area code (the shipped `data/area_codes.csv`, built from `phonenumbers` and
+  unioned over exchanges and overlays), plus the contact's own zone/state hint. Outside NANP,
+  the library's longest time-zone prefix unioned with the prefixes under it (a number known
+  only at country level gets every zone of its country, so toll-free numbers never share a
+  window: pending without a `next_open`). A hint we cannot interpret makes the zone unknown.
 - The window is the campaign's, clamped to the US federal 08:00-21:00 (applied to every number:
-  a bound a campaign cannot widen), narrowed by the stricter state/province rules
-  (`data/state_rules.csv`: hours, Sundays, holidays) of every state the number's area code or the
-  contact's hint points to. Holidays are the US federal ones, both the actual and the observed
-  date, plus the state-only days listed in the table. Canadian numbers get the CRTC hours.
-  Start is inclusive, end exclusive: 21:00:00 is already too late.
+  a bound a campaign cannot widen), then narrowed by the stricter rules (`data/state_rules.csv`:
+  hours, Saturdays, Sundays, holidays, sources and date in the file) of every state the area
+  code or the hint points to. Holidays: US federal (5 U.S.C. 6103), both the actual and the
+  observed date, plus the state-only days listed in the table. Canada: the CRTC telemarketing
+  hours for every province. Start inclusive, end exclusive: 21:00:00 is already too late.
 - Contacts with a contact_id but no phone are callable by contact_id: they cannot be checked
-  against the local DNC lists (no number) and usually have no zone (unknown, not callable) unless
-  the CSV gives one. The platform's own DNC check (409 dnc_listed) still applies to them.
+  against local DNC lists (no number; the evidence says so) and have no zone unless the CSV
+  gives one (so, by default, they are not callable). The platform's own DNC check still applies.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ import functools
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -61,6 +65,7 @@ from campaign_dialer.contacts import (
     STATE_CODES,
     STRING,
     Contacts,
+    load_contacts,
     normalize_phones,
 )
 
@@ -78,6 +83,7 @@ __all__ = [
     "build_plan",
     "plan_counts",
     "holidays_for",
+    "load_inputs",
     "max_calls_per_24h",
     "state_for_number",
     "states_for_number",
@@ -119,6 +125,9 @@ class ComplianceError(Exception):
         if column is not None:
             where += f", column {column!r}" if row is not None else f": column {column!r}"
         super().__init__(f"{where}: {problem}")
+
+
+_E164 = re.compile(r"\+[1-9]\d{5,14}")
 
 
 def _aware(at: datetime, name: str = "at") -> datetime:
@@ -166,7 +175,7 @@ def _state_zones() -> dict[str, tuple[str, ...]]:
 
 
 Interval = tuple[time, time]
-_DAY = "none"
+_NO_CALLS = "none"
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ def _hours(text: str, where: str) -> Interval | None | str:
     if not text:
         return None
     if text == "none":
-        return _DAY
+        return _NO_CALLS
     m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", text)
     if not m:
         raise ValueError(f"state_rules.csv {where}: bad hours {text!r}")
@@ -500,7 +509,7 @@ class CallingWindow:
                 if rule.holiday is not None and day in holidays_for(st, day.year):
                     limits.append(rule.holiday)
                 for lim in limits:
-                    if lim == _DAY:
+                    if lim == _NO_CALLS:
                         return None
                     if isinstance(lim, tuple):
                         start, end = max(start, lim[0]), min(end, lim[1])
@@ -604,6 +613,11 @@ def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
     else:
         names = [f"c{i}" for i in range(len(names_row))]
     bad: list[object] = []
+
+    def on_invalid(row: object) -> str:
+        bad.append(row)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             path,
@@ -613,7 +627,7 @@ def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
             parse_options=pacsv.ParseOptions(
                 delimiter=delim,
                 newlines_in_values=True,
-                invalid_row_handler=lambda r: bad.append(r) or "skip",
+                invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"c{i}": pa.string() for i in range(len(names))},
@@ -734,14 +748,11 @@ class DncList:
     """Local Do-Not-Call lists plus the ledger, normalised; O(1) membership."""
 
     def __init__(self, numbers: pd.Series, source_codes: np.ndarray, sources: list[str]) -> None:
-        arr = _arrow_strings(numbers.reset_index(drop=True))
-        encoded = pc.dictionary_encode(arr)
-        # first occurrence of each number wins (its list is the evidence)
-        first = pd.Series(np.arange(len(arr))).groupby(np.asarray(encoded.indices)).first()
-        self._numbers: pa.Array = encoded.dictionary  # unique, in order of first appearance
-        self._source = np.asarray(source_codes)[first.to_numpy()].astype(np.int32)
-        self._ints = pd.Index(_e164_ints(self._numbers))
-        self._dict: dict[str, int] | None = None
+        # numbers are keyed as int64 (see `_e164_ints`); the first list holding one is evidence
+        ints = _e164_ints(_arrow_strings(numbers.reset_index(drop=True)))
+        keep = ~pd.Index(ints).duplicated(keep="first") & (ints >= 0)
+        self._ints = pd.Index(ints[keep])
+        self._source = np.asarray(source_codes, dtype=np.int32)[keep]
         self.sources = sources
         self.ignored: dict[str, int] = {}
         self.ledger: DncLedger | None = None  # re-read at every check: numbers added mid-run
@@ -755,7 +766,10 @@ class DncList:
         ledger: DncLedger | None = None,
     ) -> DncList:
         """Read every list (and the ledger); `ComplianceError` names the bad file and row."""
-        parts, codes, sources, ignored = [], [], [], {}
+        parts: list[pd.Series] = []
+        codes: list[np.ndarray] = []
+        sources: list[str] = []
+        ignored: dict[str, int] = {}
         for p in paths:
             p = Path(p)
             nums, bad = _read_dnc_file(p, default_region)
@@ -776,16 +790,18 @@ class DncList:
         out.ledger = ledger
         return out
 
-    def _lookup_dict(self) -> dict[str, int]:
-        if self._dict is None:
-            self._dict = dict(zip(self._numbers.to_pylist(), self._source.tolist(), strict=True))
-        return self._dict
+    def _listed(self, e164: str) -> str | None:
+        """The list holding the number as loaded (no ledger re-read)."""
+        if not _E164.fullmatch(e164) or len(self._ints) == 0:
+            return None
+        pos = int(self._ints.get_indexer([int(e164[1:])])[0])
+        return None if pos < 0 else self.sources[int(self._source[pos])]
 
     def __contains__(self, e164: object) -> bool:
         return isinstance(e164, str) and self.source_of(e164) is not None
 
     def __len__(self) -> int:
-        return len(self._numbers)
+        return len(self._ints)
 
     def source_of(self, e164: str) -> str | None:
         """Which list holds the number (file name, or "ledger"), for evidence.
@@ -795,16 +811,19 @@ class DncList:
         """
         if not isinstance(e164, str):
             return None
-        code = self._lookup_dict().get(e164)
-        if code is not None:
-            return self.sources[code]
+        listed = self._listed(e164)
+        if listed is not None:
+            return listed
         if self.ledger is not None and e164 in self.ledger:
             return "ledger"
         return None
 
-    def source_codes(self, numbers: pa.Array) -> np.ndarray:
-        """Vectorised `source_of`: index into `sources` per number, -1 where not listed."""
-        pos = _positions(self._ints, _e164_ints(numbers))
+    def source_codes(self, numbers: pa.Array | np.ndarray) -> np.ndarray:
+        """Vectorised `source_of`: index into `sources` per number, -1 where not listed.
+
+        `numbers`: E.164 strings, or their `_e164_ints` keys."""
+        ints = numbers if isinstance(numbers, np.ndarray) else _e164_ints(numbers)
+        pos = _positions(self._ints, ints)
         if len(self._source) == 0:
             return np.full(len(numbers), -1, dtype=np.int32)
         return np.where(pos >= 0, self._source[np.maximum(pos, 0)], -1).astype(np.int32)
@@ -814,9 +833,6 @@ class DncList:
         codes = self.source_codes(_arrow_strings(numbers))
         names = np.array([*self.sources, None], dtype=object)
         return pd.Series(names[codes], index=numbers.index, dtype=STRING)
-
-
-_E164 = re.compile(r"\+[1-9]\d{5,14}")
 
 
 class DncLedger:
@@ -1083,13 +1099,18 @@ class ConsentLedger:
             at_ns,
         )
 
-    def latest(self, phones: pa.Array, contact_ids: pa.Array, at_ns: int) -> np.ndarray:
-        """Vectorised: position of the deciding event per contact (-1 when none)."""
+    def latest(
+        self, phones: pa.Array | np.ndarray, contact_ids: pa.Array, at_ns: int
+    ) -> np.ndarray:
+        """Vectorised: position of the deciding event per contact (-1 when none).
+
+        `phones`: E.164 strings, or their `_e164_ints` keys."""
+        ints = phones if isinstance(phones, np.ndarray) else _e164_ints(phones)
         mask = self._event_ns <= at_ns
         latest = np.full(len(self._phone_keys) + len(self._cid_keys), -1, dtype=np.int64)
         np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
         best = np.full(len(phones), -1, dtype=np.int64)
-        pos = _positions(self._phone_ints, _e164_ints(phones))
+        pos = _positions(self._phone_ints, ints)
         hit = pos >= 0
         best[hit] = latest[pos[hit]]
         if len(self._cid_keys):
@@ -1283,8 +1304,7 @@ class Gate:
         elif self.refresh:
             source = self.dnc.source_of(phone)
         else:
-            code = self.dnc._lookup_dict().get(phone)
-            source = None if code is None else self.dnc.sources[code]
+            source = self.dnc._listed(phone)
         consent = self._consent(phone, cid, at)
         window = self.window.check(phone, tz_hint, at)
         evidence = {
@@ -1323,21 +1343,21 @@ def _strings(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArra
 
 
 def _window_groups(
-    gate: Gate, phone: pa.Array, hint: pa.Array, cand: np.ndarray, at: datetime
+    gate: Gate,
+    phone: pa.Array,
+    ints: np.ndarray,
+    hint: pa.Array,
+    cand: np.ndarray,
+    at: datetime,
 ) -> tuple[np.ndarray, list[WindowDecision | None]]:
     """Group rows by (area zones and states, hint) and decide each group once.
 
     Every member of a group has the same candidate zones and rule states, so one
     `CallingWindow.check` per group is the same as one per row.
     """
-    n = len(phone)
-    is_nanp = np.asarray(
-        pc.fill_null(pc.match_substring_regex(phone, r"^\+1[2-9][0-9]{9}$"), False), dtype=bool
-    )
-    npa = np.full(n, -1, dtype=np.int64)
-    if is_nanp.any():
-        digits = pc.utf8_slice_codeunits(phone.filter(pa.array(is_nanp)), 2, 5)
-        npa[is_nanp] = np.asarray(pc.cast(digits, pa.int64()), dtype=np.int64)
+    # "+1NPANXXXXXX" is the int 1NPANXXXXXX: 11 digits starting with 1
+    is_nanp = (ints >= 12_000_000_000) & (ints < 20_000_000_000)
+    npa = np.where(is_nanp, (ints // 10_000_000) % 1000, -1)
     known = np.zeros(1000, dtype=bool)
     known[[int(k) for k in _area_codes()]] = True
     in_table = (npa >= 0) & known[np.maximum(npa, 0)]
@@ -1386,13 +1406,14 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     has_phone = np.asarray(pc.is_valid(phone), dtype=bool)
 
     # 1. DNC
-    src = gate.dnc.source_codes(phone)
+    ints = _e164_ints(phone)
+    src = gate.dnc.source_codes(ints)
     in_dnc = cand & has_phone & (src >= 0)
 
     # 2. consent
     consent_ev: dict[str, pa.Array] = {}
     if gate.consent is not None and len(gate.consent.events):
-        win = gate.consent.latest(phone, cid, at_ns)
+        win = gate.consent.latest(ints, cid, at_ns)
         win[~cand] = -1
         ev = gate.consent.events
         has = win >= 0
@@ -1418,7 +1439,7 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     c_block = cand & ~in_dnc & needs & (c_code >= 0)
 
     # 3. window
-    group, decisions = _window_groups(gate, phone, hint, cand, at)
+    group, decisions = _window_groups(gate, phone, ints, hint, cand, at)
     g_ok = np.array([bool(d and d.ok) for d in decisions] + [False], dtype=bool)
     g_pending = np.array(
         [bool(d and d.reason == "outside_window") for d in decisions] + [False], dtype=bool
@@ -1500,3 +1521,33 @@ def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     return counts
+
+
+def load_inputs(
+    contacts_path: Path,
+    *,
+    default_region: str,
+    columns: Mapping[str, str | None] | None = None,
+    dnc_paths: Sequence[Path] = (),
+    consent_path: Path | None = None,
+    ledger: DncLedger | None = None,
+) -> tuple[Contacts, DncList, ConsentLedger | None]:
+    """Load contacts, DNC lists and consent ledger concurrently; same result as one by one.
+
+    Most of the work is arrow parsing and kernels that release the GIL, so the three files
+    overlap on two cores. The first error (contacts, then DNC, then consent) is raised.
+    """
+    with ThreadPoolExecutor(3) as pool:
+        fc = pool.submit(
+            load_contacts, contacts_path, default_region=default_region, columns=columns
+        )
+        fd = pool.submit(DncList.load, dnc_paths, default_region=default_region, ledger=ledger)
+        fl = (
+            pool.submit(ConsentLedger.load, consent_path, default_region=default_region)
+            if consent_path is not None
+            else None
+        )
+        contacts = fc.result()
+        dnc = fd.result()
+        consent = fl.result() if fl is not None else None
+    return contacts, dnc, consent

@@ -159,6 +159,7 @@ class ComplianceSection(_Model):
     calling_window: tuple[time, time] = (time(9), time(20))
     require_consent: bool = True
     allow_unknown_timezone: bool = False
+    allow_contact_id_only: bool = False
     state_rules: bool = True
     dnc_ledger: Path = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(

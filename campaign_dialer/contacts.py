@@ -24,6 +24,16 @@ Choices a careful compliance engineer makes here, and why:
 - One person, one call: rows with the same E.164 or the same contact_id (transitively) form one
   group; the first row wins and the others become `duplicate` with `duplicate_of=<row>`. Rows
   already unusable (blank or invalid phone) keep that reason and take no part in grouping.
+  A row with a contact_id and a blank phone is callable by contact_id; `blank_phone` is only
+  for a row with nothing to call; an invalid phone is `invalid_phone` even with a contact_id
+  (we will not guess which number the platform would ring).
+- Every input column is passed through untouched, as text, in input order (`extra_columns`
+  lists their frame names). A header that clashes with a standard column (`row`, `reason`, ...)
+  is renamed "<name> (input)"; a repeated header gets ".1", ".2" as pandas does.
+- Header detection: `ROLE_ALIASES`, compared case- and punctuation-insensitively; an explicit
+  `[inputs.columns]` mapping always wins and must name a header that exists. Delimiter: comma,
+  or `;`, tab or `|` when the header has no comma. Encoding: UTF-8 with or without BOM, or
+  UTF-16 with a BOM (Excel's "Unicode text").
 """
 
 from __future__ import annotations
@@ -213,7 +223,7 @@ def _parse(raw: str, region: str) -> tuple[str | None, str | None]:
     if phonenumbers.is_valid_number(num):
         return phonenumbers.format_number(num, PhoneNumberFormat.E164), None
     why = _POSSIBLE.get(phonenumbers.is_possible_number_with_reason(num))
-    where = phonenumbers.region_code_for_country_code(num.country_code)
+    where = phonenumbers.region_code_for_country_code(num.country_code or 0)
     return None, why or f"not a valid number for {where}"
 
 
@@ -325,6 +335,7 @@ def _fast_path(raw: pa.Array, region: str) -> pa.Array:
     Null means "not decided here": blanks, invalid numbers and other formats go to
     `phonenumbers` itself. Pure arrow kernels, so it runs in threads without the GIL.
     """
+    raw = raw.cast(pa.large_string())
     n = len(raw)
     out = pa.nulls(n, pa.large_string())
     shape = pc.match_substring_regex(raw, _FAST_SHAPE)
@@ -630,32 +641,40 @@ def _resolve_roles(
     return found
 
 
+def _group_codes(values: pd.Series, rows: np.ndarray, *, e164: bool) -> np.ndarray:
+    """Dense codes of `values` at `rows` (-1 for missing). E.164 strings are keyed as int64."""
+    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    if e164:
+        digits = pc.utf8_slice_codeunits(sub, 1)
+        ints = np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+        codes, _ = pd.factorize(ints)
+        return np.where(ints < 0, -1, codes)
+    encoded = pc.dictionary_encode(sub)
+    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
+
+
 def _dedupe(e164: pd.Series, cid: pd.Series, usable: np.ndarray) -> np.ndarray:
     """For each row, the index of the first row of its person group (itself if first).
 
     Groups are connected components of "same E.164 or same contact_id" among usable rows,
-    found by propagating the minimum row index until nothing changes.
+    found by propagating the smallest row index through both keys until nothing changes.
     """
     n = len(e164)
     label = np.arange(n)
     idx = np.flatnonzero(usable)
     if idx.size == 0:
         return label
-    keys = []
-    for s in (e164, cid):
-        codes, _ = pd.factorize(s.iloc[idx], use_na_sentinel=True)
-        keys.append(codes)
+    keys = [_group_codes(e164, idx, e164=True), _group_codes(cid, idx, e164=False)]
     lab = idx.copy()
     while True:
-        before = lab
+        before = lab.copy()
         for codes in keys:
             m = codes >= 0
             if not m.any():
                 continue
-            grp = pd.Series(lab[m]).groupby(codes[m]).transform("min").to_numpy()
-            new = lab.copy()
-            new[m] = np.minimum(lab[m], grp)
-            lab = new
+            best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+            np.minimum.at(best, codes[m], lab[m])
+            lab[m] = np.minimum(lab[m], best[codes[m]])
         if np.array_equal(lab, before):
             break
     label[idx] = lab

@@ -23,7 +23,7 @@ from campaign_dialer.compliance import (
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import Contacts, load_contacts
 
-CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate"})
+CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate", "no_phone_number"})
 
 
 def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
@@ -98,8 +98,11 @@ def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
         state_rules=m.compliance.state_rules,
         allow_unknown_timezone=m.compliance.allow_unknown_timezone,
     )
+    # The engine rebuilds the whole gate off the event loop when any input file changes
+    # (Engine._fresh_gate), so the gate's own per-check re-reading is not needed here.
     gate = Gate(
-        dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent
+        dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent,
+        refresh=False,
     )
     return gate, ledger
 
@@ -126,9 +129,16 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
     details = frame["detail"].tolist()
     opens = frame["next_open"].tolist()
     ev_lists = {c: frame[c].tolist() for c in evidence_cols}
+    allow_cid_only = m.compliance.allow_contact_id_only
     for i, row in enumerate(frame["row"].tolist()):
         phone, cid = _na(phones[i]), _na(cids[i])
         nxt = _na(opens[i])
+        disposition, reason, detail = str(disp[i]), _na(reasons[i]), str(_na(details[i]) or "")
+        if phone is None and cid is not None and disposition != "suppressed" and not allow_cid_only:
+            # The platform would ring the contact's saved number, which no local DNC list,
+            # consent record or time zone of ours can vouch for.
+            disposition, reason, nxt = "suppressed", "no_phone_number", None
+            detail = "only a contact_id: local DNC lists cannot be checked without the number"
         if nxt is not None and not isinstance(nxt, datetime):
             nxt = pd.Timestamp(nxt).to_pydatetime()
         ev = {c: str(v) for c in evidence_cols if (v := _na(ev_lists[c][i])) not in (None, "")}
@@ -140,9 +150,9 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
                 phone_e164=phone,
                 contact_id=cid,
                 tz_hint=_na(hints[i]),
-                disposition=str(disp[i]),
-                reason=_na(reasons[i]),
-                detail=str(_na(details[i]) or ""),
+                disposition=disposition,
+                reason=reason,
+                detail=detail,
                 next_open=nxt,
                 evidence=ev,
             )

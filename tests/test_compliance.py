@@ -41,8 +41,8 @@ AT = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)  # a Wednesday; 14:00 in New York 
 SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -607,17 +607,20 @@ def _ref_open(
     for z in zones:
         local = at.astimezone(ZoneInfo(z))
         h = local.hour + local.minute / 60 + local.second / 3600
-        lo, hi = max(window[0], 8), min(window[1], 21)
+        lo: float = max(window[0], 8)
+        hi: float = min(window[1], 21)
         for s in states:
             wk, sat, sun, hol = RULES[s]
             day = local.date()
-            limits = [wk if day.weekday() < 5 else sat if day.weekday() == 5 else sun]
+            limits: list[tuple[float, float] | tuple[()] | None] = [
+                wk if day.weekday() < 5 else sat if day.weekday() == 5 else sun
+            ]
             if hol != () and _holiday(s, day):
                 limits.append(hol)
             for lim in limits:
                 if lim is None:
                     return False
-                if lim != ():
+                if len(lim) == 2:
                     lo, hi = max(lo, lim[0]), min(hi, lim[1])
         if not lo <= h < hi:
             return False
@@ -725,3 +728,30 @@ def test_plan_equals_gate_on_random_inputs(
     )
     plan = build_plan(contacts, gate, at)
     _assert_plan_matches_gate(plan, contacts.frame, gate, at)
+
+
+def test_load_inputs_concurrently_equals_one_by_one(world: dict) -> None:
+    from campaign_dialer.compliance import load_inputs
+
+    contacts, dnc, consent = load_inputs(
+        DATA / "crm_export.csv",
+        default_region="US",
+        dnc_paths=[DATA / "dnc_a.csv", DATA / "dnc_b.csv"],
+        consent_path=world["consent_path"],
+        ledger=world["ledger"],
+    )
+    assert consent is not None
+    pd.testing.assert_frame_equal(contacts.frame, world["contacts"].frame)
+    assert dnc.sources == world["dnc"].sources and len(dnc) == len(world["dnc"])
+    pd.testing.assert_frame_equal(consent.events, world["gate"].consent.events)
+    with pytest.raises(ComplianceError):
+        load_inputs(DATA / "crm_export.csv", default_region="US", dnc_paths=[DATA / "dnc_text.csv"])
+
+
+def test_first_list_holding_a_number_is_the_evidence() -> None:
+    dnc = DncList.load(
+        [DATA / "dnc_b.csv", DATA / "dnc_ftc.csv", DATA / "dnc_a.csv"], default_region="US"
+    )
+    assert dnc.source_of("+12125550100") == "dnc_ftc.csv"  # also in dnc_a.csv, listed later
+    assert dnc.source_of("+16025550111") == "dnc_b.csv"
+    assert "12125550100" not in dnc and None not in dnc  # only E.164 strings are looked up

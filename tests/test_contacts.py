@@ -327,3 +327,10 @@ def test_timezone_and_state_columns_both_count(tmp_path: Path) -> None:
     p.write_text("phone,tz,state\n4155550188,America/Los_Angeles,NV\n4155550188,,\n")
     f = load_contacts(p, default_region="US").frame
     assert f.loc[0, "tz_hint"] == "America/Los_Angeles;NV"
+
+
+def test_utf16_excel_export(tmp_path: Path) -> None:
+    p = tmp_path / "c.csv"
+    p.write_bytes("phone\tname\r\n(415) 555-0188\tZoë\r\n".encode("utf-16"))
+    f = load_contacts(p, default_region="US").frame
+    assert f["phone_e164"].tolist() == ["+14155550188"] and f["name"].tolist() == ["Zoë"]

@@ -377,3 +377,24 @@ def test_a_person_with_a_closed_attempt_is_never_dialed_again(
     r = run_engine(tmp_path, p, phones=phone, before=before)
     assert p.posts == []
     assert r.outcome.exit_code == ExitCode.OK
+
+
+def test_a_row_with_only_a_contact_id_is_not_called_by_default(tmp_path: Path) -> None:
+    log.configure("warning", json=True)
+    phone = numbers(1)[0]
+    camp = write_campaign(
+        tmp_path,
+        contacts=[{"phone": "", "contact_id": "CRM-1", "timezone": "America/New_York"},
+                  {"phone": phone, "contact_id": "CRM-2", "timezone": ""}],
+        consent=[phone],
+    )
+    (tmp_path / "consent.csv").write_text(
+        "phone,contact_id,event,event_at,source\n"
+        f"{phone},,grant,2026-01-01T00:00:00Z,web\n"
+        ",CRM-1,grant,2026-01-01T00:00:00Z,web\n"
+    )
+    campaign = load_campaign(camp.path)
+    plan = make_plan(campaign, MIDDAY)
+    by_row = {r.row: r for r in plan.rows}
+    assert (by_row[1].disposition, by_row[1].reason) == ("suppressed", "no_phone_number")
+    assert by_row[2].disposition == "eligible"
