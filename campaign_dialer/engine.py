@@ -310,6 +310,11 @@ class Engine:
                             for _ in range(self.cfg.api.max_live_calls):
                                 work.start_soon(self._worker, recv.clone())
                     tg.cancel_scope.cancel()
+        except Exception as e:  # noqa: BLE001 - a bug must still leave results behind
+            # Every journal write is its own transaction, so the journal is consistent here;
+            # record what happened and let the next run resume from it.
+            self.log.exception("run_failed", error=repr(e))
+            self._abort = _Abort(ExitCode.FAILURE, f"unexpected error: {e!r}")
         finally:
             with anyio.CancelScope(shield=True):
                 self._flush_events()
@@ -638,6 +643,7 @@ class Engine:
             deadline = time.monotonic() + self.cfg.api.call_time_limit_s
             last_status = call.status
             problems = 0
+            why = "no final status within the time limit"
             while not call.is_terminal:
                 if time.monotonic() > deadline:
                     bound.warning("call_not_final_in_time", status=call.status)
@@ -653,6 +659,7 @@ class Engine:
                     problems += 1
                     if problems >= 8:
                         bound.warning("call_not_found")
+                        why = "the platform does not know this call (404)"
                         break
                     continue
                 except VantaxError as e:
@@ -666,11 +673,12 @@ class Engine:
                     self.journal.record_status(a.id, call.status)
             extra = dict(call.extra)
             extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
+            status = call.status if call.status != "resuming" else (a.status or "unknown")
             self.journal.record_final(
-                a.id, status=call.status, outcome=call.outcome, ended_reason=call.ended_reason,
+                a.id, status=status, outcome=call.outcome, ended_reason=call.ended_reason,
                 ended_at=iso(self.clock.now()), duration_seconds=call.duration_seconds,
                 recording_url=call.recording_url, extra=extra,
-                error=None if call.is_terminal else "no final status within the time limit",
+                error=None if call.is_terminal else why,
             )
             self.stats.completed += 1
             final = self.journal.attempt(a.id)
@@ -696,7 +704,9 @@ class Engine:
         bound = self.log.bind(row=a.row, attempt=a.attempt, resumed=True)
         async with self.live_slots:
             if a.state == PLACED and a.call_id:
-                call = Call(id=a.call_id, status=a.status or "initiated", created_at=a.placed_at)
+                # Poll at least once even if the last status seen was final: the crash may
+                # have come before the outcome was recorded.
+                call = Call(id=a.call_id, status="resuming", created_at=a.placed_at)
                 await self._follow(a, call, row, bound)
                 return
             # INTENT: the POST may or may not have reached the platform.
