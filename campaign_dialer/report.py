@@ -46,8 +46,9 @@ WINDOW_REASONS = ("outside_window", "unknown_timezone")
 HELD_PENDING_REASONS = (*WINDOW_REASONS, "not_planned")
 FEDERAL_WINDOW_MIN = (8 * 60, 21 * 60)
 TABLE_ROW_CAP = 5000
+TABLE_INPUT_COLUMNS = 4  # the input's own columns shown (names help find a row); all in exports
 TABLE_COLUMNS = (
-    "row", "contact_id", "phone", "disposition", "reason", "status", "outcome",
+    "row", "contact_id", "phone_e164", "phone_raw", "disposition", "reason", "status", "outcome",
     "duration_seconds", "attempts", "placed_at", "consent_event_at", "consent_source",
     "local_times", "dnc_lists_checked", "detail",
 )
@@ -81,6 +82,12 @@ FILES = ("report.html", "summary.json", "results.parquet")
 
 class ReportError(DialerError):
     exit_code = ExitCode.DATAERR
+
+
+class CompareError(DialerError):
+    """Asked to compare what cannot be compared: the command line is at fault."""
+
+    exit_code = ExitCode.USAGE
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +231,7 @@ def _snapshot(journal: Any) -> Iterator[None]:
 
 
 def read_journal(journal: Any) -> JournalFacts:
+    """Aggregates in SQL where the tables are big (HTTP events); one row per attempt else."""
     base = ", ".join(CALL_COLUMNS[:13])
     try:
         rows = journal.query(
@@ -329,7 +337,7 @@ def _results(
         old = None  # missing or unreadable: rebuilt below
     if old is not None and not facts.running and _agrees(old, facts):
         return old, "results.csv"
-    why = "missing" if old is None else ("running" if facts.running else "stale")
+    why = "missing" if old is None else "stale"
     m = campaign.model
     cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
     try:
@@ -342,11 +350,14 @@ def _results(
             return old, f"results.csv (may be out of date; contacts unreadable: {e})"
         raise ReportError(f"results.csv is missing and the contacts cannot be read: {e}") from e
     df = _typed(results_frame(contacts, journal))
-    if refresh and why != "running":
+    if facts.running:
+        # The run rewrites results.csv when it ends; a copy written now could land after
+        # that one and leave stale results behind.
+        return df, f"journal (results.csv {why}: the campaign is running)"
+    if refresh:
         write_atomic_csv(safe_for_spreadsheets(_redactor(campaign).frame(df)), path)
         return df, f"journal (results.csv was {why}; rewritten)"
-    state = "is behind a running campaign" if why == "running" else why
-    return df, f"journal (results.csv {state})"
+    return df, f"journal (results.csv is {why})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,6 +411,7 @@ def summary(campaign: Campaign) -> dict[str, Any]:
 
 
 def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str, Any]:
+    """Every figure of every output, computed once (and so never disagreeing)."""
     campaign, df, facts = data.campaign, data.df, data.facts
     cfg = campaign.model
     calls = facts.calls
@@ -508,13 +520,13 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 def _counts(s: pd.Series, *, missing: str | None = None) -> dict[str, int]:
-    """Value counts, biggest first then by name (stable output for diffs and tests)."""
-    if missing is not None:
-        s = s.where(s.ne(""), missing)
-    else:
-        s = s[s.ne("")]
-    c = s.value_counts(sort=False)
-    return {k: int(v) for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))}
+    """Value counts, biggest first then by name, `missing` last (stable for diffs and tests)."""
+    c = s[s.ne("")].value_counts(sort=False)
+    out = {str(k): int(v) for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))}
+    blank = int(s.eq("").sum())
+    if missing is not None and blank:
+        out[missing] = blank
+    return out
 
 
 def _state(facts: JournalFacts, pending: int) -> dict[str, Any]:
@@ -611,7 +623,7 @@ def _http_label(row: Any) -> str:
 def _http(http: pd.DataFrame) -> dict[str, Any]:
     if not len(http):
         return {"requests": 0, "errors": 0, "by_status": [], "errors_by_code": {}}
-    rows = []
+    rows: list[dict[str, Any]] = []
     errors: Counter[str] = Counter()
     for r in http.itertuples(index=False):
         label = _http_label(r)
@@ -652,9 +664,11 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     journaled, so requests are counted at `intent_at` (re-sends excluded); a call is live from
     `placed_at` to `ended_at` (or to the last journaled instant while still open).
     """
-    base = {"bucket_seconds": None, "start": None, "end": None, "requests": [], "live": [],
-            "calls_per_second": cps, "max_live_calls": max_live, "peak_requests_in_1s": 0,
-            "peak_live": 0, "mean_requests_per_second": None}
+    base: dict[str, Any] = {
+        "bucket_seconds": None, "start": None, "end": None, "requests": [], "live": [],
+        "calls_per_second": cps, "max_live_calls": max_live, "peak_requests_in_1s": 0,
+        "peak_live": 0, "mean_requests_per_second": None,
+    }
     if not len(calls):
         return base
     posts = pd.to_numeric(calls["posts"], errors="coerce").fillna(0)
@@ -731,8 +745,10 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
     a call is outside the window if any of its local times is.
     """
     by_hour = [0] * 24
-    res = {"calls": 0, "with_local_times": 0, "unreadable": 0, "outside_window": 0,
-           "window": [_hhmm(start_min), _hhmm(end_min)], "by_hour": by_hour}
+    res: dict[str, Any] = {
+        "calls": 0, "with_local_times": 0, "unreadable": 0, "outside_window": 0,
+        "window": [_hhmm(start_min), _hhmm(end_min)], "by_hour": by_hour,
+    }
     if not len(calls):
         return res
     placed = calls[calls["placed_at"].notna()]
@@ -743,7 +759,7 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
     codes, uniques = pd.factorize(texts)
     parsed = [_parse_local_times(u) for u in uniques]
     per_code_hours = [sorted({m // 60 for m in p}) if p else [] for p in parsed]
-    outside = [bool(p) and any(not (start_min <= m < end_min) for m in p) for p in parsed]
+    outside = [any(not (start_min <= m < end_min) for m in p) if p else False for p in parsed]
     n_codes = np.bincount(codes, minlength=len(uniques)) if len(uniques) else np.array([])
     for i, k in enumerate(n_codes):
         if parsed[i] is None:
@@ -796,10 +812,10 @@ def _agents(df: pd.DataFrame, calls: pd.DataFrame) -> list[dict[str, Any]]:
 def print_summary(
     campaign: Campaign, journal: Any, df: pd.DataFrame, *, exit_code: ExitCode, message: str = ""
 ) -> None:
-    con = log.console()
+    con = log.out()
     try:
         data = Loaded(campaign, _redactor(campaign).frame(_typed(df)),
-                      read_journal(journal), "journal")
+                      read_journal(journal), "results.csv (written by this run)")
         print_text(summarize(data))
     except Exception as e:  # a summary bug must not turn a finished run into a failure
         log.get("report", campaign=campaign.name).warning("summary_failed", error=repr(e))
@@ -816,14 +832,24 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def _say(text: str) -> None:
+    """A plain line: no markup read from data, no hard wraps inside paths, no key."""
+    text = KEY_PATTERN.sub("[REDACTED]", log.scrub(text))
+    log.out().print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def print_text(s: dict[str, Any]) -> None:
     """The same figures as the page, for the end of a run and `report --text`."""
     from rich.table import Table
 
-    con = log.console()
+    con = log.out()
     h = s["headline"]
     state = s["state"]
-    head = Table(title=f"{s['campaign']}: {state['label']}", show_header=False)
+    runs = f"{state['runs']} run{'' if state['runs'] == 1 else 's'}"
+    last = state["last_exit_code"]
+    _say(f"{s['campaign']}: {state['label']} ({runs}"
+         + (f", last exit code {last}" if last is not None else "") + ")")
+    head = Table(show_header=False)
     head.add_column("figure")
     head.add_column("rows", justify="right")
     for k, label in HEADLINE_LABELS.items():
@@ -839,40 +865,34 @@ def print_text(s: dict[str, Any]) -> None:
     con.print(t)
     for title, counts in (("outcomes", s["outcomes"]), ("statuses", s["statuses"])):
         if counts:
-            con.print(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()),
-                      highlight=False, markup=False)
+            _say(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     lh = s["local_hours"]
-    window = "–".join(lh["window"])
-    flag = "" if not lh["outside_window"] else "  [bold red]CHECK[/]"
-    con.print(f"local hours: {lh['calls']:,} calls placed, {lh['outside_window']:,} outside "
-              f"the {window} window, {lh['calls'] - lh['with_local_times']:,} without local "
-              f"time evidence{flag}", highlight=False)
+    _say(f"local hours: {lh['calls']:,} calls placed, {lh['outside_window']:,} outside the "
+         f"{'–'.join(lh['window'])} window, {lh['calls'] - lh['with_local_times']:,} without "
+         "local time evidence" + ("  << CHECK" if lh["outside_window"] else ""))
     tl = s["timeline"]
     if tl["bucket_seconds"]:
-        con.print(f"pacing: peak {tl['peak_requests_in_1s']} new calls in 1 s (configured "
-                  f"{tl['calls_per_second']:g}/s), peak {tl['peak_live']} live (limit "
-                  f"{tl['max_live_calls']})", highlight=False)
+        _say(f"pacing: peak {tl['peak_requests_in_1s']} new calls in 1 s (configured "
+             f"{tl['calls_per_second']:g}/s), peak {tl['peak_live']} live (limit "
+             f"{tl['max_live_calls']})")
     d = s["durations"]
     if d["calls"]:
-        con.print(f"durations: {d['calls']:,} calls, median {d['median']:g}s, p90 "
-                  f"{d['p90']:g}s, max {d['max']:g}s", highlight=False)
+        _say(f"durations: {d['calls']:,} calls, median {d['median']:g}s, p90 {d['p90']:g}s, "
+             f"max {d['max']:g}s")
     r, hp = s["retries"], s["http"]
     errs = ", ".join(f"{k} {v:,}" for k, v in list(hp["errors_by_code"].items())[:6])
-    con.print(f"retries: {r['resent_posts']:,} POST re-sends over {r['attempts_resent']:,} "
-              f"attempts, {r['redials']:,} redials; HTTP: {hp['requests']:,} requests, "
-              f"{hp['errors']:,} errors" + (f" ({errs})" if errs else ""),
-              highlight=False, markup=False)
+    _say(f"retries: {r['resent_posts']:,} POST re-sends over {r['attempts_resent']:,} "
+         f"attempts, {r['redials']:,} redials; HTTP: {hp['requests']:,} requests, "
+         f"{hp['errors']:,} errors" + (f" ({errs})" if errs else ""))
     if s["rejections"]["rows"]:
-        con.print("409 rejections: " + ", ".join(
-            f"{k} {v:,}" for k, v in s["rejections"]["by_reason"].items()),
-            highlight=False, markup=False)
+        _say("409 rejections: " + ", ".join(
+            f"{k} {v:,}" for k, v in s["rejections"]["by_reason"].items()))
     for a in s.get("agents", []):
         ah = a["headline"]
-        con.print(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected "
-                  f"{ah['connected']:,}, rejected {ah['rejected']:,}, errors {ah['errors']:,}",
-                  highlight=False, markup=False)
+        _say(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected {ah['connected']:,}, "
+             f"rejected {ah['rejected']:,}, errors {ah['errors']:,}")
     if not s["source"].startswith("results.csv") or state["running"]:
-        con.print(f"source: {s['source']}", highlight=False, markup=False)
+        _say(f"source: {s['source']}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -891,14 +911,18 @@ def _fmt(v: float) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}".rstrip("0").rstrip(".")
 
 
-def _short(label: str, n: int = 30) -> str:
+def _short(label: str, n: int = 28) -> str:
     return label if len(label) <= n else label[: n - 1] + "…"
 
 
 def hbar(
     items: Sequence[tuple[str, float]], *, colors: Sequence[str] | None = None,
-    width: int = 560, label_w: int = 190, empty: str = "none",
+    width: int = 560, label_w: int = 190, empty: str = "none", limit: int = 16,
 ) -> dict[str, Any]:
+    if len(items) > limit:  # many distinct labels (a chatty API): the long tail in one bar
+        rest = items[limit - 1:]
+        items = [*items[: limit - 1], (f"{len(rest)} others", sum(v for _, v in rest))]
+        colors = colors[:limit] if colors else None
     top = max((v for _, v in items), default=0) or 1
     area = width - label_w - 70
     bars = []
@@ -980,7 +1004,7 @@ def charts(s: dict[str, Any]) -> dict[str, Any]:
     out["http409"] = hbar(list(s["rejections"]["http_409_by_code"].items()),
                           empty="no 409 response")
     out["row_errors"] = hbar(list(s["errors"]["by_reason"].items()), empty="no error")
-    out["http_errors"] = hbar(list(s["http"]["errors_by_code"].items())[:15],
+    out["http_errors"] = hbar(list(s["http"]["errors_by_code"].items()),
                               empty="no HTTP error")
     ppa = s["retries"]["posts_per_attempt"]
     out["posts"] = hbar([(f"{k} POST{'s' if k != '1' else ''}", v) for k, v in ppa.items()],
@@ -1054,14 +1078,13 @@ def _env() -> Any:
 def _script() -> tuple[str, str]:
     """The page's one script and its CSP hash: nothing else may run, even if injected."""
     text = _env().loader.get_source(_env(), "report.js")[0]  # type: ignore[union-attr]
-    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
-    return text, f"'sha256-{digest}'"
+    return text, base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def _cell(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
-    if isinstance(v, np.integer):
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
         return int(v)
     if isinstance(v, np.floating | float):
         return round(float(v), 1)
@@ -1070,41 +1093,37 @@ def _cell(v: Any) -> Any:
 
 def table_data(df: pd.DataFrame, cap: int = TABLE_ROW_CAP) -> dict[str, Any]:
     """The first `cap` rows for the page's filterable table (all rows are in the exports)."""
+    from campaign_dialer.results import RESULT_COLUMNS
+
     head = df.head(cap)
+    inputs = [c for c in head.columns if c not in RESULT_COLUMNS][:TABLE_INPUT_COLUMNS]
     cols: dict[str, list[Any]] = {}
-    for c in TABLE_COLUMNS:
-        if c == "phone":
-            e164 = _text(head["phone_e164"]) if "phone_e164" in head else None
-            raw = _text(head["phone_raw"]) if "phone_raw" in head else None
-            if e164 is not None and raw is not None:
-                cols[c] = e164.where(e164.ne(""), raw).tolist()
-            else:
-                cols[c] = (e164 if e164 is not None else raw if raw is not None
-                           else pd.Series([""] * len(head))).tolist()
-        elif c in head.columns:
+    for c in (*TABLE_COLUMNS, *inputs):
+        if c in head.columns:
             cols[c] = head[c].astype(object).tolist()
         else:
             cols[c] = [None] * len(head)
     rows = [[_cell(v) for v in r] for r in zip(*cols.values(), strict=True)]
-    return {"columns": list(TABLE_COLUMNS), "rows": rows, "total": len(df)}
+    return {"columns": list(cols), "rows": rows, "total": len(df)}
 
 
 def render_html(s: dict[str, Any], df: pd.DataFrame, redact: Redactor) -> str:
     from markupsafe import Markup
 
-    script, script_hash = _script()
+    script, script_sha256 = _script()
     table = table_data(df)
     html = _env().get_template("report.html.j2").render(
         s=s, charts=charts(s), colors=COLORS, labels=HEADLINE_LABELS, files=FILES,
         table_total=table["total"], table_shown=len(table["rows"]),
+        table_columns=table["columns"],
         # Markup only for text made safe here: escaped JSON and our own static script.
         rows_json=Markup(redact(script_json(table))),
-        script=Markup(script), csp_script=script_hash,
+        script=Markup(script), script_sha256=script_sha256,
     )
     return redact(html)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -1199,7 +1218,7 @@ def compare(
     if b is None:
         agents = sa["agents"]
         if len(agents) < 2:
-            raise ReportError(f"{a.name}: its rows were not split between agents; "
+            raise CompareError(f"{a.name}: its rows were not split between agents; "
                               "give two campaigns to compare")
         sides = [{**x, "campaign": a.name} for x in agents[:2]]
         titles = [f"agent {x['agent_id']}" for x in agents[:2]]
@@ -1233,7 +1252,7 @@ def print_compare(titles: Sequence[str], sides: Sequence[dict[str, Any]]) -> Non
     t.add_column("difference", justify="right")
     for r in compare_rows(sides):
         t.add_row(r["label"], r["a"], r["b"], r["diff"])
-    log.console().print(t)
+    log.out().print(t)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1242,21 +1261,18 @@ def print_compare(titles: Sequence[str], sides: Sequence[dict[str, Any]]) -> Non
 
 
 def command(paths: list[Path], *, text: bool = False, as_json: bool = False) -> ExitCode:
-    con = log.console()
     if not 1 <= len(paths) <= 2:
-        con.print("report takes one campaign file, or two to compare")
+        _say("report takes one campaign file, or two to compare")
         return ExitCode.USAGE
     campaigns = [load_campaign(p, check_inputs=False) for p in paths]
     for c in campaigns:
         if not c.journal_path.exists():
-            con.print(f"{c.name}: no journal: run the campaign first ({c.journal_path})",
-                      highlight=False, markup=False)
+            _say(f"{c.name}: no journal: run the campaign first ({c.journal_path})")
             return ExitCode.DATAERR
-    redact = _redactor(campaigns[0])
+    redact = Redactor(tuple({s for c in campaigns for s in _redactor(c).secrets}))
     if len(campaigns) == 2:
         a, b = campaigns
         same = a.journal_path.resolve() == b.journal_path.resolve()
-        _redactor(b)
         titles, sides, path = compare(a, None if same else b)
         if as_json:
             print(redact(json.dumps({"compare": titles, "sides": sides}, indent=2)))
@@ -1264,8 +1280,8 @@ def command(paths: list[Path], *, text: bool = False, as_json: bool = False) -> 
         print_compare(titles, sides)
         if not text:
             write_compare(path, titles, sides, redact)
-            con.print(f"comparison: {path}", highlight=False, markup=False)
-            con.print(f"            {path.resolve().as_uri()}", highlight=False, markup=False)
+            _say(f"comparison: {path}")
+            _say(f"            {path.resolve().as_uri()}")
         return ExitCode.OK
     c = campaigns[0]
     if as_json:
@@ -1276,10 +1292,9 @@ def command(paths: list[Path], *, text: bool = False, as_json: bool = False) -> 
         return ExitCode.OK
     files, s = _build(c)
     print_text(s)
-    con.print(f"report:  {files['report.html']}", highlight=False, markup=False)
-    con.print(f"         {files['report.html'].resolve().as_uri()}", highlight=False,
-              markup=False)
-    con.print(f"summary: {files['summary.json']}", highlight=False, markup=False)
-    con.print(f"results: {c.results_path}  {files['results.parquet']}", highlight=False,
-              markup=False)
+    _say(f"report:  {files['report.html']}")
+    _say(f"         {files['report.html'].resolve().as_uri()}")
+    _say(f"summary: {files['summary.json']}")
+    _say(f"results: {c.results_path}")
+    _say(f"         {files['results.parquet']}")
     return ExitCode.OK

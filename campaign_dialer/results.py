@@ -45,13 +45,14 @@ def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
     by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
     cf = contacts.frame
     records: list[dict[str, Any]] = []
+    cids, raws, e164s = (cf[c].tolist() for c in ("contact_id", "phone_raw", "phone_e164"))
     for i, row in enumerate(cf["row"].tolist()):
         f = fates.get(int(row))
         rec: dict[str, Any] = {
             "row": int(row),
-            "contact_id": _s(cf["contact_id"].iat[i]),
-            "phone_raw": _s(cf["phone_raw"].iat[i]),
-            "phone_e164": _s(cf["phone_e164"].iat[i]),
+            "contact_id": _s(cids[i]),
+            "phone_raw": _s(raws[i]),
+            "phone_e164": _s(e164s[i]),
             "disposition": f.disposition if f else "pending",
             "reason": f.reason if f else "not_planned",
             "detail": f.detail if f else "",

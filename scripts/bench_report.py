@@ -200,16 +200,21 @@ def synthesize(
     journal.end_run(run_id, 75, {"placed": k})
     journal.set_meta("last_exit_code", "75")
     journal.close()
-    with sqlite3.connect(campaign.journal_path) as db:
-        db.executemany(
-            "INSERT INTO attempts(person, row, attempt, idem_key, body, state, call_id, "
-            "http_status, error_code, error, status, outcome, ended_reason, posts, intent_at, "
-            "placed_at, ended_at, duration_seconds, recording_url, evidence, run_id, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            attempts,
-        )
-    with Journal(campaign.journal_path, campaign.name, create=False) as j:
-        write_results(contacts, j, campaign.results_path)
+    # Attempts in one transaction (the journal's API commits each one: minutes for 70,000).
+    db = sqlite3.connect(campaign.journal_path)
+    try:
+        with db:
+            db.executemany(
+                "INSERT INTO attempts(person, row, attempt, idem_key, body, state, call_id, "
+                "http_status, error_code, error, status, outcome, ended_reason, posts, "
+                "intent_at, placed_at, ended_at, duration_seconds, recording_url, evidence, "
+                "run_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                attempts,
+            )
+    finally:
+        db.close()
+    with Journal(campaign.journal_path, campaign.name, create=False) as done:
+        write_results(contacts, done, campaign.results_path)
     return path
 
 
