@@ -876,21 +876,35 @@ class DncLedger:
         self._offset += end
         return tail
 
-    def numbers(self) -> set[str]:
-        """Every number in the ledger (an absent ledger is empty)."""
+    def _refresh(self) -> None:
+        """Catch up with appends; a stat tells cheaply when there is nothing new."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._known, self._offset, self._inode = set(), 0, None
+            return
+        if st.st_ino == self._inode and st.st_size == self._offset:
+            return  # nothing appended, no torn tail pending
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return set()
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             self._catch_up(fd)
         finally:
             os.close(fd)
+
+    def numbers(self) -> set[str]:
+        """Every number in the ledger (an absent ledger is empty)."""
+        self._refresh()
         return set(self._known)
 
     def __contains__(self, e164: object) -> bool:
-        return isinstance(e164, str) and e164 in self.numbers()
+        if not isinstance(e164, str):
+            return False
+        self._refresh()
+        return e164 in self._known
 
     def add(self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime) -> None:
         """Record a number (idempotent per number), durably, safe with concurrent appenders."""

@@ -38,7 +38,7 @@ from campaign_dialer.client import (
     VantaxError,
 )
 from campaign_dialer.clock import Clock
-from campaign_dialer.compliance import Gate, Verdict, max_calls_per_24h
+from campaign_dialer.compliance import ComplianceError, Gate, Verdict, max_calls_per_24h
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.planning import Plan, PlannedRow, build_gate
@@ -74,6 +74,34 @@ def idempotency_key(campaign: str, person: str, attempt: int) -> str:
 def backoff(tries: int, *, base: float = 0.5, cap: float = MAX_BACKOFF_S) -> float:
     """Exponential backoff with full jitter."""
     return random.uniform(0, min(cap, base * (2 ** max(tries - 1, 0))))
+
+
+class Pacer:
+    """New calls at `rate` per second, evenly spaced, keeping their schedule.
+
+    `aiolimiter.AsyncLimiter(1, 1 / rate)` spaces acquisitions too, but each one loses what
+    its wake-up was late by (about 1 ms: 6% of the rate at 50 calls/s, measured). Here slot
+    n+1 is due one gap after slot n was *due*, so lateness does not accumulate; a slot more
+    than half a gap late restarts the schedule from now, so there is never a burst to catch
+    up: two calls are always at least half a gap apart, and on average exactly one gap.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.gap = 1.0 / rate
+        self._next: float | None = None
+        self._lock = anyio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = anyio.current_time()
+            if self._next is None:
+                self._next = now
+            if self._next > now:
+                await anyio.sleep(self._next - now)
+            released = anyio.current_time()
+            if released - self._next > self.gap / 2:
+                self._next = released  # idle, or woken too late to keep the schedule
+            self._next += self.gap
 
 
 @dataclass
@@ -196,10 +224,9 @@ class Engine:
         self._abort: _Abort | None = None
         self._events: list[tuple[Any, ...]] = []
         self.run_id: int | None = None
-        self._gate_sources = [
-            p for p in (campaign.consent_path, *campaign.dnc_paths, campaign.dnc_ledger_path)
-            if p is not None
-        ]
+        # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
+        # new lines at every check; the local DNC lists are the engine's to watch.
+        self._gate_sources = list(campaign.dnc_paths)
         self._gate_stamp = self._stamp_sources()
         self._gate_checked = time.monotonic()
         self._deadline: datetime | None = self.opts.until
@@ -251,7 +278,7 @@ class Engine:
         rps = api.requests_per_second * REQUEST_HEADROOM
         # AsyncLimiter(1, gap) spaces acquisitions evenly; (rate, 1) would burst.
         self.request_limiter = AsyncLimiter(1, 1.0 / rps)
-        self.call_limiter = AsyncLimiter(1, 1.0 / self.cfg.pacing.calls_per_second)
+        self.call_limiter = Pacer(self.cfg.pacing.calls_per_second)
         self.live_slots = anyio.Semaphore(api.max_live_calls)
         self._gate_lock = anyio.Lock()
         self.poll_budget = max(rps - self.cfg.pacing.calls_per_second, rps * 0.25)
@@ -313,8 +340,13 @@ class Engine:
         except Exception as e:  # noqa: BLE001 - a bug must still leave results behind
             # Every journal write is its own transaction, so the journal is consistent here;
             # record what happened and let the next run resume from it.
-            self.log.exception("run_failed", error=repr(e))
-            self._abort = _Abort(ExitCode.FAILURE, f"unexpected error: {e!r}")
+            bad_input = _first(e, ComplianceError)
+            if bad_input is not None:  # a consent/DNC file became unreadable mid-run
+                self.log.error("compliance_input_unreadable", error=str(bad_input))
+                self._abort = _Abort(ExitCode.DATAERR, str(bad_input))
+            else:
+                self.log.exception("run_failed", error=repr(e))
+                self._abort = _Abort(ExitCode.FAILURE, f"unexpected error: {e!r}")
         finally:
             with anyio.CancelScope(shield=True):
                 self._flush_events()
@@ -796,6 +828,18 @@ class Engine:
 
 
 _UNKNOWN = Call(id="", status="unknown")
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` inside a (possibly nested) exception group."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = _first(sub, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def attempt_fate(row: PlannedRow, a: Attempt) -> Fate:

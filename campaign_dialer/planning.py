@@ -98,11 +98,11 @@ def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
         state_rules=m.compliance.state_rules,
         allow_unknown_timezone=m.compliance.allow_unknown_timezone,
     )
-    # The engine rebuilds the whole gate off the event loop when any input file changes
-    # (Engine._fresh_gate), so the gate's own per-check re-reading is not needed here.
+    # refresh: every check re-reads a changed consent ledger and the DNC ledger's new lines;
+    # the engine rebuilds the gate when a local DNC list changes (Engine._fresh_gate).
     gate = Gate(
         dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent,
-        refresh=False,
+        refresh=True,
     )
     return gate, ledger
 

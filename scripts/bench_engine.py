@@ -61,7 +61,9 @@ from _bench_util import (  # noqa: E402
     children_cpu,
     cpu_by_decile,
     iter_json_lines,
+    machine_busy,
     phone_numbers,
+    self_cpu,
     write_campaign,
 )
 
@@ -81,7 +83,9 @@ class DialerResult:
     cpu_s: float = 0.0
     startup_cpu_s: float = 0.0  # CPU of `check` on the same campaign: imports + plan
     sandbox_cpu_s: float = 0.0
+    others_cores: float = 0.0  # CPU used meanwhile by processes outside this benchmark
     audit: AuditFigures | None = None
+    post_gaps_ms: dict[str, float] = field(default_factory=dict)
     cpu_decile: list[float] = field(default_factory=list)
     dispositions: dict[str, int] = field(default_factory=dict)
     log_events: dict[str, int] = field(default_factory=dict)
@@ -93,6 +97,7 @@ class BaselineResult:
     elapsed_s: float = 0.0
     cpu_s: float = 0.0
     retries_429: int = 0
+    others_cores: float = 0.0
     audit: AuditFigures | None = None
 
     @property
@@ -137,6 +142,7 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
         limit = 2 * spec.calls / spec.rate + 90
         sb_cpu0 = sb.cpu() or 0.0
         cpu0 = children_cpu()
+        busy0, self0 = machine_busy(), self_cpu()
         with open(workdir / "dialer.out", "w") as out, open(workdir / "dialer.err", "w") as err:
             started = time.monotonic()
             proc = subprocess.Popen(cmd, cwd=REPO, env=dialer_env(), stdout=out, stderr=err)
@@ -156,8 +162,13 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
             sampler.stop()
         res.cpu_s = children_cpu() - cpu0
         res.sandbox_cpu_s = (sb.cpu() or 0.0) - sb_cpu0
+        ours = res.cpu_s + res.sandbox_cpu_s + (self_cpu() - self0)
+        res.others_cores = max(machine_busy() - busy0 - ours, 0.0) / res.wall_s
         audit = sb.audit()
+    if args.keep is not None:
+        (workdir / "audit.json").write_text(json.dumps(audit))
     res.audit = analyse(audit)
+    res.post_gaps_ms = post_gaps(audit)
     res.cpu_decile = cpu_by_decile(sampler.samples, res.audit.placed_times)
     results_csv = workdir / "campaign" / "out" / "results.csv"
     if results_csv.exists():
@@ -170,6 +181,18 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
     return res
 
 
+def post_gaps(audit: dict[str, Any]) -> dict[str, float]:
+    """Gaps between consecutive placements, in ms, as the sandbox saw them."""
+    placed = sorted(c["placed_mono"] for c in audit["calls"])
+    gaps = sorted((b - a) * 1e3 for a, b in zip(placed, placed[1:], strict=False))
+    if not gaps:
+        return {}
+    pick = lambda q: gaps[min(len(gaps) - 1, int(q * len(gaps)))]  # noqa: E731
+    return {"min": gaps[0], "p10": pick(0.10), "p50": pick(0.50),
+            "mean": sum(gaps) / len(gaps), "p90": pick(0.90), "p99": pick(0.99),
+            "max": gaps[-1]}
+
+
 # ---- the baseline ----------------------------------------------------------------------------
 
 
@@ -177,7 +200,10 @@ def run_baseline(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) ->
     """POST one call, poll it until it is final, then the next: no concurrency at all."""
     res = BaselineResult()
     poll = args.baseline_poll if args.baseline_poll is not None else spec.poll_interval_s
-    numbers = phone_numbers(min(args.baseline_calls, spec.calls))
+    # Spread over the campaign's numbers: the sandbox fixes each number's call length, so the
+    # sample then has the campaign's mix of short and long calls.
+    every = phone_numbers(spec.calls)
+    numbers = every[:: max(1, len(every) // max(args.baseline_calls, 1))][: args.baseline_calls]
     with SandboxProcess(key=KEY, rps=spec.rps, max_live=spec.max_live,
                         time_scale=args.time_scale, seed=args.seed,
                         log_path=workdir / "baseline-sandbox.log") as sb:
@@ -187,6 +213,8 @@ def run_baseline(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) ->
         )
         started = time.perf_counter()
         cpu0 = time.process_time()
+        busy0, self0 = machine_busy(), self_cpu()
+        sb_cpu0 = sb.cpu() or 0.0
         try:
             for i, number in enumerate(numbers):
                 if time.perf_counter() - started >= args.baseline_seconds:
@@ -216,8 +244,13 @@ def run_baseline(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) ->
         finally:
             res.elapsed_s = time.perf_counter() - started
             res.cpu_s = time.process_time() - cpu0
+            ours = (self_cpu() - self0) + (sb.cpu() or 0.0) - sb_cpu0
+            res.others_cores = max(machine_busy() - busy0 - ours, 0.0) / res.elapsed_s
             client.close()
-        res.audit = analyse(sb.audit())
+        audit = sb.audit()
+        if args.keep is not None:
+            (workdir / "baseline-audit.json").write_text(json.dumps(audit))
+        res.audit = analyse(audit)
     return res
 
 
@@ -236,7 +269,7 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
     hdr = (f"{'setting':<16}{'calls':>6}{'rate':>7}{'achieved':>10}{'ratio':>7}"
            f"{'makespan':>10}{'dial span':>10}{'bound':>8}{'ms/bound':>9}"
            f"{'429 own':>8}{'429 flt':>8}{'POST/1s':>8}{'req/1s':>8}{'limit':>6}"
-           f"{'peak live':>10}{'CPU/call':>10}{'exit':>6}")
+           f"{'peak live':>10}{'CPU/call':>10}{'others':>7}{'exit':>6}{'>=0.97':>7}")
     print(hdr)
     print("-" * len(hdr))
     for d, b in rows:
@@ -253,7 +286,8 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
               f"{fmt_s(d.wall_s):>10}{fmt_s(span):>10}{fmt_s(bound):>8}"
               f"{d.wall_s / bound:>9.2f}{own:>8}{a.fault_429:>8}{a.max_post_1s:>8}"
               f"{a.max_req_1s:>8}{int(d.rps):>6}{a.peak_live:>10}"
-              f"{cpu_call * 1e3:>8.2f}ms{exit_:>6}")
+              f"{cpu_call * 1e3:>8.2f}ms{d.others_cores:>7.2f}{exit_:>6}"
+              f"{'yes' if a.placement_rate >= 0.97 * d.rate else 'NO':>7}")
         if b is not None:
             ba = b.audit or AuditFigures()
             extrap = d.calls_planned / b.rate if b.rate else float("inf")
@@ -262,7 +296,7 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
                   f"{b.rate / d.rate:>7.3f}{fmt_s(extrap):>10}{'(extrap.)':>10}{fmt_s(bound):>8}"
                   f"{extrap / bound:>9.1f}{ba.rate_429_own + ba.live_429_own:>8}"
                   f"{ba.fault_429:>8}{ba.max_post_1s:>8}{ba.max_req_1s:>8}{int(d.rps):>6}"
-                  f"{ba.peak_live:>10}{bcpu * 1e3:>8.2f}ms{'-':>6}")
+                  f"{ba.peak_live:>10}{bcpu * 1e3:>8.2f}ms{b.others_cores:>7.2f}{'-':>6}")
     print()
     print("rate = pacing.calls_per_second; achieved = (placed-1)/(last placed - first placed) "
           "from the sandbox audit;")
@@ -271,7 +305,9 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
     print("429 own = rate_limited + concurrency_limited without an injected fault (the dialer's "
           "own pacing); POST/1s, req/1s = most admitted")
     print("in any 1 s window (limit = the sandbox's requests/s); CPU/call = dialer process "
-          "user+sys / calls placed (baseline: the loop's own CPU).")
+          "user+sys / calls placed (baseline: the loop's own CPU);")
+    print("others = cores busy meanwhile with processes outside this benchmark (> ~0.2: the "
+          "machine was shared and the figures are pessimistic).")
 
 
 def print_details(d: DialerResult, b: BaselineResult | None) -> None:
@@ -285,6 +321,10 @@ def print_details(d: DialerResult, b: BaselineResult | None) -> None:
           f"results.csv {d.dispositions}")
     print(f"   call duration on the platform: mean {a.mean_call_s:.2f} s, p95 "
           f"{a.p95_call_s:.2f} s; peak live {a.peak_live} / {d.max_live}")
+    if d.post_gaps_ms:
+        g = d.post_gaps_ms
+        print(f"   gap between placements (ms; 1/rate = {1e3 / d.rate:.1f}): "
+              + " ".join(f"{k} {v:.1f}" for k, v in g.items()))
     if a.by_decile:
         print("   placement rate per tenth of the campaign (calls/s): "
               + " ".join(f"{x:.1f}" for x in a.by_decile))
@@ -296,7 +336,8 @@ def print_details(d: DialerResult, b: BaselineResult | None) -> None:
         print(f"   dialer CPU {d.cpu_s:.1f} s = {d.cpu_s / n * 1e3:.2f} ms/call "
               f"(start-up, as `check`: {d.startup_cpu_s:.1f} s; the rest "
               f"{marginal * 1e3:.2f} ms/call); sandbox CPU {d.sandbox_cpu_s:.1f} s "
-              f"= {d.sandbox_cpu_s / max(a.requests, 1) * 1e3:.2f} ms/request")
+              f"= {d.sandbox_cpu_s / max(a.requests, 1) * 1e3:.2f} ms/request; other "
+              f"processes on the machine meanwhile: {d.others_cores:.2f} cores")
     if a.other_errors:
         print(f"   other non-2xx answers: {a.other_errors}")
     if d.log_events:
@@ -307,7 +348,22 @@ def print_details(d: DialerResult, b: BaselineResult | None) -> None:
         print(f"   baseline: {b.calls} calls in {b.elapsed_s:.1f} s = {b.rate:.2f} calls/s "
               f"(mean call {ba.mean_call_s:.2f} s), CPU {b.cpu_s:.2f} s = "
               f"{(b.cpu_s / b.calls * 1e3) if b.calls else float('nan'):.2f} ms/call, "
-              f"429 retries {b.retries_429}")
+              f"429 retries {b.retries_429}; other processes: {b.others_cores:.2f} cores")
+
+
+def git_state() -> str:
+    """The code measured: HEAD and the files changed in the work tree."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "campaign_dialer"],
+                               cwd=REPO, capture_output=True, text=True,
+                               timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "git state unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"HEAD {head or '?'}" + (f", uncommitted changes in {', '.join(changed)}"
+                                    if changed else ", clean work tree")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(CampaignSpec(calls=n, rate=r, rps=rps, max_live=live,
                                  poll_interval_s=args.poll, name=f"bench-engine-{r:g}"))
 
+    print(f"bench_engine: {git_state()}")
     print(f"bench_engine: python {platform.python_version()} on {os.cpu_count()} CPU(s), "
           f"{platform.system()} {platform.release()}")
     print(f"sandbox: separate process, no faults, time_scale={args.time_scale:g}, "

@@ -398,3 +398,23 @@ def test_a_row_with_only_a_contact_id_is_not_called_by_default(tmp_path: Path) -
     by_row = {r.row: r for r in plan.rows}
     assert (by_row[1].disposition, by_row[1].reason) == ("suppressed", "no_phone_number")
     assert by_row[2].disposition == "eligible"
+
+
+def test_pacer_never_bursts_and_keeps_its_schedule() -> None:
+    from campaign_dialer.engine import Pacer
+
+    async def main() -> list[float]:
+        pacer = Pacer(200.0)  # a gap of 5 ms
+        times = []
+        for i in range(60):
+            await pacer.acquire()
+            times.append(anyio.current_time())
+            if i == 30:
+                await anyio.sleep(0.05)  # idle: the schedule restarts, no catch-up burst
+        return times
+
+    times = anyio.run(main, backend="asyncio")
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # never closer than half a gap, however late any wake-up was (a loaded machine can only
+    # stretch gaps; what it must not do is make the pacer catch up in a burst)
+    assert min(gaps) >= 0.0025 - 1e-4
