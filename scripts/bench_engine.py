@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import secrets
 import signal
 import subprocess
 import sys
@@ -67,7 +68,7 @@ from _bench_util import (  # noqa: E402
     write_campaign,
 )
 
-KEY = "vx_test_benchengine0001"
+KEY = "vx_test_" + secrets.token_hex(12)  # a fresh fake key per run, never committed
 TERMINAL = frozenset({"completed", "no_answer", "busy", "voicemail", "failed", "canceled"})
 
 

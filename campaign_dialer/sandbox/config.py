@@ -50,7 +50,7 @@ def is_loopback_host(host: str) -> bool:
 class SandboxConfig:
     """One simulated Vantax sub-account: its keys, limits, clock speed and faults."""
 
-    api_keys: tuple[str, ...] = ("vx_test_sandboxkey0001",)
+    api_keys: tuple[str, ...] = ("vx_test_sandbox-local",)  # a fake, loopback-only key
     seed: int = 0
     #: Real seconds per simulated second: 0.002 turns a 3-minute call into ~360 ms.
     time_scale: float = 0.002
