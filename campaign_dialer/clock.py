@@ -15,8 +15,9 @@ TEST_CLOCK_ENV = "CAMPAIGN_DIALER_TEST_CLOCK"
 
 
 class Clock:
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(self, start: datetime | None = None, *, env_hook: bool = False) -> None:
         self._start_wall = start
+        self.env_hook = env_hook  # set by the test hook: such runs say so in their logs
         self._start_mono = time.monotonic()
         if start is not None and start.tzinfo is None:
             raise ValueError("the clock's start must be timezone-aware")
@@ -41,4 +42,4 @@ class Clock:
         start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-        return cls(start)
+        return cls(start, env_hook=True)

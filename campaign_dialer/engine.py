@@ -308,7 +308,9 @@ class Engine:
         self._make_limits()
         self.run_id = self.journal.begin_run()
         if self.clock.is_fake:
-            self.log.warning("test_clock_in_use", now=iso(self.clock.now()))
+            # The env hook is for tests; a demo's simulated clock is said on screen instead.
+            level = self.log.warning if self.clock.env_hook else self.log.info
+            level("simulated_clock_in_use", now=iso(self.clock.now()))
         self.schedule = _Schedule()
         self._seed_fates_and_schedule()
         self.finalize_fates()  # so `status` is right from the first second of a run
