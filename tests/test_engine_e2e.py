@@ -176,22 +176,25 @@ def test_sigkill_at_random_moments_then_resume_never_rings_twice(tmp_path: Path)
     assert {r["call_id"] for r in rows} == calls
 
 
-def test_sigint_stops_new_calls_follows_live_ones_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_ends_new_calls_follows_live_ones_and_exits_130_or_143(
+    tmp_path: Path, signum: int, code: int
+) -> None:
     camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(60)],
                           pacing="calls_per_second = 4")
     with sandbox(time_scale=0.01) as sb:
         proc = popen_cli("run", str(camp.path), "--base-url", sb.url, "--grace", "30s")
         wait_for_calls(sb, 3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         t_signal = time.monotonic()
         proc.wait(timeout=60)
         audit = sb.audit()
-    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert proc.returncode == code, proc.stderr[-2000:]
     placed_after = [
         r for r in audit["requests"]
-        if r["method"] == "POST" and r["status"] == 201 and r["mono"] > t_signal + 0.5
+        if r["method"] == "POST" and r["status"] == 201 and r["mono"] > t_signal
     ]
-    assert placed_after == []
+    assert len(placed_after) <= 1  # at most the one call already past its last check
     rows = camp.results()
     dialed = [r for r in rows if r["disposition"] == "dialed"]
     assert 0 < len(dialed) < 60
