@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from campaign_dialer import __version__, log
 from campaign_dialer.exitcodes import DialerError, ExitCode
@@ -149,20 +148,6 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if cmd == "demo":
         return commands.demo(out=args.out, fresh=args.fresh)
     raise AssertionError(cmd)
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def deadline_from(until: time | None, now: datetime) -> datetime | None:
-    if until is None:
-        return None
-    local = now.astimezone()
-    d = local.replace(hour=until.hour, minute=until.minute, second=0, microsecond=0)
-    if d <= local:
-        d += timedelta(days=1)
-    return d
 
 
 if __name__ == "__main__":  # pragma: no cover

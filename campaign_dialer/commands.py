@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,6 @@ def run(
     max_duration: float | None = None, grace: float = 60.0, progress: bool = True,
     clock: Clock | None = None, quiet: bool = False,
 ) -> ExitCode:
-    from campaign_dialer.cli import deadline_from
     from campaign_dialer.client import VantaxClient
     from campaign_dialer.engine import Engine, RunOptions
     from campaign_dialer.planning import make_plan
@@ -130,6 +129,17 @@ def run(
             return outcome.exit_code
         finally:
             journal.close()
+
+
+def deadline_from(until: time | None, now: datetime) -> datetime | None:
+    """`--until HH:MM`: the next such moment on this machine's local clock."""
+    if until is None:
+        return None
+    local = now.astimezone()
+    d = local.replace(hour=until.hour, minute=until.minute, second=0, microsecond=0)
+    if d <= local:
+        d += timedelta(days=1)
+    return d
 
 
 class _ProgressDisplay:

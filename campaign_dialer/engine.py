@@ -186,9 +186,6 @@ class _Schedule:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def rows(self) -> list[PlannedRow]:
-        return [r for _, _, r in self._heap]
-
 
 class Engine:
     def __init__(
