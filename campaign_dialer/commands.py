@@ -129,6 +129,8 @@ def run(
             return outcome.exit_code
         finally:
             journal.close()
+            if plan.history is not None:
+                plan.history.close()
 
 
 def deadline_from(until: time | None, now: datetime) -> datetime | None:
@@ -190,6 +192,8 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     campaign = load_campaign(path)
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
+    if plan.history is not None:
+        plan.history.close()
     counts = plan.counts()
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
