@@ -49,7 +49,13 @@ from campaign_dialer.compliance import (
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.history import HistoryStore
-from campaign_dialer.planning import Plan, PlannedRow, build_gate, open_campaign_history
+from campaign_dialer.planning import (
+    HISTORY_REASONS,
+    Plan,
+    PlannedRow,
+    build_gate,
+    open_campaign_history,
+)
 from campaign_dialer.store import (
     ERROR,
     FINAL,
@@ -953,6 +959,10 @@ def row_fate(
         nxt = engine._next_attempt(r, attempts, now) if last.state == FINAL else None
         if nxt is not None and control == "active":
             when = nxt[1]
+            if r.reason in HISTORY_REASONS and r.next_open and (when is None or r.next_open > when):
+                # other campaigns' calls hold the redial back longer than our own policy does
+                return Fate(r.row, r.person, "pending", r.reason, r.detail, iso(r.next_open),
+                            fate.evidence)
             detail = f"attempt {nxt[0]} after {iso(when) if when else 'now'}; last: {last.status}"
             return Fate(r.row, r.person, "pending", "redial_scheduled", detail, iso(when),
                         fate.evidence)
