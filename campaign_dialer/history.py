@@ -273,7 +273,10 @@ class SqliteHistory:
                              state_limit=state_limit, state=state)
             if held is not None:
                 return held
-            rec = json.dumps({**record, "state": "intent"}, sort_keys=True)
+            rec = json.dumps(
+                {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
+                 "state": "intent"}, sort_keys=True,
+            )
             if any(r["attempt"] == attempt for r in mine):  # not placed before: reclaim it
                 db.execute(
                     "UPDATE calls SET state='intent', claimed_at=?, claimed_ts=?, record=?, "
