@@ -166,3 +166,60 @@ def test_two_campaigns_started_at_the_same_moment_never_ring_anyone_twice(
             else:
                 assert (r["disposition"], r["reason"]) == ("pending", "recently_called")
     assert dialed == Counter({p: 1 for p in people})
+
+
+def test_killed_mid_run_then_journal_lost_the_rerun_resolves_from_the_history(
+    tmp_path: Path,
+) -> None:
+    """Open claims (intent sent or not, call live) come back from the history and are
+    resolved with the same idempotency keys: nobody rings twice, every row ends dialed."""
+    people = numbers(40)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in people],
+                          pacing="calls_per_second = 10")
+    with sandbox() as sb:
+        proc = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        deadline = time.monotonic() + 60
+        while len(sb.audit()["calls"]) < 12:
+            assert time.monotonic() < deadline, "the run placed no call"
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait(timeout=30)
+        placed_before = len(sb.audit()["calls"])
+        shutil.rmtree(camp.out)
+        again = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert 12 <= placed_before < 40
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert_nobody_called_twice(audit)
+    assert len(audit["calls"]) == 40
+    rows = camp.results()
+    assert {r["disposition"] for r in rows} == {"dialed"}
+    by_phone = {c["to"]: c["id"] for c in audit["calls"]}
+    assert {r["phone_e164"]: r["call_id"] for r in rows} == by_phone
+
+
+def test_a_claim_the_journal_never_saw_is_resolved_from_the_history(tmp_path: Path) -> None:
+    """A crash between the claim and the journal's intent: the rerun sends that claim's key."""
+    from campaign_dialer.engine import idempotency_key
+    from campaign_dialer.history import open_history
+
+    people = numbers(5)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in people], name="crashy")
+    person = f"tel:{people[2]}"
+    key = idempotency_key("crashy", person, 1)
+    body = {"agent_id": "agt_3d9b21", "phone_number": people[2]}
+    with open_history() as h:
+        assert h.claim(
+            campaign="crashy", person=person, phone_e164=people[2], contact_id=None, attempt=1,
+            idem_key=key, at=parse_ts(MIDDAY), min_hours=24, state_limit=None,
+            record={"row": 3, "body": json.dumps(body, sort_keys=True), "evidence": "{}",
+                    "intent_at": MIDDAY, "updated_at": MIDDAY},
+        ).ok
+    with sandbox() as sb:
+        done = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_nobody_called_twice(audit)
+    assert len(audit["calls"]) == 5
+    assert [c["idempotency_key"] for c in audit["calls"] if c["to"] == people[2]] == [key]
+    assert {r["disposition"] for r in camp.results()} == {"dialed"}
