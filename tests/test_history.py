@@ -186,3 +186,26 @@ def test_a_legacy_ledger_csv_is_imported_and_still_honoured(tmp_path: Path) -> N
     assert (verdict.disposition, verdict.reason) == ("suppressed", "dnc_local")
     # and the legacy file was not rewritten: every line it held is still there
     assert (tmp_path / "a" / "dnc-ledger.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", '"soon"'])
+def test_min_hours_between_calls_must_be_a_sane_number(tmp_path: Path, value: str) -> None:
+    from campaign_dialer.config import ConfigError
+
+    camp = write_campaign(tmp_path, contacts=[{"phone": numbers(1)[0]}],
+                          extra=f"\n[history]\nmin_hours_between_calls = {value}\n")
+    with pytest.raises(ConfigError) as e:
+        load_campaign(camp.path)
+    assert "history.min_hours_between_calls" in str(e.value)
+
+
+def test_a_history_that_cannot_be_opened_is_a_clear_error_78(tmp_path: Path) -> None:
+    from .e2e_support import run_cli
+
+    (tmp_path / "not-a-file").mkdir()
+    camp = write_campaign(tmp_path, contacts=[{"phone": numbers(1)[0]}],
+                          extra='\n[history]\npath = "not-a-file"\n')
+    done = run_cli("check", str(camp.path))
+    assert done.returncode == 78
+    assert "contact history" in done.stderr and "not-a-file" in done.stderr
+    assert "Traceback" not in done.stderr
