@@ -52,6 +52,7 @@ def test_lost_journal_after_the_platform_forgot_the_keys_rings_nobody_again(
         first = run_cli("run", str(camp.path), "--base-url", sb.url)
         before = {r["phone_e164"]: r for r in camp.results()}
         shutil.rmtree(camp.out)  # a new machine, a cleaned out/: the journal is gone
+        status = json.loads(run_cli("status", str(camp.path), "--json").stdout)
         time.sleep(1.5)  # the platform's idempotency memory has expired
         again = run_cli("run", str(camp.path), "--base-url", sb.url,
                         clock="2026-06-10T17:30:00Z")  # and a day later by the dialer's clock
@@ -67,6 +68,7 @@ def test_lost_journal_after_the_platform_forgot_the_keys_rings_nobody_again(
     assert {p: after[p]["call_id"] for p in people} == {p: before[p]["call_id"] for p in people}
     assert all(after[p]["call_id"].startswith("call_") for p in people)
     assert "journal_restored_from_history" in again.stderr
+    assert status == {"campaign": "e2e", "state": "journal_missing", "history_attempts": 30}
 
 
 def test_a_second_campaign_holds_back_everyone_called_within_24_hours(tmp_path: Path) -> None:
