@@ -437,8 +437,13 @@ class Engine:
         into the journal: a called row stays called, an open claim is resolved like any open
         intent (replay within the platform's idempotency memory, else a lookup).
         """
-        self.history.sync(self.campaign.name, self.journal.attempt_records())
-        restored = self.journal.import_attempts(self.history.records(self.campaign.name))
+        known = self.history.records(self.campaign.name)
+        seen = {_sync_key(r) for r in known}
+        self.history.sync(
+            self.campaign.name,
+            [r for r in self.journal.attempt_records() if _sync_key(r) not in seen],
+        )
+        restored = self.journal.import_attempts(known)
         if restored:
             self.log.warning("journal_restored_from_history", attempts=restored,
                              history=self.history.path)
@@ -908,6 +913,12 @@ class Engine:
 
 
 _UNKNOWN = Call(id="", status="unknown")
+
+
+def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What the history must agree with the journal on, for one attempt."""
+    return (r.get("idem_key"), r.get("state"), r.get("call_id"), r.get("status"),
+            r.get("placed_at"), r.get("ended_at"))
 
 
 def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
