@@ -225,3 +225,31 @@ def test_a_claim_the_journal_never_saw_is_resolved_from_the_history(tmp_path: Pa
     assert len(audit["calls"]) == 5
     assert [c["idempotency_key"] for c in audit["calls"] if c["to"] == people[2]] == [key]
     assert {r["disposition"] for r in camp.results()} == {"dialed"}
+
+
+def test_the_redial_policy_holds_journal_or_no_journal(tmp_path: Path) -> None:
+    no_answer = [p for p in numbers(300) if plan_call(SEED, p).final_status == "no_answer"][:4]
+    assert len(no_answer) == 4
+    camp = write_campaign(
+        tmp_path, contacts=[{"phone": p} for p in no_answer], pacing="calls_per_second = 4",
+        extra="""
+        [redial]
+        statuses = ["no_answer"]
+        max_attempts = 2
+        min_gap_minutes = 60
+        max_per_24h = 2
+        """,
+    )
+    t0 = parse_ts("2026-06-09T15:00:00Z")
+    codes = []
+    with sandbox() as sb:
+        for minutes in (0, 61, 200, 24 * 60 + 5):
+            if camp.out.exists():
+                shutil.rmtree(camp.out)  # the journal is lost before every run
+            codes.append(run_cli("run", str(camp.path), "--base-url", sb.url,
+                                 clock=iso(t0 + timedelta(minutes=minutes))).returncode)
+        audit = sb.audit()
+    assert Counter(c["to"] for c in audit["calls"]) == {p: 2 for p in no_answer}
+    assert codes == [75, 0, 0, 0]
+    rows = camp.results()
+    assert {(r["disposition"], r["attempts"]) for r in rows} == {("dialed", "2")}
