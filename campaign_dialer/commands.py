@@ -129,6 +129,8 @@ def run(
             return outcome.exit_code
         finally:
             journal.close()
+            if plan.history is not None:
+                plan.history.close()
 
 
 def deadline_from(until: time | None, now: datetime) -> datetime | None:
@@ -190,6 +192,8 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     campaign = load_campaign(path)
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
+    if plan.history is not None:
+        plan.history.close()
     counts = plan.counts()
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
@@ -234,10 +238,16 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     try:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError:
+        known = _history_attempts(campaign)
         data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run"}
-        print(json.dumps(data)) if as_json else log.out().print(
-            f"{campaign.name}: never run"
-        )
+        text = f"{campaign.name}: never run"
+        if known:
+            # Not a fresh start: the next run rebuilds the journal from the history.
+            data = {"campaign": campaign.name, "state": "journal_missing",
+                    "history_attempts": known}
+            text = (f"{campaign.name}: no journal, but the contact history holds {known} "
+                    "attempt(s) of this campaign; the next run rebuilds the journal from it")
+        print(json.dumps(data)) if as_json else log.out().print(text)
         return ExitCode.OK
     with journal:
         data = status_data(journal, campaign)
@@ -251,6 +261,19 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         f"last run exit code: {_dash(data['last_exit_code'])}"
     )
     return ExitCode.OK
+
+
+def _history_attempts(campaign: Campaign) -> int:
+    """How many attempts of this campaign the contact history knows (0 if it has none)."""
+    from campaign_dialer.planning import history_path, open_campaign_history
+
+    if not history_path(campaign).exists():
+        return 0
+    history = open_campaign_history(campaign)
+    try:
+        return len(history.records(campaign.name))
+    finally:
+        history.close()
 
 
 def _dash(v: Any) -> str:

@@ -201,6 +201,13 @@ class OutputSection(_Model):
     dir: Path = Path("out")
 
 
+class HistorySection(_Model):
+    """The contact history shared by every campaign of a user or team."""
+
+    path: Path | None = None  # default: $CAMPAIGN_DIALER_HOME or the user's data folder
+    min_hours_between_calls: Annotated[float, Field(ge=0, le=24 * 365, allow_inf_nan=False)] = 24.0
+
+
 class CampaignFile(_Model):
     campaign: CampaignSection
     api: ApiSection = Field(default_factory=ApiSection)
@@ -209,6 +216,7 @@ class CampaignFile(_Model):
     compliance: ComplianceSection = Field(default_factory=ComplianceSection)
     redial: RedialSection = Field(default_factory=RedialSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    history: HistorySection = Field(default_factory=HistorySection)
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:
@@ -232,6 +240,7 @@ class Campaign:
         self.consent_path = _resolve(base, model.inputs.consent) if model.inputs.consent else None
         self.dnc_ledger_path = _resolve(base, model.compliance.dnc_ledger)
         self.output_dir = _resolve(base, model.output.dir)
+        self.history_path = _resolve(base, model.history.path) if model.history.path else None
 
     @property
     def name(self) -> str:

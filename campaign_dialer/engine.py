@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import random
 import signal
 import time
@@ -38,10 +39,23 @@ from campaign_dialer.client import (
     VantaxError,
 )
 from campaign_dialer.clock import Clock
-from campaign_dialer.compliance import ComplianceError, Gate, Verdict, max_calls_per_24h
+from campaign_dialer.compliance import (
+    ComplianceError,
+    Gate,
+    Verdict,
+    max_calls_per_24h,
+    state_for_number,
+)
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.planning import Plan, PlannedRow, build_gate
+from campaign_dialer.history import HistoryStore
+from campaign_dialer.planning import (
+    HISTORY_REASONS,
+    Plan,
+    PlannedRow,
+    build_gate,
+    open_campaign_history,
+)
 from campaign_dialer.store import (
     ERROR,
     FINAL,
@@ -204,6 +218,7 @@ class Engine:
         self.plan = plan
         self.gate = plan.gate
         self.journal = journal
+        self.history: HistoryStore = plan.history or open_campaign_history(campaign)
         self.client_factory = client_factory
         self.clock = clock
         self.opts = options or RunOptions()
@@ -258,7 +273,9 @@ class Engine:
             if stamp == self._gate_stamp:
                 return self.gate
             try:
-                gate, _ = await anyio.to_thread.run_sync(build_gate, self.campaign)
+                gate, _ = await anyio.to_thread.run_sync(
+                    build_gate, self.campaign, self.history
+                )
             except Exception as e:  # noqa: BLE001 - any failure means we cannot vouch for a call
                 self._abort_run(
                     ExitCode.DATAERR, f"a compliance input changed and cannot be read: {e}"
@@ -309,6 +326,7 @@ class Engine:
             level = self.log.warning if self.clock.env_hook else self.log.info
             level("simulated_clock_in_use", now=iso(self.clock.now()))
         self.schedule = _Schedule()
+        self._sync_with_history()
         self._seed_fates_and_schedule()
         self.finalize_fates()  # so `status` is right from the first second of a run
         self.log.info(
@@ -408,6 +426,31 @@ class Engine:
             self._abort = _Abort(code, message)
         self.stopping = True
         self.tg.cancel_scope.cancel()
+
+    # -- the contact history ----------------------------------------------------------
+    def _sync_with_history(self) -> None:
+        """Journal and history agree before anything is dialed.
+
+        What the journal knows goes into the history (a journal from before the history
+        existed, a change the history missed); what the history knows of this campaign and
+        the journal lost (a deleted journal, a crash between claim and intent) comes back
+        into the journal: a called row stays called, an open claim is resolved like any open
+        intent (replay within the platform's idempotency memory, else a lookup).
+        """
+        known = self.history.records(self.campaign.name)
+        seen = {_sync_key(r) for r in known}
+        self.history.sync(
+            self.campaign.name,
+            [r for r in self.journal.attempt_records() if _sync_key(r) not in seen],
+        )
+        restored = self.journal.import_attempts(known)
+        if restored:
+            self.log.warning("journal_restored_from_history", attempts=restored,
+                             history=self.history.path)
+        self.journal.on_change = self._to_history
+
+    def _to_history(self, record: dict[str, Any]) -> None:
+        self.history.sync(self.campaign.name, [record])
 
     # -- scheduling -------------------------------------------------------------------
     def _seed_fates_and_schedule(self) -> None:
@@ -561,11 +604,8 @@ class Engine:
     ) -> Attempt | None:
         assert row.person is not None
         existing = next((a for a in attempts if a.attempt == attempt_no), None)
-        if existing is not None:
-            if existing.state != NOT_PLACED:
-                return None
-            self.journal.reopen(existing.id)
-            return self.journal.attempt(existing.id)
+        if existing is not None and existing.state != NOT_PLACED:
+            return None
         body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
         # Ring exactly the number the gate checked; a saved contact only when no number is known.
         if row.phone_e164:
@@ -574,15 +614,61 @@ class Engine:
             body["contact_id"] = row.contact_id
         if self.cfg.campaign.from_phone_number_id:
             body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        key = idempotency_key(self.campaign.name, row.person, attempt_no)
+        if existing is not None:
+            body = existing.body  # a re-send carries exactly what the key was first sent with
+        if not self._claim(row, attempt_no, key, body, evidence):
+            return None
+        if existing is not None:
+            self.journal.reopen(existing.id)
+            return self.journal.attempt(existing.id)
         try:
             return self.journal.record_intent(
                 person=row.person, row=row.row, attempt=attempt_no,
-                idem_key=idempotency_key(self.campaign.name, row.person, attempt_no),
-                body=body, evidence=evidence, run_id=self.run_id,
+                idem_key=key, body=body, evidence=evidence, run_id=self.run_id,
             )
         except DuplicateAttempt:
             self.log.error("duplicate_attempt_refused", row=row.row, attempt=attempt_no)
             return None
+
+    def _claim(
+        self, row: PlannedRow, attempt_no: int, key: str, body: dict[str, Any],
+        evidence: dict[str, Any],
+    ) -> bool:
+        """Claim the person in the contact history (one transaction); the intent follows.
+
+        Refused when another campaign called them within `min_hours_between_calls`, when the
+        state's cap is used up by every campaign's calls, or when the history already holds
+        this attempt (the journal had lost it: it is restored and the row keeps its call).
+        """
+        assert row.person is not None
+        now = self.clock.now()
+        record = {
+            "person": row.person, "row": row.row, "attempt": attempt_no, "idem_key": key,
+            "body": json.dumps(body, sort_keys=True), "state": INTENT, "intent_at": iso(now),
+            "evidence": json.dumps(evidence), "posts": 0, "updated_at": iso(now),
+        }
+        claim = self.history.claim(
+            campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
+            contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
+            min_hours=self.cfg.history.min_hours_between_calls,
+            state_limit=max_calls_per_24h(row.phone_e164) if row.phone_e164 else None,
+            state=state_for_number(row.phone_e164) if row.phone_e164 else None,
+        )
+        if claim.ok:
+            return True
+        bound = self.log.bind(row=row.row, attempt=attempt_no)
+        if claim.reason == "already_called":
+            restored = self.journal.import_attempts(self.history.records(self.campaign.name))
+            bound.warning("claim_refused_already_called", detail=claim.detail,
+                          restored=restored)
+            known = self.journal.attempts_for(row.person)
+            if known:
+                self._set_fate_from_attempt(row, known[-1])
+            return False
+        verdict = Verdict("pending", claim.reason, claim.detail, claim.next_open, {})
+        self._defer(row, verdict, bound)
+        return False
 
     async def _post(self, a: Attempt, row: PlannedRow, bound: Any) -> Call | None:
         """Send the attempt's POST until the platform gives a definite answer."""
@@ -829,6 +915,12 @@ class Engine:
 _UNKNOWN = Call(id="", status="unknown")
 
 
+def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What the history must agree with the journal on, for one attempt."""
+    return (r.get("idem_key"), r.get("state"), r.get("call_id"), r.get("status"),
+            r.get("placed_at"), r.get("ended_at"))
+
+
 def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     """The first `kind` inside a (possibly nested) exception group."""
     if isinstance(exc, kind):
@@ -878,6 +970,10 @@ def row_fate(
         nxt = engine._next_attempt(r, attempts, now) if last.state == FINAL else None
         if nxt is not None and control == "active":
             when = nxt[1]
+            if r.reason in HISTORY_REASONS and r.next_open and (when is None or r.next_open > when):
+                # other campaigns' calls hold the redial back longer than our own policy does
+                return Fate(r.row, r.person, "pending", r.reason, r.detail, iso(r.next_open),
+                            fate.evidence)
             detail = f"attempt {nxt[0]} after {iso(when) if when else 'now'}; last: {last.status}"
             return Fate(r.row, r.person, "pending", "redial_scheduled", detail, iso(when),
                         fate.evidence)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,11 +20,16 @@ from campaign_dialer.compliance import (
     DncList,
     Gate,
     build_plan,
+    max_calls_per_24h,
+    state_for_number,
 )
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import Contacts, load_contacts
+from campaign_dialer.history import HistoryStore, PastCall, default_path, hold_back, open_history
 
 CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate", "no_phone_number"})
+# Held back by the contact history (another campaign called them, or a state's cap is used up).
+HISTORY_REASONS = frozenset({"recently_called"})
 
 
 def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
@@ -64,6 +70,7 @@ class Plan:
     frame: pd.DataFrame
     rows: list[PlannedRow]
     at: datetime
+    history: HistoryStore | None = None
 
     def counts(self) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
@@ -81,10 +88,50 @@ def _na(v: Any) -> Any:
     return v
 
 
-def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
+class SharedDncLedger(DncLedger):
+    """The DNC ledger in the contact history, plus `compliance.dnc_ledger` as an extra file.
+
+    The file is imported into the history on first use (and whenever it changed), still read
+    at every check and appended to, so no opt-out recorded in a ledger CSV is ever lost; the
+    history shares every entry with the campaigns of other folders.
+    """
+
+    def __init__(self, path: Path, history: HistoryStore) -> None:
+        super().__init__(path)
+        self.history = history
+        history.import_ledger(path)
+
+    def numbers(self) -> set[str]:
+        return super().numbers() | self.history.dnc_numbers()
+
+    def __contains__(self, e164: object) -> bool:
+        if not isinstance(e164, str):
+            return False
+        return super().__contains__(e164) or self.history.is_dnc(e164)
+
+    def add(self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime) -> None:
+        self.history.add_dnc(e164, reason=reason, campaign=campaign, evidence=evidence, at=at)
+        super().add(e164, reason=reason, campaign=campaign, evidence=evidence, at=at)
+
+
+def history_path(campaign: Campaign) -> Path:
+    """`[history] path` if given, else `$CAMPAIGN_DIALER_HOME`, else the user's data folder."""
+    return campaign.history_path or default_path()
+
+
+def open_campaign_history(campaign: Campaign) -> HistoryStore:
+    return open_history(history_path(campaign))
+
+
+def build_gate(
+    campaign: Campaign, history: HistoryStore | None = None
+) -> tuple[Gate, DncLedger]:
     m = campaign.model
     region = m.campaign.default_region
-    ledger = DncLedger(campaign.dnc_ledger_path)
+    ledger: DncLedger = (
+        SharedDncLedger(campaign.dnc_ledger_path, history) if history is not None
+        else DncLedger(campaign.dnc_ledger_path)
+    )
     dnc = DncList.load(campaign.dnc_paths, default_region=region, ledger=ledger)
     consent = (
         ConsentLedger.load(campaign.consent_path, default_region=region)
@@ -107,13 +154,16 @@ def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
     return gate, ledger
 
 
-def make_plan(campaign: Campaign, at: datetime) -> Plan:
+def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
+    """The plan; `history` defaults to the campaign's contact history (opened here)."""
     m = campaign.model
     cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
     contacts = load_contacts(
         campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
     )
-    gate, ledger = build_gate(campaign)
+    if history is None:
+        history = open_campaign_history(campaign)
+    gate, ledger = build_gate(campaign, history)
     frame = build_plan(contacts, gate, at)
     cf = contacts.frame
     evidence_cols = [
@@ -157,4 +207,39 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
                 evidence=ev,
             )
         )
-    return Plan(campaign, contacts, gate, ledger, frame, rows, at)
+    _hold_recently_called(campaign, rows, history, at)
+    return Plan(campaign, contacts, gate, ledger, frame, rows, at, history)
+
+
+def _hold_recently_called(
+    campaign: Campaign, rows: list[PlannedRow], history: HistoryStore, at: datetime
+) -> None:
+    """Rows another campaign called within `min_hours_between_calls`, or whose state's cap
+    is used up by every campaign's calls, wait with `recently_called` and a `next_open`.
+
+    This campaign's own calls are its journal's (and its redial policy's) business.
+    """
+    min_hours = campaign.model.history.min_hours_between_calls
+    since = at - timedelta(hours=max(min_hours, 24.0))
+    recent = history.recent_calls(since)
+    if not recent:
+        return
+    name = campaign.name
+    for r in rows:
+        if r.person is None or r.contact_suppressed or r.disposition == "suppressed":
+            continue
+        if r.disposition == "pending" and r.next_open is None:
+            continue  # nothing to wait for (unknown zone): that reason says more
+        past: list[PastCall] = recent.get(r.person, [])
+        if not any(p.campaign != name for p in past):
+            continue
+        limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None
+        held = hold_back(
+            past, campaign=name, at=at, min_hours=min_hours, state_limit=limit,
+            state=state_for_number(r.phone_e164) if r.phone_e164 else None,
+        )
+        if held is None:
+            continue
+        r.disposition, r.reason, r.detail = "pending", held.reason, held.detail
+        if r.next_open is None or (held.next_open is not None and held.next_open > r.next_open):
+            r.next_open = held.next_open

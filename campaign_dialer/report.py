@@ -42,8 +42,10 @@ CONTACT_REASONS = ("blank_phone", "invalid_phone", "duplicate")
 DNC_REASONS = ("dnc_local",)
 CONSENT_REASONS = ("no_consent", "consent_revoked", "consent_expired")
 WINDOW_REASONS = ("outside_window", "unknown_timezone")
+# Held back by the contact history: another campaign called them, or a state's cap is used up.
+HISTORY_REASONS = ("recently_called",)
 # Pending rows that the gate has not let through (yet); every other pending row is eligible.
-HELD_PENDING_REASONS = (*WINDOW_REASONS, "not_planned")
+HELD_PENDING_REASONS = (*WINDOW_REASONS, *HISTORY_REASONS, "not_planned")
 FEDERAL_WINDOW_MIN = (8 * 60, 21 * 60)
 TABLE_ROW_CAP = 5000
 TABLE_INPUT_COLUMNS = 4  # the input's own columns shown (names help find a row); all in exports
@@ -486,6 +488,7 @@ def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
         ("not_dnc", "Not on a DNC list", DNC_REASONS),
         ("consent", "With consent", CONSENT_REASONS),
         ("window", "Inside the calling window", WINDOW_REASONS),
+        ("not_recent", "Not called recently by another campaign", HISTORY_REASONS),
     ):
         left -= int(held_reason.isin(reasons).sum())
         stages.append((key, label, left))

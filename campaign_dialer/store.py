@@ -85,6 +85,13 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+_ATTEMPT_COLUMNS = (
+    "id", "person", "row", "attempt", "idem_key", "body", "state", "call_id", "http_status",
+    "error_code", "error", "status", "outcome", "ended_reason", "posts", "intent_at",
+    "placed_at", "ended_at", "duration_seconds", "recording_url", "evidence", "extra", "run_id",
+    "updated_at",
+)
+
 # Attempt states. `intent` and `placed` are open: the next run must resolve or follow them.
 INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED = (
     "intent", "placed", "final", "rejected", "error", "not_placed",
@@ -210,6 +217,8 @@ class Journal:
                     f"{self.path} belongs to campaign {owner!r}, not {campaign!r}"
                 )
         self.campaign = campaign
+        # Called with an attempt's record after every change: the contact history follows.
+        self.on_change: Callable[[dict[str, Any]], None] | None = None
 
     def _ts(self) -> str:
         """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
@@ -349,6 +358,47 @@ class Journal:
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._write() as db:
             db.execute(f"UPDATE attempts SET {cols} WHERE id=?", (*fields.values(), attempt_id))
+        if self.on_change is not None:
+            self.on_change(self.attempt_record(attempt_id))
+
+    def attempt_record(self, attempt_id: int) -> dict[str, Any]:
+        """An attempt as a plain record (every column but the id), for the contact history."""
+        r = self._db.execute("SELECT * FROM attempts WHERE id=?", (attempt_id,)).fetchone()
+        if r is None:
+            raise JournalError(f"no attempt {attempt_id}")
+        return {k: r[k] for k in r.keys() if k != "id"}
+
+    def attempt_records(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+        return [{k: r[k] for k in r.keys() if k != "id"} for r in rows]
+
+    def import_attempts(self, records: Iterable[dict[str, Any]]) -> int:
+        """Put back attempts the contact history knows and this journal lost; returns how many.
+
+        A record whose key the journal already has is left alone.
+        """
+        cols = [c for c in _ATTEMPT_COLUMNS if c != "id"]
+        rows = []
+        for rec in records:
+            vals = {c: rec.get(c) for c in cols}
+            for c in ("body", "evidence", "extra"):
+                if vals[c] is not None and not isinstance(vals[c], str):
+                    vals[c] = json.dumps(vals[c], sort_keys=True)
+            vals["body"] = vals["body"] or "{}"
+            vals["posts"] = vals["posts"] or 0
+            vals["intent_at"] = vals["intent_at"] or self._ts()
+            vals["updated_at"] = vals["updated_at"] or self._ts()
+            vals["run_id"] = None
+            rows.append(tuple(vals[c] for c in cols))
+        if not rows:
+            return 0
+        marks = ",".join("?" * len(cols))
+        with self._write() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT OR IGNORE INTO attempts({','.join(cols)}) VALUES({marks})", rows
+            )
+            return db.total_changes - before
 
     def count_post(self, attempt_id: int) -> None:
         with self._write() as db:

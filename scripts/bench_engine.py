@@ -109,8 +109,9 @@ class BaselineResult:
 # ---- the dialer ------------------------------------------------------------------------------
 
 
-def dialer_env() -> dict[str, str]:
+def dialer_env(workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
+    env["CAMPAIGN_DIALER_HOME"] = str(workdir)  # a contact history of its own per run
     env["VANTAX_API_KEY"] = KEY
     env["CAMPAIGN_DIALER_TEST_CLOCK"] = CLOCK_START
     env.pop("CAMPAIGN_DIALER_LOG_LEVEL", None)
@@ -124,7 +125,7 @@ def startup_cpu(toml: Path, workdir: Path) -> float:
         subprocess.run(
             [PYTHON, "-m", "campaign_dialer.cli", "--log-level", "warning", "--log-json",
              "check", str(toml), "--json"],
-            cwd=REPO, env=dialer_env(), stdout=out, stderr=subprocess.STDOUT, timeout=300,
+            cwd=REPO, env=dialer_env(workdir), stdout=out, stderr=subprocess.STDOUT, timeout=300,
             check=False,
         )
     return children_cpu() - before
@@ -146,7 +147,7 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
         busy0, self0 = machine_busy(), self_cpu()
         with open(workdir / "dialer.out", "w") as out, open(workdir / "dialer.err", "w") as err:
             started = time.monotonic()
-            proc = subprocess.Popen(cmd, cwd=REPO, env=dialer_env(), stdout=out, stderr=err)
+            proc = subprocess.Popen(cmd, cwd=REPO, env=dialer_env(workdir), stdout=out, stderr=err)
             sampler = Sampler(proc.pid, sb)
             sampler.start()
             try:

@@ -122,7 +122,10 @@ def _override(text: str, lines: str) -> str:
 
 
 def cli_env(clock: str | None = MIDDAY, key: str = KEY) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_DIALER_")}
+    # The test's own contact history (tests/conftest.py), never the user's.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CAMPAIGN_DIALER_") or k == "CAMPAIGN_DIALER_HOME"}
+    assert env.get("CAMPAIGN_DIALER_HOME"), "tests must run with their own contact history"
     env["VANTAX_API_KEY"] = key
     if clock:
         env["CAMPAIGN_DIALER_TEST_CLOCK"] = clock

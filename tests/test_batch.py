@@ -137,7 +137,9 @@ def test_opt_out_outcome_suppresses_that_person_in_the_next_campaign(tmp_path: P
     for p in opted[:2]:
         assert p in ledger and call_ids[p] in ledger  # the call is the evidence
     with sandbox(seed=99) as sb2:  # a fresh platform that knows nothing of the opt-out
-        proc = run_cli("run", str(second.path), "--base-url", sb2.url)
+        # a day later: the others are no longer `recently_called` (24 h between campaigns)
+        proc = run_cli("run", str(second.path), "--base-url", sb2.url,
+                       clock="2026-06-10T17:00:05Z")
         audit = sb2.audit()
     assert proc.returncode == 0
     called = {c["to"] for c in audit["calls"]}

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of the fault streams (default: --seed)")
     parser.add_argument("--slow-seconds", type=float, default=15.0,
                         help="how long the slow fault holds a response")
+    parser.add_argument("--idempotency-ttl", type=float, default=24 * 3600.0, metavar="SECONDS",
+                        help="how long idempotency keys are remembered, in real seconds")
     parser.add_argument("--data", type=Path, default=None, metavar="FILE",
                         help="JSON file with agents, phone numbers, contacts and DNC numbers")
     parser.add_argument("--audit-out", type=Path, default=None, metavar="FILE",
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             faults=_parse_faults(args.fault),
             fault_seed=args.fault_seed,
             slow_seconds=args.slow_seconds,
+            idempotency_ttl=args.idempotency_ttl,
             data_file=args.data,
             audit_path=args.audit_out,
             webhook_url=args.webhook_url,

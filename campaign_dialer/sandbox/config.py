@@ -85,6 +85,8 @@ class SandboxConfig:
             raise ValueError("api_keys must hold at least one non-empty key")
         if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
             raise ValueError("time_scale must be a positive number")
+        if not (self.idempotency_ttl >= 0 and math.isfinite(self.idempotency_ttl)):
+            raise ValueError("idempotency_ttl must be a number of seconds, 0 or more")
         rps = self.requests_per_second
         if rps is not None and not rps > 0:
             raise ValueError("requests_per_second must be positive (or None for no limit)")

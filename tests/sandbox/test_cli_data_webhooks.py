@@ -90,6 +90,26 @@ def test_cli_takes_the_key_from_the_environment(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
+@pytest.mark.sandbox
+def test_cli_idempotency_ttl_makes_the_platform_forget_keys(tmp_path: Path) -> None:
+    proc, line = start_cli(["--port", "0", "--key", KEY, "--idempotency-ttl", "0.3"])
+    try:
+        url = "http://127.0.0.1:" + LINE.match(line).group(1)  # type: ignore[union-attr]
+        body = {"agent_id": AGENT, "phone_number": "+12065550124"}
+        headers = {**auth(), "Idempotency-Key": "k-ttl-1"}
+        first = httpx.post(f"{url}/v1/calls", json=body, headers=headers, trust_env=False)
+        replay = httpx.post(f"{url}/v1/calls", json=body, headers=headers, trust_env=False)
+        time.sleep(0.6)
+        later = httpx.post(f"{url}/v1/calls", json=body, headers=headers, trust_env=False)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert first.status_code == 201, first.text
+    assert replay.json()["data"]["id"] == first.json()["data"]["id"], replay.text
+    assert later.status_code == 201 and later.json()["data"]["id"] != first.json()["data"]["id"]
+    assert main(["--key", KEY, "--idempotency-ttl", "nan"]) == 78
+
+
 def test_cli_refuses_non_loopback_and_missing_key(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("VANTAX_API_KEY", raising=False)
