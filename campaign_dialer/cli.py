@@ -40,7 +40,8 @@ def _hhmm(text: str) -> time:
 
 
 EXIT_CODES = (
-    "exit codes: 0 done, 64 bad command line, 65 bad input data, 66 nothing to report yet, "
+    "exit codes: 0 done, 1 unexpected error (see the log), 64 bad command line, "
+    "65 bad input data, 66 nothing to report yet, "
     "69 API unavailable, 75 try again later, 77 key refused, 78 bad campaign file, "
     "130/143 interrupted"
 )
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="forget any previous demo in --out first (the default)")
     again.add_argument("--resume", dest="fresh", action="store_false",
                        help="continue the previous demo in --out instead")
+    demo.add_argument("--no-run", action="store_true",
+                      help="only copy the demo campaign into --out (to run it yourself, e.g. "
+                      "against `campaign-dialer sandbox`); places no call")
     return p
 
 
@@ -239,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if cmd == "report":
         return commands.report(args.campaign, text=args.text, as_json=args.json)
     if cmd == "demo":
-        return commands.demo(out=args.out, fresh=args.fresh)
+        return commands.demo(out=args.out, fresh=args.fresh, no_run=args.no_run)
     raise AssertionError(cmd)
 
 

@@ -258,8 +258,8 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     con = log.out()
     con.print(_fate_table(f"{campaign.name}: {data['state']}", data["by_reason"]))
     con.print(
-        f"live calls: {data['live_calls']}   next window opens: {data['next_window_at'] or '-'}   "
-        f"last run exit code: {_dash(data['last_exit_code'])}"
+        f"live calls: {data['live_calls']}; next window opens: {data['next_window_at'] or '-'}; "
+        f"last run exit code: {_dash(data['last_exit_code'])}", highlight=False, soft_wrap=True,
     )
     return ExitCode.OK
 
@@ -402,11 +402,15 @@ class DemoFolderError(DialerError):
     exit_code = ExitCode.USAGE
 
 
-def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
+def demo(*, out: Path | None = None, fresh: bool = True, no_run: bool = False) -> ExitCode:
     """Start the sandbox on a free loopback port and run the demo campaign against it."""
     from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 
     path = prepare_demo(out or DEMO_OUT, fresh=fresh)
+    if no_run:
+        log.out().print(f"campaign: {path}\nnext:     campaign-dialer check {path}",
+                        highlight=False, soft_wrap=True)
+        return ExitCode.OK
     campaign = load_campaign(path)
     out_dir = campaign.output_dir
     env = campaign.model.api.api_key_env
@@ -415,7 +419,7 @@ def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
     log.register_secret(key)
     api = campaign.model.api
     cfg = SandboxConfig(
-        api_keys=(key,), seed=7, time_scale=0.01,
+        api_keys=(key,), seed=7, time_scale=0.002,
         requests_per_second=api.requests_per_second, max_live_calls=api.max_live_calls,
         data_file=demo_source() / "sandbox-data.json", audit_path=out_dir / "sandbox-audit.json",
     )

@@ -713,11 +713,14 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     in_1s = np.arange(len(srt)) - np.searchsorted(srt, srt - 1.0 + 1e-3, side="right") + 1
     active = float(srt[-1] - srt[0]) if len(srt) else 0.0
     # The limit is a rate (evenly spaced calls), so the peak is one too: from each call to the
-    # first call at least 1 s later, the gaps between them over the time they span.
+    # first call at least 1 s later, the gaps between them over the time they span (near the
+    # end, the calls that follow within the last second, over a whole second).
+    idx = np.arange(len(srt))
     later = np.searchsorted(srt, srt + 1.0 - 1e-3, side="left")
     has = later < len(srt)
-    spans = srt[later[has]] - srt[has]
-    rates = (later[has] - np.arange(len(srt))[has]) / np.maximum(spans, 1e-3)
+    spans = np.where(has, srt[np.minimum(later, len(srt) - 1)] - srt, 1.0)
+    gaps = np.where(has, later - idx, len(srt) - 1 - idx)
+    rates = gaps / np.maximum(spans, 1.0 - 1e-3)
     return {
         **base,
         "bucket_seconds": bucket,
