@@ -103,9 +103,9 @@ def test_sandbox_command_takes_port_and_seed_and_lists_its_agents(tmp_path: Path
         env=cli_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
-        agents = proc.stdout.readline()
+        agents = proc.stderr.readline()
         assert first.strip() == f"sandbox listening on http://127.0.0.1:{port}"
         assert "agt_3d9b21" in agents and "agt_7c4e10" in agents
         r = httpx.get(f"http://127.0.0.1:{port}/v1/calls/call_none",

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EX_CONFIG, f"cannot serve on {args.host}:{args.port}: {exc}")
     try:
         print(f"sandbox listening on {server.url}", flush=True)
-        print(describe(server.app.data), flush=True)
+        print(describe(server.app.data), file=sys.stderr, flush=True)  # stdout: the URL only
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
