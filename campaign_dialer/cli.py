@@ -9,7 +9,9 @@ import sys
 from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from rich.markup import escape
 
 from campaign_dialer import __version__, log
 from campaign_dialer.exitcodes import DialerError, ExitCode
@@ -37,93 +39,188 @@ def _hhmm(text: str) -> time:
     return time(int(m.group(1)), int(m.group(2)))
 
 
+EXIT_CODES = (
+    "exit codes: 0 done, 1 unexpected error (see the log), 64 bad command line, "
+    "65 bad input data, 66 nothing to report yet, "
+    "69 API unavailable, 75 try again later, 77 key refused, 78 bad campaign file, "
+    "130/143 interrupted"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="campaign-dialer",
-        description="Run outbound AI voice-call campaigns safely.",
-        epilog="Exit codes: 0 done, 64 usage, 65 bad input data, 69 API unavailable, "
-        "75 try again later, 77 not authorized, 78 bad campaign file, 130/143 interrupted.",
+        description="Run outbound AI voice-call campaigns on the Vantax API safely: DNC, "
+        "consent and calling hours first, nobody rung twice.",
+        epilog=EXIT_CODES + ". `campaign-dialer COMMAND --help` describes a command.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default=os.environ.get("CAMPAIGN_DIALER_LOG_LEVEL"),
-                   help="debug, info (default; warning for demo), warning, error")
+                   metavar="LEVEL", choices=["debug", "info", "warning", "error"],
+                   type=str.lower,
+                   help="debug, info, warning or error (default: info; warning for demo; "
+                   "or $CAMPAIGN_DIALER_LOG_LEVEL)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--log-json", dest="log_json", action="store_const", const=True,
-                     help="JSON log lines (default when stderr is not a terminal)")
-    fmt.add_argument("--log-console", dest="log_json", action="store_const", const=False)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+                     help="log JSON lines on stderr (the default when stderr is not a terminal)")
+    fmt.add_argument("--log-console", dest="log_json", action="store_const", const=False,
+                     help="log readable lines on stderr (the default on a terminal)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="COMMAND", title="commands")
 
-    def campaign_cmd(name: str, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def command(name: str, help_: str, description: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=description or help_ + ".",
+                              epilog=EXIT_CODES + ".")
+
+    def campaign_cmd(name: str, help_: str, description: str = "") -> argparse.ArgumentParser:
+        sp = command(name, help_, description)
         sp.add_argument("campaign", type=Path, help="the campaign file (TOML)")
         return sp
 
-    run = campaign_cmd("run", "place the campaign's calls (resumes where it stopped)")
-    run.add_argument("--base-url", help="override api.base_url (e.g. a local sandbox)")
+    run = campaign_cmd(
+        "run", "place the campaign's calls (a rerun resumes where it stopped)",
+        "Place the campaign's calls at the configured pace and follow each to its outcome. "
+        "A rerun resumes; nobody is called twice. Writes results.csv in output.dir.",
+    )
+    run.add_argument("--base-url", metavar="URL",
+                     help="use this API address instead of api.base_url (e.g. a local sandbox)")
     run.add_argument("--wait", action="store_true",
-                     help="stay up and dial each row when its calling window opens")
-    run.add_argument("--until", type=_hhmm, help="place no new call after this local time")
-    run.add_argument("--max-duration", type=_duration, help="place no new call after this long")
-    run.add_argument("--grace", type=_duration, default=60.0,
-                     help="on SIGINT/SIGTERM, keep following live calls this long (default 60s)")
-    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+                     help="stay up and dial each row when its calling window opens "
+                     "(default: exit 75 and let a scheduler come back)")
+    run.add_argument("--until", type=_hhmm, metavar="HH:MM",
+                     help="place no new call after this time on this machine's clock "
+                     "(24-hour, local time of this machine, e.g. 18:30; the next such moment)")
+    run.add_argument("--max-duration", type=_duration, metavar="DURATION",
+                     help="place no new call after this long: a number with s, m, h or d "
+                     "(e.g. 90s, 45m, 2h; a bare number is seconds)")
+    run.add_argument("--grace", type=_duration, default=60.0, metavar="DURATION",
+                     help="on SIGINT/SIGTERM, keep following live calls this long "
+                     "(default 60s; same format as --max-duration)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no live progress line on a terminal")
 
-    chk = campaign_cmd("check", "validate the campaign and show the plan; places no call")
-    chk.add_argument("--json", action="store_true")
+    chk = campaign_cmd(
+        "check", "validate the campaign and show the plan; places no call",
+        "Validate the campaign file and its inputs and show every row's planned fate and "
+        "reason. Places no call and needs no API key.",
+    )
+    chk.add_argument("--json", action="store_true", help="print the plan as JSON")
 
-    st = campaign_cmd("status", "counts by fate, live calls, next window, last exit code")
-    st.add_argument("--json", action="store_true")
+    st = campaign_cmd(
+        "status", "counts by fate, live calls, next window, last exit code",
+        "Show the campaign's state (never run, running, incomplete, finished, paused, "
+        "canceled), rows by fate and reason, live calls, when the next calling window opens "
+        "and the last run's exit code.",
+    )
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
 
-    rep = sub.add_parser("report", help="build the post-campaign report")
+    rep = command(
+        "report", "build the post-campaign report (HTML, JSON, Parquet)",
+        "Build the post-campaign report from the journal: report.html, summary.json and "
+        "results.parquet in output.dir, and a summary on the terminal. Two campaign files "
+        "are compared side by side. Exits 66 if the campaign has not run yet.",
+    )
     rep.add_argument("campaign", type=Path, nargs="+", help="one campaign file, or two to compare")
-    rep.add_argument("--text", action="store_true", help="print the terminal summary only")
-    rep.add_argument("--json", action="store_true", help="print the JSON summary")
+    out_fmt = rep.add_mutually_exclusive_group()
+    out_fmt.add_argument("--text", action="store_true",
+                         help="print the terminal summary only; write no file")
+    out_fmt.add_argument("--json", action="store_true",
+                         help="print the JSON summary only; write no file")
 
-    campaign_cmd("results", "rewrite results.csv from the journal")
-    campaign_cmd("pause", "stop placing new calls (live calls go on)")
-    campaign_cmd("resume", "allow new calls again after a pause")
-    campaign_cmd("cancel", "stop the campaign for good; rows not dialed are suppressed")
+    campaign_cmd(
+        "results", "rewrite results.csv from the journal",
+        "Rewrite <output.dir>/results.csv from the journal and the contacts file (e.g. after "
+        "it was deleted or edited). Places no call.",
+    )
+    campaign_cmd(
+        "pause", "stop placing new calls (live calls go on)",
+        "Pause the campaign: a running run places no new call (live calls are followed to the "
+        "end) and later runs exit 75 until `resume`.",
+    )
+    campaign_cmd(
+        "resume", "allow new calls again after a pause",
+        "Resume a paused campaign. A canceled campaign cannot be resumed (exit 64).",
+    )
+    campaign_cmd(
+        "cancel", "stop the campaign for good; rows not dialed are suppressed",
+        "Cancel the campaign for good: no new call is ever placed, rows not dialed are "
+        "recorded as suppressed (campaign_canceled). Live calls are not hung up.",
+    )
 
-    sb = sub.add_parser("sandbox", help="run the local Vantax API simulator", add_help=False)
-    sb.add_argument("args", nargs=argparse.REMAINDER)
+    from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
 
-    demo = sub.add_parser("demo", help="run the demo campaign end to end against the sandbox")
-    demo.add_argument("--out", type=Path, help="output folder (default: campaigns/demo/out)")
-    demo.add_argument("--fresh", action="store_true", help="start the demo's journal anew")
+    sbp = sandbox_parser()
+    parents: list[Any] = [sbp]
+    sub.add_parser(
+        "sandbox", parents=parents, add_help=False, help="run the local Vantax API simulator",
+        description=sbp.description, epilog=sbp.epilog, formatter_class=sbp.formatter_class,
+    )
+
+    demo = command(
+        "demo", "run the demo campaign end to end against a local sandbox",
+        "Copy the demo campaign (a few hundred messy contacts, a DNC list, a consent ledger) "
+        "into --out, start the local sandbox, run the campaign on a simulated clock and build "
+        "its report. Nothing leaves the machine and no key is needed.",
+    )
+    demo.add_argument("--out", type=Path, default=None, metavar="DIR",
+                      help="folder for the demo's campaign, results and report "
+                      "(default: ./campaign-dialer-demo; must be new, empty or a previous demo)")
+    again = demo.add_mutually_exclusive_group()
+    again.add_argument("--fresh", dest="fresh", action="store_true", default=True,
+                       help="forget any previous demo in --out first (the default)")
+    again.add_argument("--resume", dest="fresh", action="store_false",
+                       help="continue the previous demo in --out instead")
+    demo.add_argument("--no-run", action="store_true",
+                      help="only copy the demo campaign into --out (to run it yourself, e.g. "
+                      "against `campaign-dialer sandbox`); places no call")
     return p
 
 
+def _sandbox_argv(argv: Sequence[str]) -> list[str]:
+    """The arguments after `sandbox`, handed to the sandbox's own command line untouched."""
+    argv = list(argv)
+    i = 0
+    while i < len(argv) and argv[i] != "sandbox":
+        i += 2 if argv[i] == "--log-level" else 1
+    return argv[i + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
         from campaign_dialer.sandbox.cli import main as sandbox_main
 
-        return sandbox_main(list(args.args))
+        return sandbox_main(_sandbox_argv(argv))
     level = args.log_level or ("warning" if args.command == "demo" else "info")
     log.configure(level, json=args.log_json)
+    json_logs = args.log_json if args.log_json is not None else not log.console().is_terminal
     from campaign_dialer.compliance import ComplianceError
     from campaign_dialer.contacts import ContactsError
 
     try:
         return int(_dispatch(args))
     except DialerError as e:
-        _fail(str(e), e.exit_code)
+        _fail(str(e), e.exit_code, json_logs=json_logs)
         return int(e.exit_code)
     except (ContactsError, ComplianceError) as e:
-        _fail(str(e), ExitCode.DATAERR)
+        _fail(str(e), ExitCode.DATAERR, json_logs=json_logs)
         return int(ExitCode.DATAERR)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
 
 
-def _fail(message: str, code: ExitCode) -> None:
+def _fail(message: str, code: ExitCode, *, json_logs: bool) -> None:
+    """One line for a person; a log event only where logs are JSON (read by machines)."""
     con = log.console()
     msg = log.scrub(message)
     if con.is_terminal:
-        con.print(f"[bold red]error[/]: {msg}", highlight=False, markup=True)
+        con.print(f"[bold red]error[/]: {escape(msg)}", highlight=False, markup=True,
+                  soft_wrap=True)
     else:
         print(f"campaign-dialer: error: {msg}", file=sys.stderr)
-    log.get().error("failed", error=msg, exit_code=int(code))
+    if json_logs:
+        log.get().error("failed", error=msg, exit_code=int(code))
 
 
 def _dispatch(args: argparse.Namespace) -> ExitCode:
@@ -146,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if cmd == "report":
         return commands.report(args.campaign, text=args.text, as_json=args.json)
     if cmd == "demo":
-        return commands.demo(out=args.out, fresh=args.fresh)
+        return commands.demo(out=args.out, fresh=args.fresh, no_run=args.no_run)
     raise AssertionError(cmd)
 
 

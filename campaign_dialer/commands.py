@@ -21,7 +21,7 @@ import anyio
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.exitcodes import DialerError, ExitCode, NotApplicable, NotRunYet
 
 
 class CampaignLocked(DialerError):
@@ -168,22 +168,32 @@ class _ProgressDisplay:
     def update(self, stats: Any) -> None:
         if self._live is None:
             return
-        from rich.table import Table
+        from rich.text import Text
 
-        t = Table.grid(padding=(0, 2))
-        done = stats.placed + stats.rejected + stats.errors
-        eta = ""
-        cps = stats.calls_per_second()
-        left = max(stats.to_dial - done, 0)
-        if cps > 0 and left:
-            eta = f"ETA {int(left / cps)}s"
-        t.add_row(
-            f"[bold]placed[/] {stats.placed}", f"[cyan]live[/] {stats.live}",
-            f"[green]completed[/] {stats.completed}", f"[yellow]rejected[/] {stats.rejected}",
-            f"[red]errors[/] {stats.errors}", f"to dial {stats.to_dial}",
-            f"{cps:.2f} calls/s", eta,
-        )
-        self._live.update(t)
+        line = Text.from_markup(progress_line(stats), overflow="ellipsis")
+        line.no_wrap = True
+        self._live.update(line)
+
+
+def progress_line(stats: Any) -> str:
+    """One line that fits 80 columns for campaigns of up to 10,000 calls (cut, never wrapped).
+
+    "left" counts the calls still to place in this run, so it goes down as calls are placed.
+    """
+    done = stats.placed + stats.rejected + stats.errors
+    left = max(stats.to_dial - done, 0)
+    cps = stats.calls_per_second()
+    eta = f" ETA {_clock_span(left / cps)}" if cps > 0 and left else ""
+    return (
+        f"[bold]placed[/] {stats.placed} [cyan]live[/] {stats.live} "
+        f"[green]ended[/] {stats.completed} [yellow]rejected[/] {stats.rejected} "
+        f"[red]errors[/] {stats.errors} left {left} {cps:.1f}/s{eta}"
+    )
+
+
+def _clock_span(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
@@ -239,15 +249,16 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError:
         known = _history_attempts(campaign)
-        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run"}
+        # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
+        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run",
+                                "control": "active", "running": False, "runs": 0}
         text = f"{campaign.name}: never run"
         if known:
             # Not a fresh start: the next run rebuilds the journal from the history.
-            data = {"campaign": campaign.name, "state": "journal_missing",
-                    "history_attempts": known}
+            data.update(state="journal_missing", history_attempts=known)
             text = (f"{campaign.name}: no journal, but the contact history holds {known} "
                     "attempt(s) of this campaign; the next run rebuilds the journal from it")
-        print(json.dumps(data)) if as_json else log.out().print(text)
+        print(json.dumps(data)) if as_json else log.out().print(text, highlight=False)
         return ExitCode.OK
     with journal:
         data = status_data(journal, campaign)
@@ -255,10 +266,10 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         print(json.dumps(data, indent=2, default=str))
         return ExitCode.OK
     con = log.out()
-    con.print(_fate_table(f"{campaign.name}: {data['control']}", data["by_reason"]))
+    con.print(_fate_table(f"{campaign.name}: {data['state']}", data["by_reason"]))
     con.print(
-        f"live calls: {data['live_calls']}   next window opens: {data['next_window_at'] or '-'}   "
-        f"last run exit code: {_dash(data['last_exit_code'])}"
+        f"live calls: {data['live_calls']}; next window opens: {data['next_window_at'] or '-'}; "
+        f"last run exit code: {_dash(data['last_exit_code'])}", highlight=False, soft_wrap=True,
     )
     return ExitCode.OK
 
@@ -290,9 +301,14 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     runs = journal.runs()
     running = lock_held(campaign)
     last_exit = journal.get_meta("last_exit_code")
+    from campaign_dialer.report import state_label
+
+    control = journal.control()
     return {
         "campaign": campaign.name,
-        "control": journal.control(),
+        "state": state_label(running=running, control=control, runs=len(runs),
+                             pending=by_disp.get("pending", 0)),
+        "control": control,
         "running": running,
         "rows": sum(by_disp.values()),
         "by_disposition": dict(by_disp),
@@ -318,9 +334,12 @@ def results(path: Path) -> ExitCode:
     contacts = load_contacts(
         campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
     )
+    if not campaign.journal_path.exists():
+        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results to "
+                        f"write; run the campaign first (no journal at {campaign.journal_path})")
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         write_results(contacts, journal, campaign.results_path)
-    log.out().print(f"results: {campaign.results_path}")
+    log.out().print(f"results: {campaign.results_path}", highlight=False, soft_wrap=True)
     return ExitCode.OK
 
 
@@ -330,9 +349,18 @@ def control(path: Path, action: str) -> ExitCode:
     campaign = load_campaign(path, check_inputs=False)
     state = {"pause": "paused", "resume": "active", "cancel": "canceled"}[action]
     with Journal(campaign.journal_path, campaign.name) as journal:
+        if journal.control() == "canceled":
+            if action == "cancel":
+                log.out().print(f"{campaign.name}: canceled (already)", highlight=False)
+                return ExitCode.OK
+            raise NotApplicable(
+                f"{campaign.name} was canceled, and a canceled campaign stays canceled: "
+                f"`{action}` does not apply. To call these contacts again, start a new "
+                "campaign (a new campaign.name)"
+            )
         journal.set_control(state)
     log.get("control", campaign=campaign.name).info("control_changed", state=state)
-    log.out().print(f"{campaign.name}: {state}")
+    log.out().print(f"{campaign.name}: {state}", highlight=False)
     return ExitCode.OK
 
 
@@ -343,41 +371,87 @@ def report(paths: list[Path], *, text: bool = False, as_json: bool = False) -> E
 
 
 DEMO_CLOCK = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)  # a Tuesday, 13:00 in New York
+DEMO_OUT = Path("campaign-dialer-demo")
+DEMO_INPUTS = ("campaign.toml", "contacts.csv", "dnc.csv", "consent.csv")
+DEMO_MARKER = b"# campaign-dialer demo campaign"
 
 
-def find_demo_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "campaigns" / "demo"
-    for cand in (Path.cwd() / "campaigns" / "demo", here):
-        if (cand / "campaign.toml").is_file():
-            return cand
-    raise DialerError("the demo campaign (campaigns/demo/campaign.toml) was not found")
+def demo_source() -> Path:
+    """The demo ships inside the package, so an installed (non-editable) copy has it too."""
+    from importlib.resources import files
+
+    src = Path(str(files("campaign_dialer") / "demo"))
+    if not (src / "campaign.toml").is_file():
+        raise DialerError(f"the demo campaign is missing from the package ({src})")
+    return src
 
 
-def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
+def _demo_artefacts(out: Path, name: str) -> list[Path]:
+    """What a demo run writes into its folder (inputs are rewritten anyway)."""
+    journal = out / f"{name}.journal.sqlite"
+    names = ["results.csv", "report.html", "summary.json", "results.parquet",
+             "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
+    return [journal, *(journal.with_name(journal.name + s) for s in ("-wal", "-shm", "-journal")),
+            *(out / n for n in names)]
+
+
+def prepare_demo(out: Path, *, fresh: bool = True) -> Path:
+    """Copy the packaged demo campaign into `out`; a fresh demo forgets the previous one.
+
+    Only the demo's own files are ever removed, and a folder holding anything else is refused,
+    so `--out` pointed at the wrong place cannot cost a user their files.
+    """
+    src = demo_source()
+    name = load_campaign(src / "campaign.toml", check_inputs=False).name
+    target = out / "campaign.toml"
+    if target.exists():
+        if not target.read_bytes().startswith(DEMO_MARKER):
+            raise DemoFolderError(
+                f"--out {out}: {target} is not the demo's campaign file; "
+                "give a new or empty folder"
+            )
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DemoFolderError(f"--out {out}: not an empty folder; give a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for p in _demo_artefacts(out, name):
+            p.unlink(missing_ok=True)
+    for n in DEMO_INPUTS:
+        shutil.copyfile(src / n, out / n)
+    return target
+
+
+class DemoFolderError(DialerError):
+    exit_code = ExitCode.USAGE
+
+
+def demo(*, out: Path | None = None, fresh: bool = True, no_run: bool = False) -> ExitCode:
     """Start the sandbox on a free loopback port and run the demo campaign against it."""
     from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 
-    demo_dir = find_demo_dir()
-    path = demo_dir / "campaign.toml"
+    path = prepare_demo(out or DEMO_OUT, fresh=fresh)
+    if no_run:
+        log.out().print(f"campaign: {path}\nnext:     campaign-dialer check {path}",
+                        highlight=False, soft_wrap=True)
+        return ExitCode.OK
     campaign = load_campaign(path)
     out_dir = campaign.output_dir
-    if fresh and out_dir.exists():
-        shutil.rmtree(out_dir)
     env = campaign.model.api.api_key_env
     key = "vx_test_" + secrets.token_hex(16)
     os.environ[env] = key
     log.register_secret(key)
     api = campaign.model.api
     cfg = SandboxConfig(
-        api_keys=(key,), seed=7, time_scale=0.01,
+        api_keys=(key,), seed=7, time_scale=0.002,
         requests_per_second=api.requests_per_second, max_live_calls=api.max_live_calls,
-        data_file=demo_dir / "sandbox-data.json", audit_path=out_dir / "sandbox-audit.json",
+        data_file=demo_source() / "sandbox-data.json", audit_path=out_dir / "sandbox-audit.json",
     )
     con = log.out()
     with SandboxServer(cfg, host="127.0.0.1", port=0) as sb:
         con.print(
             f"sandbox listening on {sb.url}; "
-            f"demo clock starts at {DEMO_CLOCK:%a %Y-%m-%d %H:%M UTC}"
+            f"demo clock starts at {DEMO_CLOCK:%a %Y-%m-%d %H:%M UTC}",
+            highlight=False, soft_wrap=True,
         )
         code = run(path, base_url=sb.url, clock=Clock(DEMO_CLOCK), grace=10.0)
     report_path = campaign.output_dir / "report.html"
@@ -387,10 +461,11 @@ def demo(*, out: Path | None = None, fresh: bool = True) -> ExitCode:
         report_path = rep.build(campaign)
     except (ImportError, NotImplementedError, AttributeError):
         pass
-    con.print(f"\nresults: {campaign.results_path}")
-    if report_path.exists():
-        con.print(f"report:  {report_path}")
-    con.print(f"journal: {campaign.journal_path}")
+    for label, p in (("campaign", path), ("results", campaign.results_path),
+                     ("report", report_path), ("journal", campaign.journal_path)):
+        if p.exists():
+            con.print(f"{label + ':':9} {p}", highlight=False, soft_wrap=True)
+    con.print(f"next:     campaign-dialer report {path} --text", highlight=False, soft_wrap=True)
     sys.stdout.flush()
     # Rows held for their window are the demo working as intended, not a failure.
     return ExitCode.OK if code in (ExitCode.OK, ExitCode.TEMPFAIL) else code

@@ -6,10 +6,12 @@ errors rather than silently ignored typos, and every error names the file and th
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,16 +40,34 @@ class ConfigError(DialerError):
 
     exit_code = ExitCode.CONFIG
 
-    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+    def __init__(
+        self, path: Path | str, key: str, problem: str,
+        more: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.path = Path(path)
         self.key = key
         self.problem = problem
-        where = f"{self.path}: {key}: " if key else f"{self.path}: "
-        super().__init__(where + problem)
+        self.problems = [(key, problem), *more]
+        if not more:
+            where = f"{self.path}: {key}: " if key else f"{self.path}: "
+            super().__init__(where + problem)
+            return
+        lines = [f"  {k}: {p}" if k else f"  {p}" for k, p in self.problems]
+        super().__init__(f"{self.path}: {len(self.problems)} problems:\n" + "\n".join(lines))
+
+    @classmethod
+    def of(cls, path: Path | str, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        """Every problem at once, so a file is fixed in one round trip."""
+        return cls(path, problems[0][0], problems[0][1], problems[1:])
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # Strict: a quoted number ("5") or a 1 for true is a typo the README promises to reject.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+
+
+# TOML has no path type: paths are strings, read leniently into Path.
+LaxPath = Annotated[Path, Strict(False)]
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -131,9 +152,9 @@ class ColumnsSection(_Model):
 
 
 class InputsSection(_Model):
-    contacts: Path
-    dnc: list[Path] = Field(default_factory=list)
-    consent: Path | None = None
+    contacts: LaxPath
+    dnc: list[LaxPath] = Field(default_factory=list)
+    consent: LaxPath | None = None
     columns: ColumnsSection = Field(default_factory=ColumnsSection)
 
     @field_validator("dnc", mode="before")
@@ -161,7 +182,7 @@ class ComplianceSection(_Model):
     allow_unknown_timezone: bool = False
     allow_contact_id_only: bool = False
     state_rules: bool = True
-    dnc_ledger: Path = Path("dnc-ledger.csv")
+    dnc_ledger: LaxPath = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(
         default_factory=lambda: [
             "opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"
@@ -198,7 +219,7 @@ class RedialSection(_Model):
 
 
 class OutputSection(_Model):
-    dir: Path = Path("out")
+    dir: LaxPath = Path("out")
 
 
 class HistorySection(_Model):
@@ -300,6 +321,82 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model a key path points into (for "did you mean")."""
+    model: type[BaseModel] = CampaignFile
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _suggest(loc: tuple[Any, ...]) -> str | None:
+    """The known key an unknown one is most likely a typo of, as the user would write it."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    if not close:
+        return None
+    full = (*loc[:-1], close[0])
+    ann = model.model_fields[close[0]].annotation
+    is_table = isinstance(ann, type) and issubclass(ann, BaseModel)
+    return f"[{_loc(full)}]" if is_table else _loc(full)
+
+
+def _problems(e: ValidationError) -> list[tuple[str, str]]:
+    """All of pydantic's errors as (key, problem), typos explained once, not twice."""
+    errors = e.errors()
+    suggested: set[tuple[Any, ...]] = set()
+    hints: dict[int, str] = {}
+    for i, err in enumerate(errors):
+        if err["type"] == "extra_forbidden":
+            hint = _suggest(tuple(err["loc"]))
+            if hint:
+                hints[i] = hint
+                suggested.add((*err["loc"][:-1], hint.strip("[]").split(".")[-1]))
+    out: list[tuple[str, str]] = []
+    for i, err in enumerate(errors):
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key" + (f"; did you mean {hints[i]}?" if i in hints else "")
+        elif err["type"] == "missing":
+            if loc in suggested:
+                continue  # said with the typo: "unknown key; did you mean ..."
+            msg = "required key is missing"
+        elif err["type"] in TYPE_WORDS:
+            msg = f"must be {TYPE_WORDS[err['type']]}"
+            got = err.get("input")
+            if isinstance(got, str | int | float | bool) and len(repr(got)) <= 60:
+                msg += f", not {_kind(got)} ({_toml(got)})"
+                if isinstance(got, str):
+                    msg += "; write it without quotes"
+        out.append((_loc(loc), msg))
+    return out
+
+
+TYPE_WORDS = {
+    "float_type": "a number", "int_type": "a whole number", "bool_type": "true or false",
+    "string_type": "a string in quotes", "list_type": "a list, e.g. [...]",
+}
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    return {str: "a string", int: "a whole number", float: "a decimal number"}[type(v)]
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
 def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     """Parse and validate a campaign file; raise ConfigError naming file and key."""
     path = Path(path)
@@ -327,15 +424,7 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     try:
         model = CampaignFile.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = _loc(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
-        raise ConfigError(path, key, msg + more) from None
+        raise ConfigError.of(path, _problems(e)) from None
 
     campaign = Campaign(path.resolve(), model)
     if check_inputs:
@@ -348,12 +437,10 @@ def _check_inputs(c: Campaign) -> None:
     checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths)]
     if c.consent_path is not None:
         checks.append(("inputs.consent", c.consent_path))
-    for key, p in checks:
-        if not p.is_file():
-            raise ConfigError(c.path, key, f"input file {p} does not exist")
+    problems = [(key, f"input file {p} does not exist") for key, p in checks if not p.is_file()]
     if c.model.compliance.require_consent and c.consent_path is None:
-        raise ConfigError(
-            c.path,
-            "inputs.consent",
-            "compliance.require_consent is true but no consent ledger is given",
+        problems.append(
+            ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
         )
+    if problems:
+        raise ConfigError.of(c.path, problems)

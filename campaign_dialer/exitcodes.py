@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     FAILURE = 1            # a bug or an unexpected error: look at the log
     USAGE = 64             # EX_USAGE: bad command line
     DATAERR = 65           # EX_DATAERR: a contacts / DNC / consent file is malformed
+    NOINPUT = 66           # EX_NOINPUT: nothing to read yet (report/results before any run)
     UNAVAILABLE = 69       # EX_UNAVAILABLE: the API could not be reached or kept failing
     TEMPFAIL = 75          # EX_TEMPFAIL: rows left for a later run, or the campaign is locked
     NOPERM = 77            # EX_NOPERM: the API refused the key (401/403)
@@ -25,3 +26,15 @@ class DialerError(Exception):
     """An error the CLI turns into a clean message and an exit code."""
 
     exit_code: ExitCode = ExitCode.FAILURE
+
+
+class NotRunYet(DialerError):
+    """Asked for what only a run produces (a report, results) before any run."""
+
+    exit_code = ExitCode.NOINPUT
+
+
+class NotApplicable(DialerError):
+    """The command does not apply to the campaign as it stands (e.g. resume after cancel)."""
+
+    exit_code = ExitCode.USAGE

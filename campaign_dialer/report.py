@@ -32,7 +32,7 @@ import pandas as pd
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN, Campaign, load_campaign
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.exitcodes import DialerError, ExitCode, NotRunYet
 
 SCHEMA_VERSION = 1
 DISPOSITIONS = ("dialed", "rejected", "suppressed", "error", "pending")
@@ -76,6 +76,9 @@ HEADLINE_LABELS = {
     "outcomes": "Outcomes", "rejected": "Rejected (409)", "suppressed": "Suppressed",
     "errors": "Errors", "pending": "Pending", "calls_placed": "Calls placed",
 }
+# On the terminal, connected and outcomes read as two parts of "dialed", not one of the other.
+TERMINAL_LABELS = {**HEADLINE_LABELS, "connected": "  of which connected",
+                   "outcomes": "  of which with an outcome"}
 COLORS = {"dialed": "#2e7d32", "rejected": "#ef6c00", "suppressed": "#78909c",
           "error": "#c62828", "pending": "#1565c0", "bar": "#3b6ea5", "ref": "#c62828",
           "live": "#6a1b9a", "band": "#e8f5e9"}
@@ -312,7 +315,8 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     from campaign_dialer.store import Journal, JournalError
 
     if not campaign.journal_path.exists():
-        raise ReportError(f"no journal: run the campaign first ({campaign.journal_path})")
+        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to report; "
+                        f"run the campaign first (no journal at {campaign.journal_path})")
     try:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError as e:
@@ -532,16 +536,21 @@ def _counts(s: pd.Series, *, missing: str | None = None) -> dict[str, int]:
     return out
 
 
+def state_label(*, running: bool, control: str, runs: int, pending: int) -> str:
+    """One word for where a campaign stands; `run`, `report` and `status` all say this one."""
+    if running:
+        return "running"
+    if control in ("canceled", "paused"):
+        return control
+    if not runs:
+        return "never run"
+    return "finished" if pending == 0 else "incomplete"
+
+
 def _state(facts: JournalFacts, pending: int) -> dict[str, Any]:
     runs = facts.runs
-    if facts.running:
-        label = "running"
-    elif facts.control in ("canceled", "paused"):
-        label = facts.control
-    elif not runs:
-        label = "never run"
-    else:
-        label = "finished" if pending == 0 else "incomplete"
+    label = state_label(running=facts.running, control=facts.control, runs=len(runs),
+                        pending=pending)
     return {
         "label": label,
         "control": facts.control,
@@ -670,7 +679,7 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     base: dict[str, Any] = {
         "bucket_seconds": None, "start": None, "end": None, "requests": [], "live": [],
         "calls_per_second": cps, "max_live_calls": max_live, "peak_requests_in_1s": 0,
-        "peak_live": 0, "mean_requests_per_second": None,
+        "peak_live": 0, "mean_requests_per_second": None, "peak_calls_per_second": None,
     }
     if not len(calls):
         return base
@@ -706,6 +715,15 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     # calls in any 1 s window (t-1, t]; 1 ms of slack for the journal's ms timestamps
     in_1s = np.arange(len(srt)) - np.searchsorted(srt, srt - 1.0 + 1e-3, side="right") + 1
     active = float(srt[-1] - srt[0]) if len(srt) else 0.0
+    # The limit is a rate (evenly spaced calls), so the peak is one too: from each call to the
+    # first call at least 1 s later, the gaps between them over the time they span (near the
+    # end, the calls that follow within the last second, over a whole second).
+    idx = np.arange(len(srt))
+    later = np.searchsorted(srt, srt + 1.0 - 1e-3, side="left")
+    has = later < len(srt)
+    spans = np.where(has, srt[np.minimum(later, len(srt) - 1)] - srt, 1.0)
+    gaps = np.where(has, later - idx, len(srt) - 1 - idx)
+    rates = gaps / np.maximum(spans, 1.0 - 1e-3)
     return {
         **base,
         "bucket_seconds": bucket,
@@ -714,6 +732,7 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
         "requests": [int(x) for x in requests],
         "live": [int(x) for x in live],
         "peak_requests_in_1s": int(in_1s.max()) if len(srt) else 0,
+        "peak_calls_per_second": round(float(rates.max()), 2) if len(rates) else None,
         "peak_live": int(live.max()),
         "mean_requests_per_second": round((len(srt) - 1) / active, 3) if active > 0 else None,
     }
@@ -855,7 +874,7 @@ def print_text(s: dict[str, Any]) -> None:
     head = Table(show_header=False)
     head.add_column("figure")
     head.add_column("rows", justify="right")
-    for k, label in HEADLINE_LABELS.items():
+    for k, label in TERMINAL_LABELS.items():
         head.add_row(label, _n(h[k]))
     head.add_row("Connected / dialed", _pct(s["rates"]["connected_of_dialed"]))
     con.print(head)
@@ -875,9 +894,12 @@ def print_text(s: dict[str, Any]) -> None:
          "local time evidence" + ("  << CHECK" if lh["outside_window"] else ""))
     tl = s["timeline"]
     if tl["bucket_seconds"]:
-        _say(f"pacing: peak {tl['peak_requests_in_1s']} new calls in 1 s (configured "
-             f"{tl['calls_per_second']:g}/s), peak {tl['peak_live']} live (limit "
-             f"{tl['max_live_calls']})")
+        rate = tl.get("peak_calls_per_second")
+        mean = tl.get("mean_requests_per_second")
+        _say(f"pacing: configured {tl['calls_per_second']:g} new calls/s, evenly spaced; "
+             + (f"peak {rate:.1f}/s over any 1 s, " if rate is not None else "")
+             + (f"{mean:.1f}/s on average; " if mean is not None else "")
+             + f"peak {tl['peak_live']} live (limit {tl['max_live_calls']})")
     d = s["durations"]
     if d["calls"]:
         _say(f"durations: {d['calls']:,} calls, median {d['median']:g}s, p90 {d['p90']:g}s, "
@@ -1270,8 +1292,8 @@ def command(paths: list[Path], *, text: bool = False, as_json: bool = False) -> 
     campaigns = [load_campaign(p, check_inputs=False) for p in paths]
     for c in campaigns:
         if not c.journal_path.exists():
-            _say(f"{c.name}: no journal: run the campaign first ({c.journal_path})")
-            return ExitCode.DATAERR
+            raise NotRunYet(f"{c.name}: nothing has run yet, so there is nothing to report; "
+                            f"run the campaign first (no journal at {c.journal_path})")
     redact = Redactor(tuple({s for c in campaigns for s in _redactor(c).secrets}))
     if len(campaigns) == 2:
         a, b = campaigns

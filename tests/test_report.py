@@ -36,7 +36,7 @@ from rich.console import Console
 from campaign_dialer import log, report
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.contacts import load_contacts
-from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.exitcodes import ExitCode, NotRunYet
 from campaign_dialer.results import neutralize, write_results
 from campaign_dialer.store import Fate, Journal, iso
 
@@ -326,7 +326,7 @@ def test_terminal_summary_prints_the_same_figures(campaign: Campaign, console: i
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert report.command([campaign.path], text=True) == ExitCode.OK
     out = console.getvalue()
-    for key, label in report.HEADLINE_LABELS.items():
+    for key, label in report.TERMINAL_LABELS.items():
         assert re.search(rf"{re.escape(label)}\s*│\s*{EXPECTED[key]}\s", out), (label, out)
     assert "0 outside the 09:00–20:00 window" in out
     assert not (campaign.output_dir / "report.html").exists()  # --text builds nothing
@@ -343,7 +343,7 @@ def test_print_summary_after_a_run_uses_the_journal_and_frame(
     with Journal(campaign.journal_path, campaign.name, create=False) as j:
         report.print_summary(campaign, j, df, exit_code=ExitCode.TEMPFAIL, message="2 left")
     out = console.getvalue()
-    assert re.search(r"Connected\s*│\s*3\s", out)
+    assert re.search(r"of which connected\s*│\s*3\s", out)
     assert out.rstrip().endswith("exit=75 (2 left)")
 
 
@@ -352,8 +352,9 @@ def test_command_without_a_journal_says_run_first(tmp_path: Path, console: io.St
     folder.mkdir()
     (folder / "contacts.csv").write_text("phone\n+12125550101\n")
     (folder / "campaign.toml").write_text(TOML.format(name="new", agent=AGENT))
-    assert report.command([folder / "campaign.toml"]) == ExitCode.DATAERR
-    assert "no journal: run the campaign first" in console.getvalue()
+    with pytest.raises(NotRunYet, match="nothing has run yet") as ei:
+        report.command([folder / "campaign.toml"])
+    assert ei.value.exit_code == ExitCode.NOINPUT == 66
     assert not (folder / "out" / "report.html").exists()
 
 
@@ -895,15 +896,14 @@ def test_a_report_with_nothing_yet_renders_too(browser: Browser, tmp_path: Path)
 def test_demo_campaign_report_renders_in_chromium(browser: Browser, tmp_path: Path) -> None:
     """`campaign-dialer demo` end to end in a copy, then its report in the browser."""
     work = tmp_path / "work"
-    shutil.copytree(REPO / "campaigns" / "demo", work / "campaigns" / "demo",
-                    ignore=shutil.ignore_patterns("out", "dnc-ledger.csv"))
+    work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_DIALER_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "campaign_dialer.cli", "--log-json", "demo"],
+        [sys.executable, "-m", "campaign_dialer.cli", "--log-json", "demo", "--out", "demo"],
         cwd=work, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    campaign = load_campaign(work / "campaigns" / "demo" / "campaign.toml")
+    campaign = load_campaign(work / "demo" / "campaign.toml")
     assert campaign.output_dir.is_relative_to(work)
     assert (campaign.output_dir / "report.html").exists()  # built by the demo itself
     kpis = check_report_in_browser(browser, campaign, tmp_path / "demo-report.png")

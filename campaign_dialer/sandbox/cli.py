@@ -17,6 +17,7 @@ from typing import Any
 
 from campaign_dialer.sandbox.config import FAULTS, RETRY_AFTER_MODES, SandboxConfig
 from campaign_dialer.sandbox.config import is_loopback_host as _is_loopback
+from campaign_dialer.sandbox.data import SubAccountData
 from campaign_dialer.sandbox.server import SandboxServer
 
 EX_USAGE = 64
@@ -24,10 +25,46 @@ EX_CONFIG = 78
 KEY_ENV = "VANTAX_API_KEY"
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Show each option's default where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_ = action.help or ""
+        if (
+            "%(default)" not in help_ and "default" not in help_
+            and action.option_strings and action.default is not None
+            and action.default is not False and action.default != []
+            and action.default != argparse.SUPPRESS
+        ):
+            help_ += " (default: %(default)s)"
+        return help_
+
+
+def _world() -> str:
+    """The records a sandbox without --data holds, for --help and the start-up lines."""
+    return describe(SubAccountData.generate(0))
+
+
+def describe(data: SubAccountData) -> str:
+    numbers = data.phone_numbers
+    agents = ", ".join(
+        f"{a.id} ({a.name}, calls from {a.outbound_phone_number_id} "
+        f"{numbers[a.outbound_phone_number_id].number})"
+        for a in data.agents.values()
+    )
+    return (f"agents: {agents}; phone numbers: {', '.join(numbers)}; "
+            f"{len(data.contacts)} contacts, {len(data.dnc)} numbers on its DNC list")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="campaign-dialer sandbox",
-        description="Run a local simulator of the Vantax voice API on a loopback address.",
+        description="Run a local simulator of the Vantax voice API on a loopback address "
+        f"until Ctrl-C or SIGTERM. Keys come from --key or ${KEY_ENV}.",
+        epilog=f"Without --data the sandbox holds these records: {_world()}. "
+        "Point a campaign at it with `campaign-dialer run FILE --base-url URL`. "
+        "Exit codes: 0 stopped cleanly, 64 bad command line, 78 bad data file or setting.",
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
@@ -135,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EX_CONFIG, f"cannot serve on {args.host}:{args.port}: {exc}")
     try:
         print(f"sandbox listening on {server.url}", flush=True)
+        print(describe(server.app.data), file=sys.stderr, flush=True)  # stdout: the URL only
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
