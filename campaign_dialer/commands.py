@@ -388,10 +388,10 @@ def demo_source() -> Path:
 
 def _demo_artefacts(out: Path, name: str) -> list[Path]:
     """What a demo run writes into its folder (inputs are rewritten anyway)."""
-    journal = out / f"{name}.journal.sqlite"
+    dbs = [out / f"{name}.journal.sqlite", out / "history.sqlite"]
     names = ["results.csv", "report.html", "summary.json", "results.parquet",
              "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
-    return [journal, *(journal.with_name(journal.name + s) for s in ("-wal", "-shm", "-journal")),
+    return [*dbs, *(db.with_name(db.name + s) for db in dbs for s in ("-wal", "-shm", "-journal")),
             *(out / n for n in names)]
 
 

@@ -225,7 +225,7 @@ class OutputSection(_Model):
 class HistorySection(_Model):
     """The contact history shared by every campaign of a user or team."""
 
-    path: Path | None = None  # default: $CAMPAIGN_DIALER_HOME or the user's data folder
+    path: LaxPath | None = None  # default: $CAMPAIGN_DIALER_HOME or the user's data folder
     min_hours_between_calls: Annotated[float, Field(ge=0, le=24 * 365, allow_inf_nan=False)] = 24.0
 
 
