@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--grace", type=_duration, default=60.0,
                      help="on SIGINT/SIGTERM, keep following live calls this long (default 60s)")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.add_argument("--pause-wait", type=_duration, default=15 * 60.0,
+                     help="when paused, wait this long for `resume` before exiting 75 "
+                     "(default 15m)")
 
     chk = campaign_cmd("check", "validate the campaign and show the plan; places no call")
     chk.add_argument("--json", action="store_true")
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     campaign_cmd("pause", "stop placing new calls (live calls go on)")
     campaign_cmd("resume", "allow new calls again after a pause")
     campaign_cmd("cancel", "stop the campaign for good; rows not dialed are suppressed")
+    rel = campaign_cmd("release", "decide calls that could not be confirmed (see status)")
+    rel.add_argument("--as", dest="as_", required=True, choices=("not-called", "called"),
+                     help="not-called: the next run dials them; called: never again")
+    rel.add_argument("--row", type=int, action="append", help="only this row (repeatable)")
 
     sb = sub.add_parser("sandbox", help="run the local Vantax API simulator", add_help=False)
     sb.add_argument("args", nargs=argparse.REMAINDER)
@@ -134,6 +141,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.run(
             args.campaign, base_url=args.base_url, wait=args.wait, until=args.until,
             max_duration=args.max_duration, grace=args.grace, progress=not args.no_progress,
+            pause_wait=args.pause_wait,
         )
     if cmd == "check":
         return commands.check(args.campaign, as_json=args.json)
@@ -141,6 +149,8 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.status(args.campaign, as_json=args.json)
     if cmd == "results":
         return commands.results(args.campaign)
+    if cmd == "release":
+        return commands.release(args.campaign, as_called=args.as_ == "called", rows=args.row)
     if cmd in ("pause", "resume", "cancel"):
         return commands.control(args.campaign, cmd)
     if cmd == "report":

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from campaign_dialer import log
-from campaign_dialer.clock import Clock
+from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
 from campaign_dialer.exitcodes import DialerError, ExitCode
 
@@ -80,10 +80,29 @@ def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
     return Campaign(campaign.path, model)
 
 
+def require_real_clock_off_loopback(campaign: Campaign, clock: Clock) -> None:
+    """A simulated clock judges local hours wrongly on purpose: only against the sandbox."""
+    from urllib.parse import urlsplit
+
+    from campaign_dialer.config import _is_loopback
+
+    host = urlsplit(campaign.model.api.base_url).hostname or ""
+    if clock.is_fake and not _is_loopback(host):
+        what = (
+            f"{TEST_CLOCK_ENV} is set" if clock.env_hook else "a simulated clock is in use"
+        )
+        raise ConfigError(
+            campaign.path, "api.base_url",
+            f"{what} ({clock.source}) but the API {campaign.model.api.base_url} is not on "
+            f"loopback; a simulated clock is for the sandbox only: unset {TEST_CLOCK_ENV} "
+            "to call real people",
+        )
+
+
 def run(
     path: Path, *, base_url: str | None = None, wait: bool = False, until: time | None = None,
     max_duration: float | None = None, grace: float = 60.0, progress: bool = True,
-    clock: Clock | None = None, quiet: bool = False,
+    clock: Clock | None = None, quiet: bool = False, pause_wait: float = 15 * 60.0,
 ) -> ExitCode:
     from campaign_dialer.client import VantaxClient
     from campaign_dialer.engine import Engine, RunOptions
@@ -95,6 +114,7 @@ def run(
     key = campaign.api_key()
     log.register_secret(key)
     clock = clock or Clock.from_env()
+    require_real_clock_off_loopback(campaign, clock)  # before any call, before the journal
     logger = log.get("run", campaign=campaign.name)
     with campaign_lock(campaign):
         plan = make_plan(campaign, clock.now())
@@ -110,7 +130,7 @@ def run(
 
             options = RunOptions(
                 wait=wait, until=deadline_from(until, clock.now()), max_duration_s=max_duration,
-                grace_s=grace,
+                grace_s=grace, pause_wait_s=pause_wait,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
             engine = Engine(
@@ -188,6 +208,9 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     from campaign_dialer.planning import make_plan
 
     campaign = load_campaign(path)
+    # As `run` does: a key in the environment never reaches the output, whatever file the
+    # campaign points at (an `inputs.contacts = ".env"` would echo it in an error).
+    log.register_secret(os.environ.get(campaign.model.api.api_key_env, "").strip())
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
     counts = plan.counts()
@@ -248,8 +271,23 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     con.print(_fate_table(f"{campaign.name}: {data['control']}", data["by_reason"]))
     con.print(
         f"live calls: {data['live_calls']}   next window opens: {data['next_window_at'] or '-'}   "
-        f"last run exit code: {_dash(data['last_exit_code'])}"
+        f"last run exit code: {_dash(data['last_exit_code'])}   clock: "
+        f"{_dash(data['clock_source'])}"
     )
+    if data["control"] == "paused":
+        con.print(
+            f"paused: a running run keeps following its live calls and waits up to "
+            f"{_dash(data['pause_wait_s'])}s (--pause-wait, default 15m) for "
+            "`campaign-dialer resume`, then exits 75; rows not dialed wait for the next run"
+        )
+    if data["unresolved"]:
+        con.print(
+            f"{len(data['unresolved'])} call(s) could not be confirmed and are not re-sent "
+            "until you decide: check the platform, then `campaign-dialer release "
+            f"{path} --as not-called` (dial again) or `--as called` (never again)"
+        )
+        for u in data["unresolved"]:
+            con.print(f"  row {u['row']} attempt {u['attempt']}: {u['error'] or '-'}")
     return ExitCode.OK
 
 
@@ -267,6 +305,13 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     runs = journal.runs()
     running = lock_held(campaign)
     last_exit = journal.get_meta("last_exit_code")
+    from campaign_dialer.store import UNRESOLVED
+
+    unresolved = [
+        {"row": a.row, "attempt": a.attempt, "intent_at": a.intent_at, "error": a.error}
+        for a in journal.attempts(states=[UNRESOLVED])
+    ]
+    wait = journal.get_meta("pause_wait_s")
     return {
         "campaign": campaign.name,
         "control": journal.control(),
@@ -281,6 +326,9 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
         "next_window_at": min(opens) if opens else None,
         "last_exit_code": int(last_exit) if last_exit is not None else None,
         "runs": len(runs),
+        "clock_source": journal.get_meta("clock_source"),
+        "pause_wait_s": float(wait) if wait else 15 * 60.0,
+        "unresolved": unresolved,
     }
 
 
@@ -310,6 +358,22 @@ def control(path: Path, action: str) -> ExitCode:
         journal.set_control(state)
     log.get("control", campaign=campaign.name).info("control_changed", state=state)
     log.out().print(f"{campaign.name}: {state}")
+    return ExitCode.OK
+
+
+def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> ExitCode:
+    """A person's decision on calls neither replay nor lookup could confirm."""
+    from campaign_dialer.store import Journal
+
+    campaign = load_campaign(path, check_inputs=False)
+    with campaign_lock(campaign), Journal(campaign.journal_path, campaign.name,
+                                          create=False) as journal:
+        done = journal.release(rows=rows, as_called=as_called)
+    what = "called (never dialed again)" if as_called else "not called (the next run dials)"
+    log.get("control", campaign=campaign.name).info(
+        "unresolved_released", rows=[a.row for a in done], as_called=as_called
+    )
+    log.out().print(f"{campaign.name}: {len(done)} unresolved call(s) released as {what}")
     return ExitCode.OK
 
 

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON file with agents, phone numbers, contacts and DNC numbers")
     parser.add_argument("--audit-out", type=Path, default=None, metavar="FILE",
                         help="write the audit (requests and placed calls) here at shutdown")
+    parser.add_argument("--idempotency-ttl", type=float, default=24 * 3600.0, metavar="SECONDS",
+                        help="how long a placed call's Idempotency-Key is remembered "
+                        "(default 86400; small values stand for 'more than 24 h later')")
     parser.add_argument("--webhook-url", default=None, help="loopback URL to POST events to")
     parser.add_argument("--webhook-secret-env", default=None, metavar="NAME",
                         help="environment variable holding the webhook signing secret")
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             audit_path=args.audit_out,
             webhook_url=args.webhook_url,
             webhook_secret=secret,
+            idempotency_ttl=args.idempotency_ttl,
         )
         server = SandboxServer(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:

@@ -99,6 +99,8 @@ class SandboxConfig:
             if not 0.0 <= float(rate) <= 1.0:
                 raise ValueError(f"fault {name} rate must be within 0..1, got {rate}")
             self.faults[name] = float(rate)
+        if not self.idempotency_ttl >= 0:
+            raise ValueError("idempotency_ttl must be a number of seconds, 0 or more")
         if self.slow_seconds < 0 or self.post_latency < 0:
             raise ValueError("slow_seconds and post_latency must not be negative")
         if self.data is not None and self.data_file is not None:
