@@ -677,14 +677,7 @@ class Engine:
         self, row: PlannedRow, attempt_no: int, attempts: list[Attempt], evidence: dict[str, Any]
     ) -> Attempt | None:
         assert row.person is not None
-        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
-        # Ring exactly the number the gate checked; a saved contact only when no number is known.
-        if row.phone_e164:
-            body["phone_number"] = row.phone_e164
-        else:
-            body["contact_id"] = row.contact_id
-        if self.cfg.campaign.from_phone_number_id:
-            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        body = self._request_body(row)
         existing = next((a for a in attempts if a.attempt == attempt_no), None)
         if existing is not None:
             if existing.state != NOT_PLACED:
@@ -701,6 +694,17 @@ class Engine:
         except DuplicateAttempt:
             self.log.error("duplicate_attempt_refused", row=row.row, attempt=attempt_no)
             return None
+
+    def _request_body(self, row: PlannedRow) -> dict[str, Any]:
+        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
+        # Ring exactly the number the gate checked; a saved contact only when no number is known.
+        if row.phone_e164:
+            body["phone_number"] = row.phone_e164
+        else:
+            body["contact_id"] = row.contact_id
+        if self.cfg.campaign.from_phone_number_id:
+            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        return body
 
     async def _post(self, a: Attempt, row: PlannedRow, bound: Any) -> Call | None:
         """Send the attempt's POST until the platform gives a definite answer."""
@@ -933,9 +937,7 @@ class Engine:
             verdict = gate.check(
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
             )
-            if verdict.disposition == "eligible" and a.body.get("agent_id") == (
-                self.cfg.campaign.agent_id
-            ):
+            if verdict.disposition == "eligible" and a.body == self._request_body(row):
                 # No call exists: the same key and body can ring this person at most once.
                 bound.info("replaying_open_intent")
                 replayed = await self._post(a, row, bound)
