@@ -738,6 +738,7 @@ class Engine:
                 self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
                 return None
             except DncRejected as e:
+                self._streak = ("", [])  # the request itself was understood
                 self.journal.record_rejected(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
                 )
@@ -813,6 +814,8 @@ class Engine:
 
     def _count_streak(self, e: VantaxError, a: Attempt) -> None:
         """The same non-transient error on N calls in a row is the campaign's, not theirs."""
+        if e.code in ROW_ERRORS:
+            return  # about this row's data: a streak of them says nothing of the campaign
         code = f"{e.status} {e.code or ''}".strip()
         prev, ids = self._streak
         ids = [*ids, a.id] if code == prev else [a.id]
@@ -1043,6 +1046,8 @@ class Engine:
 
 _UNKNOWN = Call(id="", status="unknown")
 _UNDECIDABLE = Call(id="", status="undecidable")
+# Codes about one row's own data; they never trip the breaker.
+ROW_ERRORS = frozenset({"contact_not_found"})
 # Error codes that are about the campaign file, not the row: the key to fix.
 CAMPAIGN_ERRORS = {
     "agent_not_found": "campaign.agent_id",
