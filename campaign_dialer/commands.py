@@ -31,9 +31,14 @@ class CampaignLocked(DialerError):
 @contextmanager
 def campaign_lock(campaign: Campaign) -> Iterator[None]:
     """One run per campaign: an flock the kernel drops when the process dies."""
-    campaign.output_dir.mkdir(parents=True, exist_ok=True)
+    from campaign_dialer.store import JournalWriteError
+
     path = campaign.output_dir / f".{campaign.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        campaign.output_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # read-only, full, or not a folder: 73/74, not a traceback
+        raise JournalWriteError(path, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -43,8 +48,11 @@ def campaign_lock(campaign: Campaign) -> Iterator[None]:
                 f"campaign {campaign.name!r} is already running ({holder or 'unknown holder'}); "
                 "try again when it has finished"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
+        except OSError as e:
+            raise JournalWriteError(path, e) from None
         yield
     finally:
         os.close(fd)
@@ -139,7 +147,12 @@ def run(
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")
-            df = write_results(plan.contacts, journal, campaign.results_path)
+            try:
+                df = write_results(plan.contacts, journal, campaign.results_path)
+            except OSError as e:  # the journal holds every fact: `results` rewrites it later
+                from campaign_dialer.store import JournalWriteError
+
+                raise JournalWriteError(campaign.results_path, e) from None
             logger.info("results_written", path=str(campaign.results_path), rows=len(df))
             if not quiet:
                 from campaign_dialer.report import print_summary

@@ -117,7 +117,7 @@ class JournalWriteError(JournalError):
         else:
             self.exit_code = ExitCode.CANTCREAT
             what = "it is read-only or cannot be created"
-        super().__init__(f"cannot write the journal {path}: {what} ({text})")
+        super().__init__(f"cannot write {path}: {what} ({text})")
 
 
 _WRITE_PROBLEMS = ("readonly", "read-only", "full", "i/o", "unable to open", "cannot open")

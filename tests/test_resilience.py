@@ -316,6 +316,36 @@ def test_a_read_only_journal_is_73_from_the_cli(tmp_path: Path) -> None:
     assert str(journal) in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_full_disk_is_74_from_the_cli_before_any_call(tmp_path: Path) -> None:
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("filling a disk needs a small mount (root)")
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(2)])
+    camp.out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(camp.out)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no way to mount a small disk here")
+    try:
+        # the journal and the lock exist; then the disk fills up
+        assert run_cli("resume", str(camp.path)).returncode == 0
+        (camp.out / ".e2e.lock").write_text("x" * 100)
+        fd = os.open(camp.out / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"x" * 512)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        proc = run_cli("run", str(camp.path), "--base-url", "http://127.0.0.1:9")
+    finally:
+        subprocess.run(["umount", str(camp.out)], capture_output=True)
+    assert proc.returncode == 74, proc.stderr
+    assert "disk is full" in proc.stderr and "Traceback" not in proc.stderr
+    assert "e2e.journal.sqlite" in proc.stderr
+
+
 def test_journal_files_are_created_0600(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.sqlite", "c")
     j.set_meta("x", "y")
