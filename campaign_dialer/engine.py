@@ -941,6 +941,9 @@ class Engine:
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
             )
             if verdict.disposition == "eligible" and a.body == self._request_body(row):
+                if self.journal.control() != "active":
+                    bound.info("replay_waits_for_resume")  # a paused campaign places nothing
+                    return
                 # No call exists: the same key and body can ring this person at most once.
                 bound.info("replaying_open_intent")
                 replayed = await self._post(a, row, bound)

@@ -401,3 +401,19 @@ def test_the_sandbox_takes_its_idempotency_memory_lifetime_on_the_command_line()
 
     args = build_parser().parse_args(["--idempotency-ttl", "0.5"])
     assert args.idempotency_ttl == 0.5
+
+
+def test_a_paused_campaign_replays_nothing_on_resume_of_an_open_intent(tmp_path: Path) -> None:
+    phone = numbers(1)
+
+    def before(j: Journal) -> None:
+        j.record_intent(person=f"tel:{phone[0]}", row=1, attempt=1, idem_key="k1",
+                        body={"agent_id": "agt_3d9b21", "phone_number": phone[0]},
+                        evidence={}, run_id=None)
+        j.set_control("paused")
+
+    p = FakePlatform()
+    r = run_engine(tmp_path, p, phones=phone, before=before)
+    assert p.posts == []  # looked up (nothing there), not re-sent while paused
+    assert r.journal.attempts()[0].state == "intent"
+    assert r.outcome.exit_code == ExitCode.TEMPFAIL
