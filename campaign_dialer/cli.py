@@ -42,7 +42,8 @@ def _hhmm(text: str) -> time:
 EXIT_CODES = (
     "exit codes: 0 done, 1 unexpected error (see the log), 64 bad command line, "
     "65 bad input data, 66 nothing to report yet, "
-    "69 API unavailable, 75 try again later, 77 key refused, 78 bad campaign file, "
+    "69 API unavailable, 73 journal cannot be created, 74 write failed (disk full), "
+    "75 try again later, 77 key refused, 78 bad campaign file, "
     "130/143 interrupted"
 )
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 60s; same format as --max-duration)")
     run.add_argument("--no-progress", action="store_true",
                      help="no live progress line on a terminal")
+    run.add_argument("--pause-wait", type=_duration, default=15 * 60.0, metavar="DURATION",
+                     help="when the campaign is paused, wait this long for `resume` before "
+                     "exiting 75 (default 15m; same format as --max-duration)")
 
     chk = campaign_cmd(
         "check", "validate the campaign and show the plan; places no call",
@@ -146,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Cancel the campaign for good: no new call is ever placed, rows not dialed are "
         "recorded as suppressed (campaign_canceled). Live calls are not hung up.",
     )
+    rel = campaign_cmd(
+        "release", "decide calls that could not be confirmed (see status)",
+        "An intent that could be resolved neither by replaying its key nor by looking the call "
+        "up stays `unresolved` and is never re-sent until a person decides: `--as not-called` "
+        "lets the next run dial those rows, `--as called` records them as called, never again.",
+    )
+    rel.add_argument("--as", dest="as_", required=True, choices=("not-called", "called"),
+                     help="not-called: the next run dials them; called: never again")
+    rel.add_argument("--row", type=int, action="append", metavar="N",
+                     help="only this row (repeatable; default: every unresolved row)")
 
     from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
 
@@ -231,6 +245,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.run(
             args.campaign, base_url=args.base_url, wait=args.wait, until=args.until,
             max_duration=args.max_duration, grace=args.grace, progress=not args.no_progress,
+            pause_wait=args.pause_wait,
         )
     if cmd == "check":
         return commands.check(args.campaign, as_json=args.json)
@@ -238,6 +253,8 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.status(args.campaign, as_json=args.json)
     if cmd == "results":
         return commands.results(args.campaign)
+    if cmd == "release":
+        return commands.release(args.campaign, as_called=args.as_ == "called", rows=args.row)
     if cmd in ("pause", "resume", "cancel"):
         return commands.control(args.campaign, cmd)
     if cmd == "report":

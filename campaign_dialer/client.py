@@ -12,7 +12,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -232,8 +232,25 @@ class VantaxClient:
             trust_env=not _is_loopback_url(base_url),
         )
 
+        # The platform's clock as last told by a `Date` header: (its time, our monotonic
+        # time on receipt). Crash recovery bounds its lookups by it, never by our own clock.
+        self._platform: tuple[datetime, float] | None = None
+
     def __repr__(self) -> str:
         return f"VantaxClient(base_url={str(self._http.base_url)!r})"
+
+    def platform_now(self) -> datetime | None:
+        """The platform's current time, from its last `Date` header; None before one is seen."""
+        if self._platform is None:
+            return None
+        at, mono = self._platform
+        return at + timedelta(seconds=time.monotonic() - mono)
+
+    async def probe(self) -> datetime | None:
+        """One cheap request (the first page of one call) to learn the platform's clock."""
+        # Not paced: one request before the first call must not delay the calls' schedule.
+        await self._request("GET", "/v1/calls", params={"limit": 1}, paced=False)
+        return self.platform_now()
 
     async def __aenter__(self) -> VantaxClient:
         return self
@@ -271,8 +288,11 @@ class VantaxClient:
                 return
             params = {**params, "cursor": cursor}
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        await self._pacer(method)
+    async def _request(
+        self, method: str, path: str, *, paced: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        if paced:
+            await self._pacer(method)
         started = time.monotonic()
         label = "/v1/calls/{id}" if path.startswith("/v1/calls/") else path
         try:
@@ -285,6 +305,7 @@ class VantaxClient:
             raise TransientError(
                 f"{method} {label}: connection failed ({type(e).__name__})"
             ) from None
+        self._note_date(resp.headers.get("Date"))
         body = _json_or_none(resp)
         code, message, details = _envelope(body)
         self._observe(method, label, resp.status_code, code, started, None)
@@ -295,6 +316,18 @@ class VantaxClient:
                 raise TransientError(f"{method} {label}: {resp.status_code} with unreadable body")
             return body
         raise _error_for(resp, method, label, code, message, details)
+
+    def _note_date(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            at = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        # The header has whole seconds: the platform's time on receipt is half a second on.
+        self._platform = (at + timedelta(seconds=0.5), time.monotonic())
 
     def _observe(
         self, method: str, path: str, status: int | None, code: str | None, started: float,

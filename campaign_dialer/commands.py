@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from campaign_dialer import log
-from campaign_dialer.clock import Clock
+from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
 from campaign_dialer.exitcodes import DialerError, ExitCode, NotApplicable, NotRunYet
 
@@ -31,9 +31,14 @@ class CampaignLocked(DialerError):
 @contextmanager
 def campaign_lock(campaign: Campaign) -> Iterator[None]:
     """One run per campaign: an flock the kernel drops when the process dies."""
-    campaign.output_dir.mkdir(parents=True, exist_ok=True)
+    from campaign_dialer.store import JournalWriteError
+
     path = campaign.output_dir / f".{campaign.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        campaign.output_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # read-only, full, or not a folder: 73/74, not a traceback
+        raise JournalWriteError(path, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -43,8 +48,11 @@ def campaign_lock(campaign: Campaign) -> Iterator[None]:
                 f"campaign {campaign.name!r} is already running ({holder or 'unknown holder'}); "
                 "try again when it has finished"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
+        except OSError as e:
+            raise JournalWriteError(path, e) from None
         yield
     finally:
         os.close(fd)
@@ -80,10 +88,29 @@ def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
     return Campaign(campaign.path, model)
 
 
+def require_real_clock_off_loopback(campaign: Campaign, clock: Clock) -> None:
+    """A simulated clock judges local hours wrongly on purpose: only against the sandbox."""
+    from urllib.parse import urlsplit
+
+    from campaign_dialer.config import _is_loopback
+
+    host = urlsplit(campaign.model.api.base_url).hostname or ""
+    if clock.is_fake and not _is_loopback(host):
+        what = (
+            f"{TEST_CLOCK_ENV} is set" if clock.env_hook else "a simulated clock is in use"
+        )
+        raise ConfigError(
+            campaign.path, "api.base_url",
+            f"{what} ({clock.source}) but the API {campaign.model.api.base_url} is not on "
+            f"loopback; a simulated clock is for the sandbox only: unset {TEST_CLOCK_ENV} "
+            "to call real people",
+        )
+
+
 def run(
     path: Path, *, base_url: str | None = None, wait: bool = False, until: time | None = None,
     max_duration: float | None = None, grace: float = 60.0, progress: bool = True,
-    clock: Clock | None = None, quiet: bool = False,
+    clock: Clock | None = None, quiet: bool = False, pause_wait: float = 15 * 60.0,
 ) -> ExitCode:
     from campaign_dialer.client import VantaxClient
     from campaign_dialer.engine import Engine, RunOptions
@@ -95,6 +122,7 @@ def run(
     key = campaign.api_key()
     log.register_secret(key)
     clock = clock or Clock.from_env()
+    require_real_clock_off_loopback(campaign, clock)  # before any call, before the journal
     logger = log.get("run", campaign=campaign.name)
     with campaign_lock(campaign):
         plan = make_plan(campaign, clock.now())
@@ -110,7 +138,7 @@ def run(
 
             options = RunOptions(
                 wait=wait, until=deadline_from(until, clock.now()), max_duration_s=max_duration,
-                grace_s=grace,
+                grace_s=grace, pause_wait_s=pause_wait,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
             engine = Engine(
@@ -119,7 +147,12 @@ def run(
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")
-            df = write_results(plan.contacts, journal, campaign.results_path)
+            try:
+                df = write_results(plan.contacts, journal, campaign.results_path)
+            except OSError as e:  # the journal holds every fact: `results` rewrites it later
+                from campaign_dialer.store import JournalWriteError
+
+                raise JournalWriteError(campaign.results_path, e) from None
             logger.info("results_written", path=str(campaign.results_path), rows=len(df))
             if not quiet:
                 from campaign_dialer.report import print_summary
@@ -200,6 +233,9 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     from campaign_dialer.planning import make_plan
 
     campaign = load_campaign(path)
+    # As `run` does: a key in the environment never reaches the output, whatever file the
+    # campaign points at (an `inputs.contacts = ".env"` would echo it in an error).
+    log.register_secret(os.environ.get(campaign.model.api.api_key_env, "").strip())
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
     if plan.history is not None:
@@ -269,8 +305,23 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     con.print(_fate_table(f"{campaign.name}: {data['state']}", data["by_reason"]))
     con.print(
         f"live calls: {data['live_calls']}; next window opens: {data['next_window_at'] or '-'}; "
-        f"last run exit code: {_dash(data['last_exit_code'])}", highlight=False, soft_wrap=True,
+        f"last run exit code: {_dash(data['last_exit_code'])}; clock: "
+        f"{_dash(data['clock_source'])}", highlight=False, soft_wrap=True,
     )
+    if data["control"] == "paused":
+        con.print(
+            f"paused: a running run keeps following its live calls and waits up to "
+            f"{_dash(data['pause_wait_s'])}s (--pause-wait, default 15m) for "
+            "`campaign-dialer resume`, then exits 75; rows not dialed wait for the next run"
+        )
+    if data["unresolved"]:
+        con.print(
+            f"{len(data['unresolved'])} call(s) could not be confirmed and are not re-sent "
+            "until you decide: check the platform, then `campaign-dialer release "
+            f"{path} --as not-called` (dial again) or `--as called` (never again)"
+        )
+        for u in data["unresolved"]:
+            con.print(f"  row {u['row']} attempt {u['attempt']}: {u['error'] or '-'}")
     return ExitCode.OK
 
 
@@ -304,6 +355,14 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     from campaign_dialer.report import state_label
 
     control = journal.control()
+
+    from campaign_dialer.store import UNRESOLVED
+
+    unresolved = [
+        {"row": a.row, "attempt": a.attempt, "intent_at": a.intent_at, "error": a.error}
+        for a in journal.attempts(states=[UNRESOLVED])
+    ]
+    wait = journal.get_meta("pause_wait_s")
     return {
         "campaign": campaign.name,
         "state": state_label(running=running, control=control, runs=len(runs),
@@ -320,6 +379,9 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
         "next_window_at": min(opens) if opens else None,
         "last_exit_code": int(last_exit) if last_exit is not None else None,
         "runs": len(runs),
+        "clock_source": journal.get_meta("clock_source"),
+        "pause_wait_s": float(wait) if wait else 15 * 60.0,
+        "unresolved": unresolved,
     }
 
 
@@ -361,6 +423,22 @@ def control(path: Path, action: str) -> ExitCode:
         journal.set_control(state)
     log.get("control", campaign=campaign.name).info("control_changed", state=state)
     log.out().print(f"{campaign.name}: {state}", highlight=False)
+    return ExitCode.OK
+
+
+def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> ExitCode:
+    """A person's decision on calls neither replay nor lookup could confirm."""
+    from campaign_dialer.store import Journal
+
+    campaign = load_campaign(path, check_inputs=False)
+    with campaign_lock(campaign), Journal(campaign.journal_path, campaign.name,
+                                          create=False) as journal:
+        done = journal.release(rows=rows, as_called=as_called)
+    what = "called (never dialed again)" if as_called else "not called (the next run dials)"
+    log.get("control", campaign=campaign.name).info(
+        "unresolved_released", rows=[a.row for a in done], as_called=as_called
+    )
+    log.out().print(f"{campaign.name}: {len(done)} unresolved call(s) released as {what}")
     return ExitCode.OK
 
 

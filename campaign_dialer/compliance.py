@@ -998,6 +998,16 @@ def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) ->
         raise ComplianceError(
             path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
         )
+    # pandas keeps 9999-12-31 or 0001-01-01 at microsecond resolution; nanoseconds (what the
+    # ledger compares in) only reach 1677-2262, so such a date is named, not a traceback.
+    lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    outside = check & ((parsed < lo) | (parsed > hi)).fillna(False).to_numpy(dtype=bool)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ComplianceError(
+            path, f"{text.iloc[i]!r} is outside the supported years 1678-2261",
+            row=i + 1, column=column,
+        )
     ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return np.where(blank, _NO_EXPIRY, ns)
 

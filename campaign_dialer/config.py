@@ -33,6 +33,7 @@ KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
 SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+FEDERAL_START, FEDERAL_END = time(8), time(21)  # 47 CFR 64.1200(c)(1)
 
 
 class ConfigError(DialerError):
@@ -70,7 +71,15 @@ class _Model(BaseModel):
 LaxPath = Annotated[Path, Strict(False)]
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+# Finite numbers in (0, hi]: inf, NaN or an absurd value is named, never obeyed
+# (`max_live_calls = 1e12` would allocate a worker per slot; `requests_per_second = inf`
+# divides by zero; `poll_interval_s = inf` never polls).
+Rate = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+ShortSeconds = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 
 
 class CampaignSection(_Model):
@@ -102,12 +111,16 @@ class CampaignSection(_Model):
 class ApiSection(_Model):
     base_url: str = "https://api.vantaxai.com"
     api_key_env: str = "VANTAX_API_KEY"
-    requests_per_second: PositiveFloat = 10.0
-    max_live_calls: Annotated[int, Field(ge=1)] = 20
-    request_timeout_s: PositiveFloat = 10.0
-    poll_interval_s: PositiveFloat = 2.0
+    requests_per_second: Rate = 10.0
+    max_live_calls: Annotated[int, Field(ge=1, le=10_000)] = 20
+    request_timeout_s: ShortSeconds = 10.0
+    poll_interval_s: ShortSeconds = 2.0
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
-    call_time_limit_s: PositiveFloat = 3600.0
+    call_time_limit_s: Seconds = 3600.0
+    # No answer (refused, timeouts, 5xx) for this long: stop new calls, exit 69.
+    outage_s: Seconds = 120.0
+    # The same non-transient error on this many calls in a row stops the run (78 or 69).
+    breaker_threshold: Annotated[int, Field(ge=1, le=10_000)] = 5
 
     @field_validator("api_key_env")
     @classmethod
@@ -141,7 +154,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class PacingSection(_Model):
-    calls_per_second: PositiveFloat = 2.0
+    calls_per_second: Rate = 2.0
 
 
 class ColumnsSection(_Model):
@@ -197,6 +210,11 @@ class ComplianceSection(_Model):
         start, end = _parse_hhmm(v[0]), _parse_hhmm(v[1])
         if not start < end:
             raise ValueError("the window must start before it ends (same local day)")
+        if start < FEDERAL_START or end > FEDERAL_END:
+            raise ValueError(
+                f"{v[0]}-{v[1]} reaches outside 08:00-21:00, the federal calling hours "
+                "(recipient's local time); choose a window inside them"
+            )
         return (start, end)
 
 
@@ -205,7 +223,7 @@ class RedialSection(_Model):
 
     statuses: list[str] = Field(default_factory=list)
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
-    min_gap_minutes: Annotated[float, Field(ge=0)] = 240.0
+    min_gap_minutes: Annotated[float, Field(ge=0, le=525_600, allow_inf_nan=False)] = 240.0
     max_per_24h: Annotated[int, Field(ge=1, le=3)] = 2
 
     @field_validator("statuses")
@@ -437,10 +455,34 @@ def _check_inputs(c: Campaign) -> None:
     checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths)]
     if c.consent_path is not None:
         checks.append(("inputs.consent", c.consent_path))
-    problems = [(key, f"input file {p} does not exist") for key, p in checks if not p.is_file()]
+    problems = [
+        (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
+        for key, p in checks if not p.is_file()
+    ]
     if c.model.compliance.require_consent and c.consent_path is None:
         problems.append(
             ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
         )
+    problems += _writable_path_problems(c)
     if problems:
         raise ConfigError.of(c.path, problems)
+
+
+def _writable_path_problems(c: Campaign) -> list[tuple[str, str]]:
+    """Outputs must be of the right kind before anything runs (a file, a folder)."""
+    problems: list[tuple[str, str]] = []
+    ledger = c.dnc_ledger_path
+    if ledger.exists() and not ledger.is_file():
+        problems.append(("compliance.dnc_ledger", f"{ledger} is not a file"))
+    elif ledger.parent.exists() and not ledger.parent.is_dir():
+        problems.append(("compliance.dnc_ledger", f"{ledger.parent} is not a folder"))
+    out = c.output_dir
+    if out.exists() and not out.is_dir():
+        problems.append(("output.dir", f"{out} is not a folder"))
+    else:
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    problems.append(("output.dir", f"{parent} is not a folder"))
+                break
+    return problems

@@ -47,7 +47,7 @@ from campaign_dialer.compliance import (
     state_for_number,
 )
 from campaign_dialer.config import Campaign
-from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.exitcodes import DialerError, ExitCode
 from campaign_dialer.history import HistoryStore
 from campaign_dialer.planning import (
     HISTORY_REASONS,
@@ -63,10 +63,12 @@ from campaign_dialer.store import (
     NOT_PLACED,
     PLACED,
     REJECTED,
+    UNRESOLVED,
     Attempt,
     DuplicateAttempt,
     Fate,
     Journal,
+    JournalWriteError,
     iso,
     parse_iso,
 )
@@ -75,7 +77,9 @@ from campaign_dialer.store import (
 # evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
 REQUEST_HEADROOM = 0.9
 MAX_BACKOFF_S = 30.0
-RECONCILE_WINDOW = timedelta(hours=23)  # idempotency keys live 24 h on the platform
+# Crash recovery looks a call up from this long before the intent, on the platform's clock:
+# the Date header it sent has whole seconds, the dialer may have died mid-request.
+LOOKUP_MARGIN = timedelta(minutes=15)
 ClientFactory = Callable[..., VantaxClient]
 
 
@@ -83,6 +87,13 @@ def idempotency_key(campaign: str, person: str, attempt: int) -> str:
     """Stable for one person's one attempt in one campaign: a replay can never ring twice."""
     digest = hashlib.sha256(f"{campaign}\x1f{person}\x1f{attempt}".encode()).hexdigest()
     return f"cd1-{digest[:48]}"
+
+
+def revised_key(key: str, body: dict[str, Any]) -> str:
+    """The key for a not-placed attempt re-sent with a corrected body (the platform answers a
+    key reused with another body with 422 `idempotency_mismatch`, or its first answer)."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return f"{key.split('.')[0]}.{digest[:12]}"
 
 
 def backoff(tries: int, *, base: float = 0.5, cap: float = MAX_BACKOFF_S) -> float:
@@ -125,6 +136,8 @@ class RunOptions:
     max_duration_s: float | None = None
     grace_s: float = 60.0
     install_signal_handlers: bool = True
+    # A pause seen by a run: wait this long for `resume` before leaving with 75.
+    pause_wait_s: float = 15 * 60.0
 
 
 @dataclass
@@ -138,6 +151,7 @@ class Stats:
     suppressed: int = 0
     deferred: int = 0
     unresolved: int = 0
+    held_unresolved: int = 0
     to_dial: int = 0
     http: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
@@ -151,7 +165,8 @@ class Stats:
             "rows": self.rows, "placed": self.placed, "live": self.live,
             "completed": self.completed, "rejected": self.rejected, "errors": self.errors,
             "suppressed": self.suppressed, "deferred": self.deferred,
-            "unresolved": self.unresolved, "to_dial": self.to_dial,
+            "unresolved": self.unresolved, "held_unresolved": self.held_unresolved,
+            "to_dial": self.to_dial,
             "calls_per_second": round(self.calls_per_second(), 3),
             "http": dict(self.http),
         }
@@ -234,6 +249,13 @@ class Engine:
         self.stopping = False
         self.stop_signal: int | None = None
         self._abort: _Abort | None = None
+        self._paused_since: float | None = None
+        self._pause_expired = False
+        # Monotonic time of the first failed exchange (refused, timeout, 5xx) since the
+        # platform last answered; an outage longer than api.outage_s ends the run with 69.
+        self._failing_since: float | None = None
+        # Consecutive non-transient errors with the same code: (code, attempt ids).
+        self._streak: tuple[str, list[int]] = ("", [])
         self._events: list[tuple[Any, ...]] = []
         self.run_id: int | None = None
         # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
@@ -305,6 +327,10 @@ class Engine:
         return max(self.cfg.api.poll_interval_s, max(self.stats.live, 1) / self.poll_budget)
 
     def _observe(self, ex: Exchange) -> None:
+        if ex.status is not None and ex.status < 500 and ex.status != 408:
+            self._failing_since = None  # the platform answered, even if to say no
+        elif self._failing_since is None:
+            self._failing_since = time.monotonic()
         key = f"{ex.method} {ex.status or ex.error}"
         self.stats.http[key] += 1
         self._events.append(
@@ -321,6 +347,8 @@ class Engine:
     async def run(self) -> RunOutcome:
         self._make_limits()
         self.run_id = self.journal.begin_run()
+        self.journal.set_meta("clock_source", self.clock.source)
+        self.journal.set_meta("pause_wait_s", f"{self.opts.pause_wait_s:g}")
         if self.clock.is_fake:
             # The env hook is for tests; a demo's simulated clock is said on screen instead.
             level = self.log.warning if self.clock.env_hook else self.log.info
@@ -340,6 +368,8 @@ class Engine:
                 pacer=self._pace_request, observer=self._observe
             ) as client:
                 self.client = client
+                if self.schedule or self._open_attempts:
+                    await self._probe()
                 async with anyio.create_task_group() as tg:
                     self.tg = tg
                     if self.opts.install_signal_handlers:
@@ -358,9 +388,15 @@ class Engine:
             # Every journal write is its own transaction, so the journal is consistent here;
             # record what happened and let the next run resume from it.
             bad_input = _first(e, ComplianceError)
+            known = _first(e, DialerError)
             if bad_input is not None:  # a consent/DNC file became unreadable mid-run
                 self.log.error("compliance_input_unreadable", error=str(bad_input))
                 self._abort = _Abort(ExitCode.DATAERR, str(bad_input))
+            elif isinstance(known, DialerError):  # e.g. the journal's disk is full
+                self.log.error("run_stopped", error=str(known))
+                self._abort = _Abort(known.exit_code, str(known))
+                if isinstance(known, JournalWriteError):
+                    raise known from None  # nothing more can be recorded; say so and leave
             else:
                 self.log.exception("run_failed", error=repr(e))
                 self._abort = _Abort(ExitCode.FAILURE, f"unexpected error: {e!r}")
@@ -380,10 +416,25 @@ class Engine:
             elif self.stats.unresolved:
                 exit_code = ExitCode.UNAVAILABLE
                 message = f"{self.stats.unresolved} call(s) could not be confirmed: API unavailable"
+            elif self._pause_expired and summary.get("pending", 0):
+                exit_code = ExitCode.TEMPFAIL
+                message = (
+                    f"the campaign is paused (waited {self.opts.pause_wait_s:g}s for resume); "
+                    f"{summary['pending']} row(s) wait: `campaign-dialer resume` and run again"
+                )
             elif summary.get("pending", 0):
                 exit_code = ExitCode.TEMPFAIL
                 message = f"{summary['pending']} row(s) left for a later run"
-        self.journal.end_run(self.run_id, int(exit_code), {**self.stats.as_dict(), **summary})
+            if exit_code == ExitCode.TEMPFAIL and self.journal.attempts(states=[UNRESOLVED]):
+                held = len(self.journal.attempts(states=[UNRESOLVED]))
+                message += (
+                    f"; {held} call(s) could not be confirmed and wait for a person: see "
+                    "`campaign-dialer status`, then `campaign-dialer release`"
+                )
+        self.journal.end_run(
+            self.run_id, int(exit_code),
+            {**self.stats.as_dict(), **summary, "clock_source": self.clock.source},
+        )
         self.journal.set_meta("last_exit_code", str(int(exit_code)))
         self.log.info("run_finished", exit_code=int(exit_code), **self.stats.as_dict())
         return RunOutcome(exit_code, self.stats, message)
@@ -395,6 +446,14 @@ class Engine:
             self._flush_events()
             if self.on_progress:
                 self.on_progress(self.stats)
+            failing = self._failing_since
+            if failing is not None and time.monotonic() - failing >= self.cfg.api.outage_s:
+                self._stop_soon(
+                    ExitCode.UNAVAILABLE,
+                    f"the API at {self.cfg.api.base_url} has not answered for "
+                    f"{self.cfg.api.outage_s:g}s (refused, timeouts or 5xx); no new call is "
+                    "placed; run again when it is back, the run resumes where it stopped",
+                )
             if time.monotonic() - last_log >= 10:
                 last_log = time.monotonic()
                 self.log.info("progress", **self.stats.as_dict())
@@ -420,6 +479,31 @@ class Engine:
         await anyio.sleep(self.opts.grace_s)
         self.log.warning("grace_period_over", live=self.stats.live)
         self.tg.cancel_scope.cancel()
+
+    def _stop_soon(self, code: ExitCode, message: str) -> None:
+        """Stop placing calls now; keep following live ones for the grace period."""
+        if self._abort is not None:
+            return
+        self._abort = _Abort(code, message)
+        self.stopping = True
+        self.schedule.poke()
+        self.log.error("stopping_new_calls", reason=message, exit_code=int(code),
+                       grace_s=self.opts.grace_s, live=self.stats.live)
+        self.tg.start_soon(self._grace_timer)
+
+    async def _probe(self) -> None:
+        """Learn the platform's clock before the first intent (crash recovery needs it)."""
+        try:
+            with anyio.fail_after(self.cfg.api.request_timeout_s + 1):
+                at = await self.client.probe()
+        except AuthError:
+            return  # the first POST says so and stops the run with 77
+        except (VantaxError, TimeoutError) as e:
+            self.log.warning("platform_clock_unknown", error=str(e))
+            return
+        if at is not None:
+            skew = (self.clock.now() - at).total_seconds()
+            self.log.info("platform_clock", platform_now=iso(at), dialer_ahead_s=round(skew, 1))
 
     def _abort_run(self, code: ExitCode, message: str) -> None:
         if self._abort is None:
@@ -470,8 +554,8 @@ class Engine:
             if nxt is None:
                 continue
             _, not_before = nxt
-            if control != "active":
-                continue
+            if control == "canceled":
+                continue  # paused rows are scheduled: the producer waits for `resume`
             if r.disposition == "suppressed" and not attempts:
                 continue  # the plan held it back; the gate would say the same at dial time
             if r.disposition == "pending" and r.next_open is not None:
@@ -523,9 +607,39 @@ class Engine:
             return False
         return self.journal.control() == "active"
 
+    def _still_waiting_for_resume(self) -> bool:
+        """Paused: keep waiting (True) until --pause-wait is used up (False)."""
+        now = time.monotonic()
+        if self._paused_since is None:
+            self._paused_since = now
+            self.log.warning("paused", pause_wait_s=self.opts.pause_wait_s, live=self.stats.live,
+                             waiting_rows=len(self.schedule))
+        if now - self._paused_since >= self.opts.pause_wait_s:
+            self._pause_expired = True
+            self.log.warning("pause_wait_over", pause_wait_s=self.opts.pause_wait_s)
+            return False
+        return True
+
     async def _producer(self, send: anyio.abc.ObjectSendStream[PlannedRow]) -> None:
         async with send:
-            while self._may_start_new_call():
+            while not self.stopping and self._abort is None:
+                if self._deadline is not None and self.clock.now() >= self._deadline:
+                    return
+                control = self.journal.control()
+                if control == "canceled":
+                    return
+                if control == "paused":
+                    # Live calls go on being followed; rows stay on the schedule for a
+                    # `resume` in this run (or the next run).
+                    if not self.schedule and self.schedule.in_flight == 0:
+                        return
+                    if not self._still_waiting_for_resume():
+                        return
+                    await anyio.sleep(min(1.0, self.opts.pause_wait_s))
+                    continue
+                if self._paused_since is not None:
+                    self._paused_since = None
+                    self.log.info("resumed", waiting_rows=len(self.schedule))
                 now = self.clock.now()
                 row = self.schedule.pop_due(now)
                 if row is not None:
@@ -556,15 +670,22 @@ class Engine:
                     self.schedule.poke()
 
     # -- dialing ----------------------------------------------------------------------
+    def _back_to_schedule(self, row: PlannedRow) -> None:
+        """A row taken off the schedule but not dialed (a pause) waits for its turn again."""
+        if not self.stopping and self._abort is None:
+            self.schedule.push(row, None)
+
     async def _dial(self, row: PlannedRow) -> None:
         assert row.person is not None
         bound = self.log.bind(row=row.row)
         async with self.live_slots:
             if not self._may_start_new_call():
+                self._back_to_schedule(row)
                 return
             await self.call_limiter.acquire()
             gate = await self._fresh_gate()
             if not self._may_start_new_call():
+                self._back_to_schedule(row)
                 return
             now = self.clock.now()
             verdict = gate.check(
@@ -582,6 +703,9 @@ class Engine:
                 self.schedule.push(row, not_before)
                 return
             evidence = {**verdict.evidence, "dialed_at": iso(now)}
+            platform_at = self.client.platform_now()
+            if platform_at is not None:  # what crash recovery bounds its lookup by
+                evidence["platform_at"] = iso(platform_at)
             a = self._intent(row, attempt_no, attempts, evidence)
             if a is None:
                 return
@@ -603,24 +727,24 @@ class Engine:
         self, row: PlannedRow, attempt_no: int, attempts: list[Attempt], evidence: dict[str, Any]
     ) -> Attempt | None:
         assert row.person is not None
+        body = self._request_body(row)
         existing = next((a for a in attempts if a.attempt == attempt_no), None)
         if existing is not None and existing.state != NOT_PLACED:
             return None
-        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
-        # Ring exactly the number the gate checked; a saved contact only when no number is known.
-        if row.phone_e164:
-            body["phone_number"] = row.phone_e164
-        else:
-            body["contact_id"] = row.contact_id
-        if self.cfg.campaign.from_phone_number_id:
-            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
         key = idempotency_key(self.campaign.name, row.person, attempt_no)
         if existing is not None:
-            body = existing.body  # a re-send carries exactly what the key was first sent with
+            key = existing.idem_key
+            if body != existing.body:
+                # Fixed since (agent, from-number): nothing was placed under the old key, and a
+                # platform may remember its answer to it, so the corrected body gets a key of its
+                # own, still stable for this person, attempt and request.
+                key = revised_key(key, body)
         if not self._claim(row, attempt_no, key, body, evidence):
             return None
         if existing is not None:
-            self.journal.reopen(existing.id)
+            changed = body != existing.body
+            self.journal.reopen(existing.id, body=body if changed else None,
+                                idem_key=key if changed else None)
             return self.journal.attempt(existing.id)
         try:
             return self.journal.record_intent(
@@ -670,6 +794,17 @@ class Engine:
         self._defer(row, verdict, bound)
         return False
 
+    def _request_body(self, row: PlannedRow) -> dict[str, Any]:
+        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
+        # Ring exactly the number the gate checked; a saved contact only when no number is known.
+        if row.phone_e164:
+            body["phone_number"] = row.phone_e164
+        else:
+            body["contact_id"] = row.contact_id
+        if self.cfg.campaign.from_phone_number_id:
+            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        return body
+
     async def _post(self, a: Attempt, row: PlannedRow, bound: Any) -> Call | None:
         """Send the attempt's POST until the platform gives a definite answer."""
         tries = 0
@@ -702,6 +837,7 @@ class Engine:
                 self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
                 return None
             except DncRejected as e:
+                self._streak = ("", [])  # the request itself was understood
                 self.journal.record_rejected(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
                 )
@@ -716,12 +852,15 @@ class Engine:
                 return None
             except VantaxError as e:
                 if not e.retryable:
+                    if self._campaign_error(a, row, e):
+                        return None
                     self.journal.record_error(
                         a.id, http_status=e.status, error_code=e.code, error=e.message
                     )
                     self.stats.errors += 1
                     bound.warning("call_error", status=e.status, code=e.code, error=e.message)
                     self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+                    self._count_streak(e, a)
                     return None
                 self.journal.note_error(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
@@ -746,9 +885,55 @@ class Engine:
                 a.id, call_id=call.id, http_status=201, status=call.status,
                 placed_at=iso(self.clock.now()),
             )
+            self._streak = ("", [])
             self.stats.placed += 1
             bound.info("call_placed", call_id=call.id, status=call.status)
             return call
+
+    def _campaign_error(self, a: Attempt, row: PlannedRow, e: VantaxError) -> bool:
+        """An error about the campaign, not the row: stop at once, leave the row pending."""
+        key = CAMPAIGN_ERRORS.get(e.code or "")
+        if key is None:
+            return False
+        if e.code == "phone_number_not_found" and not self.cfg.campaign.from_phone_number_id:
+            key = "campaign.agent_id"  # the agent's own outbound number is gone
+        value = self.cfg.campaign.agent_id if key == "campaign.agent_id" else (
+            self.cfg.campaign.from_phone_number_id)
+        self.journal.record_not_placed(
+            a.id, http_status=e.status, error_code=e.code, error=e.message
+        )
+        self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+        self._stop_soon(
+            ExitCode.CONFIG,
+            f"{self.campaign.path}: {key}: the platform does not know {value!r} "
+            f"({e.status} {e.code}); fix {key}: rows not dialed stay pending and the fixed "
+            "campaign dials them",
+        )
+        return True
+
+    def _count_streak(self, e: VantaxError, a: Attempt) -> None:
+        """The same non-transient error on N calls in a row is the campaign's, not theirs."""
+        if e.code in ROW_ERRORS:
+            return  # about this row's data: a streak of them says nothing of the campaign
+        code = f"{e.status} {e.code or ''}".strip()
+        prev, ids = self._streak
+        ids = [*ids, a.id] if code == prev else [a.id]
+        self._streak = (code, ids)
+        limit = self.cfg.api.breaker_threshold
+        if len(ids) < limit:
+            return
+        for aid in ids:  # refused, so not placed: these rows wait for the fixed campaign
+            self.journal.record_not_placed(
+                aid, http_status=e.status, error_code=e.code, error=f"breaker: {e.message}"
+            )
+            self.stats.errors -= 1
+        exit_code = ExitCode.CONFIG if e.status in (400, 404, 422) else ExitCode.UNAVAILABLE
+        self._stop_soon(
+            exit_code,
+            f"the platform refused {limit} calls in a row with {code} ({e.message}); check "
+            f"the campaign file {self.campaign.path} (agent, from-number, request) or the "
+            "platform; rows not dialed stay pending",
+        )
 
     async def _follow(self, a: Attempt, call: Call, row: PlannedRow, bound: Any) -> None:
         """Poll the call until it is final; the live slot is held by the caller until then."""
@@ -809,14 +994,19 @@ class Engine:
             self._set_fate_from_attempt(row, final)
             attempts = self.journal.attempts_for(row.person or "")
             nxt = self._next_attempt(row, attempts, self.clock.now())
-            if nxt is not None and self._may_start_new_call():
+            if nxt is not None and not self.stopping and self._abort is None:
                 self.schedule.push(row, nxt[1])
         finally:
             self.stats.live -= 1
 
     # -- resume -----------------------------------------------------------------------
     async def _resume(self, a: Attempt) -> None:
-        """Resolve what a previous run left open, without ever placing a fresh call."""
+        """Resolve what a previous run left open, without ever placing a second call.
+
+        The platform is asked first: its idempotency memory may be shorter than promised, so
+        the same key is replayed only after a lookup, bounded by the platform's own clock,
+        found no call for this attempt. An attempt neither can settle waits for a person.
+        """
         row = self.rows_by_person.get(a.person) or self._row_for_attempt(a)
         bound = self.log.bind(row=a.row, attempt=a.attempt, resumed=True)
         async with self.live_slots:
@@ -827,21 +1017,14 @@ class Engine:
                 await self._follow(a, call, row, bound)
                 return
             # INTENT: the POST may or may not have reached the platform.
-            now = self.clock.now()
-            intent_at = parse_iso(a.intent_at) or now
-            gate = await self._fresh_gate()
-            verdict = gate.check(
-                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
-            )
-            if verdict.disposition == "eligible" and now - intent_at < RECONCILE_WINDOW:
-                bound.info("replaying_open_intent")
-                replayed = await self._post(a, row, bound)
-                if replayed is not None:
-                    await self._follow(a, replayed, row, bound)
-                return
-            found = await self._lookup(a, row, intent_at)
+            found = await self._lookup(a, row)
             if found is _UNKNOWN:
                 self.stats.unresolved += 1
+                return
+            if found is _UNDECIDABLE:
+                self._hold_for_a_person(
+                    a, row, bound, "the platform cannot be asked whether this call exists"
+                )
                 return
             if found is not None:
                 self.journal.record_placed(
@@ -851,34 +1034,85 @@ class Engine:
                 bound.info("reconciled_by_lookup", call_id=found.id)
                 await self._follow(a, found, row, bound)
                 return
-            if now - intent_at > timedelta(
-                seconds=max(60.0, 3 * self.cfg.api.request_timeout_s)
-            ):
+            now = self.clock.now()
+            gate = await self._fresh_gate()
+            verdict = gate.check(
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+            )
+            if verdict.disposition == "eligible" and a.body == self._request_body(row):
+                if self.journal.control() != "active":
+                    bound.info("replay_waits_for_resume")  # a paused campaign places nothing
+                    return
+                # No call exists: the same key and body can ring this person at most once.
+                bound.info("replaying_open_intent")
+                replayed = await self._post(a, row, bound)
+                if replayed is not None:
+                    await self._follow(a, replayed, row, bound)
+                return
+            age = self._intent_age(a, now)
+            settle = timedelta(seconds=max(60.0, 3 * self.cfg.api.request_timeout_s))
+            if age is None:
+                self._hold_for_a_person(
+                    a, row, bound, "no platform time is known for this intent and no call "
+                    "was found; it may still be in flight"
+                )
+                return
+            if age > settle:
                 self.journal.record_not_placed(
                     a.id, http_status=None, error_code="not_found_on_platform",
                     error="reconciled: no call exists for this attempt",
                 )
                 bound.info("reconciled_not_placed")
-                self._defer(row, verdict, bound)
+                if verdict.disposition == "eligible":
+                    self.schedule.push(row, None)  # the campaign changed: dial it afresh
+                else:
+                    self._defer(row, verdict, bound)
             else:
-                self.stats.unresolved += 1
+                self.stats.unresolved += 1  # may still be in flight: the next run decides
 
-    async def _lookup(self, a: Attempt, row: PlannedRow, intent_at: datetime) -> Call | None:
-        since = iso(intent_at - timedelta(minutes=5))
-        filters: dict[str, Any] = {"created_after": since, "agent_id": a.body.get("agent_id")}
+    def _intent_age(self, a: Attempt, now: datetime) -> timedelta | None:
+        """How long ago the intent was, on the platform's clock when both ends know it."""
+        platform_at = parse_iso(a.evidence.get("platform_at"))
+        platform_now = self.client.platform_now()
+        if platform_at is not None and platform_now is not None:
+            return platform_now - platform_at
+        if platform_now is None:  # a platform without Date headers: our clock is all we have
+            return now - (parse_iso(a.intent_at) or now)
+        return None
+
+    def _hold_for_a_person(self, a: Attempt, row: PlannedRow, bound: Any, why: str) -> None:
+        self.journal.record_unresolved(a.id, error=why)
+        self.stats.held_unresolved += 1
+        bound.warning("intent_unresolved", reason=why)
+        self._set_fate_from_attempt(row, self.journal.attempt(a.id))
+
+    async def _lookup(self, a: Attempt, row: PlannedRow) -> Call | None:
+        """The call this intent placed, if any: bounded by the platform's clock, not ours.
+
+        `created_after` is the platform's time at the intent (from its Date header) less a
+        generous margin; calls this journal already knows are skipped. Without a platform
+        time there is no lower bound: any unknown call from this agent to this person counts
+        as this one (the person is then never rung again by this attempt).
+        """
+        filters: dict[str, Any] = {"agent_id": a.body.get("agent_id")}
+        platform_at = parse_iso(a.evidence.get("platform_at"))
+        if platform_at is not None:
+            filters["created_after"] = iso(platform_at - LOOKUP_MARGIN)
         if a.body.get("phone_number"):
             filters["to"] = a.body["phone_number"]
         else:
             filters["contact_id"] = a.body.get("contact_id")
+        known = {x.call_id for x in self.journal.attempts_for(a.person) if x.call_id}
         try:
             async for c in self.client.list_calls(**filters):
-                return c
+                if c.id not in known:
+                    return c
         except AuthError as e:
             self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
             return _UNKNOWN
         except VantaxError as e:
             self.log.warning("lookup_failed", row=a.row, error=e.message)
-            return _UNKNOWN
+            return _UNKNOWN if e.retryable or e.status is None else _UNDECIDABLE
         return None
 
     def _row_for_attempt(self, a: Attempt) -> PlannedRow:
@@ -913,6 +1147,14 @@ class Engine:
 
 
 _UNKNOWN = Call(id="", status="unknown")
+_UNDECIDABLE = Call(id="", status="undecidable")
+# Codes about one row's own data; they never trip the breaker.
+ROW_ERRORS = frozenset({"contact_not_found"})
+# Error codes that are about the campaign file, not the row: the key to fix.
+CAMPAIGN_ERRORS = {
+    "agent_not_found": "campaign.agent_id",
+    "phone_number_not_found": "campaign.from_phone_number_id",
+}
 
 
 def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:
@@ -948,6 +1190,9 @@ def attempt_fate(row: PlannedRow, a: Attempt) -> Fate:
         return Fate(row.row, row.person, "pending", "call_live", "", None, ev)
     if a.state == INTENT:
         return Fate(row.row, row.person, "pending", "unresolved", a.error or "", None, ev)
+    if a.state == UNRESOLVED:
+        detail = f"{a.error or 'unconfirmed'}; a person decides: campaign-dialer release"
+        return Fate(row.row, row.person, "pending", "unresolved", detail, None, ev)
     return Fate(
         row.row, row.person, "pending", a.error_code or "not_placed", a.error or "", None, ev
     )

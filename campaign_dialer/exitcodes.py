@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     DATAERR = 65           # EX_DATAERR: a contacts / DNC / consent file is malformed
     NOINPUT = 66           # EX_NOINPUT: nothing to read yet (report/results before any run)
     UNAVAILABLE = 69       # EX_UNAVAILABLE: the API could not be reached or kept failing
+    CANTCREAT = 73         # EX_CANTCREAT: the journal (or an output) cannot be written
+    IOERR = 74             # EX_IOERR: a write failed (disk full, I/O error)
     TEMPFAIL = 75          # EX_TEMPFAIL: rows left for a later run, or the campaign is locked
     NOPERM = 77            # EX_NOPERM: the API refused the key (401/403)
     CONFIG = 78            # EX_CONFIG: the campaign file is invalid

@@ -279,9 +279,9 @@ class SqliteHistory:
             )
             if any(r["attempt"] == attempt for r in mine):  # not placed before: reclaim it
                 db.execute(
-                    "UPDATE calls SET state='intent', claimed_at=?, claimed_ts=?, record=?, "
-                    "updated_at=? WHERE campaign=? AND person=? AND attempt=?",
-                    (now, ts, rec, now, campaign, person, attempt),
+                    "UPDATE calls SET state='intent', idem_key=?, claimed_at=?, claimed_ts=?, "
+                    "record=?, updated_at=? WHERE campaign=? AND person=? AND attempt=?",
+                    (idem_key, now, ts, rec, now, campaign, person, attempt),
                 )
             else:
                 db.execute(

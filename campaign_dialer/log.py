@@ -113,7 +113,10 @@ def configure(
     if json:
         processors = [
             *shared,
-            structlog.processors.dict_tracebacks,
+            # Tracebacks without local variables: a frame's locals hold phone numbers.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.JSONRenderer(),
             _scrub_rendered,
         ]
@@ -121,7 +124,10 @@ def configure(
     else:
         processors = [
             *shared,
-            structlog.dev.ConsoleRenderer(colors=con.is_terminal and not con.no_color),
+            structlog.dev.ConsoleRenderer(
+                colors=con.is_terminal and not con.no_color,
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+            ),
             _scrub_rendered,
         ]
         factory = _RichLoggerFactory(con)

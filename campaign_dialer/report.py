@@ -262,7 +262,8 @@ def read_journal(journal: Any) -> JournalFacts:
                            "ORDER BY id"):
         s = _loads(r[4])
         runs.append({"id": r[0], "started_at": r[1], "ended_at": r[2], "exit_code": r[3],
-                     "placed": s.get("placed"), "completed": s.get("completed")})
+                     "placed": s.get("placed"), "completed": s.get("completed"),
+                     "clock_source": s.get("clock_source")})
     meta = {k: v for k, v in journal.query("SELECT key, value FROM meta")}
     counts: Counter[tuple[str, str]] = Counter()
     for d, reason, n in journal.query(
@@ -432,6 +433,8 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "source": data.source,
         "state": _state(facts, figs["headline"]["pending"]),
+        # Which clock judged the local hours of the last run: "system" for a real one.
+        "clock_source": facts.runs[-1].get("clock_source") if facts.runs else None,
         "config": {
             "calls_per_second": cfg.pacing.calls_per_second,
             "max_live_calls": cfg.api.max_live_calls,

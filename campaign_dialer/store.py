@@ -9,6 +9,7 @@ and so impossible to send.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.log import scrub
 
 SCHEMA_VERSION = 1
 
@@ -93,8 +95,10 @@ _ATTEMPT_COLUMNS = (
 )
 
 # Attempt states. `intent` and `placed` are open: the next run must resolve or follow them.
-INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED = (
-    "intent", "placed", "final", "rejected", "error", "not_placed",
+# `unresolved`: an intent neither a replay nor a lookup could settle; it is never re-sent
+# until a person decides with `campaign-dialer release`.
+INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED, UNRESOLVED = (
+    "intent", "placed", "final", "rejected", "error", "not_placed", "unresolved",
 )
 OPEN_STATES = (INTENT, PLACED)
 CONTROL_STATES = ("active", "paused", "canceled")
@@ -106,6 +110,34 @@ class JournalError(DialerError):
 
 class DuplicateAttempt(JournalError):
     """The journal refused a second intent for the same person and attempt."""
+
+
+class JournalWriteError(JournalError):
+    """The journal cannot be written: read-only or missing (73), disk full or I/O (74)."""
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        text = str(error)
+        low = text.lower()
+        if "full" in low or "i/o" in low or isinstance(error, OSError) and "space" in low:
+            self.exit_code = ExitCode.IOERR
+            what = "the disk is full or failing"
+        else:
+            self.exit_code = ExitCode.CANTCREAT
+            what = "it is read-only or cannot be created"
+        super().__init__(f"cannot write {path}: {what} ({text})")
+
+
+_WRITE_PROBLEMS = ("readonly", "read-only", "full", "i/o", "unable to open", "cannot open")
+
+
+def _write_problem(e: BaseException) -> bool:
+    if isinstance(e, PermissionError | IsADirectoryError | NotADirectoryError):
+        return True
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO)
+    return isinstance(e, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        w in str(e).lower() for w in _WRITE_PROBLEMS
+    )
 
 
 def now_iso() -> str:
@@ -193,15 +225,24 @@ class Journal:
         self._now = now
         if not create and not self.path.exists():
             raise JournalError(f"no journal for campaign {campaign!r} at {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=10.0, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Phone numbers and call records: the owner's eyes only. SQLite gives its
+                # -wal and -shm files the database file's mode.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as e:
+            if _write_problem(e) or isinstance(e, OSError):
+                raise JournalWriteError(self.path, e) from None
+            raise
         with self._write():
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
@@ -236,14 +277,36 @@ class Journal:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE: a read upgraded to a write can fail with SQLITE_BUSY at once.
-        self._db.execute("BEGIN IMMEDIATE")
+        # A read-only file or a full disk becomes a JournalWriteError (exit 73/74), never a
+        # raw sqlite traceback; each transaction is whole or absent, so the journal stays
+        # consistent for the next run.
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            if _write_problem(e):
+                raise JournalWriteError(self.path, e) from None
+            raise
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as e:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if _write_problem(e):
+                raise JournalWriteError(self.path, e) from None
             raise
         else:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if _write_problem(e):
+                    raise JournalWriteError(self.path, e) from None
+                raise
 
     # -- meta -------------------------------------------------------------------------
     def _get_meta(self, key: str) -> str | None:
@@ -355,6 +418,8 @@ class Journal:
 
     def _update(self, attempt_id: int, **fields: Any) -> None:
         fields["updated_at"] = self._ts()
+        if isinstance(fields.get("error"), str):
+            fields["error"] = scrub(fields["error"])  # an API message may echo a secret
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._write() as db:
             db.execute(f"UPDATE attempts SET {cols} WHERE id=?", (*fields.values(), attempt_id))
@@ -454,9 +519,40 @@ class Journal:
             error=error,
         )
 
-    def reopen(self, attempt_id: int) -> None:
-        """A not-placed attempt goes back to intent before its key is sent again."""
-        self._update(attempt_id, state=INTENT)
+    def reopen(
+        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
+    ) -> None:
+        """A not-placed attempt goes back to intent before its key is sent again.
+
+        `body`: the campaign was fixed since (agent, from-number); nothing was placed under
+        the old key, so the corrected request goes out under `idem_key`, one of its own.
+        """
+        fields: dict[str, Any] = {"state": INTENT}
+        if body is not None:
+            fields["body"] = json.dumps(body, sort_keys=True)
+        if idem_key is not None:
+            fields["idem_key"] = idem_key
+        self._update(attempt_id, **fields)
+
+    def record_unresolved(self, attempt_id: int, *, error: str) -> None:
+        """Neither replay nor lookup can tell whether this call rang: a person decides."""
+        self._update(attempt_id, state=UNRESOLVED, error_code="unresolved", error=error)
+
+    def release(self, *, rows: Iterable[int] | None, as_called: bool) -> list[Attempt]:
+        """A person's decision on unresolved attempts: not placed (dial again) or called."""
+        wanted = set(rows) if rows is not None else None
+        done = []
+        for a in self.attempts(states=[UNRESOLVED]):
+            if wanted is not None and a.row not in wanted:
+                continue
+            if as_called:
+                self._update(a.id, state=FINAL, status="unknown", error_code="released",
+                             error="released by a person as called", ended_at=self._ts())
+            else:
+                self._update(a.id, state=NOT_PLACED, error_code="released",
+                             error="released by a person as not placed")
+            done.append(self.attempt(a.id))
+        return done
 
     def note_error(
         self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str

@@ -154,7 +154,7 @@ def test_pause_from_another_process_stops_new_calls_within_one_pacing_interval(
     camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(40)],
                           pacing="calls_per_second = 2")
     with sandbox() as sb:
-        proc = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        proc = popen_cli("run", str(camp.path), "--base-url", sb.url, "--pause-wait", "0s")
         wait_for_calls(sb, 3)
         paused = run_cli("pause", str(camp.path))
         t_paused = time.monotonic()

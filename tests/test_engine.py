@@ -318,12 +318,24 @@ def _intent_from_a_crashed_run(
     return before
 
 
-def test_resume_replays_an_open_intent_and_gets_the_original_call(tmp_path: Path) -> None:
+def test_resume_asks_the_platform_before_any_replay_and_follows_the_original_call(
+    tmp_path: Path,
+) -> None:
     phone = numbers(1)
     p = FakePlatform()
     r = run_engine(tmp_path, p, phones=phone, before=_intent_from_a_crashed_run(phone[0], p))
-    assert len(p.calls) == 1  # the replay answered the original call
-    assert len(p.posts) == 1
+    assert len(p.calls) == 1
+    assert p.posts == []  # the lookup found it: its idempotency memory is not relied on
+    (a,) = r.journal.attempts()
+    assert (a.state, a.call_id) == ("final", "call_0001")
+
+
+def test_resume_replays_an_intent_the_platform_has_no_call_for(tmp_path: Path) -> None:
+    phone = numbers(1)
+    p = FakePlatform()
+    r = run_engine(tmp_path, p, phones=phone, before=_intent_from_a_crashed_run(phone[0], None))
+    assert len(p.posts) == 1 and len(p.calls) == 1  # the same key, once
+    assert p.posts[0][1] == idempotency_key("e2e", f"tel:{phone[0]}", 1)
     (a,) = r.journal.attempts()
     assert (a.state, a.call_id) == ("final", "call_0001")
 

@@ -89,12 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of the fault streams (default: --seed)")
     parser.add_argument("--slow-seconds", type=float, default=15.0,
                         help="how long the slow fault holds a response")
-    parser.add_argument("--idempotency-ttl", type=float, default=24 * 3600.0, metavar="SECONDS",
-                        help="how long idempotency keys are remembered, in real seconds")
     parser.add_argument("--data", type=Path, default=None, metavar="FILE",
                         help="JSON file with agents, phone numbers, contacts and DNC numbers")
     parser.add_argument("--audit-out", type=Path, default=None, metavar="FILE",
                         help="write the audit (requests and placed calls) here at shutdown")
+    parser.add_argument("--idempotency-ttl", type=float, default=24 * 3600.0, metavar="SECONDS",
+                        help="how long a placed call's Idempotency-Key is remembered, in real "
+                        "seconds (small values stand for 'more than 24 h later')")
     parser.add_argument("--webhook-url", default=None, help="loopback URL to POST events to")
     parser.add_argument("--webhook-secret-env", default=None, metavar="NAME",
                         help="environment variable holding the webhook signing secret")
@@ -146,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             faults=_parse_faults(args.fault),
             fault_seed=args.fault_seed,
             slow_seconds=args.slow_seconds,
-            idempotency_ttl=args.idempotency_ttl,
             data_file=args.data,
             audit_path=args.audit_out,
             webhook_url=args.webhook_url,
             webhook_secret=secret,
+            idempotency_ttl=args.idempotency_ttl,
         )
         server = SandboxServer(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:
