@@ -285,16 +285,12 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
 
 
 def results(path: Path) -> ExitCode:
-    from campaign_dialer.contacts import load_contacts
+    from campaign_dialer.planning import load_campaign_contacts
     from campaign_dialer.results import write_results
     from campaign_dialer.store import Journal
 
     campaign = load_campaign(path)
-    m = campaign.model
-    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    contacts = load_contacts(
-        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
-    )
+    contacts = load_campaign_contacts(campaign)
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         write_results(contacts, journal, campaign.results_path)
     log.out().print(f"results: {campaign.results_path}")

@@ -525,7 +525,8 @@ class Engine:
                 return
             now = self.clock.now()
             verdict = gate.check(
-                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
+                other_phones=row.other_phones,
             )
             if verdict.disposition != "eligible":
                 self._defer(row, verdict, bound)
@@ -594,7 +595,7 @@ class Engine:
                 gate = await self._fresh_gate()
                 verdict = gate.check(
                     phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint,
-                    at=self.clock.now(),
+                    at=self.clock.now(), other_phones=row.other_phones,
                 )
                 if verdict.disposition != "eligible":
                     # A re-send may place the call now: not outside the rules. The attempt
@@ -745,7 +746,8 @@ class Engine:
             intent_at = parse_iso(a.intent_at) or now
             gate = await self._fresh_gate()
             verdict = gate.check(
-                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
+                other_phones=row.other_phones,
             )
             if verdict.disposition == "eligible" and now - intent_at < RECONCILE_WINDOW:
                 bound.info("replaying_open_intent")

@@ -48,6 +48,8 @@ class PlannedRow:
     detail: str
     next_open: datetime | None
     evidence: dict[str, str] = field(default_factory=dict)
+    # the row's other valid numbers: a DNC entry or revocation on any of them holds it back
+    other_phones: tuple[str, ...] = ()
 
     @property
     def contact_suppressed(self) -> bool:
@@ -85,9 +87,12 @@ def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
     m = campaign.model
     region = m.campaign.default_region
     ledger = DncLedger(campaign.dnc_ledger_path)
-    dnc = DncList.load(campaign.dnc_paths, default_region=region, ledger=ledger)
+    encoding = m.inputs.encoding
+    dnc = DncList.load(
+        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding
+    )
     consent = (
-        ConsentLedger.load(campaign.consent_path, default_region=region)
+        ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
         if campaign.consent_path is not None
         else None
     )
@@ -107,12 +112,21 @@ def build_gate(campaign: Campaign) -> tuple[Gate, DncLedger]:
     return gate, ledger
 
 
-def make_plan(campaign: Campaign, at: datetime) -> Plan:
+def load_campaign_contacts(campaign: Campaign) -> Contacts:
+    """The contacts file as the campaign maps and encodes it (what run, check and results use)."""
     m = campaign.model
     cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    contacts = load_contacts(
-        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
+    return load_contacts(
+        campaign.contacts_path,
+        default_region=m.campaign.default_region,
+        columns=cols or None,
+        encoding=m.inputs.encoding,
     )
+
+
+def make_plan(campaign: Campaign, at: datetime) -> Plan:
+    m = campaign.model
+    contacts = load_campaign_contacts(campaign)
     gate, ledger = build_gate(campaign)
     frame = build_plan(contacts, gate, at)
     cf = contacts.frame
@@ -124,6 +138,7 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
     phones = cf["phone_e164"].tolist()
     cids = cf["contact_id"].tolist()
     hints = cf["tz_hint"].tolist()
+    others = cf["phone_others"].tolist() if "phone_others" in cf.columns else [None] * len(cf)
     disp = frame["disposition"].tolist()
     reasons = frame["reason"].tolist()
     details = frame["detail"].tolist()
@@ -155,6 +170,7 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
                 detail=detail,
                 next_open=nxt,
                 evidence=ev,
+                other_phones=tuple(o.split(" ")) if (o := _na(others[i])) else (),
             )
         )
     return Plan(campaign, contacts, gate, ledger, frame, rows, at)
