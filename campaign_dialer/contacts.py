@@ -980,32 +980,31 @@ def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarr
     idx = np.flatnonzero(usable)
     if idx.size == 0:
         return label
-    codes_list = []
+    # (positions among usable rows, codes): every E.164 column shares one code space and one
+    # pass, so a number in Phone meets the same number in another row's Mobile
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    e164_ints = []
     for k in keys:
         values, is_e164 = k if isinstance(k, tuple) else (k, True)
-        codes_list.append(_group_codes(values, idx, e164=is_e164))
-    # one code space for all E.164 columns, so a number in Phone meets the same in Mobile
-    e164_cols = [j for j, k in enumerate(keys) if not isinstance(k, tuple) or k[1]]
-    if len(e164_cols) > 1:
-        ints = [
-            _e164_int_values(keys[j] if not isinstance(keys[j], tuple) else keys[j][0], idx)  # type: ignore[arg-type]
-            for j in e164_cols
-        ]
-        allints = np.concatenate(ints)
+        if is_e164:
+            e164_ints.append(_e164_int_values(values, idx))
+        else:
+            pairs.append((np.arange(idx.size), _group_codes(values, idx, e164=False)))
+    if e164_ints:
+        allints = np.concatenate(e164_ints)
         codes, _ = pd.factorize(allints)
-        codes = np.where(allints < 0, -1, codes)
-        for part, j in enumerate(e164_cols):
-            codes_list[j] = codes[part * idx.size : (part + 1) * idx.size]
+        positions = np.tile(np.arange(idx.size), len(e164_ints))
+        pairs.append((positions, np.where(allints < 0, -1, codes)))
     lab = idx.copy()
     while True:
         before = lab.copy()
-        for codes in codes_list:
+        for pos, codes in pairs:
             m = codes >= 0
             if not m.any():
                 continue
             best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-            np.minimum.at(best, codes[m], lab[m])
-            lab[m] = np.minimum(lab[m], best[codes[m]])
+            np.minimum.at(best, codes[m], lab[pos[m]])
+            np.minimum.at(lab, pos[m], best[codes[m]])
         if np.array_equal(lab, before):
             break
     label[idx] = lab
