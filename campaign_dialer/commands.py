@@ -286,31 +286,32 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         con.print(
             f"{file}: {info['count']} cell(s) not read as a phone number"
             + (f" (first {UNREADABLE_SHOWN})" if info["count"] > UNREADABLE_SHOWN else ""),
-            markup=False, highlight=False,
+            markup=False, highlight=False, soft_wrap=True,
         )
         for c in info["cells"]:
             con.print(
                 f"  row {c['row']}, column {c['column']!r}: {c['value']!r} ({c['problem']})",
-                markup=False, highlight=False,
+                markup=False, highlight=False, soft_wrap=True,
             )
     for w in inputs["warnings"]:
-        con.print(f"warning: {w}", markup=False, highlight=False)
+        con.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
     title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
     con.print(_fate_table(title, data["by_reason"], total=len(plan.rows)))
-    con.print(f"plan: {plan_path}", markup=False, highlight=False)
+    con.print(f"plan: {plan_path}", markup=False, highlight=False, soft_wrap=True)
     return ExitCode.OK
 
 
 def _mapping_table(inputs: dict[str, Any]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title="Columns understood")
     t.add_column("role")
     t.add_column("column(s)")
     for role, col in inputs["columns"].items():
         value = ", ".join(col) if isinstance(col, list) else col
-        t.add_row(role, value or "-", style=None)
-    t.add_row("ignored", ", ".join(inputs["ignored_columns"]) or "-")
+        t.add_row(Text(role), Text(value or "-"))
+    t.add_row("ignored", Text(", ".join(inputs["ignored_columns"]) or "-"))
     return t
 
 

@@ -670,7 +670,9 @@ def _read_strings(
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise ComplianceError(path, f"not valid {enc} text (see inputs.encoding): {e}") from e
+    except pa.ArrowInvalid as e:
         raise _locate(path, delim, len(names), header, enc) from e
     if bad:
         raise _locate(path, delim, len(names), header, enc)

@@ -262,6 +262,9 @@ def clean_phone_text(raw: str) -> tuple[str, str | None, str | None]:
         if text == before:
             break
     text = _LEADING_LABEL.sub("", text, count=1).strip()
+    m = _EXCEL_FLOAT.match(text)
+    if m:
+        text = m.group(1)
     if any(c.isalpha() for c in text) and any(c.isdigit() for c in text):
         return text, ext, "letters inside the number"
     return text, ext, None
@@ -275,8 +278,11 @@ def _digits(text: str) -> int:
 def _parse_full(raw: str, region: str) -> tuple[str | None, str | None, str | None, bool]:
     """(E.164, problem, extension, plausible) for a stripped cell; see `clean_phone_text`.
 
-    `plausible` marks a cell that is not a valid number but holds 7+ digits: somebody meant a
-    number there (a DNC list or a revocation must then refuse rather than drop it).
+    `plausible` marks a cell that holds 7+ digits yet cannot be read as exactly one complete
+    number (digits lost or extra, two numbers, no area code, letters): somebody meant a number
+    there and we cannot tell which, so a DNC list or a revocation refuses rather than drop it.
+    A complete number that is merely not assigned (`(999) 555-1234`) is not plausible in this
+    sense: it reads as one number, which no valid number we dial can equal; it is listed.
     """
     if not raw:
         return None, "blank", None, False
@@ -295,8 +301,12 @@ def _parse_full(raw: str, region: str) -> tuple[str | None, str | None, str | No
     if phonenumbers.is_valid_number(num):
         return phonenumbers.format_number(num, PhoneNumberFormat.E164), None, ext, False
     why = _POSSIBLE.get(phonenumbers.is_possible_number_with_reason(num))
-    where = phonenumbers.region_code_for_country_code(num.country_code or 0)
-    return None, why or f"not a valid number for {where}", ext, _digits(text) >= PLAUSIBLE_DIGITS
+    if why is None:
+        # one complete number of the right length, just not an assigned one: it reads
+        # unambiguously and can never match a number we dial (we dial valid numbers only)
+        where = phonenumbers.region_code_for_country_code(num.country_code or 0)
+        return None, f"not a valid number for {where}", ext, False
+    return None, why, ext, _digits(text) >= PLAUSIBLE_DIGITS
 
 
 def _parse(raw: str, region: str) -> tuple[str | None, str | None]:
