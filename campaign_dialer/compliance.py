@@ -7,11 +7,14 @@ row by row). Choices a careful compliance engineer makes here, and why (each one
 - Fail closed. A DNC or consent file we cannot read rejects the campaign (`ComplianceError`,
   exit 65). An unknown time zone means no call unless the campaign allows it. No consent on
   record means no call when `require_consent` is on.
-- DNC entries are normalised like contacts. An entry that is text, not a number, rejects the
-  file: the wrong column or file was probably given. An entry that is numeric but not a valid
-  number is ignored and counted (`DncList.ignored`): every number we call is valid, so it could
-  never match one. The same goes for the phone of a consent event. A headerless list may be one
-  column of numbers or the FTC registry layout "area code,number".
+- DNC entries are normalised like contacts (the same spreadsheet spellings). An entry with 7+
+  digits that cannot be read as exactly one complete number (`4.15555E+09`, two numbers, a
+  digit missing) rejects the file naming row and column: someone meant a number, we cannot
+  tell which. Other unreadable entries (text, an unassigned but complete number, which no
+  valid number we call can equal) are counted and listed (`DncList.ignored`/`unreadable`,
+  shown by `check`); a list with no readable number at all is rejected (wrong column?). The
+  same goes for the phone of a revocation; an unreadable grant is listed and counts for
+  nothing. A headerless list may be one column of numbers or the FTC layout "area code,number".
 - The DNC ledger (numbers the platform answered `409 dnc_listed` for, opt-outs) is shared by
   campaigns, appended under an `fcntl` lock with fsync, and re-read at every dial-time check.
 - Consent: the latest event *by time* at or before the call decides; file order means nothing.
@@ -32,6 +35,8 @@ row by row). Choices a careful compliance engineer makes here, and why (each one
   code or the hint points to. Holidays: US federal (5 U.S.C. 6103), both the actual and the
   observed date, plus the state-only days listed in the table. Canada: the CRTC telemarketing
   hours for every province. Start inclusive, end exclusive: 21:00:00 is already too late.
+- A row may have several numbers (`phone_others`): a DNC entry or a revocation on any of them
+  holds the row back (`Gate.check(other_phones=...)`); consent and window are the dialed one's.
 - Contacts with a contact_id but no phone are callable by contact_id: they cannot be checked
   against local DNC lists (no number; the evidence says so) and have no zone unless the CSV
   gives one (so, by default, they are not callable). The platform's own DNC check still applies.

@@ -30,10 +30,14 @@ Choices a careful compliance engineer makes here, and why:
 - Every input column is passed through untouched, as text, in input order (`extra_columns`
   lists their frame names). A header that clashes with a standard column (`row`, `reason`, ...)
   is renamed "<name> (input)"; a repeated header gets ".1", ".2" as pandas does.
-- Header detection: `ROLE_ALIASES`, compared case- and punctuation-insensitively; an explicit
-  `[inputs.columns]` mapping always wins and must name a header that exists. Delimiter: comma,
-  or `;`, tab or `|` when the header has no comma. Encoding: UTF-8 with or without BOM, or
-  UTF-16 with a BOM (Excel's "Unicode text").
+- Header detection: `ROLE_ALIASES` (the shipped `data/header_aliases.csv`), compared case- and
+  punctuation-insensitively, then by values for state and time zone; an explicit
+  `[inputs.columns]` mapping always wins and must name a header that exists. Every phone-like
+  column is read (main, then mobile, then others); a row is dialed on its first valid number
+  and dedupe runs over all its numbers. Spreadsheet spellings are undone by
+  `clean_phone_text`, the same for DNC lists and consent. Delimiter: comma, or `;`, tab or `|`
+  when the header has no comma. Encoding: UTF-8 with or without BOM, UTF-16 with a BOM
+  (Excel's "Unicode text"), else Windows-1252 with a warning; `encoding=` overrides.
 """
 
 from __future__ import annotations
