@@ -1125,22 +1125,32 @@ def load_contacts(
     labels = np.array([*col_labels, None], dtype=object)
     phone_column = pd.Series(pd.array(labels[chosen], dtype=STRING))
 
-    hints = []
+    # each distinct cell is interpreted once, then each distinct combination joined once
+    hint_codes: list[np.ndarray] = []
+    hint_maps: list[list[str | None]] = []
     for role in ("timezone", "state", "postal_code"):
         if role in roles:
             cells = col(roles[role]).fillna("")
             codes, uniques = pd.factorize(cells)
-            mapped = np.array([normalize_hint(u, role) for u in uniques] + [None], dtype=object)
-            hints.append(mapped[codes])
-    if hints:
-        joined = []
-        for parts in zip(*hints, strict=True):
+            hint_codes.append(np.asarray(codes, dtype=np.int64))
+            hint_maps.append([normalize_hint(u, role) for u in uniques])
+    if hint_codes:
+        key = np.zeros(n, dtype=np.int64)
+        for codes, mapping in zip(hint_codes, hint_maps, strict=True):
+            key = key * (len(mapping) + 1) + codes
+        combo, first_rows = np.unique(key, return_index=True)
+        joined: list[str | None] = []
+        for r in first_rows.tolist():
             seen: list[str] = []
-            for p in parts:
-                if p is not None and p not in seen:
-                    seen.append(p)
+            for codes, mapping in zip(hint_codes, hint_maps, strict=True):
+                part = mapping[codes[r]]
+                if part is not None and part not in seen:
+                    seen.append(part)
             joined.append(";".join(seen) if seen else None)
-        tz_hint = pd.Series(joined, dtype=STRING)
+        which = np.searchsorted(combo, key)
+        tz_hint = pd.Series(
+            pd.array(np.array([*joined], dtype=object)[which], dtype=STRING)
+        )
     else:
         tz_hint = pd.Series(pd.NA, index=range(n), dtype=STRING)
 
