@@ -1074,8 +1074,22 @@ def load_contacts(
     first_bad = np.full(n, -1, dtype=np.int64)
     valid_cols: list[pd.Series] = []
     unreadable_parts: list[pd.DataFrame] = []
-    for k, i in enumerate(phone_idx):
+    # Google Contacts writes several numbers of one label as "A ::: B": each is a number of
+    # the row (the first one where it stands, the others after every column)
+    sources: list[tuple[str, pd.Series]] = []
+    extra_sources: list[tuple[str, pd.Series]] = []
+    for i in phone_idx:
         raw = col(i)
+        multi = raw.str.contains(":::", regex=False).fillna(False)
+        if not multi.any():
+            sources.append((header[i], raw))
+            continue
+        parts = raw.str.split(r"\s*:::\s*", regex=True)
+        sources.append((header[i], parts.str[0].astype(STRING)))
+        for j in range(1, int(parts.str.len().max())):
+            extra_sources.append((f"{header[i]} #{j + 1}", parts.str[j].astype(STRING)))
+    sources += extra_sources
+    for k, (label, raw) in enumerate(sources):
         norm = normalize_phones(raw, region)
         valid = norm["e164"].notna().to_numpy(dtype=bool)
         bad = (norm["problem"].notna() & norm["problem"].ne("blank")).fillna(False)
@@ -1096,7 +1110,7 @@ def load_contacts(
                 pd.DataFrame(
                     {
                         "row": np.flatnonzero(bad_np) + 1,
-                        "column": header[i],
+                        "column": label,
                         "value": raw[bad].to_numpy(dtype=object),
                         "problem": norm["problem"][bad].to_numpy(dtype=object),
                     }
@@ -1110,7 +1124,7 @@ def load_contacts(
             problem = problem.mask(u, norm["problem"])
             extension = extension.mask(u, norm["extension"])
     others_list: list[str | None] = [None] * n
-    if len(phone_idx) > 1:
+    if len(sources) > 1:
         stack = np.column_stack([c.fillna("").to_numpy(dtype=object) for c in valid_cols])
         multi = np.flatnonzero((stack != "").sum(axis=1) > 1)
         for r in multi.tolist():
@@ -1121,7 +1135,7 @@ def load_contacts(
                     rest.append(v)
             others_list[r] = " ".join(rest) or None
     phone_others = pd.Series(others_list, dtype=STRING)
-    col_labels = [header[i] for i in phone_idx]
+    col_labels = [label for label, _ in sources]
     labels = np.array([*col_labels, None], dtype=object)
     phone_column = pd.Series(pd.array(labels[chosen], dtype=STRING))
 
@@ -1164,7 +1178,7 @@ def load_contacts(
     reason[invalid] = "invalid_phone"
     if invalid.any():
         detail[invalid] = problem[invalid].to_numpy(dtype=object)
-        if len(phone_idx) > 1:
+        if len(sources) > 1:
             where = np.array([f" ({h})" for h in col_labels] + [""], dtype=object)
             detail[invalid] = detail[invalid] + where[first_bad[invalid]]
     usable = reason == None  # noqa: E711 (element-wise)

@@ -133,6 +133,7 @@ EXPECTED: dict[str, tuple[dict[str, str], list[tuple[str | None, str | None, str
             ("+12125550122", "Phone 1 - Value", *OK),
             ("+12125550191", "Phone 1 - Value", *DNC),  # non-breaking spaces both sides
             ("+12125550121", "Phone 1 - Value", "suppressed", "duplicate"),  # row 1's Phone 2
+            ("+12125550130", "Phone 1 - Value", *DNC),  # "A ::: B": B is on the DNC list
         ],
     ),
     "outlook_contacts.csv": (
@@ -189,6 +190,10 @@ def test_phone_columns_in_priority_order_and_extension(tmp_path: Path) -> None:
     sf = plan_for(tmp_path, "salesforce_contacts.csv")
     assert sf.contacts.phone_columns == ["Phone", "Mobile", "Home Phone", "Other Phone"]
     assert sf.rows[0].other_phones == ("+13125550151",)
+    google = plan_for(tmp_path, "google_contacts.csv")
+    assert google.contacts.phone_columns == [
+        "Phone 1 - Value", "Phone 2 - Value", "Phone 1 - Value #2"]
+    assert google.rows[4].other_phones == ("+14155550196",)
     outlook = plan_for(tmp_path, "outlook_contacts.csv")
     assert outlook.contacts.phone_columns[:2] == ["Primary Phone", "Business Phone"]
     assert outlook.contacts.frame.loc[2, "phone_extension"] == "12"
@@ -553,3 +558,53 @@ def test_a_person_whose_dnc_entry_is_in_any_spelling_is_never_called(tmp_path: P
     assert header.index("phone_extension") == header.index("phone_column") + 1
     assert header.index("phone_column") > header.index("dialed_at")
     assert header.index("phone_extension") < header.index("phone")
+
+
+@pytest.mark.parametrize(
+    ("header", "phones", "roles"),
+    [
+        (  # Pipedrive people export
+            ["Person - ID", "Person - Name", "Person - Phone - Work", "Person - Phone - Mobile",
+             "Person - Phone - Home", "Person - Email - Work", "Person - Organization"],
+            ["Person - Phone - Mobile", "Person - Phone - Work", "Person - Phone - Home"],
+            {"contact_id": "Person - ID"},
+        ),
+        (  # Salesloft people export
+            ["First Name", "Last Name", "Email", "Phone", "Mobile Phone", "Home Phone", "City",
+             "State", "Country", "Time Zone", "Account"],
+            ["Phone", "Mobile Phone", "Home Phone"],
+            {"state": "State", "country": "Country", "timezone": "Time Zone"},
+        ),
+        (  # Outreach prospects export
+            ["First Name", "Last Name", "Emails", "Work Phones", "Mobile Phones", "Home Phones",
+             "Other Phones", "Voip Phones", "Address State", "Address Zip", "Address Country",
+             "Timezone"],
+            ["Work Phones", "Mobile Phones", "Home Phones", "Other Phones", "Voip Phones"],
+            {"state": "Address State", "postal_code": "Address Zip",
+             "country": "Address Country", "timezone": "Timezone"},
+        ),
+        (  # Salesforce Accounts report
+            ["Account ID", "Account Name", "Phone", "Billing State/Province",
+             "Billing Zip/Postal Code", "Billing Country", "Shipping State/Province"],
+            ["Phone"],
+            {"contact_id": "Account ID", "state": "Billing State/Province",
+             "postal_code": "Billing Zip/Postal Code", "country": "Billing Country"},
+        ),
+        (  # Close leads export
+            ["id", "display_name", "status_label", "primary_contact_name",
+             "primary_contact_phone", "addresses"],
+            ["primary_contact_phone"],
+            {"contact_id": "id"},
+        ),
+    ],
+)
+def test_header_sets_of_other_crms(
+    header: list[str], phones: list[str], roles: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerow(header)
+        csv.writer(fh).writerow(["" for _ in header])
+    c = load_contacts(path, default_region="US")
+    assert c.phone_columns == phones
+    assert {k: v for k, v in c.roles.items() if k != "phone"} == roles
