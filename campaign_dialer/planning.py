@@ -47,7 +47,7 @@ class PlannedRow:
     reason: str | None
     detail: str
     next_open: datetime | None
-    evidence: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)  # read-only: rows may share one
     # the row's other valid numbers: a DNC entry or revocation on any of them holds it back
     other_phones: tuple[str, ...] = ()
 
@@ -174,6 +174,7 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
     ev_lists = [_pylist(frame[c]) for c in evidence_cols]
     allow_cid_only = m.compliance.allow_contact_id_only
     no_phone_detail = "only a contact_id: local DNC lists cannot be checked without the number"
+    ev_cache: dict[tuple[Any, ...], dict[str, str]] = {}
     for i, (row, ev_values) in enumerate(
         zip(frame["row"].tolist(), zip(*ev_lists, strict=True), strict=True)
     ):
@@ -185,7 +186,10 @@ def make_plan(campaign: Campaign, at: datetime) -> Plan:
             # consent record or time zone of ours can vouch for.
             disposition, reason, nxt = "suppressed", "no_phone_number", None
             detail = no_phone_detail
-        ev = {c: v for c, v in zip(evidence_cols, ev_values, strict=True) if v}
+        ev = ev_cache.get(ev_values)
+        if ev is None:  # rows with the same evidence share one (read-only) dict
+            ev = {c: v for c, v in zip(evidence_cols, ev_values, strict=True) if v}
+            ev_cache[ev_values] = ev
         o = others[i]
         rows.append(
             PlannedRow(
