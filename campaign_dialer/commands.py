@@ -229,8 +229,75 @@ def _clock_span(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+PLAN_CSV_COLUMNS = [
+    "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
+    "disposition", "reason", "detail", "next_open", "consent_event_at", "consent_source",
+    "local_times", "zones", "dnc_lists_checked",
+]  # fmt: skip
+UNREADABLE_SHOWN = 20
+
+
+def plan_frame(plan: Any) -> Any:
+    """plan.csv: every row with its fate, the number chosen, its zones and next window; the
+    column names are results.csv's where they overlap."""
+    import pandas as pd
+
+    cf = plan.contacts.frame.reset_index(drop=True)
+    rows = plan.rows
+    out = pd.DataFrame(
+        {
+            "row": [r.row for r in rows],
+            "contact_id": cf["contact_id"],
+            "phone_raw": cf["phone_raw"],
+            "phone_e164": [r.phone_e164 for r in rows],
+            "phone_column": cf.get("phone_column"),
+            "phone_extension": cf.get("phone_extension"),
+            "disposition": [r.disposition for r in rows],
+            "reason": [r.reason for r in rows],
+            "detail": [r.detail for r in rows],
+            "next_open": [r.next_open.isoformat() if r.next_open else None for r in rows],
+        }
+    )
+    for c in PLAN_CSV_COLUMNS[10:]:
+        out[c] = [r.evidence.get(c) for r in rows]
+    return out[PLAN_CSV_COLUMNS]
+
+
+def check_inputs_data(plan: Any) -> dict[str, Any]:
+    """What `check` understood of the inputs: columns by role, ignored columns, unreadable
+    cells per file, warnings."""
+    contacts = plan.contacts
+    gate = plan.gate
+
+    def cells(df: Any) -> dict[str, Any]:
+        head = df.head(UNREADABLE_SHOWN)
+        return {
+            "count": len(df),
+            "cells": [
+                {"row": int(r.row), "column": str(r.column), "value": str(r.value),
+                 "problem": str(r.problem)}
+                for r in head.itertuples()
+            ],
+        }
+
+    unreadable = {str(contacts.path): cells(contacts.unreadable)}
+    for name, df in gate.dnc.unreadable.items():
+        unreadable[name] = cells(df)
+    warnings = list(contacts.warnings) + list(gate.dnc.warnings)
+    if gate.consent is not None:
+        unreadable[str(gate.consent.path)] = cells(gate.consent.unreadable)
+        warnings += list(gate.consent.warnings)
+    return {
+        "columns": {**contacts.roles, "phone": contacts.phone_columns},
+        "ignored_columns": contacts.ignored_columns,
+        "unreadable": {k: v for k, v in unreadable.items() if v["count"]},
+        "warnings": warnings,
+    }
+
+
 def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
     from campaign_dialer.planning import make_plan
+    from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
 
     campaign = load_campaign(path)
     # As `run` does: a key in the environment never reaches the output, whatever file the
@@ -244,6 +311,9 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
         by_disp[d] += n
+    plan_path = campaign.output_dir / "plan.csv"
+    write_atomic_csv(safe_for_spreadsheets(plan_frame(plan)), plan_path)
+    inputs = check_inputs_data(plan)
     data: dict[str, Any] = {
         "campaign": campaign.name,
         "at": plan.at.isoformat(),
@@ -254,13 +324,45 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
             for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         "calls_placed": 0,
+        **inputs,
+        "plan_csv": str(plan_path),
     }
     if as_json:
         print(json.dumps(data, indent=2))
         return ExitCode.OK
+    con = log.out()
+    con.print(_mapping_table(inputs))
+    for file, info in inputs["unreadable"].items():
+        con.print(
+            f"{file}: {info['count']} cell(s) not read as a phone number"
+            + (f" (first {UNREADABLE_SHOWN})" if info["count"] > UNREADABLE_SHOWN else ""),
+            markup=False, highlight=False, soft_wrap=True,
+        )
+        for c in info["cells"]:
+            con.print(
+                f"  row {c['row']}, column {c['column']!r}: {c['value']!r} ({c['problem']})",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+    for w in inputs["warnings"]:
+        con.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
     title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
-    log.out().print(_fate_table(title, data["by_reason"], total=len(plan.rows)))
+    con.print(_fate_table(title, data["by_reason"], total=len(plan.rows)))
+    con.print(f"plan: {plan_path}", markup=False, highlight=False, soft_wrap=True)
     return ExitCode.OK
+
+
+def _mapping_table(inputs: dict[str, Any]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title="Columns understood")
+    t.add_column("role")
+    t.add_column("column(s)")
+    for role, col in inputs["columns"].items():
+        value = ", ".join(col) if isinstance(col, list) else col
+        t.add_row(Text(role), Text(value or "-"))
+    t.add_row("ignored", Text(", ".join(inputs["ignored_columns"]) or "-"))
+    return t
 
 
 def _fate_table(title: str, by_reason: list[dict[str, Any]], total: int | None = None) -> Any:
@@ -386,19 +488,15 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
 
 
 def results(path: Path) -> ExitCode:
-    from campaign_dialer.contacts import load_contacts
+    from campaign_dialer.planning import load_campaign_contacts
     from campaign_dialer.results import write_results
     from campaign_dialer.store import Journal
 
     campaign = load_campaign(path)
-    m = campaign.model
-    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    contacts = load_contacts(
-        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
-    )
     if not campaign.journal_path.exists():
         raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results to "
                         f"write; run the campaign first (no journal at {campaign.journal_path})")
+    contacts = load_campaign_contacts(campaign)
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         write_results(contacts, journal, campaign.results_path)
     log.out().print(f"results: {campaign.results_path}", highlight=False, soft_wrap=True)

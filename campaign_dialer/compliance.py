@@ -7,11 +7,14 @@ row by row). Choices a careful compliance engineer makes here, and why (each one
 - Fail closed. A DNC or consent file we cannot read rejects the campaign (`ComplianceError`,
   exit 65). An unknown time zone means no call unless the campaign allows it. No consent on
   record means no call when `require_consent` is on.
-- DNC entries are normalised like contacts. An entry that is text, not a number, rejects the
-  file: the wrong column or file was probably given. An entry that is numeric but not a valid
-  number is ignored and counted (`DncList.ignored`): every number we call is valid, so it could
-  never match one. The same goes for the phone of a consent event. A headerless list may be one
-  column of numbers or the FTC registry layout "area code,number".
+- DNC entries are normalised like contacts (the same spreadsheet spellings). An entry with 7+
+  digits that cannot be read as exactly one complete number (`4.15555E+09`, two numbers, a
+  digit missing) rejects the file naming row and column: someone meant a number, we cannot
+  tell which. Other unreadable entries (text, an unassigned but complete number, which no
+  valid number we call can equal) are counted and listed (`DncList.ignored`/`unreadable`,
+  shown by `check`); a list with no readable number at all is rejected (wrong column?). The
+  same goes for the phone of a revocation; an unreadable grant is listed and counts for
+  nothing. A headerless list may be one column of numbers or the FTC layout "area code,number".
 - The DNC ledger (numbers the platform answered `409 dnc_listed` for, opt-outs) is shared by
   campaigns, appended under an `fcntl` lock with fsync, and re-read at every dial-time check.
 - Consent: the latest event *by time* at or before the call decides; file order means nothing.
@@ -32,6 +35,8 @@ row by row). Choices a careful compliance engineer makes here, and why (each one
   code or the hint points to. Holidays: US federal (5 U.S.C. 6103), both the actual and the
   observed date, plus the state-only days listed in the table. Canada: the CRTC telemarketing
   hours for every province. Start inclusive, end exclusive: 21:00:00 is already too late.
+- A row may have several numbers (`phone_others`): a DNC entry or a revocation on any of them
+  holds the row back (`Gate.check(other_phones=...)`); consent and window are the dialed one's.
 - Contacts with a contact_id but no phone are callable by contact_id: they cannot be checked
   against local DNC lists (no number; the evidence says so) and have no zone unless the CSV
   gives one (so, by default, they are not callable). The platform's own DNC check still applies.
@@ -40,6 +45,7 @@ row by row). Choices a careful compliance engineer makes here, and why (each one
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
 import fcntl
 import functools
@@ -61,12 +67,15 @@ import pyarrow.csv as pacsv
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 from campaign_dialer.contacts import (
+    PHONE_ROLES,
     ROLE_ALIASES,
     STATE_CODES,
     STRING,
     Contacts,
     load_contacts,
     normalize_phones,
+    postal_info,
+    sniff_encoding,
 )
 
 __all__ = [
@@ -417,6 +426,16 @@ def _hint_info(tz_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
                 return None
             zones.update(_state_zones()[st])
             states.add(st)
+        elif part.startswith("zip:"):
+            info = postal_info(part)
+            if info is None:
+                return None
+            p_states, p_zones = info
+            for st in p_states:
+                if not p_zones and st not in _state_zones():
+                    return None
+                zones.update(p_zones or _state_zones()[st])
+            states.update(p_states)
         elif "/" in part and _zone(part) is not None:
             zones.add(part)
         elif part.upper() == "UTC" and _zone("UTC") is not None:
@@ -592,16 +611,35 @@ def _canon(h: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_")
 
 
-def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
-    """Every column as text; `header=False` names columns c0..cn. Errors name file and row."""
+def _read_strings(
+    path: Path,
+    *,
+    header: bool,
+    encoding: str | None = None,
+    warnings: list[str] | None = None,
+) -> tuple[list[str], pa.Table]:
+    """Every column as text; `header=False` names columns c0..cn. Errors name file and row.
+
+    UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252 with a warning; `encoding` wins.
+    """
     try:
         with path.open("rb") as f:
             head = f.read(65536)
     except OSError as e:
         raise ComplianceError(path, f"cannot read: {e.strerror or e}") from e
-    if b"\x00" in head:
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ComplianceError(
+                path, f"inputs.encoding {encoding!r} is not an encoding"
+            ) from None
+    enc = sniff_encoding(path, head, encoding, warnings if warnings is not None else [])
+    if not enc:
         raise ComplianceError(path, "not a CSV file (binary content)")
-    text = head.decode("utf-8-sig", errors="replace")
+    if enc.replace("-", "").lower() in ("utf8", "utf8sig"):
+        enc = "utf-8"
+    text = head.decode(enc if enc != "utf-8" else "utf-8-sig", errors="replace").lstrip("\ufeff")
     first = text.splitlines()[0] if text.strip() else ""
     counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
     delim = "," if counts[","] or not any(counts.values()) else max(counts, key=counts.__getitem__)
@@ -622,7 +660,9 @@ def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if header else 0
+                column_names=[f"c{i}" for i in range(len(names))],
+                skip_rows=1 if header else 0,
+                encoding=enc,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delim,
@@ -635,15 +675,23 @@ def _read_strings(path: Path, *, header: bool) -> tuple[list[str], pa.Table]:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-        raise _locate(path, delim, len(names), header) from e
+    except UnicodeDecodeError as e:
+        raise ComplianceError(path, f"not valid {enc} text (see inputs.encoding): {e}") from e
+    except pa.ArrowInvalid as e:
+        raise _locate(path, delim, len(names), header, enc) from e
     if bad:
-        raise _locate(path, delim, len(names), header)
+        raise _locate(path, delim, len(names), header, enc)
     return names, table
 
 
-def _locate(path: Path, delim: str, n: int, header: bool) -> ComplianceError:
-    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+def _locate(
+    path: Path, delim: str, n: int, header: bool, enc: str = "utf-8"
+) -> ComplianceError:
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    if enc == "utf-8":
+        text = raw.decode("utf-8", "surrogateescape")
+    else:
+        text = raw.decode(enc, "replace").lstrip("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     row = 0
     try:
@@ -672,19 +720,57 @@ def _column(table: pa.Table, i: int) -> pd.Series:
     return pd.Series(table.column(i).to_pandas(), dtype=STRING).reset_index(drop=True)
 
 
-_DNC_HEADERS = ROLE_ALIASES["phone"] + ("dnc", "do_not_call", "phone_e164", "e164", "numbers")
+_DNC_HEADERS = tuple(a for role in PHONE_ROLES for a in ROLE_ALIASES[role]) + (
+    "dnc", "do_not_call", "phone_e164", "e164", "numbers",
+)  # fmt: skip
+UNREADABLE_COLUMNS = ["row", "column", "value", "problem"]
 
 
-def _not_a_number(problem: pd.Series) -> np.ndarray:
-    """Cells that are text rather than a (possibly invalid) number: a wrong file or column."""
-    return problem.isin(["not a phone number"]).fillna(False).to_numpy(dtype=bool)
+def _unreadable(cells: pd.Series, norm: pd.DataFrame, column: str, first_row: int) -> pd.DataFrame:
+    """The cells that are not blank and not a valid number: row, column, value, problem."""
+    bad = (norm["problem"].notna() & norm["problem"].ne("blank")).fillna(False).to_numpy(bool)
+    idx = np.flatnonzero(bad)
+    return pd.DataFrame(
+        {
+            "row": idx + first_row,
+            "column": column,
+            "value": cells.iloc[idx].to_numpy(dtype=object),
+            "problem": norm["problem"].iloc[idx].to_numpy(dtype=object),
+        },
+        columns=UNREADABLE_COLUMNS,
+    )
 
 
-def _read_dnc_file(path: Path, region: str) -> tuple[pd.Series, int]:
-    """(valid E.164 numbers, count of ignored invalid-but-numeric entries)."""
-    names, table = _read_strings(path, header=True)
+def _refuse_plausible(
+    path: Path, cells: pd.Series, norm: pd.DataFrame, column: str, first_row: int,
+    where: np.ndarray | None = None, what: str = "Do-Not-Call entry",
+) -> None:
+    """A cell holding 7+ digits that is not exactly one valid number refuses the file: the
+    person meant a number there, and we cannot tell which (never dropped silently)."""
+    plausible = norm["plausible"].to_numpy(dtype=bool)
+    if where is not None:
+        plausible = plausible & where
+    if plausible.any():
+        i = int(np.flatnonzero(plausible)[0])
+        raise ComplianceError(
+            path,
+            f"{what} {cells.iloc[i]!r} looks like a phone number but cannot be read as exactly "
+            f"one valid number ({norm['problem'].iloc[i]}); write it as one full number, "
+            "e.g. +14155550123",
+            row=i + first_row,
+            column=column,
+        )
+
+
+def _read_dnc_file(
+    path: Path, region: str, encoding: str | None = None, warnings: list[str] | None = None
+) -> tuple[pd.Series, pd.DataFrame]:
+    """(valid E.164 numbers, unreadable cells). A plausible number that cannot be read refuses
+    the file (`_refuse_plausible`); other junk (`call me later`) is listed, never dropped
+    silently; a file whose every non-blank cell is junk is refused (wrong column or file)."""
+    names, table = _read_strings(path, header=True, encoding=encoding, warnings=warnings)
     if not names:
-        return pd.Series([], dtype=STRING), 0
+        return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     canon = [_canon(h) for h in names]
     col = next((canon.index(a) for a in _DNC_HEADERS if a in canon), None)
     if col is not None:
@@ -694,7 +780,7 @@ def _read_dnc_file(path: Path, region: str) -> tuple[pd.Series, int]:
     else:
         # No recognised header: a headerless list. One column of numbers, or the FTC registry
         # layout "area code,number" (3 + 7 digits).
-        names, table = _read_strings(path, header=False)
+        names, table = _read_strings(path, header=False, encoding=encoding)
         if len(names) == 1:
             cells = _column(table, 0)
         elif (
@@ -714,15 +800,19 @@ def _read_dnc_file(path: Path, region: str) -> tuple[pd.Series, int]:
         first_row = 1
         column = "#1"
     norm = normalize_phones(cells, region)
-    text = _not_a_number(norm["problem"])
-    if text.any():
-        i = int(np.flatnonzero(text)[0])
-        raise ComplianceError(
-            path, f"{cells.iloc[i]!r} is not a phone number", row=i + first_row, column=column
-        )
+    _refuse_plausible(path, cells, norm, column, first_row)
     valid = norm["e164"].dropna()
-    ignored = int((norm["problem"].notna() & norm["problem"].ne("blank")).sum())
-    return valid.reset_index(drop=True), ignored
+    unreadable = _unreadable(cells, norm, column, first_row)
+    if len(unreadable) and valid.empty:
+        i = int(unreadable["row"].iloc[0])
+        raise ComplianceError(
+            path,
+            f"no cell of column {column!r} holds a phone number ({unreadable['value'].iloc[0]!r} "
+            "is not one): wrong column or file?",
+            row=i,
+            column=column,
+        )
+    return valid.reset_index(drop=True), unreadable
 
 
 def _arrow_strings(values: pd.Series) -> pa.Array:
@@ -754,7 +844,9 @@ class DncList:
         self._ints = pd.Index(ints[keep])
         self._source = np.asarray(source_codes, dtype=np.int32)[keep]
         self.sources = sources
-        self.ignored: dict[str, int] = {}
+        self.ignored: dict[str, int] = {}  # per list: unreadable cells (listed in `unreadable`)
+        self.unreadable: dict[str, pd.DataFrame] = {}
+        self.warnings: list[str] = []
         self.ledger: DncLedger | None = None  # re-read at every check: numbers added mid-run
 
     @classmethod
@@ -764,20 +856,24 @@ class DncList:
         *,
         default_region: str,
         ledger: DncLedger | None = None,
+        encoding: str | None = None,
     ) -> DncList:
         """Read every list (and the ledger); `ComplianceError` names the bad file and row."""
         parts: list[pd.Series] = []
         codes: list[np.ndarray] = []
         sources: list[str] = []
         ignored: dict[str, int] = {}
+        unreadable: dict[str, pd.DataFrame] = {}
+        warnings: list[str] = []
         for p in paths:
             p = Path(p)
-            nums, bad = _read_dnc_file(p, default_region)
+            nums, bad = _read_dnc_file(p, default_region, encoding, warnings)
             name = p.name if p.name not in sources else str(p)
             parts.append(nums)
             codes.append(np.full(len(nums), len(sources), dtype=np.int32))
             sources.append(name)
-            ignored[name] = bad
+            ignored[name] = len(bad)
+            unreadable[name] = bad
         if ledger is not None:
             nums = pd.Series(sorted(ledger.numbers()), dtype=STRING)
             parts.append(nums)
@@ -787,6 +883,8 @@ class DncList:
         code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
         out = cls(numbers, code, sources)
         out.ignored = ignored
+        out.unreadable = unreadable
+        out.warnings = warnings
         out.ledger = ledger
         return out
 
@@ -1040,6 +1138,9 @@ class ConsentLedger:
     def __init__(self, path: Path, events: pd.DataFrame, *, default_region: str = "US") -> None:
         self.path = Path(path)
         self.default_region = default_region
+        self.encoding: str | None = None
+        self.unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)  # phone cells not read
+        self.warnings: list[str] = []
         self._stamp = _file_stamp(self.path)
         self._set_events(events)
 
@@ -1061,17 +1162,26 @@ class ConsentLedger:
         self._sorted_codes = np.zeros(0, dtype=np.int64)
 
     @classmethod
-    def load(cls, path: Path, *, default_region: str) -> ConsentLedger:
+    def load(
+        cls, path: Path, *, default_region: str, encoding: str | None = None
+    ) -> ConsentLedger:
         """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
         path = Path(path)
-        return cls(path, _read_consent(path, default_region), default_region=default_region)
+        events, unreadable, warnings = _read_consent_full(path, default_region, encoding)
+        out = cls(path, events, default_region=default_region)
+        out.encoding = encoding
+        out.unreadable = unreadable
+        out.warnings = warnings
+        return out
 
     def refresh(self) -> bool:
         """Re-read the file if it changed since loading; True when it did."""
         stamp = _file_stamp(self.path)
         if stamp == self._stamp:
             return False
-        events = _read_consent(self.path, self.default_region)
+        events, self.unreadable, self.warnings = _read_consent_full(
+            self.path, self.default_region, self.encoding
+        )
         self._stamp = stamp
         self._set_events(events)
         return True
@@ -1145,8 +1255,18 @@ class ConsentLedger:
         return best
 
 
-def _read_consent(path: Path, default_region: str) -> pd.DataFrame:
-    names, table = _read_strings(path, header=True)
+def _read_consent(path: Path, default_region: str, encoding: str | None = None) -> pd.DataFrame:
+    return _read_consent_full(path, default_region, encoding)[0]
+
+
+def _read_consent_full(
+    path: Path, default_region: str, encoding: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(events, unreadable phone cells, warnings). A revocation whose phone holds 7+ digits
+    but is not one valid number refuses the file; other unreadable phones are listed."""
+    warnings: list[str] = []
+    unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    names, table = _read_strings(path, header=True, encoding=encoding, warnings=warnings)
     if not names:
         raise ComplianceError(path, "empty file: no header row")
     canon = [_canon(h) for h in names]
@@ -1191,15 +1311,11 @@ def _read_consent(path: Path, default_region: str) -> pd.DataFrame:
     if i_phone is not None:
         phone_cells = _column(table, i_phone)
         norm = normalize_phones(phone_cells, default_region)
-        text = _not_a_number(norm["problem"])
-        if text.any():
-            i = int(np.flatnonzero(text)[0])
-            raise ComplianceError(
-                path,
-                f"{phone_cells.iloc[i]!r} is not a phone number",
-                row=i + 1,
-                column=names[i_phone],
-            )
+        revoke = event.eq("revoke").to_numpy(dtype=bool)
+        _refuse_plausible(
+            path, phone_cells, norm, names[i_phone], 1, where=revoke, what="revocation phone"
+        )
+        unreadable = _unreadable(phone_cells, norm, names[i_phone], 1)
         phone = norm["e164"]
         raw_blank = phone_cells.fillna("").str.strip().eq("")
     else:
@@ -1234,7 +1350,7 @@ def _read_consent(path: Path, default_region: str) -> pd.DataFrame:
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
     events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")
-    return events.drop(columns="neg_exp").reset_index(drop=True)
+    return events.drop(columns="neg_exp").reset_index(drop=True), unreadable, warnings
 
 
 def _decision(
@@ -1316,20 +1432,31 @@ class Gate:
         contact_id: str | None,
         tz_hint: str | None,
         at: datetime,
+        other_phones: Sequence[str] = (),
     ) -> Verdict:
-        """Decide one call now. Order: DNC, consent, window; evidence always complete."""
+        """Decide one call now. Order: DNC, consent, window; evidence always complete.
+
+        `other_phones`: the row's other numbers. A DNC entry or a revocation on any of them
+        holds the call back (that person asked not to be called); consent and the window are
+        those of the number dialed.
+        """
         _aware(at)
         phone = phone_e164 or None
         cid = contact_id or None
         if phone is None and cid is None:
             raise ValueError("a call needs a phone or a contact_id")
-        if phone is None:
-            source = None
-        elif self.refresh:
-            source = self.dnc.source_of(phone)
-        else:
-            source = self.dnc._listed(phone)
+        source = None
+        for number in ([phone] if phone else []) + [o for o in other_phones if o]:
+            source = self.dnc.source_of(number) if self.refresh else self.dnc._listed(number)
+            if source is not None:
+                break
         consent = self._consent(phone, cid, at)
+        if consent.reason != "consent_revoked" and self.consent is not None:
+            for number in other_phones:
+                other = self.consent.decide(phone_e164=number, contact_id=None, at=at)
+                if other.reason == "consent_revoked":
+                    consent = other
+                    break
         window = self.window.check(phone, tz_hint, at)
         evidence = {
             "consent_event_at": consent.event_at_text,
@@ -1353,6 +1480,22 @@ class Gate:
 
 
 PLAN_COLUMNS = ("row", "disposition", "reason", "detail", "next_open", *EVIDENCE_KEYS)
+
+
+def _other_numbers(f: pd.DataFrame, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row position, E.164 int) of every other number of candidate rows (`phone_others`)."""
+    if "phone_others" not in f.columns:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    others = f["phone_others"]
+    has = others.notna().to_numpy(dtype=bool) & cand
+    idx = np.flatnonzero(has)
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    split = others.iloc[idx].str.split(" ")
+    lengths = split.str.len().to_numpy(dtype=np.int64)
+    rows = np.repeat(idx, lengths)
+    flat = pa.array([x for parts in split.tolist() for x in parts], type=pa.large_string())
+    return rows, _e164_ints(flat)
 _DISPOSITIONS = ["eligible", "suppressed", "pending"]
 
 
@@ -1429,10 +1572,22 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     hint = _arrow_strings(f["tz_hint"])
     has_phone = np.asarray(pc.is_valid(phone), dtype=bool)
 
-    # 1. DNC
+    # 1. DNC: the number dialed, or any other number of the row
     ints = _e164_ints(phone)
     src = gate.dnc.source_codes(ints)
-    in_dnc = cand & has_phone & (src >= 0)
+    other_rows, other_ints = _other_numbers(f, cand)
+    if other_rows.size:
+        o_src = gate.dnc.source_codes(other_ints)
+        hit = o_src >= 0
+        first_src = np.full(n, -1, dtype=np.int32)
+        # the first listed other number of each row is the evidence (rows ascending)
+        rev = np.flatnonzero(hit)[::-1]
+        first_src[other_rows[rev]] = o_src[rev]
+        src = np.where(src >= 0, src, first_src).astype(np.int32)
+        has_phone_or_other = has_phone | (first_src >= 0)
+    else:
+        has_phone_or_other = has_phone
+    in_dnc = cand & has_phone_or_other & (src >= 0)
 
     # 2. consent
     consent_ev: dict[str, pa.Array] = {}
@@ -1443,6 +1598,17 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
         has = win >= 0
         w = np.maximum(win, 0)
         revoke = has & ev["revoke"].to_numpy(dtype=bool)[w]
+        if other_rows.size:  # a revocation on any other number of the row decides
+            o_win = gate.consent.latest(
+                other_ints, pa.nulls(len(other_ints), pa.large_string()), at_ns
+            )
+            o_revoke = (o_win >= 0) & ev["revoke"].to_numpy(dtype=bool)[np.maximum(o_win, 0)]
+            pick = np.flatnonzero(o_revoke)[::-1]
+            pick = pick[~revoke[other_rows[pick]]]
+            win[other_rows[pick]] = o_win[pick]
+            has = win >= 0
+            w = np.maximum(win, 0)
+            revoke = has & ev["revoke"].to_numpy(dtype=bool)[w]
         expired = has & ~revoke & (ev["expires_ns"].to_numpy(dtype=np.int64)[w] <= at_ns)
         take = pa.array(win, type=pa.int64(), mask=~has)
         columns = {

@@ -158,7 +158,8 @@ class PacingSection(_Model):
 
 
 class ColumnsSection(_Model):
-    phone: str | None = None
+    # one header, or several in priority order: a row is dialed on its first valid number
+    phone: str | list[str] | None = None
     contact_id: str | None = None
     timezone: str | None = None
     state: str | None = None
@@ -169,6 +170,22 @@ class InputsSection(_Model):
     dnc: list[LaxPath] = Field(default_factory=list)
     consent: LaxPath | None = None
     columns: ColumnsSection = Field(default_factory=ColumnsSection)
+    # the encoding of every input file; by default UTF-8 (BOM or not), UTF-16 with a BOM, or
+    # Windows-1252 when a file is not valid UTF-8 (with a warning)
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        import codecs
+
+        if v is None:
+            return v
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"{v!r} is not an encoding Python knows") from None
+        return v
 
     @field_validator("dnc", mode="before")
     @classmethod

@@ -30,10 +30,14 @@ Choices a careful compliance engineer makes here, and why:
 - Every input column is passed through untouched, as text, in input order (`extra_columns`
   lists their frame names). A header that clashes with a standard column (`row`, `reason`, ...)
   is renamed "<name> (input)"; a repeated header gets ".1", ".2" as pandas does.
-- Header detection: `ROLE_ALIASES`, compared case- and punctuation-insensitively; an explicit
-  `[inputs.columns]` mapping always wins and must name a header that exists. Delimiter: comma,
-  or `;`, tab or `|` when the header has no comma. Encoding: UTF-8 with or without BOM, or
-  UTF-16 with a BOM (Excel's "Unicode text").
+- Header detection: `ROLE_ALIASES` (the shipped `data/header_aliases.csv`), compared case- and
+  punctuation-insensitively, then by values for state and time zone; an explicit
+  `[inputs.columns]` mapping always wins and must name a header that exists. Every phone-like
+  column is read (main, then mobile, then others); a row is dialed on its first valid number
+  and dedupe runs over all its numbers. Spreadsheet spellings are undone by
+  `clean_phone_text`, the same for DNC lists and consent. Delimiter: comma, or `;`, tab or `|`
+  when the header has no comma. Encoding: UTF-8 with or without BOM, UTF-16 with a BOM
+  (Excel's "Unicode text"), else Windows-1252 with a warning; `encoding=` overrides.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import io
 import itertools
 import os
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -72,33 +77,32 @@ __all__ = [
 
 STRING = pd.StringDtype("pyarrow")  # missing values are pd.NA
 
-# Header spellings recognised per role, in priority order (first match wins). Compared after
-# lower-casing and collapsing every run of non-alphanumerics to "_" ("Mobile Phone" ->
-# "mobile_phone"). An explicit [inputs.columns] mapping always wins over this.
-ROLE_ALIASES: dict[str, tuple[str, ...]] = {
-    "phone": (
-        "phone", "phone_number", "phonenumber", "phone_no", "phone_num", "telephone",
-        "telephone_number", "tel", "mobile_phone", "mobile_phone_number", "mobile",
-        "mobile_number", "cell_phone", "cellphone", "cell", "cell_number", "msisdn",
-        "contact_phone", "primary_phone", "phone_1", "phone1", "number", "home_phone",
-        "work_phone", "business_phone",
-    ),
-    "contact_id": (
-        "contact_id", "contactid", "id", "record_id", "crm_id", "customer_id", "lead_id",
-        "external_id", "person_id", "contact",
-    ),
-    "timezone": (
-        "timezone", "time_zone", "tz", "iana_timezone", "iana_time_zone", "contact_timezone",
-        "local_timezone",
-    ),
-    "state": (
-        "state", "state_code", "province", "state_province", "state_or_province",
-        "province_code", "us_state",
-    ),
-}  # fmt: skip
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _data_lines(name: str) -> list[str]:
+    text = (DATA / name).read_text(encoding="utf-8")
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def _load_aliases() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for r in csv.DictReader(_data_lines("header_aliases.csv")):
+        out.setdefault(r["role"], []).append(r["alias"])
+    return {role: tuple(v) for role, v in out.items()}
+
+
+# Header spellings recognised per role, in priority order (first match wins), from the shipped
+# table `data/header_aliases.csv` (HubSpot, Salesforce, Zoho, Pipedrive, Close, Salesloft,
+# Outreach, Google Contacts, Outlook). Compared after lower-casing and collapsing every run of
+# non-alphanumerics to "_" ("State/Region" -> "state_region"). An explicit [inputs.columns]
+# mapping always wins over this. phone, mobile and other_phone are all phone columns.
+ROLE_ALIASES: dict[str, tuple[str, ...]] = _load_aliases()
+PHONE_ROLES = ("phone", "mobile", "other_phone")
 ROLES = tuple(ROLE_ALIASES)
 STANDARD_COLUMNS = (
     "row", "contact_id", "phone_raw", "phone_e164", "tz_hint", "reason", "detail",
+    "phone_column", "phone_extension", "phone_others",
 )  # fmt: skip
 
 US_STATES = {
@@ -182,6 +186,14 @@ class Contacts:
     frame: pd.DataFrame
     extra_columns: list[str] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)  # role -> input header used
+    phone_columns: list[str] = field(default_factory=list)  # priority order
+    ignored_columns: list[str] = field(default_factory=list)  # headers no role took
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    # phone cells that are not blank and not a valid number: row, column, value, problem
+    unreadable: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["row", "column", "value", "problem"])
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,20 +223,100 @@ def _check_region(default_region: str) -> str:
     return region
 
 
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+_EXCEL_FLOAT = re.compile(r"^(\+?\d+)\.0+$")
+_LEADING_LABEL = re.compile(r"^(?:tel:|[A-Za-z][A-Za-z .]*?\s*[:=-]\s*)(?=[+(\d])", re.I)
+_TRAILING_LABEL = re.compile(
+    r"(?:\s*[\(\[][^\)\]\d]*[A-Za-z][^\)\]\d]*[\)\]]|\s*[,;:/-]?\s*\b[A-Za-z]+\.?)\s*$"
+)
+_EXTENSION = re.compile(
+    r"\s*(?:;\s*ext=|,?\s*(?:ext|extn|extension|x)\.?\s*:?\s*|\s#\s*)(\d{1,7})\s*$", re.I
+)
+PLAUSIBLE_DIGITS = 7  # a cell with this many digits is meant as a number: never drop it silently
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def clean_phone_text(raw: str) -> tuple[str, str | None, str | None]:
+    """(number text, extension, why it cannot be read) for one spreadsheet cell.
+
+    Undoes what spreadsheets and CRMs do to a number, the same for contacts, DNC lists and
+    consent: full-width digits and non-breaking spaces (NFKC), invisible marks, a leading
+    apostrophe (Excel's "text" marker), `tel:` and `Mobile:` prefixes, Excel's float `.0`,
+    labels after the number (`(cell)`, `home`, `mobile`) and extensions (`x12`, `ext. 12`).
+    Scientific notation (`4.15555E+09`) has lost digits: it is never read as a number.
+    """
+    text = unicodedata.normalize("NFKC", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    text = text.lstrip("'\u2018\u2019`").strip()
+    if _SCIENTIFIC.match(text):
+        return text, None, "scientific notation (digits were lost)"
+    m = _EXCEL_FLOAT.match(text)
+    if m:
+        text = m.group(1)
+    ext = None
+    for _ in range(4):
+        before = text
+        m = _EXTENSION.search(text)
+        if m and any(c.isdigit() for c in text[: m.start()]):
+            ext = ext or m.group(1)
+            text = text[: m.start()].rstrip(" ,;")
+        m = _TRAILING_LABEL.search(text)
+        if m and any(c.isdigit() for c in text[: m.start()]):
+            text = text[: m.start()].rstrip(" ,;:/-")
+        if text == before:
+            break
+    text = _LEADING_LABEL.sub("", text, count=1).strip()
+    m = _EXCEL_FLOAT.match(text)
+    if m:
+        text = m.group(1)
+    if any(c.isalpha() for c in text) and any(c.isdigit() for c in text):
+        return text, ext, "letters inside the number"
+    return text, ext, None
+
+
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
 @functools.lru_cache(maxsize=1 << 18)
+def _parse_full(raw: str, region: str) -> tuple[str | None, str | None, str | None, bool]:
+    """(E.164, problem, extension, plausible) for a stripped cell; see `clean_phone_text`.
+
+    `plausible` marks a cell that holds 7+ digits yet cannot be read as exactly one complete
+    number (digits lost or extra, two numbers, no area code, letters): somebody meant a number
+    there and we cannot tell which, so a DNC list or a revocation refuses rather than drop it.
+    A complete number that is merely not assigned (`(999) 555-1234`) is not plausible in this
+    sense: it reads as one number, which no valid number we dial can equal; it is listed.
+    """
+    if not raw:
+        return None, "blank", None, False
+    text, ext, why = clean_phone_text(raw)
+    if why is not None:
+        return None, why, ext, _digits(text) >= PLAUSIBLE_DIGITS
+    if not text:
+        return None, "not a phone number", ext, False
+    try:
+        num = phonenumbers.parse(text, region)
+    except NumberParseException as e:
+        problem = _PARSE_ERRORS.get(e.error_type, "not a phone number")
+        return None, problem, ext, _digits(text) >= PLAUSIBLE_DIGITS
+    if num.extension:
+        ext = ext or num.extension
+    if phonenumbers.is_valid_number(num):
+        return phonenumbers.format_number(num, PhoneNumberFormat.E164), None, ext, False
+    why = _POSSIBLE.get(phonenumbers.is_possible_number_with_reason(num))
+    if why is None:
+        # one complete number of the right length, just not an assigned one: it reads
+        # unambiguously and can never match a number we dial (we dial valid numbers only)
+        where = phonenumbers.region_code_for_country_code(num.country_code or 0)
+        return None, f"not a valid number for {where}", ext, False
+    return None, why, ext, _digits(text) >= PLAUSIBLE_DIGITS
+
+
 def _parse(raw: str, region: str) -> tuple[str | None, str | None]:
     """(E.164, None) or (None, why it is not a valid number). `raw` is already stripped."""
-    if not raw:
-        return None, "blank"
-    try:
-        num = phonenumbers.parse(raw, region)
-    except NumberParseException as e:
-        return None, _PARSE_ERRORS.get(e.error_type, "not a phone number")
-    if phonenumbers.is_valid_number(num):
-        return phonenumbers.format_number(num, PhoneNumberFormat.E164), None
-    why = _POSSIBLE.get(phonenumbers.is_possible_number_with_reason(num))
-    where = phonenumbers.region_code_for_country_code(num.country_code or 0)
-    return None, why or f"not a valid number for {where}"
+    e164, problem, _, _ = _parse_full(raw, region)
+    return e164, problem
 
 
 def normalize_phone(raw: str, default_region: str) -> str | None:
@@ -373,7 +465,8 @@ def _threads() -> int:
 
 
 def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> pd.DataFrame:
-    """Normalise many phones at once: columns `e164` and `problem` (both strings or <NA>).
+    """Normalise many phones at once: columns `e164`, `problem`, `extension` (strings or
+    <NA>) and `plausible` (bool: not valid, yet 7+ digits: a number was meant).
 
     `problem` is "blank" for an empty cell, else why the number is invalid. Clean NANP
     spellings take a vectorised path (arrow kernels, in threads) that agrees with
@@ -384,6 +477,9 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     arr = pc.utf8_trim_whitespace(_as_arrow(values))
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    # Excel's float spelling ("4155550192.0") is undone before the fast path, as
+    # `clean_phone_text` does, so both paths read the same digits
+    arr = pc.replace_substring_regex(arr, r"^(\+?[0-9]+)\.0+$", r"\1")
     n = len(arr)
     parts = _threads() if n >= 100_000 else 1
     bounds = np.linspace(0, n, parts + 1).astype(int)
@@ -394,35 +490,48 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
             # meanwhile this thread parses (and caches) the spellings the fast path never takes
             shaped = pc.fill_null(pc.match_substring_regex(arr, _FAST_SHAPE), False)
             for raw in pc.unique(arr.filter(pc.invert(shaped))).to_pylist():
-                _parse(raw, region)
+                _parse_full(raw, region)
             fast = [f.result() for f in futures]
     else:
         fast = [_fast_path(part, region) for part in slices]
     e164 = pa.chunked_array(fast, type=pa.large_string()).combine_chunks()
     problem = pa.nulls(n, pa.large_string())
+    extension = pa.nulls(n, pa.large_string())
+    plausible = np.zeros(n, dtype=bool)
 
     rest = np.flatnonzero(np.asarray(pc.is_null(e164), dtype=bool))
     if rest.size:
         encoded = pc.dictionary_encode(arr.take(pa.array(rest)))
-        results = [_parse(u, region) for u in encoded.dictionary.to_pylist()]
-        slow_e164 = pa.array([r[0] for r in results], type=pa.large_string())
-        slow_problem = pa.array([r[1] for r in results], type=pa.large_string())
+        results = [_parse_full(u, region) for u in encoded.dictionary.to_pylist()]
         mask = np.zeros(n, dtype=bool)
         mask[rest] = True
         position = np.zeros(n, dtype=np.int64)
         position[rest] = np.arange(rest.size)
         codes = encoded.indices
         mask_arr = pa.array(mask)
-        e164 = pc.if_else(mask_arr, slow_e164.take(codes).take(pa.array(position)), e164)
-        problem = pc.if_else(mask_arr, slow_problem.take(codes).take(pa.array(position)), problem)
+
+        def spread(k: int, current: pa.Array) -> pa.Array:
+            slow = pa.array([r[k] for r in results], type=pa.large_string())
+            return pc.if_else(mask_arr, slow.take(codes).take(pa.array(position)), current)
+
+        e164 = spread(0, e164)
+        problem = spread(1, problem)
+        extension = spread(2, extension)
+        flags = np.array([r[3] for r in results], dtype=bool)
+        plausible[rest] = flags[np.asarray(codes, dtype=np.int64)]
     return pd.DataFrame(
-        {"e164": pd.array(e164, dtype=STRING), "problem": pd.array(problem, dtype=STRING)},
+        {
+            "e164": pd.array(e164, dtype=STRING),
+            "problem": pd.array(problem, dtype=STRING),
+            "extension": pd.array(extension, dtype=STRING),
+            "plausible": plausible,
+        },
         index=index,
     )
 
 
 # --------------------------------------------------------------------------------------------
-# Time zone / state hints
+# Time zone / state / postal code hints
 # --------------------------------------------------------------------------------------------
 
 
@@ -431,22 +540,111 @@ def _zone_names() -> dict[str, str]:
     return {z.lower(): z for z in zoneinfo.available_timezones()}
 
 
+@functools.lru_cache(maxsize=1)
+def _named_zones() -> dict[str, tuple[str, ...]]:
+    """Windows and Rails zone names (`data/zone_names.csv`), lower-cased -> IANA zones."""
+    out: dict[str, set[str]] = {}
+    for r in csv.DictReader(_data_lines("zone_names.csv")):
+        out.setdefault(r["name"].strip().lower(), set()).update(r["zones"].split())
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _postal_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """ZIP prefix (3 digits) or "CA:<letter>" -> (states, zones); `data/postal_zones.csv`."""
+    return {
+        r["prefix"]: (tuple(r["states"].split()), tuple(r["zones"].split()))
+        for r in csv.DictReader(_data_lines("postal_zones.csv"))
+    }
+
+
+def postal_info(token: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(states, zones) of a "zip:<prefix>" hint part; None when unknown."""
+    return _postal_table().get(token[4:]) if token.startswith("zip:") else None
+
+
+@functools.lru_cache(maxsize=1)
+def _nanp_zones() -> tuple[str, ...]:
+    zones: set[str] = set()
+    for r in csv.DictReader(_data_lines("area_codes.csv")):
+        zones.update(r["zones"].split())
+    return tuple(sorted(zones))
+
+
+_OFFSET_HINT = re.compile(
+    r"^(?:\(?\s*(?:utc|gmt)\s*)?([+\-\u2212])\s*(\d{1,2})(?:[:.]?(\d{2}))?\s*\)?$", re.I
+)
+_DISPLAY_PREFIX = re.compile(r"^\(\s*(?:utc|gmt)\s*(?:[+\-\u2212]\s*\d{1,2}:?\d{2})?\s*\)\s*", re.I)
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_zones(sign: str, hours: int, minutes: int) -> str | None:
+    """Every North American zone that is at this UTC offset in winter or in summer, plus the
+    fixed-offset zone: "UTC-05:00" may be Eastern standard or Central daylight time."""
+    from datetime import datetime, timedelta
+
+    off = timedelta(hours=hours, minutes=minutes) * (-1 if sign in "-\u2212" else 1)
+    if off > timedelta(hours=14) or off < timedelta(hours=-12):
+        return None
+    zones = []
+    for name in _nanp_zones():
+        zi = zoneinfo.ZoneInfo(name)
+        if any(
+            datetime(2026, m, 15, 12, tzinfo=zi).utcoffset() == off for m in (1, 7)
+        ):
+            zones.append(name)
+    if minutes == 0:
+        zones.append("UTC" if hours == 0 else f"Etc/GMT{'+' if off < timedelta(0) else '-'}{hours}")
+    return ";".join(zones) or None
+
+
+def _postal_hint(v: str) -> str | None:
+    """"zip:<prefix>" for a US ZIP (leading zeros Excel dropped are restored) or Canadian
+    postal code we know; None when it is not one."""
+    t = v.strip().upper().lstrip("'")
+    m = re.fullmatch(r"(\d{3,5})(?:\.0+)?(?:[-\s]?\d{4})?", t)
+    if m:
+        z = m.group(1).zfill(5)
+        return f"zip:{z[:3]}" if z[:3] in _postal_table() else None
+    m = re.fullmatch(r"([A-Z])\d[A-Z]\s?-?\d[A-Z]\d", t)
+    if m and f"CA:{m.group(1)}" in _postal_table():
+        return f"zip:CA:{m.group(1)}"
+    return None
+
+
 @functools.lru_cache(maxsize=4096)
 def normalize_hint(value: str, kind: str = "timezone") -> str | None:
-    """Canonical hint for a time-zone or state cell; None when blank.
+    """Canonical hint for a time-zone, state or postal-code cell; None when blank.
 
-    Returns an IANA zone, a state/province code, several joined by ";", or the stripped value
-    itself when it cannot be interpreted (the compliance stage then treats the zone as unknown).
+    Returns IANA zones, state/province codes and "zip:<prefix>" parts joined by ";", or the
+    stripped value itself when it cannot be interpreted (the compliance stage then treats the
+    zone as unknown). Zone cells may be IANA names, abbreviations (PST), Windows names
+    (`Pacific Standard Time`), Rails names (`Pacific Time (US & Canada)`, also with a
+    "(GMT-08:00) " prefix), UTC offsets (every zone at that offset) or state names.
     """
-    v = value.strip()
+    v = unicodedata.normalize("NFKC", value).strip()
     if not v:
         return None
     low = v.lower()
+    if kind == "postal_code":
+        return _postal_hint(v) or v
     if kind == "timezone":
         if low in _zone_names() and "/" in v or low in ("utc", "etc/utc"):
             return _zone_names()[low]
         if low in _ZONE_WORDS:
             return ";".join(_ZONE_WORDS[low])
+        named = _DISPLAY_PREFIX.sub("", v).strip().lower()
+        if named in _named_zones():
+            return ";".join(_named_zones()[named])
+        if named in _ZONE_WORDS:
+            return ";".join(_ZONE_WORDS[named])
+        m = _OFFSET_HINT.match(v)
+        if m:
+            zones = _offset_zones(m.group(1), int(m.group(2)), int(m.group(3) or 0))
+            if zones:
+                return zones
+        if low in ("gmt", "z", "utc+0", "utc-0", "gmt+0"):
+            return "UTC"
     if v.upper() in STATE_CODES and len(v) == 2:
         return v.upper()
     if low in _STATE_BY_NAME:
@@ -458,6 +656,11 @@ def normalize_hint(value: str, kind: str = "timezone") -> str | None:
     return v
 
 
+def _hint_recognised(value: str, kind: str) -> bool:
+    h = normalize_hint(value, kind)
+    return h is not None and h != unicodedata.normalize("NFKC", value).strip()
+
+
 # --------------------------------------------------------------------------------------------
 # Reading the file
 # --------------------------------------------------------------------------------------------
@@ -467,27 +670,81 @@ def _canon(header: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
 
 
-def _sniff(path: Path) -> tuple[str, str]:
+def _valid_utf8(path: Path) -> bool:
+    """Decode the whole file incrementally (4 MB at a time): no full copy in memory."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                dec.decode(chunk)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    dec = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                dec.decode(chunk)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def sniff_encoding(
+    path: Path, head: bytes, encoding: str | None, warnings: list[str]
+) -> str:
+    """The file's encoding: an explicit one, UTF-16 by BOM, UTF-8, else Windows-1252 (what
+    Excel's "CSV" writes on Windows), with a warning naming the file; "" for binary."""
+    if encoding:
+        return encoding
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        return ""
+    if _valid_utf8(path):
+        return "utf-8"
+    if _decodes_as(path, "cp1252"):
+        warnings.append(
+            f"{path}: not valid UTF-8; read as Windows-1252 (Excel on Windows). "
+            "Set inputs.encoding if that is wrong"
+        )
+        return "cp1252"
+    return "utf-8"  # the reader then names the first row that is not UTF-8
+
+
+def _sniff(
+    path: Path, encoding: str | None = None, warnings: list[str] | None = None
+) -> tuple[str, str]:
     """(encoding, delimiter); rejects what is plainly not a CSV file."""
     try:
         with path.open("rb") as f:
             head = f.read(65536)
     except OSError as e:
         raise ContactsError(path, f"cannot read: {e.strerror or e}") from e
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-        text = head.decode("utf-16", errors="replace")
-    else:
-        if b"\x00" in head:
-            raise ContactsError(path, "not a CSV file (binary content)")
-        encoding = "utf-8"
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ContactsError(path, f"inputs.encoding {encoding!r} is not an encoding") from None
+    enc = sniff_encoding(path, head, encoding, warnings if warnings is not None else [])
+    if not enc:
+        raise ContactsError(path, "not a CSV file (binary content)")
+    if enc.replace("-", "").lower() in ("utf8", "utf8sig"):
+        enc = "utf-8"
         text = head.decode("utf-8-sig", errors="replace")
+    else:
+        text = head.decode(enc, errors="replace").lstrip("\ufeff")
     if not text.strip():
         raise ContactsError(path, "empty file: no header row")
     first = text.splitlines()[0] if text.splitlines() else ""
     counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
     delimiter = "," if counts[","] else max(counts, key=lambda d: counts[d])
-    return encoding, delimiter
+    return enc, delimiter
 
 
 def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
@@ -496,7 +753,7 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     if encoding == "utf-8":
         text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
     else:
-        text = head.decode(encoding, errors="replace")
+        text = head.decode(encoding, errors="replace").lstrip("\ufeff")
     try:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error) as e:
@@ -515,7 +772,7 @@ def _locate_bad_row(path: Path, encoding: str, delimiter: str, header: list[str]
     raw = path.read_bytes()
     if encoding == "utf-8" and raw.startswith(codecs.BOM_UTF8):
         raw = raw[3:]
-    text = raw.decode(encoding, errors="surrogateescape")
+    text = raw.decode(encoding, errors="surrogateescape" if encoding == "utf-8" else "replace")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         next(reader)
@@ -527,7 +784,9 @@ def _locate_bad_row(path: Path, encoding: str, delimiter: str, header: list[str]
             row += 1
             for j, cell in enumerate(record[:n]):
                 if any("\udc80" <= ch <= "\udcff" for ch in cell):
-                    return ContactsError(path, "not valid UTF-8 text", row=row, column=header[j])
+                    return ContactsError(
+                        path, "not valid UTF-8 text (nor Windows-1252)", row=row, column=header[j]
+                    )
             if len(record) < n:
                 return ContactsError(
                     path,
@@ -548,9 +807,11 @@ def _locate_bad_row(path: Path, encoding: str, delimiter: str, header: list[str]
     return ContactsError(path, "cannot be read as CSV")
 
 
-def _read_table(path: Path) -> tuple[list[str], pa.Table]:
-    encoding, delimiter = _sniff(path)
-    header = _read_header(path, encoding, delimiter)
+def _read_table(
+    path: Path, encoding: str | None = None, warnings: list[str] | None = None
+) -> tuple[list[str], pa.Table, str]:
+    enc, delimiter = _sniff(path, encoding, warnings)
+    header = _read_header(path, enc, delimiter)
     names = [f"c{i}" for i in range(len(header))]
     bad: list[object] = []
 
@@ -562,7 +823,7 @@ def _read_table(path: Path) -> tuple[list[str], pa.Table]:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 22
+                column_names=names, skip_rows=1, encoding=enc, block_size=1 << 22
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -574,10 +835,10 @@ def _read_table(path: Path) -> tuple[list[str], pa.Table]:
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-        raise _locate_bad_row(path, encoding, delimiter, header) from e
+        raise _locate_bad_row(path, enc, delimiter, header) from e
     if bad:
-        raise _locate_bad_row(path, encoding, delimiter, header)
-    return header, table
+        raise _locate_bad_row(path, enc, delimiter, header)
+    return header, table, enc
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -598,38 +859,70 @@ def _unique_names(header: list[str]) -> list[str]:
     return out
 
 
+COLUMN_KEYS = ("phone", "contact_id", "timezone", "state")  # [inputs.columns] keys
+
+
+def _explicit(path: Path, header: list[str], role: str, wanted: str) -> int:
+    exact = [i for i, h in enumerate(header) if h == wanted]
+    loose = [i for i, h in enumerate(header) if _canon(h) == _canon(wanted)]
+    hits = exact or loose
+    if len(hits) != 1:
+        problem = "is not in the header" if not hits else "matches several header columns"
+        raise ContactsError(
+            path,
+            f"[inputs.columns] {role} = {wanted!r} {problem} (header: {', '.join(header)})",
+            column=wanted,
+        )
+    return hits[0]
+
+
 def _resolve_roles(
-    path: Path, header: list[str], columns: Mapping[str, str | None] | None
-) -> dict[str, int]:
-    """Role -> column index. Explicit mapping first (must exist), then detection by alias."""
+    path: Path, header: list[str], columns: Mapping[str, object] | None
+) -> tuple[dict[str, int], list[int]]:
+    """(role -> column index, phone column indexes in priority order).
+
+    Explicit mapping first (must exist; `phone` may be a list in priority order), then
+    detection by alias: every phone-like column is taken, main phone first, then mobile, then
+    the others.
+    """
     found: dict[str, int] = {}
+    phones: list[int] = []
     for role, wanted in (columns or {}).items():
-        if wanted is None or wanted == "":
+        if wanted is None or wanted == "" or wanted == []:
             continue
-        if role not in ROLE_ALIASES:
-            raise ContactsError(
-                path, f"[inputs.columns] has unknown role {role!r} (known: {', '.join(ROLES)})"
-            )
-        exact = [i for i, h in enumerate(header) if h == wanted]
-        loose = [i for i, h in enumerate(header) if _canon(h) == _canon(wanted)]
-        hits = exact or loose
-        if len(hits) != 1:
-            problem = "is not in the header" if not hits else "matches several header columns"
+        if role not in COLUMN_KEYS:
             raise ContactsError(
                 path,
-                f"[inputs.columns] {role} = {wanted!r} {problem} (header: {', '.join(header)})",
-                column=wanted,
+                f"[inputs.columns] has unknown role {role!r} (known: {', '.join(COLUMN_KEYS)})",
             )
-        found[role] = hits[0]
+        if role == "phone":
+            wanted_list = [wanted] if isinstance(wanted, str) else list(wanted)  # type: ignore[call-overload]
+            for w in wanted_list:
+                i = _explicit(path, header, role, str(w))
+                if i not in phones:
+                    phones.append(i)
+            found["phone"] = phones[0]
+        else:
+            found[role] = _explicit(path, header, role, str(wanted))
     canon = [_canon(h) for h in header]
+    taken = set(found.values()) | set(phones)
+    if not phones:
+        for role in PHONE_ROLES:
+            for alias in ROLE_ALIASES.get(role, ()):
+                for i, c in enumerate(canon):
+                    if c == alias and i not in taken:
+                        phones.append(i)
+                        taken.add(i)
+        if phones:
+            found["phone"] = phones[0]
     for role, aliases in ROLE_ALIASES.items():
-        if role in found:
+        if role in found or role in PHONE_ROLES:
             continue
-        taken = set(found.values())
         for alias in aliases:
             hits = [i for i, c in enumerate(canon) if c == alias and i not in taken]
             if hits:
                 found[role] = hits[0]
+                taken.add(hits[0])
                 break
     if "phone" not in found and "contact_id" not in found:
         raise ContactsError(
@@ -638,7 +931,43 @@ def _resolve_roles(
             + ", ".join(header)
             + "); name one in [inputs.columns]",
         )
-    return found
+    return found, phones
+
+
+def _detect_by_values(
+    table: pa.Table, header: list[str], found: dict[str, int], taken: set[int]
+) -> dict[str, int]:
+    """A column no header names, whose non-blank values are mostly (>= 80 %, at least two
+    distinct) US state / Canadian province codes or names is the state column; one of zone
+    names is the time zone column. Country columns are never taken ("CA" is also Canada)."""
+    out: dict[str, int] = {}
+    country_like = {"country", "country_code", "nation"}
+    for role in ("state", "timezone"):
+        if role in found:
+            continue
+        for i, h in enumerate(header):
+            c = _canon(h)
+            if i in taken or i in out.values() or c in country_like or "country" in c:
+                continue
+            sample = pc.unique(pc.utf8_trim_whitespace(table.column(i).slice(0, 5000)))
+            values = [v for v in sample.to_pylist() if v]
+            if len(values) < 2:
+                continue
+            if role == "state":
+                hits = sum(
+                    1 for v in values
+                    if (h2 := normalize_hint(v, "state")) is not None and h2 in STATE_CODES
+                )
+            else:
+                hits = sum(
+                    1 for v in values
+                    if _hint_recognised(v, "timezone") and v.strip().upper() not in STATE_CODES
+                    and v.strip().lower() not in _STATE_BY_NAME
+                )
+            if hits >= 0.8 * len(values):
+                out[role] = i
+                break
+    return out
 
 
 def _group_codes(values: pd.Series, rows: np.ndarray, *, e164: bool) -> np.ndarray:
@@ -653,45 +982,77 @@ def _group_codes(values: pd.Series, rows: np.ndarray, *, e164: bool) -> np.ndarr
     return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
 
 
-def _dedupe(e164: pd.Series, cid: pd.Series, usable: np.ndarray) -> np.ndarray:
+def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarray) -> np.ndarray:
     """For each row, the index of the first row of its person group (itself if first).
 
-    Groups are connected components of "same E.164 or same contact_id" among usable rows,
-    found by propagating the smallest row index through both keys until nothing changes.
+    Groups are connected components of "shares a key" among usable rows (any E.164 number of
+    the row, or its contact_id), found by propagating the smallest row index through every key
+    until nothing changes. `keys`: (values, is_e164) per key column.
     """
-    n = len(e164)
+    n = len(usable)
     label = np.arange(n)
     idx = np.flatnonzero(usable)
     if idx.size == 0:
         return label
-    keys = [_group_codes(e164, idx, e164=True), _group_codes(cid, idx, e164=False)]
+    # (positions among usable rows, codes): every E.164 column shares one code space and one
+    # pass, so a number in Phone meets the same number in another row's Mobile
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    e164_ints = []
+    for k in keys:
+        values, is_e164 = k if isinstance(k, tuple) else (k, True)
+        if is_e164:
+            e164_ints.append(_e164_int_values(values, idx))
+        else:
+            pairs.append((np.arange(idx.size), _group_codes(values, idx, e164=False)))
+    if e164_ints:
+        allints = np.concatenate(e164_ints)
+        codes, _ = pd.factorize(allints)
+        positions = np.tile(np.arange(idx.size), len(e164_ints))
+        pairs.append((positions, np.where(allints < 0, -1, codes)))
     lab = idx.copy()
     while True:
         before = lab.copy()
-        for codes in keys:
+        for pos, codes in pairs:
             m = codes >= 0
             if not m.any():
                 continue
             best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-            np.minimum.at(best, codes[m], lab[m])
-            lab[m] = np.minimum(lab[m], best[codes[m]])
+            np.minimum.at(best, codes[m], lab[pos[m]])
+            np.minimum.at(lab, pos[m], best[codes[m]])
         if np.array_equal(lab, before):
             break
     label[idx] = lab
     return label
 
 
+def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    digits = pc.utf8_slice_codeunits(sub, 1)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+
+
 def load_contacts(
     path: Path | str,
     *,
     default_region: str,
-    columns: Mapping[str, str | None] | None = None,
+    columns: Mapping[str, object] | None = None,
+    encoding: str | None = None,
 ) -> Contacts:
     """Read, normalise and de-duplicate a contacts CSV; raise `ContactsError` if unusable."""
     path = Path(path)
     region = _check_region(default_region)
-    header, table = _read_table(path)
-    roles = _resolve_roles(path, header, columns)
+    warnings: list[str] = []
+    header, table, enc = _read_table(path, encoding, warnings)
+    roles, phone_idx = _resolve_roles(path, header, columns)
+    taken = set(roles.values()) | set(phone_idx)
+    by_values = _detect_by_values(table, header, roles, taken)
+    for role, i in by_values.items():
+        roles[role] = i
+        taken.add(i)
+        warnings.append(
+            f"{path}: column {header[i]!r} taken as the {role} column from its values "
+            "(no header named it)"
+        )
     n = table.num_rows
     frame_names = _unique_names(header)
 
@@ -704,32 +1065,106 @@ def load_contacts(
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
 
-    if "phone" in roles:
-        raw = col(roles["phone"])
-        blank_raw = raw.str.strip() == ""
-        phone_raw = raw.mask(blank_raw, "")
+    # every phone column, normalised; the first valid number of a row is the one dialed
+    phone_raw = pd.Series("", index=range(n), dtype=STRING)
+    e164 = pd.Series(pd.NA, index=range(n), dtype=STRING)
+    extension = pd.Series(pd.NA, index=range(n), dtype=STRING)
+    problem = pd.Series("blank", index=range(n), dtype=STRING)
+    chosen = np.full(n, -1, dtype=np.int64)
+    first_bad = np.full(n, -1, dtype=np.int64)
+    valid_cols: list[pd.Series] = []
+    unreadable_parts: list[pd.DataFrame] = []
+    # Google Contacts writes several numbers of one label as "A ::: B": each is a number of
+    # the row (the first one where it stands, the others after every column)
+    sources: list[tuple[str, pd.Series]] = []
+    extra_sources: list[tuple[str, pd.Series]] = []
+    for i in phone_idx:
+        raw = col(i)
+        multi = raw.str.contains(":::", regex=False).fillna(False)
+        if not multi.any():
+            sources.append((header[i], raw))
+            continue
+        parts = raw.str.split(r"\s*:::\s*", regex=True)
+        sources.append((header[i], parts.str[0].astype(STRING)))
+        for j in range(1, int(parts.str.len().max())):
+            extra_sources.append((f"{header[i]} #{j + 1}", parts.str[j].astype(STRING)))
+    sources += extra_sources
+    for k, (label, raw) in enumerate(sources):
         norm = normalize_phones(raw, region)
-        e164, problem = norm["e164"], norm["problem"]
-    else:
-        phone_raw = pd.Series("", index=range(n), dtype=STRING)
-        e164 = pd.Series(pd.NA, index=range(n), dtype=STRING)
-        problem = pd.Series("blank", index=range(n), dtype=STRING)
+        valid = norm["e164"].notna().to_numpy(dtype=bool)
+        bad = (norm["problem"].notna() & norm["problem"].ne("blank")).fillna(False)
+        bad_np = bad.to_numpy(dtype=bool)
+        take = valid & (chosen < 0)
+        chosen[take] = k
+        if take.any():
+            t = pd.Series(take)
+            phone_raw = phone_raw.mask(t, raw)
+            e164 = e164.mask(t, norm["e164"])
+            extension = extension.mask(t, norm["extension"])
+            problem = problem.mask(t, pd.NA)
+        note = bad_np & (first_bad < 0)
+        first_bad[note] = k
+        valid_cols.append(norm["e164"])
+        if bad_np.any():
+            unreadable_parts.append(
+                pd.DataFrame(
+                    {
+                        "row": np.flatnonzero(bad_np) + 1,
+                        "column": label,
+                        "value": raw[bad].to_numpy(dtype=object),
+                        "problem": norm["problem"][bad].to_numpy(dtype=object),
+                    }
+                )
+            )
+        # rows with no valid number keep the first unreadable cell as their phone_raw
+        unresolved = (chosen < 0) & note
+        if unresolved.any():
+            u = pd.Series(unresolved)
+            phone_raw = phone_raw.mask(u, raw)
+            problem = problem.mask(u, norm["problem"])
+            extension = extension.mask(u, norm["extension"])
+    others_list: list[str | None] = [None] * n
+    if len(sources) > 1:
+        stack = np.column_stack([c.fillna("").to_numpy(dtype=object) for c in valid_cols])
+        multi = np.flatnonzero((stack != "").sum(axis=1) > 1)
+        for r in multi.tolist():
+            main = e164.iat[r]
+            rest = []
+            for v in stack[r]:
+                if v and v != main and v not in rest:
+                    rest.append(v)
+            others_list[r] = " ".join(rest) or None
+    phone_others = pd.Series(others_list, dtype=STRING)
+    col_labels = [label for label, _ in sources]
+    labels = np.array([*col_labels, None], dtype=object)
+    phone_column = pd.Series(pd.array(labels[chosen], dtype=STRING))
 
-    hints = []
-    for role in ("timezone", "state"):
+    # each distinct cell is interpreted once, then each distinct combination joined once
+    hint_codes: list[np.ndarray] = []
+    hint_maps: list[list[str | None]] = []
+    for role in ("timezone", "state", "postal_code"):
         if role in roles:
             cells = col(roles[role]).fillna("")
             codes, uniques = pd.factorize(cells)
-            mapped = np.array([normalize_hint(u, role) for u in uniques] + [None], dtype=object)
-            hints.append(pd.Series(mapped[codes], dtype=object))
-    if len(hints) == 2:
-        both = [
-            a if b is None or a == b else b if a is None else f"{a};{b}"
-            for a, b in zip(hints[0], hints[1], strict=True)
-        ]
-        tz_hint = pd.Series(both, dtype=STRING)
-    elif hints:
-        tz_hint = hints[0].astype(STRING)
+            hint_codes.append(np.asarray(codes, dtype=np.int64))
+            hint_maps.append([normalize_hint(u, role) for u in uniques])
+    if hint_codes:
+        key = np.zeros(n, dtype=np.int64)
+        for codes, mapping in zip(hint_codes, hint_maps, strict=True):
+            key = key * (len(mapping) + 1) + codes
+        combo, first_rows = np.unique(key, return_index=True)
+        joined: list[str | None] = []
+        for r in first_rows.tolist():
+            seen: list[str] = []
+            for codes, mapping in zip(hint_codes, hint_maps, strict=True):
+                part = mapping[codes[r]]
+                if part is not None and part not in seen:
+                    seen.append(part)
+            joined.append(";".join(seen) if seen else None)
+        which = np.searchsorted(combo, key)
+        tz_hint = pd.Series(
+            pd.array(np.array([*joined], dtype=object)[which], dtype=STRING)
+        )
     else:
         tz_hint = pd.Series(pd.NA, index=range(n), dtype=STRING)
 
@@ -743,13 +1178,27 @@ def load_contacts(
     reason[invalid] = "invalid_phone"
     if invalid.any():
         detail[invalid] = problem[invalid].to_numpy(dtype=object)
+        if len(sources) > 1:
+            where = np.array([f" ({h})" for h in col_labels] + [""], dtype=object)
+            detail[invalid] = detail[invalid] + where[first_bad[invalid]]
     usable = reason == None  # noqa: E711 (element-wise)
-    first = _dedupe(e164, cid, usable)
+    keys: list[pd.Series | tuple[pd.Series, bool]] = list(valid_cols) or [e164]
+    keys.append((cid, False))
+    first = _dedupe(keys, usable)
     dup = usable & (first != np.arange(n))
     reason[dup] = "duplicate"
     if dup.any():
         detail[dup] = np.char.add("duplicate_of=", (first[dup] + 1).astype(str)).astype(object)
 
+    if len(phone_idx) > 1:
+        warnings.append(
+            f"{path}: {len(phone_idx)} phone columns; each row is dialed on its first valid "
+            f"number in this order: {', '.join(col_labels)}"
+        )
+    if not ({"state", "timezone", "postal_code"} & set(roles)):
+        warnings.append(
+            f"{path}: no state, time zone or postal code column: zones come from area codes only"
+        )
     frame = pd.DataFrame(
         {
             "row": np.arange(1, n + 1, dtype=np.int64),
@@ -759,13 +1208,27 @@ def load_contacts(
             "tz_hint": tz_hint.reset_index(drop=True),
             "reason": pd.array(reason, dtype=STRING),
             "detail": pd.array(detail, dtype=STRING),
+            "phone_column": phone_column.reset_index(drop=True),
+            "phone_extension": extension.reset_index(drop=True),
+            "phone_others": phone_others.reset_index(drop=True),
         }
     )
     extras = {name: col(i) for i, name in enumerate(frame_names)}
     frame = pd.concat([frame, pd.DataFrame(extras)], axis=1)
+    role_names = {role: header[i] for role, i in roles.items()}
+    unreadable = (
+        pd.concat(unreadable_parts, ignore_index=True).sort_values("row", kind="stable")
+        if unreadable_parts
+        else pd.DataFrame(columns=["row", "column", "value", "problem"])
+    )
     return Contacts(
         path=path,
         frame=frame,
         extra_columns=frame_names,
-        roles={role: header[i] for role, i in roles.items()},
+        roles=role_names,
+        phone_columns=col_labels,
+        ignored_columns=[h for i, h in enumerate(header) if i not in taken],
+        warnings=warnings,
+        encoding=enc,
+        unreadable=unreadable.reset_index(drop=True),
     )

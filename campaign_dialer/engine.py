@@ -689,7 +689,8 @@ class Engine:
                 return
             now = self.clock.now()
             verdict = gate.check(
-                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
+                other_phones=row.other_phones,
             )
             if verdict.disposition != "eligible":
                 self._defer(row, verdict, bound)
@@ -815,7 +816,7 @@ class Engine:
                 gate = await self._fresh_gate()
                 verdict = gate.check(
                     phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint,
-                    at=self.clock.now(),
+                    at=self.clock.now(), other_phones=row.other_phones,
                 )
                 if verdict.disposition != "eligible":
                     # A re-send may place the call now: not outside the rules. The attempt
@@ -1037,7 +1038,8 @@ class Engine:
             now = self.clock.now()
             gate = await self._fresh_gate()
             verdict = gate.check(
-                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now
+                phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
+                other_phones=row.other_phones,
             )
             if verdict.disposition == "eligible" and a.body == self._request_body(row):
                 if self.journal.control() != "active":

@@ -41,7 +41,7 @@ def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedRow:
     row: int
     order: int
@@ -53,7 +53,9 @@ class PlannedRow:
     reason: str | None
     detail: str
     next_open: datetime | None
-    evidence: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)  # read-only: rows may share one
+    # the row's other valid numbers: a DNC entry or revocation on any of them holds it back
+    other_phones: tuple[str, ...] = ()
 
     @property
     def contact_suppressed(self) -> bool:
@@ -128,13 +130,16 @@ def build_gate(
 ) -> tuple[Gate, DncLedger]:
     m = campaign.model
     region = m.campaign.default_region
+    encoding = m.inputs.encoding
     ledger: DncLedger = (
         SharedDncLedger(campaign.dnc_ledger_path, history) if history is not None
         else DncLedger(campaign.dnc_ledger_path)
     )
-    dnc = DncList.load(campaign.dnc_paths, default_region=region, ledger=ledger)
+    dnc = DncList.load(
+        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding
+    )
     consent = (
-        ConsentLedger.load(campaign.consent_path, default_region=region)
+        ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
         if campaign.consent_path is not None
         else None
     )
@@ -154,16 +159,49 @@ def build_gate(
     return gate, ledger
 
 
-def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
-    """The plan; `history` defaults to the campaign's contact history (opened here)."""
+def load_campaign_contacts(campaign: Campaign) -> Contacts:
+    """The contacts file as the campaign maps and encodes it (what run, check and results use)."""
     m = campaign.model
     cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    contacts = load_contacts(
-        campaign.contacts_path, default_region=m.campaign.default_region, columns=cols or None
+    return load_contacts(
+        campaign.contacts_path,
+        default_region=m.campaign.default_region,
+        columns=cols or None,
+        encoding=m.inputs.encoding,
     )
+
+
+def _pylist(values: pd.Series, *, shared: bool = True) -> list[Any]:
+    """Column values as Python objects, None for missing, without a per-value check.
+
+    `shared`: equal values are one Python object (dictionary-encoded in arrow): a million
+    rows in a handful of zones hold a handful of strings, not a million copies."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, from_pandas=True)
+    if not shared:
+        return arr.to_pylist()  # type: ignore[no-any-return]
+    enc = pc.dictionary_encode(arr)
+    uniques = np.array([*enc.dictionary.to_pylist(), None], dtype=object)
+    codes = np.asarray(pc.fill_null(enc.indices, len(uniques) - 1), dtype=np.int64)
+    return uniques[codes].tolist()  # type: ignore[no-any-return]
+
+
+def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
+    """The plan; `history` defaults to the campaign's contact history (opened here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = campaign.model
     if history is None:
         history = open_campaign_history(campaign)
-    gate, ledger = build_gate(campaign, history)
+    # the contacts file and the compliance files are read at once: arrow releases the GIL
+    with ThreadPoolExecutor(2) as pool:
+        fc = pool.submit(load_campaign_contacts, campaign)
+        fg = pool.submit(build_gate, campaign, history)
+        contacts = fc.result()
+        gate, ledger = fg.result()
     frame = build_plan(contacts, gate, at)
     cf = contacts.frame
     evidence_cols = [
@@ -171,27 +209,38 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         if c not in ("row", "disposition", "reason", "detail", "next_open")
     ]
     rows: list[PlannedRow] = []
-    phones = cf["phone_e164"].tolist()
-    cids = cf["contact_id"].tolist()
-    hints = cf["tz_hint"].tolist()
-    disp = frame["disposition"].tolist()
-    reasons = frame["reason"].tolist()
-    details = frame["detail"].tolist()
-    opens = frame["next_open"].tolist()
-    ev_lists = {c: frame[c].tolist() for c in evidence_cols}
+    n = len(cf)
+    phones = _pylist(cf["phone_e164"], shared=False)
+    cids = _pylist(cf["contact_id"], shared=False)
+    hints = _pylist(cf["tz_hint"])
+    others = _pylist(cf["phone_others"]) if "phone_others" in cf.columns else [None] * n
+    disp = _pylist(frame["disposition"])
+    reasons = _pylist(frame["reason"])
+    details = _pylist(frame["detail"])
+    has_open = frame["next_open"].notna().to_numpy()
+    opens: dict[int, datetime] = {
+        int(k): v.to_pydatetime() for k, v in frame["next_open"][has_open].items()
+    }
+    ev_lists = [_pylist(frame[c]) for c in evidence_cols]
     allow_cid_only = m.compliance.allow_contact_id_only
-    for i, row in enumerate(frame["row"].tolist()):
-        phone, cid = _na(phones[i]), _na(cids[i])
-        nxt = _na(opens[i])
-        disposition, reason, detail = str(disp[i]), _na(reasons[i]), str(_na(details[i]) or "")
+    no_phone_detail = "only a contact_id: local DNC lists cannot be checked without the number"
+    ev_cache: dict[tuple[Any, ...], dict[str, str]] = {}
+    for i, (row, ev_values) in enumerate(
+        zip(frame["row"].tolist(), zip(*ev_lists, strict=True), strict=True)
+    ):
+        phone, cid = phones[i], cids[i]
+        nxt = opens.get(i)
+        disposition, reason, detail = str(disp[i]), reasons[i], details[i] or ""
         if phone is None and cid is not None and disposition != "suppressed" and not allow_cid_only:
             # The platform would ring the contact's saved number, which no local DNC list,
             # consent record or time zone of ours can vouch for.
             disposition, reason, nxt = "suppressed", "no_phone_number", None
-            detail = "only a contact_id: local DNC lists cannot be checked without the number"
-        if nxt is not None and not isinstance(nxt, datetime):
-            nxt = pd.Timestamp(nxt).to_pydatetime()
-        ev = {c: str(v) for c in evidence_cols if (v := _na(ev_lists[c][i])) not in (None, "")}
+            detail = no_phone_detail
+        ev = ev_cache.get(ev_values)
+        if ev is None:  # rows with the same evidence share one (read-only) dict
+            ev = {c: v for c, v in zip(evidence_cols, ev_values, strict=True) if v}
+            ev_cache[ev_values] = ev
+        o = others[i]
         rows.append(
             PlannedRow(
                 row=int(row),
@@ -199,12 +248,13 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
                 person=person_key(phone, cid),
                 phone_e164=phone,
                 contact_id=cid,
-                tz_hint=_na(hints[i]),
+                tz_hint=hints[i],
                 disposition=disposition,
                 reason=reason,
                 detail=detail,
                 next_open=nxt,
                 evidence=ev,
+                other_phones=tuple(o.split(" ")) if o else (),
             )
         )
     _hold_recently_called(campaign, rows, history, at)

@@ -350,7 +350,7 @@ def _results(
     try:
         contacts = load_contacts(
             campaign.contacts_path, default_region=m.campaign.default_region,
-            columns=cols or None,
+            columns=cols or None, encoding=m.inputs.encoding,
         )
     except (OSError, ContactsError) as e:
         if old is not None:

@@ -22,7 +22,7 @@ RESULT_COLUMNS = [
     "call_id", "status", "outcome", "ended_reason", "http_status", "error_code", "attempts",
     "placed_at", "ended_at", "duration_seconds", "next_open", "recording_url",
     "consent_event_at", "consent_source", "local_times", "zones", "dnc_lists_checked",
-    "dialed_at",
+    "dialed_at", "phone_column", "phone_extension",
 ]
 EVIDENCE_COLUMNS = ("consent_event_at", "consent_source", "local_times", "zones",
                     "dnc_lists_checked", "dialed_at")
@@ -46,6 +46,12 @@ def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
     cf = contacts.frame
     records: list[dict[str, Any]] = []
     cids, raws, e164s = (cf[c].tolist() for c in ("contact_id", "phone_raw", "phone_e164"))
+    n = len(cf)
+    columns = (
+        cf[c].tolist() if c in cf.columns else [None] * n
+        for c in ("phone_column", "phone_extension")
+    )
+    phone_cols, exts = columns
     for i, row in enumerate(cf["row"].tolist()):
         f = fates.get(int(row))
         rec: dict[str, Any] = {
@@ -53,6 +59,8 @@ def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
             "contact_id": _s(cids[i]),
             "phone_raw": _s(raws[i]),
             "phone_e164": _s(e164s[i]),
+            "phone_column": _s(phone_cols[i]),
+            "phone_extension": _s(exts[i]),
             "disposition": f.disposition if f else "pending",
             "reason": f.reason if f else "not_planned",
             "detail": f.detail if f else "",
@@ -91,19 +99,23 @@ def _s(v: Any) -> Any:
 
 
 def safe_for_spreadsheets(df: pd.DataFrame) -> pd.DataFrame:
+    """Cells and header names a spreadsheet would run as a formula get a leading `'`."""
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             out[c] = out[c].map(neutralize)
+    out.columns = [neutralize(str(c)) for c in out.columns]
     return out
 
 
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
+    """RFC 4180 CSV (CRLF between records), so a cell holding a bare CR or LF is quoted: with
+    "\n" alone as the record end, a CR inside a name would split the row in a spreadsheet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False)
+            df.to_csv(fh, index=False, lineterminator="\r\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -246,9 +246,11 @@ def test_dnc_lists_normalise_any_spelling(world: dict) -> None:
 def test_ftc_registry_layout_and_bad_dnc_files() -> None:
     dnc = DncList.load([DATA / "dnc_ftc.csv"], default_region="US")
     assert "+12125550100" in dnc and "+14155550188" in dnc and len(dnc) == 2
-    with pytest.raises(ComplianceError) as e:
-        DncList.load([DATA / "dnc_text.csv"], default_region="US")
-    assert (e.value.row, e.value.column) == (2, "phone") and "call me maybe" in str(e.value)
+    # text in a DNC list is listed (check shows it), not dropped silently, not fatal
+    text = DncList.load([DATA / "dnc_text.csv"], default_region="US")
+    assert "+12125550100" in text and text.ignored == {"dnc_text.csv": 1}
+    bad = text.unreadable["dnc_text.csv"]
+    assert bad[["row", "column", "value"]].values.tolist() == [[2, "phone", "call me maybe"]]
     with pytest.raises(ComplianceError, match="which column"):
         DncList.load([DATA / "dnc_two_columns.csv"], default_region="US")
     with pytest.raises(ComplianceError, match="not a CSV"):
@@ -745,7 +747,9 @@ def test_load_inputs_concurrently_equals_one_by_one(world: dict) -> None:
     assert dnc.sources == world["dnc"].sources and len(dnc) == len(world["dnc"])
     pd.testing.assert_frame_equal(consent.events, world["gate"].consent.events)
     with pytest.raises(ComplianceError):
-        load_inputs(DATA / "crm_export.csv", default_region="US", dnc_paths=[DATA / "dnc_text.csv"])
+        load_inputs(
+            DATA / "crm_export.csv", default_region="US", dnc_paths=[DATA / "dnc_scientific.csv"]
+        )
 
 
 def test_first_list_holding_a_number_is_the_evidence() -> None:

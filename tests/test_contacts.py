@@ -51,11 +51,13 @@ def test_standard_columns_first_then_input_columns_untouched(crm: Contacts) -> N
         "Zip",
         "Notes",
     ]
-    assert list(f.columns[7:]) == crm.extra_columns
+    assert list(f.columns[7:10]) == ["phone_column", "phone_extension", "phone_others"]
+    assert list(f.columns[10:]) == crm.extra_columns
     assert crm.roles == {
         "phone": "Mobile Phone",
         "contact_id": "Customer ID",
         "timezone": "Time Zone",
+        "postal_code": "Zip",
     }
     assert f["row"].tolist() == list(range(1, 18))
     assert list(f.index) == list(range(17))
@@ -88,9 +90,10 @@ def test_normalised_phones_and_reasons(crm: Contacts) -> None:
     assert f.loc[4, "phone_raw"] == ""
     assert f.loc[1, "phone_raw"] == "(415) 555-0188"
     assert pd.isna(f.loc[4, "contact_id"])
-    assert f.loc[2, "tz_hint"] == "America/New_York"
+    assert f.loc[2, "tz_hint"] == "America/New_York;zip:100"  # the ZIP column counts too
     assert f.loc[12, "tz_hint"] == "Mars/Olympus"  # kept as written: compliance says unknown
-    assert pd.isna(f.loc[1, "tz_hint"])
+    assert f.loc[1, "tz_hint"] == "zip:021"  # ZIP 02134: Boston
+    assert pd.isna(f.loc[3, "tz_hint"])
     assert f["reason"].value_counts().to_dict() == {
         "duplicate": 2, "invalid_phone": 1, "blank_phone": 1,
     }  # fmt: skip
@@ -109,9 +112,13 @@ def test_explicit_mapping_wins_over_detection() -> None:
     assert f["contact_id"].tolist() == ["R1", "R2"]
     assert f["tz_hint"].tolist() == ["CA", "NY"]  # state names become codes
     assert f["phone"].tolist() == ["home", "work"]  # passed through untouched
-    # without the mapping, detection picks the "phone" column and every row is invalid
+    # without the mapping, detection takes "phone" first, then "Cell #" (a mobile column):
+    # "home"/"work" are no numbers, so every row is dialed on its cell number; "Region" is
+    # taken as the state column from its values
     g = frame_of("mapped.csv")
-    assert g["reason"].tolist() == ["invalid_phone", "invalid_phone"]
+    assert g["reason"].isna().all()
+    assert g["phone_column"].tolist() == ["Cell #", "Cell #"]
+    assert g["tz_hint"].tolist() == ["CA", "NY"]
 
 
 def test_mapping_to_a_missing_header_is_an_error() -> None:
@@ -177,7 +184,6 @@ def test_header_named_like_a_standard_column_is_not_overwritten(tmp_path: Path) 
         ("empty.csv", None, None, "empty file"),
         ("bad_row_extra.csv", 2, "#3 (beyond the header)", "has 3 fields"),
         ("bad_row_short.csv", 2, "name", "has 1 fields"),
-        ("bad_utf8.csv", 2, "name", "not valid UTF-8"),
     ],
 )
 def test_unusable_files_name_file_row_and_column(
