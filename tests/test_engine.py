@@ -255,9 +255,31 @@ def test_new_calls_are_evenly_spaced_not_burst(tmp_path: Path) -> None:
     p = FakePlatform(polls_to_final=1)
     run_engine(tmp_path, p, phones=numbers(12), pacing="calls_per_second = 10")
     times = [t for t, _, _, _ in p.posts]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # A loaded machine can only make gaps longer; a burst would make them ~0.
-    assert min(gaps) >= 0.08, gaps
+    # A burst would put the 12 POSTs within a few milliseconds; a loaded machine only spreads
+    # them further. (The POSTs' arrival times also carry each intent's fsync, so the exact
+    # spacing is asserted on the pacer itself below, not here.)
+    assert times[-1] - times[0] >= 0.75 * 11 * 0.1, times
+
+
+@pytest.mark.parametrize("stalls", [(), (3, 4), (1, 5, 6, 7)])
+def test_the_pacer_never_releases_two_calls_closer_than_half_a_gap(stalls: tuple[int, ...]) -> None:
+    """By construction, whatever the event loop's delays: a late slot restarts the schedule
+    instead of bursting to catch up, so the gap between two releases is at least gap / 2."""
+    from campaign_dialer.engine import Pacer
+
+    released: list[float] = []
+
+    async def main() -> None:
+        pacer = Pacer(20.0)
+        for i in range(10):
+            if i in stalls:
+                time.sleep(0.12)  # the loop is blocked, as on a loaded machine
+            await pacer.acquire()
+            released.append(anyio.current_time())
+
+    anyio.run(main)
+    gaps = [b - a for a, b in zip(released, released[1:], strict=False)]
+    assert min(gaps) >= 0.05 / 2 - 1e-6, gaps
 
 
 def test_401_mid_run_stops_everything_with_77(tmp_path: Path) -> None:
