@@ -848,6 +848,14 @@ def _agents(
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NONE_LABELS = {"(none)": "No outcome reported", "": "No outcome reported"}
+CODE_LABELS = {
+    "dnc_local": "On a local DNC list", "dnc_listed": "On the platform's DNC list",
+    "outside_window": "Outside the calling window", "unknown_timezone": "Time zone unknown",
+    "recently_called": "Called recently by another campaign", "not_planned": "Not planned yet",
+    "invalid_phone": "Invalid phone number", "blank_phone": "No phone number",
+    "no_phone_number": "No phone number (contact id only)", "duplicate": "Duplicate number",
+    "no_answer": "No answer", "dialed": "Dialed", "error": "Error",
+}
 SEGMENT_LIMIT = 15  # the biggest values of a segment column; the rest in "others"
 # Local time at dialing as compliance writes it: "2026-06-09T13:00-04:00 ..." (first zone)
 _LOCAL_DAY_HOUR = r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):"
@@ -858,6 +866,8 @@ def label(code: Any) -> str:
     text = "" if code is None else str(code)
     if text in NONE_LABELS:
         return NONE_LABELS[text]
+    if text in CODE_LABELS:
+        return CODE_LABELS[text]
     words = text.replace("_", " ").strip()
     return words[:1].upper() + words[1:] if words else text
 
@@ -1021,7 +1031,8 @@ def business(df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign) -> dict[
         "tiles": tiles,
         "heatmap": {"weekdays": list(WEEKDAYS), "cells": heat,
                     "dialed_without_local_time": int((dialed & ~known).sum())},
-        "by_local_hour": _rate_rows(hkey, known, reached, won, order=hours),
+        "by_local_hour": [{**r, "label": f"{r['key']}:00–{int(r['key']) + 1:02d}:00"}
+                          for r in _rate_rows(hkey, known, reached, won, order=hours)],
         "by_weekday": _rate_rows(dkey, known, reached, won, order=list(WEEKDAYS)),
         "by_state": _rate_rows(_states(phones), dialed, reached, won, limit=SEGMENT_LIMIT),
         "segments": segments,
@@ -1216,19 +1227,24 @@ def line(
             "has_data": n > 0}
 
 
+def _labelled(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Chart bars under readable labels; the codes stay in summary.json and the exports."""
+    return [(label(k), v) for k, v in counts.items()]
+
+
 def charts(s: dict[str, Any]) -> dict[str, Any]:
     """Every chart of the page, drawn from the summary so its numbers are the JSON's."""
     out: dict[str, Any] = {}
     funnel = s["funnel"]
     out["funnel"] = hbar([(f["label"], f["rows"]) for f in funnel])
     out["dispositions"] = hbar(
-        [(d, s["by_disposition"][d]) for d in DISPOSITIONS],
+        [(label(d), s["by_disposition"][d]) for d in DISPOSITIONS],
         colors=[COLORS[d] for d in DISPOSITIONS],
     )
-    out["suppression"] = hbar(list(s["suppression_reasons"].items()), empty="no row held back")
-    out["pending"] = hbar(list(s["pending_reasons"].items()), empty="no row pending")
-    out["outcomes"] = hbar(list(s["outcomes"].items()), empty="no call dialed yet")
-    out["statuses"] = hbar(list(s["statuses"].items()), empty="no call dialed yet")
+    out["suppression"] = hbar(_labelled(s["suppression_reasons"]), empty="no row held back")
+    out["pending"] = hbar(_labelled(s["pending_reasons"]), empty="no row pending")
+    out["outcomes"] = hbar(_labelled(s["outcomes"]), empty="no call dialed yet")
+    out["statuses"] = hbar(_labelled(s["statuses"]), empty="no call dialed yet")
     out["rejections"] = hbar(list(s["rejections"]["by_reason"].items()), empty="no 409")
     out["http409"] = hbar(list(s["rejections"]["http_409_by_code"].items()),
                           empty="no 409 response")
@@ -1364,7 +1380,10 @@ def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any =
     rows = [[_cell(v) for v in r] for r in zip(*cols.values(), strict=True)]
     segs = [c if c in cols else f"input.{c}" for c in segment_by]
     filters = [c for c in (*FILTER_COLUMNS, *segs) if c in cols]
+    coded = {str(v) for c in ("disposition", "reason", "outcome", "status")
+             for v in set(cols.get(c, [])) if v is not None and v is not pd.NA}
     return {"columns": list(cols), "labels": {c: COLUMN_LABELS.get(c, c) for c in cols},
+            "codes": {v: label(v) for v in sorted(coded)},
             "filters": filters, "rows": rows, "total": len(df),
             "zone": getattr(zone, "key", None)}
 

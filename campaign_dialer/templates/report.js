@@ -27,6 +27,7 @@
       return col === "outcome" ? "No outcome reported" : "(blank)";
     }
     if (!CODED[col]) { return String(v); }
+    if (Object.prototype.hasOwnProperty.call(data.codes, v)) { return data.codes[v]; }
     var s = String(v).replace(/_/g, " ");
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
