@@ -1005,9 +1005,12 @@ def business(df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign) -> dict[
     }
     # Recipient's local day and hour at dialing (the first zone when a number may be in two).
     lt = _text(df["local_times"]) if "local_times" in df else pd.Series("", index=df.index)
-    parts = lt.str.extract(_LOCAL_DAY_HOUR)
-    day = pd.to_datetime(parts[0], errors="coerce", format="%Y-%m-%d").dt.day_of_week
-    hour = pd.to_numeric(parts[1], errors="coerce")
+    codes, uniques = pd.factorize(lt.where(dialed, ""))  # few distinct local minutes
+    parts = pd.Series(uniques, dtype="string").str.extract(_LOCAL_DAY_HOUR)
+    u_day = pd.to_datetime(parts[0], errors="coerce", format="%Y-%m-%d").dt.day_of_week
+    u_hour = pd.to_numeric(parts[1], errors="coerce")
+    day = pd.Series(u_day.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
+    hour = pd.Series(u_hour.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
     known = dialed & day.notna() & hour.between(0, 23)
     cell = (day.where(known, 0) * 24 + hour.where(known, 0)).astype(int)
     n_cells = 7 * 24
@@ -1341,7 +1344,7 @@ TIME_COLUMNS = ("placed_at", "ended_at", "dialed_at")
 PAGE_COLUMNS = ("row", "contact_id", "phone_e164", "disposition", "reason", "outcome", "status",
                 "agent_id", "duration_seconds", "attempts", "placed_at", "recording_url",
                 "transcript_excerpt")
-PAGE_TAIL = ("phone_raw", "detail", "local_times", "consent_source")
+PAGE_TAIL = ("detail",)  # the evidence columns are in results.csv and results.parquet
 COLUMN_LABELS = {"row": "Row", "contact_id": "Contact", "phone_e164": "Phone",
                  "disposition": "Fate", "reason": "Reason", "outcome": "Outcome",
                  "status": "Call ended", "agent_id": "Agent", "duration_seconds": "Talk (s)",
@@ -1359,6 +1362,18 @@ def _local_text(s: pd.Series, zone: Any) -> pd.Series:
     return out.where(t.notna(), s.astype(object)).astype(object)
 
 
+def _column_cells(s: pd.Series) -> list[Any]:
+    """One column as JSON-ready cells (what `_cell` does per value, a column at a time)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return [None if v is None else str(v) for v in s.to_numpy(dtype=object, na_value=None)]
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return list(s.to_numpy(dtype=object, na_value=None))
+    if pd.api.types.is_float_dtype(s.dtype):
+        return s.round(1).astype(object).where(s.notna(), None).tolist()
+    text = s.astype("string").str.slice(0, 300)
+    return list(text.to_numpy(dtype=object, na_value=None))
+
+
 def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any = None,
                segment_by: Sequence[str] = ()) -> dict[str, Any]:
     """Every row for the page's table (paged there), the input's own columns kept."""
@@ -1374,10 +1389,10 @@ def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any =
                 continue
             cols[c] = [None] * len(head)
         elif c in TIME_COLUMNS and zone is not None:
-            cols[c] = _local_text(head[c], zone).tolist()
+            cols[c] = _column_cells(pd.Series(_local_text(head[c], zone), dtype="string"))
         else:
-            cols[c] = head[c].astype(object).tolist()
-    rows = [[_cell(v) for v in r] for r in zip(*cols.values(), strict=True)]
+            cols[c] = _column_cells(head[c])
+    rows = [list(r) for r in zip(*cols.values(), strict=True)]
     segs = [c if c in cols else f"input.{c}" for c in segment_by]
     filters = [c for c in (*FILTER_COLUMNS, *segs) if c in cols]
     coded = {str(v) for c in ("disposition", "reason", "outcome", "status")
