@@ -1130,10 +1130,25 @@ def print_text(s: dict[str, Any]) -> None:
     if s["rejections"]["rows"]:
         _say("409 rejections: " + ", ".join(
             f"{k} {v:,}" for k, v in s["rejections"]["by_reason"].items()))
+    tiles = s.get("tiles")
+    if tiles:
+        cost = "" if tiles["cost"] is None else (
+            f", cost {tiles['cost']:,.2f}"
+            + (f" ({tiles['cost_per_conversion']:,.2f} per conversion)"
+               if tiles["cost_per_conversion"] is not None else ""))
+        _say(f"sales: reached {tiles['reached']:,} of {tiles['dialed']:,} dialed "
+             f"({_pct(tiles['answer_rate'])}), conversions {tiles['conversions']:,} "
+             f"({_pct(tiles['conversion_rate'])}), talk {tiles['talk_minutes']:,} min{cost}")
     for a in s.get("agents", []):
         ah = a["headline"]
+        conv = a.get("conversion") or {}
+        ci = conv.get("ci95") or [None, None]
         _say(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected {ah['connected']:,}, "
-             f"rejected {ah['rejected']:,}, errors {ah['errors']:,}")
+             f"rejected {ah['rejected']:,}, errors {ah['errors']:,}"
+             + (f", conversion {_pct(conv.get('rate'))} (95% {_pct(ci[0])}–{_pct(ci[1])})"
+                if conv else ""))
+    if s.get("ab_test"):
+        _say(f"A/B: {s['ab_test']['verdict']}")
     if not s["source"].startswith("results.csv") or state["running"]:
         _say(f"source: {s['source']}")
 
