@@ -258,15 +258,28 @@ def test_ab_split_keeps_each_person_with_one_agent_across_reruns(tmp_path: Path)
     assert s["ab_test"]["p_value"] is not None
 
 
+class _Events:
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self.warnings.append((event, kw))
+
+    def info(self, event: str, **kw: Any) -> None:
+        pass
+
+
 def test_a_report_that_fails_to_build_leaves_the_run_as_it_was(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = _campaign(tmp_path, numbers(2), window='["09:00", "20:00"]', live=1, secs=60)
 
     def broken(_: Any) -> Path:
         raise RuntimeError("template exploded")
 
+    events = _Events()
     monkeypatch.setattr(report, "build", broken)
+    monkeypatch.setattr(commands.log, "get", lambda *a, **kw: events)
     assert commands.build_report_after_run(load_campaign(path)) is None
-    err = capsys.readouterr()
-    assert "report_failed" in err.err + err.out
+    assert [e for e, _ in events.warnings] == ["report_failed"]
+    assert "template exploded" in events.warnings[0][1]["error"]
