@@ -283,3 +283,22 @@ def test_a_report_that_fails_to_build_leaves_the_run_as_it_was(
     assert commands.build_report_after_run(load_campaign(path)) is None
     assert [e for e, _ in events.warnings] == ["report_failed"]
     assert "template exploded" in events.warnings[0][1]["error"]
+
+
+def test_the_expected_call_time_comes_from_the_teams_history(tmp_path: Path) -> None:
+    from campaign_dialer.forecast import expected_call_seconds
+    from campaign_dialer.history import SqliteHistory
+
+    campaign = load_campaign(_campaign(tmp_path, numbers(2), window='["09:00", "20:00"]',
+                                       live=1, secs=200))
+    with SqliteHistory(tmp_path / "team.sqlite") as h:
+        assert expected_call_seconds(campaign, h) == (200.0, "[report] expected_call_seconds")
+        records = [{
+            "person": f"tel:+1212555{i:04d}", "attempt": 1, "idem_key": f"k{i}",
+            "state": "final", "body": {"phone_number": f"+1212555{i:04d}"},
+            "intent_at": "2026-06-09T13:00:00Z", "placed_at": "2026-06-09T13:00:00Z",
+            "ended_at": f"2026-06-09T13:{1 + i // 60:02d}:{i % 60:02d}Z",  # 60 + i seconds
+        } for i in range(31)]
+        h.sync("earlier", records)
+        secs, source = expected_call_seconds(campaign, h)
+    assert secs == 75.0 and source == "median of 31 recent calls in history"
