@@ -159,11 +159,28 @@ def run(
 
                 print_summary(campaign, journal, df, exit_code=outcome.exit_code,
                               message=outcome.message)
-            return outcome.exit_code
         finally:
             journal.close()
             if plan.history is not None:
                 plan.history.close()
+        build_report_after_run(campaign, quiet=quiet)
+        return outcome.exit_code
+
+
+def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path | None:
+    """The report of what just ran; a report that fails to build never changes the exit code."""
+    logger = log.get("run", campaign=campaign.name)
+    try:
+        from campaign_dialer import report as rep
+
+        path = rep.build(campaign)
+    except Exception as e:  # a report bug must not turn a finished run into a failure
+        logger.warning("report_failed", error=log.scrub(repr(e))[:500])
+        return None
+    logger.info("report_written", path=str(path))
+    if not quiet:
+        log.out().print(f"report:  {path}", highlight=False, markup=False, soft_wrap=True)
+    return path
 
 
 def deadline_from(until: time | None, now: datetime) -> datetime | None:
@@ -305,8 +322,11 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     log.register_secret(os.environ.get(campaign.model.api.api_key_env, "").strip())
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
-    if plan.history is not None:
-        plan.history.close()
+    try:
+        outlook = plan_forecast(campaign, plan)
+    finally:
+        if plan.history is not None:
+            plan.history.close()
     counts = plan.counts()
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
@@ -326,6 +346,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         "calls_placed": 0,
         **inputs,
         "plan_csv": str(plan_path),
+        "forecast": outlook,
     }
     if as_json:
         print(json.dumps(data, indent=2))
@@ -348,7 +369,54 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
     con.print(_fate_table(title, data["by_reason"], total=len(plan.rows)))
     con.print(f"plan: {plan_path}", markup=False, highlight=False, soft_wrap=True)
+    for line in forecast_lines(outlook):
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
     return ExitCode.OK
+
+
+def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
+    """`check`'s forecast: rows the journal already settled are left out."""
+    from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
+    from campaign_dialer.store import Journal, JournalError
+
+    settled: list[int] = []
+    if campaign.journal_path.exists():
+        try:
+            with Journal(campaign.journal_path, campaign.name, create=False) as j:
+                settled = [r for r, f in j.fates().items() if f.disposition in SETTLED]
+        except JournalError:
+            settled = []
+    from campaign_dialer.report import display_zone
+
+    secs, source = expected_call_seconds(campaign, plan.history)
+    out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled)
+    zone = display_zone(campaign)
+    out["display_timezone"] = zone.key
+    out["finishes_at_local"] = (
+        datetime.fromisoformat(out["finishes_at"].replace("Z", "+00:00")).astimezone(zone)
+        .strftime("%a %Y-%m-%d %H:%M %Z") if out["finishes_at"] else None)
+    return out
+
+
+def forecast_lines(f: dict[str, Any]) -> list[str]:
+    """The forecast as a few lines people read before dialing."""
+    out = [f"forecast: {f['rows_to_place']:,} rows to call at up to {f['calls_per_second']:g} "
+           f"new calls/s (expected call {f['call_seconds']:g} s: {f['call_seconds_source']})"]
+    if f["finishes_at"]:
+        w = f["finishes_in_window"]
+        out.append(f"  finishes about {f['finishes_at_local']}, in the window {w['label']}")
+    for d in f["days"]:
+        out.append(f"  {d['date']}: windows can take {d['capacity']:,} rows; "
+                   f"{d['rows']:,} planned")
+    wait = f["waiting"]
+    if wait["rows"]:
+        rows = ", ".join(str(x["row"]) for x in wait["first"])
+        more = "" if wait["rows"] <= len(wait["first"]) else ", …"
+        out.append(f"  {wait['rows']:,} rows will still wait (rows {rows}{more}): "
+                   f"{wait['first'][0]['why']}")
+    else:
+        out.append("  no row is left waiting")
+    return out
 
 
 def _mapping_table(inputs: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ errors rather than silently ignored typos, and every error names the file and th
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import os
 import re
@@ -82,9 +83,18 @@ Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
 ShortSeconds = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 
 
+class AgentWeight(_Model):
+    """One arm of an A/B split: an agent and its share of the people called."""
+
+    id: Annotated[str, Field(min_length=1)]
+    weight: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=False)] = 1.0
+
+
 class CampaignSection(_Model):
     name: str
-    agent_id: Annotated[str, Field(min_length=1)]
+    # One agent, or a weighted list (A/B): each person gets one agent by a stable hash.
+    agent_id: Annotated[str, Field(min_length=1)] | Annotated[
+        list[AgentWeight], Field(min_length=1)]
     from_phone_number_id: str | None = None
     default_region: str = "US"
 
@@ -96,6 +106,47 @@ class CampaignSection(_Model):
                 "must be 1-80 letters, digits, '.', '_' or '-' (it names the journal)"
             )
         return v
+
+    @field_validator("agent_id")
+    @classmethod
+    def _distinct_agents(cls, v: str | list[AgentWeight]) -> str | list[AgentWeight]:
+        if isinstance(v, list):
+            ids = [a.id for a in v]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"an agent is listed twice: {ids}")
+        return v
+
+    @property
+    def agents(self) -> list[tuple[str, float]]:
+        """(agent, weight) pairs; a plain string is one agent with all the weight."""
+        if isinstance(self.agent_id, str):
+            return [(self.agent_id, 1.0)]
+        return [(a.id, a.weight) for a in self.agent_id]
+
+    def agent_for(self, campaign: str, person: str) -> str:
+        """The agent this person gets: a hash of campaign and person, so every rerun (and
+        every redial) sends the same person to the same agent while the weights stay."""
+        pairs = self.agents
+        if len(pairs) == 1:
+            return pairs[0][0]
+        digest = hashlib.sha256(f"{campaign}\x00{person}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+        total = sum(w for _, w in pairs)
+        acc = 0.0
+        for agent, w in pairs:
+            acc += w / total
+            if u < acc:
+                return agent
+        return pairs[-1][0]
+
+    @property
+    def agent_label(self) -> str:
+        """The agent(s) as people read them: "agt_a" or "agt_a 50% / agt_b 50%"."""
+        pairs = self.agents
+        if len(pairs) == 1:
+            return pairs[0][0]
+        total = sum(w for _, w in pairs)
+        return " / ".join(f"{a} {100 * w / total:.0f}%" for a, w in pairs)
 
     @field_validator("default_region")
     @classmethod
@@ -264,6 +315,34 @@ class HistorySection(_Model):
     min_hours_between_calls: Annotated[float, Field(ge=0, le=24 * 365, allow_inf_nan=False)] = 24.0
 
 
+Money = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False, strict=False)]
+
+
+class ReportSection(_Model):
+    """How the report reads a campaign: what counts as a success, what a call costs."""
+
+    success_outcomes: list[str] = ["appointment_booked", "qualified"]
+    cost_per_minute: Money | None = None
+    cost_per_call: Money | None = None
+    segment_by: list[str] = []  # input columns (list, source, owner) to break rates down by
+    display_timezone: str | None = None  # default: the machine's zone
+    expected_call_seconds: Annotated[
+        float, Field(gt=0, le=86_400, allow_inf_nan=False, strict=False)] = 120.0
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        from zoneinfo import ZoneInfo
+
+        if v is None:
+            return v
+        try:
+            ZoneInfo(v)
+        except (ValueError, OSError, KeyError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. America/New_York)") from None
+        return v
+
+
 class CampaignFile(_Model):
     campaign: CampaignSection
     api: ApiSection = Field(default_factory=ApiSection)
@@ -273,6 +352,7 @@ class CampaignFile(_Model):
     redial: RedialSection = Field(default_factory=RedialSection)
     output: OutputSection = Field(default_factory=OutputSection)
     history: HistorySection = Field(default_factory=HistorySection)
+    report: ReportSection = Field(default_factory=ReportSection)
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:

@@ -796,7 +796,8 @@ class Engine:
         return False
 
     def _request_body(self, row: PlannedRow) -> dict[str, Any]:
-        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_id}
+        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_for(
+            self.campaign.name, row.person or f"row:{row.row}")}
         # Ring exactly the number the gate checked; a saved contact only when no number is known.
         if row.phone_e164:
             body["phone_number"] = row.phone_e164
@@ -898,7 +899,7 @@ class Engine:
             return False
         if e.code == "phone_number_not_found" and not self.cfg.campaign.from_phone_number_id:
             key = "campaign.agent_id"  # the agent's own outbound number is gone
-        value = self.cfg.campaign.agent_id if key == "campaign.agent_id" else (
+        value = a.body.get("agent_id") if key == "campaign.agent_id" else (
             self.cfg.campaign.from_phone_number_id)
         self.journal.record_not_placed(
             a.id, http_status=e.status, error_code=e.code, error=e.message

@@ -334,6 +334,19 @@ class SqliteHistory:
             out.append(rec)
         return out
 
+    def call_seconds(self, limit: int = 2000) -> list[float]:
+        """How long recent calls of every campaign held a line (placed to ended): the team's
+        own figure for `check`'s forecast."""
+        out = []
+        for r in self._read(
+            "SELECT placed_at, ended_at FROM calls WHERE placed_at IS NOT NULL AND ended_at "
+            "IS NOT NULL ORDER BY claimed_ts DESC LIMIT ?", (limit,),
+        ):
+            a, b = _parse(r["placed_at"]), _parse(r["ended_at"])
+            if a is not None and b is not None and b >= a:
+                out.append((b - a).total_seconds())
+        return out
+
     def recent_calls(self, since: datetime) -> dict[str, list[PastCall]]:
         """Every campaign's calls claimed after `since`, by person."""
         out: dict[str, list[PastCall]] = {}

@@ -429,7 +429,9 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "campaign": campaign.name,
-        "agent_id": cfg.campaign.agent_id,
+        "agent_id": cfg.campaign.agent_label,
+        "agents_configured": [{"id": a, "weight": w} for a, w in cfg.campaign.agents],
+        "display_timezone": display_zone(campaign).key,
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "source": data.source,
         "state": _state(facts, figs["headline"]["pending"]),
@@ -461,8 +463,10 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "local_hours": _local_hours(calls, start_min, end_min),
         "evidence": _evidence(df),
         "runs": facts.runs,
-        "agents": _agents(df, calls),
+        "agents": _agents(df, calls, cfg.report.success_outcomes),
     }
+    out.update(business(df, calls, campaign))
+    out["ab_test"] = ab_test(out["agents"])
     return out
 
 
@@ -814,7 +818,9 @@ def _row_agents(calls: pd.DataFrame) -> pd.Series:
     return pd.Series(last["agent_id"].to_numpy(), index=last["row"].to_numpy())
 
 
-def _agents(df: pd.DataFrame, calls: pd.DataFrame) -> list[dict[str, Any]]:
+def _agents(
+    df: pd.DataFrame, calls: pd.DataFrame, success: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Per-agent figures when rows were split between agents (else empty)."""
     agents = _row_agents(calls).dropna()
     names = sorted({str(a) for a in agents.tolist()})
@@ -825,8 +831,217 @@ def _agents(df: pd.DataFrame, calls: pd.DataFrame) -> list[dict[str, Any]]:
         rows = agents.index[agents.astype(str).eq(name)]
         sub = df[df["row"].isin(rows)]
         sub_calls = calls[calls["agent_id"].astype(str).eq(name)]
-        out.append({"agent_id": name, **figures(sub, sub_calls)})
+        figs = figures(sub, sub_calls)
+        dialed = figs["headline"]["dialed"]
+        conv = int((_text(sub["disposition"]).eq("dialed")
+                    & _text(sub["outcome"]).isin(list(success))).sum())
+        lo, hi = wilson(conv, dialed)
+        out.append({"agent_id": name, **figs, "conversion": {
+            "conversions": conv, "dialed": dialed, "rate": _ratio(conv, dialed),
+            "ci95": [lo, hi]}})
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# What a sales-ops lead reads: conversions, talk time, cost, where and when people answer
+# --------------------------------------------------------------------------------------------
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NONE_LABELS = {"(none)": "No outcome reported", "": "No outcome reported"}
+CODE_LABELS = {
+    "dnc_local": "On a local DNC list", "dnc_listed": "On the platform's DNC list",
+    "outside_window": "Outside the calling window", "unknown_timezone": "Time zone unknown",
+    "recently_called": "Called recently by another campaign", "not_planned": "Not planned yet",
+    "invalid_phone": "Invalid phone number", "blank_phone": "No phone number",
+    "no_phone_number": "No phone number (contact id only)", "duplicate": "Duplicate number",
+    "no_answer": "No answer", "dialed": "Dialed", "error": "Error",
+}
+SEGMENT_LIMIT = 15  # the biggest values of a segment column; the rest in "others"
+# Local time at dialing as compliance writes it: "2026-06-09T13:00-04:00 ..." (first zone)
+_LOCAL_DAY_HOUR = r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):"
+
+
+def label(code: Any) -> str:
+    """`appointment_booked` -> "Appointment booked"; the code stays in filters and exports."""
+    text = "" if code is None else str(code)
+    if text in NONE_LABELS:
+        return NONE_LABELS[text]
+    if text in CODE_LABELS:
+        return CODE_LABELS[text]
+    words = text.replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else text
+
+
+def display_zone(campaign: Campaign) -> Any:
+    """`[report] display_timezone`, else the machine's own zone (UTC when it has none)."""
+    from zoneinfo import ZoneInfo
+
+    name = campaign.model.report.display_timezone
+    if name:
+        return ZoneInfo(name)
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz:
+        try:
+            return ZoneInfo(tz)
+        except (ValueError, OSError, KeyError):
+            pass
+    try:
+        target = Path("/etc/localtime").resolve()
+        parts = target.parts
+        if "zoneinfo" in parts:
+            return ZoneInfo("/".join(parts[parts.index("zoneinfo") + 1:]))
+    except (ValueError, OSError, KeyError):
+        pass
+    return ZoneInfo("UTC")
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """95% interval of a proportion (Wilson: sane at 0, 1 and small n)."""
+    if n <= 0:
+        return None, None
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return round(max(0.0, mid - half), 4), round(min(1.0, mid + half), 4)
+
+
+def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict[str, Any]:
+    """Two-proportion z-test (pooled) and a 95% interval of the difference (unpooled)."""
+    if n1 <= 0 or n2 <= 0:
+        return {"z": None, "p_value": None, "diff": None, "diff_ci95": [None, None]}
+    p1, p2 = k1 / n1, k2 / n2
+    pool = (k1 + k2) / (n1 + n2)
+    se0 = math.sqrt(pool * (1 - pool) * (1 / n1 + 1 / n2))
+    z = (p1 - p2) / se0 if se0 > 0 else 0.0
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    d = p1 - p2
+    return {"z": round(z, 3), "p_value": round(p_value, 4), "diff": round(d, 4),
+            "diff_ci95": [round(d - 1.96 * se, 4), round(d + 1.96 * se, 4)]}
+
+
+def ab_test(agents: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The two biggest agents' conversion rates compared; says when it is not yet significant."""
+    if len(agents) < 2:
+        return None
+    a, b = sorted(agents, key=lambda x: -x["conversion"]["dialed"])[:2]
+    ca, cb = a["conversion"], b["conversion"]
+    t = two_proportion(ca["conversions"], ca["dialed"], cb["conversions"], cb["dialed"])
+    sig = t["p_value"] is not None and t["p_value"] < 0.05
+    if t["p_value"] is None:
+        verdict = "not enough calls yet to compare the agents"
+    elif sig:
+        best = a if t["diff"] > 0 else b
+        verdict = (f"{best['agent_id']} converts better: the difference is significant "
+                   f"(p = {t['p_value']:.3f})")
+    else:
+        verdict = (f"the difference is not yet significant (p = {t['p_value']:.2f}); "
+                   "keep calling before choosing an agent")
+    return {"a": a["agent_id"], "b": b["agent_id"], **t, "significant": sig,
+            "verdict": verdict}
+
+
+def _rate_rows(
+    keys: pd.Series, dialed: pd.Series, reached: pd.Series, won: pd.Series,
+    *, order: Sequence[str] | None = None, limit: int | None = None, labels: bool = False,
+) -> list[dict[str, Any]]:
+    """Dialed rows, answer rate and conversion rate per key (dialed rows only)."""
+    frame = pd.DataFrame({"k": keys[dialed].to_numpy(), "r": reached[dialed].to_numpy(),
+                          "w": won[dialed].to_numpy()})
+    g = frame.groupby("k", sort=False).agg(n=("r", "size"), r=("r", "sum"), w=("w", "sum"))
+    if order is not None:
+        g = g.reindex(order, fill_value=0)
+    else:
+        g = g.sort_values("n", ascending=False, kind="stable")
+    items = [(str(k), int(x.n), int(x.r), int(x.w)) for k, x in g.iterrows()]
+    if limit is not None and len(items) > limit:
+        rest = items[limit - 1:]
+        items = [*items[: limit - 1], (f"{len(rest)} others", sum(x[1] for x in rest),
+                                       sum(x[2] for x in rest), sum(x[3] for x in rest))]
+    return [{"key": k, "label": label(k) if labels else (k or "(blank)"), "dialed": n,
+             "reached": r, "answer_rate": _ratio(r, n), "conversions": w,
+             "conversion_rate": _ratio(w, n)} for k, n, r, w in items]
+
+
+def _states(phones: pd.Series) -> pd.Series:
+    """US/CA state of each number's area code (computed once per area code)."""
+    from campaign_dialer.compliance import state_for_number
+
+    prefix = phones.str.slice(0, 5)
+    out: dict[str, str] = {}
+    for p in prefix.unique():
+        if isinstance(p, str) and p.startswith("+1") and len(p) == 5:
+            out[p] = state_for_number(p + "5550100") or "(unknown)"
+    return prefix.map(out).fillna("(unknown)")
+
+
+def business(df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign) -> dict[str, Any]:
+    """Tiles, the hour x weekday heatmap and the breakdowns, all from the results rows."""
+    rc = campaign.model.report
+    success = list(rc.success_outcomes)
+    disp = _text(df["disposition"])
+    dialed = disp.eq("dialed")
+    reached = connected_mask(df)
+    won = dialed & _text(df["outcome"]).isin(success)
+    n_dialed, n_reached, n_won = int(dialed.sum()), int(reached.sum()), int(won.sum())
+    # Talk time is billed per call placed, redials included: read it from every attempt.
+    if len(calls):
+        secs = pd.to_numeric(calls["duration_seconds"], errors="coerce").clip(lower=0)
+        talk_s = float(secs.fillna(0).sum())
+        placed = int(calls["placed_at"].notna().sum())
+    else:
+        talk_s, placed = 0.0, 0
+    cost = None
+    if rc.cost_per_minute is not None or rc.cost_per_call is not None:
+        cost = round((rc.cost_per_minute or 0) * talk_s / 60 + (rc.cost_per_call or 0) * placed,
+                     2)
+    tiles = {
+        "rows": len(df), "dialed": n_dialed, "reached": n_reached,
+        "answer_rate": _ratio(n_reached, n_dialed), "conversions": n_won,
+        "conversion_rate": _ratio(n_won, n_dialed), "talk_minutes": round(talk_s / 60, 1),
+        "calls_placed": placed, "cost": cost,
+        "cost_per_conversion": round(cost / n_won, 2) if cost is not None and n_won else None,
+    }
+    # Recipient's local day and hour at dialing (the first zone when a number may be in two).
+    lt = _text(df["local_times"]) if "local_times" in df else pd.Series("", index=df.index)
+    codes, uniques = pd.factorize(lt.where(dialed, ""))  # few distinct local minutes
+    parts = pd.Series(uniques, dtype="string").str.extract(_LOCAL_DAY_HOUR)
+    u_day = pd.to_datetime(parts[0], errors="coerce", format="%Y-%m-%d").dt.day_of_week
+    u_hour = pd.to_numeric(parts[1], errors="coerce")
+    day = pd.Series(u_day.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
+    hour = pd.Series(u_hour.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
+    known = dialed & day.notna() & hour.between(0, 23)
+    cell = (day.where(known, 0) * 24 + hour.where(known, 0)).astype(int)
+    n_cells = 7 * 24
+    counts = [np.bincount(cell[known & m], minlength=n_cells)
+              for m in (known, reached, won)]
+    heat = [[{"dialed": int(counts[0][d * 24 + h]), "reached": int(counts[1][d * 24 + h]),
+              "conversions": int(counts[2][d * 24 + h])} for h in range(24)] for d in range(7)]
+    hours = [f"{h:02d}" for h in range(24)]
+    hkey = hour.where(known, -1).astype(int).map(lambda h: f"{h:02d}")
+    dkey = day.where(known, -1).astype(int).map(lambda d: WEEKDAYS[d] if d >= 0 else "")
+    phones = _text(df["phone_e164"]) if "phone_e164" in df else pd.Series("", index=df.index)
+    segments = {}
+    for col in rc.segment_by:
+        name = col if col in df.columns else f"input.{col}"
+        if name not in df.columns:
+            continue
+        segments[col] = _rate_rows(_text(df[name]).str.strip(), dialed, reached, won,
+                                   limit=SEGMENT_LIMIT)
+    return {
+        "success_outcomes": success,
+        "tiles": tiles,
+        "heatmap": {"weekdays": list(WEEKDAYS), "cells": heat,
+                    "dialed_without_local_time": int((dialed & ~known).sum())},
+        "by_local_hour": [{**r, "label": f"{r['key']}:00–{int(r['key']) + 1:02d}:00"}
+                          for r in _rate_rows(hkey, known, reached, won, order=hours)],
+        "by_weekday": _rate_rows(dkey, known, reached, won, order=list(WEEKDAYS)),
+        "by_state": _rate_rows(_states(phones), dialed, reached, won, limit=SEGMENT_LIMIT),
+        "segments": segments,
+        "outcome_labels": {k: label(k) for k in
+                           sorted({*_text(df["outcome"]).unique(), *success, "(none)"})},
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -915,10 +1130,25 @@ def print_text(s: dict[str, Any]) -> None:
     if s["rejections"]["rows"]:
         _say("409 rejections: " + ", ".join(
             f"{k} {v:,}" for k, v in s["rejections"]["by_reason"].items()))
+    tiles = s.get("tiles")
+    if tiles:
+        cost = "" if tiles["cost"] is None else (
+            f", cost {tiles['cost']:,.2f}"
+            + (f" ({tiles['cost_per_conversion']:,.2f} per conversion)"
+               if tiles["cost_per_conversion"] is not None else ""))
+        _say(f"sales: reached {tiles['reached']:,} of {tiles['dialed']:,} dialed "
+             f"({_pct(tiles['answer_rate'])}), conversions {tiles['conversions']:,} "
+             f"({_pct(tiles['conversion_rate'])}), talk {tiles['talk_minutes']:,} min{cost}")
     for a in s.get("agents", []):
         ah = a["headline"]
+        conv = a.get("conversion") or {}
+        ci = conv.get("ci95") or [None, None]
         _say(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected {ah['connected']:,}, "
-             f"rejected {ah['rejected']:,}, errors {ah['errors']:,}")
+             f"rejected {ah['rejected']:,}, errors {ah['errors']:,}"
+             + (f", conversion {_pct(conv.get('rate'))} (95% {_pct(ci[0])}–{_pct(ci[1])})"
+                if conv else ""))
+    if s.get("ab_test"):
+        _say(f"A/B: {s['ab_test']['verdict']}")
     if not s["source"].startswith("results.csv") or state["running"]:
         _say(f"source: {s['source']}")
 
@@ -1015,19 +1245,24 @@ def line(
             "has_data": n > 0}
 
 
+def _labelled(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Chart bars under readable labels; the codes stay in summary.json and the exports."""
+    return [(label(k), v) for k, v in counts.items()]
+
+
 def charts(s: dict[str, Any]) -> dict[str, Any]:
     """Every chart of the page, drawn from the summary so its numbers are the JSON's."""
     out: dict[str, Any] = {}
     funnel = s["funnel"]
     out["funnel"] = hbar([(f["label"], f["rows"]) for f in funnel])
     out["dispositions"] = hbar(
-        [(d, s["by_disposition"][d]) for d in DISPOSITIONS],
+        [(label(d), s["by_disposition"][d]) for d in DISPOSITIONS],
         colors=[COLORS[d] for d in DISPOSITIONS],
     )
-    out["suppression"] = hbar(list(s["suppression_reasons"].items()), empty="no row held back")
-    out["pending"] = hbar(list(s["pending_reasons"].items()), empty="no row pending")
-    out["outcomes"] = hbar(list(s["outcomes"].items()), empty="no call dialed yet")
-    out["statuses"] = hbar(list(s["statuses"].items()), empty="no call dialed yet")
+    out["suppression"] = hbar(_labelled(s["suppression_reasons"]), empty="no row held back")
+    out["pending"] = hbar(_labelled(s["pending_reasons"]), empty="no row pending")
+    out["outcomes"] = hbar(_labelled(s["outcomes"]), empty="no call dialed yet")
+    out["statuses"] = hbar(_labelled(s["statuses"]), empty="no call dialed yet")
     out["rejections"] = hbar(list(s["rejections"]["by_reason"].items()), empty="no 409")
     out["http409"] = hbar(list(s["rejections"]["http_409_by_code"].items()),
                           empty="no 409 response")
@@ -1119,31 +1354,95 @@ def _cell(v: Any) -> Any:
     return str(v)[:300]
 
 
-def table_data(df: pd.DataFrame, cap: int = TABLE_ROW_CAP) -> dict[str, Any]:
-    """The first `cap` rows for the page's filterable table (all rows are in the exports)."""
+TIME_COLUMNS = ("placed_at", "ended_at", "dialed_at")
+# Standard columns the page shows first; the input's own columns follow, then the rest.
+PAGE_COLUMNS = ("row", "contact_id", "phone_e164", "disposition", "reason", "outcome", "status",
+                "agent_id", "duration_seconds", "attempts", "placed_at", "recording_url",
+                "transcript_excerpt")
+PAGE_TAIL = ("detail",)  # the evidence columns are in results.csv and results.parquet
+COLUMN_LABELS = {"row": "Row", "contact_id": "Contact", "phone_e164": "Phone",
+                 "disposition": "Fate", "reason": "Reason", "outcome": "Outcome",
+                 "status": "Call ended", "agent_id": "Agent", "duration_seconds": "Talk (s)",
+                 "attempts": "Attempts", "placed_at": "Placed", "recording_url": "Recording",
+                 "transcript_excerpt": "Transcript", "phone_raw": "Phone as given",
+                 "detail": "Detail", "local_times": "Their local time",
+                 "consent_source": "Consent source"}
+FILTER_COLUMNS = ("disposition", "reason", "outcome", "agent_id")
+
+
+def _local_text(s: pd.Series, zone: Any) -> pd.Series:
+    """ISO UTC instants as "2026-06-09 13:04:05" in the display zone (unreadable kept as is)."""
+    t = _times(s)
+    out = t.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return out.where(t.notna(), s.astype(object)).astype(object)
+
+
+def _column_cells(s: pd.Series) -> list[Any]:
+    """One column as JSON-ready cells (what `_cell` does per value, a column at a time)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return [None if v is None else str(v) for v in s.to_numpy(dtype=object, na_value=None)]
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return list(s.to_numpy(dtype=object, na_value=None))
+    if pd.api.types.is_float_dtype(s.dtype):
+        return s.round(1).astype(object).where(s.notna(), None).tolist()
+    text = s.astype("string").str.slice(0, 300)
+    return list(text.to_numpy(dtype=object, na_value=None))
+
+
+def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any = None,
+               segment_by: Sequence[str] = ()) -> dict[str, Any]:
+    """Every row for the page's table (paged there), the input's own columns kept."""
     from campaign_dialer.results import RESULT_COLUMNS
 
-    head = df.head(cap)
-    inputs = [c for c in head.columns if c not in RESULT_COLUMNS][:TABLE_INPUT_COLUMNS]
+    head = df if cap is None else df.head(cap)
+    inputs = [c for c in head.columns if c not in RESULT_COLUMNS
+              and c not in PAGE_COLUMNS and c not in PAGE_TAIL]
     cols: dict[str, list[Any]] = {}
-    for c in (*TABLE_COLUMNS, *inputs):
-        if c in head.columns:
-            cols[c] = head[c].astype(object).tolist()
-        else:
+    for c in (*PAGE_COLUMNS, *inputs, *PAGE_TAIL):
+        if c not in head.columns:
+            if c in ("transcript_excerpt",):
+                continue
             cols[c] = [None] * len(head)
-    rows = [[_cell(v) for v in r] for r in zip(*cols.values(), strict=True)]
-    return {"columns": list(cols), "rows": rows, "total": len(df)}
+        elif c in TIME_COLUMNS and zone is not None:
+            cols[c] = _column_cells(pd.Series(_local_text(head[c], zone), dtype="string"))
+        else:
+            cols[c] = _column_cells(head[c])
+    rows = [list(r) for r in zip(*cols.values(), strict=True)]
+    segs = [c if c in cols else f"input.{c}" for c in segment_by]
+    filters = [c for c in (*FILTER_COLUMNS, *segs) if c in cols]
+    coded = {str(v) for c in ("disposition", "reason", "outcome", "status")
+             for v in set(cols.get(c, [])) if v is not None and v is not pd.NA}
+    return {"columns": list(cols), "labels": {c: COLUMN_LABELS.get(c, c) for c in cols},
+            "codes": {v: label(v) for v in sorted(coded)},
+            "filters": filters, "rows": rows, "total": len(df),
+            "zone": getattr(zone, "key", None)}
 
 
-def render_html(s: dict[str, Any], df: pd.DataFrame, redact: Redactor) -> str:
+def _when(v: Any, zone: Any) -> str:
+    """An ISO instant as people read it: display zone, to the minute, zone named."""
+    if not v:
+        return "-"
+    try:
+        t = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        return str(v)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def render_html(
+    s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
+    segment_by: Sequence[str] = (),
+) -> str:
     from markupsafe import Markup
 
     script, script_sha256 = _script()
-    table = table_data(df)
+    table = table_data(df, None, zone=zone, segment_by=segment_by)
     html = _env().get_template("report.html.j2").render(
         s=s, charts=charts(s), colors=COLORS, labels=HEADLINE_LABELS, files=FILES,
-        table_total=table["total"], table_shown=len(table["rows"]),
-        table_columns=table["columns"],
+        table_labels=table["labels"], when=lambda v: _when(v, zone),
+        table_total=table["total"], table_columns=table["columns"],
         # Markup only for text made safe here: escaped JSON and our own static script.
         rows_json=Markup(redact(script_json(table))),
         script=Markup(script), script_sha256=script_sha256,
@@ -1186,7 +1485,9 @@ def _build(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
     paths = {name: out / name for name in FILES}
     write_parquet(data.df, paths["results.parquet"])
     _write_text(paths["summary.json"], redact(json.dumps(s, indent=2, allow_nan=False)) + "\n")
-    _write_text(paths["report.html"], render_html(s, data.df, redact))
+    _write_text(paths["report.html"], render_html(
+        s, data.df, redact, zone=display_zone(campaign),
+        segment_by=campaign.model.report.segment_by))
     return paths, s
 
 

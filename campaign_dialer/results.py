@@ -22,7 +22,7 @@ RESULT_COLUMNS = [
     "call_id", "status", "outcome", "ended_reason", "http_status", "error_code", "attempts",
     "placed_at", "ended_at", "duration_seconds", "next_open", "recording_url",
     "consent_event_at", "consent_source", "local_times", "zones", "dnc_lists_checked",
-    "dialed_at", "phone_column", "phone_extension",
+    "dialed_at", "phone_column", "phone_extension", "agent_id",
 ]
 EVIDENCE_COLUMNS = ("consent_event_at", "consent_source", "local_times", "zones",
                     "dnc_lists_checked", "dialed_at")
@@ -77,7 +77,7 @@ def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
                 ended_reason=a.ended_reason, http_status=a.http_status,
                 error_code=a.error_code, attempts=len(attempts), placed_at=a.placed_at,
                 ended_at=a.ended_at, duration_seconds=a.duration_seconds,
-                recording_url=a.recording_url,
+                recording_url=a.recording_url, agent_id=(a.body or {}).get("agent_id"),
             )
             for c in EVIDENCE_COLUMNS:
                 if a.evidence.get(c):
