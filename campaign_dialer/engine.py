@@ -115,6 +115,7 @@ class Pacer:
         self.gap = 1.0 / rate
         self._next: float | None = None
         self._lock = anyio.Lock()
+        self.last_release = 0.0  # when the last slot was given, for observers (tests, stats)
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -123,7 +124,7 @@ class Pacer:
                 self._next = now
             if self._next > now:
                 await anyio.sleep(self._next - now)
-            released = anyio.current_time()
+            released = self.last_release = anyio.current_time()
             if released - self._next > self.gap / 2:
                 self._next = released  # idle, or woken too late to keep the schedule
             self._next += self.gap
