@@ -298,6 +298,12 @@ class SandboxApp:
                 "stats": self._stats(now),
             }
 
+    def set_webhook_secret(self, secret: str) -> None:
+        """Rotate the webhook signing secret mid-run (thread-safe)."""
+        if self.webhooks is None:
+            raise ValueError("this sandbox sends no webhooks (no webhook_url)")
+        self.webhooks.set_secret(secret)
+
     def add_dnc(self, number: str) -> None:
         if not E164.match(number):
             raise ValueError("DNC numbers must be E.164")
