@@ -248,3 +248,23 @@ def sign(secret: str, t: int, body: bytes) -> str:
     """Written here, not imported from the sandbox or the dialer: a third opinion."""
     mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
+
+
+def test_killed_mid_run_the_rerun_finishes_calls_from_committed_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VANTAX_WEBHOOK_SECRET", SECRET)
+    port = free_port()
+    camp = hooked_campaign(tmp_path, numbers(30), port, reconcile_after_s=60.0)
+    with hooked_sandbox(port, time_scale=0.01) as sb:
+        proc = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        try:
+            wait_for_calls(sb, 15)
+        finally:
+            proc.kill()  # SIGKILL: no grace, no cleanup
+            proc.communicate(timeout=30)
+        time.sleep(1.0)  # the calls it left live end; their events find nobody listening
+        again = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_every_call_true(camp, audit)

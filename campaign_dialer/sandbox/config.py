@@ -74,6 +74,9 @@ class SandboxConfig:
     audit_path: Path | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    #: (lo, hi): every call lasts lo..hi simulated seconds, placement to final status; None:
+    #: each kind of call its own typical length (a failed call a few seconds).
+    call_seconds: tuple[float, float] | None = None
     #: How late the `webhook_delay` fault delivers an event (real seconds).
     webhook_delay_seconds: float = 2.0
     #: A call that ends with the person asking not to be called puts the number on the DNC list.
@@ -109,6 +112,11 @@ class SandboxConfig:
             raise ValueError(
                 "slow_seconds, post_latency and webhook_delay_seconds must not be negative"
             )
+        if self.call_seconds is not None:
+            lo, hi = self.call_seconds
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                raise ValueError("call_seconds must be (lo, hi) with 0 < lo <= hi")
+            self.call_seconds = (float(lo), float(hi))
         if self.data is not None and self.data_file is not None:
             raise ValueError("give data or data_file, not both")
         if self.data_file is not None:

@@ -166,5 +166,6 @@ class WebhookSender:
                 "reordered": reordered,
                 "delayed": delayed,
                 "lost": lost,
+                "mono": time.monotonic(),
                 "wall": iso_ms(time.time()),
             })
