@@ -570,7 +570,7 @@ def _demo_artefacts(out: Path, name: str) -> list[Path]:
     """What a demo run writes into its folder (inputs are rewritten anyway)."""
     dbs = [out / f"{name}.journal.sqlite", out / "history.sqlite"]
     names = ["results.csv", "report.html", "summary.json", "results.parquet",
-             "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
+             "transcripts.parquet", "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
     return [*dbs, *(db.with_name(db.name + s) for db in dbs for s in ("-wal", "-shm", "-journal")),
             *(out / n for n in names)]
 
