@@ -13,6 +13,7 @@ slot, dials and follows them. Every step is journaled before it matters:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import json
@@ -78,6 +79,9 @@ from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 # Share of the platform's request limit the dialer allows itself: network jitter can bunch
 # evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
 REQUEST_HEADROOM = 0.9
+# A call finished by a final `call.status_changed` waits this long (at most) for its
+# `call.completed`, which may carry more (transcript, recording).
+COMPLETED_WAIT_S = 5.0
 MAX_BACKOFF_S = 30.0
 # Crash recovery looks a call up from this long before the intent, on the platform's clock:
 # the Date header it sent has whole seconds, the dialer may have died mid-request.
@@ -1014,6 +1018,8 @@ class Engine:
                 else:
                     until = time.monotonic() + backoff(problems) if problems else next_poll
                     pushed = await self._next_event(hook, call, min(until, deadline))
+                    if pushed is not None and pushed.is_terminal:
+                        pushed = await self._completed_event(hook, pushed, quiet)
                     if pushed is not None:
                         call = pushed
                         next_poll = time.monotonic() + quiet
@@ -1052,7 +1058,9 @@ class Engine:
                     self.journal.record_status(a.id, call.status)
             if hook is not None and not call.is_terminal:
                 # The last word before giving up may have come as an event.
-                call = self._from_events(call) or call
+                last = self._from_events(call)
+                if last is not None:
+                    call = await self._completed_event(hook, last, 0.0)
             extra = dict(call.extra)
             extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
             status = call.status if call.status != "resuming" else (a.status or "unknown")
@@ -1082,12 +1090,13 @@ class Engine:
             if hook is not None:
                 hook.unwatch(call.id)
 
-    def _from_events(self, call: Call) -> Call | None:
+    def _from_events(self, call: Call, *, final_only: bool = False) -> Call | None:
         """The furthest state the journal's webhook events give `call`, if further than it.
 
         State only moves forward: an event older than what is known (out of order, a
         duplicate) changes nothing. A final call merges its final events, the
         `call.completed` one last, so the fullest record (transcript, recording) wins.
+        `final_only`: the merged final record, even if `call` is final already.
         """
         events = self.journal.webhook_events(call.id)
         if not events:
@@ -1111,13 +1120,33 @@ class Engine:
             for f in finals:
                 merged.update({k: v for k, v in f["data"].items() if v is not None})
             merged["status"] = finals[-1]["data"]["status"]
+            merged["_completed_event"] = finals[-1]["event"] == "call.completed"
             best = merged
-        if best is None or _rank(str(best.get("status"))) <= _rank(call.status):
+        elif final_only:
+            return None
+        if best is None or (
+            not final_only and _rank(str(best.get("status"))) <= _rank(call.status)
+        ):
             return None
         try:
             return Call.from_json(best)
         except VantaxError:
             return None
+
+    async def _completed_event(self, hook: Receiver, call: Call, quiet: float) -> Call:
+        """A final `call.status_changed` may come before its `call.completed` (transcript,
+        recording): wait a moment for that one, then finish with what is known."""
+        until = time.monotonic() + min(COMPLETED_WAIT_S, quiet)
+        while not call.extra.get("_completed_event"):
+            waiter = hook.arm(call.id)
+            call = self._from_events(call, final_only=True) or call
+            left = until - time.monotonic()
+            if call.extra.get("_completed_event") or left <= 0:
+                break
+            with anyio.move_on_after(left):
+                await waiter.wait()
+        extra = {k: v for k, v in call.extra.items() if k != "_completed_event"}
+        return dataclasses.replace(call, extra=extra)
 
     async def _next_event(self, hook: Receiver, call: Call, until: float) -> Call | None:
         """Wait until `until` (monotonic) for an event that moves `call` forward."""

@@ -154,3 +154,63 @@ def test_webhook_section_names_variables_never_secrets(
     monkeypatch.delenv("HOOK_OLD")
     with pytest.raises(ConfigError, match="webhook.secret_env"):
         ok.webhook_secrets()
+
+
+def test_engine_waits_for_call_completed_and_never_moves_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A final `call.status_changed` without the transcript, then `call.completed` with it,
+    then a stale `in_progress`: the call ends completed, with the transcript, never polled."""
+    import socket
+    import threading
+
+    from .e2e_support import numbers
+    from .test_engine import FakePlatform, run_engine
+
+    monkeypatch.setenv("VANTAX_WEBHOOK_SECRET", SECRET)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/webhooks/vantax"
+    answers: list[int] = []
+
+    def platform_side(_n: int) -> None:
+        def send() -> None:
+            call = {"id": "call_0001", "to": phone, "status": "ringing"}
+            steps = [
+                ("call.status_changed", {**call, "status": "ringing"}, 0.2),
+                ("call.status_changed", {**call, "status": "completed", "outcome": "qualified",
+                                         "ended_reason": "agent_hangup"}, 0.1),
+                ("call.completed", {**call, "status": "completed", "outcome": "qualified",
+                                    "ended_reason": "agent_hangup", "transcript": "Hello.",
+                                    "recording_url": "https://rec.example/1.mp3"}, 0.3),
+                ("call.status_changed", {**call, "status": "in_progress"}, 0.0),
+            ]
+            with httpx.Client(trust_env=False, timeout=5) as http:
+                for event, data, pause in steps:
+                    time.sleep(pause)
+                    body = json.dumps({"event": event, "data": data}).encode()
+                    try:
+                        answers.append(http.post(url, content=body, headers={
+                            "Vantax-Signature": sign(SECRET, int(time.time()), body)}
+                        ).status_code)
+                    except httpx.HTTPError:
+                        answers.append(0)  # the run is over: nobody listens any more
+
+        threading.Thread(target=send, daemon=True).start()
+
+    (phone,) = numbers(1)
+    platform = FakePlatform(polls_to_final=10**6, on_post=platform_side)
+    r = run_engine(tmp_path, platform, phones=[phone], extra=f"""
+        [webhook]
+        port = {port}
+        reconcile_after_s = 60
+        """)
+    assert r.outcome.exit_code == 0
+    (a,) = r.journal.attempts()
+    assert (a.state, a.status, a.outcome, a.ended_reason, a.recording_url) == (
+        "final", "completed", "qualified", "agent_hangup", "https://rec.example/1.mp3")
+    assert r.journal.transcripts() == [
+        {"call_id": "call_0001", "row": 1, "person": a.person, "text": "Hello."}]
+    assert platform.calls["call_0001"]["polls"] == 0  # finished by events alone
+    assert answers[:3] == [200, 200, 200]

@@ -268,3 +268,20 @@ def test_killed_mid_run_the_rerun_finishes_calls_from_committed_events(
         audit = sb.audit()
     assert again.returncode == 0, again.stderr[-3000:]
     assert_every_call_true(camp, audit)
+
+
+def test_a_port_already_taken_is_78_before_anything_is_dialed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VANTAX_WEBHOOK_SECRET", SECRET)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        camp = hooked_campaign(tmp_path, numbers(3), port)
+        with hooked_sandbox(free_port()) as sb:
+            proc = run_cli("run", str(camp.path), "--base-url", sb.url)
+            audit = sb.audit()
+    assert proc.returncode == 78, proc.stderr
+    assert "webhook.port" in proc.stderr and f"127.0.0.1:{port}" in proc.stderr
+    assert audit["calls"] == [] and audit["requests"] == []
