@@ -115,12 +115,14 @@ def run(
     from campaign_dialer.client import VantaxClient
     from campaign_dialer.engine import Engine, RunOptions
     from campaign_dialer.planning import make_plan
-    from campaign_dialer.results import write_results
+    from campaign_dialer.results import write_results, write_transcripts
     from campaign_dialer.store import Journal
 
     campaign = _override_base_url(load_campaign(path), base_url)
     key = campaign.api_key()
     log.register_secret(key)
+    for secret in campaign.webhook_secrets():  # [webhook]: a missing secret is 78 up front
+        log.register_secret(secret)
     clock = clock or Clock.from_env()
     require_real_clock_off_loopback(campaign, clock)  # before any call, before the journal
     logger = log.get("run", campaign=campaign.name)
@@ -149,6 +151,7 @@ def run(
                 outcome = anyio.run(engine.run, backend="asyncio")
             try:
                 df = write_results(plan.contacts, journal, campaign.results_path)
+                write_transcripts(plan.contacts, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 from campaign_dialer.store import JournalWriteError
 
@@ -557,7 +560,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
 
 def results(path: Path) -> ExitCode:
     from campaign_dialer.planning import load_campaign_contacts
-    from campaign_dialer.results import write_results
+    from campaign_dialer.results import write_results, write_transcripts
     from campaign_dialer.store import Journal
 
     campaign = load_campaign(path)
@@ -567,6 +570,7 @@ def results(path: Path) -> ExitCode:
     contacts = load_campaign_contacts(campaign)
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         write_results(contacts, journal, campaign.results_path)
+        write_transcripts(contacts, journal, campaign.transcripts_path)
     log.out().print(f"results: {campaign.results_path}", highlight=False, soft_wrap=True)
     return ExitCode.OK
 
@@ -634,7 +638,7 @@ def _demo_artefacts(out: Path, name: str) -> list[Path]:
     """What a demo run writes into its folder (inputs are rewritten anyway)."""
     dbs = [out / f"{name}.journal.sqlite", out / "history.sqlite"]
     names = ["results.csv", "report.html", "summary.json", "results.parquet",
-             "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
+             "transcripts.parquet", "dnc-ledger.csv", "sandbox-audit.json", f".{name}.lock"]
     return [*dbs, *(db.with_name(db.name + s) for db in dbs for s in ("-wal", "-shm", "-journal")),
             *(out / n for n in names)]
 

@@ -343,6 +343,75 @@ class ReportSection(_Model):
         return v
 
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# What a webhook signing secret looks like when pasted where its variable's NAME belongs.
+SECRET_PREFIX = re.compile(r"^(whsec_|vx_(live|test)_)", re.IGNORECASE)
+
+
+def _looks_secret(name: str) -> bool:
+    """A long mixed-case string of letters and digits is a pasted secret, not a NAME."""
+    if SECRET_PREFIX.search(name):
+        return True
+    return (len(name) >= 20 and not name.isupper() and any(c.isdigit() for c in name)
+            and any(c.islower() for c in name))
+
+
+class WebhookSection(_Model):
+    """The agent webhook receiver, served by `run` while it runs (optional).
+
+    The platform is told the URL on the agent, not by the dialer: `public_url` only documents
+    which URL (behind a reverse proxy or tunnel) forwards to `host`:`port``path`.
+    """
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 8787
+    path: str = "/webhooks/vantax"
+    public_url: str | None = None
+    # NAMES of environment variables, each holding one signing secret; several at once let
+    # a secret be rotated without losing an event. Unset ones are skipped (one must be set).
+    secret_env: list[str] = Field(default_factory=lambda: ["VANTAX_WEBHOOK_SECRET"])
+    # A live call with no event for this long is polled once (then again after as long):
+    # the safety net for a late or lost final event. Longer than most calls, so that with
+    # webhooks working the request budget goes to new calls.
+    reconcile_after_s: Seconds = 600.0
+
+    @field_validator("secret_env", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, str) else v
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("name at least one environment variable")
+            for name in v:
+                if not isinstance(name, str):
+                    continue
+                if KEY_PATTERN.search(name) or _looks_secret(name):
+                    raise ValueError(
+                        "holds what looks like a secret; write the NAME of an environment "
+                        "variable (e.g. VANTAX_WEBHOOK_SECRET)"
+                    )
+                if not ENV_NAME.fullmatch(name):
+                    raise ValueError(f"{name!r} is not an environment variable name")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in "?# "):
+            raise ValueError("must be a URL path starting with '/', e.g. /webhooks/vantax")
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
 class CampaignFile(_Model):
     campaign: CampaignSection
     api: ApiSection = Field(default_factory=ApiSection)
@@ -353,6 +422,7 @@ class CampaignFile(_Model):
     output: OutputSection = Field(default_factory=OutputSection)
     history: HistorySection = Field(default_factory=HistorySection)
     report: ReportSection = Field(default_factory=ReportSection)
+    webhook: WebhookSection | None = None
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:
@@ -390,6 +460,10 @@ class Campaign:
     def results_path(self) -> Path:
         return self.output_dir / "results.csv"
 
+    @property
+    def transcripts_path(self) -> Path:
+        return self.output_dir / "transcripts.parquet"
+
     def api_key(self) -> str:
         """Read the key from the environment at the last moment; it is never stored."""
         env = self.model.api.api_key_env
@@ -399,6 +473,24 @@ class Campaign:
                 self.path, "api.api_key_env", f"environment variable {env} is not set"
             )
         return key
+
+    def webhook_secrets(self) -> list[str]:
+        """The webhook signing secrets, read from the environment at the last moment.
+
+        Each named variable may be unset (a rotation half done); at least one must be set.
+        """
+        hook = self.model.webhook
+        if hook is None:
+            return []
+        found = [os.environ.get(name, "").strip() for name in hook.secret_env]
+        secrets = [s for s in found if s]
+        if not secrets:
+            raise ConfigError(
+                self.path, "webhook.secret_env",
+                f"none of the environment variables {', '.join(hook.secret_env)} is set: "
+                "set the agent webhook's signing secret there",
+            )
+        return secrets
 
 
 def _resolve(base: Path, p: Path) -> Path:
@@ -529,6 +621,12 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
 
     secret = _find_secrets(data)
+    if secret and secret.startswith("webhook"):
+        raise ConfigError(
+            path, secret,
+            "a webhook signing secret must not be written in the campaign file; put it in "
+            "the environment and name the variable with webhook.secret_env",
+        )
     if secret:
         raise ConfigError(
             path,

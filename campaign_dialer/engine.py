@@ -13,6 +13,7 @@ slot, dials and follows them. Every step is journaled before it matters:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import json
@@ -30,6 +31,7 @@ from aiolimiter import AsyncLimiter
 
 from campaign_dialer import log
 from campaign_dialer.client import (
+    TERMINAL_STATUSES,
     AuthError,
     Call,
     DncRejected,
@@ -46,7 +48,7 @@ from campaign_dialer.compliance import (
     max_calls_per_24h,
     state_for_number,
 )
-from campaign_dialer.config import Campaign
+from campaign_dialer.config import Campaign, ConfigError
 from campaign_dialer.exitcodes import DialerError, ExitCode
 from campaign_dialer.history import HistoryStore
 from campaign_dialer.planning import (
@@ -72,10 +74,14 @@ from campaign_dialer.store import (
     iso,
     parse_iso,
 )
+from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
 # Share of the platform's request limit the dialer allows itself: network jitter can bunch
 # evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
 REQUEST_HEADROOM = 0.9
+# A call finished by a final `call.status_changed` waits this long (at most) for its
+# `call.completed`, which may carry more (transcript, recording).
+COMPLETED_WAIT_S = 5.0
 MAX_BACKOFF_S = 30.0
 # Crash recovery looks a call up from this long before the intent, on the platform's clock:
 # the Date header it sent has whole seconds, the dialer may have died mid-request.
@@ -259,6 +265,8 @@ class Engine:
         self._streak: tuple[str, list[int]] = ("", [])
         self._events: list[tuple[Any, ...]] = []
         self.run_id: int | None = None
+        self.served: Served | None = None
+        self.webhooks: Receiver | None = None
         # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
         # new lines at every check; the local DNC lists are the engine's to watch.
         self._gate_sources = list(campaign.dnc_paths)
@@ -345,8 +353,46 @@ class Engine:
             self.journal.add_http_events(events)
 
     # -- run --------------------------------------------------------------------------
+    def _open_webhooks(self) -> Served | None:
+        """Listen for the agent webhook before anything is dialed (`[webhook]` only)."""
+        hook = self.cfg.webhook
+        if hook is None:
+            return None
+        secrets = self.campaign.webhook_secrets()
+        for secret in secrets:
+            log.register_secret(secret)
+        try:
+            sock = bind(hook.host, hook.port)
+        except OSError as e:
+            raise ConfigError(
+                self.campaign.path, "webhook.port",
+                f"cannot listen on {hook.host}:{hook.port}: {e.strerror or e}",
+            ) from None
+        # A connection of its own, written from a worker thread: see webhook.JournalSink.
+        self._sink_journal = Journal(self.journal.path, self.campaign.name)
+        receiver = Receiver(
+            secrets=secrets, sink=JournalSink(self._sink_journal), path=hook.path,
+            campaign=self.campaign.name,
+        )
+        served = Served(receiver, sock)
+        self.log.info(
+            "webhook_listening", host=hook.host, port=served.port, path=hook.path,
+            public_url=hook.public_url, secrets=len(secrets),
+        )
+        return served
+
     async def run(self) -> RunOutcome:
         self._make_limits()
+        self.served = self._open_webhooks()
+        self.webhooks = self.served.receiver if self.served else None
+        try:
+            return await self._run()
+        finally:
+            if self.served is not None:
+                self.served.sock.close()
+                self._sink_journal.close()
+
+    async def _run(self) -> RunOutcome:
         self.run_id = self.journal.begin_run()
         self.journal.set_meta("clock_source", self.clock.source)
         self.journal.set_meta("pause_wait_s", f"{self.opts.pause_wait_s:g}")
@@ -376,6 +422,8 @@ class Engine:
                     if self.opts.install_signal_handlers:
                         tg.start_soon(self._watch_signals)
                     tg.start_soon(self._ticker)
+                    if self.served is not None:
+                        tg.start_soon(self.served.serve)
                     async with anyio.create_task_group() as work:
                         for a in self._open_attempts:
                             work.start_soon(self._resume, a)
@@ -384,6 +432,8 @@ class Engine:
                         async with recv:
                             for _ in range(self.cfg.api.max_live_calls):
                                 work.start_soon(self._worker, recv.clone())
+                    if self.served is not None:
+                        await self.served.stop()
                     tg.cancel_scope.cancel()
         except Exception as e:  # noqa: BLE001 - a bug must still leave results behind
             # Every journal write is its own transaction, so the journal is consistent here;
@@ -939,23 +989,53 @@ class Engine:
         )
 
     async def _follow(self, a: Attempt, call: Call, row: PlannedRow, bound: Any) -> None:
-        """Poll the call until it is final; the live slot is held by the caller until then."""
+        """Follow the call until it is final; the live slot is held by the caller until then.
+
+        With `[webhook]`, the call's events (committed to the journal by the receiver) move
+        it on, and the platform is asked only when a call has been quiet for
+        `reconcile_after_s` (a late or lost final event); without, it is polled.
+        """
         bound = bound.bind(call_id=call.id)
         self.stats.live += 1
+        hook = self.webhooks
         try:
+            if hook is not None:
+                await hook.watch(call.id)
             # Measured on the monotonic clock from when we start following: platform and
             # local wall clocks may disagree, a time limit must not.
             deadline = time.monotonic() + self.cfg.api.call_time_limit_s
             last_status = call.status
             problems = 0
             why = "no final status within the time limit"
+            quiet = self.cfg.webhook.reconcile_after_s if self.cfg.webhook else 0.0
+            # A call found open after a restart is asked about at once: its final event may
+            # have been sent while nobody listened.
+            next_poll = time.monotonic() + (0.0 if call.status == "resuming" else quiet)
             while not call.is_terminal:
                 if time.monotonic() > deadline:
                     bound.warning("call_not_final_in_time", status=call.status)
                     break
-                await anyio.sleep(self._poll_interval() if not problems else backoff(problems))
+                if hook is None:
+                    await anyio.sleep(self._poll_interval() if not problems else backoff(problems))
+                else:
+                    until = time.monotonic() + backoff(problems) if problems else next_poll
+                    pushed = await self._next_event(hook, call, min(until, deadline))
+                    if pushed is not None and pushed.is_terminal:
+                        pushed = await self._completed_event(hook, pushed, quiet)
+                    if pushed is not None:
+                        call = pushed
+                        next_poll = time.monotonic() + quiet
+                        if call.status != last_status:
+                            last_status = call.status
+                            self.journal.record_status(a.id, call.status)
+                        continue
+                    if time.monotonic() < until:
+                        continue  # the time limit: said at the top of the loop
+                    next_poll = time.monotonic() + quiet
+                    if not problems:
+                        bound.info("reconcile_poll", status=call.status)
                 try:
-                    call = await self.client.get_call(call.id)
+                    polled = await self.client.get_call(call.id)
                     problems = 0
                 except AuthError as e:
                     self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
@@ -971,11 +1051,18 @@ class Engine:
                     problems += 1
                     bound.debug("poll_failed", error=e.message)
                     continue
+                if hook is None or _rank(polled.status) >= _rank(call.status):
+                    call = polled  # never back: events may already have told us more
                 if call.status != last_status:
                     last_status = call.status
                     if not call.status_known:
                         bound.info("unknown_status", status=call.status)
                     self.journal.record_status(a.id, call.status)
+            if hook is not None and not call.is_terminal:
+                # The last word before giving up may have come as an event.
+                last = self._from_events(call)
+                if last is not None:
+                    call = await self._completed_event(hook, last, 0.0)
             extra = dict(call.extra)
             extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
             status = call.status if call.status != "resuming" else (a.status or "unknown")
@@ -984,6 +1071,7 @@ class Engine:
                 ended_at=iso(self.clock.now()), duration_seconds=call.duration_seconds,
                 recording_url=call.recording_url, extra=extra,
                 error=None if call.is_terminal else why,
+                transcript=call.transcript, call_id=call.id,
             )
             self.stats.completed += 1
             final = self.journal.attempt(a.id)
@@ -1001,6 +1089,79 @@ class Engine:
                 self.schedule.push(row, nxt[1])
         finally:
             self.stats.live -= 1
+            if hook is not None:
+                hook.unwatch(call.id)
+
+    def _from_events(self, call: Call, *, final_only: bool = False) -> Call | None:
+        """The furthest state the journal's webhook events give `call`, if further than it.
+
+        State only moves forward: an event older than what is known (out of order, a
+        duplicate) changes nothing. A final call merges its final events, the
+        `call.completed` one last, so the fullest record (transcript, recording) wins.
+        `final_only`: the merged final record, even if `call` is final already.
+        """
+        events = self.journal.webhook_events(call.id)
+        if not events:
+            return None
+        finals: list[dict[str, Any]] = []
+        best: dict[str, Any] | None = None
+        for e in events:
+            try:
+                data = json.loads(e["data"])
+            except ValueError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            if str(data.get("status")) in TERMINAL_STATUSES:
+                finals.append({"event": e["event"], "data": data})
+            elif best is None or _rank(str(data.get("status"))) > _rank(str(best.get("status"))):
+                best = data
+        if finals:
+            finals.sort(key=lambda f: f["event"] == "call.completed")
+            merged: dict[str, Any] = {}
+            for f in finals:
+                merged.update({k: v for k, v in f["data"].items() if v is not None})
+            merged["status"] = finals[-1]["data"]["status"]
+            merged["_completed_event"] = finals[-1]["event"] == "call.completed"
+            best = merged
+        elif final_only:
+            return None
+        if best is None or (
+            not final_only and _rank(str(best.get("status"))) <= _rank(call.status)
+        ):
+            return None
+        try:
+            return Call.from_json(best)
+        except VantaxError:
+            return None
+
+    async def _completed_event(self, hook: Receiver, call: Call, quiet: float) -> Call:
+        """A final `call.status_changed` may come before its `call.completed` (transcript,
+        recording): wait a moment for that one, then finish with what is known."""
+        until = time.monotonic() + min(COMPLETED_WAIT_S, quiet)
+        while not call.extra.get("_completed_event"):
+            waiter = hook.arm(call.id)
+            call = self._from_events(call, final_only=True) or call
+            left = until - time.monotonic()
+            if call.extra.get("_completed_event") or left <= 0:
+                break
+            with anyio.move_on_after(left):
+                await waiter.wait()
+        extra = {k: v for k, v in call.extra.items() if k != "_completed_event"}
+        return dataclasses.replace(call, extra=extra)
+
+    async def _next_event(self, hook: Receiver, call: Call, until: float) -> Call | None:
+        """Wait until `until` (monotonic) for an event that moves `call` forward."""
+        while True:
+            waiter = hook.arm(call.id)  # before the read: a later commit still wakes us
+            pushed = self._from_events(call)
+            if pushed is not None:
+                return pushed
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            with anyio.move_on_after(left):
+                await waiter.wait()
 
     # -- resume -----------------------------------------------------------------------
     async def _resume(self, a: Attempt) -> None:
@@ -1148,6 +1309,16 @@ class Engine:
         counts = Counter(f.disposition for f in fates)
         self.stats.suppressed = counts.get("suppressed", 0)
         return dict(counts)
+
+
+_STATUS_RANK = {"resuming": -1, "initiated": 1, "ringing": 2, "in_progress": 3}
+
+
+def _rank(status: str) -> int:
+    """How far along a call is; an undocumented status ranks below every documented one."""
+    if status in TERMINAL_STATUSES:
+        return 4
+    return _STATUS_RANK.get(status, 0)
 
 
 _UNKNOWN = Call(id="", status="unknown")

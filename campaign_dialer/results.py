@@ -128,3 +128,42 @@ def write_results(contacts: Contacts, journal: Journal, path: Path) -> pd.DataFr
     df = results_frame(contacts, journal)
     write_atomic_csv(safe_for_spreadsheets(df), path)
     return df
+
+
+TRANSCRIPT_COLUMNS = ["call_id", "row", "contact", "text"]
+
+
+def transcripts_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
+    """One row per recorded transcript: the call, the input row, who it was (contact id,
+    else the number dialed) and the text, for analysis outside the dialer."""
+    cf = contacts.frame
+    who = {
+        int(r): _s(cid) or _s(e164)
+        for r, cid, e164 in zip(
+            cf["row"].tolist(), cf["contact_id"].tolist(), cf["phone_e164"].tolist(),
+            strict=True,
+        )
+    }
+    records = [
+        {"call_id": t["call_id"], "row": int(t["row"]), "contact": who.get(int(t["row"])),
+         "text": t["text"]}
+        for t in journal.transcripts()
+    ]
+    out = pd.DataFrame.from_records(records, columns=TRANSCRIPT_COLUMNS)
+    out["row"] = out["row"].astype("Int64")
+    return out
+
+
+def write_transcripts(contacts: Contacts, journal: Journal, path: Path) -> pd.DataFrame:
+    """transcripts.parquet, written whole then moved into place (raw values: not a sheet)."""
+    df = transcripts_frame(contacts, journal)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False, engine="pyarrow")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return df

@@ -77,6 +77,21 @@ CREATE TABLE IF NOT EXISTS http_events (
     latency REAL,
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (call_id, event, status)
+);
+CREATE TABLE IF NOT EXISTS transcripts (
+    attempt_id INTEGER PRIMARY KEY,
+    call_id TEXT,
+    text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -488,7 +503,18 @@ class Journal:
         self, attempt_id: int, *, status: str, outcome: str | None, ended_reason: str | None,
         ended_at: str | None, duration_seconds: float | None, recording_url: str | None,
         extra: dict[str, Any] | None = None, error: str | None = None,
+        transcript: str | None = None, call_id: str | None = None,
     ) -> None:
+        if transcript:
+            # Before the final state: a crash in between leaves the call open, and the next
+            # run writes the transcript again.
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO transcripts(attempt_id, call_id, text) VALUES(?,?,?) "
+                    "ON CONFLICT(attempt_id) DO UPDATE SET call_id=excluded.call_id, "
+                    "text=excluded.text",
+                    (attempt_id, call_id, transcript),
+                )
         self._update(
             attempt_id, state=FINAL, status=status, outcome=outcome, ended_reason=ended_reason,
             ended_at=ended_at or self._ts(), duration_seconds=duration_seconds,
@@ -559,6 +585,38 @@ class Journal:
     ) -> None:
         """Keep the last transient problem without changing the state."""
         self._update(attempt_id, http_status=http_status, error_code=error_code, error=error)
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        """Every recorded transcript with its attempt's call id, row and person."""
+        rows = self._db.execute(
+            "SELECT t.call_id AS call_id, a.row AS row, a.person AS person, t.text AS text "
+            "FROM transcripts t JOIN attempts a ON a.id = t.attempt_id ORDER BY a.row, a.attempt"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- webhook events ---------------------------------------------------------------
+    def add_webhook_event(
+        self, *, call_id: str, event: str, status: str, body_sha256: str, data: str
+    ) -> bool:
+        """Commit one delivered event; False when it was already here (at-least-once).
+
+        The contract gives events no id: (call, event, status) is the deduplication key.
+        """
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO webhook_events(call_id, event, status, body_sha256, "
+                "received_at, data) VALUES(?,?,?,?,?,?)",
+                (call_id, event, status, body_sha256, now_iso(), data),
+            )
+            return cur.rowcount > 0
+
+    def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
+        """The events committed for one call, in the order they arrived."""
+        rows = self._db.execute(
+            "SELECT event, status, received_at, data FROM webhook_events WHERE call_id=? "
+            "ORDER BY id", (call_id,),
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     # -- fates ------------------------------------------------------------------------
     def set_fates(self, fates: Iterable[Fate]) -> None:

@@ -38,7 +38,10 @@ Audit (``sb.audit()``, ``GET /_sandbox/audit``, and the JSON file written at shu
   ``duration_seconds``, ``statuses`` (the lifecycle it goes through), ``faults``.
   The end is planned at placement, so these are known before the call ends.
 - webhooks: one entry per delivery: ``event``, ``call_id``, ``status``, ``attempts``,
-  ``response_status``, ``delivered``, ``duplicate``, ``reordered``, ``wall``.
+  ``response_status``, ``delivered``, ``duplicate``, ``reordered``, ``delayed``, ``lost``
+  (never sent: the ``webhook_lost`` fault), ``mono`` (when it was answered or given up),
+  ``wall``. ``sb.set_webhook_secret(s)`` rotates
+  the signing secret while the sandbox runs.
 - stats: ``peak_live_calls``, ``live_calls``, request and call counts, limits, seed, faults.
 """
 

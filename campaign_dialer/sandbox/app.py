@@ -298,6 +298,12 @@ class SandboxApp:
                 "stats": self._stats(now),
             }
 
+    def set_webhook_secret(self, secret: str) -> None:
+        """Rotate the webhook signing secret mid-run (thread-safe)."""
+        if self.webhooks is None:
+            raise ValueError("this sandbox sends no webhooks (no webhook_url)")
+        self.webhooks.set_secret(secret)
+
     def add_dnc(self, number: str) -> None:
         if not E164.match(number):
             raise ValueError("DNC numbers must be E.164")
@@ -643,7 +649,7 @@ class SandboxApp:
         if self._fires("unknown_status"):
             unknown = self._fault_rng["unknown_status"].choice(UNKNOWN_STATUSES)
             call_faults.append("unknown_status")
-        plan = plan_call(cfg.seed, to, unknown)
+        plan = plan_call(cfg.seed, to, unknown, cfg.call_seconds)
         call = Call(
             seq=len(self._calls), call_id="call_" + os.urandom(8).hex(),
             sub_account_id=self.data.sub_account_id, agent_id=agent_id, contact_id=contact_id,

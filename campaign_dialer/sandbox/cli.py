@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-url", default=None, help="loopback URL to POST events to")
     parser.add_argument("--webhook-secret-env", default=None, metavar="NAME",
                         help="environment variable holding the webhook signing secret")
+    parser.add_argument("--webhook-delay-seconds", type=float, default=2.0, metavar="SECONDS",
+                        help="how late the webhook_delay fault delivers an event")
     return parser
 
 
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             audit_path=args.audit_out,
             webhook_url=args.webhook_url,
             webhook_secret=secret,
+            webhook_delay_seconds=args.webhook_delay_seconds,
             idempotency_ttl=args.idempotency_ttl,
         )
         server = SandboxServer(config, host=args.host, port=args.port)

@@ -33,6 +33,8 @@ FAULTS: dict[str, str] = {
     "(queued, dialing, ...)",
     "webhook_duplicate": "a webhook event is delivered twice",
     "webhook_reorder": "a webhook event is held back and delivered after the next one",
+    "webhook_delay": "a webhook event is delivered webhook_delay_seconds late (others go on)",
+    "webhook_lost": "a webhook event is never delivered",
 }
 
 
@@ -72,6 +74,11 @@ class SandboxConfig:
     audit_path: Path | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    #: (lo, hi): every call lasts lo..hi simulated seconds, placement to final status; None:
+    #: each kind of call its own typical length (a failed call a few seconds).
+    call_seconds: tuple[float, float] | None = None
+    #: How late the `webhook_delay` fault delivers an event (real seconds).
+    webhook_delay_seconds: float = 2.0
     #: A call that ends with the person asking not to be called puts the number on the DNC list.
     dnc_on_opt_out: bool = True
     #: Idempotency records are kept this long (seconds of real time).
@@ -101,8 +108,15 @@ class SandboxConfig:
             if not 0.0 <= float(rate) <= 1.0:
                 raise ValueError(f"fault {name} rate must be within 0..1, got {rate}")
             self.faults[name] = float(rate)
-        if self.slow_seconds < 0 or self.post_latency < 0:
-            raise ValueError("slow_seconds and post_latency must not be negative")
+        if self.slow_seconds < 0 or self.post_latency < 0 or self.webhook_delay_seconds < 0:
+            raise ValueError(
+                "slow_seconds, post_latency and webhook_delay_seconds must not be negative"
+            )
+        if self.call_seconds is not None:
+            lo, hi = self.call_seconds
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                raise ValueError("call_seconds must be (lo, hi) with 0 < lo <= hi")
+            self.call_seconds = (float(lo), float(hi))
         if self.data is not None and self.data_file is not None:
             raise ValueError("give data or data_file, not both")
         if self.data_file is not None:

@@ -87,11 +87,16 @@ def _pick(table: tuple[tuple[str, float], ...], u: float) -> str:
     return table[-1][0]
 
 
-def plan_call(seed: int, to: str, unknown_status: str | None = None) -> CallPlan:
+def plan_call(
+    seed: int, to: str, unknown_status: str | None = None,
+    span: tuple[float, float] | None = None,
+) -> CallPlan:
     """The deterministic fate of a call to `to` under `seed`.
 
     `unknown_status` (the fault) inserts an undocumented status right after `initiated`
-    without changing the final status, outcome or duration.
+    without changing the final status, outcome or duration. `span` (lo, hi) stretches every
+    phase so the call lasts lo..hi simulated seconds from placement to its final status
+    (uniform, from the number's hash): realistic durations for a benchmark.
     """
     u = _uniforms(seed, to)
     final = _pick(_FINAL, u[0])
@@ -133,6 +138,11 @@ def plan_call(seed: int, to: str, unknown_status: str | None = None) -> CallPlan
             phases.append(("in_progress", setup + ring))
         end = setup + ring + talk
     phases.append((final, end))
+    if span is not None:
+        lo, hi = span
+        factor = (lo + (hi - lo) * u[6]) / end
+        phases = [(status, offset * factor) for status, offset in phases]
+        talk *= factor
     if unknown_status is not None:
         # A short undocumented phase between initiated and the next documented status.
         second = phases[1][1]

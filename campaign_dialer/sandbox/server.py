@@ -86,6 +86,10 @@ class SandboxServer:
     def add_dnc(self, number: str) -> None:
         self.app.add_dnc(number)
 
+    def set_webhook_secret(self, secret: str) -> None:
+        """Sign webhook deliveries with `secret` from now on (a platform-side rotation)."""
+        self.app.set_webhook_secret(secret)
+
     def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("the sandbox is already started")

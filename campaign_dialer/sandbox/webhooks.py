@@ -1,8 +1,9 @@
 """Signed webhook deliveries, at least once, in order unless a fault says otherwise.
 
 One sender task posts events one after another so that, by default, a receiver sees a call's
-statuses in order; the `webhook_duplicate` and `webhook_reorder` faults break exactly the
-guarantees the contract says a receiver must not rely on.
+statuses in order; the `webhook_duplicate`, `webhook_reorder`, `webhook_delay` and
+`webhook_lost` faults break exactly the guarantees the contract says a receiver must not rely
+on. The signing secret can be changed while running (`set_secret`), as a platform rotates it.
 """
 
 from __future__ import annotations
@@ -47,16 +48,26 @@ class WebhookSender:
         self._log: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._delayed: set[asyncio.Task[None]] = set()
+
+    def set_secret(self, secret: str) -> None:
+        """Sign every delivery from now on with `secret` (a rotation); any thread."""
+        if not secret:
+            raise ValueError("the webhook secret must not be empty")
+        with self._lock:
+            self._secret = secret
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._delayed) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if self._client is not None:
             await self._client.aclose()
 
@@ -92,6 +103,24 @@ class WebhookSender:
                 held = None
 
     async def _deliver(self, item: tuple[str, dict[str, Any], float], reordered: bool) -> None:
+        if self._fires("webhook_lost"):
+            self._record(item, attempts=0, status=None, duplicate=False, reordered=reordered,
+                         lost=True)
+            return
+        if self._fires("webhook_delay"):
+            task = asyncio.get_running_loop().create_task(self._late(item, reordered))
+            self._delayed.add(task)
+            task.add_done_callback(self._delayed.discard)
+            return
+        await self._send(item, reordered, delayed=False)
+
+    async def _late(self, item: tuple[str, dict[str, Any], float], reordered: bool) -> None:
+        await asyncio.sleep(self._config.webhook_delay_seconds)
+        await self._send(item, reordered, delayed=True)
+
+    async def _send(
+        self, item: tuple[str, dict[str, Any], float], reordered: bool, delayed: bool
+    ) -> None:
         event, data, created = item
         body = json.dumps(
             {"event": event, "created_at": iso_ms(created), "data": data}, separators=(",", ":")
@@ -102,9 +131,11 @@ class WebhookSender:
             attempts = 0
             while attempts < _ATTEMPTS:
                 attempts += 1
+                with self._lock:
+                    secret = self._secret
                 headers = {
                     "Content-Type": "application/json",
-                    "Vantax-Signature": sign(self._secret, int(time.time()), body),
+                    "Vantax-Signature": sign(secret, int(time.time()), body),
                 }
                 try:
                     assert self._client is not None
@@ -115,15 +146,26 @@ class WebhookSender:
                 except httpx.HTTPError:
                     status = None
                 await asyncio.sleep(0.05 * 2 ** (attempts - 1))
-            with self._lock:
-                self._log.append({
-                    "event": event,
-                    "call_id": data.get("id"),
-                    "status": data.get("status"),
-                    "attempts": attempts,
-                    "response_status": status,
-                    "delivered": status is not None and 200 <= status < 300,
-                    "duplicate": copy > 0,
-                    "reordered": reordered,
-                    "wall": iso_ms(time.time()),
-                })
+            self._record(item, attempts=attempts, status=status, duplicate=copy > 0,
+                         reordered=reordered, delayed=delayed)
+
+    def _record(
+        self, item: tuple[str, dict[str, Any], float], *, attempts: int, status: int | None,
+        duplicate: bool, reordered: bool, delayed: bool = False, lost: bool = False,
+    ) -> None:
+        event, data, _ = item
+        with self._lock:
+            self._log.append({
+                "event": event,
+                "call_id": data.get("id"),
+                "status": data.get("status"),
+                "attempts": attempts,
+                "response_status": status,
+                "delivered": status is not None and 200 <= status < 300,
+                "duplicate": duplicate,
+                "reordered": reordered,
+                "delayed": delayed,
+                "lost": lost,
+                "mono": time.monotonic(),
+                "wall": iso_ms(time.time()),
+            })

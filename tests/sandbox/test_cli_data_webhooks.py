@@ -267,6 +267,31 @@ def test_webhooks_duplicate_and_reorder(make_sandbox: Callable[..., SandboxServe
     assert any(d["reordered"] for d in log)
 
 
+@pytest.mark.sandbox
+def test_webhooks_lost_delayed_and_rotated(make_sandbox: Callable[..., SandboxServer],
+                                           receiver: Receiver) -> None:
+    sb = make_sandbox(webhook_url=receiver.url, webhook_secret="old-secret",
+                      requests_per_second=None, webhook_delay_seconds=0.3, seed=4,
+                      faults={"webhook_lost": 0.3, "webhook_delay": 0.3})
+    with client_for(sb) as c:
+        for _ in range(6):
+            c.post("/v1/calls", json={"agent_id": AGENT, "phone_number": fresh_number()})
+        planned = sum(len(call["statuses"]) + 1 for call in sb.audit()["calls"])
+        wait_for(lambda: len(sb.audit()["webhooks"]) >= planned)
+        sb.set_webhook_secret("new-secret")
+        c.post("/v1/calls", json={"agent_id": AGENT, "phone_number": fresh_number()})
+        planned += len(sb.audit()["calls"][-1]["statuses"]) + 1
+        wait_for(lambda: len(sb.audit()["webhooks"]) >= planned)
+    log = sb.audit()["webhooks"]
+    lost = [d for d in log if d["lost"]]
+    assert lost and all(not d["delivered"] and d["attempts"] == 0 for d in lost)
+    assert any(d["delayed"] and d["delivered"] for d in log)
+    assert len(receiver.received) == len(log) - len(lost)  # lost ones never reach it
+    last = receiver.received[-1]
+    assert verify("new-secret", *last) and not verify("old-secret", *last)
+    assert verify("old-secret", *receiver.received[0])
+
+
 def test_sign_webhook_matches_the_contract() -> None:
     body = b'{"event":"call.completed"}'
     digest = hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
