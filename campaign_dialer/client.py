@@ -276,6 +276,7 @@ class VantaxClient:
         """GET /v1/calls, following the cursor to the end."""
         params = {k: v for k, v in filters.items() if v is not None}
         params.setdefault("limit", 100)
+        seen: set[str] = set()
         while True:
             data = await self._request("GET", "/v1/calls", params=params)
             for item in data.get("data") or []:
@@ -286,6 +287,9 @@ class VantaxClient:
             cursor = data.get("next_cursor")
             if not cursor:
                 return
+            if str(cursor) in seen:  # a cursor that comes back would page forever
+                raise UnexpectedResponse("GET /v1/calls: next_cursor repeats an earlier page")
+            seen.add(str(cursor))
             params = {**params, "cursor": cursor}
 
     async def _request(

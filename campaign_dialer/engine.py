@@ -1105,9 +1105,10 @@ class Engine:
         else:
             filters["contact_id"] = a.body.get("contact_id")
         known = {x.call_id for x in self.journal.attempts_for(a.person) if x.call_id}
+        after = parse_iso(filters.get("created_after"))
         try:
             async for c in self.client.list_calls(**filters):
-                if c.id not in known:
+                if c.id not in known and _may_be_this_call(c, a.body, after):
                     return c
         except AuthError as e:
             self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
@@ -1157,6 +1158,27 @@ CAMPAIGN_ERRORS = {
     "agent_not_found": "campaign.agent_id",
     "phone_number_not_found": "campaign.from_phone_number_id",
 }
+
+
+def _digits(s: str) -> str:
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def _may_be_this_call(c: Call, body: dict[str, Any], after: datetime | None) -> bool:
+    """A platform may ignore a list filter (`to`, `agent_id`, `created_after`): a listed call
+    is taken as this attempt's only when nothing it says contradicts the request. A field it
+    leaves out contradicts nothing, so a doubtful match still counts (no second call)."""
+    phone = body.get("phone_number")
+    if phone and c.to and _digits(c.to) != _digits(str(phone)):
+        return False
+    cid = body.get("contact_id")
+    if not phone and cid and c.contact_id and c.contact_id != cid:
+        return False
+    agent = body.get("agent_id")
+    if agent and c.agent_id and c.agent_id != agent:
+        return False
+    created = parse_iso(c.created_at)
+    return not (after is not None and created is not None and created < after)
 
 
 def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:

@@ -1,0 +1,76 @@
+"""The engine under other readings of the API contract than our sandbox's (an independent
+platform may ignore a list filter, page forever, leave out the Date header)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from campaign_dialer.engine import idempotency_key
+
+from .e2e_support import numbers
+from .test_engine import FakePlatform, _intent_from_a_crashed_run, run_engine
+
+
+class UnfilteredList(FakePlatform):
+    """GET /v1/calls ignores every filter: it lists all calls of the sub-account."""
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        if req.method == "GET" and req.url.path == "/v1/calls":
+            data = [self._public(c) for c in self.calls.values()]
+            return httpx.Response(200, json={"success": True, "data": data, "next_cursor": None})
+        return super().handler(req)
+
+
+def test_lookup_never_takes_another_persons_call_when_the_list_ignores_to(
+    tmp_path: Path,
+) -> None:
+    phone, other = numbers(2)
+    p = UnfilteredList()
+    p._place("someone-else", {"agent_id": "agt_3d9b21", "phone_number": other})
+    r = run_engine(tmp_path, p, phones=[phone], before=_intent_from_a_crashed_run(phone, p))
+    (a,) = r.journal.attempts()
+    assert (a.state, a.call_id) == ("final", "call_0002")  # its own call, not call_0001
+    assert p.posts == []
+
+
+def test_lookup_skips_an_older_call_when_the_list_ignores_created_after(
+    tmp_path: Path,
+) -> None:
+    phone = numbers(1)[0]
+    p = UnfilteredList()
+    old = p._place("last-month", {"agent_id": "agt_3d9b21", "phone_number": phone})
+    old["created_at"] = "2026-05-01T17:00:00Z"
+
+    def before(j: Any) -> None:  # a crashed run's intent, with the platform's time known
+        key = idempotency_key("e2e", f"tel:{phone}", 1)
+        j.record_intent(person=f"tel:{phone}", row=1, attempt=1, idem_key=key,
+                        body={"agent_id": "agt_3d9b21", "phone_number": phone},
+                        evidence={"platform_at": "2026-06-09T16:59:00.000Z"}, run_id=None)
+
+    r = run_engine(tmp_path, p, phones=[phone], before=before,
+                   extra="\n[history]\nmin_hours_between_calls = 0\n")
+    # last month's call is not this attempt's: the replay (same key) places it once
+    assert [x[1] for x in p.posts] == [idempotency_key("e2e", f"tel:{phone}", 1)]
+    (a,) = r.journal.attempts()
+    assert a.call_id == "call_0002"
+
+
+class LoopingCursor(FakePlatform):
+    """GET /v1/calls answers every page with the same next_cursor."""
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        if req.method == "GET" and req.url.path == "/v1/calls":
+            return httpx.Response(200, json={"success": True, "data": [], "next_cursor": "c1"})
+        return super().handler(req)
+
+
+def test_a_cursor_that_repeats_does_not_hang_the_lookup_nor_replay(tmp_path: Path) -> None:
+    phone = numbers(1)[0]
+    p = LoopingCursor()
+    r = run_engine(tmp_path, p, phones=[phone], before=_intent_from_a_crashed_run(phone, None))
+    assert p.posts == []  # the platform could not be asked: nothing is re-sent
+    (a,) = r.journal.attempts()
+    assert a.state in ("intent", "unresolved")
