@@ -1255,6 +1255,18 @@ class ConsentLedger:
         return best
 
 
+# How consent ledgers and CRM exports spell the two events (letters only, lower case). Any
+# other word refuses the file: a revocation must never be read as something else.
+_EVENT_WORDS = {
+    **dict.fromkeys(
+        ("grant", "granted", "optin", "optedin", "consent", "consented", "subscribe",
+         "subscribed"), "grant"),
+    **dict.fromkeys(
+        ("revoke", "revoked", "revocation", "optout", "optedout", "unsubscribe",
+         "unsubscribed", "withdraw", "withdrawn", "withdrew"), "revoke"),
+}
+
+
 def _read_consent(path: Path, default_region: str, encoding: str | None = None) -> pd.DataFrame:
     return _read_consent_full(path, default_region, encoding)[0]
 
@@ -1289,13 +1301,17 @@ def _read_consent_full(
     n = table.num_rows
     empty = pd.Series([""] * n, dtype=STRING)
 
-    event = _column(table, i_event).str.strip().str.lower()
+    event_cells = _column(table, i_event)
+    event = event_cells.str.lower().str.replace(r"[^a-z]+", "", regex=True).map(
+        _EVENT_WORDS, na_action="ignore"
+    ).astype(STRING)
     bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ComplianceError(
             path,
-            f"event {event.iloc[i]!r} is not grant or revoke",
+            f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
+            "granted/revoked, subscribed/unsubscribed)",
             row=i + 1,
             column=names[i_event],
         )
