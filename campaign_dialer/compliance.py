@@ -72,6 +72,7 @@ from campaign_dialer.contacts import (
     STATE_CODES,
     STRING,
     Contacts,
+    csv_source,
     load_contacts,
     normalize_phones,
     postal_info,
@@ -658,7 +659,7 @@ def _read_strings(
 
     try:
         table = pacsv.read_csv(
-            path,
+            csv_source(path, enc, warnings),
             read_options=pacsv.ReadOptions(
                 column_names=[f"c{i}" for i in range(len(names))],
                 skip_rows=1 if header else 0,
