@@ -90,3 +90,40 @@ def test_a_footer_like_block_holding_a_number_is_not_taken_for_a_footer(tmp_path
                  '"Confidential Information - Do Not Distribute"\r\n2125550109\r\n', newline="")
     dnc = DncList.load([p], default_region="US")
     assert "+12125550109" in dnc
+
+
+@pytest.mark.parametrize("key", ["inputs.dnc", "inputs.consent"])
+def test_contacts_pointing_at_the_dnc_list_or_consent_ledger_is_refused(
+    tmp_path: Path, key: str
+) -> None:
+    from campaign_dialer.config import ConfigError, load_campaign
+
+    from .e2e_support import write_campaign
+
+    camp = write_campaign(tmp_path, contacts=[{"phone": "+12125550101"}],
+                          dnc=["+12125550102"])
+    target = "dnc.csv" if key == "inputs.dnc" else "consent.csv"
+    text = camp.path.read_text().replace('contacts = "contacts.csv"', f'contacts = "{target}"')
+    camp.path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_campaign(camp.path)
+    assert "inputs.contacts" in str(e.value) and target in str(e.value)
+    assert e.value.exit_code == 78
+
+
+@pytest.mark.parametrize("value", ['""', "[]", '["Phone", " "]'])
+def test_an_empty_column_name_is_refused_not_detected(tmp_path: Path, value: str) -> None:
+    from campaign_dialer.config import ConfigError, load_campaign
+
+    from .e2e_support import write_campaign
+
+    camp = write_campaign(tmp_path, contacts=[{"phone": "+12125550101"}],
+                          extra=f"\n[inputs.columns]\nphone = {value}\n")
+    text = camp.path.read_text()
+    # [inputs.columns] must sit under [inputs]: move it there
+    block = f"[inputs.columns]\nphone = {value}\n"
+    text = text.replace(block, "").replace("[compliance]", block + "\n[compliance]", 1)
+    camp.path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_campaign(camp.path)
+    assert "inputs.columns.phone" in str(e.value)
