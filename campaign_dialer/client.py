@@ -366,6 +366,9 @@ def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
         return (str(code) if code is not None else None), str(body.get("message") or ""), details
     if isinstance(err, str):
         return err, str(body.get("message") or ""), {}
+    code = body.get("code")  # a flat envelope: {"code": ..., "message": ...}
+    if isinstance(code, str) and code:
+        return code, str(body.get("message") or ""), {}
     return None, str(body.get("message") or ""), {}
 
 

@@ -35,6 +35,7 @@ from campaign_dialer.client import (
     DncRejected,
     Exchange,
     NotFound,
+    ValidationFailed,
     VantaxClient,
     VantaxError,
 )
@@ -1088,7 +1089,7 @@ class Engine:
         bound.warning("intent_unresolved", reason=why)
         self._set_fate_from_attempt(row, self.journal.attempt(a.id))
 
-    async def _lookup(self, a: Attempt, row: PlannedRow) -> Call | None:
+    async def _lookup(self, a: Attempt, row: PlannedRow, *, bounded: bool = True) -> Call | None:
         """The call this intent placed, if any: bounded by the platform's clock, not ours.
 
         `created_after` is the platform's time at the intent (from its Date header) less a
@@ -1098,7 +1099,7 @@ class Engine:
         """
         filters: dict[str, Any] = {"agent_id": a.body.get("agent_id")}
         platform_at = parse_iso(a.evidence.get("platform_at"))
-        if platform_at is not None:
+        if platform_at is not None and bounded:
             filters["created_after"] = iso(platform_at - LOOKUP_MARGIN)
         if a.body.get("phone_number"):
             filters["to"] = a.body["phone_number"]
@@ -1113,6 +1114,14 @@ class Engine:
         except AuthError as e:
             self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
             return _UNKNOWN
+        except ValidationFailed as e:
+            if "created_after" in filters:
+                # A platform that will not take our time bound: look without it (any unknown
+                # call to this person then counts as this attempt's: never a second call).
+                self.log.warning("lookup_without_time_bound", row=a.row, error=e.message)
+                return await self._lookup(a, row, bounded=False)
+            self.log.warning("lookup_failed", row=a.row, error=e.message)
+            return _UNDECIDABLE
         except VantaxError as e:
             self.log.warning("lookup_failed", row=a.row, error=e.message)
             return _UNKNOWN if e.retryable or e.status is None else _UNDECIDABLE

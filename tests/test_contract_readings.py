@@ -74,3 +74,46 @@ def test_a_cursor_that_repeats_does_not_hang_the_lookup_nor_replay(tmp_path: Pat
     assert p.posts == []  # the platform could not be asked: nothing is re-sent
     (a,) = r.journal.attempts()
     assert a.state in ("intent", "unresolved")
+
+
+def test_a_flat_error_envelope_still_gives_its_code() -> None:
+    from campaign_dialer.client import Conflict, DncRejected, _envelope, _error_for
+
+    body = {"success": False, "code": "call_in_progress", "message": "on a call"}
+    code, message, _ = _envelope(body)
+    assert (code, message) == ("call_in_progress", "on a call")
+    resp = httpx.Response(409, json=body)
+    assert isinstance(_error_for(resp, "POST", "/v1/calls", code, message, {}), Conflict)
+    dnc = httpx.Response(409, json={"code": "dnc_listed"})
+    assert isinstance(_error_for(dnc, "POST", "/v1/calls", "dnc_listed", "", {}), DncRejected)
+
+
+class NoTimeBound(FakePlatform):
+    """GET /v1/calls refuses `created_after` with 422 (a platform with another format)."""
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        if req.method == "GET" and req.url.path == "/v1/calls" and (
+            "created_after" in req.url.params
+        ):
+            return httpx.Response(422, json={
+                "success": False, "message": "bad created_after",
+                "error": {"code": "validation_error", "details": {"fields": {}}},
+            })
+        return super().handler(req)
+
+
+def test_a_lookup_refused_for_its_time_bound_looks_again_without_it(tmp_path: Path) -> None:
+    phone = numbers(1)[0]
+    p = NoTimeBound()
+    key = idempotency_key("e2e", f"tel:{phone}", 1)
+    body = {"agent_id": "agt_3d9b21", "phone_number": phone}
+
+    def before(j: Any) -> None:  # the POST reached the platform, then the dialer died
+        j.record_intent(person=f"tel:{phone}", row=1, attempt=1, idem_key=key, body=body,
+                        evidence={"platform_at": "2026-06-09T16:59:00.000Z"}, run_id=None)
+        p._place(key, body)
+
+    r = run_engine(tmp_path, p, phones=[phone], before=before)
+    assert p.posts == []  # found by the unbounded lookup, not replayed
+    (a,) = r.journal.attempts()
+    assert (a.state, a.call_id) == ("final", "call_0001")
