@@ -773,11 +773,24 @@ def _read_dnc_file(
     if not names:
         return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     canon = [_canon(h) for h in names]
-    col = next((canon.index(a) for a in _DNC_HEADERS if a in canon), None)
-    if col is not None:
-        cells = _column(table, col)
-        first_row = 1
-        column = names[col]
+    # Every phone column: a DNC export with "Phone" and "Mobile" lists both numbers.
+    aliases = set(_DNC_HEADERS)
+    cols = [i for i, c in enumerate(canon) if c in aliases]
+    header_names = names
+    if not cols and len(names) > 1 and not any(
+        normalize_phones(pd.Series(names, dtype=STRING), region)["e164"].notna()
+    ):
+        # A header we do not know ("DNC Number", "Phone Numbers") over several columns: the
+        # one phone-named column holding numbers, if exactly one does ("Added" holds none).
+        holding = [
+            i for i, c in enumerate(canon)
+            if re.search(r"phone|number|tel|cell|mobile|dnc|do_not_call|e164", c)
+            and normalize_phones(_column(table, i), region)["e164"].notna().any()
+        ]
+        if len(holding) == 1:
+            cols = holding
+    if cols:
+        columns = [(_column(table, i), names[i]) for i in cols]
     else:
         # No recognised header: a headerless list. One column of numbers, or the FTC registry
         # layout "area code,number" (3 + 7 digits).
@@ -794,26 +807,41 @@ def _read_dnc_file(
         else:
             raise ComplianceError(
                 path,
-                "cannot tell which column holds the numbers: name it phone (header: "
-                + ", ".join(names)
+                "cannot tell which column holds the numbers: name it phone (first row: "
+                + ", ".join(header_names)
                 + ")",
             )
-        first_row = 1
-        column = "#1"
-    norm = normalize_phones(cells, region)
-    _refuse_plausible(path, cells, norm, column, first_row)
-    valid = norm["e164"].dropna()
-    unreadable = _unreadable(cells, norm, column, first_row)
-    if len(unreadable) and valid.empty:
-        i = int(unreadable["row"].iloc[0])
+        columns = [(cells, "#1")]
+    first_row = 1
+    valids: list[pd.Series] = []
+    bads: list[pd.DataFrame] = []
+    junk: list[tuple[str, pd.DataFrame]] = []
+    for cells, column in columns:
+        norm = normalize_phones(cells, region)
+        _refuse_plausible(path, cells, norm, column, first_row)
+        valid = norm["e164"].dropna()
+        unreadable = _unreadable(cells, norm, column, first_row)
+        if len(unreadable) and valid.empty:
+            junk.append((column, unreadable))  # a flag column ("Do Not Call" = Yes)?
+            continue
+        valids.append(valid)
+        bads.append(unreadable)
+    if not valids and junk:
+        column, unreadable = junk[0]
         raise ComplianceError(
             path,
-            f"no cell of column {column!r} holds a phone number ({unreadable['value'].iloc[0]!r} "
-            "is not one): wrong column or file?",
-            row=i,
+            f"no cell of column {column!r} holds a phone number "
+            f"({unreadable['value'].iloc[0]!r} is not one): wrong column or file?",
+            row=int(unreadable["row"].iloc[0]),
             column=column,
         )
-    return valid.reset_index(drop=True), unreadable
+    if not valids:
+        return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    if len(valids) == 1:
+        return valids[0].reset_index(drop=True), bads[0]
+    unreadable = pd.concat(bads, ignore_index=True).sort_values("row", kind="stable")
+    return (pd.concat(valids, ignore_index=True).reset_index(drop=True),
+            unreadable.reset_index(drop=True))
 
 
 def _arrow_strings(values: pd.Series) -> pa.Array:

@@ -127,3 +127,40 @@ def test_an_empty_column_name_is_refused_not_detected(tmp_path: Path, value: str
     with pytest.raises(ConfigError) as e:
         load_campaign(camp.path)
     assert "inputs.columns.phone" in str(e.value)
+
+
+def _dnc(tmp_path: Path, text: str) -> object:
+    from campaign_dialer.compliance import DncList
+
+    p = tmp_path / "dnc.csv"
+    p.write_text(text)
+    return DncList.load([p], default_region="US")
+
+
+def test_a_dnc_list_with_phone_and_mobile_columns_holds_both_numbers(tmp_path: Path) -> None:
+    dnc = _dnc(tmp_path, "Phone,Mobile,Added\n2125550101,2125550102,2026-01-05\n"
+                         ",(212) 555-0103,11/20/2026\n")
+    for n in ("+12125550101", "+12125550102", "+12125550103"):
+        assert n in dnc  # type: ignore[operator]
+    assert len(dnc) == 3  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("header", ["DNC Number", "Phone Numbers", "Do Not Call Number"])
+def test_a_dnc_list_with_an_unknown_header_and_a_date_column_is_read(
+    tmp_path: Path, header: str
+) -> None:
+    dnc = _dnc(tmp_path, f"{header},Added\n2125550101,2026-01-05\n(212) 555-0102,11/20/2026\n")
+    assert "+12125550101" in dnc and "+12125550102" in dnc  # type: ignore[operator]
+
+
+def test_a_dnc_flag_column_beside_the_numbers_is_not_an_error(tmp_path: Path) -> None:
+    dnc = _dnc(tmp_path, "Phone,Do Not Call\n2125550101,Yes\n2125550102,Yes\n")
+    assert len(dnc) == 2  # type: ignore[arg-type]
+
+
+def test_a_dnc_list_with_two_unknown_number_columns_is_refused_naming_its_header(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ComplianceError) as e:
+        _dnc(tmp_path, "Primary,Secondary\n2125550101,2125550102\n")
+    assert "Primary, Secondary" in str(e.value)
