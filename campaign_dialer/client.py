@@ -266,7 +266,12 @@ class VantaxClient:
         data = await self._request(
             "POST", "/v1/calls", json=dict(body), headers={"Idempotency-Key": idempotency_key}
         )
-        return Call.from_json(data.get("data") or {})
+        try:
+            return Call.from_json(data.get("data") or {})
+        except UnexpectedResponse:
+            # Accepted, but no call id to follow: the call may exist, so the same key is sent
+            # again (it answers the original), never taken as "not placed".
+            raise TransientError("POST /v1/calls: 2xx without a call id") from None
 
     async def get_call(self, call_id: str) -> Call:
         data = await self._request("GET", f"/v1/calls/{call_id}")

@@ -117,3 +117,26 @@ def test_a_lookup_refused_for_its_time_bound_looks_again_without_it(tmp_path: Pa
     assert p.posts == []  # found by the unbounded lookup, not replayed
     (a,) = r.journal.attempts()
     assert (a.state, a.call_id) == ("final", "call_0001")
+
+
+class AcceptedWithoutId(FakePlatform):
+    """The first answers to POST are 201 with a CALL that has no id (the call is placed)."""
+
+    blank_answers: int = 2
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        resp = super().handler(req)
+        if req.method == "POST" and resp.status_code == 201 and self.blank_answers:
+            self.blank_answers -= 1
+            return httpx.Response(201, json={"success": True, "data": {"status": "initiated"}})
+        return resp
+
+
+def test_a_2xx_without_a_call_id_is_resent_with_the_same_key_and_followed(
+    tmp_path: Path,
+) -> None:
+    p = AcceptedWithoutId()
+    r = run_engine(tmp_path, p, phones=numbers(1))
+    assert len(p.calls) == 1 and len({x[1] for x in p.posts}) == 1
+    (a,) = r.journal.attempts()
+    assert (a.state, a.call_id, a.status) == ("final", "call_0001", "completed")
