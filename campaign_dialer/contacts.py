@@ -1098,6 +1098,11 @@ def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
 
 
+# Values of a Do-Not-Call checkbox column that mean "may be called"; any other value holds
+# the row back (a checkbox exported as 1/true/yes/x, or words nobody expected).
+_FLAG_NO = frozenset({"", "0", "false", "no", "n", "f", "off", "unchecked", "0.0"})
+
+
 def load_contacts(
     path: Path | str,
     *,
@@ -1257,6 +1262,18 @@ def load_contacts(
     if dup.any():
         detail[dup] = np.char.add("duplicate_of=", (first[dup] + 1).astype(str)).astype(object)
 
+    if "do_not_call" in roles:
+        # A CRM's own Do-Not-Call checkbox (Salesforce DoNotCall): the person asked not to be
+        # called. Every row of that person is held back; a value that is not plainly "no"
+        # counts as yes.
+        flag_name = header[roles["do_not_call"]]
+        low = col(roles["do_not_call"]).fillna("").str.strip().str.lower()
+        flagged = ~low.isin(list(_FLAG_NO)).to_numpy(dtype=bool)
+        person = usable | dup
+        groups = np.unique(first[flagged & person])
+        hit = person & np.isin(first, groups)
+        reason[hit] = "dnc_flag"
+        detail[hit] = f"the contacts file's {flag_name!r} column says do not call this person"
     if len(phone_idx) > 1:
         warnings.append(
             f"{path}: {len(phone_idx)} phone columns; each row is dialed on its first valid "

@@ -27,7 +27,9 @@ from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import Contacts, load_contacts
 from campaign_dialer.history import HistoryStore, PastCall, default_path, hold_back, open_history
 
-CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate", "no_phone_number"})
+CONTACT_REASONS = frozenset(
+    {"blank_phone", "invalid_phone", "duplicate", "no_phone_number", "dnc_flag"}
+)
 # Held back by the contact history (another campaign called them, or a state's cap is used up).
 HISTORY_REASONS = frozenset({"recently_called"})
 

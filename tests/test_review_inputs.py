@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from campaign_dialer.compliance import ComplianceError, ConsentLedger
@@ -164,3 +165,41 @@ def test_a_dnc_list_with_two_unknown_number_columns_is_refused_naming_its_header
     with pytest.raises(ComplianceError) as e:
         _dnc(tmp_path, "Primary,Secondary\n2125550101,2125550102\n")
     assert "Primary, Secondary" in str(e.value)
+
+
+def test_a_crm_do_not_call_checkbox_holds_back_every_row_of_that_person(tmp_path: Path) -> None:
+    from campaign_dialer.contacts import load_contacts
+
+    p = tmp_path / "sf.csv"
+    p.write_text("Contact ID,Phone,Mobile,Do Not Call\nA,2125550101,,1\nB,2125550102,,0\n"
+                 "C,7185550103,2125550101,false\nD,2125550104,,\nE,2125550105,,TRUE\n"
+                 "F,,2125550105,\nG,2125550106,,requested by phone\n")
+    c = load_contacts(p, default_region="US")
+    assert c.roles["do_not_call"] == "Do Not Call"
+    reasons = [None if pd.isna(x) else x for x in c.frame["reason"]]
+    # C shares A's number, F shares E's: the same person, held back too
+    assert reasons == ["dnc_flag", None, "dnc_flag", None, "dnc_flag", "dnc_flag", "dnc_flag"]
+
+
+@pytest.mark.e2e
+def test_a_salesforce_do_not_call_checkbox_is_never_called(tmp_path: Path) -> None:
+    from campaign_dialer.sandbox import SandboxConfig, SandboxServer
+
+    from .e2e_support import KEY, assert_nobody_called_twice, run_cli, write_campaign
+
+    contacts = [
+        {"Contact ID": "003A1", "Phone": "(212) 555-0101", "Do Not Call": "1"},
+        {"Contact ID": "003A2", "Phone": "(212) 555-0102", "Do Not Call": "0"},
+        {"Contact ID": "003A3", "Phone": "(212) 555-0103", "Do Not Call": "true"},
+        {"Contact ID": "003A4", "Phone": "(212) 555-0104", "Do Not Call": ""},
+    ]
+    camp = write_campaign(tmp_path, contacts=contacts,
+                          consent=[f"+1212555010{i}" for i in range(1, 5)])
+    with SandboxServer(SandboxConfig(api_keys=(KEY,), seed=5, time_scale=0.004,
+                                     requests_per_second=40.0, max_live_calls=10)) as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(assert_nobody_called_twice(audit)) == {"+12125550102", "+12125550104"}
+    rows = camp.results()
+    assert [r["reason"] for r in rows if r["disposition"] == "suppressed"] == ["dnc_flag"] * 2
