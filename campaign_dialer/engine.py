@@ -843,7 +843,7 @@ class Engine:
                 self.journal.record_rejected(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
                 )
-                if row.phone_e164:
+                if row.phone_e164 and _says_dnc(e.code):
                     self.plan.dnc_ledger.add(
                         row.phone_e164, reason=e.code or "dnc_listed", campaign=self.campaign.name,
                         evidence=f"409 {e.code or ''} {a.idem_key}".strip(), at=self.clock.now(),
@@ -1167,6 +1167,12 @@ CAMPAIGN_ERRORS = {
     "agent_not_found": "campaign.agent_id",
     "phone_number_not_found": "campaign.from_phone_number_id",
 }
+
+
+def _says_dnc(code: str | None) -> bool:
+    """A 409 is Do-Not-Call [seed]; one with another code (not retried, the row is rejected)
+    does not put the number on the shared ledger that every later campaign obeys."""
+    return code is None or "dnc" in code.lower() or "do_not_call" in code.lower()
 
 
 def _digits(s: str) -> str:

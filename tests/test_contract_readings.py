@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from campaign_dialer.engine import idempotency_key
 
@@ -140,3 +141,36 @@ def test_a_2xx_without_a_call_id_is_resent_with_the_same_key_and_followed(
     assert len(p.calls) == 1 and len({x[1] for x in p.posts}) == 1
     (a,) = r.journal.attempts()
     assert (a.state, a.call_id, a.status) == ("final", "call_0001", "completed")
+
+
+class Refused409(FakePlatform):
+    """Every POST is refused with a 409 whose code the contract does not name."""
+
+    code: str = "number_blocked"
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        if req.method == "POST":
+            self.posts.append((0.0, req.headers["Idempotency-Key"], {}, ""))
+            return httpx.Response(409, json={"success": False, "message": "no",
+                                             "error": {"code": self.code, "details": {}}})
+        return super().handler(req)
+
+
+@pytest.mark.parametrize(("code", "ledgered"), [("number_blocked", False), ("dnc_listed", True)])
+def test_a_409_with_an_unknown_code_is_rejected_once_but_not_put_on_the_dnc_ledger(
+    tmp_path: Path, code: str, ledgered: bool
+) -> None:
+    phone = numbers(1)[0]
+    p = Refused409()
+    p.code = code
+    own = tmp_path / "history.sqlite"  # never the session's shared history
+    r = run_engine(tmp_path, p, phones=[phone], extra=f'\n[history]\npath = "{own}"\n')
+    assert len(p.posts) == 1 and p.calls == {}
+    (a,) = r.journal.attempts()
+    assert a.state == "rejected"
+    ledger = tmp_path / "dnc-ledger.csv"
+    text = ledger.read_text() if ledger.exists() else ""
+    from campaign_dialer.history import SqliteHistory
+
+    with SqliteHistory(own) as h:
+        assert (phone in text or h.is_dnc(phone)) is ledgered
