@@ -1317,8 +1317,9 @@ def _read_consent_full(
 
     i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
     i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
-    i_event = find("event", "event_type", "action")
-    i_at = find("event_at", "timestamp", "at", "occurred_at")
+    i_event = find("event", "event_type", "action", "consent_status", "consent_event", "status")
+    i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
+                "created_at", "recorded_at", "date")
     i_exp = find("expires_at", "expiry", "expires")
     i_src = find("source", "evidence")
     if i_phone is None and i_cid is None:

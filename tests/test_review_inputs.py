@@ -203,3 +203,16 @@ def test_a_salesforce_do_not_call_checkbox_is_never_called(tmp_path: Path) -> No
     assert set(assert_nobody_called_twice(audit)) == {"+12125550102", "+12125550104"}
     rows = camp.results()
     assert [r["reason"] for r in rows if r["disposition"] == "suppressed"] == ["dnc_flag"] * 2
+
+
+def test_a_consent_export_with_status_and_created_at_columns_is_read(tmp_path: Path) -> None:
+    p = tmp_path / "consent.csv"
+    p.write_text("Phone Number,Consent Status,Created At\n"
+                 "2125550101,Opted In,2025-01-01T00:00:00Z\n"
+                 "2125550102,Opted In,2025-01-01T00:00:00Z\n"
+                 "2125550102,Opted Out,2025-02-01T00:00:00-05:00\n")
+    led = ConsentLedger.load(p, default_region="US")
+    assert led.decide(phone_e164="+12125550101", contact_id=None, at=AT).allowed
+    assert led.decide(phone_e164="+12125550102", contact_id=None, at=AT).reason == (
+        "consent_revoked"
+    )
