@@ -245,6 +245,8 @@ class Engine:
         for r in plan.rows:
             if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
                 self.rows_by_person[r.person] = r
+        # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
+        self._flagged = {r.person for r in plan.rows if r.reason == "dnc_flag" and r.person}
         # What the gate said at the moment of dialing outranks what it said at planning.
         self.dial_time_fates: dict[int, Fate] = {}
         self.stopping = False
@@ -1042,6 +1044,8 @@ class Engine:
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
                 other_phones=row.other_phones,
             )
+            if a.person in self._flagged:  # the CRM now says do not call: never re-send
+                verdict = Verdict("suppressed", "dnc_flag", "", None, {})
             if verdict.disposition == "eligible" and a.body == self._request_body(row):
                 if self.journal.control() != "active":
                     bound.info("replay_waits_for_resume")  # a paused campaign places nothing
@@ -1068,7 +1072,7 @@ class Engine:
                 bound.info("reconciled_not_placed")
                 if verdict.disposition == "eligible":
                     self.schedule.push(row, None)  # the campaign changed: dial it afresh
-                else:
+                elif a.person not in self._flagged:
                     self._defer(row, verdict, bound)
             else:
                 self.stats.unresolved += 1  # may still be in flight: the next run decides

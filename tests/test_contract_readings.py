@@ -174,3 +174,41 @@ def test_a_409_with_an_unknown_code_is_rejected_once_but_not_put_on_the_dnc_ledg
 
     with SqliteHistory(own) as h:
         assert (phone in text or h.is_dnc(phone)) is ledgered
+
+
+def test_an_open_intent_of_a_person_the_crm_now_flags_do_not_call_is_never_resent(
+    tmp_path: Path,
+) -> None:
+    import anyio
+
+    from campaign_dialer import log
+    from campaign_dialer.client import VantaxClient
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.engine import Engine, RunOptions
+    from campaign_dialer.planning import make_plan
+    from campaign_dialer.store import Journal
+
+    from .e2e_support import KEY, write_campaign
+    from .test_engine import MIDDAY, FakeClock
+
+    log.configure("warning", json=True)
+    phone = numbers(1)[0]
+    p = FakePlatform()
+    clock = FakeClock(MIDDAY)
+    clock.advance(minutes=10)  # the intent is long past any request still in flight
+    camp = write_campaign(tmp_path, contacts=[{"phone": phone, "Do Not Call": "1"}],
+                          extra=f'\n[history]\npath = "{tmp_path / "h.sqlite"}"\n')
+    campaign = load_campaign(camp.path)
+    plan = make_plan(campaign, clock.now())
+    journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
+    _intent_from_a_crashed_run(phone, None)(journal)  # crashed before the CRM was updated
+
+    def factory(**kw: Any) -> VantaxClient:
+        return VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(p.handler), **kw)
+
+    engine = Engine(campaign=campaign, plan=plan, journal=journal, client_factory=factory,
+                    clock=clock, options=RunOptions(install_signal_handlers=False))
+    anyio.run(engine.run, backend="asyncio")
+    assert p.posts == [] and p.calls == {}
+    assert journal.fates()[1].reason == "dnc_flag"
