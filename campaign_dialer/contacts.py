@@ -862,6 +862,15 @@ def _locate_bad_row(path: Path, encoding: str, delimiter: str, header: list[str]
                     row=row,
                     column=header[len(record)],
                 )
+            if len(record) > n and n == 1 and len(record) > 2:
+                return ContactsError(
+                    path,
+                    f"has {len(record)} fields but the first line ({header[0]!r}) has one: is "
+                    "it a report's title rather than the header? Delete the lines above the "
+                    "header row",
+                    row=row,
+                    column=f"#{n + 1} (beyond the header)",
+                )
             if len(record) > n:
                 return ContactsError(
                     path,

@@ -216,3 +216,14 @@ def test_a_consent_export_with_status_and_created_at_columns_is_read(tmp_path: P
     assert led.decide(phone_e164="+12125550102", contact_id=None, at=AT).reason == (
         "consent_revoked"
     )
+
+
+def test_a_report_title_above_the_header_is_named_as_such(tmp_path: Path) -> None:
+    from campaign_dialer.contacts import ContactsError, load_contacts
+
+    p = tmp_path / "report.csv"
+    p.write_text('Call list Q4\r\n\r\n"Contact ID","Phone","Mailing State/Province"\r\n'
+                 '"003A1","(212) 555-0101","NY"\r\n', newline="")
+    with pytest.raises(ContactsError) as e:
+        load_contacts(p, default_region="US")
+    assert "report's title" in str(e.value) and "Call list Q4" in str(e.value)
