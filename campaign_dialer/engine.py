@@ -782,6 +782,7 @@ class Engine:
             min_hours=self.cfg.history.min_hours_between_calls,
             state_limit=max_calls_per_24h(row.phone_e164) if row.phone_e164 else None,
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
+            also=[f"tel:{o}" for o in row.other_phones if o],
         )
         if claim.ok:
             return True

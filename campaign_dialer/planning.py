@@ -283,6 +283,8 @@ def _hold_recently_called(
         if r.disposition == "pending" and r.next_open is None:
             continue  # nothing to wait for (unknown zone): that reason says more
         past: list[PastCall] = recent.get(r.person, [])
+        for o in r.other_phones:  # a call to any of the person's numbers is a call to them
+            past = past + recent.get(f"tel:{o}", [])
         if not any(p.campaign != name for p in past):
             continue
         limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None

@@ -227,3 +227,31 @@ def test_a_report_title_above_the_header_is_named_as_such(tmp_path: Path) -> Non
     with pytest.raises(ContactsError) as e:
         load_contacts(p, default_region="US")
     assert "report's title" in str(e.value) and "Call list Q4" in str(e.value)
+
+
+def test_a_call_to_any_of_a_persons_numbers_counts_across_campaigns(tmp_path: Path) -> None:
+    """Campaign A rang the person's mobile; campaign B's file lists their office line first:
+    the same person, held back (plan and claim), not rung again within 24 h."""
+    from datetime import timedelta
+
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.history import SqliteHistory
+    from campaign_dialer.planning import make_plan
+
+    from .e2e_support import write_campaign
+
+    office, mobile = "+12125550101", "+12125550102"
+    h = SqliteHistory(tmp_path / "h.sqlite")
+    assert h.claim(campaign="a", person=f"tel:{mobile}", phone_e164=mobile, contact_id=None,
+                   attempt=1, idem_key="a-1", record={"row": 1, "body": "{}"},
+                   at=AT - timedelta(hours=2), min_hours=24.0, state_limit=None).ok
+    later = h.claim(campaign="b", person=f"tel:{office}", phone_e164=office, contact_id=None,
+                    attempt=1, idem_key="b-1", record={"row": 1, "body": "{}"}, at=AT,
+                    min_hours=24.0, state_limit=None, also=[f"tel:{mobile}"])
+    assert (later.ok, later.reason) == (False, "recently_called")
+    h.close()
+    camp = write_campaign(tmp_path / "b", contacts=[{"phone": office, "mobile": mobile}],
+                          name="b", extra=f'\n[history]\npath = "{tmp_path / "h.sqlite"}"\n')
+    plan = make_plan(load_campaign(camp.path), AT)
+    (row,) = plan.rows
+    assert (row.disposition, row.reason) == ("pending", "recently_called")
