@@ -1170,6 +1170,10 @@ def load_contacts(
         for j in range(1, int(parts.str.len().max())):
             extra_sources.append((f"{header[i]} #{j + 1}", parts.str[j].astype(STRING)))
     sources += extra_sources
+    named = (columns or {}).get("phone")
+    explicit_phones = (
+        {header[i] for i in phone_idx} if named not in (None, "", []) else set()
+    )
     for k, (label, raw) in enumerate(sources):
         norm = normalize_phones(raw, region)
         valid = norm["e164"].notna().to_numpy(dtype=bool)
@@ -1183,6 +1187,15 @@ def load_contacts(
             e164 = e164.mask(t, norm["e164"])
             extension = extension.mask(t, norm["extension"])
             problem = problem.mask(t, pd.NA)
+        if label in explicit_phones and bad_np.any() and not valid.any():
+            r = int(np.flatnonzero(bad_np)[0])
+            raise ContactsError(
+                path,
+                f"[inputs.columns] phone names {label!r}, but no cell of it holds a phone "
+                f"number ({raw.iat[r]!r} is not one): the wrong column?",
+                row=r + 1,
+                column=label,
+            )
         note = bad_np & (first_bad < 0)
         first_bad[note] = k
         valid_cols.append(norm["e164"])

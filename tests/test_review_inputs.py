@@ -255,3 +255,17 @@ def test_a_call_to_any_of_a_persons_numbers_counts_across_campaigns(tmp_path: Pa
     plan = make_plan(load_campaign(camp.path), AT)
     (row,) = plan.rows
     assert (row.disposition, row.reason) == ("pending", "recently_called")
+
+
+def test_an_explicit_phone_column_holding_no_number_is_refused(tmp_path: Path) -> None:
+    from campaign_dialer.contacts import ContactsError, load_contacts
+
+    p = tmp_path / "c.csv"
+    p.write_text("First Name,Phone\nAl,2125550101\nBo,2125550102\n")
+    with pytest.raises(ContactsError) as e:
+        load_contacts(p, default_region="US", columns={"phone": "First Name"})
+    assert "row 1" in str(e.value) and "First Name" in str(e.value)
+    # a named column with some junk and some numbers is read (the junk is listed)
+    p.write_text("Name,Tel\nAl,2125550101\nBo,call me later\n")
+    c = load_contacts(p, default_region="US", columns={"phone": "Tel"})
+    assert list(c.frame["reason"].fillna("-")) == ["-", "invalid_phone"]
