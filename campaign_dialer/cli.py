@@ -222,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.DATAERR)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
+    except Exception as e:  # noqa: BLE001 - a bug still gets one line and a documented code
+        log.get().debug("unexpected_error_traceback", exc_info=True)
+        _fail(f"unexpected error (a bug; --log-level debug shows where): "
+              f"{type(e).__name__}: {e}", ExitCode.FAILURE, json_logs=json_logs)
+        return int(ExitCode.FAILURE)
 
 
 def _fail(message: str, code: ExitCode, *, json_logs: bool) -> None:

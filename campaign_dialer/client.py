@@ -266,7 +266,12 @@ class VantaxClient:
         data = await self._request(
             "POST", "/v1/calls", json=dict(body), headers={"Idempotency-Key": idempotency_key}
         )
-        return Call.from_json(data.get("data") or {})
+        try:
+            return Call.from_json(data.get("data") or {})
+        except UnexpectedResponse:
+            # Accepted, but no call id to follow: the call may exist, so the same key is sent
+            # again (it answers the original), never taken as "not placed".
+            raise TransientError("POST /v1/calls: 2xx without a call id") from None
 
     async def get_call(self, call_id: str) -> Call:
         data = await self._request("GET", f"/v1/calls/{call_id}")
@@ -276,6 +281,7 @@ class VantaxClient:
         """GET /v1/calls, following the cursor to the end."""
         params = {k: v for k, v in filters.items() if v is not None}
         params.setdefault("limit", 100)
+        seen: set[str] = set()
         while True:
             data = await self._request("GET", "/v1/calls", params=params)
             for item in data.get("data") or []:
@@ -286,6 +292,9 @@ class VantaxClient:
             cursor = data.get("next_cursor")
             if not cursor:
                 return
+            if str(cursor) in seen:  # a cursor that comes back would page forever
+                raise UnexpectedResponse("GET /v1/calls: next_cursor repeats an earlier page")
+            seen.add(str(cursor))
             params = {**params, "cursor": cursor}
 
     async def _request(
@@ -362,6 +371,9 @@ def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
         return (str(code) if code is not None else None), str(body.get("message") or ""), details
     if isinstance(err, str):
         return err, str(body.get("message") or ""), {}
+    code = body.get("code")  # a flat envelope: {"code": ..., "message": ...}
+    if isinstance(code, str) and code:
+        return code, str(body.get("message") or ""), {}
     return None, str(body.get("message") or ""), {}
 
 

@@ -457,6 +457,8 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
     try:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError:
+        if campaign.journal_path.exists():
+            raise  # there, but unreadable: say so, not "never run"
         known = _history_attempts(campaign)
         # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
         data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run",

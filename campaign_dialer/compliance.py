@@ -72,6 +72,7 @@ from campaign_dialer.contacts import (
     STATE_CODES,
     STRING,
     Contacts,
+    csv_source,
     load_contacts,
     normalize_phones,
     postal_info,
@@ -658,7 +659,7 @@ def _read_strings(
 
     try:
         table = pacsv.read_csv(
-            path,
+            csv_source(path, enc, warnings),
             read_options=pacsv.ReadOptions(
                 column_names=[f"c{i}" for i in range(len(names))],
                 skip_rows=1 if header else 0,
@@ -772,11 +773,24 @@ def _read_dnc_file(
     if not names:
         return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     canon = [_canon(h) for h in names]
-    col = next((canon.index(a) for a in _DNC_HEADERS if a in canon), None)
-    if col is not None:
-        cells = _column(table, col)
-        first_row = 1
-        column = names[col]
+    # Every phone column: a DNC export with "Phone" and "Mobile" lists both numbers.
+    aliases = set(_DNC_HEADERS)
+    cols = [i for i, c in enumerate(canon) if c in aliases]
+    header_names = names
+    if not cols and len(names) > 1 and not any(
+        normalize_phones(pd.Series(names, dtype=STRING), region)["e164"].notna()
+    ):
+        # A header we do not know ("DNC Number", "Phone Numbers") over several columns: the
+        # one phone-named column holding numbers, if exactly one does ("Added" holds none).
+        holding = [
+            i for i, c in enumerate(canon)
+            if re.search(r"phone|number|tel|cell|mobile|dnc|do_not_call|e164", c)
+            and normalize_phones(_column(table, i), region)["e164"].notna().any()
+        ]
+        if len(holding) == 1:
+            cols = holding
+    if cols:
+        columns = [(_column(table, i), names[i]) for i in cols]
     else:
         # No recognised header: a headerless list. One column of numbers, or the FTC registry
         # layout "area code,number" (3 + 7 digits).
@@ -793,26 +807,41 @@ def _read_dnc_file(
         else:
             raise ComplianceError(
                 path,
-                "cannot tell which column holds the numbers: name it phone (header: "
-                + ", ".join(names)
+                "cannot tell which column holds the numbers: name it phone (first row: "
+                + ", ".join(header_names)
                 + ")",
             )
-        first_row = 1
-        column = "#1"
-    norm = normalize_phones(cells, region)
-    _refuse_plausible(path, cells, norm, column, first_row)
-    valid = norm["e164"].dropna()
-    unreadable = _unreadable(cells, norm, column, first_row)
-    if len(unreadable) and valid.empty:
-        i = int(unreadable["row"].iloc[0])
+        columns = [(cells, "#1")]
+    first_row = 1
+    valids: list[pd.Series] = []
+    bads: list[pd.DataFrame] = []
+    junk: list[tuple[str, pd.DataFrame]] = []
+    for cells, column in columns:
+        norm = normalize_phones(cells, region)
+        _refuse_plausible(path, cells, norm, column, first_row)
+        valid = norm["e164"].dropna()
+        unreadable = _unreadable(cells, norm, column, first_row)
+        if len(unreadable) and valid.empty:
+            junk.append((column, unreadable))  # a flag column ("Do Not Call" = Yes)?
+            continue
+        valids.append(valid)
+        bads.append(unreadable)
+    if not valids and junk:
+        column, unreadable = junk[0]
         raise ComplianceError(
             path,
-            f"no cell of column {column!r} holds a phone number ({unreadable['value'].iloc[0]!r} "
-            "is not one): wrong column or file?",
-            row=i,
+            f"no cell of column {column!r} holds a phone number "
+            f"({unreadable['value'].iloc[0]!r} is not one): wrong column or file?",
+            row=int(unreadable["row"].iloc[0]),
             column=column,
         )
-    return valid.reset_index(drop=True), unreadable
+    if not valids:
+        return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    if len(valids) == 1:
+        return valids[0].reset_index(drop=True), bads[0]
+    unreadable = pd.concat(bads, ignore_index=True).sort_values("row", kind="stable")
+    return (pd.concat(valids, ignore_index=True).reset_index(drop=True),
+            unreadable.reset_index(drop=True))
 
 
 def _arrow_strings(values: pd.Series) -> pa.Array:
@@ -1255,6 +1284,18 @@ class ConsentLedger:
         return best
 
 
+# How consent ledgers and CRM exports spell the two events (letters only, lower case). Any
+# other word refuses the file: a revocation must never be read as something else.
+_EVENT_WORDS = {
+    **dict.fromkeys(
+        ("grant", "granted", "optin", "optedin", "consent", "consented", "subscribe",
+         "subscribed"), "grant"),
+    **dict.fromkeys(
+        ("revoke", "revoked", "revocation", "optout", "optedout", "unsubscribe",
+         "unsubscribed", "withdraw", "withdrawn", "withdrew"), "revoke"),
+}
+
+
 def _read_consent(path: Path, default_region: str, encoding: str | None = None) -> pd.DataFrame:
     return _read_consent_full(path, default_region, encoding)[0]
 
@@ -1276,8 +1317,9 @@ def _read_consent_full(
 
     i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
     i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
-    i_event = find("event", "event_type", "action")
-    i_at = find("event_at", "timestamp", "at", "occurred_at")
+    i_event = find("event", "event_type", "action", "consent_status", "consent_event", "status")
+    i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
+                "created_at", "recorded_at", "date")
     i_exp = find("expires_at", "expiry", "expires")
     i_src = find("source", "evidence")
     if i_phone is None and i_cid is None:
@@ -1289,13 +1331,17 @@ def _read_consent_full(
     n = table.num_rows
     empty = pd.Series([""] * n, dtype=STRING)
 
-    event = _column(table, i_event).str.strip().str.lower()
+    event_cells = _column(table, i_event)
+    event = event_cells.str.lower().str.replace(r"[^a-z]+", "", regex=True).map(
+        _EVENT_WORDS, na_action="ignore"
+    ).astype(STRING)
     bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ComplianceError(
             path,
-            f"event {event.iloc[i]!r} is not grant or revoke",
+            f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
+            "granted/revoked, subscribed/unsubscribed)",
             row=i + 1,
             column=names[i_event],
         )

@@ -215,6 +215,15 @@ class ColumnsSection(_Model):
     timezone: str | None = None
     state: str | None = None
 
+    @field_validator("phone", "contact_id", "timezone", "state")
+    @classmethod
+    def _named(cls, v: str | list[str] | None) -> str | list[str] | None:
+        """A key that is given names a column: "" or [] is a slip, not "detect it"."""
+        names = [v] if isinstance(v, str) else v
+        if names is not None and (not names or any(not n.strip() for n in names)):
+            raise ValueError("must name a header column (leave the key out to detect it)")
+        return v
+
 
 class InputsSection(_Model):
     contacts: LaxPath
@@ -654,6 +663,15 @@ def _check_inputs(c: Campaign) -> None:
         (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
         for key, p in checks if not p.is_file()
     ]
+    # The people to call read from the Do-Not-Call list or the consent ledger: a slip of the
+    # pen that would make the list of people who said no into the list of people to ring.
+    others = [(k, p) for k, p in checks[1:]] + [("compliance.dnc_ledger", c.dnc_ledger_path)]
+    for key, p in others:
+        if _same_file(c.contacts_path, p):
+            problems.append(
+                ("inputs.contacts", f"{c.contacts_path} is also {key}: contacts must be the "
+                 "people to call, not a Do-Not-Call list or a consent ledger")
+            )
     if c.model.compliance.require_consent and c.consent_path is None:
         problems.append(
             ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
@@ -661,6 +679,13 @@ def _check_inputs(c: Campaign) -> None:
     problems += _writable_path_problems(c)
     if problems:
         raise ConfigError.of(c.path, problems)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a == b or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
 
 
 def _writable_path_problems(c: Campaign) -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ from campaign_dialer.client import (
     DncRejected,
     Exchange,
     NotFound,
+    ValidationFailed,
     VantaxClient,
     VantaxError,
 )
@@ -251,6 +252,8 @@ class Engine:
         for r in plan.rows:
             if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
                 self.rows_by_person[r.person] = r
+        # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
+        self._flagged = {r.person for r in plan.rows if r.reason == "dnc_flag" and r.person}
         # What the gate said at the moment of dialing outranks what it said at planning.
         self.dial_time_fates: dict[int, Fate] = {}
         self.stopping = False
@@ -830,6 +833,7 @@ class Engine:
             min_hours=self.cfg.history.min_hours_between_calls,
             state_limit=max_calls_per_24h(row.phone_e164) if row.phone_e164 else None,
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
+            also=[f"tel:{o}" for o in row.other_phones if o],
         )
         if claim.ok:
             return True
@@ -894,7 +898,7 @@ class Engine:
                 self.journal.record_rejected(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
                 )
-                if row.phone_e164:
+                if row.phone_e164 and _says_dnc(e.code):
                     self.plan.dnc_ledger.add(
                         row.phone_e164, reason=e.code or "dnc_listed", campaign=self.campaign.name,
                         evidence=f"409 {e.code or ''} {a.idem_key}".strip(), at=self.clock.now(),
@@ -1204,6 +1208,8 @@ class Engine:
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
                 other_phones=row.other_phones,
             )
+            if a.person in self._flagged:  # the CRM now says do not call: never re-send
+                verdict = Verdict("suppressed", "dnc_flag", "", None, {})
             if verdict.disposition == "eligible" and a.body == self._request_body(row):
                 if self.journal.control() != "active":
                     bound.info("replay_waits_for_resume")  # a paused campaign places nothing
@@ -1230,7 +1236,7 @@ class Engine:
                 bound.info("reconciled_not_placed")
                 if verdict.disposition == "eligible":
                     self.schedule.push(row, None)  # the campaign changed: dial it afresh
-                else:
+                elif a.person not in self._flagged:
                     self._defer(row, verdict, bound)
             else:
                 self.stats.unresolved += 1  # may still be in flight: the next run decides
@@ -1251,7 +1257,7 @@ class Engine:
         bound.warning("intent_unresolved", reason=why)
         self._set_fate_from_attempt(row, self.journal.attempt(a.id))
 
-    async def _lookup(self, a: Attempt, row: PlannedRow) -> Call | None:
+    async def _lookup(self, a: Attempt, row: PlannedRow, *, bounded: bool = True) -> Call | None:
         """The call this intent placed, if any: bounded by the platform's clock, not ours.
 
         `created_after` is the platform's time at the intent (from its Date header) less a
@@ -1261,20 +1267,29 @@ class Engine:
         """
         filters: dict[str, Any] = {"agent_id": a.body.get("agent_id")}
         platform_at = parse_iso(a.evidence.get("platform_at"))
-        if platform_at is not None:
+        if platform_at is not None and bounded:
             filters["created_after"] = iso(platform_at - LOOKUP_MARGIN)
         if a.body.get("phone_number"):
             filters["to"] = a.body["phone_number"]
         else:
             filters["contact_id"] = a.body.get("contact_id")
         known = {x.call_id for x in self.journal.attempts_for(a.person) if x.call_id}
+        after = parse_iso(filters.get("created_after"))
         try:
             async for c in self.client.list_calls(**filters):
-                if c.id not in known:
+                if c.id not in known and _may_be_this_call(c, a.body, after):
                     return c
         except AuthError as e:
             self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
             return _UNKNOWN
+        except ValidationFailed as e:
+            if "created_after" in filters:
+                # A platform that will not take our time bound: look without it (any unknown
+                # call to this person then counts as this attempt's: never a second call).
+                self.log.warning("lookup_without_time_bound", row=a.row, error=e.message)
+                return await self._lookup(a, row, bounded=False)
+            self.log.warning("lookup_failed", row=a.row, error=e.message)
+            return _UNDECIDABLE
         except VantaxError as e:
             self.log.warning("lookup_failed", row=a.row, error=e.message)
             return _UNKNOWN if e.retryable or e.status is None else _UNDECIDABLE
@@ -1330,6 +1345,33 @@ CAMPAIGN_ERRORS = {
     "agent_not_found": "campaign.agent_id",
     "phone_number_not_found": "campaign.from_phone_number_id",
 }
+
+
+def _says_dnc(code: str | None) -> bool:
+    """A 409 is Do-Not-Call [seed]; one with another code (not retried, the row is rejected)
+    does not put the number on the shared ledger that every later campaign obeys."""
+    return code is None or "dnc" in code.lower() or "do_not_call" in code.lower()
+
+
+def _digits(s: str) -> str:
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def _may_be_this_call(c: Call, body: dict[str, Any], after: datetime | None) -> bool:
+    """A platform may ignore a list filter (`to`, `agent_id`, `created_after`): a listed call
+    is taken as this attempt's only when nothing it says contradicts the request. A field it
+    leaves out contradicts nothing, so a doubtful match still counts (no second call)."""
+    phone = body.get("phone_number")
+    if phone and c.to and _digits(c.to) != _digits(str(phone)):
+        return False
+    cid = body.get("contact_id")
+    if not phone and cid and c.contact_id and c.contact_id != cid:
+        return False
+    agent = body.get("agent_id")
+    if agent and c.agent_id and c.agent_id != agent:
+        return False
+    created = parse_iso(c.created_at)
+    return not (after is not None and created is not None and created < after)
 
 
 def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:

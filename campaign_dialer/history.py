@@ -22,7 +22,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -137,7 +137,7 @@ class HistoryStore(Protocol):
     def claim(
         self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
         attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
-        state_limit: int | None, state: str | None = None,
+        state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
     ) -> Claim: ...
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None: ...
@@ -252,17 +252,22 @@ class SqliteHistory:
     def claim(
         self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
         attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
-        state_limit: int | None, state: str | None = None,
+        state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
     ) -> Claim:
-        """Check the person's past calls and insert the claim, in one transaction."""
+        """Check the person's past calls and insert the claim, in one transaction.
+
+        `also`: the person's other keys (the row's other numbers): a call another campaign
+        placed to any of them counts as a call to this person."""
         ts = at.timestamp()
         now = _iso(at)
+        keys = [person, *(k for k in also if k != person)]
         with self._write() as db:
             rows = db.execute(
-                "SELECT campaign, attempt, state, claimed_ts FROM calls WHERE person=?",
-                (person,),
+                "SELECT person, campaign, attempt, state, claimed_ts FROM calls WHERE person IN "
+                f"({','.join('?' * len(keys))})",
+                keys,
             ).fetchall()
-            mine = [r for r in rows if r["campaign"] == campaign]
+            mine = [r for r in rows if r["campaign"] == campaign and r["person"] == person]
             done = [r for r in mine if r["attempt"] >= attempt and r["state"] != "not_placed"]
             if done:
                 return Claim(False, "already_called",

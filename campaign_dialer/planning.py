@@ -27,7 +27,9 @@ from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import Contacts, load_contacts
 from campaign_dialer.history import HistoryStore, PastCall, default_path, hold_back, open_history
 
-CONTACT_REASONS = frozenset({"blank_phone", "invalid_phone", "duplicate", "no_phone_number"})
+CONTACT_REASONS = frozenset(
+    {"blank_phone", "invalid_phone", "duplicate", "no_phone_number", "dnc_flag"}
+)
 # Held back by the contact history (another campaign called them, or a state's cap is used up).
 HISTORY_REASONS = frozenset({"recently_called"})
 
@@ -281,6 +283,8 @@ def _hold_recently_called(
         if r.disposition == "pending" and r.next_open is None:
             continue  # nothing to wait for (unknown zone): that reason says more
         past: list[PastCall] = recent.get(r.person, [])
+        for o in r.other_phones:  # a call to any of the person's numbers is a call to them
+            past = past + recent.get(f"tel:{o}", [])
         if not any(p.campaign != name for p in past):
             continue
         limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None

@@ -257,7 +257,11 @@ class Journal:
         except (OSError, sqlite3.Error) as e:
             if _write_problem(e) or isinstance(e, OSError):
                 raise JournalWriteError(self.path, e) from None
-            raise
+            raise JournalError(
+                f"{self.path}: cannot be read as a journal ({e}); it holds who was called: "
+                "restore it from a backup, or move it aside and run again (the contact "
+                "history rebuilds what it knows)"
+            ) from None
         with self._write():
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
