@@ -60,17 +60,9 @@ def campaign_lock(campaign: Campaign) -> Iterator[None]:
 
 def lock_held(campaign: Campaign) -> bool:
     """Is a run going now? The lock says so; a crashed run's journal cannot."""
-    path = campaign.output_dir / f".{campaign.name}.lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    from campaign_dialer.store import run_lock_held
+
+    return run_lock_held(campaign.output_dir, campaign.name)
 
 
 def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:

@@ -214,10 +214,12 @@ class JournalFacts:
     last_exit_code: int | None
     fate_counts: Counter[tuple[str, str]]
     fate_rows: int
+    lock_held: bool | None = None  # the run lock, where known: a killed run left no end time
 
     @property
     def running(self) -> bool:
-        return bool(self.runs) and self.runs[-1].get("ended_at") is None
+        open_run = bool(self.runs) and self.runs[-1].get("ended_at") is None
+        return open_run and self.lock_held is not False
 
 
 CALL_COLUMNS = ("id", "row", "attempt", "state", "http_status", "error_code", "status",
@@ -313,7 +315,7 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     campaign is running) the frame is rebuilt from the journal and the contacts, and with
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     """
-    from campaign_dialer.store import Journal, JournalError
+    from campaign_dialer.store import Journal, JournalError, run_lock_held
 
     if not campaign.journal_path.exists():
         raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to report; "
@@ -324,6 +326,7 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
         raise ReportError(str(e)) from None
     with journal, _snapshot(journal):
         facts = read_journal(journal)
+        facts.lock_held = run_lock_held(campaign.output_dir, campaign.name)
         df, source = _results(campaign, journal, facts, refresh_results)
     return Loaded(campaign, _redactor(campaign).frame(df), facts, source)
 

@@ -671,3 +671,22 @@ class Journal:
 
 def unix_now() -> float:
     return time.time()
+
+
+def run_lock_held(output_dir: Path, campaign: str) -> bool:
+    """Is a run of this campaign going now? Its flock says so (the kernel drops it when the
+    process dies); an open run in a killed process's journal cannot."""
+    import fcntl
+
+    path = output_dir / f".{campaign}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -34,6 +34,7 @@ import pytest
 from rich.console import Console
 
 from campaign_dialer import log, report
+from campaign_dialer.commands import campaign_lock
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.contacts import load_contacts
 from campaign_dialer.exitcodes import ExitCode, NotRunYet
@@ -500,15 +501,20 @@ def test_a_running_campaign_is_reported_without_touching_its_results(
 ) -> None:
     monkeypatch.setenv("VANTAX_API_KEY", KEY)
     campaign = write_campaign(tmp_path / "live", finish=False)
-    # the run is still going: its journal stays open in another connection, results not written
+    # the run is still going: it holds the run lock and its journal stays open in another
+    # connection; results not written
     other = Journal(campaign.journal_path, campaign.name, create=False)
     try:
-        s = json.loads(report.build(campaign).with_name("summary.json").read_text())
+        with campaign_lock(campaign):
+            s = json.loads(report.build(campaign).with_name("summary.json").read_text())
+        assert not campaign.results_path.exists()  # the run writes it when it ends
+        killed = json.loads(report.build(campaign).with_name("summary.json").read_text())
     finally:
         other.close()
     assert s["state"]["running"] and s["state"]["label"] == "running"
+    # the same journal without the lock is a run killed mid-way: not running, incomplete
+    assert not killed["state"]["running"] and killed["state"]["label"] == "incomplete"
     assert s["headline"] == EXPECTED
-    assert not campaign.results_path.exists()  # the run writes it when it ends
     assert s["pending_reasons"]["call_live"] == 1 and s["timeline"]["peak_live"] >= 1
 
 
