@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, overload
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.compliance import (
+    EVIDENCE_KEYS,
     CallingWindow,
     ConsentLedger,
     DncLedger,
@@ -25,8 +27,10 @@ from campaign_dialer.compliance import (
     Gate,
     _from_ns,
     _ns,
-    build_plan,
+    decoded,
     max_calls_per_24h,
+    plan_columns,
+    plan_columns_frame,
     state_for_number,
 )
 from campaign_dialer.config import Campaign
@@ -194,29 +198,50 @@ class PlanRows(Sequence[PlannedRow]):
                 "row": c["row"],
                 "phone_e164": pd.array(c["phone"], dtype=STRING),
                 "contact_id": pd.array(c["cid"], dtype=STRING),
-                "disposition": pd.array(c["disposition"], dtype=STRING),
-                "reason": pd.array(c["reason"], dtype=STRING),
-                "detail": pd.array(pc.fill_null(c["detail"], ""), dtype=STRING),
+                "disposition": pd.array(decoded(c["disposition"]), dtype=STRING),
+                "reason": pd.array(decoded(c["reason"]), dtype=STRING),
+                "detail": pd.array(pc.fill_null(decoded(c["detail"]), ""), dtype=STRING),
                 "next_open": pd.Series(c["next_open"].view("datetime64[ns]")).dt.tz_localize(
                     "UTC"
                 ),
-                **{k: pd.array(c[k], dtype=STRING) for k in self._evidence_cols},
+                **{
+                    k: pd.array(pc.fill_null(decoded(c[k]), ""), dtype=STRING)
+                    for k in self._evidence_cols
+                },
             }
         )
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
-        c = self._cols
-        table = pa.table(
-            {"d": c["disposition"], "r": pc.fill_null(c["reason"], "")}
-        ).group_by(["d", "r"]).aggregate([([], "count_all")])
-        return {
-            (str(d), str(r)): int(k)
-            for d, r, k in zip(
-                table["d"].to_pylist(), table["r"].to_pylist(), table["count_all"].to_pylist(),
-                strict=True,
-            )
-        }
+        d_codes, d_labels = _codes(self._cols["disposition"])
+        r_codes, r_labels = _codes(self._cols["reason"])
+        key = d_codes * (len(r_labels) + 1) + (r_codes + 1)
+        uniq, counts = np.unique(key, return_counts=True)
+        out: dict[tuple[str, str], int] = {}
+        for k, cnt in zip(uniq.tolist(), counts.tolist(), strict=True):
+            d, r = divmod(k, len(r_labels) + 1)
+            name = (str(d_labels[d]), (r_labels[r - 1] if r else None) or "")
+            out[name] = out.get(name, 0) + cnt
+        return out
+
+
+def _codes(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """(code per row, -1 for null; labels) of a string column, dictionary-encoded or not."""
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    codes = np.asarray(pc.fill_null(enc.indices, -1), dtype=np.int64)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _assign(arr: pa.Array, idx: np.ndarray, values: list[str | None]) -> pa.Array:
+    """`arr` (a dictionary-encoded string column) with the cells at `idx` set to `values`."""
+    if idx.size == 0:
+        return arr
+    codes, labels = _codes(arr)
+    codes[idx] = len(labels) + np.arange(idx.size)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32), mask=codes < 0),
+        pa.array(labels + values, type=pa.large_string()),
+    )
 
 
 @dataclass
@@ -225,10 +250,15 @@ class Plan:
     contacts: Contacts
     gate: Gate
     dnc_ledger: DncLedger
-    frame: pd.DataFrame
+    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts, before the plan's own holds
     rows: PlanRows
     at: datetime
     history: HistoryStore | None = None
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The gate's verdicts as `build_plan` gives them (made when first asked for)."""
+        return plan_columns_frame(self.decided)
 
     def counts(self) -> dict[tuple[str, str], int]:
         return self.rows.counts()
@@ -348,18 +378,6 @@ def _arrow(values: pd.Series) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def _scatter(arr: pa.Array, idx: np.ndarray, values: list[str | None]) -> pa.Array:
-    """`arr` with the cells at positions `idx` replaced by `values`."""
-    if idx.size == 0:
-        return arr
-    mask = np.zeros(len(arr), dtype=bool)
-    mask[idx] = True
-    position = np.zeros(len(arr), dtype=np.int64)
-    position[idx] = np.arange(idx.size)
-    new = pa.array(values, type=pa.large_string()).take(pa.array(position))
-    return pc.if_else(pa.array(mask), new, arr)
-
-
 def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
     """The plan; `history` defaults to the campaign's contact history (opened here).
 
@@ -375,35 +393,35 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         fg = pool.submit(build_gate, campaign, history)
         contacts = fc.result()
         gate, ledger = fg.result()
-    frame = build_plan(contacts, gate, at)
+    decided = plan_columns(contacts, gate, at)
     cf = contacts.frame
     n = len(cf)
-    evidence_cols = [
-        c for c in frame.columns
-        if c not in ("row", "disposition", "reason", "detail", "next_open")
-    ]
+    evidence_cols = list(EVIDENCE_KEYS)
     phone = _arrow(cf["phone_e164"])
     cid = _arrow(cf["contact_id"])
-    disposition = _arrow(frame["disposition"])
-    reason = _arrow(frame["reason"])
-    detail = _arrow(frame["detail"])
-    next_open = frame["next_open"].to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+    disposition = decided["disposition"]
+    reason = decided["reason"]
+    detail = decided["detail"]
+    next_open = decided["next_open"].copy()
     if not m.compliance.allow_contact_id_only:
         # The platform would ring the contact's saved number, which no local DNC list,
         # consent record or time zone of ours can vouch for.
-        cid_only = np.asarray(
-            pc.and_(pc.and_(pc.is_null(phone), pc.is_valid(cid)),
-                    pc.not_equal(disposition, "suppressed")),
-            dtype=bool,
+        d_codes, d_labels = _codes(disposition)
+        not_suppressed = ~np.isin(
+            d_codes, [k for k, v in enumerate(d_labels) if v == "suppressed"]
         )
-        if cid_only.any():
-            mask = pa.array(cid_only)
-            disposition = pc.if_else(mask, "suppressed", disposition)
-            reason = pc.if_else(mask, "no_phone_number", reason)
-            detail = pc.if_else(mask, NO_PHONE_DETAIL, detail)
+        cid_only = np.flatnonzero(
+            np.asarray(pc.and_(pc.is_null(phone), pc.is_valid(cid)), dtype=bool)
+            & not_suppressed
+        )
+        if cid_only.size:
+            k = cid_only.size
+            disposition = _assign(disposition, cid_only, ["suppressed"] * k)
+            reason = _assign(reason, cid_only, ["no_phone_number"] * k)
+            detail = _assign(detail, cid_only, [NO_PHONE_DETAIL] * k)
             next_open[cid_only] = _NAT
     cols: dict[str, Any] = {
-        "row": frame["row"].to_numpy(dtype=np.int64),
+        "row": decided["row"],
         "phone": phone,
         "cid": cid,
         "hint": _arrow(cf["tz_hint"]),
@@ -415,10 +433,10 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         "reason": reason,
         "detail": detail,
         "next_open": next_open,
-        **{k: _arrow(frame[k]) for k in evidence_cols},
+        **{k: decided[k] for k in evidence_cols},
     }
     _hold_recently_called(campaign, cols, history, at)
-    return Plan(campaign, contacts, gate, ledger, frame, PlanRows(cols, evidence_cols, n), at,
+    return Plan(campaign, contacts, gate, ledger, decided, PlanRows(cols, evidence_cols, n), at,
                 history)
 
 
@@ -473,6 +491,6 @@ def _hold_recently_called(
         if r_next is None or (held.next_open is not None and held.next_open > r_next):
             nxt[i] = _NAT if held.next_open is None else _ns(held.next_open)
     where = np.array(held_idx, dtype=np.int64)
-    cols["disposition"] = _scatter(disp, where, ["pending"] * len(held_idx))
-    cols["reason"] = _scatter(reason, where, held_reason)
-    cols["detail"] = _scatter(cols["detail"], where, held_detail)
+    cols["disposition"] = _assign(disp, where, ["pending"] * len(held_idx))
+    cols["reason"] = _assign(reason, where, held_reason)
+    cols["detail"] = _assign(cols["detail"], where, held_detail)
