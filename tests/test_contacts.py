@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from campaign_dialer.contacts import (
     Contacts,
     ContactsError,
+    _parse_full,
     load_contacts,
     normalize_hint,
     normalize_phone,
@@ -306,6 +308,52 @@ def test_fast_path_agrees_with_phonenumbers_across_every_area_code() -> None:
         num = phonenumbers.parse(raw)
         want = "+" + raw[1:].replace(" ", "") if phonenumbers.is_valid_number(num) else None
         assert (None if pd.isna(e164) else e164) == want, raw
+
+
+@st.composite
+def affixed_spellings(draw: st.DrawFn) -> str:
+    """A number (clean, Excel float, or random text of the fast path's alphabet) with a
+    `tel:` prefix and/or an extension, in the spellings the vectorised split takes and in
+    near misses it must leave to `phonenumbers`."""
+    core = draw(
+        st.one_of(
+            us_numbers().map(lambda d: f"({d[:3]}) {d[3:6]}-{d[6:]}"),
+            us_numbers().map(lambda d: f"+1 {d[:3]} {d[3:6]} {d[6:]}"),
+            us_numbers().map(lambda d: f"{d}.0"),
+            us_numbers().map(lambda d: f"1{d[:3]}/{d[3:6]}.{d[6:]}"),
+            st.text(alphabet="0123456789 ()-./+", min_size=1, max_size=16),
+        )
+    )
+    prefix = draw(st.sampled_from(["", "tel:", "TEL: ", "tel:  ", "Tel :", "tel;", " tel:"]))
+    ext = draw(
+        st.sampled_from(["", " x", "x", " X ", " ext. ", "ext.", " EXT", " ext ", " x.", " #"])
+    )
+    digits = draw(st.text(alphabet="0123456789", min_size=0, max_size=9)) if ext else ""
+    return prefix + core + ext + digits + draw(st.sampled_from(["", " ", "\t"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(affixed_spellings(), min_size=1, max_size=30), st.sampled_from(["US", "CA", "GB"]))
+def test_affixed_fast_path_equals_phonenumbers(raws: list[str], region: str) -> None:
+    # `tel:` prefixes and extensions are split off in arrow before the fast path; every cell
+    # must read exactly as `_parse_full` (the phonenumbers path) reads it, extension included
+    got = normalize_phones(raws, region)
+    for raw, e164, problem, ext in zip(
+        raws, got["e164"], got["problem"], got["extension"], strict=True
+    ):
+        want = _parse_full(raw.strip(), region)
+        na = lambda v: None if pd.isna(v) else v  # noqa: E731
+        assert (na(e164), na(problem), na(ext)) == want[:3], raw
+
+
+def test_affixed_spellings_are_taken_by_the_fast_path() -> None:
+    # they must not reach phonenumbers (the slow path) at all
+    from campaign_dialer.contacts import _fast_path, _split_affixes
+
+    arr = pa.array(["tel: 415 555 0123", "415-555-0123 x12", "415/555-0123 ext. 7"])
+    core, ext = _split_affixes(arr.cast(pa.large_string()))
+    assert _fast_path(core, "US").to_pylist() == ["+14155550123"] * 3
+    assert ext.to_pylist() == [None, "12", "7"]
 
 
 def test_invalid_reasons_are_specific() -> None:
