@@ -1058,16 +1058,24 @@ def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarr
         codes, _ = pd.factorize(allints)
         positions = np.tile(np.arange(idx.size), len(e164_ints))
         pairs.append((positions, np.where(allints < 0, -1, codes)))
+    # a value only one row holds joins nothing: propagate through shared values only
+    shared: list[tuple[np.ndarray, np.ndarray]] = []
+    for pos, codes in pairs:
+        m = codes >= 0
+        pos, codes = pos[m], codes[m]
+        if codes.size == 0:
+            continue
+        many = np.bincount(codes)[codes] > 1
+        if many.any():
+            dense, _ = pd.factorize(codes[many])
+            shared.append((pos[many], np.asarray(dense, dtype=np.int64)))
     lab = idx.copy()
-    while True:
+    while shared:
         before = lab.copy()
-        for pos, codes in pairs:
-            m = codes >= 0
-            if not m.any():
-                continue
+        for pos, codes in shared:
             best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-            np.minimum.at(best, codes[m], lab[pos[m]])
-            np.minimum.at(lab, pos[m], best[codes[m]])
+            np.minimum.at(best, codes, lab[pos])
+            np.minimum.at(lab, pos, best[codes])
         if np.array_equal(lab, before):
             break
     label[idx] = lab

@@ -388,3 +388,44 @@ def test_utf16_excel_export(tmp_path: Path) -> None:
     p.write_bytes("phone\tname\r\n(415) 555-0188\tZoë\r\n".encode("utf-16"))
     f = load_contacts(p, default_region="US").frame
     assert f["phone_e164"].tolist() == ["+14155550188"] and f["name"].tolist() == ["Zoë"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "+14155550101", "+14155550102", "+14155550103"]),
+            st.sampled_from([None, "+14155550101", "+14155550104", "+14155550105"]),
+            st.sampled_from([None, "A", "B", "C", "D"]),
+            st.booleans(),
+        ),
+        max_size=25,
+    )
+)
+def test_dedupe_equals_a_plain_union_find(rows: list[tuple[str | None, str | None, str | None,
+                                                           bool]]) -> None:
+    # two usable rows sharing any number or contact_id are one person; each row points at
+    # the first row of its person (rows not usable point at themselves)
+    from campaign_dialer.contacts import STRING, _dedupe
+
+    n = len(rows)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    usable = [r[3] for r in rows]
+    for i in range(n):
+        for j in range(i):
+            if usable[i] and usable[j] and (
+                ({rows[i][0], rows[i][1]} - {None}) & ({rows[j][0], rows[j][1]} - {None})
+                or (rows[i][2] is not None and rows[i][2] == rows[j][2])
+            ):
+                a, b = find(i), find(j)
+                parent[max(a, b)] = min(a, b)
+    want = [min(k for k in range(n) if find(k) == find(i)) if usable[i] else i for i in range(n)]
+    cols = [pd.Series([r[k] for r in rows], dtype=STRING) for k in range(3)]
+    got = _dedupe([cols[0], cols[1], (cols[2], False)], pd.Series(usable, dtype=bool).to_numpy())
+    assert got.tolist() == want
