@@ -1157,9 +1157,9 @@ class ConsentLedger:
         key_code[~is_phone] = c_codes + len(p_keys)
         self._key_code = key_code
         self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
-        self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
+        self._phone_keys = _arrow_strings(pd.Series(p_keys, dtype=STRING))
         self._phone_ints = pd.Index(_e164_ints(self._phone_keys))
-        self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
+        self._cid_keys = _arrow_strings(pd.Series(c_keys, dtype=STRING))
         self._key_dict: dict[tuple[str, str], int] | None = None
         self._order: np.ndarray | None = None
         self._sorted_codes = np.zeros(0, dtype=np.int64)
@@ -1340,15 +1340,16 @@ def _read_consent_full(
             "revoke": event.eq("revoke").to_numpy(dtype=bool),
             "event_ns": event_ns,
             "expires_ns": expires_ns,
-            "source": source.fillna("").to_numpy(dtype=object),
-            "event_text": at_text.fillna("").to_numpy(dtype=object),
-            "expires_text": exp_text.fillna("").to_numpy(dtype=object),
+            # arrow strings, not a Python object per cell (half a million events)
+            "source": source.fillna("").astype(STRING).array,
+            "event_text": at_text.fillna("").astype(STRING).array,
+            "expires_text": exp_text.fillna("").astype(STRING).array,
         }
     )
     has_phone = phone.notna().to_numpy(dtype=bool)
     has_cid = cid.notna().to_numpy(dtype=bool)
-    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].to_numpy(dtype=object))
-    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].to_numpy(dtype=object))
+    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array)
+    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array)
     events = pd.concat([by_phone, by_cid], ignore_index=True)
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
