@@ -537,7 +537,11 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
         with ThreadPoolExecutor(parts) as pool:
             futures = [pool.submit(_fast_path, part, region) for part in slices]
             # meanwhile this thread parses (and caches) the spellings the fast path never takes
-            shaped = pc.fill_null(pc.match_substring_regex(core, _FAST_SHAPE), False)
+            # (and the international numbers, which have the fast path's shape but not +1)
+            shaped = pc.and_(
+                pc.fill_null(pc.match_substring_regex(core, _FAST_SHAPE), False),
+                pc.invert(pc.fill_null(pc.match_substring_regex(core, r"^\+[02-9]"), False)),
+            )
             for raw in pc.unique(arr.filter(pc.invert(shaped))).to_pylist():
                 _parse_full(raw, region)
             fast = [f.result() for f in futures]
