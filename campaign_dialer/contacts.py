@@ -1025,14 +1025,18 @@ def _detect_by_values(
 
 def _group_codes(values: pd.Series, rows: np.ndarray, *, e164: bool) -> np.ndarray:
     """Dense codes of `values` at `rows` (-1 for missing). E.164 strings are keyed as int64."""
-    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    # encoded over the whole column, then picked: no copy of a million strings
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
     if e164:
         digits = pc.utf8_slice_codeunits(sub, 1)
         ints = np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+        ints = ints[rows]
         codes, _ = pd.factorize(ints)
         return np.where(ints < 0, -1, codes)
     encoded = pc.dictionary_encode(sub)
-    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)[rows]
 
 
 def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarray) -> np.ndarray:
@@ -1087,9 +1091,9 @@ def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarr
 
 
 def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
-    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
     digits = pc.utf8_slice_codeunits(sub, 1)
-    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)[rows]
 
 
 def load_contacts(
