@@ -468,9 +468,12 @@ def _hold_recently_called(
         return
     name = campaign.name
     phone, cid = cols["phone"], cols["cid"]
+    def text(v: str) -> pa.Scalar:
+        return pa.scalar(v, pa.large_string())
+
     person = pc.coalesce(
-        pc.binary_join_element_wise("tel:", phone, ""),
-        pc.binary_join_element_wise("cid:", cid, ""),
+        pc.binary_join_element_wise(text("tel:"), phone, text("")),
+        pc.binary_join_element_wise(text("cid:"), cid, text("")),
     )
     seen = pc.fill_null(pc.is_in(person, value_set=pa.array(list(recent), pa.large_string())),
                         False)
