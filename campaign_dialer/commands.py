@@ -255,23 +255,27 @@ def plan_frame(plan: Any) -> Any:
     import pandas as pd
 
     cf = plan.contacts.frame.reset_index(drop=True)
-    rows = plan.rows
+    rows = plan.rows.frame()  # columns: no Python object per row
+    nxt = rows["next_open"]
     out = pd.DataFrame(
         {
-            "row": [r.row for r in rows],
+            "row": rows["row"],
             "contact_id": cf["contact_id"],
             "phone_raw": cf["phone_raw"],
-            "phone_e164": [r.phone_e164 for r in rows],
+            "phone_e164": rows["phone_e164"],
             "phone_column": cf.get("phone_column"),
             "phone_extension": cf.get("phone_extension"),
-            "disposition": [r.disposition for r in rows],
-            "reason": [r.reason for r in rows],
-            "detail": [r.detail for r in rows],
-            "next_open": [r.next_open.isoformat() if r.next_open else None for r in rows],
+            "disposition": rows["disposition"],
+            "reason": rows["reason"],
+            "detail": rows["detail"],
+            "next_open": pd.Series(
+                [t.isoformat() for t in nxt[nxt.notna()].dt.to_pydatetime()],
+                index=nxt.index[nxt.notna()], dtype=object,
+            ).reindex(nxt.index),
         }
     )
     for c in PLAN_CSV_COLUMNS[10:]:
-        out[c] = [r.evidence.get(c) for r in rows]
+        out[c] = rows[c].mask(rows[c] == "") if c in rows.columns else None
     return out[PLAN_CSV_COLUMNS]
 
 

@@ -57,6 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -91,6 +92,8 @@ __all__ = [
     "Verdict",
     "WindowDecision",
     "build_plan",
+    "plan_columns",
+    "plan_columns_frame",
     "plan_counts",
     "holidays_for",
     "load_inputs",
@@ -1183,9 +1186,9 @@ class ConsentLedger:
         key_code[~is_phone] = c_codes + len(p_keys)
         self._key_code = key_code
         self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
-        self._phone_keys = pa.array(np.asarray(p_keys, dtype=object), type=pa.large_string())
+        self._phone_keys = _arrow_strings(pd.Series(p_keys, dtype=STRING))
         self._phone_ints = pd.Index(_e164_ints(self._phone_keys))
-        self._cid_keys = pa.array(np.asarray(c_keys, dtype=object), type=pa.large_string())
+        self._cid_keys = _arrow_strings(pd.Series(c_keys, dtype=STRING))
         self._key_dict: dict[tuple[str, str], int] | None = None
         self._order: np.ndarray | None = None
         self._sorted_codes = np.zeros(0, dtype=np.int64)
@@ -1383,15 +1386,16 @@ def _read_consent_full(
             "revoke": event.eq("revoke").to_numpy(dtype=bool),
             "event_ns": event_ns,
             "expires_ns": expires_ns,
-            "source": source.fillna("").to_numpy(dtype=object),
-            "event_text": at_text.fillna("").to_numpy(dtype=object),
-            "expires_text": exp_text.fillna("").to_numpy(dtype=object),
+            # arrow strings, not a Python object per cell (half a million events)
+            "source": source.fillna("").astype(STRING).array,
+            "event_text": at_text.fillna("").astype(STRING).array,
+            "expires_text": exp_text.fillna("").astype(STRING).array,
         }
     )
     has_phone = phone.notna().to_numpy(dtype=bool)
     has_cid = cid.notna().to_numpy(dtype=bool)
-    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].to_numpy(dtype=object))
-    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].to_numpy(dtype=object))
+    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array)
+    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array)
     events = pd.concat([by_phone, by_cid], ignore_index=True)
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
@@ -1555,6 +1559,25 @@ def _strings(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArra
     return pd.array(arr, dtype=STRING)
 
 
+def _coded(codes: np.ndarray, labels: Sequence[str | None]) -> pa.DictionaryArray:
+    """Strings by code (-1 = null) as a dictionary array: an int32 per row and each label
+    once, not a string per row (a million rows, a handful of labels)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32), mask=codes < 0),
+        pa.array(list(labels), type=pa.large_string()),
+    )
+
+
+def decoded(arr: pa.Array) -> pa.Array:
+    """A plain string array for a (possibly dictionary-encoded) plan column."""
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _factorized(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    codes, uniques = pd.factorize(values)
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+
+
 def _window_groups(
     gate: Gate,
     phone: pa.Array,
@@ -1596,14 +1619,12 @@ def _window_groups(
     return group, decisions
 
 
-def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
-    """One verdict per input row, in order; agrees with `Gate.check` row by row (tested).
+def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]:
+    """`build_plan`'s columns as arrow and numpy: the label and evidence columns dictionary-
+    encoded (evidence null where `build_plan` says ""), next_open as int64 ns (min = none).
 
-    Columns: row, disposition, reason, detail, next_open (UTC or NaT), and the evidence columns
-    consent_event_at, consent_expires_at, consent_source, local_times, zones, dnc_lists_checked.
-    Rows the contacts stage already rejected (blank_phone, invalid_phone, duplicate) keep that
-    reason and are suppressed; their evidence is empty. Vectorised: per-row work is arrow and
-    numpy; the window is decided once per (area, hint) group.
+    Vectorised: per-row work is arrow and numpy; the window is decided once per (area, hint)
+    group; no column holds a string per row.
     """
     _aware(at)
     f = contacts.frame
@@ -1663,8 +1684,8 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
             "consent_source": "source",
         }
         for k, col in columns.items():
-            values = pa.array(ev[col].to_numpy(dtype=object), type=pa.large_string())
-            consent_ev[k] = values.take(take) if len(values) else null
+            values = _arrow_strings(ev[col])
+            consent_ev[k] = pa.DictionaryArray.from_arrays(take, values) if len(values) else null
         c_code = np.select([~has, revoke, expired], [0, 1, 2], default=-1)
     else:
         c_code = np.zeros(n, dtype=np.int64)
@@ -1699,7 +1720,11 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     r_code[in_dnc] = 0
     r_code[c_block] = 1 + c_code[c_block]
     r_code[w_block] = 4 + group[w_block]
-    reason = pc.if_else(pa.array(own), _arrow_strings(f["reason"]), _labels(r_code, reason_labels))
+    # rows the contacts stage rejected keep its reason and detail (few distinct values)
+    own_idx = np.flatnonzero(own)
+    own_r, own_r_labels = _factorized(f["reason"].iloc[own_idx])
+    r_code[own_idx] = len(reason_labels) + own_r
+    reason_labels += own_r_labels
 
     base = 1 + len(gate.dnc.sources) + 3
     detail_labels = (
@@ -1712,39 +1737,61 @@ def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
     d_code[in_dnc] = 1 + src[in_dnc]
     d_code[c_block] = 1 + len(gate.dnc.sources) + c_code[c_block]
     d_code[w_block | eligible] = base + group[w_block | eligible]
-    detail = pc.if_else(
-        pa.array(own), _arrow_strings(f["detail"].fillna("")), _labels(d_code, detail_labels)
-    )
+    own_d, own_d_labels = _factorized(f["detail"].iloc[own_idx].fillna(""))
+    d_code[own_idx] = len(detail_labels) + own_d
+    detail_labels += own_d_labels
 
     nxt = np.full(n, nat, dtype=np.int64)
     nxt[w_block] = g_next[group[w_block]]
 
     in_group = np.where(cand, group, -1)
-    zones = _labels(in_group, [" ".join(d.zones) if d else "" for d in decisions])
-    local = _labels(in_group, [" ".join(d.local_times) if d else "" for d in decisions])
-    dnc_checked = _labels(
-        np.select([~cand, has_phone], [0, 1], default=2),
-        ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
-    )
+    return {
+        "row": f["row"].to_numpy(dtype=np.int64),
+        "disposition": _coded(disp, _DISPOSITIONS),
+        "reason": _coded(r_code, reason_labels),
+        "detail": _coded(d_code, detail_labels),
+        "next_open": nxt,
+        "consent_event_at": consent_ev["consent_event_at"],
+        "consent_expires_at": consent_ev["consent_expires_at"],
+        "consent_source": consent_ev["consent_source"],
+        "local_times": _coded(in_group, [" ".join(d.local_times) if d else "" for d in decisions]),
+        "zones": _coded(in_group, [" ".join(d.zones) if d else "" for d in decisions]),
+        "dnc_lists_checked": _coded(
+            np.select([~cand, has_phone], [0, 1], default=2),
+            ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
+        ),
+    }
+
+
+def plan_columns_frame(cols: Mapping[str, Any]) -> pd.DataFrame:
+    """`plan_columns` as `build_plan`'s frame (strings; evidence "" when there is none)."""
 
     def evidence(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
-        return _strings(pc.fill_null(pc.if_else(cand_arr, arr, null), ""))
+        return _strings(pc.fill_null(decoded(arr), ""))
 
     return pd.DataFrame(
         {
-            "row": f["row"].to_numpy(),
-            "disposition": _strings(_labels(disp, _DISPOSITIONS)),
-            "reason": _strings(reason),
-            "detail": _strings(detail),
-            "next_open": pd.Series(nxt.view("datetime64[ns]")).dt.tz_localize("UTC"),
-            "consent_event_at": evidence(consent_ev["consent_event_at"]),
-            "consent_expires_at": evidence(consent_ev["consent_expires_at"]),
-            "consent_source": evidence(consent_ev["consent_source"]),
-            "local_times": evidence(local),
-            "zones": evidence(zones),
-            "dnc_lists_checked": _strings(dnc_checked),
+            "row": cols["row"],
+            "disposition": _strings(decoded(cols["disposition"])),
+            "reason": _strings(decoded(cols["reason"])),
+            "detail": _strings(decoded(cols["detail"])),
+            "next_open": pd.Series(cols["next_open"].view("datetime64[ns]")).dt.tz_localize(
+                "UTC"
+            ),
+            **{k: evidence(cols[k]) for k in EVIDENCE_KEYS},
         }
     )
+
+
+def build_plan(contacts: Contacts, gate: Gate, at: datetime) -> pd.DataFrame:
+    """One verdict per input row, in order; agrees with `Gate.check` row by row (tested).
+
+    Columns: row, disposition, reason, detail, next_open (UTC or NaT), and the evidence columns
+    consent_event_at, consent_expires_at, consent_source, local_times, zones, dnc_lists_checked.
+    Rows the contacts stage already rejected (blank_phone, invalid_phone, duplicate) keep that
+    reason and are suppressed; their evidence is empty.
+    """
+    return plan_columns_frame(plan_columns(contacts, gate, at))
 
 
 def plan_counts(plan: pd.DataFrame) -> pd.DataFrame:

@@ -460,6 +460,54 @@ def _fast_path(raw: pa.Array, region: str) -> pa.Array:
     return pc.if_else(pa.array(mask), e164.take(pa.array(position)), out)
 
 
+# A clean spelling with a `tel:` prefix and/or an extension after its last digit (` x12`,
+# `ext. 12`): `clean_phone_text` reads it as the number between them (Excel's `.0` undone)
+# plus that extension, so the fast path may decide the number between them. Narrower than
+# `_EXTENSION` and `_LEADING_LABEL` on purpose (tested against `_parse_full`).
+_AFFIXED = (
+    r"^(?:(?i:tel): *)?(?P<number>\+?[0-9(][0-9 ().\-/]{0,40}[0-9])"
+    r"(?: ?(?:[xX]|[eE][xX][tT]\.?) ?(?P<ext>[0-9]{1,7}))?$"
+)
+
+
+def _split_affixes(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(the number text of each cell, its extension or null) for the `_AFFIXED` spellings;
+    other cells are returned as they are, with a null extension."""
+    n = len(arr)
+    # literal searches first (much cheaper than a regex over every cell): a prefix needs
+    # "tel:", an extension an "x" (as in "ext")
+    maybe = pc.or_(
+        pc.starts_with(arr, "tel:", ignore_case=True),
+        pc.match_substring(arr, "x", ignore_case=True),
+    )
+    cand = np.flatnonzero(np.asarray(pc.fill_null(maybe, False), dtype=bool))
+    if cand.size == 0:
+        return arr, pa.nulls(n, pa.large_string())
+    ok = np.asarray(
+        pc.fill_null(pc.match_substring_regex(arr.take(pa.array(cand)), _AFFIXED), False),
+        dtype=bool,
+    )
+    hit = np.zeros(n, dtype=bool)
+    hit[cand[ok]] = True
+    if not hit.any():
+        return arr, pa.nulls(n, pa.large_string())
+    idx = np.flatnonzero(hit)
+    parts = pc.extract_regex(arr.take(pa.array(idx)), _AFFIXED)
+    core = pc.replace_substring_regex(
+        pc.struct_field(parts, [0]), r"^(\+?[0-9]+)\.0+$", r"\1"
+    ).cast(pa.large_string())
+    ext = pc.struct_field(parts, [1]).cast(pa.large_string())
+    ext = pc.if_else(pc.equal(ext, ""), pa.scalar(None, pa.large_string()), ext)
+    mask = pa.array(hit)
+    position = np.zeros(n, dtype=np.int64)
+    position[idx] = np.arange(idx.size)
+    where = pa.array(position)
+    return (
+        pc.if_else(mask, core.take(where), arr),
+        pc.if_else(mask, ext.take(where), pa.nulls(n, pa.large_string())),
+    )
+
+
 def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -480,15 +528,20 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     # Excel's float spelling ("4155550192.0") is undone before the fast path, as
     # `clean_phone_text` does, so both paths read the same digits
     arr = pc.replace_substring_regex(arr, r"^(\+?[0-9]+)\.0+$", r"\1")
+    core, core_ext = _split_affixes(arr)
     n = len(arr)
     parts = _threads() if n >= 100_000 else 1
     bounds = np.linspace(0, n, parts + 1).astype(int)
-    slices = [arr.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+    slices = [core.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
     if parts > 1:
         with ThreadPoolExecutor(parts) as pool:
             futures = [pool.submit(_fast_path, part, region) for part in slices]
             # meanwhile this thread parses (and caches) the spellings the fast path never takes
-            shaped = pc.fill_null(pc.match_substring_regex(arr, _FAST_SHAPE), False)
+            # (and the international numbers, which have the fast path's shape but not +1)
+            shaped = pc.and_(
+                pc.fill_null(pc.match_substring_regex(core, _FAST_SHAPE), False),
+                pc.invert(pc.fill_null(pc.match_substring_regex(core, r"^\+[02-9]"), False)),
+            )
             for raw in pc.unique(arr.filter(pc.invert(shaped))).to_pylist():
                 _parse_full(raw, region)
             fast = [f.result() for f in futures]
@@ -496,7 +549,7 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
         fast = [_fast_path(part, region) for part in slices]
     e164 = pa.chunked_array(fast, type=pa.large_string()).combine_chunks()
     problem = pa.nulls(n, pa.large_string())
-    extension = pa.nulls(n, pa.large_string())
+    extension = pc.if_else(pc.is_valid(e164), core_ext, pa.nulls(n, pa.large_string()))
     plausible = np.zeros(n, dtype=bool)
 
     rest = np.flatnonzero(np.asarray(pc.is_null(e164), dtype=bool))
@@ -1048,14 +1101,18 @@ def _detect_by_values(
 
 def _group_codes(values: pd.Series, rows: np.ndarray, *, e164: bool) -> np.ndarray:
     """Dense codes of `values` at `rows` (-1 for missing). E.164 strings are keyed as int64."""
-    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    # encoded over the whole column, then picked: no copy of a million strings
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
     if e164:
         digits = pc.utf8_slice_codeunits(sub, 1)
         ints = np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+        ints = ints[rows]
         codes, _ = pd.factorize(ints)
         return np.where(ints < 0, -1, codes)
     encoded = pc.dictionary_encode(sub)
-    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)[rows]
 
 
 def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarray) -> np.ndarray:
@@ -1085,16 +1142,24 @@ def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarr
         codes, _ = pd.factorize(allints)
         positions = np.tile(np.arange(idx.size), len(e164_ints))
         pairs.append((positions, np.where(allints < 0, -1, codes)))
+    # a value only one row holds joins nothing: propagate through shared values only
+    shared: list[tuple[np.ndarray, np.ndarray]] = []
+    for pos, codes in pairs:
+        m = codes >= 0
+        pos, codes = pos[m], codes[m]
+        if codes.size == 0:
+            continue
+        many = np.bincount(codes)[codes] > 1
+        if many.any():
+            dense, _ = pd.factorize(codes[many])
+            shared.append((pos[many], np.asarray(dense, dtype=np.int64)))
     lab = idx.copy()
-    while True:
+    while shared:
         before = lab.copy()
-        for pos, codes in pairs:
-            m = codes >= 0
-            if not m.any():
-                continue
+        for pos, codes in shared:
             best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-            np.minimum.at(best, codes[m], lab[pos[m]])
-            np.minimum.at(lab, pos[m], best[codes[m]])
+            np.minimum.at(best, codes, lab[pos])
+            np.minimum.at(lab, pos, best[codes])
         if np.array_equal(lab, before):
             break
     label[idx] = lab
@@ -1102,9 +1167,9 @@ def _dedupe(keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarr
 
 
 def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
-    sub = pa.array(values.iloc[rows].astype(STRING), type=pa.large_string())
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
     digits = pc.utf8_slice_codeunits(sub, 1)
-    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)[rows]
 
 
 # Values of a Do-Not-Call checkbox column that mean "may be called"; any other value holds

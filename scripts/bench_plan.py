@@ -54,7 +54,8 @@ def child_plan(out: Path, check_rows: int) -> dict:
     rss_start = peak_mb()
     c0 = time.process_time()
     t0 = time.perf_counter()
-    # the whole plan as `run` and `check` make it: load, normalise, dedupe, decide, PlannedRows
+    # the whole plan as `run` and `check` make it: load, normalise, dedupe, decide (the rows
+    # stay columns; a PlannedRow is made when the engine asks for it)
     made = make_plan(campaign, AT)
     t2 = time.perf_counter()
     t1 = t2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from campaign_dialer.contacts import (
     Contacts,
     ContactsError,
+    _parse_full,
     load_contacts,
     normalize_hint,
     normalize_phone,
@@ -308,6 +310,52 @@ def test_fast_path_agrees_with_phonenumbers_across_every_area_code() -> None:
         assert (None if pd.isna(e164) else e164) == want, raw
 
 
+@st.composite
+def affixed_spellings(draw: st.DrawFn) -> str:
+    """A number (clean, Excel float, or random text of the fast path's alphabet) with a
+    `tel:` prefix and/or an extension, in the spellings the vectorised split takes and in
+    near misses it must leave to `phonenumbers`."""
+    core = draw(
+        st.one_of(
+            us_numbers().map(lambda d: f"({d[:3]}) {d[3:6]}-{d[6:]}"),
+            us_numbers().map(lambda d: f"+1 {d[:3]} {d[3:6]} {d[6:]}"),
+            us_numbers().map(lambda d: f"{d}.0"),
+            us_numbers().map(lambda d: f"1{d[:3]}/{d[3:6]}.{d[6:]}"),
+            st.text(alphabet="0123456789 ()-./+", min_size=1, max_size=16),
+        )
+    )
+    prefix = draw(st.sampled_from(["", "tel:", "TEL: ", "tel:  ", "Tel :", "tel;", " tel:"]))
+    ext = draw(
+        st.sampled_from(["", " x", "x", " X ", " ext. ", "ext.", " EXT", " ext ", " x.", " #"])
+    )
+    digits = draw(st.text(alphabet="0123456789", min_size=0, max_size=9)) if ext else ""
+    return prefix + core + ext + digits + draw(st.sampled_from(["", " ", "\t"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(affixed_spellings(), min_size=1, max_size=30), st.sampled_from(["US", "CA", "GB"]))
+def test_affixed_fast_path_equals_phonenumbers(raws: list[str], region: str) -> None:
+    # `tel:` prefixes and extensions are split off in arrow before the fast path; every cell
+    # must read exactly as `_parse_full` (the phonenumbers path) reads it, extension included
+    got = normalize_phones(raws, region)
+    for raw, e164, problem, ext in zip(
+        raws, got["e164"], got["problem"], got["extension"], strict=True
+    ):
+        want = _parse_full(raw.strip(), region)
+        na = lambda v: None if pd.isna(v) else v  # noqa: E731
+        assert (na(e164), na(problem), na(ext)) == want[:3], raw
+
+
+def test_affixed_spellings_are_taken_by_the_fast_path() -> None:
+    # they must not reach phonenumbers (the slow path) at all
+    from campaign_dialer.contacts import _fast_path, _split_affixes
+
+    arr = pa.array(["tel: 415 555 0123", "415-555-0123 x12", "415/555-0123 ext. 7"])
+    core, ext = _split_affixes(arr.cast(pa.large_string()))
+    assert _fast_path(core, "US").to_pylist() == ["+14155550123"] * 3
+    assert ext.to_pylist() == [None, "12", "7"]
+
+
 def test_invalid_reasons_are_specific() -> None:
     got = normalize_phones(["", "  ", "abc", "555-01", "+1 999 555 0188", "+999 1234"], "US")
     assert got["problem"].tolist() == [
@@ -340,3 +388,44 @@ def test_utf16_excel_export(tmp_path: Path) -> None:
     p.write_bytes("phone\tname\r\n(415) 555-0188\tZoë\r\n".encode("utf-16"))
     f = load_contacts(p, default_region="US").frame
     assert f["phone_e164"].tolist() == ["+14155550188"] and f["name"].tolist() == ["Zoë"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "+14155550101", "+14155550102", "+14155550103"]),
+            st.sampled_from([None, "+14155550101", "+14155550104", "+14155550105"]),
+            st.sampled_from([None, "A", "B", "C", "D"]),
+            st.booleans(),
+        ),
+        max_size=25,
+    )
+)
+def test_dedupe_equals_a_plain_union_find(rows: list[tuple[str | None, str | None, str | None,
+                                                           bool]]) -> None:
+    # two usable rows sharing any number or contact_id are one person; each row points at
+    # the first row of its person (rows not usable point at themselves)
+    from campaign_dialer.contacts import STRING, _dedupe
+
+    n = len(rows)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    usable = [r[3] for r in rows]
+    for i in range(n):
+        for j in range(i):
+            if usable[i] and usable[j] and (
+                ({rows[i][0], rows[i][1]} - {None}) & ({rows[j][0], rows[j][1]} - {None})
+                or (rows[i][2] is not None and rows[i][2] == rows[j][2])
+            ):
+                a, b = find(i), find(j)
+                parent[max(a, b)] = min(a, b)
+    want = [min(k for k in range(n) if find(k) == find(i)) if usable[i] else i for i in range(n)]
+    cols = [pd.Series([r[k] for r in rows], dtype=STRING) for k in range(3)]
+    got = _dedupe([cols[0], cols[1], (cols[2], False)], pd.Series(usable, dtype=bool).to_numpy())
+    assert got.tolist() == want

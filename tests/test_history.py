@@ -209,3 +209,22 @@ def test_a_history_that_cannot_be_opened_is_a_clear_error_78(tmp_path: Path) -> 
     assert done.returncode == 78
     assert "contact history" in done.stderr and "not-a-file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plan_holds_a_person_another_campaign_just_called(tmp_path: Path) -> None:
+    # the plan's rows are columns; the hold touches only the rows the history has seen, and
+    # the rows the engine iterates, indexes and counts agree with one another
+    called, fresh = numbers(2, areas=("917",))
+    contacts = [{"phone": called}, {"phone": fresh}]
+    camp = load_campaign(write_campaign(tmp_path / "b", contacts=contacts, name="b").path)
+    h = SqliteHistory(history_path(camp))
+    assert claim(h, "a", called, T0 - timedelta(hours=1))
+    plan = make_plan(camp, T0, h)
+    first = plan.rows[0]
+    assert (first.disposition, first.reason) == ("pending", "recently_called")
+    assert first.next_open is not None and first.next_open > T0
+    assert (plan.rows[1].disposition, plan.rows[1].reason) == ("eligible", None)
+    assert list(plan.rows)[0] is first  # one object per row, whichever way it was reached
+    assert plan.counts() == {("pending", "recently_called"): 1, ("eligible", ""): 1}
+    assert plan.frame["disposition"].tolist() == ["eligible", "eligible"]  # the gate's view
+    h.close()
