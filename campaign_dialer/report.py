@@ -328,7 +328,22 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
         facts = read_journal(journal)
         facts.lock_held = run_lock_held(campaign.output_dir, campaign.name)
         df, source = _results(campaign, journal, facts, refresh_results)
+        df = _with_transcript_excerpts(df, journal)
     return Loaded(campaign, _redactor(campaign).frame(df), facts, source)
+
+
+TRANSCRIPT_EXCERPT_CHARS = 200
+
+
+def _with_transcript_excerpts(df: pd.DataFrame, journal: Any) -> pd.DataFrame:
+    """The page's rows show the start of each call's final transcript (webhooks record it)."""
+    texts = {t["call_id"]: t["text"] for t in journal.transcripts() if t.get("text")}
+    if not texts or "call_id" not in df.columns:
+        return df
+    excerpt = {k: " ".join(str(v).split())[:TRANSCRIPT_EXCERPT_CHARS] for k, v in texts.items()}
+    out = df.copy()
+    out["transcript_excerpt"] = out["call_id"].map(excerpt).astype("string")
+    return out
 
 
 def _results(

@@ -125,6 +125,19 @@ def test_webhook_faults_every_call_finished_right_nobody_twice(
         audit = sb.audit()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_every_call_true(camp, audit)
+    if not faults:  # the report's rows show the start of each transcript
+        from campaign_dialer import report
+        from campaign_dialer.config import load_campaign
+
+        df = report.load(load_campaign(camp.path)).df
+        shown = dict(zip(df["call_id"], df["transcript_excerpt"], strict=True))
+        assert any(isinstance(v, str) and v for v in shown.values())
+        for c in audit["calls"]:
+            text = plan_call(SEED, c["to"]).transcript
+            if text:
+                assert shown[c["id"]] == " ".join(text.split())[:200]
+            else:
+                assert pd.isna(shown[c["id"]])
     hooks = audit["webhooks"]
     answered = [h for h in hooks if h["response_status"] is not None]
     # (A delivery may find nobody listening once the run is over: the platform gives up.)
