@@ -180,6 +180,9 @@ def test_demo_runs_into_out_and_starts_fresh_by_default(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(1 run, last exit code 75)" in proc.stdout  # not "2 runs": the second is fresh
+    # each file named once: `run` builds the report, the demo lists it with the others
+    assert [ln.split()[0] for ln in proc.stdout.splitlines() if ln.startswith("report:")] == [
+        "report:"]
     assert sorted(p.name for p in work.iterdir()) == ["d"]
     for name in ("results.csv", "report.html", "summary.json"):
         assert (work / "d" / name).is_file(), name
