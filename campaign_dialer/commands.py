@@ -120,6 +120,7 @@ def run(
     logger = log.get("run", campaign=campaign.name)
     with campaign_lock(campaign):
         plan = make_plan(campaign, clock.now())
+        refuse_stale_lists(campaign, plan, clock.now())  # 78 before the journal, before a call
         journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
         try:
             api = campaign.model.api
@@ -160,6 +161,18 @@ def run(
                 plan.history.close()
         build_report_after_run(campaign, quiet=quiet)
         return outcome.exit_code
+
+
+def refuse_stale_lists(campaign: Campaign, plan: Any, now: datetime) -> None:
+    """A national or state DNC list over 31 days old: the run stops before any call (78)."""
+    stale = plan.gate.dnc.stale(now)
+    if not stale:
+        return
+    if plan.history is not None:
+        plan.history.close()
+    key, _, problem = stale[0].partition(": ")
+    more = [(k, p) for k, _, p in (m.partition(": ") for m in stale[1:])]
+    raise ConfigError(campaign.path, key, problem, more)
 
 
 def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path | None:
@@ -300,6 +313,7 @@ def check_inputs_data(plan: Any) -> dict[str, Any]:
     for name, df in gate.dnc.unreadable.items():
         unreadable[name] = cells(df)
     warnings = list(contacts.warnings) + list(gate.dnc.warnings)
+    warnings += gate.dnc.age_warnings(plan.at)
     if gate.consent is not None:
         unreadable[str(gate.consent.path)] = cells(gate.consent.unreadable)
         warnings += list(gate.consent.warnings)

@@ -115,6 +115,26 @@ EVIDENCE_KEYS = (
     "dnc_lists_checked",
 )
 NO_PHONE_DNC = "(no phone: local lists not checked)"
+# 16 CFR 310.4(b)(3)(iv): the safe harbour needs a national registry copy at most 31 days old
+# at the moment of the call; `check` warns some days ahead so the list is renewed in time.
+DNC_MAX_AGE_DAYS = 31
+DNC_WARN_AGE_DAYS = 25
+DATED_KINDS = frozenset({"national", "state"})
+
+
+@dataclass(frozen=True)
+class DncListMeta:
+    """What a DNC file is and when it was obtained (`[[inputs.dnc_lists]]`)."""
+
+    kind: str  # national | state | internal | vendor
+    state: str | None = None
+    as_of: date | None = None
+    key: str = ""  # the campaign key naming it, for messages
+
+
+def dnc_age_days(as_of: date, at: datetime) -> int:
+    """Whole days from the list's date to the moment of dialing (UTC calendar days)."""
+    return (_aware(at).astimezone(UTC).date() - as_of).days
 
 
 class ComplianceError(Exception):
@@ -880,6 +900,7 @@ class DncList:
         self.unreadable: dict[str, pd.DataFrame] = {}
         self.warnings: list[str] = []
         self.ledger: DncLedger | None = None  # re-read at every check: numbers added mid-run
+        self.meta: dict[str, DncListMeta] = {}  # per list name: kind and date, when given
 
     @classmethod
     def load(
@@ -889,9 +910,14 @@ class DncList:
         default_region: str,
         ledger: DncLedger | None = None,
         encoding: str | None = None,
+        meta: Sequence[DncListMeta | None] = (),
     ) -> DncList:
-        """Read every list (and the ledger); `ComplianceError` names the bad file and row."""
+        """Read every list (and the ledger); `ComplianceError` names the bad file and row.
+
+        `meta`, parallel to `paths`, gives each list's kind and date (None: internal, undated).
+        """
         parts: list[pd.Series] = []
+        metas: dict[str, DncListMeta] = {}
         codes: list[np.ndarray] = []
         sources: list[str] = []
         ignored: dict[str, int] = {}
@@ -901,6 +927,9 @@ class DncList:
             p = Path(p)
             nums, bad = _read_dnc_file(p, default_region, encoding, warnings)
             name = p.name if p.name not in sources else str(p)
+            m = meta[len(sources)] if len(sources) < len(meta) else None
+            if m is not None:
+                metas[name] = m
             parts.append(nums)
             codes.append(np.full(len(nums), len(sources), dtype=np.int32))
             sources.append(name)
@@ -918,6 +947,56 @@ class DncList:
         out.unreadable = unreadable
         out.warnings = warnings
         out.ledger = ledger
+        out.meta = metas
+        return out
+
+    def label(self, name: str) -> str:
+        """A list as evidence names it: with its kind and date when the campaign gives them."""
+        m = self.meta.get(name)
+        if m is None:
+            return name
+        kind = f"{m.kind} {m.state}" if m.state else m.kind
+        return f"{name} ({kind}, as of {m.as_of.isoformat()})" if m.as_of else f"{name} ({kind})"
+
+    def checked_label(self) -> str:
+        """`dnc_lists_checked`: every list the number was checked against, with its date."""
+        return ", ".join(self.label(s) for s in self.sources)
+
+    def ages(self, at: datetime) -> list[tuple[str, DncListMeta, int]]:
+        """(name, meta, age in days) of every dated list at `at`."""
+        return [
+            (name, m, dnc_age_days(m.as_of, at))
+            for name, m in self.meta.items() if m.as_of is not None
+        ]
+
+    def stale(self, at: datetime) -> list[str]:
+        """National or state lists too old to call against at `at`, one message each."""
+        return [
+            f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+            f"(as of {m.as_of}); a national or state list may be at most {DNC_MAX_AGE_DAYS} "
+            "days old at the moment of dialing: download a fresh copy and set its as_of"
+            for name, m, age in self.ages(at)
+            if m.kind in DATED_KINDS and age > DNC_MAX_AGE_DAYS
+        ]
+
+    def age_warnings(self, at: datetime) -> list[str]:
+        """`check`: lists that are or soon will be too old (from DNC_WARN_AGE_DAYS days)."""
+        out = []
+        for name, m, age in self.ages(at):
+            if m.kind not in DATED_KINDS or age < DNC_WARN_AGE_DAYS:
+                continue
+            if age > DNC_MAX_AGE_DAYS:
+                out.append(
+                    f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+                    f"(as of {m.as_of}): over {DNC_MAX_AGE_DAYS} days, `run` will not dial"
+                )
+            else:
+                left = DNC_MAX_AGE_DAYS - age
+                out.append(
+                    f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+                    f"(as of {m.as_of}): {left} day(s) left before it is too old to dial "
+                    f"against ({DNC_MAX_AGE_DAYS} days)"
+                )
         return out
 
     def _listed(self, e164: str) -> str | None:
@@ -1514,8 +1593,11 @@ class Gate:
             "consent_source": consent.source or "",
             "local_times": " ".join(window.local_times),
             "zones": " ".join(window.zones),
-            "dnc_lists_checked": ", ".join(self.dnc.sources) if phone else NO_PHONE_DNC,
+            "dnc_lists_checked": self.dnc.checked_label() if phone else NO_PHONE_DNC,
         }
+        stale = self.dnc.stale(at)
+        if stale:  # no call stands on a list too old to vouch for it (the engine stops: 78)
+            return Verdict("pending", "dnc_list_stale", stale[0], None, evidence)
         if source is not None:
             return Verdict("suppressed", "dnc_local", f"listed in {source}", None, evidence)
         needs = self.require_consent or consent.reason == "consent_revoked"
@@ -1758,7 +1840,7 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
         "zones": _coded(in_group, [" ".join(d.zones) if d else "" for d in decisions]),
         "dnc_lists_checked": _coded(
             np.select([~cand, has_phone], [0, 1], default=2),
-            ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
+            ["", gate.dnc.checked_label(), NO_PHONE_DNC],
         ),
     }
 

@@ -746,6 +746,10 @@ class Engine:
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
                 other_phones=row.other_phones,
             )
+            if verdict.reason == "dnc_list_stale":
+                # A national/state list went stale during the run: no call stands on it.
+                self._stop_soon(ExitCode.CONFIG, f"{self.campaign.path}: {verdict.detail}")
+                return
             if verdict.disposition != "eligible":
                 self._defer(row, verdict, bound)
                 return

@@ -24,6 +24,7 @@ from campaign_dialer.compliance import (
     ConsentLedger,
     DncLedger,
     DncList,
+    DncListMeta,
     Gate,
     _from_ns,
     _ns,
@@ -320,7 +321,11 @@ def build_gate(
         else DncLedger(campaign.dnc_ledger_path)
     )
     dnc = DncList.load(
-        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding
+        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
+        meta=[
+            None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
+            for d in campaign.dnc_lists
+        ],
     )
     consent = (
         ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
