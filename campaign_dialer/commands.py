@@ -257,7 +257,7 @@ def _clock_span(seconds: float) -> str:
 PLAN_CSV_COLUMNS = [
     "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
     "disposition", "reason", "detail", "next_open", "consent_event_at", "consent_source",
-    "local_times", "zones", "dnc_lists_checked",
+    "local_times", "zones", "dnc_lists_checked", "rnd_queried_at",
 ]  # fmt: skip
 UNREADABLE_SHOWN = 20
 

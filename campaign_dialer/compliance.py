@@ -113,6 +113,7 @@ EVIDENCE_KEYS = (
     "local_times",
     "zones",
     "dnc_lists_checked",
+    "rnd_queried_at",
 )
 NO_PHONE_DNC = "(no phone: local lists not checked)"
 # 16 CFR 310.4(b)(3)(iv): the safe harbour needs a national registry copy at most 31 days old
@@ -1158,6 +1159,117 @@ class DncLedger:
 # --------------------------------------------------------------------------------------------
 
 
+RND_COLUMNS = ("phone", "date_queried", "result", "queried_at")
+_RND_RESULTS = {"yes": "yes", "no": "no", "no_data": "no_data", "no data": "no_data",
+                "nodata": "no_data"}
+
+
+class ReassignedAnswers:
+    """The FCC Reassigned Numbers Database answers a team downloaded (`inputs.reassigned`).
+
+    A `yes` (the number was permanently disconnected since `date_queried`) voids a consent
+    grant given at or before that date: the grant came from the number's previous owner.
+    A disconnection after the grant voids it too, so a `yes` with a later date also voids.
+    A `no` vouches for a grant given at or after its `date_queried` (47 CFR 64.1200(m)).
+    """
+
+    def __init__(self, path: Path, answers: pd.DataFrame) -> None:
+        self.path = path
+        self.answers = answers  # phone (E.164), date_queried (date), result, queried_at
+        ints = _e164_ints(_arrow_strings(answers["phone"])) if len(answers) else np.zeros(0)
+        yes = answers["result"].to_numpy() == "yes" if len(answers) else np.zeros(0, bool)
+        self._yes = pd.Index(np.asarray(ints, dtype=np.int64)[yes]).unique()
+        self._yes_queried: dict[int, str] = {}
+        for k, q in zip(np.asarray(ints)[yes], answers["queried_at"].to_numpy()[yes],
+                        strict=True):
+            self._yes_queried.setdefault(int(k), str(q))
+        # per number, its `no` answers sorted by date: the earliest vouches for the most grants
+        no = answers["result"].to_numpy() == "no" if len(answers) else np.zeros(0, bool)
+        nos = pd.DataFrame({
+            "k": np.asarray(ints, dtype=np.int64)[no],
+            "d": [_day_ns(d) for d in answers["date_queried"].to_numpy()[no]],
+            "q": answers["queried_at"].to_numpy()[no],
+        }).sort_values(["k", "d"], kind="stable").drop_duplicates("k", keep="first")
+        self._no = pd.Index(nos["k"].to_numpy(dtype=np.int64))
+        self._no_day = nos["d"].to_numpy(dtype=np.int64)
+        self._no_queried = [str(q) for q in nos["q"].to_numpy()]
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    @classmethod
+    def load(cls, path: Path, *, default_region: str, encoding: str | None = None,
+             ) -> ReassignedAnswers:
+        """Read the answers; a cell that cannot be read refuses the file (row and column)."""
+        names, table = _read_strings(path, header=True, encoding=encoding)
+        canon = [_canon(h) for h in names]
+        idx: dict[str, int] = {}
+        for col in RND_COLUMNS:
+            if col not in canon:
+                raise ComplianceError(
+                    path, f"no {col!r} column (an RND answer file has columns "
+                    + ", ".join(RND_COLUMNS) + "; first row: " + ", ".join(names) + ")"
+                )
+            idx[col] = canon.index(col)
+        cells = {c: _column(table, i).fillna("").str.strip() for c, i in idx.items()}
+        norm = normalize_phones(cells["phone"], default_region)
+        rows: list[tuple[str, date, str, str]] = []
+        for i in range(table.num_rows):
+            row = i + 1
+            e164 = norm["e164"].iloc[i]
+            if pd.isna(e164):
+                raise ComplianceError(
+                    path, f"{cells['phone'].iloc[i]!r} is not a phone number", row=row,
+                    column=names[idx["phone"]],
+                )
+            try:
+                day = date.fromisoformat(cells["date_queried"].iloc[i])
+            except ValueError:
+                raise ComplianceError(
+                    path, f"{cells['date_queried'].iloc[i]!r} is not a date (YYYY-MM-DD)",
+                    row=row, column=names[idx["date_queried"]],
+                ) from None
+            result = _RND_RESULTS.get(cells["result"].iloc[i].lower().replace("-", "_"))
+            if result is None:
+                raise ComplianceError(
+                    path, f"{cells['result'].iloc[i]!r} is not an RND answer (yes, no, no_data)",
+                    row=row, column=names[idx["result"]],
+                )
+            rows.append((str(e164), day, result, cells["queried_at"].iloc[i]))
+        frame = pd.DataFrame(rows, columns=list(RND_COLUMNS))
+        return cls(Path(path), frame)
+
+    def decide(
+        self, ints: np.ndarray, grant_ns: np.ndarray, has_grant: np.ndarray, *, require: bool
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Per number: 0 ok, 1 `number_reassigned`, 2 `reassigned_unchecked`, -1 no grant;
+        and the `queried_at` of the answer that decided (None when none did)."""
+        ints = np.asarray(ints, dtype=np.int64)
+        n = len(ints)
+        code = np.where(has_grant, 0, -1).astype(np.int64)
+        queried: list[str | None] = [None] * n
+        yes = self._yes.get_indexer(ints) >= 0 if len(self._yes) else np.zeros(n, bool)
+        pos = self._no.get_indexer(ints) if len(self._no) else np.full(n, -1)
+        vouched = (pos >= 0) & (
+            self._no_day[np.maximum(pos, 0)] <= np.asarray(grant_ns, dtype=np.int64)
+            if len(self._no_day) else np.zeros(n, bool)
+        )
+        void = has_grant & yes
+        code[void] = 1
+        if require:
+            code[has_grant & ~void & ~vouched] = 2
+        for i in np.flatnonzero(void):
+            queried[int(i)] = self._yes_queried.get(int(ints[i]))
+        for i in np.flatnonzero(has_grant & ~void & vouched):
+            queried[int(i)] = self._no_queried[int(pos[i])]
+        return code, queried
+
+
+def _day_ns(d: date) -> int:
+    """A `date_queried` as the UTC start of that day: a grant at or after it is vouched for."""
+    return _ns(datetime(d.year, d.month, d.day, tzinfo=UTC))
+
+
 @dataclass(frozen=True)
 class ConsentDecision:
     allowed: bool
@@ -1521,6 +1633,10 @@ _CONSENT_DETAIL = {
     "no_consent": "no consent on record at the time of the call",
     "consent_revoked": "consent revoked",
     "consent_expired": "consent grant expired",
+    "number_reassigned": "the number was permanently disconnected since the consent was given "
+    "(Reassigned Numbers Database: yes)",
+    "reassigned_unchecked": "no Reassigned Numbers Database 'no' answer vouches for the "
+    "consent grant (compliance.require_reassigned_check)",
 }
 
 
@@ -1540,12 +1656,28 @@ class Gate:
         window: CallingWindow,
         require_consent: bool,
         refresh: bool = True,
+        reassigned: ReassignedAnswers | None = None,
+        require_reassigned_check: bool = False,
     ) -> None:
         self.dnc = dnc
         self.consent = consent
         self.window = window
         self.require_consent = require_consent
         self.refresh = refresh
+        self.reassigned = reassigned
+        self.require_reassigned_check = require_reassigned_check
+
+    def _rnd(
+        self, ints: np.ndarray, grant_ns: np.ndarray, has_grant: np.ndarray
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """The RND rule on granted numbers (see `ReassignedAnswers.decide`); plan and dial."""
+        if self.reassigned is None:
+            code = np.where(has_grant & self.require_reassigned_check, 2, 0)
+            code[~has_grant] = -1
+            return code.astype(np.int64), [None] * len(ints)
+        return self.reassigned.decide(
+            ints, grant_ns, has_grant, require=self.require_reassigned_check
+        )
 
     def _consent(self, phone: str | None, cid: str | None, at: datetime) -> ConsentDecision:
         if self.consent is None:
@@ -1594,7 +1726,17 @@ class Gate:
             "local_times": " ".join(window.local_times),
             "zones": " ".join(window.zones),
             "dnc_lists_checked": self.dnc.checked_label() if phone else NO_PHONE_DNC,
+            "rnd_queried_at": "",
         }
+        if self.require_consent and consent.allowed and consent.event_at is not None and phone:
+            code, queried = self._rnd(
+                _e164_ints(pa.array([phone], type=pa.large_string())),
+                np.array([_ns(consent.event_at)], dtype=np.int64), np.array([True]),
+            )
+            evidence["rnd_queried_at"] = queried[0] or ""
+            if code[0] in (1, 2):
+                reason = "number_reassigned" if code[0] == 1 else "reassigned_unchecked"
+                consent = ConsentDecision(False, reason, consent.event_at, consent.source)
         stale = self.dnc.stale(at)
         if stale:  # no call stands on a list too old to vouch for it (the engine stops: 78)
             return Verdict("pending", "dnc_list_stale", stale[0], None, evidence)
@@ -1769,11 +1911,24 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
             values = _arrow_strings(ev[col])
             consent_ev[k] = pa.DictionaryArray.from_arrays(take, values) if len(values) else null
         c_code = np.select([~has, revoke, expired], [0, 1, 2], default=-1)
+        # 2b. the number's reassignment (RND answers) on rows whose grant is in effect
+        granted = cand & has & ~revoke & ~expired & has_phone & gate.require_consent
+        rnd, queried = gate._rnd(
+            ints, ev["event_ns"].to_numpy(dtype=np.int64)[w], granted
+        )
+        c_code[rnd == 1] = 3
+        c_code[rnd == 2] = 4
+        q_codes, q_labels = _factorized(pd.Series(queried, dtype=object).fillna(""))
+        rnd_ev = _coded(np.where(q_codes >= 0, q_codes, -1), q_labels)
     else:
         c_code = np.zeros(n, dtype=np.int64)
         for k in EVIDENCE_KEYS[:3]:
             consent_ev[k] = null
-    c_names = ["no_consent", "consent_revoked", "consent_expired"]
+        rnd_ev = null
+    c_names = [
+        "no_consent", "consent_revoked", "consent_expired", "number_reassigned",
+        "reassigned_unchecked",
+    ]
     needs = np.full(n, gate.require_consent) | (c_code == 1)
     c_block = cand & ~in_dnc & needs & (c_code >= 0)
 
@@ -1801,14 +1956,14 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
     r_code = np.full(n, -1, dtype=np.int64)
     r_code[in_dnc] = 0
     r_code[c_block] = 1 + c_code[c_block]
-    r_code[w_block] = 4 + group[w_block]
+    r_code[w_block] = 1 + len(c_names) + group[w_block]
     # rows the contacts stage rejected keep its reason and detail (few distinct values)
     own_idx = np.flatnonzero(own)
     own_r, own_r_labels = _factorized(f["reason"].iloc[own_idx])
     r_code[own_idx] = len(reason_labels) + own_r
     reason_labels += own_r_labels
 
-    base = 1 + len(gate.dnc.sources) + 3
+    base = 1 + len(gate.dnc.sources) + len(c_names)
     detail_labels = (
         [""]
         + [f"listed in {s}" for s in gate.dnc.sources]
@@ -1842,6 +1997,7 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
             np.select([~cand, has_phone], [0, 1], default=2),
             ["", gate.dnc.checked_label(), NO_PHONE_DNC],
         ),
+        "rnd_queried_at": rnd_ev,
     }
 
 

@@ -276,6 +276,8 @@ class InputsSection(_Model):
     # lists with a kind and a date; `dnc` above are internal lists
     dnc_lists: list[DncListSection] = Field(default_factory=list)
     consent: LaxPath | None = None
+    # Reassigned Numbers Database answers: phone, date_queried, result, queried_at
+    reassigned: LaxPath | None = None
     columns: ColumnsSection = Field(default_factory=ColumnsSection)
     # the encoding of every input file; by default UTF-8 (BOM or not), UTF-16 with a BOM, or
     # Windows-1252 when a file is not valid UTF-8 (with a warning)
@@ -319,6 +321,8 @@ class ComplianceSection(_Model):
     allow_unknown_timezone: bool = False
     allow_contact_id_only: bool = False
     state_rules: bool = True
+    # hold back a row whose consent grant no RND `no` answer vouches for
+    require_reassigned_check: bool = False
     dnc_ledger: LaxPath = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(
         default_factory=lambda: [
@@ -505,6 +509,9 @@ class Campaign:
         self.dnc_lists: list[tuple[str, DncListSection] | None] = [None] * len(model.inputs.dnc)
         self.dnc_lists += [(f"inputs.dnc_lists[{i}]", d) for i, d in enumerate(lists)]
         self.consent_path = _resolve(base, model.inputs.consent) if model.inputs.consent else None
+        self.reassigned_path = (
+            _resolve(base, model.inputs.reassigned) if model.inputs.reassigned else None
+        )
         self.dnc_ledger_path = _resolve(base, model.compliance.dnc_ledger)
         self.output_dir = _resolve(base, model.output.dir)
         self.history_path = _resolve(base, model.history.path) if model.history.path else None
@@ -715,6 +722,8 @@ def _check_inputs(c: Campaign) -> None:
     ]
     if c.consent_path is not None:
         checks.append(("inputs.consent", c.consent_path))
+    if c.reassigned_path is not None:
+        checks.append(("inputs.reassigned", c.reassigned_path))
     problems = [
         (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
         for key, p in checks if not p.is_file()

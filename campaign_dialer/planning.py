@@ -26,6 +26,7 @@ from campaign_dialer.compliance import (
     DncList,
     DncListMeta,
     Gate,
+    ReassignedAnswers,
     _from_ns,
     _ns,
     decoded,
@@ -332,6 +333,11 @@ def build_gate(
         if campaign.consent_path is not None
         else None
     )
+    reassigned = (
+        ReassignedAnswers.load(campaign.reassigned_path, default_region=region, encoding=encoding)
+        if campaign.reassigned_path is not None
+        else None
+    )
     start, end = m.compliance.calling_window
     window = CallingWindow(
         start,
@@ -343,7 +349,8 @@ def build_gate(
     # the engine rebuilds the gate when a local DNC list changes (Engine._fresh_gate).
     gate = Gate(
         dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent,
-        refresh=True,
+        refresh=True, reassigned=reassigned,
+        require_reassigned_check=m.compliance.require_reassigned_check,
     )
     return gate, ledger
 

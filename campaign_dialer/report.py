@@ -40,7 +40,9 @@ DISPOSITIONS = ("dialed", "rejected", "suppressed", "error", "pending")
 NOT_CONNECTED_STATUSES = frozenset({"no_answer", "busy", "voicemail", "failed", "canceled"})
 CONTACT_REASONS = ("blank_phone", "invalid_phone", "duplicate")
 DNC_REASONS = ("dnc_local",)
-CONSENT_REASONS = ("no_consent", "consent_revoked", "consent_expired")
+CONSENT_REASONS = (
+    "no_consent", "consent_revoked", "consent_expired", "number_reassigned", "reassigned_unchecked",
+)
 WINDOW_REASONS = ("outside_window", "unknown_timezone")
 # Held back by the contact history: another campaign called them, or a state's cap is used up.
 HISTORY_REASONS = ("recently_called",)
