@@ -82,6 +82,8 @@ def test_a_fresh_national_list_is_dialed_against_and_named_with_its_date(
     assert dialed["dnc_lists_checked"] == (
         "dnc.csv, national.csv (national, as of 2026-06-01), ledger"
     )
+    html = (camp.out / "report.html").read_text(encoding="utf-8")
+    assert "national.csv (national, as of 2026-06-01)" in html
 
 
 def test_check_warns_at_26_days_and_names_the_list(tmp_path: Path) -> None:

@@ -76,6 +76,10 @@ def test_rnd_answers_decide_who_is_called(tmp_path: Path) -> None:
     assert rows[p[3]]["rnd_queried_at"] == ""
     header = list(camp.results()[0])
     assert header.index("rnd_queried_at") == header.index("agent_id") + 1
+    html = (camp.out / "report.html").read_text(encoding="utf-8")
+    assert "Reassigned Numbers Database query date" in html
+    summary = (camp.out / "summary.json").read_text(encoding="utf-8")
+    assert '"with_rnd_queried_at": 1' in summary  # the one vouched-for dialed row
 
 
 @pytest.mark.e2e
