@@ -323,6 +323,8 @@ class ComplianceSection(_Model):
     state_rules: bool = True
     # hold back a row whose consent grant no RND `no` answer vouches for
     require_reassigned_check: bool = False
+    # a team's own state rules table (same format as the shipped one, `# table_date:` line)
+    rules_file: LaxPath | None = None
     dnc_ledger: LaxPath = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(
         default_factory=lambda: [
@@ -509,6 +511,9 @@ class Campaign:
         self.dnc_lists: list[tuple[str, DncListSection] | None] = [None] * len(model.inputs.dnc)
         self.dnc_lists += [(f"inputs.dnc_lists[{i}]", d) for i, d in enumerate(lists)]
         self.consent_path = _resolve(base, model.inputs.consent) if model.inputs.consent else None
+        self.rules_path = (
+            _resolve(base, model.compliance.rules_file) if model.compliance.rules_file else None
+        )
         self.reassigned_path = (
             _resolve(base, model.inputs.reassigned) if model.inputs.reassigned else None
         )
@@ -724,6 +729,8 @@ def _check_inputs(c: Campaign) -> None:
         checks.append(("inputs.consent", c.consent_path))
     if c.reassigned_path is not None:
         checks.append(("inputs.reassigned", c.reassigned_path))
+    if c.rules_path is not None:
+        checks.append(("compliance.rules_file", c.rules_path))
     problems = [
         (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
         for key, p in checks if not p.is_file()

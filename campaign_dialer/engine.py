@@ -638,7 +638,9 @@ class Engine:
         ended = parse_iso(last.ended_at) or now
         not_before = ended + timedelta(minutes=red.min_gap_minutes)
         limit = min(red.max_per_24h, 3)
-        state_limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None
+        state_limit = (
+            max_calls_per_24h(r.phone_e164, self.gate.window.rules) if r.phone_e164 else None
+        )
         if state_limit is not None:
             limit = min(limit, state_limit)
         placed = sorted(
@@ -835,7 +837,10 @@ class Engine:
             campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
             contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
             min_hours=self.cfg.history.min_hours_between_calls,
-            state_limit=max_calls_per_24h(row.phone_e164) if row.phone_e164 else None,
+            state_limit=(
+                max_calls_per_24h(row.phone_e164, self.gate.window.rules)
+                if row.phone_e164 else None
+            ),
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
             also=[f"tel:{o}" for o in row.other_phones if o],
         )
