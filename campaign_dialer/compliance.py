@@ -1990,8 +1990,11 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
         )
         c_code[rnd == 1] = 3
         c_code[rnd == 2] = 4
-        q_codes, q_labels = _factorized(pd.Series(queried, dtype=object).fillna(""))
-        rnd_ev = _coded(np.where(q_codes >= 0, q_codes, -1), q_labels)
+        if gate.reassigned is None:
+            rnd_ev = null  # no answers: nothing to record (and no string per row to make)
+        else:
+            q_codes, q_labels = _factorized(pd.Series(queried, dtype=object))
+            rnd_ev = _coded(q_codes, q_labels)
     else:
         c_code = np.zeros(n, dtype=np.int64)
         for k in EVIDENCE_KEYS[:3]:

@@ -273,6 +273,8 @@ class Engine:
         # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
         # new lines at every check; the local DNC lists are the engine's to watch.
         self._gate_sources = list(campaign.dnc_paths)
+        if campaign.reassigned_path is not None:  # new RND answers count at the next dial
+            self._gate_sources.append(campaign.reassigned_path)
         self._gate_stamp = self._stamp_sources()
         self._gate_checked = time.monotonic()
         self._deadline: datetime | None = self.opts.until
