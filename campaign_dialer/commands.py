@@ -121,6 +121,7 @@ def run(
     logger = log.get("run", campaign=campaign.name)
     with campaign_lock(campaign):
         plan = make_plan(campaign, clock.now())
+        refuse_stale_lists(campaign, plan, clock.now())  # 78 before the journal, before a call
         journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
         try:
             api = campaign.model.api
@@ -161,6 +162,18 @@ def run(
                 plan.history.close()
         build_report_after_run(campaign, quiet=quiet or not announce_report)
         return outcome.exit_code
+
+
+def refuse_stale_lists(campaign: Campaign, plan: Any, now: datetime) -> None:
+    """A national or state DNC list over 31 days old: the run stops before any call (78)."""
+    stale = plan.gate.dnc.stale(now)
+    if not stale:
+        return
+    if plan.history is not None:
+        plan.history.close()
+    key, _, problem = stale[0].partition(": ")
+    more = [(k, p) for k, _, p in (m.partition(": ") for m in stale[1:])]
+    raise ConfigError(campaign.path, key, problem, more)
 
 
 def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path | None:
@@ -245,7 +258,7 @@ def _clock_span(seconds: float) -> str:
 PLAN_CSV_COLUMNS = [
     "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
     "disposition", "reason", "detail", "next_open", "consent_event_at", "consent_source",
-    "local_times", "zones", "dnc_lists_checked",
+    "local_times", "zones", "dnc_lists_checked", "rnd_queried_at",
 ]  # fmt: skip
 UNREADABLE_SHOWN = 20
 
@@ -301,6 +314,17 @@ def check_inputs_data(plan: Any) -> dict[str, Any]:
     for name, df in gate.dnc.unreadable.items():
         unreadable[name] = cells(df)
     warnings = list(contacts.warnings) + list(gate.dnc.warnings)
+    from campaign_dialer.compliance import RULES_MAX_AGE_DAYS
+
+    warnings += gate.dnc.age_warnings(plan.at)
+    summary = compliance_summary(plan)
+    rules = summary["rules"]
+    if rules["applied"] and rules["age_days"] > RULES_MAX_AGE_DAYS:
+        warnings.append(
+            f"the state rules table ({rules['origin']}) is {rules['age_days']} days old "
+            f"(table_date {rules['table_date']}): over {RULES_MAX_AGE_DAYS} days, have counsel "
+            "review it (compliance.rules_file takes a team's own reviewed table)"
+        )
     if gate.consent is not None:
         unreadable[str(gate.consent.path)] = cells(gate.consent.unreadable)
         warnings += list(gate.consent.warnings)
@@ -309,7 +333,83 @@ def check_inputs_data(plan: Any) -> dict[str, Any]:
         "ignored_columns": contacts.ignored_columns,
         "unreadable": {k: v for k, v in unreadable.items() if v["count"]},
         "warnings": warnings,
+        "compliance": summary,
     }
+
+
+def compliance_summary(plan: Any) -> dict[str, Any]:
+    """What a compliance officer asks before dialing: lists with kinds and ages, reassigned
+    checks and their coverage, consent sources, the rules table's date."""
+    from campaign_dialer.compliance import dnc_age_days
+
+    gate, at = plan.gate, plan.at
+    lists = []
+    for name in gate.dnc.sources:
+        m = gate.dnc.meta.get(name)
+        lists.append({
+            "list": name,
+            "kind": "ledger" if name == "ledger" and m is None else (m.kind if m else "internal"),
+            "state": m.state if m else None,
+            "as_of": m.as_of.isoformat() if m and m.as_of else None,
+            "age_days": dnc_age_days(m.as_of, at) if m and m.as_of else None,
+        })
+    phones = plan.contacts.frame["phone_e164"].dropna()
+    rnd = gate.reassigned
+    covered = 0
+    if rnd is not None and len(phones):
+        covered = int(phones.isin(set(rnd.answers["phone"])).sum())
+    sources: dict[str, int] = {}
+    if gate.consent is not None and len(gate.consent.events):
+        sources = {
+            str(k): int(v)
+            for k, v in gate.consent.events["source"].fillna("").value_counts().head(10).items()
+        }
+    rules = gate.window.rules
+    return {
+        "dnc_lists": lists,
+        "reassigned": {
+            "file": str(rnd.path) if rnd is not None else None,
+            "answers": len(rnd) if rnd is not None else 0,
+            "numbers_covered": covered,
+            "numbers": int(len(phones)),
+            "required": gate.require_reassigned_check,
+        },
+        "consent_sources": sources,
+        "rules": {
+            "applied": gate.window.state_rules,
+            "origin": rules.origin,
+            "table_date": rules.table_date.isoformat(),
+            "age_days": rules.age_days(at),
+        },
+    }
+
+
+def compliance_lines(c: dict[str, Any]) -> list[str]:
+    """`check`'s compliance summary as lines."""
+    out = ["compliance:"]
+    for d in c["dnc_lists"]:
+        kind = f"{d['kind']} {d['state']}" if d["state"] else d["kind"]
+        age = f", as of {d['as_of']} ({d['age_days']} days old)" if d["as_of"] else ""
+        out.append(f"  DNC list {d['list']}: {kind}{age}")
+    r = c["reassigned"]
+    if r["file"]:
+        out.append(
+            f"  reassigned numbers: {r['answers']} RND answer(s) in {r['file']}, covering "
+            f"{r['numbers_covered']} of {r['numbers']} numbers"
+            + (" (a vouching 'no' required)" if r["required"] else "")
+        )
+    else:
+        out.append("  reassigned numbers: no RND answers given (inputs.reassigned)"
+                   + ("; every grant is held back (require_reassigned_check)"
+                      if r["required"] else ""))
+    srcs = ", ".join(f"{k or '(blank)'} ({v})" for k, v in c["consent_sources"].items())
+    out.append(f"  consent sources: {srcs or 'none'}")
+    rl = c["rules"]
+    out.append(
+        f"  state rules: {rl['origin']}, table_date {rl['table_date']} ({rl['age_days']} days old)"
+        + ("" if rl["applied"] else "; not applied (compliance.state_rules = false)")
+    )
+    return out
 
 
 def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
@@ -364,6 +464,8 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
                 f"  row {c['row']}, column {c['column']!r}: {c['value']!r} ({c['problem']})",
                 markup=False, highlight=False, soft_wrap=True,
             )
+    for line in compliance_lines(inputs["compliance"]):
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
     for w in inputs["warnings"]:
         con.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
     title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"

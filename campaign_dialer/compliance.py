@@ -113,8 +113,29 @@ EVIDENCE_KEYS = (
     "local_times",
     "zones",
     "dnc_lists_checked",
+    "rnd_queried_at",
 )
 NO_PHONE_DNC = "(no phone: local lists not checked)"
+# 16 CFR 310.4(b)(3)(iv): the safe harbour needs a national registry copy at most 31 days old
+# at the moment of the call; `check` warns some days ahead so the list is renewed in time.
+DNC_MAX_AGE_DAYS = 31
+DNC_WARN_AGE_DAYS = 25
+DATED_KINDS = frozenset({"national", "state"})
+
+
+@dataclass(frozen=True)
+class DncListMeta:
+    """What a DNC file is and when it was obtained (`[[inputs.dnc_lists]]`)."""
+
+    kind: str  # national | state | internal | vendor
+    state: str | None = None
+    as_of: date | None = None
+    key: str = ""  # the campaign key naming it, for messages
+
+
+def dnc_age_days(as_of: date, at: datetime) -> int:
+    """Whole days from the list's date to the moment of dialing (UTC calendar days)."""
+    return (_aware(at).astimezone(UTC).date() - as_of).days
 
 
 class ComplianceError(Exception):
@@ -211,28 +232,97 @@ def _hours(text: str, where: str) -> Interval | None | str:
         return _NO_CALLS
     m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", text)
     if not m:
-        raise ValueError(f"state_rules.csv {where}: bad hours {text!r}")
+        raise ValueError(f"{where}: bad hours {text!r}")
     a, b, c, d = (int(x) for x in m.groups())
     end = time(23, 59, 59) if c == 24 else time(c, d)
     return (time(a, b), end)
 
 
-@functools.lru_cache(maxsize=1)
-def _state_rules() -> dict[str, _StateRule]:
-    rules = {}
-    for r in _data_rows("state_rules.csv"):
-        st = r["state"]
+RULES_MAX_AGE_DAYS = 180  # `check` warns when the state rules table is older
+_TABLE_DATE = re.compile(r"#\s*table_date:\s*(\S+)")
+_RULE_COLUMNS = ("state", "weekday", "saturday", "sunday", "holiday", "holidays", "max_24h",
+                 "source")
+
+
+@dataclass(frozen=True, eq=False)
+class StateRules:
+    """A table of state calling rules and the day it was last reviewed (`# table_date:`)."""
+
+    rules: Mapping[str, _StateRule]
+    table_date: date
+    origin: str  # "built-in" or the team's file
+
+    def get(self, state: str) -> _StateRule | None:
+        return self.rules.get(state)
+
+    def age_days(self, at: datetime) -> int:
+        return (_aware(at).astimezone(UTC).date() - self.table_date).days
+
+
+def parse_state_rules(text: str, origin: str) -> StateRules:
+    """Read and validate a rules table; ValueError names the row and the column."""
+    lines = text.splitlines()
+    found = [m.group(1) for ln in lines if (m := _TABLE_DATE.match(ln.strip()))]
+    if not found:
+        raise ValueError(f"{origin}: no '# table_date: YYYY-MM-DD' line (the day it was reviewed)")
+    try:
+        table_date = date.fromisoformat(found[0])
+    except ValueError:
+        raise ValueError(f"{origin}: table_date {found[0]!r} is not a date YYYY-MM-DD") from None
+    data = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")]
+    if not data:
+        raise ValueError(f"{origin}: no header row")
+    reader = csv.DictReader([ln for _, ln in data])
+    missing = [c for c in _RULE_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{origin}: missing column(s) {', '.join(missing)}")
+    rules: dict[str, _StateRule] = {}
+    for (line_no, _), r in zip(data[1:], reader, strict=False):
+        where = f"{origin} line {line_no}"
+        st = (r["state"] or "").strip()
+        if not re.fullmatch(r"[A-Z]{2}", st):
+            raise ValueError(f"{where}, column 'state': {st!r} is not a two-letter code")
+        cap = (r["max_24h"] or "").strip()
+        if cap and not (cap.isdigit() and int(cap) >= 1):
+            raise ValueError(f"{where}, column 'max_24h': {cap!r} is not a whole number >= 1")
+        holidays = tuple((r["holidays"] or "").split())
+        for spec in holidays:
+            try:
+                _holiday_spec(spec, 2026)
+            except (ValueError, KeyError):
+                raise ValueError(f"{where}, column 'holidays': unknown holiday {spec!r}") from None
         rules[st] = _StateRule(
             state=st,
-            weekday=_hours(r["weekday"], st),
-            saturday=_hours(r["saturday"], st),
-            sunday=_hours(r["sunday"], st),
-            holiday=_hours(r["holiday"], st),
-            holidays=tuple(r["holidays"].split()),
-            max_24h=int(r["max_24h"]) if r["max_24h"].strip() else None,
-            source=r["source"],
+            weekday=_hours(r["weekday"] or "", f"{where}, column 'weekday'"),
+            saturday=_hours(r["saturday"] or "", f"{where}, column 'saturday'"),
+            sunday=_hours(r["sunday"] or "", f"{where}, column 'sunday'"),
+            holiday=_hours(r["holiday"] or "", f"{where}, column 'holiday'"),
+            holidays=holidays,
+            max_24h=int(cap) if cap else None,
+            source=r["source"] or "",
         )
-    return rules
+    return StateRules(rules, table_date, origin)
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_state_rules() -> StateRules:
+    return parse_state_rules((DATA / "state_rules.csv").read_text(encoding="utf-8"), "built-in")
+
+
+def load_state_rules(path: Path) -> StateRules:
+    """`compliance.rules_file`: a team's own table, validated like the built-in one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ComplianceError(path, f"cannot read the rules table: {e}") from None
+    try:
+        return parse_state_rules(text, str(path))
+    except ValueError as e:
+        raise ComplianceError(path, str(e).removeprefix(f"{path}: ")) from None
+
+
+def _state_rules() -> Mapping[str, _StateRule]:
+    return builtin_state_rules().rules
 
 
 def _npa(e164: str) -> str | None:
@@ -254,12 +344,13 @@ def state_for_number(phone_e164: str) -> str | None:
     return states[0] if states else None
 
 
-def max_calls_per_24h(phone_e164: str) -> int | None:
+def max_calls_per_24h(phone_e164: str, rules: StateRules | None = None) -> int | None:
     """The strictest per-24 h call cap among the area code's states (FL/OK/MD: 3), else None."""
+    table = rules or builtin_state_rules()
     caps = [
         rule.max_24h
         for st in states_for_number(phone_e164)
-        if (rule := _state_rules().get(st)) is not None and rule.max_24h is not None
+        if (rule := table.get(st)) is not None and rule.max_24h is not None
     ]
     return min(caps) if caps else None
 
@@ -350,9 +441,9 @@ def _holiday_spec(spec: str, year: int) -> set[date]:
 
 
 @functools.lru_cache(maxsize=1024)
-def holidays_for(state: str, year: int) -> frozenset[date]:
+def holidays_for(state: str, year: int, rules: StateRules | None = None) -> frozenset[date]:
     """The days `state`'s holiday rule applies to in `year` (empty if it has none)."""
-    rule = _state_rules().get(state)
+    rule = (rules or builtin_state_rules()).get(state)
     if rule is None:
         return frozenset()
     days: set[date] = set()
@@ -463,6 +554,7 @@ class CallingWindow:
         *,
         state_rules: bool = True,
         allow_unknown_timezone: bool = False,
+        rules: StateRules | None = None,
     ) -> None:
         if start.tzinfo is not None or end.tzinfo is not None:
             raise ValueError("calling window times are local wall-clock times, without tzinfo")
@@ -478,6 +570,7 @@ class CallingWindow:
         self.clamped = eff != (start, end)
         self.state_rules = state_rules
         self.allow_unknown_timezone = allow_unknown_timezone
+        self.rules = rules or builtin_state_rules()  # `compliance.rules_file` or the shipped one
 
     def __repr__(self) -> str:
         s, e = self.effective
@@ -524,12 +617,12 @@ class CallingWindow:
         start, end = self.effective
         if self.state_rules:
             for st in states:
-                rule = _state_rules().get(st)
+                rule = self.rules.get(st)
                 if rule is None:
                     continue
                 wd = day.weekday()
                 limits = [rule.weekday if wd < 5 else rule.saturday if wd == 5 else rule.sunday]
-                if rule.holiday is not None and day in holidays_for(st, day.year):
+                if rule.holiday is not None and day in holidays_for(st, day.year, self.rules):
                     limits.append(rule.holiday)
                 for lim in limits:
                     if lim == _NO_CALLS:
@@ -880,6 +973,7 @@ class DncList:
         self.unreadable: dict[str, pd.DataFrame] = {}
         self.warnings: list[str] = []
         self.ledger: DncLedger | None = None  # re-read at every check: numbers added mid-run
+        self.meta: dict[str, DncListMeta] = {}  # per list name: kind and date, when given
 
     @classmethod
     def load(
@@ -889,9 +983,14 @@ class DncList:
         default_region: str,
         ledger: DncLedger | None = None,
         encoding: str | None = None,
+        meta: Sequence[DncListMeta | None] = (),
     ) -> DncList:
-        """Read every list (and the ledger); `ComplianceError` names the bad file and row."""
+        """Read every list (and the ledger); `ComplianceError` names the bad file and row.
+
+        `meta`, parallel to `paths`, gives each list's kind and date (None: internal, undated).
+        """
         parts: list[pd.Series] = []
+        metas: dict[str, DncListMeta] = {}
         codes: list[np.ndarray] = []
         sources: list[str] = []
         ignored: dict[str, int] = {}
@@ -901,6 +1000,9 @@ class DncList:
             p = Path(p)
             nums, bad = _read_dnc_file(p, default_region, encoding, warnings)
             name = p.name if p.name not in sources else str(p)
+            m = meta[len(sources)] if len(sources) < len(meta) else None
+            if m is not None:
+                metas[name] = m
             parts.append(nums)
             codes.append(np.full(len(nums), len(sources), dtype=np.int32))
             sources.append(name)
@@ -918,6 +1020,56 @@ class DncList:
         out.unreadable = unreadable
         out.warnings = warnings
         out.ledger = ledger
+        out.meta = metas
+        return out
+
+    def label(self, name: str) -> str:
+        """A list as evidence names it: with its kind and date when the campaign gives them."""
+        m = self.meta.get(name)
+        if m is None:
+            return name
+        kind = f"{m.kind} {m.state}" if m.state else m.kind
+        return f"{name} ({kind}, as of {m.as_of.isoformat()})" if m.as_of else f"{name} ({kind})"
+
+    def checked_label(self) -> str:
+        """`dnc_lists_checked`: every list the number was checked against, with its date."""
+        return ", ".join(self.label(s) for s in self.sources)
+
+    def ages(self, at: datetime) -> list[tuple[str, DncListMeta, int]]:
+        """(name, meta, age in days) of every dated list at `at`."""
+        return [
+            (name, m, dnc_age_days(m.as_of, at))
+            for name, m in self.meta.items() if m.as_of is not None
+        ]
+
+    def stale(self, at: datetime) -> list[str]:
+        """National or state lists too old to call against at `at`, one message each."""
+        return [
+            f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+            f"(as of {m.as_of}); a national or state list may be at most {DNC_MAX_AGE_DAYS} "
+            "days old at the moment of dialing: download a fresh copy and set its as_of"
+            for name, m, age in self.ages(at)
+            if m.kind in DATED_KINDS and age > DNC_MAX_AGE_DAYS
+        ]
+
+    def age_warnings(self, at: datetime) -> list[str]:
+        """`check`: lists that are or soon will be too old (from DNC_WARN_AGE_DAYS days)."""
+        out = []
+        for name, m, age in self.ages(at):
+            if m.kind not in DATED_KINDS or age < DNC_WARN_AGE_DAYS:
+                continue
+            if age > DNC_MAX_AGE_DAYS:
+                out.append(
+                    f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+                    f"(as of {m.as_of}): over {DNC_MAX_AGE_DAYS} days, `run` will not dial"
+                )
+            else:
+                left = DNC_MAX_AGE_DAYS - age
+                out.append(
+                    f"{m.key or name}: the {m.kind} Do-Not-Call list {name} is {age} days old "
+                    f"(as of {m.as_of}): {left} day(s) left before it is too old to dial "
+                    f"against ({DNC_MAX_AGE_DAYS} days)"
+                )
         return out
 
     def _listed(self, e164: str) -> str | None:
@@ -1077,6 +1229,117 @@ class DncLedger:
 # --------------------------------------------------------------------------------------------
 # Consent
 # --------------------------------------------------------------------------------------------
+
+
+RND_COLUMNS = ("phone", "date_queried", "result", "queried_at")
+_RND_RESULTS = {"yes": "yes", "no": "no", "no_data": "no_data", "no data": "no_data",
+                "nodata": "no_data"}
+
+
+class ReassignedAnswers:
+    """The FCC Reassigned Numbers Database answers a team downloaded (`inputs.reassigned`).
+
+    A `yes` (the number was permanently disconnected since `date_queried`) voids a consent
+    grant given at or before that date: the grant came from the number's previous owner.
+    A disconnection after the grant voids it too, so a `yes` with a later date also voids.
+    A `no` vouches for a grant given at or after its `date_queried` (47 CFR 64.1200(m)).
+    """
+
+    def __init__(self, path: Path, answers: pd.DataFrame) -> None:
+        self.path = path
+        self.answers = answers  # phone (E.164), date_queried (date), result, queried_at
+        ints = _e164_ints(_arrow_strings(answers["phone"])) if len(answers) else np.zeros(0)
+        yes = answers["result"].to_numpy() == "yes" if len(answers) else np.zeros(0, bool)
+        self._yes = pd.Index(np.asarray(ints, dtype=np.int64)[yes]).unique()
+        self._yes_queried: dict[int, str] = {}
+        for k, q in zip(np.asarray(ints)[yes], answers["queried_at"].to_numpy()[yes],
+                        strict=True):
+            self._yes_queried.setdefault(int(k), str(q))
+        # per number, its `no` answers sorted by date: the earliest vouches for the most grants
+        no = answers["result"].to_numpy() == "no" if len(answers) else np.zeros(0, bool)
+        nos = pd.DataFrame({
+            "k": np.asarray(ints, dtype=np.int64)[no],
+            "d": [_day_ns(d) for d in answers["date_queried"].to_numpy()[no]],
+            "q": answers["queried_at"].to_numpy()[no],
+        }).sort_values(["k", "d"], kind="stable").drop_duplicates("k", keep="first")
+        self._no = pd.Index(nos["k"].to_numpy(dtype=np.int64))
+        self._no_day = nos["d"].to_numpy(dtype=np.int64)
+        self._no_queried = [str(q) for q in nos["q"].to_numpy()]
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    @classmethod
+    def load(cls, path: Path, *, default_region: str, encoding: str | None = None,
+             ) -> ReassignedAnswers:
+        """Read the answers; a cell that cannot be read refuses the file (row and column)."""
+        names, table = _read_strings(path, header=True, encoding=encoding)
+        canon = [_canon(h) for h in names]
+        idx: dict[str, int] = {}
+        for col in RND_COLUMNS:
+            if col not in canon:
+                raise ComplianceError(
+                    path, f"no {col!r} column (an RND answer file has columns "
+                    + ", ".join(RND_COLUMNS) + "; first row: " + ", ".join(names) + ")"
+                )
+            idx[col] = canon.index(col)
+        cells = {c: _column(table, i).fillna("").str.strip() for c, i in idx.items()}
+        norm = normalize_phones(cells["phone"], default_region)
+        rows: list[tuple[str, date, str, str]] = []
+        for i in range(table.num_rows):
+            row = i + 1
+            e164 = norm["e164"].iloc[i]
+            if pd.isna(e164):
+                raise ComplianceError(
+                    path, f"{cells['phone'].iloc[i]!r} is not a phone number", row=row,
+                    column=names[idx["phone"]],
+                )
+            try:
+                day = date.fromisoformat(cells["date_queried"].iloc[i])
+            except ValueError:
+                raise ComplianceError(
+                    path, f"{cells['date_queried'].iloc[i]!r} is not a date (YYYY-MM-DD)",
+                    row=row, column=names[idx["date_queried"]],
+                ) from None
+            result = _RND_RESULTS.get(cells["result"].iloc[i].lower().replace("-", "_"))
+            if result is None:
+                raise ComplianceError(
+                    path, f"{cells['result'].iloc[i]!r} is not an RND answer (yes, no, no_data)",
+                    row=row, column=names[idx["result"]],
+                )
+            rows.append((str(e164), day, result, cells["queried_at"].iloc[i]))
+        frame = pd.DataFrame(rows, columns=list(RND_COLUMNS))
+        return cls(Path(path), frame)
+
+    def decide(
+        self, ints: np.ndarray, grant_ns: np.ndarray, has_grant: np.ndarray, *, require: bool
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Per number: 0 ok, 1 `number_reassigned`, 2 `reassigned_unchecked`, -1 no grant;
+        and the `queried_at` of the answer that decided (None when none did)."""
+        ints = np.asarray(ints, dtype=np.int64)
+        n = len(ints)
+        code = np.where(has_grant, 0, -1).astype(np.int64)
+        queried: list[str | None] = [None] * n
+        yes = self._yes.get_indexer(ints) >= 0 if len(self._yes) else np.zeros(n, bool)
+        pos = self._no.get_indexer(ints) if len(self._no) else np.full(n, -1)
+        vouched = (pos >= 0) & (
+            self._no_day[np.maximum(pos, 0)] <= np.asarray(grant_ns, dtype=np.int64)
+            if len(self._no_day) else np.zeros(n, bool)
+        )
+        void = has_grant & yes
+        code[void] = 1
+        if require:
+            code[has_grant & ~void & ~vouched] = 2
+        for i in np.flatnonzero(void):
+            queried[int(i)] = self._yes_queried.get(int(ints[i]))
+        for i in np.flatnonzero(has_grant & ~void & vouched):
+            queried[int(i)] = self._no_queried[int(pos[i])]
+        return code, queried
+
+
+def _day_ns(d: date) -> int:
+    """A `date_queried` as the UTC start of that day: a grant at or after it is vouched for."""
+    return _ns(datetime(d.year, d.month, d.day, tzinfo=UTC))
 
 
 @dataclass(frozen=True)
@@ -1442,6 +1705,10 @@ _CONSENT_DETAIL = {
     "no_consent": "no consent on record at the time of the call",
     "consent_revoked": "consent revoked",
     "consent_expired": "consent grant expired",
+    "number_reassigned": "the number was permanently disconnected since the consent was given "
+    "(Reassigned Numbers Database: yes)",
+    "reassigned_unchecked": "no Reassigned Numbers Database 'no' answer vouches for the "
+    "consent grant (compliance.require_reassigned_check)",
 }
 
 
@@ -1461,12 +1728,28 @@ class Gate:
         window: CallingWindow,
         require_consent: bool,
         refresh: bool = True,
+        reassigned: ReassignedAnswers | None = None,
+        require_reassigned_check: bool = False,
     ) -> None:
         self.dnc = dnc
         self.consent = consent
         self.window = window
         self.require_consent = require_consent
         self.refresh = refresh
+        self.reassigned = reassigned
+        self.require_reassigned_check = require_reassigned_check
+
+    def _rnd(
+        self, ints: np.ndarray, grant_ns: np.ndarray, has_grant: np.ndarray
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """The RND rule on granted numbers (see `ReassignedAnswers.decide`); plan and dial."""
+        if self.reassigned is None:
+            code = np.where(has_grant & self.require_reassigned_check, 2, 0)
+            code[~has_grant] = -1
+            return code.astype(np.int64), [None] * len(ints)
+        return self.reassigned.decide(
+            ints, grant_ns, has_grant, require=self.require_reassigned_check
+        )
 
     def _consent(self, phone: str | None, cid: str | None, at: datetime) -> ConsentDecision:
         if self.consent is None:
@@ -1514,8 +1797,21 @@ class Gate:
             "consent_source": consent.source or "",
             "local_times": " ".join(window.local_times),
             "zones": " ".join(window.zones),
-            "dnc_lists_checked": ", ".join(self.dnc.sources) if phone else NO_PHONE_DNC,
+            "dnc_lists_checked": self.dnc.checked_label() if phone else NO_PHONE_DNC,
+            "rnd_queried_at": "",
         }
+        if self.require_consent and consent.allowed and consent.event_at is not None and phone:
+            code, queried = self._rnd(
+                _e164_ints(pa.array([phone], type=pa.large_string())),
+                np.array([_ns(consent.event_at)], dtype=np.int64), np.array([True]),
+            )
+            evidence["rnd_queried_at"] = queried[0] or ""
+            if code[0] in (1, 2):
+                reason = "number_reassigned" if code[0] == 1 else "reassigned_unchecked"
+                consent = ConsentDecision(False, reason, consent.event_at, consent.source)
+        stale = self.dnc.stale(at)
+        if stale:  # no call stands on a list too old to vouch for it (the engine stops: 78)
+            return Verdict("pending", "dnc_list_stale", stale[0], None, evidence)
         if source is not None:
             return Verdict("suppressed", "dnc_local", f"listed in {source}", None, evidence)
         needs = self.require_consent or consent.reason == "consent_revoked"
@@ -1687,11 +1983,27 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
             values = _arrow_strings(ev[col])
             consent_ev[k] = pa.DictionaryArray.from_arrays(take, values) if len(values) else null
         c_code = np.select([~has, revoke, expired], [0, 1, 2], default=-1)
+        # 2b. the number's reassignment (RND answers) on rows whose grant is in effect
+        granted = cand & has & ~revoke & ~expired & has_phone & gate.require_consent
+        rnd, queried = gate._rnd(
+            ints, ev["event_ns"].to_numpy(dtype=np.int64)[w], granted
+        )
+        c_code[rnd == 1] = 3
+        c_code[rnd == 2] = 4
+        if gate.reassigned is None:
+            rnd_ev = null  # no answers: nothing to record (and no string per row to make)
+        else:
+            q_codes, q_labels = _factorized(pd.Series(queried, dtype=object))
+            rnd_ev = _coded(q_codes, q_labels)
     else:
         c_code = np.zeros(n, dtype=np.int64)
         for k in EVIDENCE_KEYS[:3]:
             consent_ev[k] = null
-    c_names = ["no_consent", "consent_revoked", "consent_expired"]
+        rnd_ev = null
+    c_names = [
+        "no_consent", "consent_revoked", "consent_expired", "number_reassigned",
+        "reassigned_unchecked",
+    ]
     needs = np.full(n, gate.require_consent) | (c_code == 1)
     c_block = cand & ~in_dnc & needs & (c_code >= 0)
 
@@ -1719,14 +2031,14 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
     r_code = np.full(n, -1, dtype=np.int64)
     r_code[in_dnc] = 0
     r_code[c_block] = 1 + c_code[c_block]
-    r_code[w_block] = 4 + group[w_block]
+    r_code[w_block] = 1 + len(c_names) + group[w_block]
     # rows the contacts stage rejected keep its reason and detail (few distinct values)
     own_idx = np.flatnonzero(own)
     own_r, own_r_labels = _factorized(f["reason"].iloc[own_idx])
     r_code[own_idx] = len(reason_labels) + own_r
     reason_labels += own_r_labels
 
-    base = 1 + len(gate.dnc.sources) + 3
+    base = 1 + len(gate.dnc.sources) + len(c_names)
     detail_labels = (
         [""]
         + [f"listed in {s}" for s in gate.dnc.sources]
@@ -1758,8 +2070,9 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
         "zones": _coded(in_group, [" ".join(d.zones) if d else "" for d in decisions]),
         "dnc_lists_checked": _coded(
             np.select([~cand, has_phone], [0, 1], default=2),
-            ["", ", ".join(gate.dnc.sources), NO_PHONE_DNC],
+            ["", gate.dnc.checked_label(), NO_PHONE_DNC],
         ),
+        "rnd_queried_at": rnd_ev,
     }
 
 

@@ -13,9 +13,9 @@ import os
 import re
 import tomllib
 from collections.abc import Sequence
-from datetime import time
+from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -225,10 +225,59 @@ class ColumnsSection(_Model):
         return v
 
 
+class DncListSection(_Model):
+    """One `[[inputs.dnc_lists]]`: a Do-Not-Call file with its kind and date.
+
+    National and state lists must say when they were obtained (`as_of`): a run refuses to
+    dial against one more than 31 days old (16 CFR 310.4(b)(3)(iv)).
+    """
+
+    path: LaxPath
+    kind: Literal["national", "state", "internal", "vendor"]
+    state: str | None = None
+    as_of: date | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a date written YYYY-MM-DD") from None
+        if hasattr(v, "date") and callable(v.date):  # a TOML date-time: its date is meant
+            raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+        return v
+
+    @field_validator("state")
+    @classmethod
+    def _state_code(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError(f"{v!r} is not a two-letter US state code (e.g. \"TX\")")
+        return v
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> DncListSection:
+        if self.kind == "state" and self.state is None:
+            raise ValueError('a state list needs state = "XX" (e.g. "TX")')
+        if self.kind != "state" and self.state is not None:
+            raise ValueError(f"state is for kind = \"state\" lists, not {self.kind!r}")
+        if self.kind in ("national", "state") and self.as_of is None:
+            raise ValueError(
+                f"a {self.kind} list needs as_of = \"YYYY-MM-DD\", the day it was downloaded "
+                "(it may be at most 31 days old when a call is placed)"
+            )
+        return self
+
+
 class InputsSection(_Model):
     contacts: LaxPath
     dnc: list[LaxPath] = Field(default_factory=list)
+    # lists with a kind and a date; `dnc` above are internal lists
+    dnc_lists: list[DncListSection] = Field(default_factory=list)
     consent: LaxPath | None = None
+    # Reassigned Numbers Database answers: phone, date_queried, result, queried_at
+    reassigned: LaxPath | None = None
     columns: ColumnsSection = Field(default_factory=ColumnsSection)
     # the encoding of every input file; by default UTF-8 (BOM or not), UTF-16 with a BOM, or
     # Windows-1252 when a file is not valid UTF-8 (with a warning)
@@ -272,6 +321,10 @@ class ComplianceSection(_Model):
     allow_unknown_timezone: bool = False
     allow_contact_id_only: bool = False
     state_rules: bool = True
+    # hold back a row whose consent grant no RND `no` answer vouches for
+    require_reassigned_check: bool = False
+    # a team's own state rules table (same format as the shipped one, `# table_date:` line)
+    rules_file: LaxPath | None = None
     dnc_ledger: LaxPath = Path("dnc-ledger.csv")
     opt_out_outcomes: list[str] = Field(
         default_factory=lambda: [
@@ -451,8 +504,19 @@ class Campaign:
         self.model = model
         base = path.parent
         self.contacts_path = _resolve(base, model.inputs.contacts)
+        lists = model.inputs.dnc_lists
         self.dnc_paths = [_resolve(base, p) for p in model.inputs.dnc]
+        self.dnc_paths += [_resolve(base, d.path) for d in lists]
+        # parallel to dnc_paths: None for a plain `inputs.dnc` file (an internal list)
+        self.dnc_lists: list[tuple[str, DncListSection] | None] = [None] * len(model.inputs.dnc)
+        self.dnc_lists += [(f"inputs.dnc_lists[{i}]", d) for i, d in enumerate(lists)]
         self.consent_path = _resolve(base, model.inputs.consent) if model.inputs.consent else None
+        self.rules_path = (
+            _resolve(base, model.compliance.rules_file) if model.compliance.rules_file else None
+        )
+        self.reassigned_path = (
+            _resolve(base, model.inputs.reassigned) if model.inputs.reassigned else None
+        )
         self.dnc_ledger_path = _resolve(base, model.compliance.dnc_ledger)
         self.output_dir = _resolve(base, model.output.dir)
         self.history_path = _resolve(base, model.history.path) if model.history.path else None
@@ -656,9 +720,17 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
 
 def _check_inputs(c: Campaign) -> None:
     checks: list[tuple[str, Path]] = [("inputs.contacts", c.contacts_path)]
-    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths)]
+    plain = len(c.model.inputs.dnc)
+    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths[:plain])]
+    checks += [
+        (f"inputs.dnc_lists[{i}].path", p) for i, p in enumerate(c.dnc_paths[plain:])
+    ]
     if c.consent_path is not None:
         checks.append(("inputs.consent", c.consent_path))
+    if c.reassigned_path is not None:
+        checks.append(("inputs.reassigned", c.reassigned_path))
+    if c.rules_path is not None:
+        checks.append(("compliance.rules_file", c.rules_path))
     problems = [
         (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
         for key, p in checks if not p.is_file()

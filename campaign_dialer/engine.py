@@ -273,6 +273,8 @@ class Engine:
         # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
         # new lines at every check; the local DNC lists are the engine's to watch.
         self._gate_sources = list(campaign.dnc_paths)
+        if campaign.reassigned_path is not None:  # new RND answers count at the next dial
+            self._gate_sources.append(campaign.reassigned_path)
         self._gate_stamp = self._stamp_sources()
         self._gate_checked = time.monotonic()
         self._deadline: datetime | None = self.opts.until
@@ -638,7 +640,9 @@ class Engine:
         ended = parse_iso(last.ended_at) or now
         not_before = ended + timedelta(minutes=red.min_gap_minutes)
         limit = min(red.max_per_24h, 3)
-        state_limit = max_calls_per_24h(r.phone_e164) if r.phone_e164 else None
+        state_limit = (
+            max_calls_per_24h(r.phone_e164, self.gate.window.rules) if r.phone_e164 else None
+        )
         if state_limit is not None:
             limit = min(limit, state_limit)
         placed = sorted(
@@ -746,6 +750,10 @@ class Engine:
                 phone_e164=row.phone_e164, contact_id=row.contact_id, tz_hint=row.tz_hint, at=now,
                 other_phones=row.other_phones,
             )
+            if verdict.reason == "dnc_list_stale":
+                # A national/state list went stale during the run: no call stands on it.
+                self._stop_soon(ExitCode.CONFIG, f"{self.campaign.path}: {verdict.detail}")
+                return
             if verdict.disposition != "eligible":
                 self._defer(row, verdict, bound)
                 return
@@ -831,7 +839,10 @@ class Engine:
             campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
             contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
             min_hours=self.cfg.history.min_hours_between_calls,
-            state_limit=max_calls_per_24h(row.phone_e164) if row.phone_e164 else None,
+            state_limit=(
+                max_calls_per_24h(row.phone_e164, self.gate.window.rules)
+                if row.phone_e164 else None
+            ),
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
             also=[f"tel:{o}" for o in row.other_phones if o],
         )

@@ -24,10 +24,14 @@ from campaign_dialer.compliance import (
     ConsentLedger,
     DncLedger,
     DncList,
+    DncListMeta,
     Gate,
+    ReassignedAnswers,
+    StateRules,
     _from_ns,
     _ns,
     decoded,
+    load_state_rules,
     max_calls_per_24h,
     plan_columns,
     plan_columns_frame,
@@ -320,11 +324,20 @@ def build_gate(
         else DncLedger(campaign.dnc_ledger_path)
     )
     dnc = DncList.load(
-        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding
+        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
+        meta=[
+            None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
+            for d in campaign.dnc_lists
+        ],
     )
     consent = (
         ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
         if campaign.consent_path is not None
+        else None
+    )
+    reassigned = (
+        ReassignedAnswers.load(campaign.reassigned_path, default_region=region, encoding=encoding)
+        if campaign.reassigned_path is not None
         else None
     )
     start, end = m.compliance.calling_window
@@ -333,12 +346,14 @@ def build_gate(
         end,
         state_rules=m.compliance.state_rules,
         allow_unknown_timezone=m.compliance.allow_unknown_timezone,
+        rules=load_state_rules(campaign.rules_path) if campaign.rules_path else None,
     )
     # refresh: every check re-reads a changed consent ledger and the DNC ledger's new lines;
     # the engine rebuilds the gate when a local DNC list changes (Engine._fresh_gate).
     gate = Gate(
         dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent,
-        refresh=True,
+        refresh=True, reassigned=reassigned,
+        require_reassigned_check=m.compliance.require_reassigned_check,
     )
     return gate, ledger
 
@@ -449,13 +464,14 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         "next_open": next_open,
         **{k: decided[k] for k in evidence_cols},
     }
-    _hold_recently_called(campaign, cols, history, at)
+    _hold_recently_called(campaign, cols, history, at, gate.window.rules)
     return Plan(campaign, contacts, gate, ledger, decided, PlanRows(cols, evidence_cols, n), at,
                 history)
 
 
 def _hold_recently_called(
-    campaign: Campaign, cols: dict[str, Any], history: HistoryStore, at: datetime
+    campaign: Campaign, cols: dict[str, Any], history: HistoryStore, at: datetime,
+    rules: StateRules | None = None,
 ) -> None:
     """Rows another campaign called within `min_hours_between_calls`, or whose state's cap
     is used up by every campaign's calls, wait with `recently_called` and a `next_open`.
@@ -508,7 +524,7 @@ def _hold_recently_called(
         if not any(p.campaign != name for p in past):
             continue
         e164 = phone[i].as_py()
-        limit = max_calls_per_24h(e164) if e164 else None
+        limit = max_calls_per_24h(e164, rules) if e164 else None
         held = hold_back(
             past, campaign=name, at=at, min_hours=min_hours, state_limit=limit,
             state=state_for_number(e164) if e164 else None,

@@ -40,7 +40,9 @@ DISPOSITIONS = ("dialed", "rejected", "suppressed", "error", "pending")
 NOT_CONNECTED_STATUSES = frozenset({"no_answer", "busy", "voicemail", "failed", "canceled"})
 CONTACT_REASONS = ("blank_phone", "invalid_phone", "duplicate")
 DNC_REASONS = ("dnc_local",)
-CONSENT_REASONS = ("no_consent", "consent_revoked", "consent_expired")
+CONSENT_REASONS = (
+    "no_consent", "consent_revoked", "consent_expired", "number_reassigned", "reassigned_unchecked",
+)
 WINDOW_REASONS = ("outside_window", "unknown_timezone")
 # Held back by the contact history: another campaign called them, or a state's cap is used up.
 HISTORY_REASONS = ("recently_called",)
@@ -52,7 +54,7 @@ TABLE_INPUT_COLUMNS = 4  # the input's own columns shown (names help find a row)
 TABLE_COLUMNS = (
     "row", "contact_id", "phone_e164", "phone_raw", "disposition", "reason", "status", "outcome",
     "duration_seconds", "attempts", "placed_at", "consent_event_at", "consent_source",
-    "local_times", "dnc_lists_checked", "detail",
+    "local_times", "dnc_lists_checked", "rnd_queried_at", "detail",
 )
 NUMERIC_COLUMNS = {"row": "int64", "http_status": "Int64", "attempts": "Int64",
                    "duration_seconds": "float64"}
@@ -819,12 +821,18 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
     return res
 
 
-def _evidence(df: pd.DataFrame) -> dict[str, int]:
+def _evidence(df: pd.DataFrame) -> dict[str, Any]:
     dialed = _text(df["disposition"]).eq("dialed")
-    out = {"dialed_rows": int(dialed.sum())}
+    out: dict[str, Any] = {"dialed_rows": int(dialed.sum())}
     for c in ("consent_event_at", "consent_source", "local_times", "dnc_lists_checked",
-              "dialed_at"):
+              "dialed_at", "rnd_queried_at"):
         out[f"with_{c}"] = int((dialed & _text(df[c]).ne("")).sum()) if c in df else 0
+    # the lists (with their kinds and dates) dialed rows were checked against, and how many
+    lists = _text(df["dnc_lists_checked"])[dialed] if "dnc_lists_checked" in df else None
+    out["dnc_lists"] = (
+        {str(k): int(v) for k, v in lists[lists.ne("")].value_counts().head(10).items()}
+        if lists is not None else {}
+    )
     return out
 
 
@@ -873,6 +881,8 @@ CODE_LABELS = {
     "invalid_phone": "Invalid phone number", "blank_phone": "No phone number",
     "no_phone_number": "No phone number (contact id only)", "duplicate": "Duplicate number",
     "no_answer": "No answer", "dialed": "Dialed", "error": "Error",
+    "number_reassigned": "Number reassigned since consent (RND)",
+    "reassigned_unchecked": "Consent not vouched for by an RND check",
 }
 SEGMENT_LIMIT = 15  # the biggest values of a segment column; the rest in "others"
 # Local time at dialing as compliance writes it: "2026-06-09T13:00-04:00 ..." (first zone)

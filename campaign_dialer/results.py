@@ -22,10 +22,10 @@ RESULT_COLUMNS = [
     "call_id", "status", "outcome", "ended_reason", "http_status", "error_code", "attempts",
     "placed_at", "ended_at", "duration_seconds", "next_open", "recording_url",
     "consent_event_at", "consent_source", "local_times", "zones", "dnc_lists_checked",
-    "dialed_at", "phone_column", "phone_extension", "agent_id",
+    "dialed_at", "phone_column", "phone_extension", "agent_id", "rnd_queried_at",
 ]
 EVIDENCE_COLUMNS = ("consent_event_at", "consent_source", "local_times", "zones",
-                    "dnc_lists_checked", "dialed_at")
+                    "dnc_lists_checked", "dialed_at", "rnd_queried_at")
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
 

@@ -452,3 +452,22 @@ def test_pacer_never_bursts_and_keeps_its_schedule() -> None:
     # never closer than half a gap, however late any wake-up was (a loaded machine can only
     # stretch gaps; what it must not do is make the pacer catch up in a burst)
     assert min(gaps) >= 0.0025 - 1e-4
+
+
+def test_a_national_list_going_stale_mid_run_stops_new_calls_with_78(tmp_path: Path) -> None:
+    clock = FakeClock(MIDDAY)  # 2026-06-09: a list as of 2026-05-09 is 31 days old, still fine
+    (tmp_path / "national.csv").write_text("phone\n")
+    extra = '\n[[inputs.dnc_lists]]\npath = "national.csv"\nkind = "national"\n' \
+            'as_of = "2026-05-09"\n'
+
+    def next_day(n: int) -> None:
+        if n == 3:
+            clock.advance(days=1)  # the list is 32 days old from now on
+
+    p = FakePlatform(on_post=next_day)
+    r = run_engine(tmp_path, p, phones=numbers(30), clock=clock, extra=extra,
+                   pacing="calls_per_second = 8")
+    assert r.outcome.exit_code == ExitCode.CONFIG
+    assert "national.csv" in r.outcome.message and "32 days old" in r.outcome.message
+    assert 3 <= len(p.placed_to()) < 30  # nobody was dialed against the stale list
+    assert len(p.posts) == len(p.placed_to())
