@@ -1387,14 +1387,18 @@ TIME_COLUMNS = ("placed_at", "ended_at", "dialed_at")
 PAGE_COLUMNS = ("row", "contact_id", "phone_e164", "disposition", "reason", "outcome", "status",
                 "agent_id", "duration_seconds", "attempts", "placed_at", "recording_url",
                 "transcript_excerpt")
-PAGE_TAIL = ("detail",)  # the evidence columns are in results.csv and results.parquet
+PAGE_TAIL = ("detail",)  # the other evidence columns are in results.csv and results.parquet
+# Evidence a compliance officer reads per row, shown when a campaign has any of it.
+PAGE_EVIDENCE = ("dnc_lists_checked", "rnd_queried_at")
 COLUMN_LABELS = {"row": "Row", "contact_id": "Contact", "phone_e164": "Phone",
                  "disposition": "Fate", "reason": "Reason", "outcome": "Outcome",
                  "status": "Call ended", "agent_id": "Agent", "duration_seconds": "Talk (s)",
                  "attempts": "Attempts", "placed_at": "Placed", "recording_url": "Recording",
                  "transcript_excerpt": "Transcript", "phone_raw": "Phone as given",
                  "detail": "Detail", "local_times": "Their local time",
-                 "consent_source": "Consent source"}
+                 "consent_source": "Consent source",
+                 "dnc_lists_checked": "DNC lists checked (as of)",
+                 "rnd_queried_at": "Reassigned check (queried)"}
 FILTER_COLUMNS = ("disposition", "reason", "outcome", "agent_id")
 
 
@@ -1425,8 +1429,10 @@ def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any =
     head = df if cap is None else df.head(cap)
     inputs = [c for c in head.columns if c not in RESULT_COLUMNS
               and c not in PAGE_COLUMNS and c not in PAGE_TAIL]
+    evidence = [c for c in PAGE_EVIDENCE
+                if c in head.columns and head[c].astype("string").fillna("").str.len().gt(0).any()]
     cols: dict[str, list[Any]] = {}
-    for c in (*PAGE_COLUMNS, *inputs, *PAGE_TAIL):
+    for c in (*PAGE_COLUMNS, *inputs, *evidence, *PAGE_TAIL):
         if c not in head.columns:
             if c in ("transcript_excerpt",):
                 continue

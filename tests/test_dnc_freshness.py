@@ -84,6 +84,14 @@ def test_a_fresh_national_list_is_dialed_against_and_named_with_its_date(
     )
     html = (camp.out / "report.html").read_text(encoding="utf-8")
     assert "national.csv (national, as of 2026-06-01)" in html
+    # and per row in the page's table, beside the row's fate
+    from campaign_dialer import report
+    from campaign_dialer.config import load_campaign
+
+    table = report.table_data(report.load(load_campaign(camp.path)).df, None)
+    at = {c: i for i, c in enumerate(table["columns"])}
+    by_phone = {r[at["phone_e164"]]: r for r in table["rows"]}
+    assert by_phone[phones[0]][at["dnc_lists_checked"]] == dialed["dnc_lists_checked"]
 
 
 def test_check_warns_at_26_days_and_names_the_list(tmp_path: Path) -> None:

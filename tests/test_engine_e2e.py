@@ -21,7 +21,6 @@ from .e2e_support import (
     max_in_window,
     numbers,
     popen_cli,
-    post_times,
     run_cli,
     wait_for_calls,
     write_campaign,
@@ -94,9 +93,15 @@ def test_faulty_platform_every_row_gets_its_fate_and_nobody_is_rung_twice(
         e["event"] for e in events}
     assert all(e.get("campaign") == "e2e" for e in events if e["event"] == "call_final")
     assert all("call_id" in e and "row" in e for e in events if e["event"] == "call_final")
-    # within the platform's limits: no 429 that our own pacing caused
-    admitted = post_times(audit)
-    assert max_in_window(admitted) <= 20 + 1
+    # within the platform's limits: no 429 that our own pacing caused, and new calls paced.
+    # First sends only (re-sends of a 5xx go at the request limit, not the call pace); the
+    # arrival times carry each intent's fsync, so allow jitter: a burst would send every
+    # eligible row at the request limit (36/s here), far above 20 + 5.
+    firsts: dict[str, float] = {}
+    for r in audit["requests"]:
+        if r["method"] == "POST" and r["path"] == "/v1/calls" and r["idempotency_key"]:
+            firsts.setdefault(r["idempotency_key"], r["mono"])
+    assert max_in_window(sorted(firsts.values())) <= 20 + 5
     own_429 = [r for r in audit["requests"] if r["status"] == 429 and not r["faults"]]
     assert own_429 == []
 
