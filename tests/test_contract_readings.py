@@ -3,6 +3,7 @@ platform may ignore a list filter, page forever, leave out the Date header)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import httpx
 import pytest
 
 from campaign_dialer.engine import idempotency_key
+from campaign_dialer.exitcodes import ExitCode
 
+from . import e2e_support
 from .e2e_support import numbers
-from .test_engine import FakePlatform, _intent_from_a_crashed_run, run_engine
+from .test_engine import FakePlatform, _env, _intent_from_a_crashed_run, run_engine
 
 
 class UnfilteredList(FakePlatform):
@@ -212,3 +215,48 @@ def test_an_open_intent_of_a_person_the_crm_now_flags_do_not_call_is_never_resen
     anyio.run(engine.run, backend="asyncio")
     assert p.posts == [] and p.calls == {}
     assert journal.fates()[1].reason == "dnc_flag"
+
+
+class RemembersEveryAnswer(FakePlatform):
+    """A platform that keeps its first answer to a key, errors included, and refuses a key
+    reused with another body (422 `idempotency_mismatch`), as the contract allows."""
+
+    def __init__(self) -> None:
+        super().__init__(polls_to_final=1)
+        self.answers: dict[str, tuple[dict[str, Any], httpx.Response]] = {}
+
+    def handler(self, req: httpx.Request) -> httpx.Response:
+        if req.method != "POST":
+            return super().handler(req)
+        body = json.loads(req.content)
+        key = req.headers["Idempotency-Key"]
+        if key in self.answers:
+            first_body, first = self.answers[key]
+            self.posts.append((0.0, key, body, ""))
+            if body != first_body:
+                return httpx.Response(422, json=_env("idempotency_mismatch"))
+            return httpx.Response(first.status_code, json=json.loads(first.content))
+        if body["agent_id"] != "agt_3d9b21":
+            self.posts.append((0.0, key, body, ""))
+            answer = httpx.Response(404, json=_env("agent_not_found"))
+        else:
+            answer = super().handler(req)
+        self.answers[key] = (body, answer)
+        return answer
+
+
+def test_a_fixed_agent_id_is_dialed_even_by_a_platform_that_remembers_the_404(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phones = numbers(5)
+    p = RemembersEveryAnswer()
+    monkeypatch.setattr(e2e_support, "AGENT", "agt_typo")
+    first = run_engine(tmp_path, p, phones=phones)
+    assert first.outcome.exit_code == ExitCode.CONFIG
+    assert {f.disposition for f in first.journal.fates().values()} == {"pending"}
+    first.journal.close()
+    monkeypatch.setattr(e2e_support, "AGENT", "agt_3d9b21")  # the operator fixes the file
+    again = run_engine(tmp_path, p, phones=phones)
+    assert again.outcome.exit_code == ExitCode.OK
+    assert sorted(p.placed_to()) == sorted(phones)  # each person rung once, none twice
+    assert {f.disposition for f in again.journal.fates().values()} == {"dialed"}
