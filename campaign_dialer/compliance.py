@@ -651,14 +651,15 @@ class CallingWindow:
         detail = f"closed in {where}" + ("" if nxt else f"; not open within {LOOKAHEAD_DAYS} days")
         return WindowDecision(False, "outside_window", nxt, zones, tuple(locals_), detail)
 
-    def _open_intervals(
-        self, zone: str, states: tuple[str, ...], at: datetime
+    def open_intervals(
+        self, zone: str, states: tuple[str, ...], at: datetime, days: int = LOOKAHEAD_DAYS
     ) -> list[tuple[datetime, datetime]]:
+        """The window's UTC intervals in `zone` from the day before `at`, `days` + 2 days."""
         zi = _zone(zone)
         assert zi is not None
         first = at.astimezone(zi).date() - timedelta(days=1)
         out = []
-        for k in range(LOOKAHEAD_DAYS + 2):
+        for k in range(days + 2):
             day = first + timedelta(days=k)
             hours = self.hours_on(day, states)
             if hours is None:
@@ -676,7 +677,7 @@ class CallingWindow:
         at_utc = at.astimezone(UTC)
         common = [(at_utc, at_utc + timedelta(days=LOOKAHEAD_DAYS))]
         for z in zones:
-            mine = self._open_intervals(z, states, at)
+            mine = self.open_intervals(z, states, at)
             merged = []
             for a, b in common:
                 for c, d in mine:

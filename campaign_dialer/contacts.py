@@ -723,20 +723,8 @@ def _canon(header: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
 
 
-def _valid_utf8(path: Path) -> bool:
-    """Decode the whole file incrementally (4 MB at a time): no full copy in memory."""
-    dec = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 22):
-                dec.decode(chunk)
-        dec.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _decodes_as(path: Path, encoding: str) -> bool:
+    """Decode the whole file incrementally (4 MB at a time): no full copy in memory."""
     dec = codecs.getincrementaldecoder(encoding)()
     try:
         with path.open("rb") as f:
@@ -759,7 +747,7 @@ def sniff_encoding(
         return "utf-16"
     if b"\x00" in head:
         return ""
-    if _valid_utf8(path):
+    if _decodes_as(path, "utf-8"):
         return "utf-8"
     if _decodes_as(path, "cp1252"):
         warnings.append(

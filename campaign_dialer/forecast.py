@@ -54,24 +54,11 @@ class Window:
 def _intervals(window: Any, zones: Sequence[str], states: Sequence[str], at: datetime,
                until: datetime) -> list[tuple[datetime, datetime]]:
     """UTC intervals inside the window in every one of `zones` between `at` and `until`."""
-    from zoneinfo import ZoneInfo
-
     if not zones:
         return [(at, until)]
     common = [(at, until)]
     for z in zones:
-        zi = ZoneInfo(z)
-        first = at.astimezone(zi).date() - timedelta(days=1)
-        mine = []
-        for k in range((until - at).days + 3):
-            day = first + timedelta(days=k)
-            hours = window.hours_on(day, states)
-            if hours is None:
-                continue
-            a = datetime.combine(day, hours[0], tzinfo=zi).astimezone(UTC)
-            b = datetime.combine(day, hours[1], tzinfo=zi).astimezone(UTC)
-            if a < b:
-                mine.append((a, b))
+        mine = window.open_intervals(z, tuple(states), at, days=(until - at).days + 1)
         common = [(max(a, c), min(b, d)) for a, b in common for c, d in mine
                   if max(a, c) < min(b, d)]
     return common

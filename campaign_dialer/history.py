@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.store import parse_iso
 
 HOME_ENV = "CAMPAIGN_DIALER_HOME"
 FILE_NAME = "history.sqlite"
@@ -99,16 +100,6 @@ def _iso(dt: datetime) -> str:
 
 def _from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _parse(s: str | None) -> datetime | None:
-    if not s:
-        return None
-    try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -305,7 +296,7 @@ class SqliteHistory:
             person = str(r["person"])
             body = r.get("body")
             body_d = json.loads(body) if isinstance(body, str) else (body or {})
-            at = _parse(r.get("intent_at")) or datetime.now(UTC)
+            at = parse_iso(r.get("intent_at")) or datetime.now(UTC)
             rows.append((
                 person, body_d.get("phone_number"), body_d.get("contact_id"), campaign,
                 int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"), r.get("status"),
@@ -347,7 +338,7 @@ class SqliteHistory:
             "SELECT placed_at, ended_at FROM calls WHERE placed_at IS NOT NULL AND ended_at "
             "IS NOT NULL ORDER BY claimed_ts DESC LIMIT ?", (limit,),
         ):
-            a, b = _parse(r["placed_at"]), _parse(r["ended_at"])
+            a, b = parse_iso(r["placed_at"]), parse_iso(r["ended_at"])
             if a is not None and b is not None and b >= a:
                 out.append((b - a).total_seconds())
         return out
