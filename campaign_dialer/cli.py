@@ -14,7 +14,8 @@ from typing import Any, NoReturn
 from rich.markup import escape
 
 from campaign_dialer import __version__, log
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
 
 
 class _Parser(argparse.ArgumentParser):
@@ -209,17 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = args.log_level or ("warning" if args.command == "demo" else "info")
     log.configure(level, json=args.log_json)
     json_logs = args.log_json if args.log_json is not None else not log.console().is_terminal
-    from campaign_dialer.compliance import ComplianceError
-    from campaign_dialer.contacts import ContactsError
-
     try:
         return int(_dispatch(args))
     except DialerError as e:
         _fail(str(e), e.exit_code, json_logs=json_logs)
         return int(e.exit_code)
-    except (ContactsError, ComplianceError) as e:
-        _fail(str(e), ExitCode.DATAERR, json_logs=json_logs)
-        return int(ExitCode.DATAERR)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
     except Exception as e:  # noqa: BLE001 - a bug still gets one line and a documented code

@@ -21,7 +21,8 @@ import anyio
 from campaign_dialer import log
 from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
-from campaign_dialer.exitcodes import DialerError, ExitCode, NotApplicable, NotRunYet
+from campaign_dialer.errors import DialerError, NotApplicable, NotRunYet
+from campaign_dialer.exitcodes import ExitCode
 
 
 class CampaignLocked(DialerError):

@@ -79,6 +79,7 @@ from campaign_dialer.contacts import (
     postal_info,
     sniff_encoding,
 )
+from campaign_dialer.errors import InputError
 
 __all__ = [
     "US_FEDERAL_WINDOW",
@@ -138,27 +139,8 @@ def dnc_age_days(as_of: date, at: datetime) -> int:
     return (_aware(at).astimezone(UTC).date() - as_of).days
 
 
-class ComplianceError(Exception):
+class ComplianceError(InputError):
     """A DNC or consent file cannot be used: the CLI exits 65 before any call."""
-
-    def __init__(
-        self,
-        path: Path | str,
-        problem: str,
-        *,
-        row: int | None = None,
-        column: str | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.row = row
-        self.column = column
-        self.problem = problem
-        where = str(self.path)
-        if row is not None:
-            where += f": row {row}"
-        if column is not None:
-            where += f", column {column!r}" if row is not None else f": column {column!r}"
-        super().__init__(f"{where}: {problem}")
 
 
 _E164 = re.compile(r"\+[1-9]\d{5,14}")

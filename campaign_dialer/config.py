@@ -12,7 +12,6 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Sequence
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,39 +27,13 @@ from pydantic import (
     model_validator,
 )
 
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
 KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
 SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 FEDERAL_START, FEDERAL_END = time(8), time(21)  # 47 CFR 64.1200(c)(1)
-
-
-class ConfigError(DialerError):
-    """The campaign file is wrong; the message names the file and the key."""
-
-    exit_code = ExitCode.CONFIG
-
-    def __init__(
-        self, path: Path | str, key: str, problem: str,
-        more: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        self.path = Path(path)
-        self.key = key
-        self.problem = problem
-        self.problems = [(key, problem), *more]
-        if not more:
-            where = f"{self.path}: {key}: " if key else f"{self.path}: "
-            super().__init__(where + problem)
-            return
-        lines = [f"  {k}: {p}" if k else f"  {p}" for k, p in self.problems]
-        super().__init__(f"{self.path}: {len(self.problems)} problems:\n" + "\n".join(lines))
-
-    @classmethod
-    def of(cls, path: Path | str, problems: Sequence[tuple[str, str]]) -> ConfigError:
-        """Every problem at once, so a file is fixed in one round trip."""
-        return cls(path, problems[0][0], problems[0][1], problems[1:])
 
 
 class _Model(BaseModel):

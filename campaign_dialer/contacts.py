@@ -64,6 +64,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from campaign_dialer.errors import InputError
+
 __all__ = [
     "ROLE_ALIASES",
     "Contacts",
@@ -155,27 +157,8 @@ _ZONE_WORDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-class ContactsError(Exception):
+class ContactsError(InputError):
     """The contacts file cannot be used: the CLI exits 65 (EX_DATAERR) before any call."""
-
-    def __init__(
-        self,
-        path: Path | str,
-        problem: str,
-        *,
-        row: int | None = None,
-        column: str | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.row = row
-        self.column = column
-        self.problem = problem
-        where = str(self.path)
-        if row is not None:
-            where += f": row {row}"
-        if column is not None:
-            where += f", column {column!r}" if row is not None else f": column {column!r}"
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass

@@ -50,7 +50,8 @@ from campaign_dialer.compliance import (
     state_for_number,
 )
 from campaign_dialer.config import Campaign, ConfigError
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.history import HistoryStore
 from campaign_dialer.planning import (
     HISTORY_REASONS,

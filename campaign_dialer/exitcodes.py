@@ -22,21 +22,3 @@ class ExitCode(IntEnum):
     CONFIG = 78            # EX_CONFIG: the campaign file is invalid
     SIGINT = 130           # interrupted by Ctrl-C
     SIGTERM = 143          # stopped by SIGTERM
-
-
-class DialerError(Exception):
-    """An error the CLI turns into a clean message and an exit code."""
-
-    exit_code: ExitCode = ExitCode.FAILURE
-
-
-class NotRunYet(DialerError):
-    """Asked for what only a run produces (a report, results) before any run."""
-
-    exit_code = ExitCode.NOINPUT
-
-
-class NotApplicable(DialerError):
-    """The command does not apply to the campaign as it stands (e.g. resume after cancel)."""
-
-    exit_code = ExitCode.USAGE

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import parse_iso
 
 HOME_ENV = "CAMPAIGN_DIALER_HOME"

@@ -32,7 +32,8 @@ import pandas as pd
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN, Campaign, load_campaign
-from campaign_dialer.exitcodes import DialerError, ExitCode, NotRunYet
+from campaign_dialer.errors import DialerError, NotRunYet
+from campaign_dialer.exitcodes import ExitCode
 
 SCHEMA_VERSION = 1
 DISPOSITIONS = ("dialed", "rejected", "suppressed", "error", "pending")

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from campaign_dialer.exitcodes import DialerError, ExitCode
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import scrub
 
 SCHEMA_VERSION = 1

@@ -37,7 +37,8 @@ from campaign_dialer import log, report
 from campaign_dialer.commands import campaign_lock
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.contacts import load_contacts
-from campaign_dialer.exitcodes import ExitCode, NotRunYet
+from campaign_dialer.errors import NotRunYet
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.results import neutralize, write_results
 from campaign_dialer.store import Fate, Journal, iso
 
