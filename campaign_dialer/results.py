@@ -1,21 +1,34 @@
 """results.csv: one row per input data row, in input order, with its fate.
 
-Rewritten atomically from the journal (never from memory) at the end of every run and on
-demand. The column names are a public interface, documented in the README.
+The one place that builds results rows: rewritten atomically from the journal (never from
+memory) at the end of every run and on demand, read back for the report, rebuilt for it when
+stale. The column names are a public interface, documented in the README.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from campaign_dialer.contacts import Contacts
+from campaign_dialer import log
+from campaign_dialer.config import KEY_PATTERN
+from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import Attempt, Journal
+from campaign_dialer.vocab import PENDING
+
+if TYPE_CHECKING:
+    from campaign_dialer.config import Campaign
 
 RESULT_COLUMNS = [
     "row", "contact_id", "phone_raw", "phone_e164", "disposition", "reason", "detail",
@@ -24,8 +37,12 @@ RESULT_COLUMNS = [
     "consent_event_at", "consent_source", "local_times", "zones", "dnc_lists_checked",
     "dialed_at", "phone_column", "phone_extension", "agent_id", "rnd_queried_at",
 ]
+# Typed when results.csv is read back; every other column is text.
+NUMERIC_COLUMNS = {"row": "int64", "http_status": "Int64", "attempts": "Int64",
+                   "duration_seconds": "float64"}
 EVIDENCE_COLUMNS = ("consent_event_at", "consent_source", "local_times", "zones",
                     "dnc_lists_checked", "dialed_at", "rnd_queried_at")
+_FRAME_SUFFIX = " (input)"
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
 
@@ -90,8 +107,18 @@ def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
     out["http_status"] = out["http_status"].astype("Int64")
     extra = [c for c in contacts.extra_columns if c in cf.columns]
     passthrough = cf[extra].copy()
-    passthrough.columns = [c if c not in RESULT_COLUMNS else f"input.{c}" for c in extra]
+    passthrough.columns = [_passthrough_name(c) for c in extra]
     return pd.concat([out, passthrough.reset_index(drop=True)], axis=1)
+
+
+def _passthrough_name(frame_name: str) -> str:
+    """An input column's name in results.csv: its own, or `input.<name>` when it clashes
+    with a results column (the README's rule). The contacts frame calls a clash with its own
+    columns "<name> (input)"; that is undone here so `row` becomes `input.row` too."""
+    name = frame_name
+    if name.endswith(_FRAME_SUFFIX) and name[: -len(_FRAME_SUFFIX)] in STANDARD_COLUMNS:
+        name = name[: -len(_FRAME_SUFFIX)]
+    return f"input.{name}" if name in RESULT_COLUMNS else name
 
 
 def _s(v: Any) -> Any:
@@ -167,3 +194,200 @@ def write_transcripts(contacts: Contacts, journal: Journal, path: Path) -> pd.Da
         Path(tmp).unlink(missing_ok=True)
         raise
     return df
+
+
+# -- reading results back (the report) ---------------------------------------------------
+
+
+class ResultsUnavailable(DialerError):
+    """No results.csv, and the contacts to rebuild it from cannot be read."""
+
+    exit_code = ExitCode.DATAERR
+
+
+def unneutralize(s: pd.Series) -> pd.Series:
+    """Undo results.csv's formula guard, so Parquet and the page get the raw value.
+
+    A guarded cell is "'" + a value `neutralize` would guard; a raw value that itself starts
+    with "'" and a formula character reads back without its quote (the one ambiguous case).
+    """
+    quoted = s.str.startswith("'").fillna(False).astype(bool)
+    if not quoted.any():
+        return s
+    cand = s[quoted]
+    raw = cand.str.slice(1)
+    guarded = raw.map(neutralize).eq(cand)
+    out = s.copy()
+    out[guarded[guarded].index] = raw[guarded]
+    return out
+
+
+def read_results_csv(path: Path) -> pd.DataFrame:
+    """results.csv back as the frame `results_frame` made: typed numbers, raw strings."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if "disposition" not in header:
+        raise ValueError(f"{path} is not a results file (no disposition column)")
+    names = _unique(header)
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, null_values=[""],
+            strings_can_be_null=True, quoted_strings_can_be_null=True,
+        ),
+    )
+    df = table.to_pandas()
+    for c in df.columns:
+        if c not in NUMERIC_COLUMNS:
+            df[c] = unneutralize(df[c].astype("string"))
+    return typed_frame(df)
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    out = []
+    for n in names:
+        out.append(n if not seen[n] else f"{n}.{seen[n]}")
+        seen[n] += 1
+    return out
+
+
+def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """One set of dtypes whichever way the frame was made: numbers typed, text as string."""
+    df = df.copy()
+    for c, dtype in NUMERIC_COLUMNS.items():
+        if c in df.columns:
+            num = pd.to_numeric(df[c], errors="coerce")
+            df[c] = num.round().astype(dtype) if dtype != "float64" else num.astype(dtype)
+    for c in df.columns:
+        if c not in NUMERIC_COLUMNS and not isinstance(df[c].dtype, pd.StringDtype):
+            df[c] = df[c].astype(object).where(df[c].notna(), None).astype("string")
+    for c in ("disposition", "reason", "status", "outcome"):
+        if c not in df.columns:
+            df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
+    return df
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Whatever leaked into the journal, the key never reaches a report or an export."""
+
+    secrets: tuple[str, ...] = ()
+
+    def __call__(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "[REDACTED]")
+        return KEY_PATTERN.sub("[REDACTED]", text)
+
+    def frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Platform error text lands in `detail`: scrub the columns the journal fills."""
+        for c in ("detail", "error_code", "reason"):
+            if c not in df.columns:
+                continue
+            s = df[c].astype("string")
+            hit = s.str.contains("vx_", regex=False).fillna(False).astype(bool)
+            hit[hit] = s[hit].map(lambda v: bool(KEY_PATTERN.search(v)))
+            for sec in self.secrets:
+                hit |= s.str.contains(sec, regex=False).fillna(False).astype(bool)
+            if hit.any():
+                df = df.copy()
+                df.loc[hit, c] = s[hit].map(self)
+        return df
+
+
+def redactor_for(campaign: Campaign) -> Redactor:
+    key = os.environ.get(campaign.model.api.api_key_env, "").strip()
+    if len(key) >= 4:
+        log.register_secret(key)
+        return Redactor((key,))
+    return Redactor()
+
+
+def load_campaign_contacts(campaign: Campaign) -> Contacts:
+    """The campaign's contacts, read as the run read them (its columns, region, encoding)."""
+    from campaign_dialer.contacts import load_contacts
+
+    m = campaign.model
+    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
+    return load_contacts(
+        campaign.contacts_path, default_region=m.campaign.default_region,
+        columns=cols or None, encoding=m.inputs.encoding,
+    )
+
+
+def fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:
+    """How many rows per (disposition, reason or "")."""
+    frame = pd.DataFrame({
+        "a": _blank(df["disposition"]).to_numpy(), "b": _blank(df["reason"]).to_numpy(),
+    })
+    vc = frame.value_counts(sort=False)
+    return Counter({(str(x), str(y)): int(n) for (x, y), n in vc.items()})
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.StringDtype):
+        return s.fillna("").astype("str")
+    return s.astype(object).where(s.notna(), "").astype("str")
+
+
+def agrees(df: pd.DataFrame, fate_counts: Counter[tuple[str, str]] | dict[tuple[str, str], int]
+           ) -> bool:
+    """Does a results frame say what the journal's fates say? (its mtime cannot tell: a WAL
+    checkpoint touches the journal after the results are written)"""
+    got = fate_pairs(df)
+    want = Counter(fate_counts)
+    rows = sum(want.values())
+    if len(df) < rows:
+        return False
+    if len(df) > rows:
+        want[(PENDING, "not_planned")] += len(df) - rows
+    return +got == +want
+
+
+def current(
+    campaign: Campaign, journal: Journal, *, running: bool, refresh: bool,
+    fresh: Callable[[pd.DataFrame], bool] | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """The campaign's results rows for a report, and where they came from.
+
+    results.csv when it agrees with the journal (`fresh`, default `agrees` with its fates) and
+    no run is going; else rebuilt from the journal and the contacts, and with `refresh` a stale
+    file of a campaign not running is rewritten so exports agree.
+    """
+    import pyarrow as pa
+
+    path = campaign.results_path
+    old: pd.DataFrame | None = None
+    try:
+        old = read_results_csv(path)
+    except (OSError, ValueError, pa.ArrowException):
+        old = None  # missing or unreadable: rebuilt below
+    is_fresh = fresh or (lambda df: agrees(df, Counter(journal.fate_counts())))
+    if old is not None and not running and is_fresh(old):
+        return old, "results.csv"
+    why = "missing" if old is None else "stale"
+    try:
+        contacts = load_campaign_contacts(campaign)
+    except (OSError, DialerError) as e:
+        if old is not None:
+            return old, f"results.csv (may be out of date; contacts unreadable: {e})"
+        raise ResultsUnavailable(
+            f"results.csv is missing and the contacts cannot be read: {e}"
+        ) from e
+    df = typed_frame(results_frame(contacts, journal))
+    if running:
+        # The run rewrites results.csv when it ends; a copy written now could land after
+        # that one and leave stale results behind.
+        return df, f"journal (results.csv {why}: the campaign is running)"
+    if refresh:
+        write_atomic_csv(safe_for_spreadsheets(redactor_for(campaign).frame(df)), path)
+        return df, f"journal (results.csv was {why}; rewritten)"
+    return df, f"journal (results.csv is {why})"

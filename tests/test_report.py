@@ -33,7 +33,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from campaign_dialer import log, report
+from campaign_dialer import commands, log, report
 from campaign_dialer.commands import campaign_lock
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.contacts import load_contacts
@@ -326,14 +326,14 @@ def test_connected_has_one_definition(
 
 def test_terminal_summary_prints_the_same_figures(campaign: Campaign, console: io.StringIO,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.command([campaign.path], text=True) == ExitCode.OK
+    assert commands.report([campaign.path], text=True) == ExitCode.OK
     out = console.getvalue()
     for key, label in report.TERMINAL_LABELS.items():
         assert re.search(rf"{re.escape(label)}\s*│\s*{EXPECTED[key]}\s", out), (label, out)
     assert "0 outside the 09:00–20:00 window" in out
     assert not (campaign.output_dir / "report.html").exists()  # --text builds nothing
 
-    assert report.command([campaign.path], as_json=True) == ExitCode.OK
+    assert commands.report([campaign.path], as_json=True) == ExitCode.OK
     printed = json.loads(capsys.readouterr().out)
     assert printed["headline"] == EXPECTED
 
@@ -355,14 +355,14 @@ def test_command_without_a_journal_says_run_first(tmp_path: Path, console: io.St
     (folder / "contacts.csv").write_text("phone\n+12125550101\n")
     (folder / "campaign.toml").write_text(TOML.format(name="new", agent=AGENT))
     with pytest.raises(NotRunYet, match="nothing has run yet") as ei:
-        report.command([folder / "campaign.toml"])
+        commands.report([folder / "campaign.toml"])
     assert ei.value.exit_code == ExitCode.NOINPUT == 66
     assert not (folder / "out" / "report.html").exists()
 
 
 def test_command_builds_every_file_and_says_where(campaign: Campaign,
                                                   console: io.StringIO) -> None:
-    assert report.command([campaign.path]) == ExitCode.OK
+    assert commands.report([campaign.path]) == ExitCode.OK
     out = console.getvalue()
     for name in report.FILES:
         path = campaign.output_dir / name
@@ -422,8 +422,8 @@ def test_only_the_hashed_script_may_run(campaign: Campaign) -> None:
 def test_the_api_key_never_reaches_an_output(campaign: Campaign, console: io.StringIO,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     campaign.results_path.unlink()  # rebuilt from the journal, whose error text holds the key
-    report.command([campaign.path])
-    report.command([campaign.path], as_json=True)
+    commands.report([campaign.path])
+    commands.report([campaign.path], as_json=True)
     outputs = [campaign.output_dir / n for n in (*report.FILES, "results.csv")]
     for path in outputs:
         assert KEY.encode() not in path.read_bytes(), path
@@ -527,7 +527,7 @@ def test_a_running_campaign_is_reported_without_touching_its_results(
 def test_two_campaigns_side_by_side(campaign: Campaign, tmp_path: Path,
                                     console: io.StringIO) -> None:
     other = write_campaign(tmp_path / "b", ROWS[:4], name="small")
-    assert report.command([campaign.path, other.path]) == ExitCode.OK
+    assert commands.report([campaign.path, other.path]) == ExitCode.OK
     path = campaign.output_dir / "compare-rpt-vs-small.html"
     html = path.read_text(encoding="utf-8")
     m = re.search(r'data-metric="dialed"><td>Dialed</td><td class="n">(\d+)</td>'
@@ -549,7 +549,7 @@ def test_agents_of_one_campaign_side_by_side(tmp_path: Path, monkeypatch: pytest
     for key in ("dialed", "connected", "rejected", "errors", "calls_placed"):
         assert sum(a[key] for a in agents.values()) == s["headline"][key], key
     assert agents[AGENT]["dialed"] == 2 and agents["agt_b"]["dialed"] == 3
-    assert report.command([campaign.path, campaign.path]) == ExitCode.OK
+    assert commands.report([campaign.path, campaign.path]) == ExitCode.OK
     assert (campaign.output_dir / "compare-split-agents.html").exists()
     html = report.build(campaign).read_text(encoding="utf-8")
     assert 'id="agents"' in html

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaign_dialer.results import neutralize
+from campaign_dialer.contacts import load_contacts
+from campaign_dialer.results import RESULT_COLUMNS, neutralize, results_frame
+from campaign_dialer.store import Journal
 
 DANGEROUS_FIRST = "=@\t\r"
 
@@ -36,3 +40,21 @@ def test_examples() -> None:
     assert neutralize("+1 (415) 555-0188") == "'+1 (415) 555-0188"
     assert neutralize("Acme, Inc.") == "Acme, Inc."
     assert neutralize("") == ""
+
+
+def test_input_columns_that_clash_are_renamed_input_dot_name(tmp_path: Path) -> None:
+    """The README's rule, for every kind of clash: `row` (the contacts' own row number),
+    `reason` (a contacts column too) and `status` (a results column) all become
+    `input.<name>`; a name that clashes with nothing passes through as it is."""
+    path = tmp_path / "contacts.csv"
+    path.write_text("phone,row,reason,status,tz_hint,name\n"
+                    "+12125550100,7,renewal,vip,x,Ann\n", encoding="utf-8")
+    contacts = load_contacts(path, default_region="US")
+    with Journal(tmp_path / "j.sqlite", "c") as journal:
+        df = results_frame(contacts, journal)
+    assert list(df.columns[len(RESULT_COLUMNS):]) == [
+        "phone", "input.row", "input.reason", "input.status", "tz_hint", "name"]
+    row = df.iloc[0]
+    assert (row["row"], row["input.row"], row["input.reason"], row["input.status"]) == (
+        1, "7", "renewal", "vip")
+    assert (row["disposition"], row["reason"]) == ("pending", "not_planned")

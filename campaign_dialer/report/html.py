@@ -1,0 +1,236 @@
+"""The offline report page and its exports (report.html, summary.json, results.parquet)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from campaign_dialer.report.business import display_zone
+from campaign_dialer.report.charts import charts
+from campaign_dialer.report.common import COLORS, FILES, HEADLINE_LABELS, label
+from campaign_dialer.report.data import load
+from campaign_dialer.report.metrics import _times, summarize
+from campaign_dialer.report.text import _n, _pct
+from campaign_dialer.results import Redactor, redactor_for
+
+if TYPE_CHECKING:
+    from campaign_dialer.config import Campaign
+
+
+TABLE_ROW_CAP = 5000
+
+
+TABLE_INPUT_COLUMNS = 4  # the input's own columns shown (names help find a row); all in exports
+
+
+TABLE_COLUMNS = (
+    "row", "contact_id", "phone_e164", "phone_raw", "disposition", "reason", "status", "outcome",
+    "duration_seconds", "attempts", "placed_at", "consent_event_at", "consent_source",
+    "local_times", "dnc_lists_checked", "rnd_queried_at", "detail",
+)
+
+
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                               "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside <script>: no "</script>", "<!--" or line separator can survive."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).translate(_JSON_ESCAPES)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("campaign_dialer", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _n
+    env.filters["pct"] = _pct
+    return env
+
+
+@lru_cache(maxsize=1)
+def _script() -> tuple[str, str]:
+    """The page's one script and its CSP hash: nothing else may run, even if injected."""
+    text = _env().loader.get_source(_env(), "report.js")[0]  # type: ignore[union-attr]
+    return text, base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def _cell(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        return round(float(v), 1)
+    return str(v)[:300]
+
+
+TIME_COLUMNS = ("placed_at", "ended_at", "dialed_at")
+
+
+# Standard columns the page shows first; the input's own columns follow, then the rest.
+PAGE_COLUMNS = ("row", "contact_id", "phone_e164", "disposition", "reason", "outcome", "status",
+                "agent_id", "duration_seconds", "attempts", "placed_at", "recording_url",
+                "transcript_excerpt")
+
+
+PAGE_TAIL = ("detail",)  # the other evidence columns are in results.csv and results.parquet
+
+
+# Evidence a compliance officer reads per row, shown when a campaign has any of it.
+PAGE_EVIDENCE = ("dnc_lists_checked", "rnd_queried_at")
+
+
+COLUMN_LABELS = {"row": "Row", "contact_id": "Contact", "phone_e164": "Phone",
+                 "disposition": "Fate", "reason": "Reason", "outcome": "Outcome",
+                 "status": "Call ended", "agent_id": "Agent", "duration_seconds": "Talk (s)",
+                 "attempts": "Attempts", "placed_at": "Placed", "recording_url": "Recording",
+                 "transcript_excerpt": "Transcript", "phone_raw": "Phone as given",
+                 "detail": "Detail", "local_times": "Their local time",
+                 "consent_source": "Consent source",
+                 "dnc_lists_checked": "DNC lists checked (as of)",
+                 "rnd_queried_at": "Reassigned check (queried)"}
+
+
+FILTER_COLUMNS = ("disposition", "reason", "outcome", "agent_id")
+
+
+def _local_text(s: pd.Series, zone: Any) -> pd.Series:
+    """ISO UTC instants as "2026-06-09 13:04:05" in the display zone (unreadable kept as is)."""
+    t = _times(s)
+    out = t.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return out.where(t.notna(), s.astype(object)).astype(object)
+
+
+def _column_cells(s: pd.Series) -> list[Any]:
+    """One column as JSON-ready cells (what `_cell` does per value, a column at a time)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return [None if v is None else str(v) for v in s.to_numpy(dtype=object, na_value=None)]
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return list(s.to_numpy(dtype=object, na_value=None))
+    if pd.api.types.is_float_dtype(s.dtype):
+        return s.round(1).astype(object).where(s.notna(), None).tolist()
+    text = s.astype("string").str.slice(0, 300)
+    return list(text.to_numpy(dtype=object, na_value=None))
+
+
+def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any = None,
+               segment_by: Sequence[str] = ()) -> dict[str, Any]:
+    """Every row for the page's table (paged there), the input's own columns kept."""
+    from campaign_dialer.results import RESULT_COLUMNS
+
+    head = df if cap is None else df.head(cap)
+    inputs = [c for c in head.columns if c not in RESULT_COLUMNS
+              and c not in PAGE_COLUMNS and c not in PAGE_TAIL]
+    evidence = [c for c in PAGE_EVIDENCE
+                if c in head.columns and head[c].astype("string").fillna("").str.len().gt(0).any()]
+    cols: dict[str, list[Any]] = {}
+    for c in (*PAGE_COLUMNS, *inputs, *evidence, *PAGE_TAIL):
+        if c not in head.columns:
+            if c in ("transcript_excerpt",):
+                continue
+            cols[c] = [None] * len(head)
+        elif c in TIME_COLUMNS and zone is not None:
+            cols[c] = _column_cells(pd.Series(_local_text(head[c], zone), dtype="string"))
+        else:
+            cols[c] = _column_cells(head[c])
+    rows = [list(r) for r in zip(*cols.values(), strict=True)]
+    segs = [c if c in cols else f"input.{c}" for c in segment_by]
+    filters = [c for c in (*FILTER_COLUMNS, *segs) if c in cols]
+    coded = {str(v) for c in ("disposition", "reason", "outcome", "status")
+             for v in set(cols.get(c, [])) if v is not None and v is not pd.NA}
+    return {"columns": list(cols), "labels": {c: COLUMN_LABELS.get(c, c) for c in cols},
+            "codes": {v: label(v) for v in sorted(coded)},
+            "filters": filters, "rows": rows, "total": len(df),
+            "zone": getattr(zone, "key", None)}
+
+
+def _when(v: Any, zone: Any) -> str:
+    """An ISO instant as people read it: display zone, to the minute, zone named."""
+    if not v:
+        return "-"
+    try:
+        t = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        return str(v)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def render_html(
+    s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
+    segment_by: Sequence[str] = (),
+) -> str:
+    from markupsafe import Markup
+
+    script, script_sha256 = _script()
+    table = table_data(df, None, zone=zone, segment_by=segment_by)
+    html = _env().get_template("report.html.j2").render(
+        s=s, charts=charts(s), colors=COLORS, labels=HEADLINE_LABELS, files=FILES,
+        table_labels=table["labels"], when=lambda v: _when(v, zone),
+        table_total=table["total"], table_columns=table["columns"],
+        # Markup only for text made safe here: escaped JSON and our own static script.
+        rows_json=Markup(redact(script_json(table))),
+        script=Markup(script), script_sha256=script_sha256,
+    )
+    return redact(html)
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Raw values (no formula guard): Parquet is read by programs, not spreadsheets."""
+    _write_atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
+
+
+def build(campaign: Campaign) -> Path:
+    """Write report.html, summary.json and results.parquet to the output dir."""
+    paths, _ = _build(campaign)
+    return paths["report.html"]
+
+
+def _build(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
+    data = load(campaign, refresh_results=True)
+    s = summarize(data)
+    redact = redactor_for(campaign)
+    out = campaign.output_dir
+    paths = {name: out / name for name in FILES}
+    write_parquet(data.df, paths["results.parquet"])
+    _write_text(paths["summary.json"], redact(json.dumps(s, indent=2, allow_nan=False)) + "\n")
+    _write_text(paths["report.html"], render_html(
+        s, data.df, redact, zone=display_zone(campaign),
+        segment_by=campaign.model.report.segment_by))
+    return paths, s
