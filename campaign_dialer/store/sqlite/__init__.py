@@ -1,8 +1,14 @@
 """The SQLite backend: a journal file per campaign, one contact-history file per user/team."""
 
+from campaign_dialer.store.interface import HistoryStore, JournalStore
 from campaign_dialer.store.sqlite.history import SqliteHistory, default_path
 from campaign_dialer.store.sqlite.journal import Journal
 
 SqliteJournal = Journal
 
 __all__ = ["Journal", "SqliteHistory", "SqliteJournal", "default_path"]
+
+
+def _conforms(j: Journal, h: SqliteHistory) -> tuple[JournalStore, HistoryStore]:
+    """Never called: mypy checks here that the SQLite classes implement the interface."""
+    return j, h

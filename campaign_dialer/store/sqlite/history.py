@@ -30,55 +30,13 @@ from campaign_dialer.store.errors import HistoryError
 from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.base import Database
+from campaign_dialer.store.sqlite.schema import HISTORY_MIGRATIONS as MIGRATIONS
+from campaign_dialer.store.sqlite.schema import HISTORY_SCHEMA as SCHEMA
+from campaign_dialer.store.sqlite.schema import HISTORY_VERSION as SCHEMA_VERSION
 
 HOME_ENV = "CAMPAIGN_DIALER_HOME"
 FILE_NAME = "history.sqlite"
-SCHEMA_VERSION = 2
-# migrations[n]: from version n-1 to n (applied in order on open).
-MIGRATIONS = {
-    # `records(campaign)` rebuilds a lost journal: one campaign's calls out of a team's.
-    2: "CREATE INDEX IF NOT EXISTS calls_campaign ON calls(campaign, claimed_ts)",
-}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    person TEXT NOT NULL,
-    phone_e164 TEXT,
-    contact_id TEXT,
-    campaign TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    idem_key TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    call_id TEXT,
-    status TEXT,
-    claimed_at TEXT NOT NULL,
-    claimed_ts REAL NOT NULL,
-    placed_at TEXT,
-    ended_at TEXT,
-    record TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (campaign, person, attempt)
-);
-CREATE INDEX IF NOT EXISTS calls_person ON calls(person, claimed_ts);
-CREATE INDEX IF NOT EXISTS calls_recent ON calls(claimed_ts);
-CREATE INDEX IF NOT EXISTS calls_campaign ON calls(campaign, claimed_ts);
-CREATE TABLE IF NOT EXISTS dnc (
-    id INTEGER PRIMARY KEY,
-    phone_e164 TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    campaign TEXT,
-    evidence TEXT,
-    at TEXT,
-    source TEXT NOT NULL,
-    UNIQUE (phone_e164, reason, evidence)
-);
-CREATE INDEX IF NOT EXISTS dnc_phone ON dnc(phone_e164);
-CREATE TABLE IF NOT EXISTS imports (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
-"""
-
 
 def default_path() -> Path:
     """`$CAMPAIGN_DIALER_HOME/history.sqlite`, else the XDG data folder."""

@@ -38,90 +38,10 @@ from campaign_dialer.store.model import (
     now_iso,
 )
 from campaign_dialer.store.sqlite.base import Database
+from campaign_dialer.store.sqlite.schema import JOURNAL_MIGRATIONS as MIGRATIONS
+from campaign_dialer.store.sqlite.schema import JOURNAL_SCHEMA as SCHEMA
+from campaign_dialer.store.sqlite.schema import JOURNAL_VERSION as SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
-# migrations[n]: from version n-1 to n (applied in order on open).
-MIGRATIONS = {
-    # The report counts rows by disposition and reason: an index answers it alone.
-    2: "CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason)",
-}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS fates (
-    row INTEGER PRIMARY KEY,
-    person TEXT,
-    disposition TEXT NOT NULL,
-    reason TEXT,
-    detail TEXT,
-    next_open TEXT,
-    evidence TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY,
-    person TEXT NOT NULL,
-    row INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    idem_key TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    state TEXT NOT NULL,
-    call_id TEXT,
-    http_status INTEGER,
-    error_code TEXT,
-    error TEXT,
-    status TEXT,
-    outcome TEXT,
-    ended_reason TEXT,
-    posts INTEGER NOT NULL DEFAULT 0,
-    intent_at TEXT NOT NULL,
-    placed_at TEXT,
-    ended_at TEXT,
-    duration_seconds REAL,
-    recording_url TEXT,
-    evidence TEXT,
-    extra TEXT,
-    run_id INTEGER,
-    updated_at TEXT NOT NULL,
-    UNIQUE (person, attempt)
-);
-CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);
-CREATE INDEX IF NOT EXISTS attempts_person ON attempts(person, attempt);
-CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason);
-CREATE TABLE IF NOT EXISTS http_events (
-    t REAL NOT NULL,
-    run_id INTEGER,
-    method TEXT,
-    path TEXT,
-    status INTEGER,
-    code TEXT,
-    latency REAL,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS webhook_events (
-    id INTEGER PRIMARY KEY,
-    call_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    status TEXT NOT NULL,
-    body_sha256 TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (call_id, event, status)
-);
-CREATE TABLE IF NOT EXISTS transcripts (
-    attempt_id INTEGER PRIMARY KEY,
-    call_id TEXT,
-    text TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    exit_code INTEGER,
-    pid INTEGER,
-    summary TEXT
-);
-"""
 
 class Journal:
     """One campaign's journal. Safe to open from several processes (status, pause)."""
