@@ -985,3 +985,25 @@ def check_sales_view_in_browser(browser: Browser, campaign: Campaign) -> None:
     assert not any(v.startswith("=") for r in every for v in r.values() if v)
     assert all(r["phone_e164"] == x["phone_e164"] for r, x in zip(every, rows, strict=True))
     assert browser.errors == []
+
+
+def test_the_funnel_adds_up_with_every_reason_of_the_vocabulary() -> None:
+    """Every row the checks held back leaves the funnel at one stage, so its last check
+    stage is the eligible count (rows with only a contact id, `no_phone_number`, included)."""
+    from campaign_dialer import vocab
+
+    held = [*vocab.CONTACT_REASONS, *vocab.DNC_REASONS, *vocab.CONSENT_REASONS,
+            *vocab.WINDOW_REASONS, *vocab.HISTORY_REASONS]
+    rows = [("suppressed", r) for r in held if r not in vocab.HELD_PENDING_REASONS]
+    rows += [("pending", r) for r in held if r in vocab.HELD_PENDING_REASONS]
+    rows += [("dialed", "completed"), ("pending", "redial_scheduled")]
+    df = pd.DataFrame({
+        "disposition": [d for d, _ in rows], "reason": [r for _, r in rows],
+        "status": [None] * len(rows), "outcome": [None] * len(rows),
+    }, dtype="string")
+    calls = pd.DataFrame({"placed_at": pd.Series([], dtype="string")})
+    figs = report.figures(df, calls)
+    stages = {f["stage"]: f["rows"] for f in figs["funnel"]}
+    assert figs["headline"]["eligible"] == 2
+    assert stages["not_recent"] == stages["eligible"] == 2
+    assert stages["rows"] - stages["valid"] == len(vocab.CONTACT_REASONS) - 1  # dnc_flag: DNC
