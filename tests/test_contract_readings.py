@@ -173,7 +173,7 @@ def test_a_409_with_an_unknown_code_is_rejected_once_but_not_put_on_the_dnc_ledg
     assert a.state == "rejected"
     ledger = tmp_path / "dnc-ledger.csv"
     text = ledger.read_text() if ledger.exists() else ""
-    from campaign_dialer.history import SqliteHistory
+    from campaign_dialer.store import SqliteHistory
 
     with SqliteHistory(own) as h:
         assert (phone in text or h.is_dnc(phone)) is ledgered

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_dialer.config import load_campaign
-from campaign_dialer.history import SqliteHistory, default_path
 from campaign_dialer.planning import build_gate, history_path, make_plan
+from campaign_dialer.store import SqliteHistory, default_path
 
 from .e2e_support import numbers, write_campaign
 

@@ -204,7 +204,7 @@ def test_killed_mid_run_then_journal_lost_the_rerun_resolves_from_the_history(
 def test_a_claim_the_journal_never_saw_is_resolved_from_the_history(tmp_path: Path) -> None:
     """A crash between the claim and the journal's intent: the rerun sends that claim's key."""
     from campaign_dialer.engine import idempotency_key
-    from campaign_dialer.history import open_history
+    from campaign_dialer.store import open_history
 
     people = numbers(5)
     camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in people], name="crashy")

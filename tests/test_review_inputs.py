@@ -235,8 +235,8 @@ def test_a_call_to_any_of_a_persons_numbers_counts_across_campaigns(tmp_path: Pa
     from datetime import timedelta
 
     from campaign_dialer.config import load_campaign
-    from campaign_dialer.history import SqliteHistory
     from campaign_dialer.planning import make_plan
+    from campaign_dialer.store import SqliteHistory
 
     from .e2e_support import write_campaign
 

@@ -287,7 +287,7 @@ def test_a_report_that_fails_to_build_leaves_the_run_as_it_was(
 
 def test_the_expected_call_time_comes_from_the_teams_history(tmp_path: Path) -> None:
     from campaign_dialer.forecast import expected_call_seconds
-    from campaign_dialer.history import SqliteHistory
+    from campaign_dialer.store import SqliteHistory
 
     campaign = load_campaign(_campaign(tmp_path, numbers(2), window='["09:00", "20:00"]',
                                        live=1, secs=200))
