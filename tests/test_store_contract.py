@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from campaign_dialer.cli import main
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import (
     DuplicateAttempt,
@@ -31,7 +30,7 @@ from campaign_dialer.store.interface import HistoryStore, JournalStore
 from campaign_dialer.store.sqlite import history as sqlite_history
 from campaign_dialer.store.sqlite import journal as sqlite_journal
 
-from .e2e_support import numbers, write_campaign
+from .e2e_support import numbers, run_cli, write_campaign
 
 T0 = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)
 
@@ -292,18 +291,15 @@ def test_an_older_schema_is_migrated_forward_keeping_its_data(
     assert backend.has_current_shape(which)
 
 
-def test_status_on_a_journal_from_a_newer_dialer_exits_78(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_on_a_journal_from_a_newer_dialer_exits_78(tmp_path: Path) -> None:
     path = str(write_campaign(tmp_path / "c", contacts=[{"phone": p} for p in numbers(2)]).path)
-    assert main(["cancel", path]) == 0
+    assert run_cli("cancel", path).returncode == 0
     [journal] = (tmp_path / "c").rglob("*.journal.sqlite")
     with sqlite3.connect(journal, isolation_level=None) as db:
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    capsys.readouterr()
-    assert main(["status", path]) == 78
-    err = capsys.readouterr().err
-    assert "schema version 99" in err and "Traceback" not in err
+    r = run_cli("status", path)
+    assert r.returncode == 78, r.stderr
+    assert "schema version 99" in r.stderr and "Traceback" not in r.stderr
 
 
 # -- the contact history ------------------------------------------------------------------
