@@ -24,7 +24,7 @@ from campaign_dialer.config import KEY_PATTERN
 from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store import Attempt, Journal
+from campaign_dialer.store import Attempt, JournalStore
 from campaign_dialer.vocab import PENDING
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def neutralize(value: Any) -> Any:
     return value
 
 
-def results_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
+def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
     """Join the input rows with their fates and latest attempts."""
     fates = journal.fates()
     by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
@@ -151,7 +151,7 @@ def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def write_results(contacts: Contacts, journal: Journal, path: Path) -> pd.DataFrame:
+def write_results(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
     df = results_frame(contacts, journal)
     write_atomic_csv(safe_for_spreadsheets(df), path)
     return df
@@ -160,7 +160,7 @@ def write_results(contacts: Contacts, journal: Journal, path: Path) -> pd.DataFr
 TRANSCRIPT_COLUMNS = ["call_id", "row", "contact", "text"]
 
 
-def transcripts_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
+def transcripts_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
     """One row per recorded transcript: the call, the input row, who it was (contact id,
     else the number dialed) and the text, for analysis outside the dialer."""
     cf = contacts.frame
@@ -181,7 +181,7 @@ def transcripts_frame(contacts: Contacts, journal: Journal) -> pd.DataFrame:
     return out
 
 
-def write_transcripts(contacts: Contacts, journal: Journal, path: Path) -> pd.DataFrame:
+def write_transcripts(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
     """transcripts.parquet, written whole then moved into place (raw values: not a sheet)."""
     df = transcripts_frame(contacts, journal)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +353,7 @@ def agrees(df: pd.DataFrame, fate_counts: Counter[tuple[str, str]] | dict[tuple[
 
 
 def current(
-    campaign: Campaign, journal: Journal, *, running: bool, refresh: bool,
+    campaign: Campaign, journal: JournalStore, *, running: bool, refresh: bool,
     fresh: Callable[[pd.DataFrame], bool] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The campaign's results rows for a report, and where they came from.

@@ -81,13 +81,13 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     campaign is running) the frame is rebuilt from the journal and the contacts, and with
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     """
-    from campaign_dialer.store import Journal, JournalError, run_lock_held
+    from campaign_dialer.store import JournalError, open_journal, run_lock_held
 
     if not campaign.journal_path.exists():
         raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to report; "
                         f"run the campaign first (no journal at {campaign.journal_path})")
     try:
-        journal = Journal(campaign.journal_path, campaign.name, create=False)
+        journal = open_journal(campaign.journal_path, campaign.name, create=False)
     except JournalError as e:
         raise ReportError(str(e)) from None
     with journal, journal.snapshot():

@@ -7,6 +7,10 @@
 - `sqlite`: the first backend (the default; nothing to install).
 """
 
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
 from campaign_dialer.store.errors import (
     DuplicateAttempt,
     HistoryError,
@@ -42,11 +46,19 @@ from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
 
+
+def open_journal(
+    path: Path, campaign: str, *, create: bool = True, now: Callable[[], datetime] | None = None,
+) -> JournalStore:
+    """The campaign's journal: the one seam where a backend is chosen (SQLite for now; a
+    store URL picks PostgreSQL once that backend exists)."""
+    return Journal(path, campaign, create=create, now=now)
+
 __all__ = [
     "ATTEMPT_COLUMNS", "CONTROL_STATES", "ERROR", "FINAL", "HOME_ENV", "INTENT", "NOT_CALLED",
     "NOT_PLACED", "OPEN_STATES", "PLACED", "REJECTED", "UNRESOLVED", "Attempt", "CallFacts",
     "Claim", "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore", "HttpTally", "Journal",
     "JournalError", "JournalStore", "JournalWriteError", "PastCall", "RunLocked",
     "SchemaTooNew", "SqliteHistory", "default_path", "hold_back", "iso", "now_iso",
-    "open_history", "parse_iso", "run_lock", "run_lock_held",
+    "open_history", "open_journal", "parse_iso", "run_lock", "run_lock_held",
 ]

@@ -48,6 +48,11 @@ class JournalStore(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> JournalStore: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Closes it."""
+
     # -- meta and control -------------------------------------------------------------
     def get_meta(self, key: str) -> str | None: ...
 
