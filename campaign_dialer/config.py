@@ -161,20 +161,26 @@ class ApiSection(_Model):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{v!r} is not an http(s) URL")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError(
                 "plain http is allowed only on loopback (the key would travel in clear)"
             )
         return v.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """Does this host name or address never leave the machine? The one answer for plain-http
+    URLs, the simulated clock and the client's proxy bypass: `127.0.0.1.example.com` is a
+    name that may resolve anywhere, `0:0:0:0:0:0:0:1` and `[::1]` are loopback."""
+    host = (host or "").strip("[]").lower()
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class PacingSection(_Model):
