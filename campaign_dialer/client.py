@@ -20,10 +20,10 @@ import httpx
 from campaign_dialer.config import is_loopback_host
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.vocab import KNOWN_STATUSES, TERMINAL_STATUSES
 
-# [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses.
-TERMINAL_STATUSES = frozenset({"completed", "no_answer", "busy", "voicemail", "failed", "canceled"})
-KNOWN_STATUSES = TERMINAL_STATUSES | {"initiated", "ringing", "in_progress"}
+# [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses
+# (vocab.py holds them: results.csv writes a dialed row's final status as its reason).
 MAX_RETRY_AFTER_S = 120.0
 RETRYABLE_409_CODES = frozenset({"call_in_progress", "idempotency_conflict"})
 CALL_FIELDS = (

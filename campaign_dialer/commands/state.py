@@ -12,6 +12,7 @@ from campaign_dialer.commands.lock import lock_held
 from campaign_dialer.commands.tables import dash, fate_table
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.vocab import PENDING
 
 
 def status(path: Path, *, as_json: bool = False) -> ExitCode:
@@ -83,7 +84,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     fates = journal.fates().values()
     counts = Counter((f.disposition, f.reason or "") for f in fates)
     by_disp = Counter(f.disposition for f in fates)
-    opens = [f.next_open for f in fates if f.disposition == "pending" and f.next_open]
+    opens = [f.next_open for f in fates if f.disposition == PENDING and f.next_open]
     runs = journal.runs()
     running = lock_held(campaign)
     last_exit = journal.get_meta("last_exit_code")
@@ -101,7 +102,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     return {
         "campaign": campaign.name,
         "state": state_label(running=running, control=control, runs=len(runs),
-                             pending=by_disp.get("pending", 0)),
+                             pending=by_disp.get(PENDING, 0)),
         "control": control,
         "running": running,
         "rows": sum(by_disp.values()),
