@@ -17,9 +17,13 @@ from typing import Any
 
 import httpx
 
-# [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses.
-TERMINAL_STATUSES = frozenset({"completed", "no_answer", "busy", "voicemail", "failed", "canceled"})
-KNOWN_STATUSES = TERMINAL_STATUSES | {"initiated", "ringing", "in_progress"}
+from campaign_dialer.config import is_loopback_host
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.vocab import KNOWN_STATUSES, TERMINAL_STATUSES
+
+# [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses
+# (vocab.py holds them: results.csv writes a dialed row's final status as its reason).
 MAX_RETRY_AFTER_S = 120.0
 RETRYABLE_409_CODES = frozenset({"call_in_progress", "idempotency_conflict"})
 CALL_FIELDS = (
@@ -29,8 +33,12 @@ CALL_FIELDS = (
 )
 
 
-class VantaxError(Exception):
-    """Base of the client's errors. Never carries the API key or request headers."""
+class VantaxError(DialerError):
+    """Base of the client's errors. Never carries the API key or request headers.
+
+    The engine decides per call what an error means (retry, a row's fate, stop the run); the
+    exit code here is what the run ends with should one ever escape it.
+    """
 
     retryable = False
 
@@ -60,6 +68,8 @@ class VantaxError(Exception):
 class AuthError(VantaxError):
     """401/403: the key is wrong or not allowed; the whole run must stop."""
 
+    exit_code = ExitCode.NOPERM
+
 
 class DncRejected(VantaxError):
     """409 dnc_listed: the platform's Do-Not-Call list holds this contact."""
@@ -69,30 +79,39 @@ class Conflict(VantaxError):
     """Another 409 (call_in_progress, idempotency_conflict): try the same request later."""
 
     retryable = True
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class ValidationFailed(VantaxError):
     """422: the request is wrong; retrying it cannot help."""
 
+    exit_code = ExitCode.CONFIG  # the campaign's agent/number/fields: fix the file
+
 
 class NotFound(VantaxError):
     """404: unknown agent, contact, from-number or call."""
+
+    exit_code = ExitCode.CONFIG
 
 
 class RateLimited(VantaxError):
     """429: slow down and retry after Retry-After (or a backoff when it is absent)."""
 
     retryable = True
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class TransientError(VantaxError):
     """5xx, timeouts, dropped connections: retry with the SAME idempotency key."""
 
     retryable = True
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class UnexpectedResponse(VantaxError):
     """A status the contract does not describe; recorded, treated as not retryable."""
+
+    exit_code = ExitCode.UNAVAILABLE  # as the engine ends a run on a streak of them
 
 
 @dataclass(frozen=True)
@@ -349,8 +368,7 @@ class VantaxClient:
 
 
 def _is_loopback_url(url: str) -> bool:
-    host = httpx.URL(url).host
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+    return is_loopback_host(httpx.URL(url).host)
 
 
 def _json_or_none(resp: httpx.Response) -> Any:
@@ -406,6 +424,3 @@ def _error_for(
         return TransientError(text, **kw)
     return UnexpectedResponse(text, **kw)
 
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")

@@ -51,7 +51,7 @@ class Clock:
         try:
             start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            from campaign_dialer.config import ConfigError
+            from campaign_dialer.errors import ConfigError
 
             raise ConfigError(
                 TEST_CLOCK_ENV, "", f"{raw!r} is not an ISO 8601 date-time"

@@ -6,7 +6,6 @@ errors rather than silently ignored typos, and every error names the file and th
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import ipaddress
 import os
@@ -27,10 +26,15 @@ from pydantic import (
     model_validator,
 )
 
+from campaign_dialer.config_checks import (
+    KEY_PATTERN,
+    explain,
+    find_secrets,
+    looks_secret,
+    require_inputs,
+)
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
-KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
-SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 FEDERAL_START, FEDERAL_END = time(8), time(21)  # 47 CFR 64.1200(c)(1)
@@ -161,20 +165,26 @@ class ApiSection(_Model):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{v!r} is not an http(s) URL")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError(
                 "plain http is allowed only on loopback (the key would travel in clear)"
             )
         return v.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """Does this host name or address never leave the machine? The one answer for plain-http
+    URLs, the simulated clock and the client's proxy bypass: `127.0.0.1.example.com` is a
+    name that may resolve anywhere, `0:0:0:0:0:0:0:1` and `[::1]` are loopback."""
+    host = (host or "").strip("[]").lower()
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class PacingSection(_Model):
@@ -379,18 +389,6 @@ class ReportSection(_Model):
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-# What a webhook signing secret looks like when pasted where its variable's NAME belongs.
-SECRET_PREFIX = re.compile(r"^(whsec_|vx_(live|test)_)", re.IGNORECASE)
-
-
-def _looks_secret(name: str) -> bool:
-    """A long mixed-case string of letters and digits is a pasted secret, not a NAME."""
-    if SECRET_PREFIX.search(name):
-        return True
-    return (len(name) >= 20 and not name.isupper() and any(c.isdigit() for c in name)
-            and any(c.islower() for c in name))
-
-
 class WebhookSection(_Model):
     """The agent webhook receiver, served by `run` while it runs (optional).
 
@@ -420,7 +418,7 @@ class WebhookSection(_Model):
             for name in v:
                 if not isinstance(name, str):
                     continue
-                if KEY_PATTERN.search(name) or _looks_secret(name):
+                if KEY_PATTERN.search(name) or looks_secret(name):
                     raise ValueError(
                         "holds what looks like a secret; write the NAME of an environment "
                         "variable (e.g. VANTAX_WEBHOOK_SECRET)"
@@ -544,112 +542,6 @@ def _resolve(base: Path, p: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _find_secrets(data: Any, prefix: str = "") -> str | None:
-    """Key path of the first value that is, or is named like, an API key."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            path = f"{prefix}.{k}" if prefix else str(k)
-            if str(k).lower() in SECRET_KEY_NAMES:
-                return path
-            found = _find_secrets(v, path)
-            if found:
-                return found
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            found = _find_secrets(v, f"{prefix}[{i}]")
-            if found:
-                return found
-    elif isinstance(data, str) and KEY_PATTERN.search(data):
-        return prefix
-    return None
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The section model a key path points into (for "did you mean")."""
-    model: type[BaseModel] = CampaignFile
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        ann = field.annotation if field else None
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return None
-        model = ann
-    return model
-
-
-def _suggest(loc: tuple[Any, ...]) -> str | None:
-    """The known key an unknown one is most likely a typo of, as the user would write it."""
-    model = _model_at(loc[:-1])
-    if model is None:
-        return None
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
-    if not close:
-        return None
-    full = (*loc[:-1], close[0])
-    ann = model.model_fields[close[0]].annotation
-    is_table = isinstance(ann, type) and issubclass(ann, BaseModel)
-    return f"[{_loc(full)}]" if is_table else _loc(full)
-
-
-def _problems(e: ValidationError) -> list[tuple[str, str]]:
-    """All of pydantic's errors as (key, problem), typos explained once, not twice."""
-    errors = e.errors()
-    suggested: set[tuple[Any, ...]] = set()
-    hints: dict[int, str] = {}
-    for i, err in enumerate(errors):
-        if err["type"] == "extra_forbidden":
-            hint = _suggest(tuple(err["loc"]))
-            if hint:
-                hints[i] = hint
-                suggested.add((*err["loc"][:-1], hint.strip("[]").split(".")[-1]))
-    out: list[tuple[str, str]] = []
-    for i, err in enumerate(errors):
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key" + (f"; did you mean {hints[i]}?" if i in hints else "")
-        elif err["type"] == "missing":
-            if loc in suggested:
-                continue  # said with the typo: "unknown key; did you mean ..."
-            msg = "required key is missing"
-        elif err["type"] in TYPE_WORDS:
-            msg = f"must be {TYPE_WORDS[err['type']]}"
-            got = err.get("input")
-            if isinstance(got, str | int | float | bool) and len(repr(got)) <= 60:
-                msg += f", not {_kind(got)} ({_toml(got)})"
-                if isinstance(got, str):
-                    msg += "; write it without quotes"
-        out.append((_loc(loc), msg))
-    return out
-
-
-TYPE_WORDS = {
-    "float_type": "a number", "int_type": "a whole number", "bool_type": "true or false",
-    "string_type": "a string in quotes", "list_type": "a list, e.g. [...]",
-}
-
-
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true/false"
-    return {str: "a string", int: "a whole number", float: "a decimal number"}[type(v)]
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f'"{v}"' if isinstance(v, str) else repr(v)
-
-
 def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     """Parse and validate a campaign file; raise ConfigError naming file and key."""
     path = Path(path)
@@ -666,7 +558,7 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
 
-    secret = _find_secrets(data)
+    secret = find_secrets(data)
     if secret and secret.startswith("webhook"):
         raise ConfigError(
             path, secret,
@@ -683,71 +575,9 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     try:
         model = CampaignFile.model_validate(data)
     except ValidationError as e:
-        raise ConfigError.of(path, _problems(e)) from None
+        raise ConfigError.of(path, explain(e, CampaignFile)) from None
 
     campaign = Campaign(path.resolve(), model)
     if check_inputs:
-        _check_inputs(campaign)
+        require_inputs(campaign)
     return campaign
-
-
-def _check_inputs(c: Campaign) -> None:
-    checks: list[tuple[str, Path]] = [("inputs.contacts", c.contacts_path)]
-    plain = len(c.model.inputs.dnc)
-    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths[:plain])]
-    checks += [
-        (f"inputs.dnc_lists[{i}].path", p) for i, p in enumerate(c.dnc_paths[plain:])
-    ]
-    if c.consent_path is not None:
-        checks.append(("inputs.consent", c.consent_path))
-    if c.reassigned_path is not None:
-        checks.append(("inputs.reassigned", c.reassigned_path))
-    if c.rules_path is not None:
-        checks.append(("compliance.rules_file", c.rules_path))
-    problems = [
-        (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
-        for key, p in checks if not p.is_file()
-    ]
-    # The people to call read from the Do-Not-Call list or the consent ledger: a slip of the
-    # pen that would make the list of people who said no into the list of people to ring.
-    others = [(k, p) for k, p in checks[1:]] + [("compliance.dnc_ledger", c.dnc_ledger_path)]
-    for key, p in others:
-        if _same_file(c.contacts_path, p):
-            problems.append(
-                ("inputs.contacts", f"{c.contacts_path} is also {key}: contacts must be the "
-                 "people to call, not a Do-Not-Call list or a consent ledger")
-            )
-    if c.model.compliance.require_consent and c.consent_path is None:
-        problems.append(
-            ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
-        )
-    problems += _writable_path_problems(c)
-    if problems:
-        raise ConfigError.of(c.path, problems)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a == b or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
-
-
-def _writable_path_problems(c: Campaign) -> list[tuple[str, str]]:
-    """Outputs must be of the right kind before anything runs (a file, a folder)."""
-    problems: list[tuple[str, str]] = []
-    ledger = c.dnc_ledger_path
-    if ledger.exists() and not ledger.is_file():
-        problems.append(("compliance.dnc_ledger", f"{ledger} is not a file"))
-    elif ledger.parent.exists() and not ledger.parent.is_dir():
-        problems.append(("compliance.dnc_ledger", f"{ledger.parent} is not a folder"))
-    out = c.output_dir
-    if out.exists() and not out.is_dir():
-        problems.append(("output.dir", f"{out} is not a folder"))
-    else:
-        for parent in out.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    problems.append(("output.dir", f"{parent} is not a folder"))
-                break
-    return problems

@@ -83,3 +83,15 @@ class ConfigError(DialerError):
     def of(cls, path: Path | str, problems: Sequence[tuple[str, str]]) -> ConfigError:
         """Every problem at once, so a file is fixed in one round trip."""
         return cls(path, problems[0][0], problems[0][1], problems[1:])
+
+
+class CampaignLocked(DialerError):
+    """Another run of this campaign holds its lock: try again when it has finished."""
+
+    exit_code = ExitCode.TEMPFAIL
+
+
+class DemoFolderError(DialerError):
+    """`demo --out` names a folder that holds something other than a previous demo."""
+
+    exit_code = ExitCode.USAGE

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from campaign_dialer.vocab import DIALED, ERROR, PENDING, REJECTED, SUPPRESSED
+
 HORIZON_DAYS = 14  # as far as the gate looks for a next window
-SETTLED = frozenset({"dialed", "rejected", "suppressed", "error"})
+SETTLED = frozenset({DIALED, REJECTED, SUPPRESSED, ERROR})
 WAITING_SHOWN = 20
 
 
@@ -83,10 +85,10 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
     cand_cache: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
     never: list[tuple[int, str]] = []
     for r in plan.rows:
-        if r.row in done or r.disposition == "suppressed" or r.person is None:
+        if r.row in done or r.disposition == SUPPRESSED or r.person is None:
             continue
-        if r.disposition == "pending" and r.next_open is None:
-            never.append((r.row, r.reason or "pending"))
+        if r.disposition == PENDING and r.next_open is None:
+            never.append((r.row, r.reason or PENDING))
             continue
         phone = r.phone_e164 or ""
         ck = (phone[:5] if phone.startswith("+1") else phone, r.tz_hint)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from rich.console import Console
@@ -78,6 +78,18 @@ class _RichLoggerFactory:
         return _RichLogger(self._console)
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured (as
+    rich's stderr Console does): a stream swapped and closed since (a test's capture) is never
+    written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def out() -> Console:
     """Human-readable results (plans, summaries, tables) go to stdout; logs stay on stderr."""
     global _out
@@ -120,7 +132,7 @@ def configure(
             structlog.processors.JSONRenderer(),
             _scrub_rendered,
         ]
-        factory: Any = structlog.PrintLoggerFactory(file=stream or sys.stderr)
+        factory: Any = structlog.PrintLoggerFactory(file=stream or cast(TextIO, _Stderr()))
     else:
         processors = [
             *shared,

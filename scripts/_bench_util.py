@@ -23,6 +23,10 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the one campaign-file writer lives with the tests
+    sys.path.insert(0, str(REPO))
+from tests.campaign_files import write_campaign_toml  # noqa: E402
+
 PYTHON = sys.executable
 AGENT = "agt_3d9b21"  # the agent every generated sandbox sub-account has
 FROM_NUMBER_ID = "pn_55ad12"
@@ -75,40 +79,21 @@ def write_campaign(folder: Path, spec: CampaignSpec) -> Path:
         + "".join(f"{n},grant,{CONSENT_AT},bench-web-form\n" for n in numbers)
     )
     (folder / "dnc.csv").write_text("phone\n")
-    toml = f"""\
-[campaign]
-name = "{spec.name}"
-agent_id = "{AGENT}"
-from_phone_number_id = "{FROM_NUMBER_ID}"
-default_region = "US"
-
-[api]
-base_url = "http://127.0.0.1:9"   # replaced by --base-url
-api_key_env = "VANTAX_API_KEY"
-requests_per_second = {spec.rps:g}
-max_live_calls = {spec.max_live}
-request_timeout_s = 5
-poll_interval_s = {spec.poll_interval_s:g}
-
-[pacing]
-calls_per_second = {spec.rate:g}
-
-[inputs]
-contacts = "contacts.csv"
-dnc = ["dnc.csv"]
-consent = "consent.csv"
-
-[compliance]
-calling_window = ["09:00", "20:00"]
-require_consent = true
-dnc_ledger = "dnc-ledger.csv"
-
-[output]
-dir = "out"
-"""
-    path = folder / "campaign.toml"
-    path.write_text(toml)
-    return path
+    return write_campaign_toml(folder / "campaign.toml", {
+        "campaign": {"name": spec.name, "agent_id": AGENT, "from_phone_number_id": FROM_NUMBER_ID,
+                     "default_region": "US"},
+        "api": {
+            "base_url": "http://127.0.0.1:9",  # replaced by --base-url
+            "api_key_env": "VANTAX_API_KEY", "requests_per_second": spec.rps,
+            "max_live_calls": spec.max_live, "request_timeout_s": 5,
+            "poll_interval_s": spec.poll_interval_s,
+        },
+        "pacing": {"calls_per_second": spec.rate},
+        "inputs": {"contacts": "contacts.csv", "dnc": ["dnc.csv"], "consent": "consent.csv"},
+        "compliance": {"calling_window": ["09:00", "20:00"], "require_consent": True,
+                       "dnc_ledger": "dnc-ledger.csv"},
+        "output": {"dir": "out"},
+    })
 
 
 # ---- processes -----------------------------------------------------------------------------

@@ -43,13 +43,14 @@ def child_plan(out: Path, check_rows: int) -> dict:
     from campaign_dialer.config import load_campaign
     from campaign_dialer.contacts import normalize_phone
     from campaign_dialer.planning import make_plan
+    from tests.campaign_files import write_campaign_toml
 
     toml = out / "bench.toml"
-    toml.write_text(
-        '[campaign]\nname = "bench-plan"\nagent_id = "agt_bench"\n'
-        '[inputs]\ncontacts = "contacts.csv"\ndnc = ["dnc.csv"]\nconsent = "consent.csv"\n'
-        '[compliance]\ncalling_window = ["09:00", "20:00"]\ndnc_ledger = "dnc-ledger.csv"\n'
-    )
+    write_campaign_toml(toml, {
+        "campaign": {"name": "bench-plan", "agent_id": "agt_bench"},
+        "inputs": {"contacts": "contacts.csv", "dnc": ["dnc.csv"], "consent": "consent.csv"},
+        "compliance": {"calling_window": ["09:00", "20:00"], "dnc_ledger": "dnc-ledger.csv"},
+    })
     campaign = load_campaign(toml)
     rss_start = peak_mb()
     c0 = time.process_time()

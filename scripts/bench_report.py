@@ -17,12 +17,15 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from campaign_dialer.config import load_campaign
-from campaign_dialer.contacts import load_contacts
-from campaign_dialer.results import write_results
-from campaign_dialer.store import Fate, Journal, iso
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.campaign_files
+from campaign_dialer.config import load_campaign  # noqa: E402
+from campaign_dialer.contacts import load_contacts  # noqa: E402
+from campaign_dialer.results import write_results  # noqa: E402
+from campaign_dialer.store import Fate, Journal, iso  # noqa: E402
+from tests.campaign_files import write_campaign_toml  # noqa: E402
 
 AGENTS = ("agt_3d9b21", "agt_7f00aa")
 START = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)  # 13:00 New York, 10:00 Los Angeles
@@ -33,28 +36,19 @@ FINAL = (("completed", 0.60), ("voicemail", 0.72), ("no_answer", 0.84), ("busy",
 OUTCOMES = (("opt_out", 0.025), ("do_not_call", 0.05), ("appointment_booked", 0.27),
             ("qualified", 0.47), ("not_interested", 0.75), ("callback_requested", 0.92),
             ("wrong_number", 1.00))
-CAMPAIGN_TOML = """\
-[campaign]
-name = "{name}"
-agent_id = "{agent}"
-default_region = "US"
 
-[api]
-base_url = "http://127.0.0.1:8787"
-max_live_calls = {max_live}
-requests_per_second = 50
 
-[pacing]
-calls_per_second = {cps}
-
-[inputs]
-contacts = "contacts.csv"
-
-[compliance]
-calling_window = ["09:00", "20:00"]
-require_consent = false
-dnc_ledger = "out/dnc-ledger.csv"
-"""
+def campaign_sections(name: str, cps: float, max_live: int) -> dict[str, dict[str, Any]]:
+    """A finished campaign's file: no consent required, the ledger under out/."""
+    return {
+        "campaign": {"name": name, "agent_id": AGENTS[0], "default_region": "US"},
+        "api": {"base_url": "http://127.0.0.1:8787", "max_live_calls": max_live,
+                "requests_per_second": 50},
+        "pacing": {"calls_per_second": cps},
+        "inputs": {"contacts": "contacts.csv"},
+        "compliance": {"calling_window": ["09:00", "20:00"], "require_consent": False,
+                       "dnc_ledger": "out/dnc-ledger.csv"},
+    }
 
 
 def _pick(table: tuple[tuple[str, float], ...], u: float) -> str:
@@ -74,7 +68,7 @@ def synthesize(
     rnd = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "campaign.toml"
-    path.write_text(CAMPAIGN_TOML.format(name=name, agent=AGENTS[0], cps=cps, max_live=max_live))
+    write_campaign_toml(path, campaign_sections(name, cps, max_live))
     kinds: list[str] = []
     phones: list[str] = []
     zones: list[str] = []

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .campaign_files import merged, parse_snippet, write_campaign_toml
+
 KEY = "vx_test_e2ekey000000000001"
 AGENT = "agt_3d9b21"
 # Tuesday 2026-06-09 17:00 UTC: 13:00 in New York, 10:00 in Los Angeles.
@@ -73,52 +75,30 @@ def write_campaign(
         f"{p},grant,2026-01-01T00:00:00Z,test" for p in consent
     ]
     (folder / "consent.csv").write_text("\n".join(lines) + "\n")
-    text = textwrap.dedent(
-        f"""
-        [campaign]
-        name = "{name}"
-        agent_id = "{AGENT}"
-        default_region = "US"
-
-        [api]
-        base_url = "http://127.0.0.1:9"
-        api_key_env = "VANTAX_API_KEY"
-        requests_per_second = 40
-        max_live_calls = 10
-        request_timeout_s = 2
-        poll_interval_s = 0.2
-        {api}
-
-        [pacing]
-        {pacing}
-
-        [inputs]
-        contacts = "contacts.csv"
-        dnc = ["dnc.csv"]
-        consent = "consent.csv"
-
-        [compliance]
-        calling_window = ["09:00", "20:00"]
-        require_consent = true
-        dnc_ledger = "dnc-ledger.csv"
-        {compliance}
-
-        [output]
-        dir = "out"
-        """
-    ) + textwrap.dedent(extra)
-    text = _override(text, api + "\n" + compliance)
-    path = folder / "campaign.toml"
-    path.write_text(text)
+    extras = [parse_snippet(api, "api"), parse_snippet(pacing, "pacing"),
+              parse_snippet(compliance, "compliance"), parse_snippet(textwrap.dedent(extra))]
+    path = write_campaign_toml(folder / "campaign.toml", merged(e2e_sections(name), *extras))
     return CampaignFiles(folder, path)
 
 
-def _override(text: str, lines: str) -> str:
-    """Keys given in `lines` replace the default line with the same key (TOML forbids twice)."""
-    keys = {ln.split("=")[0].strip() for ln in lines.splitlines() if "=" in ln}
-    kept = [ln for ln in text.splitlines() if ln.split("=")[0].strip() not in keys
-            or ln.strip() in {x.strip() for x in lines.splitlines()}]
-    return "\n".join(kept) + "\n"
+def e2e_sections(name: str = "e2e") -> dict[str, dict[str, Any]]:
+    """The e2e campaign before a test's changes: fast polls, a loopback API `--base-url`
+    replaces, consent required, the ledger and results under the campaign's folder."""
+    return {
+        "campaign": {"name": name, "agent_id": AGENT, "default_region": "US"},
+        "api": {
+            "base_url": "http://127.0.0.1:9", "api_key_env": "VANTAX_API_KEY",
+            "requests_per_second": 40, "max_live_calls": 10, "request_timeout_s": 2,
+            "poll_interval_s": 0.2,
+        },
+        "pacing": {},
+        "inputs": {"contacts": "contacts.csv", "dnc": ["dnc.csv"], "consent": "consent.csv"},
+        "compliance": {
+            "calling_window": ["09:00", "20:00"], "require_consent": True,
+            "dnc_ledger": "dnc-ledger.csv",
+        },
+        "output": {"dir": "out"},
+    }
 
 
 def cli_env(clock: str | None = MIDDAY, key: str = KEY) -> dict[str, str]:
@@ -149,24 +129,11 @@ def popen_cli(*args: str, clock: str | None = MIDDAY, key: str = KEY) -> subproc
     )
 
 
-def placed_calls(audit: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(audit["calls"])
-
-
 def assert_nobody_called_twice(audit: dict[str, Any]) -> Counter[str]:
     per_number = Counter(c["to"] for c in audit["calls"])
     twice = {n: k for n, k in per_number.items() if k > 1}
     assert not twice, f"numbers called more than once: {twice}"
     return per_number
-
-
-def post_times(audit: dict[str, Any], *, admitted_only: bool = True) -> list[float]:
-    return sorted(
-        r["mono"]
-        for r in audit["requests"]
-        if r["method"] == "POST" and r["path"] == "/v1/calls"
-        and (not admitted_only or r["status"] != 429)
-    )
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:

@@ -422,3 +422,20 @@ def test_readme_documents_every_command_and_option() -> None:
         for opt in action.option_strings:
             if opt not in ("-h", "--help"):
                 assert f"`{opt}" in text, opt
+
+
+def test_json_logs_follow_stderr_as_it_is_when_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs configured while stderr was a stream since closed (a test's capture, a redirected
+    stream) go to the stderr of the moment, never to the closed one."""
+    import io
+
+    from campaign_dialer import log
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    log.configure("info", json=True)
+    first.close()
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    log.get("t").info("still_heard", n=1)
+    assert '"event": "still_heard"' in now.getvalue()

@@ -204,3 +204,20 @@ async def test_list_calls_follows_the_cursor() -> None:
 def test_repr_hides_the_key() -> None:
     c = VantaxClient("https://api.vantaxai.com", KEY)
     assert KEY not in repr(c)
+
+
+def test_client_errors_are_dialer_errors_with_their_exit_code() -> None:
+    """One root: should a client error ever reach the CLI, it exits with its documented code."""
+    from campaign_dialer.client import VantaxError
+    from campaign_dialer.errors import DialerError
+    from campaign_dialer.exitcodes import ExitCode
+
+    assert issubclass(VantaxError, DialerError)
+    assert AuthError("x").exit_code == ExitCode.NOPERM == 77
+    assert TransientError("x").exit_code == ExitCode.UNAVAILABLE == 69
+    assert RateLimited("x").exit_code == ExitCode.UNAVAILABLE
+    assert Conflict("x").exit_code == ExitCode.UNAVAILABLE
+    assert UnexpectedResponse("x").exit_code == ExitCode.UNAVAILABLE
+    assert ValidationFailed("x").exit_code == ExitCode.CONFIG
+    assert NotFound("x").exit_code == ExitCode.CONFIG
+    assert VantaxError("x").exit_code == DncRejected("x").exit_code == ExitCode.FAILURE

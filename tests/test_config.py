@@ -164,3 +164,59 @@ def test_missing_key_env_is_a_config_error(
     p = write(folder, GOOD)
     assert main(["run", str(p)]) == 78
     assert "VANTAX_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        # where config.py and client.py used to disagree
+        ("127.0.0.1.example.com", False),  # a name that may resolve anywhere (client said yes)
+        ("127.evil.test", False),
+        ("0:0:0:0:0:0:0:1", True),  # ::1 written out (client said no)
+        ("127.8.9.10", True),  # all of 127/8 (client said yes, by prefix)
+        ("LOCALHOST", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        # agreed on
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost.example.com", False),
+        ("10.0.0.1", False),
+        ("api.vantaxai.com", False),
+        ("", False),
+    ],
+)
+def test_one_loopback_answer_for_config_client_and_clock(host: str, loopback: bool) -> None:
+    """Plain http, the simulated clock and the client's proxy bypass ask the same function."""
+    from campaign_dialer.client import _is_loopback_url
+    from campaign_dialer.config import is_loopback_host
+
+    assert is_loopback_host(host) is loopback
+    if host:
+        url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        assert _is_loopback_url(f"http://{url_host}:8080/v1") is loopback
+
+
+def test_the_one_campaign_file_writer_round_trips_and_loads(tmp_path: Path) -> None:
+    """tests/campaign_files.py writes what TOML reads back, and the dialer accepts it."""
+    import tomllib
+
+    from .campaign_files import campaign_toml, merged, parse_snippet, write_campaign_toml
+    from .e2e_support import e2e_sections
+
+    sections = merged(
+        e2e_sections("round-trip"),
+        parse_snippet("max_live_calls = 3\npoll_interval_s = 0.01", "api"),
+        parse_snippet('[inputs.columns]\nphone = ["Mobile", "Work"]\n[history]\npath = "h.sqlite"'),
+        {"pacing": {"calls_per_second": float("inf")}, "campaign": {"name": 'q"uote'}},
+    )
+    text = campaign_toml(sections)
+    assert tomllib.loads(text) == sections
+    assert 'default_region = "US"' in text.splitlines()  # tests still edit lines by text
+    for name in ("contacts.csv", "dnc.csv", "consent.csv"):
+        (tmp_path / name).write_text("phone\n")
+    sections["campaign"]["name"] = "round-trip"
+    sections["pacing"]["calls_per_second"] = 2
+    campaign = load_campaign(write_campaign_toml(tmp_path / "campaign.toml", sections))
+    assert campaign.name == "round-trip" and campaign.model.api.max_live_calls == 3

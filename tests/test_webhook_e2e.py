@@ -119,7 +119,10 @@ def test_webhook_faults_every_call_finished_right_nobody_twice(
 ) -> None:
     monkeypatch.setenv("VANTAX_WEBHOOK_SECRET", SECRET)
     port = free_port()
-    camp = hooked_campaign(tmp_path, numbers(30), port)
+    # Without faults every event arrives: a loaded machine delaying one past a 1 s reconcile
+    # would make the platform be asked anyway, so the clean run waits longer before polling.
+    camp = hooked_campaign(tmp_path, numbers(30), port,
+                           reconcile_after_s=1.0 if faults else 10.0)
     with hooked_sandbox(port, faults=faults, webhook_delay_seconds=0.5) as sb:
         proc = run_cli("run", str(camp.path), "--base-url", sb.url)
         audit = sb.audit()

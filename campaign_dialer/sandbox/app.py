@@ -9,220 +9,43 @@ one lock makes `audit()` and `add_dnc()` safe to call from any other thread.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import heapq
 import json
 import math
 import os
 import random
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
+from campaign_dialer.sandbox.call import Call
 from campaign_dialer.sandbox.config import FAULTS, SandboxConfig
 from campaign_dialer.sandbox.data import E164, SubAccountData
-from campaign_dialer.sandbox.lifecycle import (
-    DNC_OUTCOMES,
-    TERMINAL_STATUSES,
-    UNKNOWN_STATUSES,
-    CallPlan,
-    plan_call,
+from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, UNKNOWN_STATUSES, plan_call
+from campaign_dialer.sandbox.routes import admin, list_calls
+from campaign_dialer.sandbox.wire import (
+    _HTML,
+    _HTML_5XX,
+    _JSON,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    _dumps,
+    _error,
+    _headers,
+    _IdemRecord,
+    _invalid,
+    _read_body,
+    _Request,
+    _send_reply,
+    _validate,
+    fingerprint,
+    iso_ms,
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_JSON = (b"content-type", b"application/json")
-_HTML = (b"content-type", b"text/html; charset=utf-8")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HTML_5XX = {
-    500: "500 Internal Server Error",
-    502: "502 Bad Gateway",
-    503: "503 Service Temporarily Unavailable",
-}
-_MAX_BODY = 64 * 1024
-_BROKEN_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
-
-
-def fingerprint(key: str) -> str:
-    """What the audit keeps of a key: enough to tell keys apart, useless to an attacker."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def iso_ms(ts: float) -> str:
-    ms_total = int(ts * 1000)
-    secs, ms = divmod(ms_total, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-@dataclass
-class Reply:
-    """A decided response, kept whole so an idempotent replay can send it again byte for byte."""
-
-    status: int
-    body: bytes
-    headers: list[tuple[bytes, bytes]]
-    error_code: str | None = None
-    call_id: str | None = None
-    drop: bool = False
-    hold: float = 0.0
-
-
-@dataclass
-class _IdemRecord:
-    body_hash: str
-    created: float
-    in_flight: bool = True
-    reply: Reply | None = None
-
-
-@dataclass
-class _Request:
-    """One API request as the audit sees it."""
-
-    t: float
-    wall: float
-    method: str
-    path: str
-    query: str
-    key_fp: str | None
-    idem_key: str | None
-    body: Any = None
-    admitted: bool = False
-    faults: list[str] = field(default_factory=list)
-    replayed: bool = False
-    #: Where a configured key showed up outside the Authorization header (a client bug).
-    key_leaks: list[str] = field(default_factory=list)
-
-
-class Call:
-    """A placed call; its status at any instant is read off its precomputed phase times."""
-
-    __slots__ = (
-        "agent_id",
-        "contact_id",
-        "created_at",
-        "created_us",
-        "created_wall",
-        "ended_at",
-        "faults",
-        "from_number",
-        "id",
-        "idem_key",
-        "phases",
-        "placed",
-        "plan",
-        "recording_url",
-        "seq",
-        "started",
-        "sub_account_id",
-        "to",
-    )
-
-    def __init__(
-        self, seq: int, call_id: str, sub_account_id: str, agent_id: str,
-        contact_id: str | None, from_number: str, to: str, placed: float, wall: float,
-        plan: CallPlan, time_scale: float, idem_key: str | None, faults: list[str],
-        base_url: str,
-    ) -> None:
-        self.seq = seq
-        self.id = call_id
-        self.sub_account_id = sub_account_id
-        self.agent_id = agent_id
-        self.contact_id = contact_id
-        self.from_number = from_number
-        self.to = to
-        ms = int(wall * 1000)
-        self.created_wall = ms / 1000
-        self.created_us = ms * 1000
-        self.placed = placed
-        self.plan = plan
-        self.phases = [(status, placed + offset * time_scale) for status, offset in plan.phases]
-        # The timeline is fixed at placement, so its timestamps are formatted once, here.
-        self.created_at = iso_ms(self.created_wall)
-        self.started: tuple[float, str] | None = None
-        for status, begins in self.phases:
-            if status == "in_progress":
-                self.started = (begins, iso_ms(self._wall(begins)))
-        self.ended_at = iso_ms(self._wall(self.end))
-        self.idem_key = idem_key
-        self.faults = faults
-        self.recording_url = (
-            f"{base_url}/_sandbox/recordings/{call_id}.mp3" if plan.answered else None
-        )
-
-    @property
-    def end(self) -> float:
-        return self.phases[-1][1]
-
-    def _wall(self, mono: float) -> float:
-        return self.created_wall + (mono - self.placed)
-
-    def status_at(self, now: float) -> str:
-        for status, begins in reversed(self.phases):
-            if begins <= now:
-                return status
-        return self.phases[0][0]
-
-    def to_json(self, now: float) -> dict[str, Any]:
-        status = self.status_at(now)
-        started = self.started[1] if self.started and self.started[0] <= now else None
-        final = status in TERMINAL_STATUSES
-        plan = self.plan
-        return {
-            "id": self.id,
-            "sub_account_id": self.sub_account_id,
-            "agent_id": self.agent_id,
-            "contact_id": self.contact_id,
-            "direction": "outbound",
-            "status": status,
-            "from": self.from_number,
-            "to": self.to,
-            "created_at": self.created_at,
-            "started_at": started,
-            "ended_at": self.ended_at if final else None,
-            "duration_seconds": plan.duration_seconds if final else None,
-            "outcome": plan.outcome if final else None,
-            "ended_reason": plan.ended_reason if final else None,
-            "transcript": plan.transcript if final else None,
-            "recording_url": self.recording_url if final else None,
-        }
-
-    def audit(self, now: float) -> dict[str, Any]:
-        plan = self.plan
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "to": self.to,
-            "contact_id": self.contact_id,
-            "agent_id": self.agent_id,
-            "from": self.from_number,
-            "idempotency_key": self.idem_key,
-            "placed_mono": self.placed,
-            "placed_at": self.created_at,
-            "ended_mono": self.end,
-            "ended_at": self.ended_at,
-            "ended": self.end <= now,
-            "final_status": plan.final_status,
-            "outcome": plan.outcome,
-            "ended_reason": plan.ended_reason,
-            "duration_seconds": plan.duration_seconds,
-            "statuses": [status for status, _ in self.phases],
-            "faults": list(self.faults),
-        }
 
 
 class SandboxApp:
@@ -723,73 +546,7 @@ class SandboxApp:
         return Reply(200, _dumps(envelope), [_JSON], call_id=call.id)
 
     def _list_calls(self, req: _Request, scope: Scope) -> Reply:
-        query = parse_qs(req.query, keep_blank_values=True)
-        params = {name: values[-1] for name, values in query.items()}
-        fields: dict[str, str] = {}
-        limit = 20
-        if "limit" in params:
-            try:
-                limit = int(params["limit"])
-            except ValueError:
-                limit = 0
-            if not 1 <= limit <= 100:
-                fields["limit"] = "must be an integer from 1 to 100"
-        after_us: int | None = None
-        if "created_after" in params:
-            try:
-                # An unencoded "+00:00" arrives as " 00:00": take it as meant.
-                text = _BROKEN_OFFSET.sub(r"\1+\2", params["created_after"])
-                after = datetime.fromisoformat(text)
-                if after.tzinfo is None:
-                    after = after.replace(tzinfo=UTC)
-                after_us = (after - _EPOCH) // timedelta(microseconds=1)
-            except ValueError:
-                fields["created_after"] = "must be an ISO 8601 timestamp"
-        start = 0
-        if params.get("cursor"):
-            decoded = _decode_cursor(params["cursor"])
-            if decoded is None:
-                fields["cursor"] = "is not a cursor returned by this API"
-            else:
-                start = decoded
-        if fields:
-            return _invalid(fields)
-        to = params.get("to") or None
-        contact_id = params.get("contact_id") or None
-        agent_id = params.get("agent_id") or None
-        statuses = set(params["status"].split(",")) if params.get("status") else None
-        if to is not None:
-            candidates: list[Call] = self._by_to.get(to, [])
-        elif contact_id is not None:
-            candidates = self._by_contact.get(contact_id, [])
-        else:
-            candidates = self._calls[start:]
-        now = req.t
-        page: list[Call] = []
-        more = False
-        for call in candidates:
-            if call.seq < start:
-                continue
-            if (
-                (to is not None and call.to != to)
-                or (contact_id is not None and call.contact_id != contact_id)
-                or (agent_id is not None and call.agent_id != agent_id)
-                or (after_us is not None and call.created_us <= after_us)
-                or (statuses is not None and call.status_at(now) not in statuses)
-            ):
-                continue
-            if len(page) == limit:
-                more = True
-                break
-            page.append(call)
-        items = [call.to_json(now) for call in page]
-        envelope: dict[str, Any] = {
-            "success": True,
-            "data": items,
-            "next_cursor": _encode_cursor(page[-1].seq + 1) if more else None,
-        }
-        self._maybe_unknown_fields(req, envelope, items)
-        return Reply(200, _dumps(envelope), [_JSON])
+        return list_calls(self, req, scope)
 
     def _not_found(self, req: _Request, scope: Scope) -> Reply:
         return _error(404, "not_found", f"No route for {req.method} {req.path}")
@@ -814,112 +571,4 @@ class SandboxApp:
     # ---- admin routes (no key, not limited, not audited) -----------------------------------
 
     def _admin(self, method: str, path: str, raw: bytes) -> Reply:
-        if path == "/_sandbox/health" and method == "GET":
-            return Reply(200, _dumps({"ok": True, **self.stats()}), [_JSON])
-        if path == "/_sandbox/audit" and method == "GET":
-            return Reply(200, _dumps(self.audit()), [_JSON])
-        if path == "/_sandbox/dnc" and method == "POST":
-            try:
-                number = json.loads(raw)["phone_number"]
-                self.add_dnc(number)
-            except (ValueError, KeyError, TypeError):
-                return _invalid({"phone_number": "must be E.164"})
-            return Reply(200, _dumps({"success": True, "data": {"phone_number": number}}), [_JSON])
-        if path.startswith("/_sandbox/recordings/") and method == "GET":
-            call_id = path.rsplit("/", 1)[-1].removesuffix(".mp3")
-            call = self._by_id.get(call_id)
-            if call is not None and call.recording_url is not None:
-                return Reply(200, b"", [(b"content-type", b"audio/mpeg")])
-        return _error(404, "not_found", f"No route for {method} {path}")
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= _MAX_BODY:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _send_reply(send: Send, reply: Reply) -> None:
-    body = reply.body
-    headers = [*reply.headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    if reply.drop:
-        # Promise the whole body, send part of it, and return: the server closes the
-        # connection mid-body, so the client sees a transport error, not a response.
-        await send({"type": "http.response.body", "body": body[: len(body) // 3],
-                    "more_body": True})
-        return
-    await send({"type": "http.response.body", "body": body})
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]}
-
-
-def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Reply:
-    envelope = {
-        "success": False,
-        "message": message,
-        "error": {"code": code, "details": details or {}},
-    }
-    return Reply(status, _dumps(envelope), [_JSON], error_code=code)
-
-
-def _invalid(fields: dict[str, str]) -> Reply:
-    return _error(422, "validation_error", "The request is invalid", {"fields": fields})
-
-
-def _validate(body: dict[str, Any]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    agent_id = body.get("agent_id")
-    if agent_id is None or agent_id == "":
-        fields["agent_id"] = "is required"
-    elif not isinstance(agent_id, str):
-        fields["agent_id"] = "must be a string"
-    contact_id = body.get("contact_id")
-    phone = body.get("phone_number")
-    has_contact = contact_id not in (None, "")
-    has_phone = phone not in (None, "")
-    if has_contact == has_phone:
-        problem = "provide contact_id or phone_number, not both" if has_contact else (
-            "one of contact_id or phone_number is required"
-        )
-        fields["contact_id"] = fields["phone_number"] = problem
-    elif has_contact and not isinstance(contact_id, str):
-        fields["contact_id"] = "must be a string"
-    elif has_phone and not (isinstance(phone, str) and E164.match(phone)):
-        fields["phone_number"] = "must be E.164: '+' then 8 to 15 digits"
-    from_id = body.get("from_phone_number_id")
-    if from_id is not None and not (isinstance(from_id, str) and from_id):
-        fields["from_phone_number_id"] = "must be a phone number id"
-    return fields
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int | None:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "seq":
-            return None
-        seq = int(number)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return seq if seq >= 0 else None
+        return admin(self, method, path, raw)

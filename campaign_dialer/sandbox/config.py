@@ -129,6 +129,3 @@ class SandboxConfig:
                 raise ValueError("webhook_url must be an http(s) URL on a loopback address")
             if not self.webhook_secret:
                 raise ValueError("webhook_url needs a webhook_secret to sign deliveries")
-
-    def fault_rate(self, name: str) -> float:
-        return self.faults.get(name, 0.0)

@@ -63,14 +63,6 @@ class CallPlan:
     answered: bool
 
     @property
-    def started_offset(self) -> float | None:
-        """When the conversation began (in_progress), if it did."""
-        for status, offset in self.phases:
-            if status == "in_progress":
-                return offset
-        return None
-
-    @property
     def end_offset(self) -> float:
         return self.phases[-1][1]
 

@@ -79,10 +79,6 @@ class SandboxServer:
     def stats(self) -> dict[str, Any]:
         return self.app.stats()
 
-    @property
-    def peak_live_calls(self) -> int:
-        return self.app.peak_live
-
     def add_dnc(self, number: str) -> None:
         self.app.add_dnc(number)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from campaign_dialer.sandbox.app import iso_ms
 from campaign_dialer.sandbox.config import SandboxConfig
+from campaign_dialer.sandbox.wire import iso_ms
 
 _ATTEMPTS = 5
 

@@ -14,15 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from campaign_dialer.errors import DialerError
-from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.errors import CampaignLocked
 from campaign_dialer.store.errors import JournalWriteError
 
-
-class RunLocked(DialerError):
-    """Another run of the campaign holds the lock (exit 75: try again later)."""
-
-    exit_code = ExitCode.TEMPFAIL
+RunLocked = CampaignLocked  # another run of the campaign holds the lock (exit 75)
 
 
 def lock_path(output_dir: Path, campaign: str) -> Path:

@@ -1,0 +1,297 @@
+"""`check`: the plan, the inputs as understood, the compliance summary and the forecast,
+with no call placed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from campaign_dialer import log
+from campaign_dialer.clock import Clock
+from campaign_dialer.commands.tables import fate_table
+from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.exitcodes import ExitCode
+
+PLAN_CSV_COLUMNS = [
+    "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
+    "disposition", "reason", "detail", "next_open", "consent_event_at", "consent_source",
+    "local_times", "zones", "dnc_lists_checked", "rnd_queried_at",
+]  # fmt: skip
+
+UNREADABLE_SHOWN = 20
+
+
+def plan_frame(plan: Any) -> Any:
+    """plan.csv: every row with its fate, the number chosen, its zones and next window; the
+    column names are results.csv's where they overlap."""
+    import pandas as pd
+
+    cf = plan.contacts.frame.reset_index(drop=True)
+    rows = plan.rows.frame()  # columns: no Python object per row
+    nxt = rows["next_open"]
+    out = pd.DataFrame(
+        {
+            "row": rows["row"],
+            "contact_id": cf["contact_id"],
+            "phone_raw": cf["phone_raw"],
+            "phone_e164": rows["phone_e164"],
+            "phone_column": cf.get("phone_column"),
+            "phone_extension": cf.get("phone_extension"),
+            "disposition": rows["disposition"],
+            "reason": rows["reason"],
+            "detail": rows["detail"],
+            "next_open": pd.Series(
+                [t.isoformat() for t in nxt[nxt.notna()].dt.to_pydatetime()],
+                index=nxt.index[nxt.notna()], dtype=object,
+            ).reindex(nxt.index),
+        }
+    )
+    for c in PLAN_CSV_COLUMNS[10:]:
+        out[c] = rows[c].mask(rows[c] == "") if c in rows.columns else None
+    return out[PLAN_CSV_COLUMNS]
+
+
+def check_inputs_data(plan: Any) -> dict[str, Any]:
+    """What `check` understood of the inputs: columns by role, ignored columns, unreadable
+    cells per file, warnings."""
+    contacts = plan.contacts
+    gate = plan.gate
+
+    def cells(df: Any) -> dict[str, Any]:
+        head = df.head(UNREADABLE_SHOWN)
+        return {
+            "count": len(df),
+            "cells": [
+                {"row": int(r.row), "column": str(r.column), "value": str(r.value),
+                 "problem": str(r.problem)}
+                for r in head.itertuples()
+            ],
+        }
+
+    unreadable = {str(contacts.path): cells(contacts.unreadable)}
+    for name, df in gate.dnc.unreadable.items():
+        unreadable[name] = cells(df)
+    warnings = list(contacts.warnings) + list(gate.dnc.warnings)
+    from campaign_dialer.compliance import RULES_MAX_AGE_DAYS
+
+    warnings += gate.dnc.age_warnings(plan.at)
+    summary = compliance_summary(plan)
+    rules = summary["rules"]
+    if rules["applied"] and rules["age_days"] > RULES_MAX_AGE_DAYS:
+        warnings.append(
+            f"the state rules table ({rules['origin']}) is {rules['age_days']} days old "
+            f"(table_date {rules['table_date']}): over {RULES_MAX_AGE_DAYS} days, have counsel "
+            "review it (compliance.rules_file takes a team's own reviewed table)"
+        )
+    if gate.consent is not None:
+        unreadable[str(gate.consent.path)] = cells(gate.consent.unreadable)
+        warnings += list(gate.consent.warnings)
+    return {
+        "columns": {**contacts.roles, "phone": contacts.phone_columns},
+        "ignored_columns": contacts.ignored_columns,
+        "unreadable": {k: v for k, v in unreadable.items() if v["count"]},
+        "warnings": warnings,
+        "compliance": summary,
+    }
+
+
+def compliance_summary(plan: Any) -> dict[str, Any]:
+    """What a compliance officer asks before dialing: lists with kinds and ages, reassigned
+    checks and their coverage, consent sources, the rules table's date."""
+    from campaign_dialer.compliance import dnc_age_days
+
+    gate, at = plan.gate, plan.at
+    lists = []
+    for name in gate.dnc.sources:
+        m = gate.dnc.meta.get(name)
+        lists.append({
+            "list": name,
+            "kind": "ledger" if name == "ledger" and m is None else (m.kind if m else "internal"),
+            "state": m.state if m else None,
+            "as_of": m.as_of.isoformat() if m and m.as_of else None,
+            "age_days": dnc_age_days(m.as_of, at) if m and m.as_of else None,
+        })
+    phones = plan.contacts.frame["phone_e164"].dropna()
+    rnd = gate.reassigned
+    covered = 0
+    if rnd is not None and len(phones):
+        covered = int(phones.isin(set(rnd.answers["phone"])).sum())
+    sources: dict[str, int] = {}
+    if gate.consent is not None and len(gate.consent.events):
+        sources = {
+            str(k): int(v)
+            for k, v in gate.consent.events["source"].fillna("").value_counts().head(10).items()
+        }
+    rules = gate.window.rules
+    return {
+        "dnc_lists": lists,
+        "reassigned": {
+            "file": str(rnd.path) if rnd is not None else None,
+            "answers": len(rnd) if rnd is not None else 0,
+            "numbers_covered": covered,
+            "numbers": int(len(phones)),
+            "required": gate.require_reassigned_check,
+        },
+        "consent_sources": sources,
+        "rules": {
+            "applied": gate.window.state_rules,
+            "origin": rules.origin,
+            "table_date": rules.table_date.isoformat(),
+            "age_days": rules.age_days(at),
+        },
+    }
+
+
+def compliance_lines(c: dict[str, Any]) -> list[str]:
+    """`check`'s compliance summary as lines."""
+    out = ["compliance:"]
+    for d in c["dnc_lists"]:
+        kind = f"{d['kind']} {d['state']}" if d["state"] else d["kind"]
+        age = f", as of {d['as_of']} ({d['age_days']} days old)" if d["as_of"] else ""
+        out.append(f"  DNC list {d['list']}: {kind}{age}")
+    r = c["reassigned"]
+    if r["file"]:
+        out.append(
+            f"  reassigned numbers: {r['answers']} RND answer(s) in {r['file']}, covering "
+            f"{r['numbers_covered']} of {r['numbers']} numbers"
+            + (" (a vouching 'no' required)" if r["required"] else "")
+        )
+    else:
+        out.append("  reassigned numbers: no RND answers given (inputs.reassigned)"
+                   + ("; every grant is held back (require_reassigned_check)"
+                      if r["required"] else ""))
+    srcs = ", ".join(f"{k or '(blank)'} ({v})" for k, v in c["consent_sources"].items())
+    out.append(f"  consent sources: {srcs or 'none'}")
+    rl = c["rules"]
+    out.append(
+        f"  state rules: {rl['origin']}, table_date {rl['table_date']} ({rl['age_days']} days old)"
+        + ("" if rl["applied"] else "; not applied (compliance.state_rules = false)")
+    )
+    return out
+
+
+def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
+    from campaign_dialer.planning import make_plan
+    from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
+
+    campaign = load_campaign(path)
+    # As `run` does: a key in the environment never reaches the output, whatever file the
+    # campaign points at (an `inputs.contacts = ".env"` would echo it in an error).
+    log.register_secret(os.environ.get(campaign.model.api.api_key_env, "").strip())
+    clock = clock or Clock.from_env()
+    plan = make_plan(campaign, clock.now())
+    try:
+        outlook = plan_forecast(campaign, plan)
+    finally:
+        if plan.history is not None:
+            plan.history.close()
+    counts = plan.counts()
+    by_disp = Counter[str]()
+    for (d, _), n in counts.items():
+        by_disp[d] += n
+    plan_path = campaign.output_dir / "plan.csv"
+    write_atomic_csv(safe_for_spreadsheets(plan_frame(plan)), plan_path)
+    inputs = check_inputs_data(plan)
+    data: dict[str, Any] = {
+        "campaign": campaign.name,
+        "at": plan.at.isoformat(),
+        "rows": len(plan.rows),
+        "by_disposition": dict(by_disp),
+        "by_reason": [
+            {"disposition": d, "reason": r or None, "rows": n}
+            for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "calls_placed": 0,
+        **inputs,
+        "plan_csv": str(plan_path),
+        "forecast": outlook,
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return ExitCode.OK
+    con = log.out()
+    con.print(_mapping_table(inputs))
+    for file, info in inputs["unreadable"].items():
+        con.print(
+            f"{file}: {info['count']} cell(s) not read as a phone number"
+            + (f" (first {UNREADABLE_SHOWN})" if info["count"] > UNREADABLE_SHOWN else ""),
+            markup=False, highlight=False, soft_wrap=True,
+        )
+        for c in info["cells"]:
+            con.print(
+                f"  row {c['row']}, column {c['column']!r}: {c['value']!r} ({c['problem']})",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+    for line in compliance_lines(inputs["compliance"]):
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
+    for w in inputs["warnings"]:
+        con.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
+    title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
+    con.print(fate_table(title, data["by_reason"], total=len(plan.rows)))
+    con.print(f"plan: {plan_path}", markup=False, highlight=False, soft_wrap=True)
+    for line in forecast_lines(outlook):
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
+    return ExitCode.OK
+
+
+def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
+    """`check`'s forecast: rows the journal already settled are left out."""
+    from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
+    from campaign_dialer.store import Journal, JournalError
+
+    settled: list[int] = []
+    if campaign.journal_path.exists():
+        try:
+            with Journal(campaign.journal_path, campaign.name, create=False) as j:
+                settled = [r for r, f in j.fates().items() if f.disposition in SETTLED]
+        except JournalError:
+            settled = []
+    from campaign_dialer.report import display_zone
+
+    secs, source = expected_call_seconds(campaign, plan.history)
+    out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled)
+    zone = display_zone(campaign)
+    out["display_timezone"] = zone.key
+    out["finishes_at_local"] = (
+        datetime.fromisoformat(out["finishes_at"].replace("Z", "+00:00")).astimezone(zone)
+        .strftime("%a %Y-%m-%d %H:%M %Z") if out["finishes_at"] else None)
+    return out
+
+
+def forecast_lines(f: dict[str, Any]) -> list[str]:
+    """The forecast as a few lines people read before dialing."""
+    out = [f"forecast: {f['rows_to_place']:,} rows to call at up to {f['calls_per_second']:g} "
+           f"new calls/s (expected call {f['call_seconds']:g} s: {f['call_seconds_source']})"]
+    if f["finishes_at"]:
+        w = f["finishes_in_window"]
+        out.append(f"  finishes about {f['finishes_at_local']}, in the window {w['label']}")
+    for d in f["days"]:
+        out.append(f"  {d['date']}: windows can take {d['capacity']:,} rows; "
+                   f"{d['rows']:,} planned")
+    wait = f["waiting"]
+    if wait["rows"]:
+        rows = ", ".join(str(x["row"]) for x in wait["first"])
+        more = "" if wait["rows"] <= len(wait["first"]) else ", …"
+        out.append(f"  {wait['rows']:,} rows will still wait (rows {rows}{more}): "
+                   f"{wait['first'][0]['why']}")
+    else:
+        out.append("  no row is left waiting")
+    return out
+
+
+def _mapping_table(inputs: dict[str, Any]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title="Columns understood")
+    t.add_column("role")
+    t.add_column("column(s)")
+    for role, col in inputs["columns"].items():
+        value = ", ".join(col) if isinstance(col, list) else col
+        t.add_row(Text(role), Text(value or "-"))
+    t.add_row("ignored", Text(", ".join(inputs["ignored_columns"]) or "-"))
+    return t

@@ -1,0 +1,121 @@
+"""`status`: what the journal says of a campaign, for people and (with --json) schedulers."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from campaign_dialer import log
+from campaign_dialer.commands.lock import lock_held
+from campaign_dialer.commands.tables import dash, fate_table
+from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.vocab import PENDING
+
+
+def status(path: Path, *, as_json: bool = False) -> ExitCode:
+    from campaign_dialer.store import Journal, JournalError
+
+    campaign = load_campaign(path, check_inputs=False)
+    try:
+        journal = Journal(campaign.journal_path, campaign.name, create=False)
+    except JournalError:
+        if campaign.journal_path.exists():
+            raise  # there, but unreadable: say so, not "never run"
+        known = _history_attempts(campaign)
+        # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
+        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run",
+                                "control": "active", "running": False, "runs": 0}
+        text = f"{campaign.name}: never run"
+        if known:
+            # Not a fresh start: the next run rebuilds the journal from the history.
+            data.update(state="journal_missing", history_attempts=known)
+            text = (f"{campaign.name}: no journal, but the contact history holds {known} "
+                    "attempt(s) of this campaign; the next run rebuilds the journal from it")
+        print(json.dumps(data)) if as_json else log.out().print(text, highlight=False)
+        return ExitCode.OK
+    with journal:
+        data = status_data(journal, campaign)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return ExitCode.OK
+    con = log.out()
+    con.print(fate_table(f"{campaign.name}: {data['state']}", data["by_reason"]))
+    con.print(
+        f"live calls: {data['live_calls']}; next window opens: {data['next_window_at'] or '-'}; "
+        f"last run exit code: {dash(data['last_exit_code'])}; clock: "
+        f"{dash(data['clock_source'])}", highlight=False, soft_wrap=True,
+    )
+    if data["control"] == "paused":
+        con.print(
+            f"paused: a running run keeps following its live calls and waits up to "
+            f"{dash(data['pause_wait_s'])}s (--pause-wait, default 15m) for "
+            "`campaign-dialer resume`, then exits 75; rows not dialed wait for the next run"
+        )
+    if data["unresolved"]:
+        con.print(
+            f"{len(data['unresolved'])} call(s) could not be confirmed and are not re-sent "
+            "until you decide: check the platform, then `campaign-dialer release "
+            f"{path} --as not-called` (dial again) or `--as called` (never again)"
+        )
+        for u in data["unresolved"]:
+            con.print(f"  row {u['row']} attempt {u['attempt']}: {u['error'] or '-'}")
+    return ExitCode.OK
+
+
+def _history_attempts(campaign: Campaign) -> int:
+    """How many attempts of this campaign the contact history knows (0 if it has none)."""
+    from campaign_dialer.planning import history_path, open_campaign_history
+
+    if not history_path(campaign).exists():
+        return 0
+    history = open_campaign_history(campaign)
+    try:
+        return len(history.records(campaign.name))
+    finally:
+        history.close()
+
+
+def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
+    from campaign_dialer.store import PLACED
+
+    fates = journal.fates().values()
+    counts = Counter((f.disposition, f.reason or "") for f in fates)
+    by_disp = Counter(f.disposition for f in fates)
+    opens = [f.next_open for f in fates if f.disposition == PENDING and f.next_open]
+    runs = journal.runs()
+    running = lock_held(campaign)
+    last_exit = journal.get_meta("last_exit_code")
+    from campaign_dialer.report import state_label
+
+    control = journal.control()
+
+    from campaign_dialer.store import UNRESOLVED
+
+    unresolved = [
+        {"row": a.row, "attempt": a.attempt, "intent_at": a.intent_at, "error": a.error}
+        for a in journal.attempts(states=[UNRESOLVED])
+    ]
+    wait = journal.get_meta("pause_wait_s")
+    return {
+        "campaign": campaign.name,
+        "state": state_label(running=running, control=control, runs=len(runs),
+                             pending=by_disp.get(PENDING, 0)),
+        "control": control,
+        "running": running,
+        "rows": sum(by_disp.values()),
+        "by_disposition": dict(by_disp),
+        "by_reason": [
+            {"disposition": d, "reason": r or None, "rows": n}
+            for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "live_calls": len(journal.attempts(states=[PLACED])),
+        "next_window_at": min(opens) if opens else None,
+        "last_exit_code": int(last_exit) if last_exit is not None else None,
+        "runs": len(runs),
+        "clock_source": journal.get_meta("clock_source"),
+        "pause_wait_s": float(wait) if wait else 15 * 60.0,
+        "unresolved": unresolved,
+    }

@@ -1,0 +1,202 @@
+"""What `load_campaign` says of a campaign file it refuses: secrets written into it, pydantic's
+errors as "key: problem" with a did-you-mean, input files that are missing or the wrong kind.
+
+Kept apart from `config` (the file's keys and their types) so the schema reads on its own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from campaign_dialer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from campaign_dialer.config import Campaign
+
+KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
+SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
+# What a webhook signing secret looks like when pasted where its variable's NAME belongs.
+SECRET_PREFIX = re.compile(r"^(whsec_|vx_(live|test)_)", re.IGNORECASE)
+
+
+def looks_secret(name: str) -> bool:
+    """A long mixed-case string of letters and digits is a pasted secret, not a NAME."""
+    if SECRET_PREFIX.search(name):
+        return True
+    return (len(name) >= 20 and not name.isupper() and any(c.isdigit() for c in name)
+            and any(c.islower() for c in name))
+
+
+def find_secrets(data: Any, prefix: str = "") -> str | None:
+    """Key path of the first value that is, or is named like, an API key."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if str(k).lower() in SECRET_KEY_NAMES:
+                return path
+            found = find_secrets(v, path)
+            if found:
+                return found
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found = find_secrets(v, f"{prefix}[{i}]")
+            if found:
+                return found
+    elif isinstance(data, str) and KEY_PATTERN.search(data):
+        return prefix
+    return None
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model a key path points into (for "did you mean")."""
+    model = root
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def suggest(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The known key an unknown one is most likely a typo of, as the user would write it."""
+    model = model_at(root, loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    if not close:
+        return None
+    full = (*loc[:-1], close[0])
+    ann = model.model_fields[close[0]].annotation
+    is_table = isinstance(ann, type) and issubclass(ann, BaseModel)
+    return f"[{key_path(full)}]" if is_table else key_path(full)
+
+
+def explain(e: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
+    """All of pydantic's errors as (key, problem), typos explained once, not twice."""
+    errors = e.errors()
+    suggested: set[tuple[Any, ...]] = set()
+    hints: dict[int, str] = {}
+    for i, err in enumerate(errors):
+        if err["type"] == "extra_forbidden":
+            hint = suggest(root, tuple(err["loc"]))
+            if hint:
+                hints[i] = hint
+                suggested.add((*err["loc"][:-1], hint.strip("[]").split(".")[-1]))
+    out: list[tuple[str, str]] = []
+    for i, err in enumerate(errors):
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key" + (f"; did you mean {hints[i]}?" if i in hints else "")
+        elif err["type"] == "missing":
+            if loc in suggested:
+                continue  # said with the typo: "unknown key; did you mean ..."
+            msg = "required key is missing"
+        elif err["type"] in TYPE_WORDS:
+            msg = f"must be {TYPE_WORDS[err['type']]}"
+            got = err.get("input")
+            if isinstance(got, str | int | float | bool) and len(repr(got)) <= 60:
+                msg += f", not {kind(got)} ({toml_literal(got)})"
+                if isinstance(got, str):
+                    msg += "; write it without quotes"
+        out.append((key_path(loc), msg))
+    return out
+
+
+TYPE_WORDS = {
+    "float_type": "a number", "int_type": "a whole number", "bool_type": "true or false",
+    "string_type": "a string in quotes", "list_type": "a list, e.g. [...]",
+}
+
+
+def kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    return {str: "a string", int: "a whole number", float: "a decimal number"}[type(v)]
+
+
+def toml_literal(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+def require_inputs(c: Campaign) -> None:
+    """Every input named is a file, the contacts are not a DNC list or a consent ledger, and
+    outputs have the right kind of place to go: all problems at once, before anything runs."""
+    checks: list[tuple[str, Path]] = [("inputs.contacts", c.contacts_path)]
+    plain = len(c.model.inputs.dnc)
+    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths[:plain])]
+    checks += [
+        (f"inputs.dnc_lists[{i}].path", p) for i, p in enumerate(c.dnc_paths[plain:])
+    ]
+    if c.consent_path is not None:
+        checks.append(("inputs.consent", c.consent_path))
+    if c.reassigned_path is not None:
+        checks.append(("inputs.reassigned", c.reassigned_path))
+    if c.rules_path is not None:
+        checks.append(("compliance.rules_file", c.rules_path))
+    problems = [
+        (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
+        for key, p in checks if not p.is_file()
+    ]
+    # The people to call read from the Do-Not-Call list or the consent ledger: a slip of the
+    # pen that would make the list of people who said no into the list of people to ring.
+    others = [(k, p) for k, p in checks[1:]] + [("compliance.dnc_ledger", c.dnc_ledger_path)]
+    for key, p in others:
+        if same_file(c.contacts_path, p):
+            problems.append(
+                ("inputs.contacts", f"{c.contacts_path} is also {key}: contacts must be the "
+                 "people to call, not a Do-Not-Call list or a consent ledger")
+            )
+    if c.model.compliance.require_consent and c.consent_path is None:
+        problems.append(
+            ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
+        )
+    problems += writable_path_problems(c)
+    if problems:
+        raise ConfigError.of(c.path, problems)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a == b or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def writable_path_problems(c: Campaign) -> list[tuple[str, str]]:
+    """Outputs must be of the right kind before anything runs (a file, a folder)."""
+    problems: list[tuple[str, str]] = []
+    ledger = c.dnc_ledger_path
+    if ledger.exists() and not ledger.is_file():
+        problems.append(("compliance.dnc_ledger", f"{ledger} is not a file"))
+    elif ledger.parent.exists() and not ledger.parent.is_dir():
+        problems.append(("compliance.dnc_ledger", f"{ledger.parent} is not a folder"))
+    out = c.output_dir
+    if out.exists() and not out.is_dir():
+        problems.append(("output.dir", f"{out} is not a folder"))
+    else:
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    problems.append(("output.dir", f"{parent} is not a folder"))
+                break
+    return problems
