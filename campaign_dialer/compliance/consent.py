@@ -24,6 +24,7 @@ from campaign_dialer.contacts import STRING, normalize_phones
 from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
     column_of,
+    first_bad,
     read_strings,
     refuse_plausible,
     unreadable_cells,
@@ -55,21 +56,15 @@ def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) ->
     if optional:
         check = ~blank
     else:
-        if blank.any():
-            i = int(np.flatnonzero(blank)[0])
-            raise ComplianceError(path, "is blank", row=i + 1, column=column)
+        first_bad(blank, lambda i: ComplianceError(path, "is blank", row=i + 1, column=column))
         check = np.ones(len(text), dtype=bool)
     has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
     has_time = text.str.contains("T| ", regex=True).fillna(False).to_numpy(dtype=bool)
     naive = check & ~(has_offset & has_time)
-    if naive.any():
-        i = int(np.flatnonzero(naive)[0])
-        raise ComplianceError(
-            path,
-            f"{text.iloc[i]!r} is not an ISO 8601 date-time with a UTC offset",
-            row=i + 1,
-            column=column,
-        )
+    first_bad(naive, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is not an ISO 8601 date-time with a UTC offset",
+        row=i + 1, column=column,
+    ))
     parsed = pd.to_datetime(
         text.where(~pd.Series(blank, index=text.index), None),
         utc=True,
@@ -77,21 +72,17 @@ def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) ->
         errors="coerce",
     )
     bad = check & parsed.isna().to_numpy(dtype=bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ComplianceError(
-            path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
-        )
+    first_bad(bad, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
+    ))
     # pandas keeps 9999-12-31 or 0001-01-01 at microsecond resolution; nanoseconds (what the
     # ledger compares in) only reach 1677-2262, so such a date is named, not a traceback.
     lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
     outside = check & ((parsed < lo) | (parsed > hi)).fillna(False).to_numpy(dtype=bool)
-    if outside.any():
-        i = int(np.flatnonzero(outside)[0])
-        raise ComplianceError(
-            path, f"{text.iloc[i]!r} is outside the supported years 1678-2261",
-            row=i + 1, column=column,
-        )
+    first_bad(outside, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is outside the supported years 1678-2261",
+        row=i + 1, column=column,
+    ))
     ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return np.where(blank, _NO_EXPIRY, ns)
 
@@ -281,15 +272,13 @@ def _read_consent_full(
         _EVENT_WORDS, na_action="ignore"
     ).astype(STRING)
     bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ComplianceError(
-            path,
-            f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
-            "granted/revoked, subscribed/unsubscribed)",
-            row=i + 1,
-            column=names[i_event],
-        )
+    first_bad(bad, lambda i: ComplianceError(
+        path,
+        f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
+        "granted/revoked, subscribed/unsubscribed)",
+        row=i + 1,
+        column=names[i_event],
+    ))
     at_text = column_of(table, i_at).str.strip()
     event_ns = _timestamps(path, at_text, names[i_at], optional=False)
     if i_exp is not None:
@@ -319,10 +308,10 @@ def _read_consent_full(
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
     nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
-    if nothing.any():
-        i = int(np.flatnonzero(nothing)[0])
-        col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
-        raise ComplianceError(path, "has neither a phone nor a contact_id", row=i + 1, column=col)
+    col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
+    first_bad(nothing, lambda i: ComplianceError(
+        path, "has neither a phone nor a contact_id", row=i + 1, column=col
+    ))
     base = pd.DataFrame(
         {
             "row": np.arange(1, n + 1),

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.contacts.csvfile import ContactsError, read_strings
+from campaign_dialer.contacts.csvfile import first_bad as refuse_first
 from campaign_dialer.contacts.hints import normalize_hint
 from campaign_dialer.contacts.phones import _check_region, normalize_phones
 from campaign_dialer.contacts.roles import _detect_by_values, _resolve_roles, _unique_names
@@ -192,15 +193,17 @@ def load_contacts(
             e164 = e164.mask(t, norm["e164"])
             extension = extension.mask(t, norm["extension"])
             problem = problem.mask(t, pd.NA)
-        if label in explicit_phones and bad_np.any() and not valid.any():
-            r = int(np.flatnonzero(bad_np)[0])
-            raise ContactsError(
-                path,
-                f"[inputs.columns] phone names {label!r}, but no cell of it holds a phone "
-                f"number ({raw.iat[r]!r} is not one): the wrong column?",
-                row=r + 1,
-                column=label,
-            )
+        if label in explicit_phones and not valid.any():
+            def wrong_column(r: int, raw: pd.Series = raw, label: str = label) -> ContactsError:
+                return ContactsError(
+                    path,
+                    f"[inputs.columns] phone names {label!r}, but no cell of it holds a phone "
+                    f"number ({raw.iat[r]!r} is not one): the wrong column?",
+                    row=r + 1,
+                    column=label,
+                )
+
+            refuse_first(bad_np, wrong_column)
         note = bad_np & (first_bad < 0)
         first_bad[note] = k
         valid_cols.append(norm["e164"])
