@@ -8,12 +8,15 @@ DNC list or the ledger, without consent (when required), or outside its calling 
 
 from __future__ import annotations
 
+import builtins
 import csv
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +32,7 @@ from campaign_dialer.compliance import (
 )
 from campaign_dialer.compliance.holds import NAT
 from campaign_dialer.contacts import load_contacts
+from campaign_dialer.vocab import GATE_REASONS
 
 POOL = (
     "+12125550100", "+14155550101", "+13055550102", "+16025550103", "+18505550104",
@@ -151,6 +155,7 @@ def test_the_plan_and_check_agree_row_by_row(
             cols["detail"][i].as_py() or "", None if nxt == NAT else _from_ns(nxt),
         )
         assert plan == (v.disposition, v.reason, v.detail, v.next_open), (i, r.to_dict())
+        assert v.reason is None or v.reason in GATE_REASONS  # one vocabulary (vocab.py)
         evidence = {
             k: e for k in v.evidence if (e := cols[k][i].as_py())
         }
@@ -183,3 +188,49 @@ def test_check_never_lets_through_a_listed_unconsented_or_out_of_hours_call(
     assert decision.reason != "consent_revoked"
     if require_consent:
         assert decision.allowed
+
+
+def test_check_reads_no_file_and_reloaded_reads_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign_dialer.ledger_file import DncLedger
+
+    at = BASE + timedelta(hours=18)  # 14:00 in New York
+    ledger = DncLedger(tmp_path / "ledger.csv")
+    gate, _ = _world(tmp_path, [("", POOL[0], "", "")], [POOL[1]], [],
+                     [(POOL[0], "", "grant", 1, None)], True, True, None)
+    gate = Gate(dnc=DncList.load([tmp_path / "dnc.csv"], default_region="US", ledger=ledger),
+                consent=gate.consent, window=gate.window, require_consent=True)
+    for z in ("America/New_York",):  # the zone database is loaded once, not per check
+        gate.window.check(POOL[0], z, at)
+    assert gate.reloaded() is None  # nothing changed
+    ledger.add(POOL[2], reason="opt_out", campaign="a", evidence="call 1", at=at)
+
+    def no_io(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Gate.check touched the file system")
+
+    with monkeypatch.context() as m:
+        for target, name in ((os, "stat"), (os, "open"), (builtins, "open"), (Path, "stat"),
+                             (Path, "open"), (Path, "read_bytes"), (Path, "read_text")):
+            m.setattr(target, name, no_io)
+        assert gate.check(phone_e164=POOL[0], contact_id=None, tz_hint=None, at=at).disposition \
+            == "eligible"
+        assert gate.check(phone_e164=POOL[1], contact_id=None, tz_hint=None, at=at).reason \
+            == "dnc_local"
+        # a number this process recorded is held back at once, from memory
+        assert gate.check(phone_e164=POOL[2], contact_id=None, tz_hint=None, at=at).reason \
+            == "dnc_local"
+    # another process revokes consent and appends to the ledger: check alone does not see it,
+    # the reload (a worker thread's job in the engine) does
+    with (tmp_path / "consent.csv").open("a") as f:
+        f.write(f"{POOL[0]},,revoke,{(at - timedelta(minutes=5)).isoformat()},,stop\n")
+    DncLedger(tmp_path / "ledger.csv").add(
+        POOL[3], reason="opt_out", campaign="b", evidence="call 2", at=at
+    )
+    fresh = gate.reloaded()
+    assert fresh is not None and fresh.dnc is gate.dnc  # the DNC list file did not change
+    assert fresh.check(phone_e164=POOL[0], contact_id=None, tz_hint=None, at=at).reason \
+        == "consent_revoked"
+    assert gate.check(phone_e164=POOL[3], contact_id=None, tz_hint=None, at=at).reason \
+        == "dnc_local"  # the ledger caught up in place: every gate sharing it sees the number
+    assert fresh.reloaded() is None

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 from campaign_dialer.compliance.base import LOOKAHEAD_DAYS, US_FEDERAL_WINDOW, _aware
+from campaign_dialer.compliance.holiday import us_federal_holidays
 from campaign_dialer.compliance.rules import (
     _NO_CALLS,
     Interval,
@@ -39,6 +40,20 @@ def _zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _warm() -> None:
+    """Load once per process what a check would otherwise read on first use: every zone of
+    the area-code table and the federal holidays around today (the `holidays` package imports
+    its US module lazily). A zone named only by a hint, or of a number outside NANP, is loaded
+    by the plan, which decides every row before the engine asks `Gate.check` again."""
+    for zones in _state_zones().values():
+        for z in zones:
+            _zone(z)
+    year = datetime.now(UTC).year
+    for y in range(year - 1, year + 2):
+        us_federal_holidays(y)
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,6 +152,7 @@ class CallingWindow:
         self.state_rules = state_rules
         self.allow_unknown_timezone = allow_unknown_timezone
         self.rules = rules or builtin_state_rules()  # `compliance.rules_file` or the shipped one
+        _warm()
 
     def __repr__(self) -> str:
         s, e = self.effective
