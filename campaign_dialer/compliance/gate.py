@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from campaign_dialer.compliance.base import NO_PHONE_DNC, _aware, _e164_ints, _ns
+from campaign_dialer.compliance.base import EVIDENCE_KEYS, NO_PHONE_DNC, _aware, _e164_ints, _ns
 from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
 from campaign_dialer.compliance.dnc import DncList
 from campaign_dialer.compliance.reassigned import ReassignedAnswers
@@ -39,7 +39,6 @@ from campaign_dialer.vocab import (
 DNC_LIST_STALE = "dnc_list_stale"
 NO_PHONE_NUMBER = "no_phone_number"
 NO_PHONE_DETAIL = "only a contact_id: local DNC lists cannot be checked without the number"
-EMPTY_EVIDENCE: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,9 @@ class Gate:
         """
         _aware(at)
         if contact_reason is not None:
-            return Verdict(SUPPRESSED, contact_reason, contact_detail, None, EMPTY_EVIDENCE)
+            # no number or no person of its own: nothing was checked, so no evidence
+            evidence = dict.fromkeys(EVIDENCE_KEYS, "")
+            return Verdict(SUPPRESSED, contact_reason, contact_detail, None, evidence)
         phone = phone_e164 or None
         cid = contact_id or None
         if phone is None and cid is None:
