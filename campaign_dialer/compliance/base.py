@@ -13,6 +13,14 @@ import pyarrow.compute as pc
 
 from campaign_dialer.contacts import STRING
 from campaign_dialer.errors import InputError
+from campaign_dialer.vocab import CONSENT_REASONS, DNC_REASONS, WINDOW_REASONS
+
+# The gate's reasons, by name, from the one vocabulary (`vocab`): never spelled out here.
+(DNC_LOCAL,) = DNC_REASONS
+NO_CONSENT, CONSENT_REVOKED, CONSENT_EXPIRED, NUMBER_REASSIGNED, REASSIGNED_UNCHECKED = (
+    CONSENT_REASONS
+)
+OUTSIDE_WINDOW, UNKNOWN_TIMEZONE = WINDOW_REASONS
 
 US_FEDERAL_WINDOW = (time(8), time(21))
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -12,6 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.compliance.base import (
+    CONSENT_EXPIRED,
+    CONSENT_REVOKED,
+    NO_CONSENT,
     ComplianceError,
     _arrow_strings,
     _e164_ints,
@@ -184,7 +187,7 @@ class ConsentLedger:
             if code is not None:
                 best = max(best, self._latest_for(code, at_ns))
         if best < 0:
-            return ConsentDecision(False, "no_consent", None, None)
+            return ConsentDecision(False, NO_CONSENT, None, None)
         ev = self.events.iloc[best]
         return _decision(
             bool(ev["revoke"]),
@@ -348,9 +351,9 @@ def _decision(
     expires = None if expires_ns == _NO_EXPIRY else _from_ns(expires_ns)
     src = source or None
     if revoke:
-        reason: str | None = "consent_revoked"
+        reason: str | None = CONSENT_REVOKED
     elif expires_ns <= at_ns:
-        reason = "consent_expired"
+        reason = CONSENT_EXPIRED
     else:
         reason = None
     return ConsentDecision(reason is None, reason, event_at, src, expires, event_text, expires_text)

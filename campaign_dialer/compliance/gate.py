@@ -23,7 +23,20 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from campaign_dialer.compliance.base import EVIDENCE_KEYS, NO_PHONE_DNC, _aware, _e164_ints, _ns
+from campaign_dialer.compliance.base import (
+    CONSENT_EXPIRED,
+    CONSENT_REVOKED,
+    DNC_LOCAL,
+    EVIDENCE_KEYS,
+    NO_CONSENT,
+    NO_PHONE_DNC,
+    NUMBER_REASSIGNED,
+    OUTSIDE_WINDOW,
+    REASSIGNED_UNCHECKED,
+    _aware,
+    _e164_ints,
+    _ns,
+)
 from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
 from campaign_dialer.compliance.dnc import DncList
 from campaign_dialer.compliance.reassigned import ReassignedAnswers
@@ -51,12 +64,12 @@ class Verdict:
 
 
 _CONSENT_DETAIL = {
-    "no_consent": "no consent on record at the time of the call",
-    "consent_revoked": "consent revoked",
-    "consent_expired": "consent grant expired",
-    "number_reassigned": "the number was permanently disconnected since the consent was given "
+    NO_CONSENT: "no consent on record at the time of the call",
+    CONSENT_REVOKED: "consent revoked",
+    CONSENT_EXPIRED: "consent grant expired",
+    NUMBER_REASSIGNED: "the number was permanently disconnected since the consent was given "
     "(Reassigned Numbers Database: yes)",
-    "reassigned_unchecked": "no Reassigned Numbers Database 'no' answer vouches for the "
+    REASSIGNED_UNCHECKED: "no Reassigned Numbers Database 'no' answer vouches for the "
     "consent grant (compliance.require_reassigned_check)",
 }
 
@@ -169,7 +182,7 @@ class Gate:
 
     def _consent(self, phone: str | None, cid: str | None, at: datetime) -> ConsentDecision:
         if self.consent is None:
-            return ConsentDecision(False, "no_consent", None, None)
+            return ConsentDecision(False, NO_CONSENT, None, None)
         return self.consent.decide(phone_e164=phone, contact_id=cid, at=at)
 
     def check(
@@ -231,10 +244,10 @@ class Gate:
             if source is not None:
                 break
         consent = self._consent(phone, cid, at)
-        if consent.reason != "consent_revoked" and self.consent is not None:
+        if consent.reason != CONSENT_REVOKED and self.consent is not None:
             for number in other_phones:
                 other = self.consent.decide(phone_e164=number, contact_id=None, at=at)
-                if other.reason == "consent_revoked":
+                if other.reason == CONSENT_REVOKED:
                     consent = other
                     break
         window = self.window.check(phone, tz_hint, at)
@@ -254,19 +267,19 @@ class Gate:
             )
             evidence["rnd_queried_at"] = queried[0] or ""
             if code[0] in (1, 2):
-                reason = "number_reassigned" if code[0] == 1 else "reassigned_unchecked"
+                reason = NUMBER_REASSIGNED if code[0] == 1 else REASSIGNED_UNCHECKED
                 consent = ConsentDecision(False, reason, consent.event_at, consent.source)
         stale = self.dnc.stale(at)
         if stale:  # no call stands on a list too old to vouch for it (the engine stops: 78)
             return Verdict(PENDING, DNC_LIST_STALE, stale[0], None, evidence)
         if source is not None:
-            return Verdict(SUPPRESSED, "dnc_local", f"listed in {source}", None, evidence)
-        needs = self.require_consent or consent.reason == "consent_revoked"
+            return Verdict(SUPPRESSED, DNC_LOCAL, f"listed in {source}", None, evidence)
+        needs = self.require_consent or consent.reason == CONSENT_REVOKED
         if needs and not consent.allowed:
-            reason = consent.reason or "no_consent"
+            reason = consent.reason or NO_CONSENT
             return Verdict(SUPPRESSED, reason, _CONSENT_DETAIL[reason], None, evidence)
         if not window.ok:
             assert window.reason is not None
-            disposition = PENDING if window.reason == "outside_window" else SUPPRESSED
+            disposition = PENDING if window.reason == OUTSIDE_WINDOW else SUPPRESSED
             return Verdict(disposition, window.reason, window.detail, window.next_open, evidence)
         return Verdict(ELIGIBLE, None, window.detail, None, evidence)

@@ -12,8 +12,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.compliance.base import (
+    CONSENT_EXPIRED,
+    CONSENT_REVOKED,
+    DNC_LOCAL,
     EVIDENCE_KEYS,
+    NO_CONSENT,
     NO_PHONE_DNC,
+    NUMBER_REASSIGNED,
+    OUTSIDE_WINDOW,
+    REASSIGNED_UNCHECKED,
     _arrow_strings,
     _aware,
     _e164_ints,
@@ -195,8 +202,7 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
             consent_ev[k] = null
         rnd_ev = null
     c_names = [
-        "no_consent", "consent_revoked", "consent_expired", "number_reassigned",
-        "reassigned_unchecked",
+        NO_CONSENT, CONSENT_REVOKED, CONSENT_EXPIRED, NUMBER_REASSIGNED, REASSIGNED_UNCHECKED,
     ]
     needs = np.full(n, gate.require_consent) | (c_code == 1)
     c_block = cand & ~in_dnc & needs & (c_code >= 0)
@@ -205,7 +211,7 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
     group, decisions = _window_groups(gate, phone, ints, hint, cand, at)
     g_ok = np.array([bool(d and d.ok) for d in decisions] + [False], dtype=bool)
     g_pending = np.array(
-        [bool(d and d.reason == "outside_window") for d in decisions] + [False], dtype=bool
+        [bool(d and d.reason == OUTSIDE_WINDOW) for d in decisions] + [False], dtype=bool
     )
     nat = np.iinfo(np.int64).min
     g_next = np.array(
@@ -221,7 +227,7 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
     disp[in_dnc | c_block] = 1
     disp[w_block] = np.where(g_pending[group[w_block]], 2, 1)
 
-    reason_labels = ["dnc_local", *c_names] + [d.reason if d else None for d in decisions]
+    reason_labels = [DNC_LOCAL, *c_names] + [d.reason if d else None for d in decisions]
     r_code = np.full(n, -1, dtype=np.int64)
     r_code[in_dnc] = 0
     r_code[c_block] = 1 + c_code[c_block]

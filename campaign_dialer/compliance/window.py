@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from phonenumbers.tzdata import TIMEZONE_DATA
 
-from campaign_dialer.compliance.base import LOOKAHEAD_DAYS, US_FEDERAL_WINDOW, _aware
+from campaign_dialer.compliance.base import (
+    LOOKAHEAD_DAYS,
+    OUTSIDE_WINDOW,
+    UNKNOWN_TIMEZONE,
+    US_FEDERAL_WINDOW,
+    _aware,
+)
 from campaign_dialer.compliance.holiday import us_federal_holidays
 from campaign_dialer.compliance.rules import (
     _NO_CALLS,
@@ -231,7 +237,7 @@ class CallingWindow:
         nxt = self._next_open(zones, states, at)
         where = ", ".join(closed)
         detail = f"closed in {where}" + ("" if nxt else f"; not open within {LOOKAHEAD_DAYS} days")
-        return WindowDecision(False, "outside_window", nxt, zones, tuple(locals_), detail)
+        return WindowDecision(False, OUTSIDE_WINDOW, nxt, zones, tuple(locals_), detail)
 
     def open_intervals(
         self, zone: str, states: tuple[str, ...], at: datetime, days: int = LOOKAHEAD_DAYS
@@ -278,6 +284,6 @@ class CallingWindow:
         if not zones:
             if self.allow_unknown_timezone:
                 return WindowDecision(True, None, None, (), (), f"{why}; allowed by campaign")
-            return WindowDecision(False, "unknown_timezone", None, (), (), why)
+            return WindowDecision(False, UNKNOWN_TIMEZONE, None, (), (), why)
         return self._evaluate(zones, states, at)
 
