@@ -64,14 +64,12 @@ from campaign_dialer.contacts.phones import (
     clean_phone_text,
     normalize_phone,
     normalize_phones,
-    phone_problem,
 )
 from campaign_dialer.contacts.roles import COLUMN_KEYS
 from campaign_dialer.contacts.tables import (
     CA_PROVINCES,
     PHONE_ROLES,
     ROLE_ALIASES,
-    ROLES,
     STANDARD_COLUMNS,
     STATE_CODES,
     STRING,
@@ -82,7 +80,6 @@ __all__ = [
     "CA_PROVINCES",
     "COLUMN_KEYS",
     "PHONE_ROLES",
-    "ROLES",
     "ROLE_ALIASES",
     "STANDARD_COLUMNS",
     "STATE_CODES",
@@ -100,7 +97,6 @@ __all__ = [
     "normalize_hint",
     "normalize_phone",
     "normalize_phones",
-    "phone_problem",
     "postal_info",
     "report_footer",
     "sniff_encoding",

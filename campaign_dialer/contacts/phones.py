@@ -144,11 +144,6 @@ def normalize_phone(raw: str, default_region: str) -> str | None:
     return _parse(raw.strip(), _check_region(default_region))[0]
 
 
-def phone_problem(raw: str, default_region: str) -> str | None:
-    """Why `raw` is not a valid number ("blank", "too short", ...), None when it is valid."""
-    return _parse(raw.strip(), _check_region(default_region))[1]
-
-
 @functools.lru_cache(maxsize=1)
 def _nanp_rules() -> list[tuple[str | None, str | None]]:
     """Per NANP region, in phonenumbers' order: (leading-digits regex, known-type regex).

@@ -32,7 +32,6 @@ def _load_aliases() -> dict[str, tuple[str, ...]]:
 # mapping always wins over this. phone, mobile and other_phone are all phone columns.
 ROLE_ALIASES: dict[str, tuple[str, ...]] = _load_aliases()
 PHONE_ROLES = ("phone", "mobile", "other_phone")
-ROLES = tuple(ROLE_ALIASES)
 STANDARD_COLUMNS = (
     "row", "contact_id", "phone_raw", "phone_e164", "tz_hint", "reason", "detail",
     "phone_column", "phone_extension", "phone_others",
