@@ -57,7 +57,6 @@ from campaign_dialer.planning import (
     HISTORY_REASONS,
     Plan,
     PlannedRow,
-    build_gate,
     open_campaign_history,
 )
 from campaign_dialer.store import (
@@ -271,12 +270,8 @@ class Engine:
         self.run_id: int | None = None
         self.served: Served | None = None
         self.webhooks: Receiver | None = None
-        # The gate itself re-reads the consent ledger when it changes and the DNC ledger's
-        # new lines at every check; the local DNC lists are the engine's to watch.
-        self._gate_sources = list(campaign.dnc_paths)
-        if campaign.reassigned_path is not None:  # new RND answers count at the next dial
-            self._gate_sources.append(campaign.reassigned_path)
-        self._gate_stamp = self._stamp_sources()
+        # The gate answers from memory; `_fresh_gate` has it re-read, in a worker thread, the
+        # inputs that changed (DNC lists, consent, RND answers, the DNC ledger's new lines).
         self._gate_checked = time.monotonic()
         self._deadline: datetime | None = self.opts.until
         if self.opts.max_duration_s is not None:
@@ -284,43 +279,30 @@ class Engine:
             self._deadline = min(d, self._deadline) if self._deadline else d
 
     # -- the gate's inputs can change mid-run -----------------------------------------
-    def _stamp_sources(self) -> tuple[tuple[int, int], ...]:
-        out = []
-        for p in self._gate_sources:
-            try:
-                st = p.stat()
-                out.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                out.append((0, -1))
-        return tuple(out)
-
     async def _fresh_gate(self) -> Gate:
-        """The gate, rebuilt when a consent, DNC or ledger file changed during the run.
+        """The gate, caught up with the compliance files that changed during the run.
 
-        A consent revoked or a number added to a DNC list while the campaign runs must stop
-        that call; files are looked at no more than once a second.
+        A consent revoked, a number added to a DNC list or to the DNC ledger, or a new RND
+        answer while the campaign runs must stop that call; the files are looked at (in a
+        worker thread: `Gate.reloaded`) no more than once a second.
         """
         if time.monotonic() - self._gate_checked < 1.0:
             return self.gate
-        self._gate_checked = time.monotonic()
-        stamp = self._stamp_sources()
-        if stamp == self._gate_stamp:
-            return self.gate
         async with self._gate_lock:
-            if stamp == self._gate_stamp:
+            if time.monotonic() - self._gate_checked < 1.0:
                 return self.gate
             try:
-                gate, _ = await anyio.to_thread.run_sync(
-                    build_gate, self.campaign, self.history
-                )
+                gate = await anyio.to_thread.run_sync(self.gate.reloaded)
             except Exception as e:  # noqa: BLE001 - any failure means we cannot vouch for a call
                 self._abort_run(
                     ExitCode.DATAERR, f"a compliance input changed and cannot be read: {e}"
                 )
                 return self.gate
-            self.gate = gate
-            self._gate_stamp = stamp
-            self.log.info("compliance_inputs_reloaded")
+            finally:
+                self._gate_checked = time.monotonic()
+            if gate is not None:
+                self.gate = gate
+                self.log.info("compliance_inputs_reloaded")
         return self.gate
 
     # -- limits -----------------------------------------------------------------------

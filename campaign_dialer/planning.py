@@ -1,12 +1,13 @@
 """From a campaign file to a dial plan: load the inputs, build the gate, decide every row.
 
-`check` stops here; `run` hands the plan to the engine. Nothing here touches the network.
+`check` stops here; `run` hands the plan to the engine. Nothing here touches the network;
+the contact history is read once, in `build_gate` (its answer is data the gate holds).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -22,32 +23,42 @@ from campaign_dialer.compliance import (
     EVIDENCE_KEYS,
     CallingWindow,
     ConsentLedger,
-    DncLedger,
     DncList,
     DncListMeta,
     Gate,
+    Hold,
     ReassignedAnswers,
     StateRules,
     _from_ns,
-    _ns,
     decoded,
     load_state_rules,
     max_calls_per_24h,
     plan_columns,
     plan_columns_frame,
+    row_columns,
     state_for_number,
 )
+from campaign_dialer.compliance.holds import NAT, codes_of
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import STRING, Contacts, load_contacts
 from campaign_dialer.history import HistoryStore, PastCall, default_path, hold_back, open_history
+from campaign_dialer.ledger_file import DncLedger, SharedDncLedger
+from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
 
-CONTACT_REASONS = frozenset(
-    {"blank_phone", "invalid_phone", "duplicate", "no_phone_number", "dnc_flag"}
-)
-# Held back by the contact history (another campaign called them, or a state's cap is used up).
-HISTORY_REASONS = frozenset({"recently_called"})
-_NAT = np.iinfo(np.int64).min  # next_open "none" in the ns column
-NO_PHONE_DETAIL = "only a contact_id: local DNC lists cannot be checked without the number"
+__all__ = [
+    "CONTACT_REASONS",
+    "HISTORY_REASONS",
+    "Plan",
+    "PlanRows",
+    "PlannedRow",
+    "RecentCalls",
+    "build_gate",
+    "history_path",
+    "load_campaign_contacts",
+    "make_plan",
+    "open_campaign_history",
+    "person_key",
+]
 
 
 def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
@@ -138,7 +149,7 @@ class PlanRows(Sequence[PlannedRow]):
             disposition=str(c["disposition"][i].as_py()),
             reason=c["reason"][i].as_py(),
             detail=c["detail"][i].as_py() or "",
-            next_open=None if nxt == _NAT else _from_ns(nxt),
+            next_open=None if nxt == NAT else _from_ns(nxt),
             evidence=ev,
             other_phones=tuple(o.split(" ")) if o else (),
         )
@@ -156,7 +167,7 @@ class PlanRows(Sequence[PlannedRow]):
         reasons = _pylist(c["reason"])
         details = _pylist(c["detail"])
         nxt_ns = c["next_open"]
-        opens = {int(k): _from_ns(int(nxt_ns[k])) for k in np.flatnonzero(nxt_ns != _NAT)}
+        opens = {int(k): _from_ns(int(nxt_ns[k])) for k in np.flatnonzero(nxt_ns != NAT)}
         ev_lists = [_pylist(c[k]) for k in self._evidence_cols]
         evidence_cols = self._evidence_cols
         ev_cache: dict[tuple[Any, ...], dict[str, str]] = {}
@@ -219,8 +230,8 @@ class PlanRows(Sequence[PlannedRow]):
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
-        d_codes, d_labels = _codes(self._cols["disposition"])
-        r_codes, r_labels = _codes(self._cols["reason"])
+        d_codes, d_labels = codes_of(self._cols["disposition"])
+        r_codes, r_labels = codes_of(self._cols["reason"])
         key = d_codes * (len(r_labels) + 1) + (r_codes + 1)
         uniq, counts = np.unique(key, return_counts=True)
         out: dict[tuple[str, str], int] = {}
@@ -231,32 +242,14 @@ class PlanRows(Sequence[PlannedRow]):
         return out
 
 
-def _codes(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
-    """(code per row, -1 for null; labels) of a string column, dictionary-encoded or not."""
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    codes = np.asarray(pc.fill_null(enc.indices, -1), dtype=np.int64)
-    return codes, enc.dictionary.to_pylist()
-
-
-def _assign(arr: pa.Array, idx: np.ndarray, values: list[str | None]) -> pa.Array:
-    """`arr` (a dictionary-encoded string column) with the cells at `idx` set to `values`."""
-    if idx.size == 0:
-        return arr
-    codes, labels = _codes(arr)
-    codes[idx] = len(labels) + np.arange(idx.size)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int32), mask=codes < 0),
-        pa.array(labels + values, type=pa.large_string()),
-    )
-
-
 @dataclass
 class Plan:
     campaign: Campaign
     contacts: Contacts
     gate: Gate
     dnc_ledger: DncLedger
-    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts, before the plan's own holds
+    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts on the numbers, before its
+    # later holds (contact_id only, the contact history) that `rows` carry
     rows: PlanRows
     at: datetime
     history: HistoryStore | None = None
@@ -270,38 +263,54 @@ class Plan:
         return self.rows.counts()
 
 
-def _na(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
+@dataclass(frozen=True)
+class RecentCalls:
+    """The contact history's answer, as data the gate holds (`compliance.HistoryRule`): every
+    campaign's calls since shortly before the plan, read once (with the gate, in a worker
+    thread), so neither the plan nor a dial-time check queries the history.
 
-
-class SharedDncLedger(DncLedger):
-    """The DNC ledger in the contact history, plus `compliance.dnc_ledger` as an extra file.
-
-    The file is imported into the history on first use (and whenever it changed), still read
-    at every check and appended to, so no opt-out recorded in a ledger CSV is ever lost; the
-    history shares every entry with the campaigns of other folders.
+    A person another campaign called within `min_hours_between_calls`, or whose state's cap is
+    used up by every campaign's calls, waits (`history.hold_back`). This campaign's own calls
+    are its journal's (and its redial policy's) business.
     """
 
-    def __init__(self, path: Path, history: HistoryStore) -> None:
-        super().__init__(path)
-        self.history = history
-        history.import_ledger(path)
+    recent: Mapping[str, list[PastCall]]
+    campaign: str
+    min_hours: float
+    rules: StateRules | None = None
 
-    def numbers(self) -> set[str]:
-        return super().numbers() | self.history.dnc_numbers()
+    @property
+    def people(self) -> AbstractSet[str]:
+        return self.recent.keys()
 
-    def __contains__(self, e164: object) -> bool:
-        if not isinstance(e164, str):
-            return False
-        return super().__contains__(e164) or self.history.is_dnc(e164)
+    def __call__(
+        self, phone: str | None, contact_id: str | None, others: Sequence[str], at: datetime
+    ) -> Hold | None:
+        key = person_key(phone, contact_id)
+        past: list[PastCall] = list(self.recent.get(key, [])) if key else []
+        for num in others:  # a call to any of their numbers is to them
+            past += self.recent.get(f"tel:{num}", [])
+        if not any(p.campaign != self.campaign for p in past):
+            return None
+        held = hold_back(
+            past, campaign=self.campaign, at=at, min_hours=self.min_hours,
+            state_limit=max_calls_per_24h(phone, self.rules) if phone else None,
+            state=state_for_number(phone) if phone else None,
+        )
+        if held is None or held.reason is None:
+            return None
+        return held  # type: ignore[return-value]  # reason is set when it holds
 
-    def add(self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime) -> None:
-        self.history.add_dnc(e164, reason=reason, campaign=campaign, evidence=evidence, at=at)
-        super().add(e164, reason=reason, campaign=campaign, evidence=evidence, at=at)
+
+def recent_calls(
+    campaign: Campaign, history: HistoryStore, at: datetime, rules: StateRules | None
+) -> RecentCalls | None:
+    """What the history knows of the last day (or `min_hours_between_calls`) before `at`."""
+    min_hours = campaign.model.history.min_hours_between_calls
+    recent = history.recent_calls(at - timedelta(hours=max(min_hours, 24.0)))
+    if not recent:
+        return None
+    return RecentCalls(recent, campaign.name, min_hours, rules)
 
 
 def history_path(campaign: Campaign) -> Path:
@@ -314,8 +323,14 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
 
 
 def build_gate(
-    campaign: Campaign, history: HistoryStore | None = None
+    campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None
 ) -> tuple[Gate, DncLedger]:
+    """The campaign's gate and its DNC ledger file (blocking: reads every compliance input).
+
+    With `at`, the gate also holds the contact history's answer for the calls before `at`
+    (`RecentCalls`), the last of its rules. The gate consults only memory afterwards; the
+    engine keeps it current with `Gate.reloaded` in a worker thread.
+    """
     m = campaign.model
     region = m.campaign.default_region
     encoding = m.inputs.encoding
@@ -348,12 +363,14 @@ def build_gate(
         allow_unknown_timezone=m.compliance.allow_unknown_timezone,
         rules=load_state_rules(campaign.rules_path) if campaign.rules_path else None,
     )
-    # refresh: every check re-reads a changed consent ledger and the DNC ledger's new lines;
-    # the engine rebuilds the gate when a local DNC list changes (Engine._fresh_gate).
     gate = Gate(
         dnc=dnc, consent=consent, window=window, require_consent=m.compliance.require_consent,
-        refresh=True, reassigned=reassigned,
-        require_reassigned_check=m.compliance.require_reassigned_check,
+        reassigned=reassigned, require_reassigned_check=m.compliance.require_reassigned_check,
+        allow_contact_id_only=m.compliance.allow_contact_id_only,
+        history=(
+            recent_calls(campaign, history, at, window.rules)
+            if history is not None and at is not None else None
+        ),
     )
     return gate, ledger
 
@@ -370,29 +387,20 @@ def load_campaign_contacts(campaign: Campaign) -> Contacts:
     )
 
 
-def _pylist(values: pd.Series | pa.Array | pa.ChunkedArray, *, shared: bool = True) -> list[Any]:
-    """Column values as Python objects, None for missing, without a per-value check.
-
-    `shared`: equal values are one Python object (dictionary-encoded in arrow): a million
-    rows in a handful of zones hold a handful of strings, not a million copies."""
+def _pylist(values: pd.Series | pa.Array | pa.ChunkedArray) -> list[Any]:
+    """Column values as Python objects, None for missing, without a per-value check; equal
+    values are one Python object (dictionary-encoded in arrow): a million rows in a handful
+    of zones hold a handful of strings, not a million copies."""
     arr = (
         values if isinstance(values, pa.Array | pa.ChunkedArray)
         else pa.array(values, from_pandas=True)
     )
-    if not shared:
-        return arr.to_pylist()  # type: ignore[no-any-return]
     enc = pc.dictionary_encode(arr)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
     uniques = np.array([*enc.dictionary.to_pylist(), None], dtype=object)
     codes = np.asarray(pc.fill_null(enc.indices, len(uniques) - 1), dtype=np.int64)
     return uniques[codes].tolist()  # type: ignore[no-any-return]
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    """A string column as one arrow array (no Python objects)."""
-    arr = pa.array(values.astype(STRING), type=pa.large_string())
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 _T = TypeVar("_T")
@@ -413,130 +421,15 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
     The decisions stay columns (`PlanRows`): no Python object per row is made here."""
     from concurrent.futures import ThreadPoolExecutor
 
-    m = campaign.model
     if history is None:
         history = open_campaign_history(campaign)
     # the contacts file and the compliance files are read at once: arrow releases the GIL
     with ThreadPoolExecutor(2) as pool:
         fc = pool.submit(_released, load_campaign_contacts, campaign)
-        fg = pool.submit(_released, build_gate, campaign, history)
+        fg = pool.submit(_released, build_gate, campaign, history, at)
         contacts = fc.result()
         gate, ledger = fg.result()
     decided = _released(plan_columns, contacts, gate, at)
-    cf = contacts.frame
-    n = len(cf)
-    evidence_cols = list(EVIDENCE_KEYS)
-    phone = _arrow(cf["phone_e164"])
-    cid = _arrow(cf["contact_id"])
-    disposition = decided["disposition"]
-    reason = decided["reason"]
-    detail = decided["detail"]
-    next_open = decided["next_open"].copy()
-    if not m.compliance.allow_contact_id_only:
-        # The platform would ring the contact's saved number, which no local DNC list,
-        # consent record or time zone of ours can vouch for.
-        d_codes, d_labels = _codes(disposition)
-        not_suppressed = ~np.isin(
-            d_codes, [k for k, v in enumerate(d_labels) if v == "suppressed"]
-        )
-        cid_only = np.flatnonzero(
-            np.asarray(pc.and_(pc.is_null(phone), pc.is_valid(cid)), dtype=bool)
-            & not_suppressed
-        )
-        if cid_only.size:
-            k = cid_only.size
-            disposition = _assign(disposition, cid_only, ["suppressed"] * k)
-            reason = _assign(reason, cid_only, ["no_phone_number"] * k)
-            detail = _assign(detail, cid_only, [NO_PHONE_DETAIL] * k)
-            next_open[cid_only] = _NAT
-    cols: dict[str, Any] = {
-        "row": decided["row"],
-        "phone": phone,
-        "cid": cid,
-        "hint": _arrow(cf["tz_hint"]),
-        "others": (
-            _arrow(cf["phone_others"]) if "phone_others" in cf.columns
-            else pa.nulls(n, pa.large_string())
-        ),
-        "disposition": disposition,
-        "reason": reason,
-        "detail": detail,
-        "next_open": next_open,
-        **{k: decided[k] for k in evidence_cols},
-    }
-    _hold_recently_called(campaign, cols, history, at, gate.window.rules)
-    return Plan(campaign, contacts, gate, ledger, decided, PlanRows(cols, evidence_cols, n), at,
-                history)
-
-
-def _hold_recently_called(
-    campaign: Campaign, cols: dict[str, Any], history: HistoryStore, at: datetime,
-    rules: StateRules | None = None,
-) -> None:
-    """Rows another campaign called within `min_hours_between_calls`, or whose state's cap
-    is used up by every campaign's calls, wait with `recently_called` and a `next_open`.
-
-    This campaign's own calls are its journal's (and its redial policy's) business. Only
-    the rows whose person the history has seen lately are looked at one by one.
-    """
-    min_hours = campaign.model.history.min_hours_between_calls
-    since = at - timedelta(hours=max(min_hours, 24.0))
-    recent = history.recent_calls(since)
-    if not recent:
-        return
-    name = campaign.name
-    phone, cid = cols["phone"], cols["cid"]
-    def text(v: str) -> pa.Scalar:
-        return pa.scalar(v, pa.large_string())
-
-    person = pc.coalesce(
-        pc.binary_join_element_wise(text("tel:"), phone, text("")),
-        pc.binary_join_element_wise(text("cid:"), cid, text("")),
-    )
-    seen = np.asarray(pc.fill_null(
-        pc.is_in(person, value_set=pa.array(list(recent), pa.large_string())), False
-    ), dtype=bool)
-    others = cols["others"]
-    recent_tel = [k[4:] for k in recent if k.startswith("tel:")]
-    if recent_tel and others.null_count < len(others):
-        # a row whose second or third number another campaign called is that person too
-        lists = pc.split_pattern(pc.fill_null(others, ""), " ")
-        hit = np.asarray(pc.fill_null(pc.is_in(
-            pc.list_flatten(lists), value_set=pa.array(recent_tel, pa.large_string())
-        ), False), dtype=bool)
-        seen[np.asarray(pc.list_parent_indices(lists))[hit]] = True
-    idx = np.flatnonzero(seen)
-    reason, disp, nxt = cols["reason"], cols["disposition"], cols["next_open"]
-    held_idx: list[int] = []
-    held_reason: list[str | None] = []
-    held_detail: list[str | None] = []
-    for i in idx.tolist():
-        r_reason, r_disp = reason[i].as_py(), disp[i].as_py()
-        if r_reason in CONTACT_REASONS or r_disp == "suppressed":
-            continue
-        r_next = None if nxt[i] == _NAT else _from_ns(int(nxt[i]))
-        if r_disp == "pending" and r_next is None:
-            continue  # nothing to wait for (unknown zone): that reason says more
-        past: list[PastCall] = recent.get(person[i].as_py(), [])
-        o = others[i].as_py()
-        for num in o.split(" ") if o else ():  # a call to any of their numbers is to them
-            past = past + recent.get(f"tel:{num}", [])
-        if not any(p.campaign != name for p in past):
-            continue
-        e164 = phone[i].as_py()
-        limit = max_calls_per_24h(e164, rules) if e164 else None
-        held = hold_back(
-            past, campaign=name, at=at, min_hours=min_hours, state_limit=limit,
-            state=state_for_number(e164) if e164 else None,
-        )
-        if held is None:
-            continue
-        held_idx.append(i)
-        held_reason.append(held.reason)
-        held_detail.append(held.detail)
-        if r_next is None or (held.next_open is not None and held.next_open > r_next):
-            nxt[i] = _NAT if held.next_open is None else _ns(held.next_open)
-    where = np.array(held_idx, dtype=np.int64)
-    cols["disposition"] = _assign(disp, where, ["pending"] * len(held_idx))
-    cols["reason"] = _assign(reason, where, held_reason)
-    cols["detail"] = _assign(cols["detail"], where, held_detail)
+    cols = row_columns(decided, contacts.frame, gate, at)
+    rows = PlanRows(cols, list(EVIDENCE_KEYS), len(contacts.frame))
+    return Plan(campaign, contacts, gate, ledger, decided, rows, at, history)

@@ -480,7 +480,7 @@ def test_gate_holds_back_a_row_whose_other_number_is_listed_or_revoked(tmp_path:
     dnc = DncList.load([EX / "dnc_spellings.csv"], default_region="US")
     consent = ConsentLedger.load(EX / "consent.csv", default_region="US")
     gate = Gate(dnc=dnc, consent=consent, window=CallingWindow(time(9), time(20)),
-                require_consent=True, refresh=False)
+                require_consent=True)
     plan = build_plan(c, gate, AT)
     for i in range(len(c.frame)):
         r = c.frame.iloc[i]

@@ -1,0 +1,96 @@
+"""What every compliance module shares: the evidence keys, the error, instants as ns."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from campaign_dialer.contacts import STRING
+from campaign_dialer.errors import InputError
+from campaign_dialer.vocab import CONSENT_REASONS, DNC_REASONS, WINDOW_REASONS
+
+# The gate's reasons, by name, from the one vocabulary (`vocab`): never spelled out here.
+(DNC_LOCAL,) = DNC_REASONS
+NO_CONSENT, CONSENT_REVOKED, CONSENT_EXPIRED, NUMBER_REASSIGNED, REASSIGNED_UNCHECKED = (
+    CONSENT_REASONS
+)
+OUTSIDE_WINDOW, UNKNOWN_TIMEZONE = WINDOW_REASONS
+
+US_FEDERAL_WINDOW = (time(8), time(21))
+DATA = Path(__file__).resolve().parent.parent / "data"
+LOOKAHEAD_DAYS = 14  # how far `next_open` searches; beyond that it is None
+EVIDENCE_KEYS = (
+    "consent_event_at",
+    "consent_expires_at",
+    "consent_source",
+    "local_times",
+    "zones",
+    "dnc_lists_checked",
+    "rnd_queried_at",
+)
+NO_PHONE_DNC = "(no phone: local lists not checked)"
+# 16 CFR 310.4(b)(3)(iv): the safe harbour needs a national registry copy at most 31 days old
+# at the moment of the call; `check` warns some days ahead so the list is renewed in time.
+DNC_MAX_AGE_DAYS = 31
+DNC_WARN_AGE_DAYS = 25
+DATED_KINDS = frozenset({"national", "state"})
+
+
+class ComplianceError(InputError):
+    """A DNC or consent file cannot be used: the CLI exits 65 before any call."""
+
+
+_E164 = re.compile(r"\+[1-9]\d{5,14}")
+
+
+def _aware(at: datetime, name: str = "at") -> datetime:
+    if not isinstance(at, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (got naive {at.isoformat()})")
+    return at
+
+
+
+def _ns(at: datetime) -> int:
+    return int(pd.Timestamp(_aware(at)).tz_convert("UTC").as_unit("ns").value)
+
+
+def _from_ns(ns: int) -> datetime:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").to_pydatetime()
+
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    arr = pa.array(values.astype(STRING), type=pa.large_string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _e164_ints(numbers: pa.Array) -> np.ndarray:
+    """E.164 strings as int64 (digits after "+"; -1 for null): injective, since no country
+    code starts with 0 and E.164 has at most 15 digits; hashing and sorting ints is fast."""
+    digits = pc.utf8_slice_codeunits(numbers, 1)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+
+
+def _positions(keys: pd.Index, queries: np.ndarray) -> np.ndarray:
+    """Index of each query in `keys` (unique int64; its hash table is built once), -1 if absent."""
+    if len(keys) == 0:
+        return np.full(len(queries), -1, dtype=np.int64)
+    return keys.get_indexer(queries)
+
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime): what tells a reload that a file changed; None when absent."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,0 +1,360 @@
+"""The consent ledger: the latest event by time at or before the call decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from campaign_dialer.compliance.base import (
+    CONSENT_EXPIRED,
+    CONSENT_REVOKED,
+    NO_CONSENT,
+    ComplianceError,
+    _arrow_strings,
+    _e164_ints,
+    _from_ns,
+    _ns,
+    _positions,
+    file_stamp,
+)
+from campaign_dialer.contacts import STRING, normalize_phones
+from campaign_dialer.contacts.csvfile import (
+    UNREADABLE_COLUMNS,
+    column_of,
+    first_bad,
+    read_strings,
+    refuse_plausible,
+    unreadable_cells,
+)
+from campaign_dialer.contacts.csvfile import (
+    canon as canon_header,
+)
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    allowed: bool
+    reason: str | None  # None | "no_consent" | "consent_revoked" | "consent_expired"
+    event_at: datetime | None
+    source: str | None
+    expires_at: datetime | None = None
+    event_at_text: str = ""  # the ledger's own text, for evidence
+    expires_at_text: str = ""
+
+
+_OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_NO_EXPIRY = np.iinfo(np.int64).max
+
+
+def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) -> np.ndarray:
+    """UTC nanoseconds; rejects (naming the row) a missing offset or an unparseable value."""
+    text = cells.fillna("").str.strip()
+    blank = text.eq("").to_numpy(dtype=bool)
+    if optional:
+        check = ~blank
+    else:
+        first_bad(blank, lambda i: ComplianceError(path, "is blank", row=i + 1, column=column))
+        check = np.ones(len(text), dtype=bool)
+    has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    has_time = text.str.contains("T| ", regex=True).fillna(False).to_numpy(dtype=bool)
+    naive = check & ~(has_offset & has_time)
+    first_bad(naive, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is not an ISO 8601 date-time with a UTC offset",
+        row=i + 1, column=column,
+    ))
+    parsed = pd.to_datetime(
+        text.where(~pd.Series(blank, index=text.index), None),
+        utc=True,
+        format="ISO8601",
+        errors="coerce",
+    )
+    bad = check & parsed.isna().to_numpy(dtype=bool)
+    first_bad(bad, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
+    ))
+    # pandas keeps 9999-12-31 or 0001-01-01 at microsecond resolution; nanoseconds (what the
+    # ledger compares in) only reach 1677-2262, so such a date is named, not a traceback.
+    lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    outside = check & ((parsed < lo) | (parsed > hi)).fillna(False).to_numpy(dtype=bool)
+    first_bad(outside, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is outside the supported years 1678-2261",
+        row=i + 1, column=column,
+    ))
+    ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return np.where(blank, _NO_EXPIRY, ns)
+
+
+
+
+
+
+class ConsentLedger:
+    """Consent events keyed by phone and by contact_id, ordered by time (not file order).
+
+    `events` is sorted by "later" (time, then revoke over grant, then earlier expiry), so an
+    event's position is its rank and the deciding event is the one of highest rank at or before
+    the call. `reloaded()` reads the file again when it changed, so a revocation written during a
+    run stops the next call to that person.
+    """
+
+    def __init__(self, path: Path, events: pd.DataFrame, *, default_region: str = "US") -> None:
+        self.path = Path(path)
+        self.default_region = default_region
+        self.encoding: str | None = None
+        self.unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)  # phone cells not read
+        self.warnings: list[str] = []
+        self._stamp = file_stamp(self.path)
+        self._set_events(events)
+
+    def _set_events(self, events: pd.DataFrame) -> None:
+        self.events = events
+        is_phone = events["kind"].to_numpy() == "p"
+        p_codes, p_keys = pd.factorize(events["key"][is_phone])
+        c_codes, c_keys = pd.factorize(events["key"][~is_phone])
+        key_code = np.empty(len(events), dtype=np.int64)
+        key_code[is_phone] = p_codes
+        key_code[~is_phone] = c_codes + len(p_keys)
+        self._key_code = key_code
+        self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
+        self._phone_keys = _arrow_strings(pd.Series(p_keys, dtype=STRING))
+        self._phone_ints = pd.Index(_e164_ints(self._phone_keys))
+        self._cid_keys = _arrow_strings(pd.Series(c_keys, dtype=STRING))
+        self._key_dict: dict[tuple[str, str], int] | None = None
+        self._order: np.ndarray | None = None
+        self._sorted_codes = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def load(
+        cls, path: Path, *, default_region: str, encoding: str | None = None
+    ) -> ConsentLedger:
+        """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
+        path = Path(path)
+        stamp = file_stamp(path)  # before reading: a change made meanwhile is read next time
+        events, unreadable, warnings = _read_consent_full(path, default_region, encoding)
+        out = cls(path, events, default_region=default_region)
+        out._stamp = stamp
+        out.encoding = encoding
+        out.unreadable = unreadable
+        out.warnings = warnings
+        return out
+
+    def reloaded(self) -> ConsentLedger | None:
+        """The ledger read again if its file changed since loading (blocking), else None."""
+        if file_stamp(self.path) == self._stamp:
+            return None
+        return ConsentLedger.load(
+            self.path, default_region=self.default_region, encoding=self.encoding
+        )
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def _latest_for(self, code: int, at_ns: int) -> int:
+        """Position (= rank) of the latest event of one key at or before `at_ns`, or -1."""
+        if self._order is None:
+            self._order = np.argsort(self._key_code, kind="stable")
+            self._sorted_codes = self._key_code[self._order]
+        a, b = np.searchsorted(self._sorted_codes, [code, code + 1])
+        pos = self._order[a:b]  # ascending rank, hence ascending time
+        j = int(np.searchsorted(self._event_ns[pos], at_ns, side="right"))
+        return int(pos[j - 1]) if j else -1
+
+    def _code(self, kind: str, key: str | None) -> int | None:
+        if not key:
+            return None
+        if self._key_dict is None:
+            p = self._phone_keys.to_pylist()
+            c = self._cid_keys.to_pylist()
+            d = {("p", k): i for i, k in enumerate(p)}
+            d.update({("c", k): i + len(p) for i, k in enumerate(c)})
+            self._key_dict = d
+        return self._key_dict.get((kind, key))
+
+    def decide(
+        self, *, phone_e164: str | None, contact_id: str | None, at: datetime
+    ) -> ConsentDecision:
+        """Consent at `at`: the latest event by time at or before it decides."""
+        at_ns = _ns(at)
+        best = -1
+        for kind, key in (("p", phone_e164), ("c", contact_id)):
+            code = self._code(kind, key)
+            if code is not None:
+                best = max(best, self._latest_for(code, at_ns))
+        if best < 0:
+            return ConsentDecision(False, NO_CONSENT, None, None)
+        ev = self.events.iloc[best]
+        return _decision(
+            bool(ev["revoke"]),
+            int(ev["event_ns"]),
+            int(ev["expires_ns"]),
+            str(ev["source"]),
+            str(ev["event_text"]),
+            str(ev["expires_text"]),
+            at_ns,
+        )
+
+    def latest(
+        self, phones: pa.Array | np.ndarray, contact_ids: pa.Array, at_ns: int
+    ) -> np.ndarray:
+        """Vectorised: position of the deciding event per contact (-1 when none).
+
+        `phones`: E.164 strings, or their `_e164_ints` keys."""
+        ints = phones if isinstance(phones, np.ndarray) else _e164_ints(phones)
+        mask = self._event_ns <= at_ns
+        latest = np.full(len(self._phone_keys) + len(self._cid_keys), -1, dtype=np.int64)
+        np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
+        best = np.full(len(phones), -1, dtype=np.int64)
+        pos = _positions(self._phone_ints, ints)
+        hit = pos >= 0
+        best[hit] = latest[pos[hit]]
+        if len(self._cid_keys):
+            found = pc.index_in(contact_ids, value_set=self._cid_keys)
+            pos = np.asarray(pc.fill_null(found, -1), dtype=np.int64)
+            hit = pos >= 0
+            best[hit] = np.maximum(best[hit], latest[pos[hit] + len(self._phone_keys)])
+        return best
+
+
+
+
+# How consent ledgers and CRM exports spell the two events (letters only, lower case). Any
+# other word refuses the file: a revocation must never be read as something else.
+_EVENT_WORDS = {
+    **dict.fromkeys(
+        ("grant", "granted", "optin", "optedin", "consent", "consented", "subscribe",
+         "subscribed"), "grant"),
+    **dict.fromkeys(
+        ("revoke", "revoked", "revocation", "optout", "optedout", "unsubscribe",
+         "unsubscribed", "withdraw", "withdrawn", "withdrew"), "revoke"),
+}
+
+
+
+
+def _read_consent_full(
+    path: Path, default_region: str, encoding: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(events, unreadable phone cells, warnings). A revocation whose phone holds 7+ digits
+    but is not one valid number refuses the file; other unreadable phones are listed."""
+    warnings: list[str] = []
+    unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    names, table, _ = read_strings(
+        path, header=True, encoding=encoding, warnings=warnings, error=ComplianceError
+    )
+    if not names:
+        raise ComplianceError(path, "empty file: no header row")
+    canon = [canon_header(h) for h in names]
+
+    def find(*aliases: str) -> int | None:
+        return next((canon.index(a) for a in aliases if a in canon), None)
+
+    i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
+    i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
+    i_event = find("event", "event_type", "action", "consent_status", "consent_event", "status")
+    i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
+                "created_at", "recorded_at", "date")
+    i_exp = find("expires_at", "expiry", "expires")
+    i_src = find("source", "evidence")
+    if i_phone is None and i_cid is None:
+        raise ComplianceError(path, "no phone or contact_id column", column="phone")
+    if i_event is None:
+        raise ComplianceError(path, "no event column (grant|revoke)", column="event")
+    if i_at is None:
+        raise ComplianceError(path, "no event_at column", column="event_at")
+    n = table.num_rows
+    empty = pd.Series([""] * n, dtype=STRING)
+
+    event_cells = column_of(table, i_event)
+    event = event_cells.str.lower().str.replace(r"[^a-z]+", "", regex=True).map(
+        _EVENT_WORDS, na_action="ignore"
+    ).astype(STRING)
+    bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
+    first_bad(bad, lambda i: ComplianceError(
+        path,
+        f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
+        "granted/revoked, subscribed/unsubscribed)",
+        row=i + 1,
+        column=names[i_event],
+    ))
+    at_text = column_of(table, i_at).str.strip()
+    event_ns = _timestamps(path, at_text, names[i_at], optional=False)
+    if i_exp is not None:
+        exp_text = column_of(table, i_exp).str.strip()
+        expires_ns = _timestamps(path, exp_text, names[i_exp], optional=True)
+    else:
+        exp_text = empty
+        expires_ns = np.full(n, _NO_EXPIRY, dtype=np.int64)
+    source = column_of(table, i_src).str.strip() if i_src is not None else empty
+    if i_phone is not None:
+        phone_cells = column_of(table, i_phone)
+        norm = normalize_phones(phone_cells, default_region)
+        revoke = event.eq("revoke").to_numpy(dtype=bool)
+        refuse_plausible(
+            path, phone_cells, norm, names[i_phone], 1, where=revoke, what="revocation phone",
+            error=ComplianceError,
+        )
+        unreadable = unreadable_cells(phone_cells, norm, names[i_phone], 1)
+        phone = norm["e164"]
+        raw_blank = phone_cells.fillna("").str.strip().eq("")
+    else:
+        phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
+        raw_blank = pd.Series(True, index=range(n))
+    if i_cid is not None:
+        cid = column_of(table, i_cid).str.strip()
+        cid = cid.mask(cid == "")
+    else:
+        cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
+    nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
+    col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
+    first_bad(nothing, lambda i: ComplianceError(
+        path, "has neither a phone nor a contact_id", row=i + 1, column=col
+    ))
+    base = pd.DataFrame(
+        {
+            "row": np.arange(1, n + 1),
+            "revoke": event.eq("revoke").to_numpy(dtype=bool),
+            "event_ns": event_ns,
+            "expires_ns": expires_ns,
+            # arrow strings, not a Python object per cell (half a million events)
+            "source": source.fillna("").astype(STRING).array,
+            "event_text": at_text.fillna("").astype(STRING).array,
+            "expires_text": exp_text.fillna("").astype(STRING).array,
+        }
+    )
+    has_phone = phone.notna().to_numpy(dtype=bool)
+    has_cid = cid.notna().to_numpy(dtype=bool)
+    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array)
+    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array)
+    events = pd.concat([by_phone, by_cid], ignore_index=True)
+    # total order of "later": time, then revoke over grant, then earlier expiry
+    events["neg_exp"] = -events["expires_ns"].astype(np.float64)
+    events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")
+    return events.drop(columns="neg_exp").reset_index(drop=True), unreadable, warnings
+
+
+def _decision(
+    revoke: bool,
+    event_ns: int,
+    expires_ns: int,
+    source: str,
+    event_text: str,
+    expires_text: str,
+    at_ns: int,
+) -> ConsentDecision:
+    event_at = _from_ns(event_ns)
+    expires = None if expires_ns == _NO_EXPIRY else _from_ns(expires_ns)
+    src = source or None
+    if revoke:
+        reason: str | None = CONSENT_REVOKED
+    elif expires_ns <= at_ns:
+        reason = CONSENT_EXPIRED
+    else:
+        reason = None
+    return ConsentDecision(reason is None, reason, event_at, src, expires, event_text, expires_text)
+
