@@ -52,7 +52,6 @@ from campaign_dialer.compliance import (
 from campaign_dialer.config import Campaign, ConfigError
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.history import HistoryStore
 from campaign_dialer.planning import (
     HISTORY_REASONS,
     Plan,
@@ -70,6 +69,7 @@ from campaign_dialer.store import (
     Attempt,
     DuplicateAttempt,
     Fate,
+    HistoryStore,
     Journal,
     JournalWriteError,
     iso,

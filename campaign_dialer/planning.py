@@ -41,8 +41,8 @@ from campaign_dialer.compliance import (
 from campaign_dialer.compliance.holds import NAT, codes_of
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import STRING, Contacts, load_contacts
-from campaign_dialer.history import HistoryStore, PastCall, default_path, hold_back, open_history
-from campaign_dialer.ledger_file import DncLedger, SharedDncLedger
+from campaign_dialer.store import HistoryStore, PastCall, default_path, hold_back, open_history
+from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
 from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
 
 __all__ = [

@@ -34,7 +34,7 @@ from campaign_dialer.compliance import (
     us_federal_holidays,
 )
 from campaign_dialer.contacts import load_contacts
-from campaign_dialer.ledger_file import DncLedger
+from campaign_dialer.store.ledger_file import DncLedger
 
 DATA = Path(__file__).parent / "data" / "contacts"
 AT = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)  # a Wednesday; 14:00 in New York (EDT)

@@ -193,7 +193,7 @@ def test_check_never_lets_through_a_listed_unconsented_or_out_of_hours_call(
 def test_check_reads_no_file_and_reloaded_reads_only_what_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from campaign_dialer.ledger_file import DncLedger
+    from campaign_dialer.store.ledger_file import DncLedger
 
     at = BASE + timedelta(hours=18)  # 14:00 in New York
     ledger = DncLedger(tmp_path / "ledger.csv")

@@ -18,7 +18,7 @@ Choices a careful compliance engineer makes here, and why (each one is tested):
   nothing. A headerless list may be one column of numbers or the FTC layout "area code,number".
 - The DNC ledger (numbers the platform answered `409 dnc_listed` for, opt-outs) is shared by
   campaigns; the gate sees it as numbers in memory (`ledger.LedgerView`). Writing it (lock,
-  fsync) is `campaign_dialer.ledger_file`'s job; `Gate.reloaded` catches up with what others
+  fsync) is `campaign_dialer.store.ledger_file`'s job; `Gate.reloaded` catches up with what others
   appended, in a worker thread.
 - Consent: the latest event *by time* at or before the call decides; file order means nothing.
   Ties at the same instant go to revoke, and between grants to the earliest expiry. A grant

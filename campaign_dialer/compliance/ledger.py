@@ -1,6 +1,6 @@
 """The DNC ledger as the gate sees it: a set of numbers in memory, never a file.
 
-Who keeps the ledger on disk (`campaign_dialer.ledger_file`, the contact history) hands the
+Who keeps the ledger on disk (`campaign_dialer.store.ledger_file`, the contact history) hands the
 gate an object with this shape; the gate only asks membership. `reload` is the one step that
 may read a file, and the engine runs it in a worker thread (`Gate.reloaded`).
 """

@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from campaign_dialer.history import HistoryStore
+from campaign_dialer.store.interface import HistoryStore
 
 _E164 = re.compile(r"\+[1-9]\d{5,14}")
 
