@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import shutil
-import socket
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -25,38 +23,13 @@ from campaign_dialer.errors import DialerError, NotApplicable, NotRunYet
 from campaign_dialer.exitcodes import ExitCode
 
 
-class CampaignLocked(DialerError):
-    exit_code = ExitCode.TEMPFAIL
-
-
 @contextmanager
 def campaign_lock(campaign: Campaign) -> Iterator[None]:
-    """One run per campaign: an flock the kernel drops when the process dies."""
-    from campaign_dialer.store import JournalWriteError
+    """One run per campaign (the store's run lock; exit 75 while another run holds it)."""
+    from campaign_dialer.store import run_lock
 
-    path = campaign.output_dir / f".{campaign.name}.lock"
-    try:
-        campaign.output_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:  # read-only, full, or not a folder: 73/74, not a traceback
-        raise JournalWriteError(path, e) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-            raise CampaignLocked(
-                f"campaign {campaign.name!r} is already running ({holder or 'unknown holder'}); "
-                "try again when it has finished"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
-        except OSError as e:
-            raise JournalWriteError(path, e) from None
+    with run_lock(campaign.output_dir, campaign.name):
         yield
-    finally:
-        os.close(fd)
 
 
 def lock_held(campaign: Campaign) -> bool:

@@ -16,11 +16,9 @@ import json
 import math
 import os
 import re
-import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import lru_cache
@@ -225,59 +223,23 @@ class JournalFacts:
         return open_run and self.lock_held is not False
 
 
-CALL_COLUMNS = ("id", "row", "attempt", "state", "http_status", "error_code", "status",
-                "outcome", "posts", "intent_at", "placed_at", "ended_at", "duration_seconds",
-                "agent_id", "local_times")
-
-
-@contextmanager
-def _snapshot(journal: Any) -> Iterator[None]:
-    """One read transaction, so fates, attempts and events of a running campaign agree."""
-    journal.query("BEGIN")
-    try:
-        yield
-    finally:
-        journal.query("COMMIT")
-
-
 def read_journal(journal: Any) -> JournalFacts:
-    """Aggregates in SQL where the tables are big (HTTP events); one row per attempt else."""
-    base = ", ".join(CALL_COLUMNS[:13])
-    try:
-        rows = journal.query(
-            f"SELECT {base}, json_extract(body, '$.agent_id'), "
-            "json_extract(evidence, '$.local_times') FROM attempts ORDER BY id"
-        )
-        records = [tuple(r) for r in rows]
-    except sqlite3.OperationalError:  # an SQLite without JSON functions
-        records = []
-        for r in journal.query(f"SELECT {base}, body, evidence FROM attempts ORDER BY id"):
-            body, ev = _loads(r[13]), _loads(r[14])
-            records.append((*tuple(r)[:13], body.get("agent_id"), ev.get("local_times")))
-    calls = pd.DataFrame.from_records(records, columns=list(CALL_COLUMNS))
-    http = pd.DataFrame.from_records(
-        [tuple(r) for r in journal.query(
-            "SELECT method, status, code, CASE WHEN status IS NULL THEN substr(error, 1, 80) "
-            "END AS err, count(*), avg(latency) FROM http_events GROUP BY 1, 2, 3, 4"
-        )],
-        columns=["method", "status", "code", "error", "count", "latency"],
-    )
+    """What the report needs from the journal, through its typed reads."""
+    from campaign_dialer.store.model import CALL_FACT_COLUMNS, HTTP_TALLY_COLUMNS
+
+    calls = pd.DataFrame.from_records(journal.call_facts(), columns=list(CALL_FACT_COLUMNS))
+    http = pd.DataFrame.from_records(journal.http_tally(), columns=list(HTTP_TALLY_COLUMNS))
+    http = http.rename(columns={"events": "count"})
     runs = []
-    for r in journal.query("SELECT id, started_at, ended_at, exit_code, summary FROM runs "
-                           "ORDER BY id"):
-        s = _loads(r[4])
-        runs.append({"id": r[0], "started_at": r[1], "ended_at": r[2], "exit_code": r[3],
-                     "placed": s.get("placed"), "completed": s.get("completed"),
-                     "clock_source": s.get("clock_source")})
-    meta = {k: v for k, v in journal.query("SELECT key, value FROM meta")}
-    counts: Counter[tuple[str, str]] = Counter()
-    for d, reason, n in journal.query(
-        "SELECT disposition, coalesce(reason, ''), count(*) FROM fates GROUP BY 1, 2"
-    ):
-        counts[(d, reason)] += n
-    last = meta.get("last_exit_code")
+    for r in journal.runs():
+        s = _loads(r.get("summary"))
+        runs.append({"id": r["id"], "started_at": r["started_at"], "ended_at": r["ended_at"],
+                     "exit_code": r["exit_code"], "placed": s.get("placed"),
+                     "completed": s.get("completed"), "clock_source": s.get("clock_source")})
+    counts: Counter[tuple[str, str]] = Counter(journal.fate_counts())
+    last = journal.get_meta("last_exit_code")
     return JournalFacts(
-        calls=calls, http=http, runs=runs, control=meta.get("control") or "active",
+        calls=calls, http=http, runs=runs, control=journal.control(),
         last_exit_code=int(last) if last not in (None, "") else None,
         fate_counts=counts, fate_rows=sum(counts.values()),
     )
@@ -327,7 +289,7 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
         journal = Journal(campaign.journal_path, campaign.name, create=False)
     except JournalError as e:
         raise ReportError(str(e)) from None
-    with journal, _snapshot(journal):
+    with journal, journal.snapshot():
         facts = read_journal(journal)
         facts.lock_held = run_lock_held(campaign.output_dir, campaign.name)
         df, source = _results(campaign, journal, facts, refresh_results)

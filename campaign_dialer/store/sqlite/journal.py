@@ -1,31 +1,50 @@
-"""The journal: every fact about a campaign, on disk before it matters.
+"""The journal in SQLite: every fact about a campaign, on disk before it matters.
 
-SQLite in WAL mode under the output dir. The intent of a call (person, attempt, idempotency
-key, body) is committed before its POST is sent and the response when it arrives, so a crash
-at any instant leaves either nothing or a record the next run can resolve. The UNIQUE
-(person, attempt) constraint makes a second call for the same attempt impossible to record,
-and so impossible to send.
+One WAL file under the output dir. The intent of a call (person, attempt, idempotency key,
+body) is committed before its POST is sent and the response when it arrives, so a crash at
+any instant leaves either nothing or a record the next run can resolve. The UNIQUE (person,
+attempt) constraint makes a second call for the same attempt impossible to record, and so
+impossible to send. Implements `store.interface.JournalStore`.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from campaign_dialer.errors import DialerError
-from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import scrub
+from campaign_dialer.store.errors import DuplicateAttempt, JournalError, JournalWriteError
+from campaign_dialer.store.model import (
+    ATTEMPT_COLUMNS,
+    CONTROL_STATES,
+    ERROR,
+    FINAL,
+    INTENT,
+    NOT_PLACED,
+    PLACED,
+    REJECTED,
+    UNRESOLVED,
+    Attempt,
+    CallFacts,
+    Fate,
+    HttpTally,
+    iso,
+    now_iso,
+)
+from campaign_dialer.store.sqlite.base import Database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# migrations[n]: from version n-1 to n (applied in order on open).
+MIGRATIONS = {
+    # The report counts rows by disposition and reason: an index answers it alone.
+    2: "CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason)",
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -68,6 +87,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);
 CREATE INDEX IF NOT EXISTS attempts_person ON attempts(person, attempt);
+CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason);
 CREATE TABLE IF NOT EXISTS http_events (
     t REAL NOT NULL,
     run_id INTEGER,
@@ -103,133 +123,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-_ATTEMPT_COLUMNS = (
-    "id", "person", "row", "attempt", "idem_key", "body", "state", "call_id", "http_status",
-    "error_code", "error", "status", "outcome", "ended_reason", "posts", "intent_at",
-    "placed_at", "ended_at", "duration_seconds", "recording_url", "evidence", "extra", "run_id",
-    "updated_at",
-)
-
-# Attempt states. `intent` and `placed` are open: the next run must resolve or follow them.
-# `unresolved`: an intent neither a replay nor a lookup could settle; it is never re-sent
-# until a person decides with `campaign-dialer release`.
-INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED, UNRESOLVED = (
-    "intent", "placed", "final", "rejected", "error", "not_placed", "unresolved",
-)
-OPEN_STATES = (INTENT, PLACED)
-CONTROL_STATES = ("active", "paused", "canceled")
-
-
-class JournalError(DialerError):
-    exit_code = ExitCode.FAILURE
-
-
-class DuplicateAttempt(JournalError):
-    """The journal refused a second intent for the same person and attempt."""
-
-
-class JournalWriteError(JournalError):
-    """The journal cannot be written: read-only or missing (73), disk full or I/O (74)."""
-
-    def __init__(self, path: Path, error: BaseException) -> None:
-        text = str(error)
-        low = text.lower()
-        if "full" in low or "i/o" in low or isinstance(error, OSError) and "space" in low:
-            self.exit_code = ExitCode.IOERR
-            what = "the disk is full or failing"
-        else:
-            self.exit_code = ExitCode.CANTCREAT
-            what = "it is read-only or cannot be created"
-        super().__init__(f"cannot write {path}: {what} ({text})")
-
-
-_WRITE_PROBLEMS = ("readonly", "read-only", "full", "i/o", "unable to open", "cannot open")
-
-
-def _write_problem(e: BaseException) -> bool:
-    if isinstance(e, PermissionError | IsADirectoryError | NotADirectoryError):
-        return True
-    if isinstance(e, OSError):
-        return e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO)
-    return isinstance(e, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
-        w in str(e).lower() for w in _WRITE_PROBLEMS
-    )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(s: str | None) -> datetime | None:
-    if not s:
-        return None
-    try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    id: int
-    person: str
-    row: int
-    attempt: int
-    idem_key: str
-    body: dict[str, Any]
-    state: str
-    call_id: str | None
-    http_status: int | None
-    error_code: str | None
-    error: str | None
-    status: str | None
-    outcome: str | None
-    ended_reason: str | None
-    posts: int
-    intent_at: str
-    placed_at: str | None
-    ended_at: str | None
-    duration_seconds: float | None
-    recording_url: str | None
-    evidence: dict[str, Any]
-    run_id: int | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    @classmethod
-    def from_row(cls, r: sqlite3.Row) -> Attempt:
-        return cls(
-            id=r["id"], person=r["person"], row=r["row"], attempt=r["attempt"],
-            idem_key=r["idem_key"], body=json.loads(r["body"]), state=r["state"],
-            call_id=r["call_id"], http_status=r["http_status"], error_code=r["error_code"],
-            error=r["error"], status=r["status"], outcome=r["outcome"],
-            ended_reason=r["ended_reason"], posts=r["posts"], intent_at=r["intent_at"],
-            placed_at=r["placed_at"], ended_at=r["ended_at"],
-            duration_seconds=r["duration_seconds"], recording_url=r["recording_url"],
-            evidence=json.loads(r["evidence"] or "{}"), run_id=r["run_id"],
-        )
-
-
-@dataclass(frozen=True)
-class Fate:
-    row: int
-    person: str | None
-    disposition: str
-    reason: str | None = None
-    detail: str | None = None
-    next_open: str | None = None
-    evidence: dict[str, Any] | None = None
-
-
 class Journal:
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
@@ -242,51 +135,53 @@ class Journal:
         if not create and not self.path.exists():
             raise JournalError(f"no journal for campaign {campaign!r} at {self.path}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                # Phone numbers and call records: the owner's eyes only. SQLite gives its
-                # -wal and -shm files the database file's mode.
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+            self._d = Database(
+                self.path, timeout=10.0, translate=lambda e: JournalWriteError(self.path, e)
             )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as e:
-            if _write_problem(e) or isinstance(e, OSError):
-                raise JournalWriteError(self.path, e) from None
-            raise JournalError(
-                f"{self.path}: cannot be read as a journal ({e}); it holds who was called: "
-                "restore it from a backup, or move it aside and run again (the contact "
-                "history rebuilds what it knows)"
-            ) from None
-        with self._write():
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    self._db.execute(stmt)
-            owner = self._get_meta("campaign")
-            if owner is None:
-                self._set_meta("campaign", campaign)
-                self._set_meta("schema_version", str(SCHEMA_VERSION))
-                self._set_meta("control", "active")
-                self._set_meta("created_at", self._ts())
-            elif owner != campaign:
-                raise JournalError(
-                    f"{self.path} belongs to campaign {owner!r}, not {campaign!r}"
-                )
+            raise self._open_error(e) from None
+        self._db = self._d.db
+        try:
+            self._d.ensure_schema(
+                what="journal", schema=SCHEMA, version=SCHEMA_VERSION, migrations=MIGRATIONS
+            )
+            with self._write():
+                owner = self._get_meta("campaign")
+                if owner is None:
+                    self._set_meta("campaign", campaign)
+                    self._set_meta("control", "active")
+                    self._set_meta("created_at", self._ts())
+                elif owner != campaign:
+                    raise JournalError(
+                        f"{self.path} belongs to campaign {owner!r}, not {campaign!r}"
+                    )
+        except (OSError, sqlite3.Error) as e:
+            self._d.close()
+            raise self._open_error(e) from None
+        except BaseException:
+            self._d.close()
+            raise
         self.campaign = campaign
         # Called with an attempt's record after every change: the contact history follows.
         self.on_change: Callable[[dict[str, Any]], None] | None = None
+
+    def _open_error(self, e: BaseException) -> JournalError:
+        from campaign_dialer.store.sqlite.base import write_problem
+
+        if write_problem(e) or isinstance(e, OSError):
+            return JournalWriteError(self.path, e)
+        return JournalError(
+            f"{self.path}: cannot be read as a journal ({e}); it holds who was called: "
+            "restore it from a backup, or move it aside and run again (the contact "
+            "history rebuilds what it knows)"
+        )
 
     def _ts(self) -> str:
         """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
         return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._db.close()
+        self._d.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -294,44 +189,18 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # BEGIN IMMEDIATE: a read upgraded to a write can fail with SQLITE_BUSY at once.
-        # A read-only file or a full disk becomes a JournalWriteError (exit 73/74), never a
-        # raw sqlite traceback; each transaction is whole or absent, so the journal stays
-        # consistent for the next run.
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            if _write_problem(e):
-                raise JournalWriteError(self.path, e) from None
-            raise
-        try:
-            yield self._db
-        except BaseException as e:
-            try:
-                self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            if _write_problem(e):
-                raise JournalWriteError(self.path, e) from None
-            raise
-        else:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as e:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if _write_problem(e):
-                    raise JournalWriteError(self.path, e) from None
-                raise
+    def _write(self) -> Any:
+        # Each transaction is whole or absent, so the journal stays consistent for the next
+        # run; a read-only file or a full disk becomes a JournalWriteError (exit 73/74).
+        return self._d.write()
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._d.read(sql, params)
 
     # -- meta -------------------------------------------------------------------------
     def _get_meta(self, key: str) -> str | None:
-        r = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if r is None else r[0]
+        rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
+        return None if not rows else rows[0][0]
 
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute(
@@ -375,7 +244,7 @@ class Journal:
             )
 
     def runs(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        rows = self._read("SELECT * FROM runs ORDER BY id")
         return [dict(r) for r in rows]
 
     # -- attempts ---------------------------------------------------------------------
@@ -408,24 +277,22 @@ class Journal:
         return self.attempt(aid)
 
     def attempt(self, attempt_id: int) -> Attempt:
-        r = self._db.execute("SELECT * FROM attempts WHERE id=?", (attempt_id,)).fetchone()
-        if r is None:
+        rows = self._read("SELECT * FROM attempts WHERE id=?", (attempt_id,))
+        if not rows:
             raise JournalError(f"no attempt {attempt_id}")
-        return Attempt.from_row(r)
+        return Attempt.from_row(rows[0])
 
     def attempts(self, *, states: Sequence[str] | None = None) -> list[Attempt]:
         if states:
             marks = ",".join("?" * len(states))
             q = f"SELECT * FROM attempts WHERE state IN ({marks}) ORDER BY id"
-            rows = self._db.execute(q, tuple(states)).fetchall()
+            rows = self._read(q, tuple(states))
         else:
-            rows = self._db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+            rows = self._read("SELECT * FROM attempts ORDER BY id")
         return [Attempt.from_row(r) for r in rows]
 
     def attempts_for(self, person: str) -> list[Attempt]:
-        rows = self._db.execute(
-            "SELECT * FROM attempts WHERE person=? ORDER BY attempt", (person,)
-        ).fetchall()
+        rows = self._read("SELECT * FROM attempts WHERE person=? ORDER BY attempt", (person,))
         return [Attempt.from_row(r) for r in rows]
 
     def attempts_by_person(self) -> dict[str, list[Attempt]]:
@@ -448,13 +315,13 @@ class Journal:
 
     def attempt_record(self, attempt_id: int) -> dict[str, Any]:
         """An attempt as a plain record (every column but the id), for the contact history."""
-        r = self._db.execute("SELECT * FROM attempts WHERE id=?", (attempt_id,)).fetchone()
-        if r is None:
+        rows = self._read("SELECT * FROM attempts WHERE id=?", (attempt_id,))
+        if not rows:
             raise JournalError(f"no attempt {attempt_id}")
-        return {k: r[k] for k in r.keys() if k != "id"}
+        return {k: rows[0][k] for k in rows[0].keys() if k != "id"}
 
     def attempt_records(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+        rows = self._read("SELECT * FROM attempts ORDER BY id")
         return [{k: r[k] for k in r.keys() if k != "id"} for r in rows]
 
     def import_attempts(self, records: Iterable[dict[str, Any]]) -> int:
@@ -462,7 +329,7 @@ class Journal:
 
         A record whose key the journal already has is left alone.
         """
-        cols = [c for c in _ATTEMPT_COLUMNS if c != "id"]
+        cols = [c for c in ATTEMPT_COLUMNS if c != "id"]
         rows = []
         for rec in records:
             vals = {c: rec.get(c) for c in cols}
@@ -593,10 +460,10 @@ class Journal:
 
     def transcripts(self) -> list[dict[str, Any]]:
         """Every recorded transcript with its attempt's call id, row and person."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT t.call_id AS call_id, a.row AS row, a.person AS person, t.text AS text "
             "FROM transcripts t JOIN attempts a ON a.id = t.attempt_id ORDER BY a.row, a.attempt"
-        ).fetchall()
+        )
         return [dict(r) for r in rows]
 
     # -- webhook events ---------------------------------------------------------------
@@ -617,10 +484,10 @@ class Journal:
 
     def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
         """The events committed for one call, in the order they arrived."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT event, status, received_at, data FROM webhook_events WHERE call_id=? "
             "ORDER BY id", (call_id,),
-        ).fetchall()
+        )
         return [dict(r) for r in rows]
 
     # -- fates ------------------------------------------------------------------------
@@ -643,7 +510,7 @@ class Journal:
 
     def fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
-        for r in self._db.execute("SELECT * FROM fates ORDER BY row"):
+        for r in self._read("SELECT * FROM fates ORDER BY row"):
             out[r["row"]] = Fate(
                 row=r["row"], person=r["person"], disposition=r["disposition"],
                 reason=r["reason"], detail=r["detail"], next_open=r["next_open"],
@@ -662,32 +529,50 @@ class Journal:
                 events,
             )
 
-    def http_events(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute("SELECT * FROM http_events ORDER BY t")]
+    # -- the report's reads -----------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction, so fates, attempts and events of a running campaign agree."""
+        with self._d.snapshot():
+            yield
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Read-only access for the report."""
-        return self._db.execute(sql, tuple(params)).fetchall()
+    def call_facts(self) -> list[CallFacts]:
+        """Every attempt as the report reads it; JSON picked apart in SQL where it can be."""
+        base = ", ".join(CallFacts._fields[:13])
+        try:
+            rows = self._read(
+                f"SELECT {base}, json_extract(body, '$.agent_id'), "
+                "json_extract(evidence, '$.local_times') FROM attempts ORDER BY id"
+            )
+            return [CallFacts._make(r) for r in rows]
+        except sqlite3.OperationalError:  # an SQLite without JSON functions
+            out = []
+            for r in self._read(f"SELECT {base}, body, evidence FROM attempts ORDER BY id"):
+                body, ev = _loads(r[13]), _loads(r[14])
+                out.append(CallFacts._make(
+                    (*tuple(r)[:13], body.get("agent_id"), ev.get("local_times"))
+                ))
+            return out
+
+    def http_tally(self) -> list[HttpTally]:
+        """Aggregated in SQL: the events table is the biggest one a long run leaves."""
+        return [HttpTally._make(r) for r in self._read(
+            "SELECT method, status, code, CASE WHEN status IS NULL THEN substr(error, 1, 80) "
+            "END AS err, count(*), avg(latency) FROM http_events GROUP BY 1, 2, 3, 4"
+        )]
+
+    def fate_counts(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for d, reason, n in self._read(
+            "SELECT disposition, coalesce(reason, ''), count(*) FROM fates GROUP BY 1, 2"
+        ):
+            out[(d, reason)] = out.get((d, reason), 0) + n
+        return out
 
 
-def unix_now() -> float:
-    return time.time()
-
-
-def run_lock_held(output_dir: Path, campaign: str) -> bool:
-    """Is a run of this campaign going now? Its flock says so (the kernel drops it when the
-    process dies); an open run in a killed process's journal cannot."""
-    import fcntl
-
-    path = output_dir / f".{campaign}.lock"
+def _loads(text: Any) -> dict[str, Any]:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+        v = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return v if isinstance(v, dict) else {}

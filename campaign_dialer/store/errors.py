@@ -1,0 +1,57 @@
+"""The store's errors: each carries the exit code a scheduler gets (see `exitcodes`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from campaign_dialer.errors import DialerError
+from campaign_dialer.exitcodes import ExitCode
+
+
+class JournalError(DialerError):
+    """The journal cannot be used as asked (missing, another campaign's, a rule refused)."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class DuplicateAttempt(JournalError):
+    """The journal refused a second intent for the same person and attempt."""
+
+
+class JournalWriteError(JournalError):
+    """The journal cannot be written: read-only or missing (73), disk full or I/O (74)."""
+
+    def __init__(self, path: Path | str, error: BaseException) -> None:
+        text = str(error)
+        low = text.lower()
+        if "full" in low or "i/o" in low or isinstance(error, OSError) and "space" in low:
+            self.exit_code = ExitCode.IOERR
+            what = "the disk is full or failing"
+        else:
+            self.exit_code = ExitCode.CANTCREAT
+            what = "it is read-only or cannot be created"
+        super().__init__(f"cannot write {path}: {what} ({text})")
+
+
+class HistoryError(DialerError):
+    """The history cannot be opened or read: a person must look (its path, its rights)."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class SchemaTooNew(DialerError):
+    """The journal or history was written by a newer campaign-dialer: refused, never guessed.
+
+    Reading a newer schema could miss a table that records who was called; the operator
+    upgrades the dialer instead (exit 78, like a configuration problem).
+    """
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, what: str, where: str, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"{where}: this {what} has schema version {found}, newer than this "
+            f"campaign-dialer understands ({supported}); upgrade campaign-dialer to use it"
+        )

@@ -1,0 +1,177 @@
+"""The store's vocabulary: the records every backend reads and writes, and its clock format.
+
+Plain frozen dataclasses and named tuples, no SQL: the engine, results, commands and the
+report speak these, whichever database is behind the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+# Attempt states. `intent` and `placed` are open: the next run must resolve or follow them.
+# `unresolved`: an intent neither a replay nor a lookup could settle; it is never re-sent
+# until a person decides with `campaign-dialer release`.
+INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED, UNRESOLVED = (
+    "intent", "placed", "final", "rejected", "error", "not_placed", "unresolved",
+)
+OPEN_STATES = (INTENT, PLACED)
+ATTEMPT_STATES = (INTENT, PLACED, FINAL, REJECTED, ERROR, NOT_PLACED, UNRESOLVED)
+# Attempt states that certainly did not ring anyone; every other state (intent, placed,
+# final, and any state added later) counts as a call: when unsure, assume it rang.
+NOT_CALLED = (NOT_PLACED, REJECTED, ERROR)
+CONTROL_STATES = ("active", "paused", "canceled")
+
+# Every column of an attempt record, in the journal's order (`id` is the backend's own).
+ATTEMPT_COLUMNS = (
+    "id", "person", "row", "attempt", "idem_key", "body", "state", "call_id", "http_status",
+    "error_code", "error", "status", "outcome", "ended_reason", "posts", "intent_at",
+    "placed_at", "ended_at", "duration_seconds", "recording_url", "evidence", "extra", "run_id",
+    "updated_at",
+)
+
+
+def now_iso() -> str:
+    """The wall clock as the store writes it: UTC, milliseconds, a `Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(s: str | None) -> datetime | None:
+    """A stored time back as an aware datetime; None for blank or unreadable text."""
+    if not s:
+        return None
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _json(v: Any, default: Any) -> Any:
+    if v is None or v == "":
+        return default
+    return json.loads(v) if isinstance(v, str | bytes) else v
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call attempt for one person: its intent, what the platform said, how it ended."""
+
+    id: int
+    person: str
+    row: int
+    attempt: int
+    idem_key: str
+    body: dict[str, Any]
+    state: str
+    call_id: str | None
+    http_status: int | None
+    error_code: str | None
+    error: str | None
+    status: str | None
+    outcome: str | None
+    ended_reason: str | None
+    posts: int
+    intent_at: str
+    placed_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    recording_url: str | None
+    evidence: dict[str, Any]
+    run_id: int | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @classmethod
+    def from_row(cls, r: Any) -> Attempt:
+        """From a stored row (any mapping by column name; JSON columns as text or decoded)."""
+        return cls(
+            id=r["id"], person=r["person"], row=r["row"], attempt=r["attempt"],
+            idem_key=r["idem_key"], body=_json(r["body"], {}), state=r["state"],
+            call_id=r["call_id"], http_status=r["http_status"], error_code=r["error_code"],
+            error=r["error"], status=r["status"], outcome=r["outcome"],
+            ended_reason=r["ended_reason"], posts=r["posts"], intent_at=r["intent_at"],
+            placed_at=r["placed_at"], ended_at=r["ended_at"],
+            duration_seconds=r["duration_seconds"], recording_url=r["recording_url"],
+            evidence=_json(r["evidence"], {}), run_id=r["run_id"],
+        )
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What became of one input row (results.csv's disposition, reason, detail...)."""
+
+    row: int
+    person: str | None
+    disposition: str
+    reason: str | None = None
+    detail: str | None = None
+    next_open: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to "may this campaign call this person now?"; `ok` means it is claimed."""
+
+    ok: bool
+    reason: str | None = None  # "recently_called" | "already_called"
+    detail: str = ""
+    next_open: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PastCall:
+    """One call in the contact history, as the cross-campaign rules see it."""
+
+    campaign: str
+    attempt: int
+    at: datetime
+    state: str
+
+
+class CallFacts(NamedTuple):
+    """One attempt as the report reads it (a tuple, so a frame is built from many fast)."""
+
+    id: int
+    row: int
+    attempt: int
+    state: str
+    http_status: int | None
+    error_code: str | None
+    status: str | None
+    outcome: str | None
+    posts: int
+    intent_at: str
+    placed_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    agent_id: str | None  # the request body's agent_id
+    local_times: str | None  # the evidence's local_times
+
+
+CALL_FACT_COLUMNS = CallFacts._fields
+
+
+class HttpTally(NamedTuple):
+    """HTTP exchanges grouped by method, status, code and (for no answer) error text."""
+
+    method: str | None
+    status: int | None
+    code: str | None
+    error: str | None  # the first 80 characters, only where there was no HTTP status
+    events: int  # how many
+    latency: float | None  # mean seconds
+
+
+HTTP_TALLY_COLUMNS = HttpTally._fields
