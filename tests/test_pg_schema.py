@@ -27,6 +27,7 @@ def test_open_migrates_an_empty_database_to_the_latest_version(pg_database: str)
 
 def test_processes_opening_at_once_migrate_once(pg_database: str) -> None:
     from campaign_dialer.pgstore import Database
+    from campaign_dialer.pgstore.schema import LATEST
 
     errors: list[BaseException] = []
     start = threading.Barrier(6)
@@ -45,7 +46,7 @@ def test_processes_opening_at_once_migrate_once(pg_database: str) -> None:
         t.join()
     assert errors == []
     with psycopg.connect(pg_database) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == LATEST
 
 
 def test_a_newer_schema_is_refused_with_exit_78(pg_database: str) -> None:
@@ -61,6 +62,8 @@ def test_a_newer_schema_is_refused_with_exit_78(pg_database: str) -> None:
     assert e.value.exit_code == ExitCode.CONFIG == 78
     assert f"schema version {LATEST + 1}" in str(e.value)
     assert "upgrade campaign-dialer" in str(e.value)
+    with psycopg.connect(pg_database) as conn:  # left alone
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == LATEST + 1
 
 
 def test_an_unreachable_database_is_unavailable_and_its_password_never_shown(

@@ -20,6 +20,13 @@ unless said otherwise; run them with `anyio.to_thread.run_sync`):
     co.end(exit_code, summary)             # leaves the registry, frees unfinished rows
     async with SharedRateLimiter(db, "spring", limits.CALLS): ...   # aiolimiter drop-in
 
+The store interface (`store.interface`), same semantics as the SQLite backend:
+
+    journal = PgJournal(db, "spring", now=clock.now)   # JournalStore; or PgJournal.open(url, ..)
+    journal.attach(co)                     # intents fenced by leases + live cap; begin_run()
+                                           #   then registers this process (co.process_id)
+    history = PgHistory(db)                # HistoryStore: contact history + DNC ledger
+
 `co.processes()` lists the registry for `status` (live calls, last heartbeat, alive);
 `co.set_control("paused" | "active" | "canceled")` reaches every process at its next
 heartbeat. Errors: `errors.PgStoreError` and subclasses (DialerError, exit codes set),
@@ -46,10 +53,12 @@ from campaign_dialer.pgstore.errors import (
     StoreUnavailable,
     redact,
 )
+from campaign_dialer.pgstore.history import PgHistory
+from campaign_dialer.pgstore.journal import PgJournal
 from campaign_dialer.pgstore.limits import SharedRateLimiter
 
 __all__ = [
     "ClaimedRow", "Coordinator", "Database", "DuplicateIntent", "Heartbeat", "LeaseLost",
-    "LiveLimitReached", "OpenIntent", "PgStoreError", "ProcessInfo", "SchemaTooNew",
-    "SharedRateLimiter", "StoreUnavailable", "limits", "redact",
+    "LiveLimitReached", "OpenIntent", "PgHistory", "PgJournal", "PgStoreError", "ProcessInfo",
+    "SchemaTooNew", "SharedRateLimiter", "StoreUnavailable", "limits", "redact",
 ]

@@ -20,6 +20,7 @@ trip), built from CTEs:
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -258,7 +259,8 @@ class Coordinator:
         for row, person, prev, aid, attempt, key, state, call_id, body in found:
             entry = out.setdefault(row, (person, prev, []))
             if aid is not None:
-                entry[2].append(OpenIntent(int(aid), int(attempt), key, state, call_id, body))
+                entry[2].append(OpenIntent(int(aid), int(attempt), key, state, call_id,
+                                           json.loads(body or "{}")))
         return [
             ClaimedRow(row=r, person=p, taken_from=prev, open_intents=tuple(intents))
             for r, (p, prev, intents) in out.items()
@@ -302,7 +304,8 @@ class Coordinator:
         """
         row_ = self.db.fetchone(_INTENT, {
             "c": self.campaign, "person": person, "row": row, "attempt": attempt,
-            "key": idem_key, "body": Jsonb(body), "ts": ts, "evidence": Jsonb(evidence),
+            "key": idem_key, "body": json.dumps(body, sort_keys=True), "ts": ts,
+            "evidence": json.dumps(evidence),
             "run": run_id, "p": self._me(),
         })
         if row_ is None:

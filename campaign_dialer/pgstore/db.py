@@ -13,23 +13,28 @@ Errors leave as `PgStoreError` subclasses with redacted text (see `errors.redact
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.pgstore import schema
 from campaign_dialer.pgstore.errors import (
     DuplicateIntent,
     LiveLimitReached,
     PgStoreError,
     StoreUnavailable,
+    StoreWriteError,
     protect,
     redact,
 )
+from campaign_dialer.store.errors import JournalError
 
 T = TypeVar("T")
 LIVE_LIMIT_SQLSTATE = "CDL01"  # raised by the attempts_live_calls trigger
@@ -49,11 +54,17 @@ def describe(url: str) -> str:
     return f"{user + '@' if user else ''}{host}:{port}/{p.get('dbname', '')}"
 
 
-def translate(e: BaseException, where: str) -> PgStoreError:
+def translate(e: BaseException, where: str) -> JournalError:
     """A psycopg error as the dialer's error, its text redacted."""
     text = redact(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     if isinstance(e, pgerrors.UniqueViolation):
         return DuplicateIntent(f"{where}: {text}")
+    if isinstance(e, pgerrors.ReadOnlySqlTransaction | pgerrors.InsufficientPrivilege):
+        return StoreWriteError(f"cannot write {where}: it is read-only ({text})",
+                               ExitCode.CANTCREAT)
+    if isinstance(e, pgerrors.DiskFull | pgerrors.InsufficientResources):
+        return StoreWriteError(f"cannot write {where}: the disk is full or failing ({text})",
+                               ExitCode.IOERR)
     if getattr(e, "sqlstate", None) == LIVE_LIMIT_SQLSTATE:
         return LiveLimitReached(f"{where}: {text}")
     if isinstance(e, psycopg.OperationalError | PoolTimeout):
@@ -68,6 +79,7 @@ class Database:
                  timeout: float = 30.0, migrate: bool = True) -> None:
         protect(url)
         self.where = describe(url)
+        self._local = threading.local()
         try:
             self.pool = ConnectionPool(
                 url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
@@ -77,11 +89,12 @@ class Database:
         except (psycopg.Error, PoolTimeout) as e:
             raise translate(e, self.where) from None
         if migrate:
-            with self.connection() as conn:
-                try:
+            try:
+                with self.connection() as conn:
                     schema.migrate(conn, where=self.where)
-                except psycopg.Error as e:
-                    raise translate(e, self.where) from None
+            except BaseException:
+                self.pool.close()
+                raise
 
     def close(self) -> None:
         self.pool.close()
@@ -94,12 +107,33 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection (autocommit); psycopg errors become PgStoreError."""
+        """A pooled connection (autocommit; inside `snapshot`, this thread's snapshot
+        connection); psycopg errors become the dialer's errors (`translate`)."""
+        pinned = getattr(self._local, "conn", None)
         try:
+            if pinned is not None:
+                yield pinned
+                return
             with self.pool.connection() as conn:
                 yield conn
         except (psycopg.Error, PoolTimeout) as e:
             raise translate(e, self.where) from None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read of this thread inside sees one consistent state (REPEATABLE READ,
+        READ ONLY: a write inside fails)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield  # already inside one
+            return
+        with self.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+                conn.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -122,3 +156,8 @@ class Database:
     def fetchall(self, sql: str, params: Any = None) -> list[Any]:
         with self.connection() as conn:
             return conn.execute(sql, params).fetchall()
+
+    def dicts(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        """Rows as dicts by column name."""
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql, params).fetchall()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 
-from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import register_secret, scrub
+from campaign_dialer.store.errors import DuplicateAttempt, JournalError
+from campaign_dialer.store.errors import SchemaTooNew as SchemaTooNew  # exit 78, re-exported
 
 # postgresql://user:secret@host -> postgresql://user:[REDACTED]@host
 _URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
@@ -43,7 +44,7 @@ def protect(url: str) -> None:
             register_secret(str(secret))
 
 
-class PgStoreError(DialerError):
+class PgStoreError(JournalError):
     """The database refused or failed an operation; the message is redacted."""
 
     exit_code = ExitCode.FAILURE
@@ -53,12 +54,6 @@ class StoreUnavailable(PgStoreError):
     """The database cannot be reached (network, auth, it is down): like an API outage."""
 
     exit_code = ExitCode.UNAVAILABLE
-
-
-class SchemaTooNew(PgStoreError):
-    """The database was migrated by a newer campaign-dialer: this one must not write to it."""
-
-    exit_code = ExitCode.CONFIG
 
 
 class LeaseLost(PgStoreError):
@@ -72,5 +67,13 @@ class LiveLimitReached(PgStoreError):
     exit_code = ExitCode.TEMPFAIL
 
 
-class DuplicateIntent(PgStoreError):
-    """The database refused a second intent for the same campaign, person and attempt."""
+class StoreWriteError(PgStoreError):
+    """The database refuses writes: read-only (73) or out of disk (74), like the journal file."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+# The database refused a second intent for the same campaign, person and attempt (or key).
+DuplicateIntent = DuplicateAttempt

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from campaign_dialer.pgstore.errors import SchemaTooNew
+from campaign_dialer.store.errors import SchemaTooNew
 
 # An arbitrary constant: the advisory lock key under which migrations run.
 MIGRATION_LOCK = 7_415_001_015
@@ -83,7 +83,7 @@ CREATE TABLE attempts (
     row integer NOT NULL,
     attempt integer NOT NULL,
     idem_key text NOT NULL UNIQUE,
-    body jsonb NOT NULL,
+    body text NOT NULL,
     state text NOT NULL,
     call_id text,
     http_status integer,
@@ -98,8 +98,8 @@ CREATE TABLE attempts (
     ended_at text,
     duration_seconds double precision,
     recording_url text,
-    evidence jsonb NOT NULL DEFAULT '{}'::jsonb,
-    extra jsonb,
+    evidence text,
+    extra text,
     run_id bigint,
     owner bigint REFERENCES processes(id) ON DELETE SET NULL,
     updated_at text NOT NULL,
@@ -165,7 +165,7 @@ CREATE TABLE fates (
     reason text,
     detail text,
     next_open text,
-    evidence jsonb,
+    evidence text,
     updated_at text NOT NULL,
     PRIMARY KEY (campaign, row)
 );
@@ -198,7 +198,7 @@ CREATE TABLE contact_calls (
     claimed_at timestamptz NOT NULL,
     placed_at text,
     ended_at text,
-    record jsonb NOT NULL,
+    record text NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (campaign, person, attempt)
 );
@@ -217,6 +217,15 @@ CREATE TABLE dnc_ledger (
     UNIQUE (phone_e164, reason, evidence)
 );
 CREATE INDEX dnc_ledger_phone ON dnc_ledger(phone_e164);
+
+-- Ledger CSV files already copied in (path -> inode:size:mtime), like the SQLite history.
+CREATE TABLE ledger_imports (path text PRIMARY KEY, stamp text NOT NULL);
+""",
+    # The report counts rows by disposition and reason; `records(campaign)` rebuilds a lost
+    # journal from a team's history: an index for each (as the SQLite backend's version 2).
+    2: """
+CREATE INDEX fates_disposition ON fates(campaign, disposition, reason);
+CREATE INDEX contact_calls_campaign ON contact_calls(campaign, claimed_at);
 """,
 }
 LATEST = max(MIGRATIONS)
@@ -229,18 +238,17 @@ def migrate(conn: Any, *, where: str = "the store database") -> int:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version integer PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # Read first: a current database (or a read-only one) gets no write at all.
+        if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            conn.execute(
+                "CREATE TABLE schema_version ("
+                " version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
         found = int(row[0])
         if found > LATEST:
-            raise SchemaTooNew(
-                f"{where} has schema version {found}, newer than this campaign-dialer "
-                f"knows ({LATEST}): upgrade campaign-dialer on this machine"
-            )
+            raise SchemaTooNew("store database", where, found, LATEST)
         for version in range(found + 1, LATEST + 1):
             conn.execute(MIGRATIONS[version])
             conn.execute("INSERT INTO schema_version(version) VALUES (%s)", (version,))
