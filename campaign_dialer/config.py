@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
 KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
@@ -458,6 +459,7 @@ class CampaignFile(_Model):
     history: HistorySection = Field(default_factory=HistorySection)
     report: ReportSection = Field(default_factory=ReportSection)
     webhook: WebhookSection | None = None
+    store: StoreSection = Field(default_factory=StoreSection)
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:
@@ -509,6 +511,13 @@ class Campaign:
     @property
     def transcripts_path(self) -> Path:
         return self.output_dir / "transcripts.parquet"
+
+    @property
+    def store_url(self) -> str | None:
+        """The team's database (env CAMPAIGN_DIALER_STORE_URL wins); None: SQLite files."""
+        from campaign_dialer.config_store import store_url
+
+        return store_url(self)
 
     def api_key(self) -> str:
         """Read the key from the environment at the last moment; it is never stored."""
