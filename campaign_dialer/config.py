@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from campaign_dialer.config_store import StoreSection
+from campaign_dialer.config_store import StoreSection, refuse_unwired
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
 KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
@@ -695,6 +695,7 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
         raise ConfigError.of(path, _problems(e)) from None
 
     campaign = Campaign(path.resolve(), model)
+    refuse_unwired(campaign)
     if check_inputs:
         _check_inputs(campaign)
     return campaign

@@ -15,6 +15,24 @@ from campaign_dialer.exitcodes import ExitCode
 from .e2e_support import numbers, write_campaign
 
 
+@pytest.fixture(autouse=True)
+def wired(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As once the commands open the store (see config_store.WIRED)."""
+    monkeypatch.setattr("campaign_dialer.config_store.WIRED", True)
+
+
+def test_until_wired_a_store_url_is_refused_not_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr("campaign_dialer.config_store.WIRED", False)
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    path = _campaign(tmp_path, 'url = "postgresql://dialer@db/team"')
+    assert main(["check", str(path)]) == 78
+    assert "cannot run on it yet" in capsys.readouterr().err
+    monkeypatch.setenv(STORE_URL_ENV, "postgresql://dialer@db/team")
+    assert main(["status", str(_campaign(tmp_path / "2"))]) == 78
+
+
 def _campaign(tmp_path: Path, store: str = "", history: str = "") -> Path:
     extra = ""
     if store:
