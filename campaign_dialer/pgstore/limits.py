@@ -16,6 +16,7 @@ without effect. The row lock is held for that one statement only.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -31,7 +32,7 @@ UPDATE rate_limits
 SET next_at = greatest(next_at, clock_timestamp()) + make_interval(secs => interval_s * %(k)s)
 WHERE campaign = %(c)s AND name = %(name)s
 RETURNING extract(epoch FROM next_at - make_interval(secs => interval_s * %(k)s)),
-          extract(epoch FROM clock_timestamp())
+          extract(epoch FROM clock_timestamp()), interval_s
 """
 
 
@@ -39,6 +40,7 @@ RETURNING extract(epoch FROM next_at - make_interval(secs => interval_s * %(k)s)
 class Slot:
     at: float  # the slot's start, server clock (epoch seconds)
     wait: float  # seconds from the server's now to `at` (<= 0: go now)
+    interval: float  # the limit's spacing (1 / per_second)
 
 
 def configure(db: Database, campaign: str, name: str, per_second: float) -> None:
@@ -60,6 +62,7 @@ class SharedRateLimiter:
         self.db = db
         self.campaign = campaign
         self.name = name
+        self.late = 0  # slots given up because this process woke too late to use them
 
     def take(self, k: int = 1) -> Slot:
         """Reserve k consecutive slots; the first starts at `Slot.at`, wait `Slot.wait`.
@@ -68,12 +71,35 @@ class SharedRateLimiter:
         if row is None:
             raise LookupError(f"no {self.name} limit configured for {self.campaign!r}")
         at, now = float(row[0]), float(row[1])
-        return Slot(at=at, wait=at - now)
+        return Slot(at=at, wait=at - now, interval=float(row[2]))
+
+    # A slot this process wakes for more than LATE_FRACTION of an interval late is given up
+    # for a fresh one. Slots are exactly one interval apart, so rate + 2 starts fit in a 1 s
+    # window only if a start slipped more than one whole interval after its slot: a
+    # fraction below 1 keeps a margin for the request's own way to the platform.
+    LATE_FRACTION = 0.75
+
+    def acquire_blocking(self) -> Slot:
+        """Wait for a slot in this thread; returns the slot used."""
+        while True:
+            slot = self.take()
+            deadline = time.monotonic() + max(slot.wait, 0.0)
+            if slot.wait > 0:
+                time.sleep(slot.wait)
+            if time.monotonic() - deadline <= slot.interval * self.LATE_FRACTION:
+                return slot
+            self.late += 1
 
     async def acquire(self) -> None:
-        slot = await anyio.to_thread.run_sync(self.take)
-        if slot.wait > 0:
-            await anyio.sleep(slot.wait)
+        """Wait for a slot on the event loop (the round trip runs in a worker thread)."""
+        while True:
+            slot = await anyio.to_thread.run_sync(self.take)
+            deadline = time.monotonic() + max(slot.wait, 0.0)
+            if slot.wait > 0:
+                await anyio.sleep(slot.wait)
+            if time.monotonic() - deadline <= slot.interval * self.LATE_FRACTION:
+                return
+            self.late += 1
 
     async def __aenter__(self) -> None:
         await self.acquire()
