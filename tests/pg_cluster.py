@@ -98,7 +98,7 @@ def start(base: Path | None = None) -> Cluster:
     for _ in range(5):  # a port picked free can be taken before the server binds it
         port = _free_port()
         opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
                 "-c shared_buffers=32MB")
         try:
             subprocess.run(

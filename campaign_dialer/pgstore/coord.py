@@ -59,7 +59,7 @@ class ClaimedRow:
 @dataclass(frozen=True)
 class Heartbeat:
     control: str  # "active" | "paused" | "canceled"
-    held: int  # rows whose lease this process holds now
+    held: int  # rows whose lease this heartbeat renewed (one being finished may be skipped)
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,15 @@ _HEARTBEAT = """
 WITH me AS (
     UPDATE processes SET heartbeat_at = now() WHERE id = %(p)s AND ended_at IS NULL
     RETURNING id
-), renewed AS (
-    UPDATE rows SET lease_until = now() + make_interval(secs => %(lease)s)
+), mine AS (
+    -- SKIP LOCKED: a row this process is finishing or releasing right now is not waited
+    -- for (it needs no renewal), so a heartbeat never deadlocks with its own workers.
+    SELECT campaign, row FROM rows
     WHERE lease_owner = %(p)s AND NOT done AND EXISTS (SELECT 1 FROM me)
+    FOR UPDATE SKIP LOCKED
+), renewed AS (
+    UPDATE rows r SET lease_until = now() + make_interval(secs => %(lease)s)
+    FROM mine WHERE r.campaign = mine.campaign AND r.row = mine.row
     RETURNING 1
 )
 SELECT c.control, (SELECT count(*) FROM renewed), EXISTS (SELECT 1 FROM me)
@@ -279,10 +285,13 @@ class Coordinator:
         if not rows:
             return 0
         with self.db.connection() as conn:
+            # Rows locked in row order: two finishes never wait on each other in a cycle.
             cur = conn.execute(
-                "UPDATE rows SET done = true, lease_owner = NULL, lease_until = NULL "
-                "WHERE campaign = %s AND row = ANY(%s) AND lease_owner = %s",
-                (self.campaign, list(rows), self._me()),
+                "UPDATE rows r SET done = true, lease_owner = NULL, lease_until = NULL "
+                "FROM (SELECT campaign, row FROM rows WHERE campaign = %s AND row = ANY(%s) "
+                "      AND lease_owner = %s ORDER BY row FOR UPDATE) AS mine "
+                "WHERE r.campaign = mine.campaign AND r.row = mine.row",
+                (self.campaign, sorted(rows), self._me()),
             )
             return max(cur.rowcount, 0)
 
