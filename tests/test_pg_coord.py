@@ -179,3 +179,30 @@ def test_the_registry_shows_each_process_live_calls_and_heartbeat(db: Database) 
     assert procs[a.process_id].rows_held == 2 and procs[b.process_id].rows_held == 1
     assert procs[a.process_id].heartbeat_at > before[a.process_id]
     assert procs[a.process_id].host == "host-a" and procs[a.process_id].alive
+
+
+def test_keep_alive_renews_leases_and_reports_control_changes(db: Database) -> None:
+    import anyio
+
+    a, b = _proc(db, lease=0.6), _proc(db)
+    a.load_rows([(1, "p1")])
+    a.claim(1)
+    seen: list[str] = []
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: a.keep_alive(seen.append, every=0.05))
+            await anyio.sleep(0.3)
+            await anyio.to_thread.run_sync(b.set_control, "paused")
+            with anyio.fail_after(30):
+                while seen[-1:] != ["paused"]:
+                    await anyio.sleep(0.02)
+            _expire(db, [1])
+            with anyio.fail_after(30):  # the next beats renew the lease before anyone takes it
+                while db.fetchone("SELECT lease_until > now() FROM rows WHERE row = 1")[0] \
+                        is not True:
+                    await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert seen[0] == "active" and seen[-1] == "paused"

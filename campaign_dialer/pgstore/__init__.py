@@ -16,6 +16,7 @@ unless said otherwise; run them with `anyio.to_thread.run_sync`):
         ...                                #   intents, to replay/look up, never re-dial
     aid = co.record_intent(...)            # fenced by the lease; LiveLimitReached at cap
     co.heartbeat()                         # every lease/3: renews leases, returns control
+    await co.keep_alive(on_control)        # async: that loop, for the run's task group
     co.finish([row]); co.release(row, not_before=t)
     co.end(exit_code, summary)             # leaves the registry, frees unfinished rows
     async with SharedRateLimiter(db, "spring", limits.CALLS): ...   # aiolimiter drop-in

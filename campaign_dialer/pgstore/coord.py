@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,6 +222,23 @@ class Coordinator:
         if not row[2]:
             raise LeaseLost(f"process {self.process_id} has ended; it holds no rows")
         return Heartbeat(control=str(row[0]), held=int(row[1]))
+
+    async def keep_alive(
+        self, on_control: Callable[[str], None], *, every: float | None = None
+    ) -> None:
+        """Heartbeat forever (every lease/3 by default, each round trip in a worker
+        thread), calling `on_control` when the campaign's control state changes. Run it in
+        the run's task group; it raises LeaseLost if this process was ended meanwhile."""
+        import anyio
+
+        period = every if every is not None else self.lease_seconds / 3
+        last: str | None = None
+        while True:
+            beat = await anyio.to_thread.run_sync(self.heartbeat)
+            if beat.control != last:
+                last = beat.control
+                on_control(beat.control)
+            await anyio.sleep(period)
 
     def end(self, exit_code: int, summary: dict[str, Any] | None = None) -> None:
         """Leave the registry: rows not done go back to the others at once (no lease wait)."""
