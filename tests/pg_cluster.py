@@ -42,8 +42,8 @@ def bin_dir() -> Path | None:
         key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
     )
     override = os.environ.get("PG_BIN_DIR")
-    if override and Path(override, "pg_ctl").exists():
-        return Path(override)
+    if override:  # the binaries to use, or (no pg_ctl there) none at all
+        return Path(override) if Path(override, "pg_ctl").exists() else None
     if found:
         return Path(found[-1]).parent
     pg_ctl = shutil.which("pg_ctl")
