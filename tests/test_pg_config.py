@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from campaign_dialer.cli import main
 from campaign_dialer.config import load_campaign
 from campaign_dialer.config_store import STORE_URL_ENV, store_warnings
 from campaign_dialer.errors import ConfigError
 from campaign_dialer.exitcodes import ExitCode
 
 from .e2e_support import numbers, write_campaign
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process (its logging set up there, not in this one)."""
+    return subprocess.run(
+        [sys.executable, "-m", "campaign_dialer.cli", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=120,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -22,15 +32,15 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_until_wired_a_store_url_is_refused_not_ignored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("campaign_dialer.config_store.WIRED", False)
     monkeypatch.delenv(STORE_URL_ENV, raising=False)
     path = _campaign(tmp_path, 'url = "postgresql://dialer@db/team"')
-    assert main(["check", str(path)]) == 78
-    assert "cannot run on it yet" in capsys.readouterr().err
-    monkeypatch.setenv(STORE_URL_ENV, "postgresql://dialer@db/team")
-    assert main(["status", str(_campaign(tmp_path / "2"))]) == 78
+    done = cli("check", str(path))  # the child runs unpatched: WIRED as shipped
+    assert done.returncode == 78 and "cannot run on it yet" in done.stderr
+    done = cli("status", str(_campaign(tmp_path / "2")),
+               env={STORE_URL_ENV: "postgresql://dialer@db/team"})
+    assert done.returncode == 78
 
 
 def _campaign(tmp_path: Path, store: str = "", history: str = "") -> Path:
@@ -68,7 +78,6 @@ def test_the_file_url_and_the_environment_wins(
 ])
 def test_a_password_in_the_campaign_file_is_refused_with_78_and_never_echoed(
     tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv(STORE_URL_ENV, raising=False)
     path = _campaign(tmp_path, f'url = "{url}"')
@@ -77,10 +86,10 @@ def test_a_password_in_the_campaign_file_is_refused_with_78_and_never_echoed(
     assert e.value.exit_code == ExitCode.CONFIG == 78
     assert "store.url" in str(e.value) and "password" in str(e.value)
     assert "s3cret-pw" not in str(e.value)
-    assert main(["check", str(path)]) == 78
-    out = capsys.readouterr()
-    assert "s3cret-pw" not in out.out + out.err
-    assert "PGPASSWORD" in out.err
+    done = cli("check", str(path))
+    assert done.returncode == 78
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert "PGPASSWORD" in done.stderr
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "db.internal", "postgresql://u@h:99999x/db"])
