@@ -57,9 +57,15 @@ from campaign_dialer.pgstore.errors import (
 from campaign_dialer.pgstore.history import PgHistory
 from campaign_dialer.pgstore.journal import PgJournal
 from campaign_dialer.pgstore.limits import SharedRateLimiter
+from campaign_dialer.store.interface import HistoryStore, JournalStore
 
 __all__ = [
     "ClaimedRow", "Coordinator", "Database", "DuplicateIntent", "Heartbeat", "LeaseLost",
     "LiveLimitReached", "OpenIntent", "PgHistory", "PgJournal", "PgStoreError", "ProcessInfo",
     "SchemaTooNew", "SharedRateLimiter", "StoreUnavailable", "limits", "redact",
 ]
+
+
+def _conforms(j: PgJournal, h: PgHistory) -> tuple[JournalStore, HistoryStore]:
+    """Never called: mypy checks here that both implement the store's Protocols."""
+    return j, h
