@@ -33,6 +33,7 @@ from campaign_dialer.config_checks import (
     looks_secret,
     require_inputs,
 )
+from campaign_dialer.config_store import StoreSection, refuse_unwired
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -456,6 +457,7 @@ class CampaignFile(_Model):
     history: HistorySection = Field(default_factory=HistorySection)
     report: ReportSection = Field(default_factory=ReportSection)
     webhook: WebhookSection | None = None
+    store: StoreSection = Field(default_factory=StoreSection)
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:
@@ -507,6 +509,13 @@ class Campaign:
     @property
     def transcripts_path(self) -> Path:
         return self.output_dir / "transcripts.parquet"
+
+    @property
+    def store_url(self) -> str | None:
+        """The team's database (env CAMPAIGN_DIALER_STORE_URL wins); None: SQLite files."""
+        from campaign_dialer.config_store import store_url
+
+        return store_url(self)
 
     def api_key(self) -> str:
         """Read the key from the environment at the last moment; it is never stored."""
@@ -578,6 +587,7 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
         raise ConfigError.of(path, explain(e, CampaignFile)) from None
 
     campaign = Campaign(path.resolve(), model)
+    refuse_unwired(campaign)
     if check_inputs:
         require_inputs(campaign)
     return campaign

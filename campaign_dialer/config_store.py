@@ -1,0 +1,115 @@
+"""The `[store]` section: where a team's journal, contact history and DNC ledger live.
+
+`[store] url = "postgresql://user@host/db"` in the campaign file, or the environment's
+`CAMPAIGN_DIALER_STORE_URL` (the environment wins). Unset: SQLite files, the default.
+
+The password never comes from the campaign file (exit 78, like the API key): libpq reads it
+from `PGPASSWORD`, `~/.pgpass` or a service file (`PGSERVICEFILE`), or from a URL given in
+the environment. With a store URL, `[history] path` and `CAMPAIGN_DIALER_HOME` do not apply
+(`store_warnings` says so).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from campaign_dialer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from campaign_dialer.config import Campaign
+
+STORE_URL_ENV = "CAMPAIGN_DIALER_STORE_URL"
+# False until `run`, `status` and the other commands open the PostgreSQL store: until then a
+# store URL is refused (exit 78) rather than silently ignored, because a team that believes
+# its processes share one database while each writes its own SQLite files would call
+# people twice. The wiring flips this (and deletes `refuse_unwired`).
+WIRED = False
+HOME_ENV = "CAMPAIGN_DIALER_HOME"
+SCHEMES = ("postgresql", "postgres")
+
+
+def url_problem(url: str, *, in_file: bool) -> str | None:
+    """Why `url` cannot be the store's URL, never quoting it (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return "is not a valid postgresql:// URL"
+    if parts.scheme not in SCHEMES:
+        return "must be a postgresql://user@host/database URL"
+    has_password = parts.password is not None or any(
+        k.lower() == "password" for k in parse_qs(parts.query, keep_blank_values=True)
+    )
+    if in_file and has_password:
+        return (
+            "holds a password; a password must not be written in the campaign file: put it "
+            "in PGPASSWORD, ~/.pgpass or a service file (or the whole URL in "
+            f"{STORE_URL_ENV})"
+        )
+    return None
+
+
+class StoreSection(BaseModel):
+    """`[store]`: the database a team shares (several processes, one truth)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        problem = url_problem(v.strip(), in_file=True)
+        if problem:
+            raise ValueError(problem)
+        return v.strip()
+
+
+def store_url(campaign: Campaign) -> str | None:
+    """The store's URL: `CAMPAIGN_DIALER_STORE_URL`, else `[store] url`; None for SQLite."""
+    from campaign_dialer.log import register_secret
+
+    env = os.environ.get(STORE_URL_ENV, "").strip()
+    if env:
+        problem = url_problem(env, in_file=False)
+        if problem:
+            raise ConfigError(campaign.path, STORE_URL_ENV, f"the environment's URL {problem}")
+        password = urlsplit(env).password
+        if password:
+            register_secret(password)  # allowed in the environment, never in a log line
+        return env
+    return campaign.model.store.url
+
+
+def refuse_unwired(campaign: Campaign) -> None:
+    """Exit 78 when a store URL is set but this build's commands cannot use it yet."""
+    if not WIRED and store_url(campaign) is not None:
+        raise ConfigError(
+            campaign.path, "store.url",
+            f"a PostgreSQL store is set ([store] url or {STORE_URL_ENV}), but this version "
+            "of campaign-dialer cannot run on it yet; remove it to use the SQLite files",
+        )
+
+
+def store_warnings(campaign: Campaign) -> list[str]:
+    """What the operator set that a store URL makes moot."""
+    if store_url(campaign) is None:
+        return []
+    moot = []
+    if campaign.model.history.path is not None:
+        moot.append("[history] path")
+    if os.environ.get(HOME_ENV, "").strip():
+        moot.append(HOME_ENV)
+    if not moot:
+        return []
+    return [
+        f"{' and '.join(moot)} {'do' if len(moot) > 1 else 'does'} not apply: the journal, "
+        "contact history and DNC ledger live in the store database ([store] url / "
+        f"{STORE_URL_ENV})"
+    ]

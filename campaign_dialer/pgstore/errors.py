@@ -1,0 +1,79 @@
+"""The PostgreSQL store's errors, and the redaction that keeps a password out of their text.
+
+A psycopg error can quote the connection string (host, user, sometimes a password given on
+the URL or in `PGPASSWORD`'s place): every message that leaves this package goes through
+`redact`, and `register_secret` also hides the password from every log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.log import register_secret, scrub
+from campaign_dialer.store.errors import DuplicateAttempt, JournalError
+from campaign_dialer.store.errors import SchemaTooNew as SchemaTooNew  # exit 78, re-exported
+
+# postgresql://user:secret@host -> postgresql://user:[REDACTED]@host
+_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
+# password=secret / password='sec ret' in a key=value conninfo
+_KV_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def redact(text: str) -> str:
+    """The text without any password a connection string or the environment put in it."""
+    text = _URL_PASSWORD.sub(r"\1[REDACTED]\3", text)
+    text = _KV_PASSWORD.sub(r"\1[REDACTED]", text)
+    pw = os.environ.get("PGPASSWORD", "")
+    if len(pw) >= 4:
+        text = text.replace(pw, "[REDACTED]")
+    return scrub(text)
+
+
+def protect(url: str) -> None:
+    """Register the URL's and PGPASSWORD's password with the log scrubber."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        pw = conninfo_to_dict(url).get("password")
+    except Exception:  # a malformed URL: the connect attempt reports it (redacted)
+        pw = None
+    for secret in (pw, os.environ.get("PGPASSWORD")):
+        if secret:
+            register_secret(str(secret))
+
+
+class PgStoreError(JournalError):
+    """The database refused or failed an operation; the message is redacted."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class StoreUnavailable(PgStoreError):
+    """The database cannot be reached (network, auth, it is down): like an API outage."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class LeaseLost(PgStoreError):
+    """This process no longer holds the row's lease (it stalled past it and another process
+    took the row over): it must not dial that row; the holder resolves it."""
+
+
+class LiveLimitReached(PgStoreError):
+    """The campaign already has `max_live_calls` open calls across all its processes."""
+
+    exit_code = ExitCode.TEMPFAIL
+
+
+class StoreWriteError(PgStoreError):
+    """The database refuses writes: read-only (73) or out of disk (74), like the journal file."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+# The database refused a second intent for the same campaign, person and attempt (or key).
+DuplicateIntent = DuplicateAttempt

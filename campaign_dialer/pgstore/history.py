@@ -1,0 +1,218 @@
+"""The contact history and DNC ledger in PostgreSQL: `store.interface.HistoryStore` for
+every campaign of a team, on every machine, with the SQLite history's semantics
+(`store.sqlite.history`).
+
+`claim` is one transaction that first takes a transaction-scoped advisory lock on each of the
+person's keys (sorted, so two claims never deadlock), then reads the past calls, applies
+`store.policy.hold_back` (the same rule the plan applies) and inserts: two campaigns or
+processes claiming the same person at once are serialised on that lock, under READ
+COMMITTED, without SERIALIZABLE retries. Claims for different people never wait on each
+other.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from campaign_dialer.pgstore.db import Database
+from campaign_dialer.store.errors import HistoryError
+from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
+from campaign_dialer.store.policy import hold_back
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Advisory-lock namespace for persons (two-int form: (namespace, hashtext(key))).
+PERSON_LOCK_NS = 15
+
+
+class PgHistory:
+    """The team's contact history and DNC ledger (see module doc)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._owns_db = False
+        self.path = f"postgresql:{db.where}"
+
+    @classmethod
+    def open(cls, url: str) -> PgHistory:
+        """A history with a pool of its own, closed with it."""
+        h = cls(Database(url))
+        h._owns_db = True
+        return h
+
+    def close(self) -> None:
+        """Closes the pool if `open` made it; a shared Database is its opener's to close."""
+        if self._owns_db:
+            self.db.close()
+
+    def __enter__(self) -> PgHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- calls ------------------------------------------------------------------------
+    def claim(
+        self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
+        attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
+        state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
+    ) -> Claim:
+        """Check the person's past calls (under every key) and record the claim, atomically."""
+        keys = sorted({person, *also})
+        with self.db.transaction() as conn:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
+                "FROM unnest(%s::text[]) AS k ORDER BY k",
+                (PERSON_LOCK_NS, keys),
+            )
+            rows = conn.execute(
+                "SELECT person, campaign, attempt, state, claimed_at FROM contact_calls "
+                "WHERE person = ANY(%s)", (keys,),
+            ).fetchall()
+            mine = [r for r in rows if r[1] == campaign and r[0] == person]
+            done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
+            if done:
+                return Claim(False, "already_called",
+                             f"attempt {max(r[2] for r in done)} is in the history")
+            past = [PastCall(r[1], r[2], r[4], r[3]) for r in rows]
+            held = hold_back(past, campaign=campaign, at=at, min_hours=min_hours,
+                             state_limit=state_limit, state=state)
+            if held is not None:
+                return held
+            rec = json.dumps(
+                {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
+                 "state": "intent"}, sort_keys=True,
+            )
+            if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
+                conn.execute(
+                    "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
+                    "record = %s, updated_at = now() "
+                    "WHERE campaign = %s AND person = %s AND attempt = %s",
+                    (idem_key, at, rec, campaign, person, attempt),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
+                    "attempt, idem_key, state, claimed_at, record) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s)",
+                    (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec),
+                )
+        return Claim(True)
+
+    def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
+        """Upsert journal attempt records by key (what the journal knows wins)."""
+        rows = []
+        for r in records:
+            body = r.get("body")
+            body_d = json.loads(body) if isinstance(body, str) else (body or {})
+            at = parse_iso(r.get("intent_at")) or datetime.now(UTC)
+            rows.append((
+                str(r["person"]), body_d.get("phone_number"), body_d.get("contact_id"),
+                campaign, int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"),
+                r.get("status"), at, r.get("placed_at"), r.get("ended_at"),
+                json.dumps(r, sort_keys=True, default=str),
+            ))
+        if not rows:
+            return
+        with self.db.transaction() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, attempt, "
+                "idem_key, state, call_id, status, claimed_at, placed_at, ended_at, record) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
+                "call_id = excluded.call_id, status = excluded.status, "
+                "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
+                "record = excluded.record, updated_at = now()",
+                rows,
+            )
+
+    def records(self, campaign: str) -> list[dict[str, Any]]:
+        out = []
+        for rec_text, st, call_id, status, placed_at, ended_at in self.db.fetchall(
+            "SELECT record, state, call_id, status, placed_at, ended_at FROM contact_calls "
+            "WHERE campaign = %s ORDER BY claimed_at, id", (campaign,),
+        ):
+            rec = json.loads(rec_text)
+            rec.update(state=st, call_id=call_id, status=status, placed_at=placed_at,
+                       ended_at=ended_at)
+            out.append(rec)
+        return out
+
+    def call_seconds(self, limit: int = 2000) -> list[float]:
+        out = []
+        for placed, ended in self.db.fetchall(
+            "SELECT placed_at, ended_at FROM contact_calls WHERE placed_at IS NOT NULL "
+            "AND ended_at IS NOT NULL ORDER BY claimed_at DESC LIMIT %s", (limit,),
+        ):
+            a, b = parse_iso(placed), parse_iso(ended)
+            if a is not None and b is not None and b >= a:
+                out.append((b - a).total_seconds())
+        return out
+
+    def recent_calls(self, since: datetime) -> dict[str, list[PastCall]]:
+        out: dict[str, list[PastCall]] = {}
+        for person, campaign, attempt, state, at in self.db.fetchall(
+            "SELECT person, campaign, attempt, state, claimed_at FROM contact_calls "
+            "WHERE claimed_at > %s", (since,),
+        ):
+            out.setdefault(person, []).append(PastCall(campaign, attempt, at, state))
+        return out
+
+    # -- DNC ----------------------------------------------------------------------------
+    def add_dnc(
+        self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime,
+        source: str = "dialer",
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO dnc_ledger(phone_e164, reason, campaign, evidence, at, source) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (e164, reason, campaign, evidence or "", iso(at), source),
+        )
+
+    def is_dnc(self, e164: str) -> bool:
+        return self.db.fetchone(
+            "SELECT 1 FROM dnc_ledger WHERE phone_e164 = %s LIMIT 1", (e164,)
+        ) is not None
+
+    def dnc_numbers(self) -> set[str]:
+        return {r[0] for r in self.db.fetchall("SELECT DISTINCT phone_e164 FROM dnc_ledger")}
+
+    def import_ledger(self, path: Path) -> int:
+        """Copy a ledger CSV's entries in (again only when the file changed)."""
+        try:
+            st = os.stat(path)
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return 0
+        except OSError as e:
+            raise HistoryError(f"cannot read the DNC ledger {path}: {e.strerror}") from None
+        key = str(Path(path).resolve())
+        stamp = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        if self.db.fetchone(
+            "SELECT 1 FROM ledger_imports WHERE path = %s AND stamp = %s", (key, stamp)
+        ):
+            return 0
+        rows = []
+        for rec in csv.reader(text.splitlines()):
+            if len(rec) >= 2 and _E164.fullmatch(rec[0]):
+                rec = [*rec, "", "", ""]
+                rows.append((rec[0], rec[1] or "ledger", rec[2], rec[3], rec[4], f"file:{key}"))
+        added = 0
+        with self.db.transaction() as conn, conn.cursor() as cur:
+            for r in rows:
+                cur.execute(
+                    "INSERT INTO dnc_ledger(phone_e164, reason, campaign, evidence, at, "
+                    "source) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", r,
+                )
+                added += max(cur.rowcount, 0)
+            cur.execute(
+                "INSERT INTO ledger_imports(path, stamp) VALUES (%s, %s) "
+                "ON CONFLICT (path) DO UPDATE SET stamp = excluded.stamp", (key, stamp),
+            )
+        return added

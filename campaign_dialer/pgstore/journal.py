@@ -1,0 +1,472 @@
+"""The journal in PostgreSQL: `store.interface.JournalStore` for one campaign of a team's
+database, with the same semantics as the SQLite journal (`store.sqlite.journal`).
+
+Differences that follow from sharing one database:
+- a campaign's NAME is its identity: every process (on any host, from any output folder)
+  that opens campaign "spring" opens the same journal; that is how several processes share
+  one campaign. (The SQLite "journal belongs to another campaign" refusal has no meaning.)
+- runs are the process registry (`processes`): `begin_run` registers this process, with
+  its host, pid and heartbeat; `coordinator()` gives the multi-process primitives for it.
+- with a coordinator attached (`attach`), `record_intent` is fenced by the row's lease and
+  refused past `max_live_calls` (see `coord`); without one it is the plain guarded INSERT.
+
+Every method is one transaction (autocommit statement or `db.transaction()`), committed
+before it returns; errors are the store's (`DuplicateAttempt`, `JournalError`, write errors
+exit 73/74), their text redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from campaign_dialer.log import scrub
+from campaign_dialer.pgstore.coord import Coordinator
+from campaign_dialer.pgstore.db import Database
+from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.model import (
+    ATTEMPT_COLUMNS,
+    CONTROL_STATES,
+    ERROR,
+    FINAL,
+    INTENT,
+    NOT_PLACED,
+    PLACED,
+    REJECTED,
+    UNRESOLVED,
+    Attempt,
+    CallFacts,
+    Fate,
+    HttpTally,
+    iso,
+    now_iso,
+)
+
+_COLS = ", ".join(ATTEMPT_COLUMNS)
+_RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]
+
+
+class PgJournal:
+    """One campaign's journal in a shared PostgreSQL database (see module doc)."""
+
+    def __init__(
+        self, db: Database, campaign: str, *, create: bool = True,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self._owns_db = False
+        self.campaign = campaign
+        self.path = Path(f"postgresql:{db.where}#{campaign}")
+        self._now = now
+        self._co: Coordinator | None = None
+        self.on_change: Callable[[dict[str, Any]], None] | None = None
+        if create:
+            self.db.execute(
+                "INSERT INTO campaigns(name, meta) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (campaign, Jsonb({"campaign": campaign, "created_at": self._ts()})),
+            )
+        elif self.db.fetchone("SELECT 1 FROM campaigns WHERE name = %s", (campaign,)) is None:
+            raise JournalError(f"no journal for campaign {campaign!r} in {db.where}")
+
+    @classmethod
+    def open(
+        cls, url: str, campaign: str, *, create: bool = True,
+        now: Callable[[], datetime] | None = None,
+    ) -> PgJournal:
+        """A journal with a pool of its own, closed with it (the SQLite journal's shape)."""
+        db = Database(url)
+        try:
+            j = cls(db, campaign, create=create, now=now)
+        except BaseException:
+            db.close()
+            raise
+        j._owns_db = True
+        return j
+
+    def _ts(self) -> str:
+        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
+        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Closes the pool if `open` made it; a shared Database is its opener's to close."""
+        if self._owns_db:
+            self.db.close()
+
+    def __enter__(self) -> PgJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- several processes ------------------------------------------------------------
+    def attach(self, coordinator: Coordinator) -> None:
+        """From now on intents are fenced by this process's leases and the live-call cap."""
+        self._co = coordinator
+
+    # -- meta and control -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.fetchone(
+            "SELECT meta ->> %s FROM campaigns WHERE name = %s", (key, self.campaign)
+        )
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "UPDATE campaigns SET meta = meta || jsonb_build_object(%s::text, %s::text) "
+            "WHERE name = %s", (key, value, self.campaign),
+        )
+
+    def control(self) -> str:
+        row = self.db.fetchone("SELECT control FROM campaigns WHERE name = %s", (self.campaign,))
+        return str(row[0]) if row else "active"
+
+    def set_control(self, state: str) -> None:
+        if state not in CONTROL_STATES:
+            raise ValueError(state)
+        row = self.db.fetchone(
+            "UPDATE campaigns SET control = %(s)s, control_at = now(), "
+            "meta = meta || jsonb_build_object('control', %(s)s::text, 'control_at', %(t)s::text) "
+            "WHERE name = %(c)s AND (control <> 'canceled' OR %(s)s = 'canceled') RETURNING 1",
+            {"s": state, "c": self.campaign, "t": self._ts()},
+        )
+        if row is None:
+            raise JournalError("the campaign was canceled; a canceled campaign stays canceled")
+
+    # -- runs (the process registry) --------------------------------------------------
+    def begin_run(self) -> int:
+        row = self.db.fetchone(
+            "INSERT INTO processes(campaign, host, pid, lease_seconds) VALUES (%s, %s, %s, %s) "
+            "RETURNING id",
+            (self.campaign, socket.gethostname(), os.getpid(),
+             self._co.lease_seconds if self._co else 30.0),
+        )
+        run_id = int(row[0])
+        if self._co is not None and self._co.process_id is None:
+            self._co.process_id = run_id
+        return run_id
+
+    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rows SET lease_owner = NULL, lease_until = NULL "
+                "WHERE lease_owner = %s AND NOT done", (run_id,),
+            )
+            conn.execute(
+                "UPDATE processes SET ended_at = now(), exit_code = %s, summary = %s "
+                "WHERE id = %s AND campaign = %s",
+                (exit_code, Jsonb(summary), run_id, self.campaign),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.db.fetchall(
+            "SELECT id, started_at, ended_at, exit_code, pid, summary FROM processes "
+            "WHERE campaign = %s ORDER BY id", (self.campaign,),
+        ):
+            out.append({
+                "id": r[0], "started_at": iso(r[1]), "ended_at": iso(r[2]), "exit_code": r[3],
+                "pid": r[4], "summary": None if r[5] is None else json.dumps(r[5]),
+            })
+        return out
+
+    # -- attempts ---------------------------------------------------------------------
+    def record_intent(
+        self, *, person: str, row: int, attempt: int, idem_key: str, body: dict[str, Any],
+        evidence: dict[str, Any], run_id: int | None,
+    ) -> Attempt:
+        """Commit what we are about to send, before it is sent (DuplicateAttempt if there)."""
+        ts = self._ts()
+        if self._co is not None:
+            aid = self._co.record_intent(
+                person=person, row=row, attempt=attempt, idem_key=idem_key, body=body,
+                evidence=evidence, run_id=run_id, ts=ts,
+            )
+            return self.attempt(aid)
+        found = self.db.dicts(
+            f"INSERT INTO attempts(campaign, person, row, attempt, idem_key, body, state, "
+            f"intent_at, evidence, run_id, updated_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLS}",
+            (self.campaign, person, row, attempt, idem_key, json.dumps(body, sort_keys=True),
+             INTENT, ts, json.dumps(evidence), run_id, ts),
+        )
+        return Attempt.from_row(found[0])
+
+    def _attempt_rows(self, where: str = "", params: tuple[Any, ...] = (),
+                      order: str = "id") -> list[dict[str, Any]]:
+        return self.db.dicts(
+            f"SELECT {_COLS} FROM attempts WHERE campaign = %s {where} ORDER BY {order}",
+            (self.campaign, *params),
+        )
+
+    def attempt(self, attempt_id: int) -> Attempt:
+        rows = self._attempt_rows("AND id = %s", (attempt_id,))
+        if not rows:
+            raise JournalError(f"no attempt {attempt_id}")
+        return Attempt.from_row(rows[0])
+
+    def attempts(self, *, states: Sequence[str] | None = None) -> list[Attempt]:
+        if states:
+            rows = self._attempt_rows("AND state = ANY(%s)", (list(states),))
+        else:
+            rows = self._attempt_rows()
+        return [Attempt.from_row(r) for r in rows]
+
+    def attempts_for(self, person: str) -> list[Attempt]:
+        return [Attempt.from_row(r)
+                for r in self._attempt_rows("AND person = %s", (person,), order="attempt")]
+
+    def attempts_by_person(self) -> dict[str, list[Attempt]]:
+        out: dict[str, list[Attempt]] = {}
+        for a in self.attempts():
+            out.setdefault(a.person, []).append(a)
+        for lst in out.values():
+            lst.sort(key=lambda a: a.attempt)
+        return out
+
+    def attempt_record(self, attempt_id: int) -> dict[str, Any]:
+        rows = self._attempt_rows("AND id = %s", (attempt_id,))
+        if not rows:
+            raise JournalError(f"no attempt {attempt_id}")
+        return {k: rows[0][k] for k in _RECORD_COLS}
+
+    def attempt_records(self) -> list[dict[str, Any]]:
+        return [{k: r[k] for k in _RECORD_COLS} for r in self._attempt_rows()]
+
+    def import_attempts(self, records: Iterable[dict[str, Any]]) -> int:
+        """Put back attempts the contact history knows and this journal lost; returns how
+        many. A record whose key or (person, attempt) is already here is left alone."""
+        rows = []
+        for rec in records:
+            vals = {c: rec.get(c) for c in _RECORD_COLS}
+            for c in ("body", "evidence", "extra"):
+                if vals[c] is not None and not isinstance(vals[c], str):
+                    vals[c] = json.dumps(vals[c], sort_keys=True)
+            vals["body"] = vals["body"] or "{}"
+            vals["posts"] = vals["posts"] or 0
+            vals["intent_at"] = vals["intent_at"] or self._ts()
+            vals["updated_at"] = vals["updated_at"] or self._ts()
+            vals["run_id"] = None
+            rows.append((self.campaign, *(vals[c] for c in _RECORD_COLS)))
+        if not rows:
+            return 0
+        marks = ", ".join(["%s"] * (len(_RECORD_COLS) + 1))
+        added = 0
+        with self.db.transaction() as conn, conn.cursor() as cur:
+            for r in rows:
+                cur.execute(
+                    f"INSERT INTO attempts(campaign, {', '.join(_RECORD_COLS)}) "
+                    f"VALUES ({marks}) ON CONFLICT DO NOTHING", r,
+                )
+                added += max(cur.rowcount, 0)
+        return added
+
+    def _update(self, attempt_id: int, **fields: Any) -> None:
+        fields["updated_at"] = self._ts()
+        if isinstance(fields.get("error"), str):
+            fields["error"] = scrub(fields["error"])  # an API message may echo a secret
+        cols = ", ".join(f"{k} = %s" for k in fields)
+        self.db.execute(
+            f"UPDATE attempts SET {cols} WHERE id = %s AND campaign = %s",
+            (*fields.values(), attempt_id, self.campaign),
+        )
+        if self.on_change is not None:
+            self.on_change(self.attempt_record(attempt_id))
+
+    def count_post(self, attempt_id: int) -> None:
+        self.db.execute(
+            "UPDATE attempts SET posts = posts + 1, updated_at = %s "
+            "WHERE id = %s AND campaign = %s", (self._ts(), attempt_id, self.campaign),
+        )
+
+    def record_placed(
+        self, attempt_id: int, *, call_id: str, http_status: int | None, status: str,
+        placed_at: str | None,
+    ) -> None:
+        self._update(
+            attempt_id, state=PLACED, call_id=call_id, http_status=http_status, status=status,
+            placed_at=placed_at or self._ts(), error=None, error_code=None,
+        )
+
+    def record_status(self, attempt_id: int, status: str) -> None:
+        self._update(attempt_id, status=status)
+
+    def record_final(
+        self, attempt_id: int, *, status: str, outcome: str | None, ended_reason: str | None,
+        ended_at: str | None, duration_seconds: float | None, recording_url: str | None,
+        extra: dict[str, Any] | None = None, error: str | None = None,
+        transcript: str | None = None, call_id: str | None = None,
+    ) -> None:
+        if transcript:
+            # Before the final state: a crash in between leaves the call open, and the next
+            # run writes the transcript again.
+            self.db.execute(
+                "INSERT INTO transcripts(attempt_id, call_id, text) VALUES (%s, %s, %s) "
+                "ON CONFLICT (attempt_id) DO UPDATE SET call_id = excluded.call_id, "
+                "text = excluded.text",
+                (attempt_id, call_id, transcript),
+            )
+        self._update(
+            attempt_id, state=FINAL, status=status, outcome=outcome, ended_reason=ended_reason,
+            ended_at=ended_at or self._ts(), duration_seconds=duration_seconds,
+            recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
+        )
+
+    def record_rejected(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        self._update(attempt_id, state=REJECTED, http_status=http_status,
+                     error_code=error_code, error=error)
+
+    def record_error(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        self._update(attempt_id, state=ERROR, http_status=http_status, error_code=error_code,
+                     error=error)
+
+    def record_not_placed(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        """Known NOT to have rung: the same key is reused."""
+        self._update(attempt_id, state=NOT_PLACED, http_status=http_status,
+                     error_code=error_code, error=error)
+
+    def reopen(
+        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
+    ) -> None:
+        """A not-placed attempt goes back to intent before its key is sent again (counted as
+        a live call again, so it is refused at max_live_calls like a new intent)."""
+        fields: dict[str, Any] = {"state": INTENT}
+        if body is not None:
+            fields["body"] = json.dumps(body, sort_keys=True)
+        if idem_key is not None:
+            fields["idem_key"] = idem_key
+        self._update(attempt_id, **fields)
+
+    def record_unresolved(self, attempt_id: int, *, error: str) -> None:
+        self._update(attempt_id, state=UNRESOLVED, error_code="unresolved", error=error)
+
+    def release(self, *, rows: Iterable[int] | None, as_called: bool) -> list[Attempt]:
+        wanted = set(rows) if rows is not None else None
+        done = []
+        for a in self.attempts(states=[UNRESOLVED]):
+            if wanted is not None and a.row not in wanted:
+                continue
+            if as_called:
+                self._update(a.id, state=FINAL, status="unknown", error_code="released",
+                             error="released by a person as called", ended_at=self._ts())
+            else:
+                self._update(a.id, state=NOT_PLACED, error_code="released",
+                             error="released by a person as not placed")
+            done.append(self.attempt(a.id))
+        return done
+
+    def note_error(
+        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
+    ) -> None:
+        self._update(attempt_id, http_status=http_status, error_code=error_code, error=error)
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        return self.db.dicts(
+            "SELECT t.call_id AS call_id, a.row AS row, a.person AS person, t.text AS text "
+            "FROM transcripts t JOIN attempts a ON a.id = t.attempt_id "
+            "WHERE a.campaign = %s ORDER BY a.row, a.attempt", (self.campaign,),
+        )
+
+    # -- webhook events ---------------------------------------------------------------
+    def add_webhook_event(
+        self, *, call_id: str, event: str, status: str, body_sha256: str, data: str
+    ) -> bool:
+        """Commit one delivered event; False when (call, event, status) was already here."""
+        return self.db.execute(
+            "INSERT INTO webhook_events(campaign, call_id, event, status, body_sha256, "
+            "received_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (self.campaign, call_id, event, status, body_sha256, now_iso(), data),
+        ) > 0
+
+    def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
+        return self.db.dicts(
+            "SELECT event, status, received_at, data FROM webhook_events "
+            "WHERE campaign = %s AND call_id = %s ORDER BY id", (self.campaign, call_id),
+        )
+
+    # -- fates ------------------------------------------------------------------------
+    def set_fates(self, fates: Iterable[Fate]) -> None:
+        ts = self._ts()
+        rows = [
+            (self.campaign, f.row, f.person, f.disposition, f.reason, f.detail, f.next_open,
+             json.dumps(f.evidence) if f.evidence else None, ts)
+            for f in fates
+        ]
+        if not rows:
+            return
+        with self.db.transaction() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO fates(campaign, row, person, disposition, reason, detail, "
+                "next_open, evidence, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (campaign, row) DO UPDATE SET person = excluded.person, "
+                "disposition = excluded.disposition, reason = excluded.reason, "
+                "detail = excluded.detail, next_open = excluded.next_open, "
+                "evidence = excluded.evidence, updated_at = excluded.updated_at",
+                rows,
+            )
+
+    def fates(self) -> dict[int, Fate]:
+        out: dict[int, Fate] = {}
+        for r in self.db.dicts(
+            "SELECT * FROM fates WHERE campaign = %s ORDER BY row", (self.campaign,)
+        ):
+            out[r["row"]] = Fate(
+                row=r["row"], person=r["person"], disposition=r["disposition"],
+                reason=r["reason"], detail=r["detail"], next_open=r["next_open"],
+                evidence=json.loads(r["evidence"]) if r["evidence"] else None,
+            )
+        return out
+
+    # -- telemetry --------------------------------------------------------------------
+    def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
+        if not events:
+            return
+        with self.db.transaction() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO http_events(campaign, t, run_id, method, path, status, code, "
+                "latency, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(self.campaign, *e) for e in events],
+            )
+
+    # -- the report's reads -----------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.db.snapshot():
+            yield
+
+    def call_facts(self) -> list[CallFacts]:
+        base = ", ".join(CallFacts._fields[:13])
+        rows = self.db.fetchall(
+            f"SELECT {base}, body::jsonb ->> 'agent_id', "
+            "nullif(evidence, '')::jsonb ->> 'local_times' "
+            "FROM attempts WHERE campaign = %s ORDER BY id", (self.campaign,),
+        )
+        return [CallFacts._make(r) for r in rows]
+
+    def http_tally(self) -> list[HttpTally]:
+        return [HttpTally._make(r) for r in self.db.fetchall(
+            "SELECT method, status, code, CASE WHEN status IS NULL THEN substr(error, 1, 80) "
+            "END AS err, count(*), avg(latency) FROM http_events WHERE campaign = %s "
+            "GROUP BY 1, 2, 3, 4", (self.campaign,),
+        )]
+
+    def fate_counts(self) -> dict[tuple[str, str], int]:
+        return {
+            (d, reason): int(n) for d, reason, n in self.db.fetchall(
+                "SELECT disposition, coalesce(reason, ''), count(*) FROM fates "
+                "WHERE campaign = %s GROUP BY 1, 2", (self.campaign,),
+            )
+        }
