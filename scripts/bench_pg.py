@@ -43,7 +43,7 @@ def _xacts(url: str) -> int:
 
 
 def _claim_worker(url: str, threads: int, go: Any, out: Any) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database
+    from campaign_dialer.store.postgres import Coordinator, Database
 
     db = Database(url, max_size=threads)
     co = Coordinator(db, CAMPAIGN, lease_seconds=30)
@@ -75,7 +75,7 @@ def _claim_worker(url: str, threads: int, go: Any, out: Any) -> None:
 
 def _rate_worker(url: str, seconds: float, go: Any, out: Any) -> None:
     """Like the engine: several workers wait for slots at once, so slots are pipelined."""
-    from campaign_dialer.pgstore import Database, SharedRateLimiter, limits
+    from campaign_dialer.store.postgres import Database, SharedRateLimiter, limits
 
     threads = 4
     db = Database(url, max_size=threads)
@@ -103,7 +103,7 @@ def _rate_worker(url: str, seconds: float, go: Any, out: Any) -> None:
 
 
 def _fresh(server: str, rows: int, rate: float) -> str:
-    from campaign_dialer.pgstore import Coordinator, Database, limits
+    from campaign_dialer.store.postgres import Coordinator, Database, limits
 
     url = pg_cluster.create_database(server)
     with Database(url) as db:
@@ -153,7 +153,7 @@ def rate(server: str, procs: int, per_second: float, seconds: float) -> dict[str
 
 def round_trips(server: str, n: int = 200) -> dict[str, float]:
     """Server transactions per primitive, one process (every primitive is one statement)."""
-    from campaign_dialer.pgstore import Coordinator, Database, SharedRateLimiter, limits
+    from campaign_dialer.store.postgres import Coordinator, Database, SharedRateLimiter, limits
 
     url = _fresh(server, n, 1000.0)
     out: dict[str, float] = {}

@@ -27,7 +27,7 @@ _ctx = mp.get_context("spawn")  # fresh interpreters: no forked pools or sockets
 
 def _setup(url: str, rows: int, *, max_live: int | None = None,
            rate: float | None = None) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database, limits
+    from campaign_dialer.store.postgres import Coordinator, Database, limits
 
     with Database(url) as db:
         co = Coordinator(db, CAMPAIGN)
@@ -39,7 +39,7 @@ def _setup(url: str, rows: int, *, max_live: int | None = None,
 
 def _claimer(url: str, lease: float, out: Any, threads: int, hold: float) -> None:
     """One dialer process: `threads` workers claim, (pretend to) call, finish."""
-    from campaign_dialer.pgstore import Coordinator, Database
+    from campaign_dialer.store.postgres import Coordinator, Database
 
     db = Database(url, max_size=threads + 1)
     co = Coordinator(db, CAMPAIGN, lease_seconds=lease)
@@ -113,7 +113,7 @@ def test_three_processes_claim_every_row_once(pg_database: str) -> None:
 def test_a_process_killed_mid_run_has_its_rows_finished_by_the_others(
     pg_database: str,
 ) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database
+    from campaign_dialer.store.postgres import Coordinator, Database
 
     rows, lease = 60, 1.0
     _setup(pg_database, rows)
@@ -149,7 +149,7 @@ def test_a_process_killed_mid_run_has_its_rows_finished_by_the_others(
 
 
 def _victim(url: str, lease: float, ready: Any) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database
+    from campaign_dialer.store.postgres import Coordinator, Database
 
     db = Database(url)
     co = Coordinator(db, CAMPAIGN, lease_seconds=lease)
@@ -163,7 +163,7 @@ def _victim(url: str, lease: float, ready: Any) -> None:
 
 
 def _rate_taker(url: str, n: int, threads: int, out: Any) -> None:
-    from campaign_dialer.pgstore import Database, SharedRateLimiter, limits
+    from campaign_dialer.store.postgres import Database, SharedRateLimiter, limits
 
     db = Database(url, max_size=threads)
     lim = SharedRateLimiter(db, CAMPAIGN, limits.CALLS)
@@ -207,7 +207,7 @@ def test_the_shared_rate_limit_holds_for_all_processes_together(pg_database: str
 
 
 def _live_worker(url: str, max_live: int, out: Any) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database, LiveLimitReached
+    from campaign_dialer.store.postgres import Coordinator, Database, LiveLimitReached
 
     db = Database(url, max_size=5)
     co = Coordinator(db, CAMPAIGN, lease_seconds=10)
@@ -254,7 +254,7 @@ def _live_worker(url: str, max_live: int, out: Any) -> None:
 
 
 def test_live_calls_never_exceed_the_cap_across_processes(pg_database: str) -> None:
-    from campaign_dialer.pgstore import Database
+    from campaign_dialer.store.postgres import Database
 
     rows, max_live = 120, 3
     _setup(pg_database, rows, max_live=max_live)

@@ -12,7 +12,7 @@ import pytest
 pytest_plugins = ["tests.pg_cluster"]
 pytest.importorskip("psycopg")
 
-from campaign_dialer.pgstore import (  # noqa: E402
+from campaign_dialer.store.postgres import (  # noqa: E402
     Coordinator,
     Database,
     DuplicateIntent,

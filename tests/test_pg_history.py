@@ -12,7 +12,7 @@ import pytest
 pytest_plugins = ["tests.pg_cluster"]
 pytest.importorskip("psycopg")
 
-from campaign_dialer.pgstore import Database, PgHistory  # noqa: E402
+from campaign_dialer.store.postgres import Database, PgHistory  # noqa: E402
 
 T0 = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)
 

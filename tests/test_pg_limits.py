@@ -11,7 +11,7 @@ import pytest
 pytest_plugins = ["tests.pg_cluster"]
 pytest.importorskip("psycopg")
 
-from campaign_dialer.pgstore import Coordinator, Database, SharedRateLimiter, limits  # noqa: E402
+from campaign_dialer.store.postgres import Coordinator, Database, SharedRateLimiter, limits  # noqa: E402
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 pytest_plugins = ["tests.pg_cluster"]
 pytest.importorskip("psycopg")
 
-from campaign_dialer.pgstore import (  # noqa: E402
+from campaign_dialer.store.postgres import (  # noqa: E402
     Coordinator,
     Database,
     LeaseLost,

@@ -11,8 +11,8 @@ psycopg = pytest.importorskip("psycopg")
 
 
 def test_open_migrates_an_empty_database_to_the_latest_version(pg_database: str) -> None:
-    from campaign_dialer.pgstore import Database
-    from campaign_dialer.pgstore.schema import LATEST
+    from campaign_dialer.store.postgres import Database
+    from campaign_dialer.store.postgres.schema import LATEST
 
     with Database(pg_database) as db:
         versions = [r[0] for r in db.fetchall("SELECT version FROM schema_version")]
@@ -26,8 +26,8 @@ def test_open_migrates_an_empty_database_to_the_latest_version(pg_database: str)
 
 
 def test_processes_opening_at_once_migrate_once(pg_database: str) -> None:
-    from campaign_dialer.pgstore import Database
-    from campaign_dialer.pgstore.schema import LATEST
+    from campaign_dialer.store.postgres import Database
+    from campaign_dialer.store.postgres.schema import LATEST
 
     errors: list[BaseException] = []
     start = threading.Barrier(6)
@@ -51,8 +51,8 @@ def test_processes_opening_at_once_migrate_once(pg_database: str) -> None:
 
 def test_a_newer_schema_is_refused_with_exit_78(pg_database: str) -> None:
     from campaign_dialer.exitcodes import ExitCode
-    from campaign_dialer.pgstore import Database, SchemaTooNew
-    from campaign_dialer.pgstore.schema import LATEST
+    from campaign_dialer.store.postgres import Database, SchemaTooNew
+    from campaign_dialer.store.postgres.schema import LATEST
 
     Database(pg_database).close()
     with psycopg.connect(pg_database, autocommit=True) as conn:
@@ -70,7 +70,7 @@ def test_an_unreachable_database_is_unavailable_and_its_password_never_shown(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from campaign_dialer.exitcodes import ExitCode
-    from campaign_dialer.pgstore import Database, StoreUnavailable
+    from campaign_dialer.store.postgres import Database, StoreUnavailable
 
     monkeypatch.setenv("PGPASSWORD", "hunter2-sekrit")
     # A port nothing listens on.
@@ -90,7 +90,7 @@ def test_an_unreachable_database_is_unavailable_and_its_password_never_shown(
 def test_redact_hides_passwords_in_urls_conninfo_and_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from campaign_dialer.pgstore import redact
+    from campaign_dialer.store.postgres import redact
 
     monkeypatch.setenv("PGPASSWORD", "env-secret-42")
     text = redact(

@@ -53,9 +53,9 @@ _V2_INDEXES = ("fates_disposition", "contact_calls_campaign")
 def _postgresql(url: str) -> Backend:
     import psycopg
 
-    from campaign_dialer.pgstore.history import PgHistory
-    from campaign_dialer.pgstore.journal import PgJournal
-    from campaign_dialer.pgstore.schema import LATEST
+    from campaign_dialer.store.postgres.history import PgHistory
+    from campaign_dialer.store.postgres.journal import PgJournal
+    from campaign_dialer.store.postgres.schema import LATEST
 
     def sql(stmt: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -111,8 +111,8 @@ def test_a_campaign_name_is_one_journal_shared_by_every_process(backend: Backend
 
 
 def test_opening_without_create_needs_the_campaign(backend: Backend, pg_database: str) -> None:
-    from campaign_dialer.pgstore.journal import PgJournal
     from campaign_dialer.store.errors import JournalError
+    from campaign_dialer.store.postgres.journal import PgJournal
 
     with pytest.raises(JournalError, match="no journal for campaign 'ghost'"):
         PgJournal.open(pg_database, "ghost", create=False)
@@ -133,7 +133,7 @@ def test_a_read_only_database_refuses_writes_with_73(backend: Backend, pg_databa
         conn.execute(  # type: ignore[call-overload]
             f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'
         )
-    from campaign_dialer.pgstore.journal import PgJournal
+    from campaign_dialer.store.postgres.journal import PgJournal
 
     j = PgJournal.open(pg_database, "c", create=False)
     try:
@@ -147,8 +147,8 @@ def test_a_read_only_database_refuses_writes_with_73(backend: Backend, pg_databa
 def test_a_journal_with_a_coordinator_fences_intents_and_registers_runs(
     pg_database: str,
 ) -> None:
-    from campaign_dialer.pgstore import Coordinator, Database, LeaseLost, LiveLimitReached
-    from campaign_dialer.pgstore.journal import PgJournal
+    from campaign_dialer.store.postgres import Coordinator, Database, LeaseLost, LiveLimitReached
+    from campaign_dialer.store.postgres.journal import PgJournal
 
     with Database(pg_database) as db:
         j = PgJournal(db, "c")

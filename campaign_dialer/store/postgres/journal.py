@@ -29,8 +29,6 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from campaign_dialer.log import scrub
-from campaign_dialer.pgstore.coord import Coordinator
-from campaign_dialer.pgstore.db import Database
 from campaign_dialer.store.errors import JournalError
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
@@ -49,6 +47,8 @@ from campaign_dialer.store.model import (
     iso,
     now_iso,
 )
+from campaign_dialer.store.postgres.coord import Coordinator
+from campaign_dialer.store.postgres.db import Database
 
 _COLS = ", ".join(ATTEMPT_COLUMNS)
 _RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]

@@ -36,16 +36,17 @@ their text redacted of passwords.
 
 from __future__ import annotations
 
-from campaign_dialer.pgstore import limits
-from campaign_dialer.pgstore.coord import (
+from campaign_dialer.store.interface import HistoryStore, JournalStore
+from campaign_dialer.store.postgres import limits
+from campaign_dialer.store.postgres.coord import (
     ClaimedRow,
     Coordinator,
     Heartbeat,
     OpenIntent,
     ProcessInfo,
 )
-from campaign_dialer.pgstore.db import Database
-from campaign_dialer.pgstore.errors import (
+from campaign_dialer.store.postgres.db import Database
+from campaign_dialer.store.postgres.errors import (
     DuplicateIntent,
     LeaseLost,
     LiveLimitReached,
@@ -54,10 +55,9 @@ from campaign_dialer.pgstore.errors import (
     StoreUnavailable,
     redact,
 )
-from campaign_dialer.pgstore.history import PgHistory
-from campaign_dialer.pgstore.journal import PgJournal
-from campaign_dialer.pgstore.limits import SharedRateLimiter
-from campaign_dialer.store.interface import HistoryStore, JournalStore
+from campaign_dialer.store.postgres.history import PgHistory
+from campaign_dialer.store.postgres.journal import PgJournal
+from campaign_dialer.store.postgres.limits import SharedRateLimiter
 
 __all__ = [
     "ClaimedRow", "Coordinator", "Database", "DuplicateIntent", "Heartbeat", "LeaseLost",

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from campaign_dialer.pgstore.db import Database
 from campaign_dialer.store.errors import HistoryError
 from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
 from campaign_dialer.store.policy import hold_back
+from campaign_dialer.store.postgres.db import Database
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Advisory-lock namespace for persons (two-int form: (namespace, hashtext(key))).

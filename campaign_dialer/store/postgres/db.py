@@ -24,8 +24,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.pgstore import schema
-from campaign_dialer.pgstore.errors import (
+from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.postgres import schema
+from campaign_dialer.store.postgres.errors import (
     DuplicateIntent,
     LiveLimitReached,
     PgStoreError,
@@ -34,7 +35,6 @@ from campaign_dialer.pgstore.errors import (
     protect,
     redact,
 )
-from campaign_dialer.store.errors import JournalError
 
 T = TypeVar("T")
 LIVE_LIMIT_SQLSTATE = "CDL01"  # raised by the attempts_live_calls trigger

@@ -22,7 +22,7 @@ from types import TracebackType
 
 import anyio
 
-from campaign_dialer.pgstore.db import Database
+from campaign_dialer.store.postgres.db import Database
 
 CALLS = "calls"  # calls_per_second: new calls placed
 REQUESTS = "requests"  # requests_per_second: every API request

@@ -30,8 +30,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from campaign_dialer.pgstore.db import Database
-from campaign_dialer.pgstore.errors import LeaseLost, PgStoreError
+from campaign_dialer.store.postgres.db import Database
+from campaign_dialer.store.postgres.errors import LeaseLost, PgStoreError
 
 CONTROL_STATES = ("active", "paused", "canceled")
 
