@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from campaign_dialer.config import KEY_PATTERN
 from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.files import write_atomic
 from campaign_dialer.store import Attempt, JournalStore
 from campaign_dialer.vocab import PENDING
 
@@ -138,17 +138,8 @@ def safe_for_spreadsheets(df: pd.DataFrame) -> pd.DataFrame:
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
     """RFC 4180 CSV (CRLF between records), so a cell holding a bare CR or LF is quoted: with
     "\n" alone as the record end, a CR inside a name would split the row in a spreadsheet."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, lineterminator="\r\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda p: df.to_csv(
+        p, index=False, lineterminator="\r\n", encoding="utf-8"))
 
 
 def write_results(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
@@ -184,15 +175,7 @@ def transcripts_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame
 def write_transcripts(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
     """transcripts.parquet, written whole then moved into place (raw values: not a sheet)."""
     df = transcripts_frame(contacts, journal)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False, engine="pyarrow")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
     return df
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campaign_dialer import log
+from campaign_dialer.files import write_text_atomic
 from campaign_dialer.report.charts import hbar
 from campaign_dialer.report.common import COLORS, HEADLINE_LABELS, CompareError
 from campaign_dialer.report.data import load
-from campaign_dialer.report.html import _env, _write_text
+from campaign_dialer.report.html import _env
 from campaign_dialer.report.metrics import _iso, summarize
 from campaign_dialer.report.text import _n, _pct
 from campaign_dialer.results import Redactor
@@ -92,7 +93,7 @@ def write_compare(
         sides=[_side(t, x) for t, x in zip(titles, sides, strict=True)],
         generated_at=_iso(datetime.now(UTC)), colors=COLORS,
     )
-    _write_text(path, redact(html))
+    write_text_atomic(path, redact(html))
     return path
 
 

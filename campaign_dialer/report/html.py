@@ -6,9 +6,7 @@ import base64
 import hashlib
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from campaign_dialer.files import write_atomic, write_text_atomic
 from campaign_dialer.report.business import display_zone
 from campaign_dialer.report.charts import charts
 from campaign_dialer.report.common import COLORS, FILES, HEADLINE_LABELS, label
@@ -195,25 +194,9 @@ def render_html(
     return redact(html)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
-
-
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
     """Raw values (no formula guard): Parquet is read by programs, not spreadsheets."""
-    _write_atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
+    write_atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
 
 
 def build(campaign: Campaign) -> Path:
@@ -229,8 +212,9 @@ def _build(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
     out = campaign.output_dir
     paths = {name: out / name for name in FILES}
     write_parquet(data.df, paths["results.parquet"])
-    _write_text(paths["summary.json"], redact(json.dumps(s, indent=2, allow_nan=False)) + "\n")
-    _write_text(paths["report.html"], render_html(
+    summary = redact(json.dumps(s, indent=2, allow_nan=False)) + "\n"
+    write_text_atomic(paths["summary.json"], summary)
+    write_text_atomic(paths["report.html"], render_html(
         s, data.df, redact, zone=display_zone(campaign),
         segment_by=campaign.model.report.segment_by))
     return paths, s
