@@ -41,6 +41,9 @@ PLATFORM_REASONS: Final = ("dnc_listed",)
 RUN_REASONS: Final = (
     "redial_scheduled", "unresolved", "call_live", "paused", "campaign_canceled", "not_planned",
 )
+# Not a row's fate but a stop: a national/state DNC list too old to dial against (the gate
+# holds the row pending with it; `run` refuses with exit 78). Not in REASONS: no row ends so.
+DNC_LIST_STALE: Final = "dnc_list_stale"
 # Pending rows that the gate has not let through (yet); every other pending row is eligible.
 HELD_PENDING_REASONS: Final = (*WINDOW_REASONS, *HISTORY_REASONS, "not_planned")
 GATE_REASONS: Final = (

@@ -1007,3 +1007,23 @@ def test_the_funnel_adds_up_with_every_reason_of_the_vocabulary() -> None:
     assert figs["headline"]["eligible"] == 2
     assert stages["not_recent"] == stages["eligible"] == 2
     assert stages["rows"] - stages["valid"] == len(vocab.CONTACT_REASONS) - 1  # dnc_flag: DNC
+    assert "not_canceled" not in stages  # no row the run held back: the stage is not shown
+
+
+def test_the_funnel_adds_up_for_a_canceled_campaigns_rows() -> None:
+    """A canceled campaign's unfinished rows (suppressed, campaign_canceled) and rows never
+    planned pass every check stage, yet are not eligible: a stage of their own takes them
+    out, so the last stage before "eligible" equals it."""
+    rows = [("suppressed", "campaign_canceled")] * 3 + [("pending", "not_planned")]
+    rows += [("suppressed", "dnc_local"), ("dialed", "completed"), ("pending", "redial_scheduled")]
+    df = pd.DataFrame({
+        "disposition": [d for d, _ in rows], "reason": [r for _, r in rows],
+        "status": [None] * len(rows), "outcome": [None] * len(rows),
+    }, dtype="string")
+    calls = pd.DataFrame({"placed_at": pd.Series([], dtype="string")})
+    figs = report.figures(df, calls)
+    funnel = [(f["stage"], f["rows"]) for f in figs["funnel"]]
+    assert figs["headline"]["eligible"] == 2
+    assert funnel[:8] == [("rows", 7), ("valid", 7), ("not_dnc", 6), ("consent", 6),
+                          ("window", 6), ("not_recent", 6), ("not_canceled", 2),
+                          ("eligible", 2)]

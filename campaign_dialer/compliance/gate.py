@@ -43,13 +43,12 @@ from campaign_dialer.compliance.reassigned import ReassignedAnswers
 from campaign_dialer.compliance.window import CallingWindow
 from campaign_dialer.vocab import (
     CONTACT_REASONS,
+    DNC_LIST_STALE,
     ELIGIBLE,
     PENDING,
     SUPPRESSED,
 )
 
-# Not a row's fate but a stop: a national/state list too old to dial against (exit 78).
-DNC_LIST_STALE = "dnc_list_stale"
 NO_PHONE_NUMBER = "no_phone_number"
 NO_PHONE_DETAIL = "only a contact_id: local DNC lists cannot be checked without the number"
 

@@ -133,6 +133,13 @@ def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
     ):
         left -= int(held_reason.isin(reasons).sum())
         stages.append((key, label, left))
+    # Rows the run itself held back (a canceled campaign's unfinished rows, rows never
+    # planned) pass every check above; a stage of their own, shown only when there are
+    # some, brings the last check stage down to the eligible count.
+    by_run = left - headline["eligible"]
+    if by_run:
+        left -= by_run
+        stages.append(("not_canceled", "Not canceled or left unplanned", left))
     stages += [
         ("eligible", "Eligible", headline["eligible"]),
         ("dialed", "Dialed", headline["dialed"]),

@@ -1,7 +1,5 @@
 """The PostgreSQL store: one database for a team's campaigns and several dialer processes.
 
-(Moves to `campaign_dialer/store/postgres/` when the store package of the redesign lands.)
-
 Open it once per process, off the event loop (every call below blocks on one round trip
 unless said otherwise; run them with `anyio.to_thread.run_sync`):
 
