@@ -290,6 +290,34 @@ def test_ledger_is_idempotent_and_survives_a_torn_line(tmp_path: Path) -> None:
         led.add("+14155550199", reason="x\ny", campaign="c", evidence="e", at=AT)
 
 
+def test_a_replaced_ledger_never_looks_empty_while_it_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reload` runs in a worker thread while the gate asks membership on the event loop: when
+    the file was replaced (an editor saves a copy, a new inode), a number it held is still
+    held while the new file is being read, not forgotten until the read ends."""
+    import campaign_dialer.store.ledger_file as ledger_file
+
+    path = tmp_path / "ledger.csv"
+    led = DncLedger(path)
+    led.add("+14155550188", reason="opt_out", campaign="a", evidence="call 1", at=AT)
+    replaced = tmp_path / "ledger.csv.new"
+    line = "+12125550100,opt_out,b,call 2,2026-03-11T18:00:00+00:00\n"
+    replaced.write_text(path.read_text() + line)
+    replaced.replace(path)
+    seen_during_read: list[bool] = []
+    real_pread = ledger_file.os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        seen_during_read.append("+14155550188" in led)  # the gate's check, meanwhile
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(ledger_file.os, "pread", pread)
+    assert led.reload()
+    assert seen_during_read == [True]
+    assert "+14155550188" in led and "+12125550100" in led
+
+
 def _append_many(path: str, numbers: list[str]) -> None:
     led = DncLedger(Path(path))
     for n in numbers:

@@ -59,15 +59,19 @@ class DncLedger:
     def _catch_up(self, fd: int) -> bytes:
         """Read what was appended since last time (caller holds a lock); returns the tail."""
         st = os.fstat(fd)
-        if st.st_ino != self._inode or st.st_size < self._offset:
-            self._known, self._offset, self._inode = set(), 0, st.st_ino
-        data = os.pread(fd, st.st_size - self._offset, self._offset) if st.st_size else b""
+        restart = st.st_ino != self._inode or st.st_size < self._offset
+        offset = 0 if restart else self._offset
+        data = os.pread(fd, st.st_size - offset, offset) if st.st_size else b""
         end = data.rfind(b"\n") + 1
-        self._known |= self._parse(data[:end].decode("utf-8", errors="replace"))
+        found = self._parse(data[:end].decode("utf-8", errors="replace"))
         tail = data[end:]
         if tail:  # torn last line: honour its number if complete, re-read it later
-            self._known |= self._parse(tail.decode("utf-8", errors="replace"))
-        self._offset += end
+            found |= self._parse(tail.decode("utf-8", errors="replace"))
+        # One assignment: the gate asks membership from the event loop while this runs in a
+        # worker thread, so it sees the old numbers or the new ones, never an empty set
+        # between (a replaced file is read from its start).
+        self._known = found if restart else self._known | found
+        self._offset, self._inode = offset + end, st.st_ino
         return tail
 
     def reload(self) -> bool:
