@@ -13,6 +13,7 @@ import json
 import math
 import tomllib
 from collections.abc import Mapping
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ Sections = Mapping[str, Mapping[str, Any]]
 
 
 def toml_value(v: Any) -> str:
-    """One TOML value: strings double-quoted (JSON's escapes are TOML's), lists inline."""
+    """One TOML value: strings double-quoted (JSON's escapes are TOML's), lists and tables
+    inline (an array of tables, `[[inputs.dnc_lists]]`, becomes a list of inline tables)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -31,6 +33,8 @@ def toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v)
+    if isinstance(v, date | time):  # a TOML local date or time (datetime is a date)
+        return v.isoformat()
     if isinstance(v, list | tuple):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):

@@ -35,13 +35,14 @@ def _lists(as_of: str, kind: str = "national", state: str = "") -> str:
         """
 
 
-def _campaign(tmp_path: Path, as_of: str, n: int = 3, listed: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+def _campaign(  # type: ignore[no-untyped-def]
+    tmp_path: Path, as_of: str, n: int = 3, listed: tuple[str, ...] = (), block: str | None = None
+):
+    """`block`: the `[[inputs.dnc_lists]]` entries as TOML text, instead of `_lists(as_of)`."""
     phones = numbers(n)
-    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones])
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones],
+                          extra=_lists(as_of) if block is None else block)
     (tmp_path / "national.csv").write_text("phone\n" + "".join(f"{p}\n" for p in listed))
-    # keys after [[inputs.dnc_lists]] would belong to it: put the table at the end instead
-    text = camp.path.read_text() + _lists(as_of)
-    camp.path.write_text(text)
     return camp, phones
 
 
@@ -149,10 +150,7 @@ def test_stale_exactly_when_older_than_31_days(age: int, kind: str) -> None:
 
 
 def _toml(tmp_path: Path, block: str) -> Path:
-    camp, _ = _campaign(tmp_path, "2026-06-01")
-    text = camp.path.read_text()
-    text = text[: text.index("[[inputs.dnc_lists]]")] + block
-    camp.path.write_text(text)
+    camp, _ = _campaign(tmp_path, "2026-06-01", block=block)
     return camp.path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import textwrap
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from campaign_dialer.contacts import (
 from campaign_dialer.planning import Plan, make_plan
 from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
 
+from .campaign_files import write_campaign_toml
 from .e2e_support import KEY, assert_nobody_called_twice, run_cli, write_campaign
 
 EX = Path(__file__).parent / "data" / "exports"
@@ -48,23 +48,18 @@ EARLY = datetime(2026, 6, 10, 14, 30, tzinfo=UTC)  # 10:30 New York, 07:30 Los A
 
 
 def campaign_file(tmp: Path, contacts: str, *, dnc: str = "dnc_spellings.csv",
-                  consent: str = "consent.csv", extra: str = "") -> Path:
-    path = tmp / "campaign.toml"
-    path.write_text(textwrap.dedent(f"""
-        [campaign]
-        name = "exports"
-        agent_id = "agt_3d9b21"
-        [inputs]
-        contacts = "{EX / contacts}"
-        dnc = ["{EX / dnc}"]
-        consent = "{EX / consent}"
-        {extra}
-        [compliance]
-        dnc_ledger = "{tmp / 'ledger.csv'}"
-        [output]
-        dir = "{tmp / 'out'}"
-        """))
-    return path
+                  consent: str = "consent.csv", encoding: str | None = None) -> Path:
+    inputs: dict[str, object] = {
+        "contacts": str(EX / contacts), "dnc": [str(EX / dnc)], "consent": str(EX / consent),
+    }
+    if encoding is not None:
+        inputs["encoding"] = encoding
+    return write_campaign_toml(tmp / "campaign.toml", {
+        "campaign": {"name": "exports", "agent_id": "agt_3d9b21"},
+        "inputs": inputs,
+        "compliance": {"dnc_ledger": str(tmp / "ledger.csv")},
+        "output": {"dir": str(tmp / "out")},
+    })
 
 
 def plan_for(tmp: Path, contacts: str, at: datetime = AT, **kw: str) -> Plan:
@@ -223,12 +218,12 @@ def test_encodings_cp1252_with_a_warning_and_an_explicit_override(tmp_path: Path
     ascii_dnc = tmp_path / "dnc.csv"
     ascii_dnc.write_text("phone\n(415) 555-0198 mobile\n")
     p = campaign_file(tmp_path, "excel_cp1252.csv", dnc=str(ascii_dnc),
-                      extra='encoding = "cp1252"')
+                      encoding="cp1252")
     plan = make_plan(load_campaign(p), AT)
     assert plan.contacts.encoding == "cp1252"
     assert all("Windows-1252" not in w for w in plan.contacts.warnings)
     # the override applies to every input: a UTF-8 DNC list that is not cp1252 is refused
-    bad = campaign_file(tmp_path, "excel_cp1252.csv", extra='encoding = "cp1252"')
+    bad = campaign_file(tmp_path, "excel_cp1252.csv", encoding="cp1252")
     with pytest.raises(ComplianceError, match="not valid cp1252"):
         make_plan(load_campaign(bad), AT)
 

@@ -42,6 +42,8 @@ from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.results import neutralize, write_results
 from campaign_dialer.store import Fate, Journal, iso
 
+from .campaign_files import write_campaign_toml
+
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)  # 13:00 in New York
 KEY = "vx_test_reportkey0000000000001"
@@ -95,27 +97,16 @@ ROWS = [
 EXPECTED = {"rows": 14, "eligible": 8, "dialed": 5, "connected": 3, "outcomes": 4,
             "rejected": 1, "suppressed": 5, "errors": 1, "pending": 2, "calls_placed": 6}
 
-TOML = """\
-[campaign]
-name = "{name}"
-agent_id = "{agent}"
-default_region = "US"
-
-[api]
-base_url = "http://127.0.0.1:9"
-max_live_calls = 5
-
-[pacing]
-calls_per_second = 2
-
-[inputs]
-contacts = "contacts.csv"
-
-[compliance]
-calling_window = ["09:00", "20:00"]
-require_consent = false
-dnc_ledger = "out/dnc-ledger.csv"
-"""
+def report_campaign(folder: Path, name: str) -> Path:
+    """The report tests' campaign file in `folder` (contacts.csv beside it)."""
+    return write_campaign_toml(folder / "campaign.toml", {
+        "campaign": {"name": name, "agent_id": AGENT, "default_region": "US"},
+        "api": {"base_url": "http://127.0.0.1:9", "max_live_calls": 5},
+        "pacing": {"calls_per_second": 2},
+        "inputs": {"contacts": "contacts.csv"},
+        "compliance": {"calling_window": ["09:00", "20:00"], "require_consent": False,
+                       "dnc_ledger": "out/dnc-ledger.csv"},
+    })
 
 
 def write_campaign(folder: Path, rows: list[Spec] = ROWS, *, name: str = "rpt",
@@ -127,8 +118,7 @@ def write_campaign(folder: Path, rows: list[Spec] = ROWS, *, name: str = "rpt",
         w.writerow(["phone", "contact_id", "name", "company"])
         for s in rows:
             w.writerow([s.phone, s.cid, s.name, s.company])
-    (folder / "campaign.toml").write_text(TOML.format(name=name, agent=AGENT))
-    campaign = load_campaign(folder / "campaign.toml")
+    campaign = load_campaign(report_campaign(folder, name))
     contacts = load_contacts(campaign.contacts_path, default_region="US")
     e164 = contacts.frame["phone_e164"].tolist()
     clock = [START]
@@ -353,7 +343,7 @@ def test_command_without_a_journal_says_run_first(tmp_path: Path, console: io.St
     folder = tmp_path / "new"
     folder.mkdir()
     (folder / "contacts.csv").write_text("phone\n+12125550101\n")
-    (folder / "campaign.toml").write_text(TOML.format(name="new", agent=AGENT))
+    report_campaign(folder, "new")
     with pytest.raises(NotRunYet, match="nothing has run yet") as ei:
         commands.report([folder / "campaign.toml"])
     assert ei.value.exit_code == ExitCode.NOINPUT == 66
@@ -888,8 +878,7 @@ def test_a_report_with_nothing_yet_renders_too(browser: Browser, tmp_path: Path)
     folder = tmp_path / "empty"
     folder.mkdir()
     (folder / "contacts.csv").write_text("phone,name\n+12125550101,A\n+12125550102,B\n")
-    (folder / "campaign.toml").write_text(TOML.format(name="empty", agent=AGENT))
-    campaign = load_campaign(folder / "campaign.toml")
+    campaign = load_campaign(report_campaign(folder, "empty"))
     with Journal(campaign.journal_path, campaign.name) as j:
         j.set_control("paused")
     report.build(campaign)

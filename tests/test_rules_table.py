@@ -49,13 +49,13 @@ def test_a_bad_rules_file_is_refused_naming_what_is_wrong(
     assert needle in str(e.value) and str(p) in str(e.value)
 
 
-def _campaign(tmp_path: Path, rules: str | None = None):  # type: ignore[no-untyped-def]
+def _campaign(tmp_path: Path, rules: str | None = None, extra: str = ""):  # type: ignore[no-untyped-def]
     compliance = 'rules_file = "rules.csv"' if rules is not None else ""
     if rules is not None:
         (tmp_path / "rules.csv").write_text(rules)
     return write_campaign(
         tmp_path, contacts=[{"phone": p} for p in numbers(2, areas=("305",))],
-        compliance=compliance,
+        compliance=compliance, extra=extra,
     )
 
 
@@ -75,12 +75,10 @@ def test_a_teams_rules_file_is_used_and_check_warns_when_it_is_old(tmp_path: Pat
 
 
 def test_check_prints_a_compliance_summary(tmp_path: Path) -> None:
-    camp = _campaign(tmp_path)
-    (tmp_path / "national.csv").write_text("phone\n")
-    camp.path.write_text(camp.path.read_text() + (
-        '\n[[inputs.dnc_lists]]\npath = "national.csv"\nkind = "national"\n'
-        'as_of = "2026-06-01"\n'
+    camp = _campaign(tmp_path, extra=(
+        '[[inputs.dnc_lists]]\npath = "national.csv"\nkind = "national"\nas_of = "2026-06-01"\n'
     ))
+    (tmp_path / "national.csv").write_text("phone\n")
     proc = run_cli("check", str(camp.path), clock=MIDDAY)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import textwrap
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from campaign_dialer.forecast import call_rate
 from campaign_dialer.planning import make_plan
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer, SubAccountData
 
+from .campaign_files import parse_snippet, write_campaign_toml
 from .e2e_support import KEY, numbers, run_cli, write_campaign
 
 # --------------------------------------------------------------------------------------------
@@ -60,13 +60,10 @@ def test_a_bad_agent_list_is_named(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("phone\n+12125550100\n")
     for bad in ('[{ id = "agt_a" }, { id = "agt_a" }]', '[{ id = "agt_a", weight = 0 }]', "[]",
                 '[{ name = "agt_a" }]'):
-        (tmp_path / "campaign.toml").write_text(textwrap.dedent(f"""
-            [campaign]
-            name = "x"
-            agent_id = {bad}
-            [inputs]
-            contacts = "c.csv"
-            """))
+        write_campaign_toml(tmp_path / "campaign.toml", {
+            "campaign": {"name": "x", **parse_snippet(f"agent_id = {bad}")},
+            "inputs": {"contacts": "c.csv"},
+        })
         with pytest.raises(ConfigError, match="agent_id"):
             load_campaign(tmp_path / "campaign.toml")
 
@@ -109,29 +106,17 @@ def test_wilson_interval_and_two_proportion_test() -> None:
 def _campaign(folder: Path, phones: list[str], *, window: str, live: int, secs: float) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "contacts.csv").write_text("phone\n" + "".join(f"{p}\n" for p in phones))
-    (folder / "campaign.toml").write_text(textwrap.dedent(f"""
-        [campaign]
-        name = "fc"
-        agent_id = "agt_3d9b21"
-        [api]
-        base_url = "http://127.0.0.1:9"
-        max_live_calls = {live}
-        [pacing]
-        calls_per_second = 5
-        [inputs]
-        contacts = "contacts.csv"
-        [compliance]
-        calling_window = {window}
-        require_consent = false
-        dnc_ledger = "out/dnc.csv"
-        [history]
-        path = "history.sqlite"
-        [report]
-        expected_call_seconds = {secs}
-        [output]
-        dir = "out"
-        """))
-    return folder / "campaign.toml"
+    return write_campaign_toml(folder / "campaign.toml", {
+        "campaign": {"name": "fc", "agent_id": "agt_3d9b21"},
+        "api": {"base_url": "http://127.0.0.1:9", "max_live_calls": live},
+        "pacing": {"calls_per_second": 5},
+        "inputs": {"contacts": "contacts.csv"},
+        "compliance": {**parse_snippet(f"calling_window = {window}"), "require_consent": False,
+                       "dnc_ledger": "out/dnc.csv"},
+        "history": {"path": "history.sqlite"},
+        "report": {"expected_call_seconds": secs},
+        "output": {"dir": "out"},
+    })
 
 
 def test_forecast_spills_what_a_window_cannot_take_into_the_next_days(tmp_path: Path) -> None:
