@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ import pandas as pd
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.report.common import ReportError
 from campaign_dialer.results import agrees, current, redactor_for
+from campaign_dialer.store.model import json_object
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -45,7 +45,7 @@ def read_journal(journal: Any) -> JournalFacts:
     http = http.rename(columns={"events": "count"})
     runs = []
     for r in journal.runs():
-        s = _loads(r.get("summary"))
+        s = json_object(r.get("summary"))
         runs.append({"id": r["id"], "started_at": r["started_at"], "ended_at": r["ended_at"],
                      "exit_code": r["exit_code"], "placed": s.get("placed"),
                      "completed": s.get("completed"), "clock_source": s.get("clock_source")})
@@ -57,13 +57,6 @@ def read_journal(journal: Any) -> JournalFacts:
         fate_counts=counts, fate_rows=sum(counts.values()),
     )
 
-
-def _loads(text: Any) -> dict[str, Any]:
-    try:
-        v = json.loads(text) if text else {}
-    except (TypeError, ValueError):
-        return {}
-    return v if isinstance(v, dict) else {}
 
 
 @dataclass

@@ -55,6 +55,16 @@ def parse_iso(s: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def json_object(text: Any) -> dict[str, Any]:
+    """A stored JSON object (a run's summary, an HTTP exchange's body), or {} for anything
+    else: absent, unreadable, or not an object. For figures and display only."""
+    try:
+        v = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
 def _json(v: Any, default: Any) -> Any:
     if v is None or v == "":
         return default

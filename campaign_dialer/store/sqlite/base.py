@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from campaign_dialer.store.errors import SchemaTooNew
 
@@ -168,3 +168,27 @@ class Database:
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (str(version),),
             )
+
+
+class OnDatabase:
+    """What the journal and the history share on top of their `Database` (`self._d`): close,
+    `with`, and the write/read steps their methods use."""
+
+    _d: Database
+
+    def close(self) -> None:
+        self._d.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self) -> Any:
+        """One write transaction (`Database.write`): whole or absent; a write problem becomes
+        the owner's error (the journal: JournalWriteError, exit 73/74)."""
+        return self._d.write()
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._d.read(sql, params)

@@ -29,7 +29,7 @@ from typing import Any
 from campaign_dialer.store.errors import HistoryError
 from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
 from campaign_dialer.store.policy import hold_back
-from campaign_dialer.store.sqlite.base import Database
+from campaign_dialer.store.sqlite.base import Database, OnDatabase
 from campaign_dialer.store.sqlite.schema import HISTORY_MIGRATIONS as MIGRATIONS
 from campaign_dialer.store.sqlite.schema import HISTORY_SCHEMA as SCHEMA
 from campaign_dialer.store.sqlite.schema import HISTORY_VERSION as SCHEMA_VERSION
@@ -56,7 +56,7 @@ def _from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-class SqliteHistory:
+class SqliteHistory(OnDatabase):
     """The history in one SQLite file (WAL), created 0600; safe across threads and processes."""
 
     def __init__(self, path: Path | str) -> None:
@@ -79,20 +79,6 @@ class SqliteHistory:
             self._d.close()
             raise
 
-    def close(self) -> None:
-        self._d.close()
-
-    def __enter__(self) -> SqliteHistory:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _write(self) -> Any:
-        return self._d.write()
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._d.read(sql, params)
 
     # -- calls ------------------------------------------------------------------------
     def claim(

@@ -35,15 +35,16 @@ from campaign_dialer.store.model import (
     Fate,
     HttpTally,
     iso,
+    json_object,
     now_iso,
 )
-from campaign_dialer.store.sqlite.base import Database
+from campaign_dialer.store.sqlite.base import Database, OnDatabase
 from campaign_dialer.store.sqlite.schema import JOURNAL_MIGRATIONS as MIGRATIONS
 from campaign_dialer.store.sqlite.schema import JOURNAL_SCHEMA as SCHEMA
 from campaign_dialer.store.sqlite.schema import JOURNAL_VERSION as SCHEMA_VERSION
 
 
-class Journal:
+class Journal(OnDatabase):
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
     def __init__(
@@ -100,22 +101,6 @@ class Journal:
         """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
         return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
 
-    def close(self) -> None:
-        self._d.close()
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _write(self) -> Any:
-        # Each transaction is whole or absent, so the journal stays consistent for the next
-        # run; a read-only file or a full disk becomes a JournalWriteError (exit 73/74).
-        return self._d.write()
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._d.read(sql, params)
 
     # -- meta -------------------------------------------------------------------------
     def _get_meta(self, key: str) -> str | None:
@@ -468,7 +453,7 @@ class Journal:
         except sqlite3.OperationalError:  # an SQLite without JSON functions
             out = []
             for r in self._read(f"SELECT {base}, body, evidence FROM attempts ORDER BY id"):
-                body, ev = _loads(r[13]), _loads(r[14])
+                body, ev = json_object(r[13]), json_object(r[14])
                 out.append(CallFacts._make(
                     (*tuple(r)[:13], body.get("agent_id"), ev.get("local_times"))
                 ))
@@ -489,10 +474,3 @@ class Journal:
             out[(d, reason)] = out.get((d, reason), 0) + n
         return out
 
-
-def _loads(text: Any) -> dict[str, Any]:
-    try:
-        v = json.loads(text) if text else {}
-    except (TypeError, ValueError):
-        return {}
-    return v if isinstance(v, dict) else {}
