@@ -40,7 +40,8 @@ from campaign_dialer.compliance import (
 )
 from campaign_dialer.compliance.holds import NAT, codes_of
 from campaign_dialer.config import Campaign
-from campaign_dialer.contacts import STRING, Contacts, load_contacts
+from campaign_dialer.contacts import STRING, Contacts
+from campaign_dialer.results import load_campaign_contacts  # the one reader (check, run, results)
 from campaign_dialer.store import HistoryStore, PastCall, default_path, hold_back, open_history
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
 from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
@@ -373,18 +374,6 @@ def build_gate(
         ),
     )
     return gate, ledger
-
-
-def load_campaign_contacts(campaign: Campaign) -> Contacts:
-    """The contacts file as the campaign maps and encodes it (what run, check and results use)."""
-    m = campaign.model
-    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    return load_contacts(
-        campaign.contacts_path,
-        default_region=m.campaign.default_region,
-        columns=cols or None,
-        encoding=m.inputs.encoding,
-    )
 
 
 def _pylist(values: pd.Series | pa.Array | pa.ChunkedArray) -> list[Any]:
