@@ -152,7 +152,6 @@ class CallingWindow:
                 f"calling window {_fmt(start)}-{_fmt(end)} is empty inside the federal "
                 f"{_fmt(lo)}-{_fmt(hi)}"
             )
-        self.requested = (start, end)
         self.effective: Interval = eff
         self.clamped = eff != (start, end)
         self.state_rules = state_rules

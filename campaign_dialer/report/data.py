@@ -27,7 +27,6 @@ class JournalFacts:
     control: str
     last_exit_code: int | None
     fate_counts: Counter[tuple[str, str]]
-    fate_rows: int
     lock_held: bool | None = None  # the run lock, where known: a killed run left no end time
 
     @property
@@ -54,7 +53,7 @@ def read_journal(journal: Any) -> JournalFacts:
     return JournalFacts(
         calls=calls, http=http, runs=runs, control=journal.control(),
         last_exit_code=int(last) if last not in (None, "") else None,
-        fate_counts=counts, fate_rows=sum(counts.values()),
+        fate_counts=counts,
     )
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from campaign_dialer.files import write_atomic, write_text_atomic
@@ -29,16 +27,6 @@ if TYPE_CHECKING:
 
 
 TABLE_ROW_CAP = 5000
-
-
-TABLE_INPUT_COLUMNS = 4  # the input's own columns shown (names help find a row); all in exports
-
-
-TABLE_COLUMNS = (
-    "row", "contact_id", "phone_e164", "phone_raw", "disposition", "reason", "status", "outcome",
-    "duration_seconds", "attempts", "placed_at", "consent_event_at", "consent_source",
-    "local_times", "dnc_lists_checked", "rnd_queried_at", "detail",
-)
 
 
 _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
@@ -70,16 +58,6 @@ def _script() -> tuple[str, str]:
     """The page's one script and its CSP hash: nothing else may run, even if injected."""
     text = _env().loader.get_source(_env(), "report.js")[0]  # type: ignore[union-attr]
     return text, base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
-
-
-def _cell(v: Any) -> Any:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return None
-    if isinstance(v, int | np.integer) and not isinstance(v, bool):
-        return int(v)
-    if isinstance(v, np.floating | float):
-        return round(float(v), 1)
-    return str(v)[:300]
 
 
 TIME_COLUMNS = ("placed_at", "ended_at", "dialed_at")
@@ -120,7 +98,8 @@ def _local_text(s: pd.Series, zone: Any) -> pd.Series:
 
 
 def _column_cells(s: pd.Series) -> list[Any]:
-    """One column as JSON-ready cells (what `_cell` does per value, a column at a time)."""
+    """One column as JSON-ready cells: None for missing, whole numbers as int, other numbers
+    rounded to 0.1, text cut at 300 characters."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return [None if v is None else str(v) for v in s.to_numpy(dtype=object, na_value=None)]
     if pd.api.types.is_integer_dtype(s.dtype):
