@@ -70,7 +70,10 @@ class DncLedger:
         # One assignment: the gate asks membership from the event loop while this runs in a
         # worker thread, so it sees the old numbers or the new ones, never an empty set
         # between (a replaced file is read from its start).
-        self._known = found if restart else self._known | found
+        if restart:
+            self._known = found
+        else:
+            self._known |= found  # in place: one C call, no copy of a large ledger per append
         self._offset, self._inode = offset + end, st.st_ino
         return tail
 
