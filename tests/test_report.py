@@ -976,6 +976,15 @@ def check_sales_view_in_browser(browser: Browser, campaign: Campaign) -> None:
     assert browser.errors == []
 
 
+def _figures_of(rows: list[tuple[str, str]]) -> dict[str, Any]:
+    """`report.figures` of rows given as (disposition, reason), no call placed."""
+    df = pd.DataFrame({
+        "disposition": [d for d, _ in rows], "reason": [r for _, r in rows],
+        "status": [None] * len(rows), "outcome": [None] * len(rows),
+    }, dtype="string")
+    return report.figures(df, pd.DataFrame({"placed_at": pd.Series([], dtype="string")}))
+
+
 def test_the_funnel_adds_up_with_every_reason_of_the_vocabulary() -> None:
     """Every row the checks held back leaves the funnel at one stage, so its last check
     stage is the eligible count (rows with only a contact id, `no_phone_number`, included)."""
@@ -986,12 +995,7 @@ def test_the_funnel_adds_up_with_every_reason_of_the_vocabulary() -> None:
     rows = [("suppressed", r) for r in held if r not in vocab.HELD_PENDING_REASONS]
     rows += [("pending", r) for r in held if r in vocab.HELD_PENDING_REASONS]
     rows += [("dialed", "completed"), ("pending", "redial_scheduled")]
-    df = pd.DataFrame({
-        "disposition": [d for d, _ in rows], "reason": [r for _, r in rows],
-        "status": [None] * len(rows), "outcome": [None] * len(rows),
-    }, dtype="string")
-    calls = pd.DataFrame({"placed_at": pd.Series([], dtype="string")})
-    figs = report.figures(df, calls)
+    figs = _figures_of(rows)
     stages = {f["stage"]: f["rows"] for f in figs["funnel"]}
     assert figs["headline"]["eligible"] == 2
     assert stages["not_recent"] == stages["eligible"] == 2
@@ -1005,12 +1009,7 @@ def test_the_funnel_adds_up_for_a_canceled_campaigns_rows() -> None:
     out, so the last stage before "eligible" equals it."""
     rows = [("suppressed", "campaign_canceled")] * 3 + [("pending", "not_planned")]
     rows += [("suppressed", "dnc_local"), ("dialed", "completed"), ("pending", "redial_scheduled")]
-    df = pd.DataFrame({
-        "disposition": [d for d, _ in rows], "reason": [r for _, r in rows],
-        "status": [None] * len(rows), "outcome": [None] * len(rows),
-    }, dtype="string")
-    calls = pd.DataFrame({"placed_at": pd.Series([], dtype="string")})
-    figs = report.figures(df, calls)
+    figs = _figures_of(rows)
     funnel = [(f["stage"], f["rows"]) for f in figs["funnel"]]
     assert figs["headline"]["eligible"] == 2
     assert funnel[:8] == [("rows", 7), ("valid", 7), ("not_dnc", 6), ("consent", 6),
