@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 from dataclasses import dataclass
 
-from campaign_dialer.compliance.base import DATA
+from campaign_dialer.contacts.tables import shipped_rows
 
 
 @dataclass(frozen=True)
@@ -16,17 +15,11 @@ class _AreaCode:
     zones: tuple[str, ...]
 
 
-def _data_rows(name: str) -> list[dict[str, str]]:
-    text = (DATA / name).read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    return list(csv.DictReader(lines))
-
-
 @functools.lru_cache(maxsize=1)
 def _area_codes() -> dict[str, _AreaCode]:
     return {
         r["npa"]: _AreaCode(r["region"], tuple(r["states"].split()), tuple(r["zones"].split()))
-        for r in _data_rows("area_codes.csv")
+        for r in shipped_rows("area_codes.csv")
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 import unicodedata
@@ -12,7 +11,7 @@ from campaign_dialer.contacts.tables import (
     _STATE_BY_NAME,
     _ZONE_WORDS,
     STATE_CODES,
-    _data_lines,
+    shipped_rows,
 )
 
 
@@ -25,7 +24,7 @@ def _zone_names() -> dict[str, str]:
 def _named_zones() -> dict[str, tuple[str, ...]]:
     """Windows and Rails zone names (`data/zone_names.csv`), lower-cased -> IANA zones."""
     out: dict[str, set[str]] = {}
-    for r in csv.DictReader(_data_lines("zone_names.csv")):
+    for r in shipped_rows("zone_names.csv"):
         out.setdefault(r["name"].strip().lower(), set()).update(r["zones"].split())
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
@@ -35,7 +34,7 @@ def _postal_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """ZIP prefix (3 digits) or "CA:<letter>" -> (states, zones); `data/postal_zones.csv`."""
     return {
         r["prefix"]: (tuple(r["states"].split()), tuple(r["zones"].split()))
-        for r in csv.DictReader(_data_lines("postal_zones.csv"))
+        for r in shipped_rows("postal_zones.csv")
     }
 
 
@@ -47,7 +46,7 @@ def postal_info(token: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
 @functools.lru_cache(maxsize=1)
 def _nanp_zones() -> tuple[str, ...]:
     zones: set[str] = set()
-    for r in csv.DictReader(_data_lines("area_codes.csv")):
+    for r in shipped_rows("area_codes.csv"):
         zones.update(r["zones"].split())
     return tuple(sorted(zones))
 

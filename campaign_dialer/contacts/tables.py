@@ -13,14 +13,16 @@ STRING = pd.StringDtype("pyarrow")  # missing values are pd.NA
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def _data_lines(name: str) -> list[str]:
+def shipped_rows(name: str) -> list[dict[str, str]]:
+    """A table shipped in `data/` as rows: '#' lines are comments (the contacts' and the
+    compliance tables alike)."""
     text = (DATA / name).read_text(encoding="utf-8")
-    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    return list(csv.DictReader(ln for ln in text.splitlines() if ln and not ln.startswith("#")))
 
 
 def _load_aliases() -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
-    for r in csv.DictReader(_data_lines("header_aliases.csv")):
+    for r in shipped_rows("header_aliases.csv"):
         out.setdefault(r["role"], []).append(r["alias"])
     return {role: tuple(v) for role, v in out.items()}
 
