@@ -28,7 +28,7 @@ from campaign_dialer.webhook import Receiver, Served
 
 from .fates import attempt_fate
 from .gatekeeper import GateKeeper
-from .io import AsyncHistory, AsyncJournal, Lane
+from .io import AsyncJournal, Lane
 from .pacing import Limits
 from .redial import RedialPolicy
 from .rows import Row
@@ -78,7 +78,7 @@ class EngineBase:
         self.rows: list[Row] = list(rows)  # the same row object throughout (identity counts)
         self.lane = Lane()
         self.journal = AsyncJournal(journal, self.lane)
-        self.history = AsyncHistory(history, self.lane)
+        self.history = history  # used in the lane only (with the journal's calls)
         # Local DNC lists and RND answers are watched here; consent and the DNC ledger are
         # re-read by the gate itself at every check (see gatekeeper).
         sources = list(campaign.dnc_paths)

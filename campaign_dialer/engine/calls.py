@@ -19,6 +19,7 @@ from campaign_dialer import vocab
 from campaign_dialer.client import AuthError, Call, DncRejected, VantaxError
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.history import Claim
 from campaign_dialer.store import INTENT, NOT_PLACED, Attempt, DuplicateAttempt, iso
 
 from .breaker import CAMPAIGN_ERRORS, Breaker
@@ -86,7 +87,7 @@ class Dialing(Following):
             if a is None:
                 return
             bound = bound.bind(attempt=attempt_no)
-            call = await self._post(a, row, bound)
+            call = await self._post(a, row, bound, counted=True)
             if call is not None:
                 await self._follow(a, call, row, bound)
 
@@ -108,46 +109,73 @@ class Dialing(Following):
                 # platform may remember its answer to it, so the corrected body gets a key of its
                 # own, still stable for this person, attempt and request.
                 key = revised_key(key, body)
-        if not await self._claim(row, attempt_no, key, body, evidence):
-            return None
-        if existing is not None:
-            changed = body != existing.body
-            old = existing
+        claim_args = self._claim_args(row, attempt_no, key, body, evidence)
+        journal, history = self.journal.sync, self.history
+        run_id = self.run_id
 
-            def reopen() -> Attempt:
-                self.journal.sync.reopen(old.id, body=body if changed else None,
-                                         idem_key=key if changed else None)
-                return self.journal.sync.attempt(old.id)
-            return await self.lane.run(reopen)
-        try:
-            return await self.journal.record_intent(
-                person=person, row=row.row, attempt=attempt_no,
-                idem_key=key, body=body, evidence=evidence, run_id=self.run_id,
-            )
-        except DuplicateAttempt:
+        def commit() -> tuple[Claim, Attempt | None, int, list[Attempt]]:
+            # One lane call: the claim, then the intent and its first POST counted, each
+            # committed before the POST can be sent.
+            claim = history.claim(**claim_args)
+            if not claim.ok:
+                if claim.reason != "already_called":
+                    return claim, None, 0, []
+                restored = journal.import_attempts(history.records(self.campaign.name))
+                return claim, None, restored, journal.attempts_for(person)
+            if existing is not None:
+                changed = body != existing.body
+                journal.reopen(existing.id, body=body if changed else None,
+                               idem_key=key if changed else None)
+                a = journal.attempt(existing.id)
+            else:
+                try:
+                    a = journal.record_intent(
+                        person=person, row=row.row, attempt=attempt_no,
+                        idem_key=key, body=body, evidence=evidence, run_id=run_id,
+                    )
+                except DuplicateAttempt:
+                    return claim, None, -1, []
+            journal.count_post(a.id)
+            return claim, a, 0, []
+
+        claim, a, restored, known = await self.lane.run(commit)
+        if a is not None:
+            return a
+        if claim.ok:  # the journal already held this attempt
             self.log.error("duplicate_attempt_refused", row=row.row, attempt=attempt_no)
             return None
+        bound = self.log.bind(row=row.row, attempt=attempt_no)
+        if claim.reason == "already_called":
+            # The history holds this attempt and the journal had lost it: it is restored and
+            # the row keeps its call.
+            bound.warning("claim_refused_already_called", detail=claim.detail,
+                          restored=restored)
+            if known:
+                await self._set_fate_from_attempt(row, known[-1].id)
+            return None
+        verdict = Verdict(vocab.PENDING, claim.reason, claim.detail, claim.next_open, {})
+        await self._defer(row, verdict, bound)
+        return None
 
-    async def _claim(
+    def _claim_args(
         self, row: Row, attempt_no: int, key: str, body: dict[str, Any],
         evidence: dict[str, Any],
-    ) -> bool:
-        """Claim the person in the contact history (one transaction); the intent follows.
+    ) -> dict[str, Any]:
+        """The claim of the person in the contact history (one transaction), before the intent.
 
         Refused when another campaign called them within `min_hours_between_calls`, when the
         state's cap is used up by every campaign's calls, or when the history already holds
-        this attempt (the journal had lost it: it is restored and the row keeps its call).
+        this attempt.
         """
         assert row.person is not None
-        person = row.person
         now = self.clock.now()
         record = {
-            "person": person, "row": row.row, "attempt": attempt_no, "idem_key": key,
+            "person": row.person, "row": row.row, "attempt": attempt_no, "idem_key": key,
             "body": json.dumps(body, sort_keys=True), "state": INTENT, "intent_at": iso(now),
             "evidence": json.dumps(evidence), "posts": 0, "updated_at": iso(now),
         }
-        claim = await self.history.claim(
-            campaign=self.campaign.name, person=person, phone_e164=row.phone_e164,
+        return dict(
+            campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
             contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
             min_hours=self.cfg.history.min_hours_between_calls,
             state_limit=(
@@ -156,28 +184,13 @@ class Dialing(Following):
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
             also=[f"tel:{o}" for o in row.other_phones if o],
         )
-        if claim.ok:
-            return True
-        bound = self.log.bind(row=row.row, attempt=attempt_no)
-        if claim.reason == "already_called":
-            journal, history = self.journal.sync, self.history.sync
 
-            def restore() -> tuple[int, list[Attempt]]:
-                restored = journal.import_attempts(history.records(self.campaign.name))
-                return restored, journal.attempts_for(person)
+    async def _post(
+        self, a: Attempt, row: Row, bound: Any, *, counted: bool = False
+    ) -> Call | None:
+        """Send the attempt's POST until the platform gives a definite answer.
 
-            restored, known = await self.lane.run(restore)
-            bound.warning("claim_refused_already_called", detail=claim.detail,
-                          restored=restored)
-            if known:
-                await self._set_fate_from_attempt(row, known[-1].id)
-            return False
-        verdict = Verdict(vocab.PENDING, claim.reason, claim.detail, claim.next_open, {})
-        await self._defer(row, verdict, bound)
-        return False
-
-    async def _post(self, a: Attempt, row: Row, bound: Any) -> Call | None:
-        """Send the attempt's POST until the platform gives a definite answer."""
+        `counted`: the first POST was counted with the intent (in the same lane call)."""
         tries = 0
         max_tries = self.cfg.api.max_attempts
         soft_tries = 0  # 429 / retryable 409: the platform said "not now", nothing was placed
@@ -195,7 +208,10 @@ class Dialing(Following):
                     )
                     self.stats.deferred += 1
                     return None
-            await self.journal.count_post(a.id)
+            if counted:
+                counted = False
+            else:
+                await self.journal.count_post(a.id)
             try:
                 call = await self.client.place_call(a.body, a.idem_key)
             except AuthError as e:

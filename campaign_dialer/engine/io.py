@@ -19,7 +19,6 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
-from campaign_dialer.history import HistoryStore
 from campaign_dialer.store import Attempt, Fate, Journal
 
 P = ParamSpec("P")
@@ -107,14 +106,3 @@ class AsyncJournal:
 
     async def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
         await self.lane.run(self.sync.add_http_events, events)
-
-
-class AsyncHistory:
-    """The contact history's calls the engine makes from async code, in the lane."""
-
-    def __init__(self, history: HistoryStore, lane: Lane) -> None:
-        self.sync = history
-        self.lane = lane
-
-    async def claim(self, **kw: Any) -> Any:
-        return await self.lane.run(functools.partial(self.sync.claim, **kw))

@@ -360,7 +360,7 @@ class Engine(Recovery):
         into the journal: a called row stays called, an open claim is resolved like any open
         intent (replay within the platform's idempotency memory, else a lookup).
         """
-        journal, history = self.journal.sync, self.history.sync
+        journal, history = self.journal.sync, self.history
         known = history.records(self.campaign.name)
         seen = {_sync_key(r) for r in known}
         history.sync(
