@@ -119,7 +119,7 @@ class Following(EngineBase):
                     if pushed is not None:
                         call = pushed
                         next_poll = time.monotonic() + quiet
-                        if call.status != last_status:
+                        if call.status != last_status and not call.is_terminal:
                             last_status = call.status
                             await self.journal.record_status(a.id, call.status)
                         continue
@@ -151,7 +151,8 @@ class Following(EngineBase):
                     last_status = call.status
                     if not call.status_known:
                         bound.info("unknown_status", status=call.status)
-                    await self.journal.record_status(a.id, call.status)
+                    if not call.is_terminal:  # a final status is journaled with the record
+                        await self.journal.record_status(a.id, call.status)
             if hook is not None and not call.is_terminal:
                 # The last word before giving up may have come as an event.
                 last = await self._from_events(call)
