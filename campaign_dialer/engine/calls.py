@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -35,6 +37,22 @@ def says_dnc(code: str | None) -> bool:
     return code is None or "dnc" in code.lower() or "do_not_call" in code.lower()
 
 
+@dataclass
+class _Prepared:
+    """What the lane found and did for one row at the moment of dialing."""
+
+    control: str
+    verdict: Verdict | None = None
+    problem: str | None = None  # an input changed and cannot be read: the run stops (65)
+    not_before: datetime | None = None  # a redial not due yet
+    attempt_no: int = 0
+    attempt: Attempt | None = None  # committed: the POST may go
+    claim: Claim | None = None  # refused by the contact history
+    restored: int = 0
+    known: list[Attempt] = field(default_factory=list)
+    duplicate: bool = False
+
+
 class Dialing(Following):
     breaker: Breaker
 
@@ -42,27 +60,17 @@ class Dialing(Following):
         assert row.person is not None
         bound = self.log.bind(row=row.row)
         async with self.limits.live_slots:
-            if not self._may_start_new_call("active"):  # the pause flag: asked below
+            if not self._may_start_new_call("active"):  # the pause flag: asked in the lane
                 self._back_to_schedule(row)
                 return
             await self.limits.calls.acquire()
             now = self.clock.now()
-            person = row.person
-            journal = self.journal.sync
-
-            def look() -> tuple[str, Verdict | None, str | None, list[Attempt]]:
-                # One hop: the pause flag, the gate's verdict and the person's attempts.
-                control = journal.control()
-                if control != "active":
-                    return control, None, None, []
-                verdict, problem = self.gate.check_in_lane(row, now)
-                eligible = verdict.disposition == vocab.ELIGIBLE
-                return control, verdict, problem, journal.attempts_for(person) if eligible else []
-
-            control, verdict, problem, attempts = await self.lane.run(look)
-            if problem is not None:
-                self._abort_run(ExitCode.DATAERR, problem)
-            if not self._may_start_new_call(control) or verdict is None:
+            step = await self.lane.run(self._prepare, row, now, self.client.platform_now())
+            if step.problem is not None:
+                self._abort_run(ExitCode.DATAERR, step.problem)
+            verdict = step.verdict
+            if verdict is None or (step.attempt is None and not self._may_start_new_call(
+                    step.control)):
                 self._back_to_schedule(row)
                 return
             if verdict.reason == "dnc_list_stale":
@@ -72,36 +80,53 @@ class Dialing(Following):
             if verdict.disposition != vocab.ELIGIBLE:
                 await self._defer(row, verdict, bound)
                 return
-            nxt = self.policy.next(row, attempts, now)
-            if nxt is None:
+            if step.not_before is not None:
+                self.schedule.push(row, step.not_before)
                 return
-            attempt_no, not_before = nxt
-            if not_before is not None and not_before > now:
-                self.schedule.push(row, not_before)
+            if step.claim is not None:
+                await self._refused(row, step)
                 return
-            evidence = {**verdict.evidence, "dialed_at": iso(now)}
-            platform_at = self.client.platform_now()
-            if platform_at is not None:  # what crash recovery bounds its lookup by
-                evidence["platform_at"] = iso(platform_at)
-            a = await self._intent(row, attempt_no, attempts, evidence)
-            if a is None:
+            if step.duplicate:
+                self.log.error("duplicate_attempt_refused", row=row.row, attempt=step.attempt_no)
+            if step.attempt is None:
                 return
-            bound = bound.bind(attempt=attempt_no)
-            call = await self._post(a, row, bound, counted=True)
+            bound = bound.bind(attempt=step.attempt_no)
+            call = await self._post(step.attempt, row, bound, counted=True)
             if call is not None:
-                await self._follow(a, call, row, bound)
+                await self._follow(step.attempt, call, row, bound)
 
-    async def _intent(
-        self, row: Row, attempt_no: int, attempts: list[Attempt], evidence: dict[str, Any]
-    ) -> Attempt | None:
-        """Claim the person, then commit the intent: durable before the POST, never twice."""
+    def _prepare(self, row: Row, now: datetime, platform_at: datetime | None) -> _Prepared:
+        """In the lane, one call for one row: the pause flag, the gate, the redial policy,
+        then the claim in the contact history, the intent and its first POST counted, each
+        committed before the POST can be sent (durable, never twice)."""
         assert row.person is not None
         person = row.person
-        body = self._request_body(row)
-        existing = next((a for a in attempts if a.attempt == attempt_no), None)
+        journal = self.journal.sync
+        control = journal.control()
+        if control != "active":
+            return _Prepared(control)
+        verdict, problem = self.gate.check_in_lane(row, now)
+        step = _Prepared(control, verdict, problem)
+        if verdict.disposition != vocab.ELIGIBLE or verdict.reason == "dnc_list_stale":
+            return step
+        attempts = journal.attempts_for(person)
+        nxt = self.policy.next(row, attempts, now)
+        if nxt is None:
+            return step
+        step.attempt_no, not_before = nxt
+        if not_before is not None and not_before > now:
+            step.not_before = not_before
+            return step
+        if problem is not None or not self._may_start_new_call(control):
+            return step  # stopping (a signal, the deadline) since the row was handed out
+        existing = next((a for a in attempts if a.attempt == step.attempt_no), None)
         if existing is not None and existing.state != NOT_PLACED:
-            return None
-        key = idempotency_key(self.campaign.name, person, attempt_no)
+            return step
+        evidence = {**verdict.evidence, "dialed_at": iso(now)}
+        if platform_at is not None:  # what crash recovery bounds its lookup by
+            evidence["platform_at"] = iso(platform_at)
+        body = self._request_body(row)
+        key = idempotency_key(self.campaign.name, person, step.attempt_no)
         if existing is not None:
             key = existing.idem_key
             if body != existing.body:
@@ -109,53 +134,45 @@ class Dialing(Following):
                 # platform may remember its answer to it, so the corrected body gets a key of its
                 # own, still stable for this person, attempt and request.
                 key = revised_key(key, body)
-        claim_args = self._claim_args(row, attempt_no, key, body, evidence)
-        journal, history = self.journal.sync, self.history
-        run_id = self.run_id
+        claim = self.history.claim(**self._claim_args(row, step.attempt_no, key, body, evidence))
+        if not claim.ok:
+            step.claim = claim
+            if claim.reason == "already_called":
+                step.restored = journal.import_attempts(self.history.records(self.campaign.name))
+                step.known = journal.attempts_for(person)
+            return step
+        if existing is not None:
+            changed = body != existing.body
+            journal.reopen(existing.id, body=body if changed else None,
+                           idem_key=key if changed else None)
+            step.attempt = journal.attempt(existing.id)
+        else:
+            try:
+                step.attempt = journal.record_intent(
+                    person=person, row=row.row, attempt=step.attempt_no,
+                    idem_key=key, body=body, evidence=evidence, run_id=self.run_id,
+                )
+            except DuplicateAttempt:
+                step.duplicate = True
+                return step
+        journal.count_post(step.attempt.id)
+        return step
 
-        def commit() -> tuple[Claim, Attempt | None, int, list[Attempt]]:
-            # One lane call: the claim, then the intent and its first POST counted, each
-            # committed before the POST can be sent.
-            claim = history.claim(**claim_args)
-            if not claim.ok:
-                if claim.reason != "already_called":
-                    return claim, None, 0, []
-                restored = journal.import_attempts(history.records(self.campaign.name))
-                return claim, None, restored, journal.attempts_for(person)
-            if existing is not None:
-                changed = body != existing.body
-                journal.reopen(existing.id, body=body if changed else None,
-                               idem_key=key if changed else None)
-                a = journal.attempt(existing.id)
-            else:
-                try:
-                    a = journal.record_intent(
-                        person=person, row=row.row, attempt=attempt_no,
-                        idem_key=key, body=body, evidence=evidence, run_id=run_id,
-                    )
-                except DuplicateAttempt:
-                    return claim, None, -1, []
-            journal.count_post(a.id)
-            return claim, a, 0, []
-
-        claim, a, restored, known = await self.lane.run(commit)
-        if a is not None:
-            return a
-        if claim.ok:  # the journal already held this attempt
-            self.log.error("duplicate_attempt_refused", row=row.row, attempt=attempt_no)
-            return None
-        bound = self.log.bind(row=row.row, attempt=attempt_no)
+    async def _refused(self, row: Row, step: _Prepared) -> None:
+        """The contact history refused the claim: say why, and wait (or keep the call)."""
+        claim = step.claim
+        assert claim is not None
+        bound = self.log.bind(row=row.row, attempt=step.attempt_no)
         if claim.reason == "already_called":
             # The history holds this attempt and the journal had lost it: it is restored and
             # the row keeps its call.
             bound.warning("claim_refused_already_called", detail=claim.detail,
-                          restored=restored)
-            if known:
-                await self._set_fate_from_attempt(row, known[-1].id)
-            return None
+                          restored=step.restored)
+            if step.known:
+                await self._set_fate_from_attempt(row, step.known[-1].id)
+            return
         verdict = Verdict(vocab.PENDING, claim.reason, claim.detail, claim.next_open, {})
         await self._defer(row, verdict, bound)
-        return None
 
     def _claim_args(
         self, row: Row, attempt_no: int, key: str, body: dict[str, Any],

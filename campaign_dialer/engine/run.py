@@ -36,8 +36,9 @@ from .rows import Row
 from .schedule import Schedule, seed
 from .telemetry import Stats
 
-# How often the producer reads the pause/cancel flag while it hands out rows (seconds).
-CONTROL_EVERY_S = 0.1
+# How often the producer reads the pause/cancel flag while it hands out rows (seconds); a
+# pause set by another process is still noticed within a second, and every dial asks again.
+CONTROL_EVERY_S = 0.5
 
 
 @dataclass
