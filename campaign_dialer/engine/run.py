@@ -9,6 +9,7 @@ watchdog, progress and the HTTP log, the webhook listener.
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from collections import Counter
@@ -149,9 +150,12 @@ class Engine(Recovery):
         exit_code = ExitCode.OK
         message = ""
         try:
-            async with self.client_factory(
-                pacer=self.limits.pace_request, observer=self.telemetry.observe
-            ) as client:
+            # Made in a worker thread: an HTTP client loads its TLS certificates (tens of ms).
+            made = await anyio.to_thread.run_sync(functools.partial(
+                self.client_factory, pacer=self.limits.pace_request,
+                observer=self.telemetry.observe,
+            ))
+            async with made as client:
                 self.client = client
                 if self.schedule or self._open_attempts:
                     await self._probe()
