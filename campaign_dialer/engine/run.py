@@ -10,6 +10,7 @@ watchdog, progress and the HTTP log, the webhook listener.
 from __future__ import annotations
 
 import functools
+import gc
 import signal
 import time
 from collections import Counter
@@ -103,6 +104,9 @@ class Engine(Recovery):
 
     # -- run ----------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
+        # The plan's objects live as long as the run: a full collection would walk them all,
+        # on the loop, tens of milliseconds at a time. Frozen, collections skip them.
+        gc.freeze()
         self.limits = Limits.for_campaign(self.cfg)
         self.breaker = Breaker(self.cfg.api.breaker_threshold)
         self.served = await anyio.to_thread.run_sync(self._open_webhooks)
