@@ -114,6 +114,7 @@ class Engine(Recovery):
         try:
             return await self._run()
         finally:
+            gc.unfreeze()
             if self.served is not None:
                 self.served.sock.close()
                 self._sink_journal.close()
