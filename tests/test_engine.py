@@ -482,9 +482,10 @@ def test_no_journal_history_or_gate_call_runs_on_the_event_loop(
     import threading
     import types
 
-    from campaign_dialer.compliance import ConsentLedger, DncLedger, Gate
+    from campaign_dialer.compliance import ConsentLedger, Gate
     from campaign_dialer.engine import Engine
     from campaign_dialer.store import SqliteHistory
+    from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
 
     loop_thread = threading.get_ident()
     running = [False]
@@ -500,7 +501,7 @@ def test_no_journal_history_or_gate_call_runs_on_the_event_loop(
 
         monkeypatch.setattr(cls, name, wrapped)
 
-    for cls in (Journal, SqliteHistory, Gate, DncLedger, ConsentLedger):
+    for cls in (Journal, SqliteHistory, Gate, DncLedger, SharedDncLedger, ConsentLedger):
         for name, value in list(vars(cls).items()):
             if isinstance(value, types.FunctionType) and not name.startswith("__"):
                 spy(cls, name)
