@@ -13,6 +13,10 @@ process. The dialer is judged by the sandbox's audit, not by its own report:
   concurrency_limited: live-call slots); the most POSTs and requests in any 1 s window;
 - CPU seconds per call of the dialer process (getrusage of the reaped child), and the share of
   it that is fixed start-up cost (the CPU of `check` on the same campaign);
+- event-loop lag of the dialer process: a probe task started beside `Engine.run` sleeps
+  LAG_TICK_S (5 ms) over and over and records how late each wake-up is; p99 and max are
+  printed (target: max under 20 ms; anything blocking the loop, a SQLite commit, a file
+  read, shows here);
 - side by side, in the same run, against a fresh sandbox with the same settings: a naive
   sequential httpx loop (POST one call, poll it every poll_interval_s until final, next) for a
   bounded sample, with its calls/s, CPU per call and extrapolated makespan for the same N.
@@ -68,6 +72,48 @@ from _bench_util import (  # noqa: E402
     write_campaign,
 )
 
+# The dialer is run through this wrapper: the real CLI, with a probe task beside Engine.run
+# that sleeps LAG_TICK_S repeatedly and writes to the file named by argv[1] how late it woke
+# (p50/p99/max, seconds) and how much CPU the loop's own thread used within each tick (`busy`:
+# a blocking call on the loop shows there; lateness without it is the machine, another thread
+# holding the GIL or the process waiting for a core). Only the run is probed, not planning.
+LAG_TICK_S = 0.005
+LAG_RUNNER = f"""
+import json, sys, time
+import anyio
+from campaign_dialer import engine as _engine
+out = sys.argv.pop(1)
+late, busy, when = [], [], []
+_run = _engine.Engine.run
+async def _probe():
+    t0 = time.perf_counter()
+    while True:
+        t, c = time.perf_counter(), time.thread_time()
+        await anyio.sleep({LAG_TICK_S})
+        late.append(time.perf_counter() - t - {LAG_TICK_S})
+        busy.append(time.thread_time() - c)
+        when.append(t - t0)
+def _stats(xs):
+    s = sorted(xs)
+    pick = lambda q: s[min(int(q * len(s)), len(s) - 1)] if s else None
+    return {{"n": len(s), "p50": pick(0.5), "p99": pick(0.99), "max": s[-1] if s else None}}
+async def _probed(self):
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_probe)
+        try:
+            return await _run(self)
+        finally:
+            tg.cancel_scope.cancel()
+            with open(out, "w") as fh:
+                worst = max(range(len(busy)), key=busy.__getitem__, default=None)
+                json.dump({{**_stats(late), "busy": _stats(busy), "busy_worst_at_s":
+                           None if worst is None else when[worst]}}, fh)
+_engine.Engine.run = _probed
+from campaign_dialer.cli import main
+sys.argv[0] = "campaign-dialer"
+sys.exit(main())
+"""
+
 KEY = "vx_test_" + secrets.token_hex(12)  # a fresh fake key per run, never committed
 TERMINAL = frozenset({"completed", "no_answer", "busy", "voicemail", "failed", "canceled"})
 
@@ -90,6 +136,7 @@ class DialerResult:
     cpu_decile: list[float] = field(default_factory=list)
     dispositions: dict[str, int] = field(default_factory=dict)
     log_events: dict[str, int] = field(default_factory=dict)
+    lag: dict[str, Any] = field(default_factory=dict)  # event-loop lag, seconds
 
 
 @dataclass
@@ -139,7 +186,8 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
     with SandboxProcess(key=KEY, rps=spec.rps, max_live=spec.max_live,
                         time_scale=args.time_scale, seed=args.seed,
                         log_path=workdir / "sandbox.log") as sb:
-        cmd = [PYTHON, "-m", "campaign_dialer.cli", "--log-level", "warning", "--log-json",
+        lag_file = workdir / "lag.json"
+        cmd = [PYTHON, "-c", LAG_RUNNER, str(lag_file), "--log-level", "warning", "--log-json",
                "run", str(toml), "--base-url", sb.url, "--no-progress", "--grace", "5"]
         limit = 2 * spec.calls / spec.rate + 90
         sb_cpu0 = sb.cpu() or 0.0
@@ -180,6 +228,8 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
     for rec in iter_json_lines(workdir / "dialer.err"):
         events[f"{rec.get('level', '?')}:{rec.get('event', '?')}"] += 1
     res.log_events = dict(events)
+    if lag_file.exists():
+        res.lag = json.loads(lag_file.read_text())
     return res
 
 
@@ -259,6 +309,10 @@ def run_baseline(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) ->
 # ---- report ----------------------------------------------------------------------------------
 
 
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e3:.1f} ms"
+
+
 def fmt_s(x: float) -> str:
     if not math.isfinite(x):
         return "-"
@@ -271,7 +325,9 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
     hdr = (f"{'setting':<16}{'calls':>6}{'rate':>7}{'achieved':>10}{'ratio':>7}"
            f"{'makespan':>10}{'dial span':>10}{'bound':>8}{'ms/bound':>9}"
            f"{'429 own':>8}{'429 flt':>8}{'POST/1s':>8}{'req/1s':>8}{'limit':>6}"
-           f"{'peak live':>10}{'CPU/call':>10}{'others':>7}{'exit':>6}{'>=0.97':>7}")
+           f"{'peak live':>10}{'CPU/call':>10}{'lag p99':>9}{'lag max':>9}{'busy max':>9}"
+           f"{'others':>7}{'exit':>6}"
+           f"{'>=0.97':>7}")
     print(hdr)
     print("-" * len(hdr))
     for d, b in rows:
@@ -288,7 +344,9 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
               f"{fmt_s(d.wall_s):>10}{fmt_s(span):>10}{fmt_s(bound):>8}"
               f"{d.wall_s / bound:>9.2f}{own:>8}{a.fault_429:>8}{a.max_post_1s:>8}"
               f"{a.max_req_1s:>8}{int(d.rps):>6}{a.peak_live:>10}"
-              f"{cpu_call * 1e3:>8.2f}ms{d.others_cores:>7.2f}{exit_:>6}"
+              f"{cpu_call * 1e3:>8.2f}ms{_ms(d.lag.get('p99')):>9}{_ms(d.lag.get('max')):>9}"
+              f"{_ms((d.lag.get('busy') or {}).get('max')):>9}"
+              f"{d.others_cores:>7.2f}{exit_:>6}"
               f"{'yes' if a.placement_rate >= 0.97 * d.rate else 'NO':>7}")
         if b is not None:
             ba = b.audit or AuditFigures()
@@ -298,7 +356,8 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
                   f"{b.rate / d.rate:>7.3f}{fmt_s(extrap):>10}{'(extrap.)':>10}{fmt_s(bound):>8}"
                   f"{extrap / bound:>9.1f}{ba.rate_429_own + ba.live_429_own:>8}"
                   f"{ba.fault_429:>8}{ba.max_post_1s:>8}{ba.max_req_1s:>8}{int(d.rps):>6}"
-                  f"{ba.peak_live:>10}{bcpu * 1e3:>8.2f}ms{b.others_cores:>7.2f}{'-':>6}")
+                  f"{ba.peak_live:>10}{bcpu * 1e3:>8.2f}ms{'-':>9}{'-':>9}{'-':>9}"
+                  f"{b.others_cores:>7.2f}{'-':>6}")
     print()
     print("rate = pacing.calls_per_second; achieved = (placed-1)/(last placed - first placed) "
           "from the sandbox audit;")
@@ -308,6 +367,8 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
           "own pacing); POST/1s, req/1s = most admitted")
     print("in any 1 s window (limit = the sandbox's requests/s); CPU/call = dialer process "
           "user+sys / calls placed (baseline: the loop's own CPU);")
+    print(f"lag = how late the dialer's event loop woke a {LAG_TICK_S * 1e3:g} ms sleep during the "
+          "run (p99, max; target max < 20 ms); busy = the loop thread's CPU within one tick;")
     print("others = cores busy meanwhile with processes outside this benchmark (> ~0.2: the "
           "machine was shared and the figures are pessimistic).")
 
@@ -340,6 +401,14 @@ def print_details(d: DialerResult, b: BaselineResult | None) -> None:
               f"{marginal * 1e3:.2f} ms/call); sandbox CPU {d.sandbox_cpu_s:.1f} s "
               f"= {d.sandbox_cpu_s / max(a.requests, 1) * 1e3:.2f} ms/request; other "
               f"processes on the machine meanwhile: {d.others_cores:.2f} cores")
+    if d.lag:
+        busy = d.lag.get("busy") or {}
+        print(f"   event-loop lag (a {LAG_TICK_S * 1e3:g} ms sleep woken late by, "
+              f"{d.lag.get('n')} samples): p50 {_ms(d.lag.get('p50'))} p99 "
+              f"{_ms(d.lag.get('p99'))} max {_ms(d.lag.get('max'))} (target: max < 20 ms); "
+              f"loop thread's own CPU within one tick: p99 {_ms(busy.get('p99'))} max "
+              f"{_ms(busy.get('max'))} at {d.lag.get('busy_worst_at_s') or 0:.1f} s into the run "
+              "(a blocking call on the loop shows here)")
     if a.other_errors:
         print(f"   other non-2xx answers: {a.other_errors}")
     if d.log_events:

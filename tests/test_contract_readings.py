@@ -186,8 +186,9 @@ def test_an_open_intent_of_a_person_the_crm_now_flags_do_not_call_is_never_resen
 
     from campaign_dialer import log
     from campaign_dialer.client import VantaxClient
+    from campaign_dialer.commands.assemble import engine_for_plan
     from campaign_dialer.config import load_campaign
-    from campaign_dialer.engine import Engine, RunOptions
+    from campaign_dialer.engine import RunOptions
     from campaign_dialer.planning import make_plan
     from campaign_dialer.store import Journal
 
@@ -210,8 +211,8 @@ def test_an_open_intent_of_a_person_the_crm_now_flags_do_not_call_is_never_resen
         return VantaxClient("http://127.0.0.1:9", KEY,
                             transport=httpx.MockTransport(p.handler), **kw)
 
-    engine = Engine(campaign=campaign, plan=plan, journal=journal, client_factory=factory,
-                    clock=clock, options=RunOptions(install_signal_handlers=False))
+    engine = engine_for_plan(plan, journal=journal, client_factory=factory,
+                             clock=clock, options=RunOptions(install_signal_handlers=False))
     anyio.run(engine.run, backend="asyncio")
     assert p.posts == [] and p.calls == {}
     assert journal.fates()[1].reason == "dnc_flag"

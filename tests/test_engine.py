@@ -17,8 +17,9 @@ import pytest
 from campaign_dialer import log
 from campaign_dialer.client import VantaxClient
 from campaign_dialer.clock import Clock
+from campaign_dialer.commands.assemble import engine_for_plan
 from campaign_dialer.config import load_campaign
-from campaign_dialer.engine import Engine, RunOptions, idempotency_key
+from campaign_dialer.engine import RunOptions, idempotency_key
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.planning import make_plan
 from campaign_dialer.store import Journal
@@ -164,8 +165,8 @@ def run_engine(
         return VantaxClient("http://127.0.0.1:9", KEY,
                             transport=httpx.MockTransport(platform.handler), **kw)
 
-    engine = Engine(campaign=campaign, plan=plan, journal=journal, client_factory=factory,
-                    clock=clock, options=RunOptions(install_signal_handlers=False))
+    engine = engine_for_plan(plan, journal=journal, client_factory=factory,
+                             clock=clock, options=RunOptions(install_signal_handlers=False))
     outcome = anyio.run(engine.run, backend="asyncio")
     return Run(outcome, journal, tmp_path)
 
@@ -471,3 +472,52 @@ def test_a_national_list_going_stale_mid_run_stops_new_calls_with_78(tmp_path: P
     assert "national.csv" in r.outcome.message and "32 days old" in r.outcome.message
     assert 3 <= len(p.placed_to()) < 30  # nobody was dialed against the stale list
     assert len(p.posts) == len(p.placed_to())
+
+
+def test_no_journal_history_or_gate_call_runs_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every SQLite call and compliance file read of a run goes through the engine's lane
+    (a worker thread): the loop thread never runs one while the engine runs."""
+    import threading
+    import types
+
+    from campaign_dialer.compliance import ConsentLedger, Gate
+    from campaign_dialer.engine import Engine
+    from campaign_dialer.store import SqliteHistory
+    from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
+
+    loop_thread = threading.get_ident()
+    running = [False]
+    on_loop: list[str] = []
+
+    def spy(cls: type, name: str) -> None:
+        orig = getattr(cls, name)
+
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            if running[0] and threading.get_ident() == loop_thread:
+                on_loop.append(f"{cls.__name__}.{name}")
+            return orig(*a, **kw)
+
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for cls in (Journal, SqliteHistory, Gate, DncLedger, SharedDncLedger, ConsentLedger):
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, types.FunctionType) and not name.startswith("__"):
+                spy(cls, name)
+    run = Engine.run
+
+    async def watched(self: Engine) -> Any:
+        running[0] = True
+        try:
+            return await run(self)
+        finally:
+            running[0] = False
+
+    monkeypatch.setattr(Engine, "run", watched)
+    p = FakePlatform(script=[None, "409dnc"])  # a placed call, and a DNC rejection (the ledger)
+    r = run_engine(tmp_path, p, phones=numbers(4), consent=None)
+    seen = sorted(set(on_loop))
+    assert r.outcome.exit_code == ExitCode.OK
+    assert {a.state for a in r.journal.attempts()} >= {"final", "rejected"}
+    assert seen == []

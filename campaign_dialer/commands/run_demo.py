@@ -62,8 +62,8 @@ def run(
     announce_report: bool = True,
 ) -> ExitCode:
     from campaign_dialer.client import VantaxClient
-    from campaign_dialer.engine import Engine, RunOptions
-    from campaign_dialer.planning import make_plan
+    from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
+    from campaign_dialer.engine import RunOptions
     from campaign_dialer.results import write_results, write_transcripts
     from campaign_dialer.store import Journal
 
@@ -76,7 +76,7 @@ def run(
     require_real_clock_off_loopback(campaign, clock)  # before any call, before the journal
     logger = log.get("run", campaign=campaign.name)
     with campaign_lock(campaign):
-        plan = make_plan(campaign, clock.now())
+        plan = plan_for_run(campaign, clock.now())
         refuse_stale_lists(campaign, plan, clock.now())  # 78 before the journal, before a call
         journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
         try:
@@ -93,9 +93,9 @@ def run(
                 grace_s=grace, pause_wait_s=pause_wait,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
-            engine = Engine(
-                campaign=campaign, plan=plan, journal=journal, client_factory=client_factory,
-                clock=clock, options=options, on_progress=display.update,
+            engine = engine_for_plan(
+                plan, journal=journal, client_factory=client_factory, clock=clock,
+                options=options, on_progress=display.update,
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")

@@ -1,0 +1,36 @@
+"""Assembly: an engine for one campaign, from its plan. The caller's side of the engine.
+
+The one place a run meets the planning module: the plan (contacts loaded, gate built,
+contact history opened) is made here. The engine itself receives rows, a gate, a DNC ledger,
+a history and a journal, and never imports planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from campaign_dialer.clock import Clock
+from campaign_dialer.config import Campaign
+from campaign_dialer.engine import ClientFactory, Engine, RunOptions, Stats
+from campaign_dialer.planning import Plan, make_plan, open_campaign_history
+from campaign_dialer.store import Journal
+
+
+def plan_for_run(campaign: Campaign, at: datetime) -> Plan:
+    """The plan a run dials from (its contact history opened; the caller closes it)."""
+    return make_plan(campaign, at)
+
+
+def engine_for_plan(
+    plan: Plan, *, journal: Journal, client_factory: ClientFactory, clock: Clock,
+    options: RunOptions | None = None, on_progress: Callable[[Stats], None] | None = None,
+) -> Engine:
+    campaign = plan.campaign
+    history = plan.history if plan.history is not None else open_campaign_history(campaign)
+
+    return Engine(
+        campaign=campaign, rows=plan.rows, gate=plan.gate, dnc_ledger=plan.dnc_ledger,
+        history=history, journal=journal, client_factory=client_factory, clock=clock,
+        options=options, on_progress=on_progress,
+    )

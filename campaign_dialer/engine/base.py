@@ -1,0 +1,185 @@
+"""The engine's state and the few moves every part of it makes: stop, defer, set a fate.
+
+`Engine` is built in layers, one module each: this state, `follow` (a placed call to its
+end), `calls` (intent, POST, breaker), `recovery` (what a crash left open) and `run` (the
+task group, the producer, signals, the watchdog). None imports the planning module: the
+engine receives rows, a gate, a DNC ledger, a contact history and a journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from campaign_dialer import log, vocab
+from campaign_dialer.client import VantaxClient
+from campaign_dialer.clock import Clock
+from campaign_dialer.compliance import Gate, Verdict
+from campaign_dialer.config import Campaign
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.store import Attempt, Fate, HistoryStore, Journal, iso
+from campaign_dialer.store.ledger_file import DncLedger
+from campaign_dialer.webhook import Receiver, Served
+
+from .fates import attempt_fate
+from .gatekeeper import GateKeeper
+from .io import AsyncJournal, Lane
+from .pacing import Limits
+from .redial import RedialPolicy
+from .rows import Row
+from .schedule import Schedule
+from .telemetry import Stats, Telemetry
+
+ClientFactory = Callable[..., VantaxClient]
+
+
+@dataclass
+class RunOptions:
+    wait: bool = False
+    until: datetime | None = None
+    max_duration_s: float | None = None
+    grace_s: float = 60.0
+    install_signal_handlers: bool = True
+    # A pause seen by a run: wait this long for `resume` before leaving with 75.
+    pause_wait_s: float = 15 * 60.0
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why the run stops early, and with which exit code (the first reason wins)."""
+
+    code: ExitCode
+    message: str
+
+
+class EngineBase:
+    def __init__(
+        self,
+        *,
+        campaign: Campaign,
+        rows: Sequence[Row],
+        gate: Gate,
+        dnc_ledger: DncLedger,
+        history: HistoryStore,
+        journal: Journal,
+        client_factory: ClientFactory,
+        clock: Clock,
+        options: RunOptions | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+        reload_gate: bool = True,
+    ) -> None:
+        self.campaign = campaign
+        self.cfg = campaign.model
+        self.rows: list[Row] = list(rows)  # the same row object throughout (identity counts)
+        self.lane = Lane()
+        self.journal = AsyncJournal(journal, self.lane)
+        self.history = history  # used in the lane only (with the journal's calls)
+        self.log = log.get("engine", campaign=campaign.name)
+        # DNC lists, consent, RND answers and the DNC ledger are caught up (in the lane, once a
+        # second) by the gate's own reload (see gatekeeper).
+        self.gate = GateKeeper(gate, dnc_ledger, lane=self.lane, reload=reload_gate,
+                               logger=self.log)
+        self.policy = RedialPolicy(self.cfg, lambda: self.gate.rules)
+        self.client_factory = client_factory
+        self.clock = clock
+        self.opts = options or RunOptions()
+        self.on_progress = on_progress
+        self.stats = Stats(rows=len(self.rows))
+        self.telemetry = Telemetry(self.stats)
+        self.rows_by_person: dict[str, Row] = {}
+        for r in self.rows:
+            if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
+                self.rows_by_person[r.person] = r
+        # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
+        self._flagged = {r.person for r in self.rows if r.reason == "dnc_flag" and r.person}
+        # What the gate said at the moment of dialing outranks what it said at planning.
+        self.dial_time_fates: dict[int, Fate] = {}
+        self.stopping = False
+        self.stop_signal: int | None = None
+        self._stop: Stop | None = None
+        self.run_id: int | None = None
+        self.served: Served | None = None
+        self.webhooks: Receiver | None = None
+        self._open_attempts: list[Attempt] = []
+        self._deadline: datetime | None = self.opts.until
+        if self.opts.max_duration_s is not None:
+            d = clock.now() + timedelta(seconds=self.opts.max_duration_s)
+            self._deadline = min(d, self._deadline) if self._deadline else d
+        # Made in the loop, by `run`.
+        self.limits: Limits
+        self.schedule: Schedule
+        self.tg: anyio.abc.TaskGroup
+        self.client: VantaxClient
+
+    # -- stopping ---------------------------------------------------------------------
+    async def _grace_timer(self) -> None:
+        await anyio.sleep(self.opts.grace_s)
+        self.log.warning("grace_period_over", live=self.stats.live)
+        self.tg.cancel_scope.cancel()
+
+    def _stop_soon(self, code: ExitCode, message: str) -> None:
+        """Stop placing calls now; keep following live ones for the grace period."""
+        if self._stop is not None:
+            return
+        self._stop = Stop(code, message)
+        self.stopping = True
+        self.schedule.poke()
+        self.log.error("stopping_new_calls", reason=message, exit_code=int(code),
+                       grace_s=self.opts.grace_s, live=self.stats.live)
+        self.tg.start_soon(self._grace_timer)
+
+    def _abort_run(self, code: ExitCode, message: str) -> None:
+        """Stop everything now (live calls are resolved by the next run)."""
+        if self._stop is None:
+            self._stop = Stop(code, message)
+        self.stopping = True
+        self.tg.cancel_scope.cancel()
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and self.clock.now() >= self._deadline
+
+    def _may_start_new_call(self, control: str) -> bool:
+        if self.stopping or self._stop is not None or self._past_deadline():
+            return False
+        return control == "active"
+
+    def _back_to_schedule(self, row: Row) -> None:
+        """A row taken off the schedule but not dialed (a pause) waits for its turn again."""
+        if not self.stopping and self._stop is None:
+            self.schedule.push(row, None)
+
+    # -- fates ------------------------------------------------------------------------
+    async def _defer(self, row: Row, verdict: Verdict, bound: Any) -> None:
+        """Held back at dial time: the row's fate says why, and it waits for its opening."""
+        fate = Fate(row.row, row.person, verdict.disposition, verdict.reason, verdict.detail,
+                    iso(verdict.next_open), verdict.evidence)
+        self.dial_time_fates[row.row] = fate
+        await self.journal.set_fates([fate])
+        bound.info("held_back_at_dial_time", reason=verdict.reason, detail=verdict.detail)
+        if verdict.disposition == vocab.PENDING and verdict.next_open is not None:
+            self.schedule.push(row, verdict.next_open)
+
+    async def _set_fate_from_attempt(self, row: Row, attempt_id: int) -> Attempt:
+        """The row's fate from its attempt as now journaled (one hop); the attempt."""
+        def work() -> Attempt:
+            a = self.journal.sync.attempt(attempt_id)
+            self.journal.sync.set_fates([attempt_fate(row, a)])
+            return a
+        return await self.lane.run(work)
+
+    def _request_body(self, row: Row) -> dict[str, Any]:
+        body: dict[str, Any] = {"agent_id": self.cfg.campaign.agent_for(
+            self.campaign.name, row.person or f"row:{row.row}")}
+        # Ring exactly the number the gate checked; a saved contact only when no number is known.
+        if row.phone_e164:
+            body["phone_number"] = row.phone_e164
+        else:
+            body["contact_id"] = row.contact_id
+        if self.cfg.campaign.from_phone_number_id:
+            body["from_phone_number_id"] = self.cfg.campaign.from_phone_number_id
+        return body

@@ -1,0 +1,331 @@
+"""One call, from the row off the schedule to a placed call: gate, intent, POST.
+
+- the gate is asked again at the moment of dialing, and again before any re-send of a POST
+  that may not have reached the platform;
+- the person is claimed in the contact history and the intent (person, attempt, key, body)
+  committed, both before the POST is sent; the key is derived from campaign, person and
+  attempt, so a retry, a rerun or a crash can only ever replay the same call;
+- a live-call slot is held from before the intent until the call is final.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from campaign_dialer import vocab
+from campaign_dialer.client import AuthError, Call, DncRejected, VantaxError
+from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
+from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.store import INTENT, NOT_PLACED, Attempt, Claim, DuplicateAttempt, iso
+
+from .breaker import CAMPAIGN_ERRORS, Breaker
+from .follow import Following
+from .keys import idempotency_key, revised_key
+from .pacing import backoff
+from .rows import Row
+
+
+def says_dnc(code: str | None) -> bool:
+    """A 409 is Do-Not-Call [seed]; one with another code (not retried, the row is rejected)
+    does not put the number on the shared ledger that every later campaign obeys."""
+    return code is None or "dnc" in code.lower() or "do_not_call" in code.lower()
+
+
+@dataclass
+class _Prepared:
+    """What the lane found and did for one row at the moment of dialing."""
+
+    control: str
+    verdict: Verdict | None = None
+    problem: str | None = None  # an input changed and cannot be read: the run stops (65)
+    not_before: datetime | None = None  # a redial not due yet
+    attempt_no: int = 0
+    attempt: Attempt | None = None  # committed: the POST may go
+    claim: Claim | None = None  # refused by the contact history
+    restored: int = 0
+    known: list[Attempt] = field(default_factory=list)
+    duplicate: bool = False
+
+
+class Dialing(Following):
+    breaker: Breaker
+
+    async def _dial(self, row: Row) -> None:
+        assert row.person is not None
+        bound = self.log.bind(row=row.row)
+        async with self.limits.live_slots:
+            if not self._may_start_new_call("active"):  # the pause flag: asked in the lane
+                self._back_to_schedule(row)
+                return
+            await self.limits.calls.acquire()
+            now = self.clock.now()
+            step = await self.lane.run(self._prepare, row, now, self.client.platform_now())
+            if step.problem is not None:
+                self._abort_run(ExitCode.DATAERR, step.problem)
+            verdict = step.verdict
+            if verdict is None or (step.attempt is None and not self._may_start_new_call(
+                    step.control)):
+                self._back_to_schedule(row)
+                return
+            if verdict.reason == "dnc_list_stale":
+                # A national/state list went stale during the run: no call stands on it.
+                self._stop_soon(ExitCode.CONFIG, f"{self.campaign.path}: {verdict.detail}")
+                return
+            if verdict.disposition != vocab.ELIGIBLE:
+                await self._defer(row, verdict, bound)
+                return
+            if step.not_before is not None:
+                self.schedule.push(row, step.not_before)
+                return
+            if step.claim is not None:
+                await self._refused(row, step)
+                return
+            if step.duplicate:
+                self.log.error("duplicate_attempt_refused", row=row.row, attempt=step.attempt_no)
+            if step.attempt is None:
+                return
+            bound = bound.bind(attempt=step.attempt_no)
+            call = await self._post(step.attempt, row, bound, counted=True)
+            if call is not None:
+                await self._follow(step.attempt, call, row, bound)
+
+    def _prepare(self, row: Row, now: datetime, platform_at: datetime | None) -> _Prepared:
+        """In the lane, one call for one row: the pause flag, the gate, the redial policy,
+        then the claim in the contact history, the intent and its first POST counted, each
+        committed before the POST can be sent (durable, never twice)."""
+        assert row.person is not None
+        person = row.person
+        journal = self.journal.sync
+        control = journal.control()
+        if control != "active":
+            return _Prepared(control)
+        verdict, problem = self.gate.check_in_lane(row, now)
+        step = _Prepared(control, verdict, problem)
+        if verdict.disposition != vocab.ELIGIBLE or verdict.reason == "dnc_list_stale":
+            return step
+        attempts = journal.attempts_for(person)
+        nxt = self.policy.next(row, attempts, now)
+        if nxt is None:
+            return step
+        step.attempt_no, not_before = nxt
+        if not_before is not None and not_before > now:
+            step.not_before = not_before
+            return step
+        if problem is not None or not self._may_start_new_call(control):
+            return step  # stopping (a signal, the deadline) since the row was handed out
+        existing = next((a for a in attempts if a.attempt == step.attempt_no), None)
+        if existing is not None and existing.state != NOT_PLACED:
+            return step
+        evidence = {**verdict.evidence, "dialed_at": iso(now)}
+        if platform_at is not None:  # what crash recovery bounds its lookup by
+            evidence["platform_at"] = iso(platform_at)
+        body = self._request_body(row)
+        key = idempotency_key(self.campaign.name, person, step.attempt_no)
+        if existing is not None:
+            key = existing.idem_key
+            if body != existing.body:
+                # Fixed since (agent, from-number): nothing was placed under the old key, and a
+                # platform may remember its answer to it, so the corrected body gets a key of its
+                # own, still stable for this person, attempt and request.
+                key = revised_key(key, body)
+        claim = self.history.claim(**self._claim_args(row, step.attempt_no, key, body, evidence))
+        if not claim.ok:
+            step.claim = claim
+            if claim.reason == "already_called":
+                step.restored = journal.import_attempts(self.history.records(self.campaign.name))
+                step.known = journal.attempts_for(person)
+            return step
+        if existing is not None:
+            changed = body != existing.body
+            journal.reopen(existing.id, body=body if changed else None,
+                           idem_key=key if changed else None)
+            step.attempt = journal.attempt(existing.id)
+        else:
+            try:
+                step.attempt = journal.record_intent(
+                    person=person, row=row.row, attempt=step.attempt_no,
+                    idem_key=key, body=body, evidence=evidence, run_id=self.run_id,
+                )
+            except DuplicateAttempt:
+                step.duplicate = True
+                return step
+        journal.count_post(step.attempt.id)
+        return step
+
+    async def _refused(self, row: Row, step: _Prepared) -> None:
+        """The contact history refused the claim: say why, and wait (or keep the call)."""
+        claim = step.claim
+        assert claim is not None
+        bound = self.log.bind(row=row.row, attempt=step.attempt_no)
+        if claim.reason == "already_called":
+            # The history holds this attempt and the journal had lost it: it is restored and
+            # the row keeps its call.
+            bound.warning("claim_refused_already_called", detail=claim.detail,
+                          restored=step.restored)
+            if step.known:
+                await self._set_fate_from_attempt(row, step.known[-1].id)
+            return
+        verdict = Verdict(vocab.PENDING, claim.reason, claim.detail, claim.next_open, {})
+        await self._defer(row, verdict, bound)
+
+    def _claim_args(
+        self, row: Row, attempt_no: int, key: str, body: dict[str, Any],
+        evidence: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The claim of the person in the contact history (one transaction), before the intent.
+
+        Refused when another campaign called them within `min_hours_between_calls`, when the
+        state's cap is used up by every campaign's calls, or when the history already holds
+        this attempt.
+        """
+        assert row.person is not None
+        now = self.clock.now()
+        record = {
+            "person": row.person, "row": row.row, "attempt": attempt_no, "idem_key": key,
+            "body": json.dumps(body, sort_keys=True), "state": INTENT, "intent_at": iso(now),
+            "evidence": json.dumps(evidence), "posts": 0, "updated_at": iso(now),
+        }
+        return dict(
+            campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
+            contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
+            min_hours=self.cfg.history.min_hours_between_calls,
+            state_limit=(
+                max_calls_per_24h(row.phone_e164, self.gate.rules) if row.phone_e164 else None
+            ),
+            state=state_for_number(row.phone_e164) if row.phone_e164 else None,
+            also=[f"tel:{o}" for o in row.other_phones if o],
+        )
+
+    async def _post(
+        self, a: Attempt, row: Row, bound: Any, *, counted: bool = False
+    ) -> Call | None:
+        """Send the attempt's POST until the platform gives a definite answer.
+
+        `counted`: the first POST was counted with the intent (in the same lane call)."""
+        tries = 0
+        max_tries = self.cfg.api.max_attempts
+        soft_tries = 0  # 429 / retryable 409: the platform said "not now", nothing was placed
+        while True:
+            if tries or soft_tries:
+                verdict, problem = await self.gate.check(row, self.clock.now())
+                if problem is not None:
+                    self._abort_run(ExitCode.DATAERR, problem)
+                if verdict.disposition != vocab.ELIGIBLE:
+                    # A re-send may place the call now: not outside the rules. The attempt
+                    # stays open and the next run resolves it without ringing anyone again.
+                    await self.journal.note_error(
+                        a.id, http_status=None, error_code="deferred",
+                        error=f"re-send held back: {verdict.reason}",
+                    )
+                    self.stats.deferred += 1
+                    return None
+            if counted:
+                counted = False
+            else:
+                await self.journal.count_post(a.id)
+            try:
+                call = await self.client.place_call(a.body, a.idem_key)
+            except AuthError as e:
+                await self.journal.record_not_placed(
+                    a.id, http_status=e.status, error_code=e.code or "unauthorized",
+                    error=e.message,
+                )
+                self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+                return None
+            except DncRejected as e:
+                self.breaker.reset()  # the request itself was understood
+                await self.journal.record_rejected(
+                    a.id, http_status=e.status, error_code=e.code, error=e.message
+                )
+                if row.phone_e164 and says_dnc(e.code):
+                    await self.gate.add_dnc(
+                        row.phone_e164, reason=e.code or "dnc_listed", campaign=self.campaign.name,
+                        evidence=f"409 {e.code or ''} {a.idem_key}".strip(), at=self.clock.now(),
+                    )
+                self.stats.rejected += 1
+                bound.info("rejected_dnc", code=e.code)
+                await self._set_fate_from_attempt(row, a.id)
+                return None
+            except VantaxError as e:
+                if not e.retryable:
+                    if await self._campaign_error(a, row, e):
+                        return None
+                    await self.journal.record_error(
+                        a.id, http_status=e.status, error_code=e.code, error=e.message
+                    )
+                    self.stats.errors += 1
+                    bound.warning("call_error", status=e.status, code=e.code, error=e.message)
+                    await self._set_fate_from_attempt(row, a.id)
+                    await self._count_streak(e, a)
+                    return None
+                await self.journal.note_error(
+                    a.id, http_status=e.status, error_code=e.code, error=e.message
+                )
+                soft = e.status in (409, 429)
+                if soft:
+                    soft_tries += 1
+                else:
+                    tries += 1
+                if tries >= max_tries or soft_tries >= max_tries * 4 or self.stopping:
+                    self.stats.unresolved += 1
+                    bound.warning("post_unresolved", tries=tries + soft_tries, error=e.message)
+                    await self._set_fate_from_attempt(row, a.id)
+                    return None
+                delay = e.retry_after if e.retry_after is not None else backoff(
+                    tries + soft_tries, base=1.0 if soft else 0.5
+                )
+                bound.info("post_retry", status=e.status, code=e.code, delay_s=round(delay, 3))
+                await anyio.sleep(delay)
+                continue
+            await self.journal.record_placed(
+                a.id, call_id=call.id, http_status=201, status=call.status,
+                placed_at=iso(self.clock.now()),
+            )
+            self.breaker.reset()
+            self.stats.placed += 1
+            bound.info("call_placed", call_id=call.id, status=call.status)
+            return call
+
+    async def _campaign_error(self, a: Attempt, row: Row, e: VantaxError) -> bool:
+        """An error about the campaign, not the row: stop at once, leave the row pending."""
+        key = CAMPAIGN_ERRORS.get(e.code or "")
+        if key is None:
+            return False
+        if e.code == "phone_number_not_found" and not self.cfg.campaign.from_phone_number_id:
+            key = "campaign.agent_id"  # the agent's own outbound number is gone
+        value = a.body.get("agent_id") if key == "campaign.agent_id" else (
+            self.cfg.campaign.from_phone_number_id)
+        await self.journal.record_not_placed(
+            a.id, http_status=e.status, error_code=e.code, error=e.message
+        )
+        await self._set_fate_from_attempt(row, a.id)
+        self._stop_soon(
+            ExitCode.CONFIG,
+            f"{self.campaign.path}: {key}: the platform does not know {value!r} "
+            f"({e.status} {e.code}); fix {key}: rows not dialed stay pending and the fixed "
+            "campaign dials them",
+        )
+        return True
+
+    async def _count_streak(self, e: VantaxError, a: Attempt) -> None:
+        """The same non-transient error on N calls in a row is the campaign's, not theirs."""
+        ids = self.breaker.count(e, a.id)
+        if ids is None:
+            return
+        for aid in ids:  # refused, so not placed: these rows wait for the fixed campaign
+            await self.journal.record_not_placed(
+                aid, http_status=e.status, error_code=e.code, error=f"breaker: {e.message}"
+            )
+            self.stats.errors -= 1
+        exit_code = ExitCode.CONFIG if e.status in (400, 404, 422) else ExitCode.UNAVAILABLE
+        self._stop_soon(
+            exit_code,
+            f"the platform refused {self.breaker.threshold} calls in a row with "
+            f"{self.breaker.code} ({e.message}); check the campaign file {self.campaign.path} "
+            "(agent, from-number, request) or the platform; rows not dialed stay pending",
+        )
