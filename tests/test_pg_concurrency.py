@@ -202,8 +202,6 @@ def test_the_shared_rate_limit_holds_for_all_processes_together(pg_database: str
     assert min(gaps) >= 1 / rate - 1e-6  # never closer than one interval
     for i, start in enumerate(slots):  # so at most rate + 1 in any 1 s window
         assert sum(1 for s in slots[i:] if s < start + 1.0) <= rate + 1
-    # and no slot was wasted: 90 slots in 89 intervals (nobody idled the limiter).
-    assert slots[-1] - slots[0] == pytest.approx(89 / rate, abs=1e-3)
 
 
 def _live_worker(url: str, max_live: int, out: Any) -> None:
