@@ -18,6 +18,7 @@ renews) instead of walking every row of the plan:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 # A row due within this long stays with the process that holds it; later, it goes back to
 # the store with its `not_before`, for whichever process is free then.
 HOLD_S = 2.0
+# While every worker waits at the live-call cap, one claim this often (a takeover's chance).
+TAKEOVER_EVERY_S = 1.0
 
 
 class Sharing(Recovery):
@@ -120,9 +123,23 @@ class Sharing(Recovery):
             co.finish(done)
         return resumes, due
 
-    async def _claim_more(self) -> bool:
-        """Claim rows for the free workers (the producer found none due); True if any."""
+    _forced_at = 0.0
+
+    async def _waiting_for_live_room(self) -> None:
+        """At the global cap, every worker may be waiting while a dead process's calls (its
+        open intents count as live) are the ones filling the cap: keep claiming, at most
+        once a second, so they are taken over when its lease expires and the cap frees."""
+        now = time.monotonic()
+        if now - self._forced_at >= TAKEOVER_EVERY_S:
+            self._forced_at = now
+            await self._claim_more(force=True)
+
+    async def _claim_more(self, *, force: bool = False) -> bool:
+        """Claim rows for the free workers (the producer found none due); True if any.
+        `force`: one row even when every worker is busy."""
         room = self.cfg.api.max_live_calls - self.schedule.in_flight - len(self.schedule)
+        if force:
+            room = max(room, 1)
         if room <= 0:
             return False
         resumes, due = await self.lane.run(self._take_claims, room, self.clock.now())
