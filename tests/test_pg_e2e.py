@@ -16,6 +16,7 @@ import pytest
 
 from campaign_dialer.config import load_campaign
 from campaign_dialer.config_store import STORE_URL_ENV
+from campaign_dialer.errors import ConfigError
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, plan_call
 from campaign_dialer.store import POSTGRESQL, SQLITE, open_stores
@@ -255,3 +256,13 @@ def test_two_campaigns_from_two_folders_respect_each_others_history_and_opt_outs
     home = Path(os.environ["CAMPAIGN_DIALER_HOME"])
     assert not (home / "history.sqlite").exists()
     assert not list((tmp_path / "a" / "out").glob("*.journal.sqlite"))
+
+
+def test_a_lease_too_short_to_renew_is_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    path = _files(tmp_path, 'url = "postgresql://dialer@db/team"\nlease_seconds = 0.2')
+    with pytest.raises(ConfigError) as e:
+        load_campaign(path)
+    assert e.value.exit_code == 78 and "store.lease_seconds" in str(e.value)
