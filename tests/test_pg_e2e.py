@@ -30,6 +30,7 @@ from .e2e_support import (
     numbers,
     popen_cli,
     run_cli,
+    wait_for_calls,
     write_campaign,
 )
 from .pg_cluster import pg_database, pg_url  # noqa: F401 - fixtures
@@ -266,3 +267,20 @@ def test_a_lease_too_short_to_renew_is_refused_naming_the_key(
     with pytest.raises(ConfigError) as e:
         load_campaign(path)
     assert e.value.exit_code == 78 and "store.lease_seconds" in str(e.value)
+
+
+@pytest.mark.e2e
+def test_on_sqlite_a_second_run_of_the_campaign_still_gets_75(tmp_path: Path) -> None:
+    """The registry of processes replaces the run lock on PostgreSQL only."""
+    phones = numbers(12)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones],
+                          pacing="calls_per_second = 2")
+    with sandbox() as sb:
+        first = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        wait_for_calls(sb, 1)
+        second = run_cli("run", str(camp.path), "--base-url", sb.url)
+        _finish([first])
+        audit = sb.audit()
+    assert second.returncode == 75, second.stderr[-2000:]
+    assert first.returncode == 0
+    assert set(assert_nobody_called_twice(audit)) == set(phones)
