@@ -48,6 +48,7 @@ class Sharing(Recovery):
 
     co: Coordinator | None
     work: anyio.abc.TaskGroup
+    _by_row: dict[int, Row]  # the rows offered to the store, by row number
 
     def _server_time(self, at: datetime) -> datetime:
         """`at` on the run's clock (a simulated one in tests) as the database's `now()`
@@ -69,10 +70,8 @@ class Sharing(Recovery):
                          self.cfg.pacing.calls_per_second)
         limits.configure(co.db, self.campaign.name, limits.REQUESTS,
                          api.requests_per_second * REQUEST_HEADROOM)
-        co.load_rows(
-            (r.row, r.person) for r in self.rows
-            if r.person and not r.contact_suppressed and self.rows_by_person.get(r.person) is r
-        )
+        self._by_row = {r.row: r for r in self.rows_by_person.values()}
+        co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
         return co.remaining()
 
     # -- claiming ---------------------------------------------------------------------
@@ -87,7 +86,7 @@ class Sharing(Recovery):
         claimed = co.claim(n)
         if not claimed:
             return [], []
-        by_row = {r.row: r for r in self.rows_by_person.values()}
+        by_row = self._by_row
         control = journal.control()
         resumes: list[tuple[Row, list[Attempt]]] = []
         due: list[tuple[Row, datetime | None]] = []
