@@ -284,3 +284,87 @@ def test_on_sqlite_a_second_run_of_the_campaign_still_gets_75(tmp_path: Path) ->
     assert second.returncode == 75, second.stderr[-2000:]
     assert first.returncode == 0
     assert set(assert_nobody_called_twice(audit)) == set(phones)
+
+
+def test_a_shared_run_makes_no_database_call_on_the_event_loop(
+    tmp_path: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """Every round trip of a shared run (claims, intents, heartbeats, rate slots, the live
+    cap, the history's DNC ledger) goes through the lane or a worker thread."""
+    import threading
+    import types
+
+    import anyio
+    import httpx
+
+    from campaign_dialer import log
+    from campaign_dialer.client import VantaxClient
+    from campaign_dialer.commands.assemble import engine_for_plan
+    from campaign_dialer.compliance import Gate
+    from campaign_dialer.engine import Engine, RunOptions
+    from campaign_dialer.exitcodes import ExitCode
+    from campaign_dialer.planning import make_plan
+    from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
+    from campaign_dialer.store.postgres import (
+        Coordinator,
+        PgHistory,
+        PgJournal,
+        SharedRateLimiter,
+    )
+
+    from .test_engine import FakeClock, FakePlatform
+
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    log.configure("warning", json=True)
+    loop_thread = threading.get_ident()
+    running = [False]
+    on_loop: list[str] = []
+
+    def spy(cls: type, name: str) -> None:
+        orig = getattr(cls, name)
+
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            if running[0] and threading.get_ident() == loop_thread:
+                on_loop.append(f"{cls.__name__}.{name}")
+            return orig(*a, **kw)
+
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for cls in (Database, PgJournal, PgHistory, Coordinator, Gate, DncLedger, SharedDncLedger):
+        for name, value in list(vars(cls).items()):
+            if (isinstance(value, types.FunctionType) and not name.startswith("__")
+                    and not (cls is Coordinator and name == "keep_alive")):  # async itself
+                spy(cls, name)
+    spy(SharedRateLimiter, "take")
+    run = Engine.run
+
+    async def watched(self: Engine) -> Any:
+        running[0] = True
+        try:
+            return await run(self)
+        finally:
+            running[0] = False
+
+    monkeypatch.setattr(Engine, "run", watched)
+    phones = numbers(6)
+    camp = _shared_campaign(tmp_path, pg_database, phones, lease=3)
+    campaign = load_campaign(camp.path)
+    clock = FakeClock(NOW)
+    p = FakePlatform(script=[None, "409dnc"])  # a placed call, and a DNC rejection (the ledger)
+
+    def factory(**kw: Any) -> VantaxClient:
+        return VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(p.handler), **kw)
+
+    with open_stores(campaign, now=clock.now) as stores:
+        plan = make_plan(campaign, clock.now(), stores.history)
+        engine = engine_for_plan(
+            plan, journal=stores.journal, client_factory=factory, clock=clock,
+            options=RunOptions(install_signal_handlers=False), coordinator=stores.coordinator,
+        )
+        outcome = anyio.run(engine.run, backend="asyncio")
+        states = {a.state for a in stores.journal.attempts()}
+    assert outcome.exit_code == ExitCode.OK, outcome.message
+    assert states >= {"final", "rejected"}
+    assert sorted(p.placed_to()) == sorted(set(p.placed_to()))
+    assert sorted(set(on_loop)) == []
