@@ -102,6 +102,9 @@ class Recovery(Dialing):
                     bound.info("replay_waits_for_resume")  # a paused campaign places nothing
                     return
                 # No call exists: the same key and body can ring this person at most once.
+                # The replay may place the call, so it takes a call slot like a first dial
+                # (shared by every process of a campaign on PostgreSQL).
+                await self.limits.calls.acquire()
                 bound.info("replaying_open_intent")
                 replayed = await self._post(a, row, bound)
                 if replayed is not None:
