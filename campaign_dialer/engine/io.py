@@ -1,6 +1,6 @@
 """Off the event loop: every SQLite call and file read the engine makes from async code.
 
-One lane (a `CapacityLimiter(1)` over `anyio.to_thread`) carries every call that touches
+One lane (one long-lived worker thread fed by a queue) carries every call that touches
 the journal, the contact history, the DNC ledger or the gate's files: they share SQLite
 connections (the journal's change hook writes the history; the gate's DNC ledger reads it),
 so they run one at a time, in order, in a worker thread, and the loop keeps pacing calls
@@ -12,30 +12,120 @@ store's own (`await journal.record_intent(...)`), so the store may change undern
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from campaign_dialer.store import Attempt, Fate, JournalStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# A job for the lane: the call, its context, and where to send the answer (None: nobody waits).
+_Job: TypeAlias = tuple[
+    Callable[[], Any], contextvars.Context, "asyncio.AbstractEventLoop | None",
+    "asyncio.Future[Any] | None",
+]
 
 
 class Lane:
-    """One worker thread at a time for blocking calls, in the order they were asked."""
+    """One long-lived worker thread for blocking calls, run one at a time in the order asked.
+
+    A queue feeds the thread, and each result comes back to the loop with one
+    `call_soon_threadsafe`: a hand-off is a queue put and a loop wake-up, far less than a
+    fresh `anyio.to_thread` call (capacity limiter, worker pool, a Python-level condition).
+    The thread ends after `IDLE_EXIT_S` without work (a process running several engines,
+    as the tests do, keeps no idle threads) and starts again on the next call.
+
+    `post` queues a write without waiting for it (same order, same thread): for journal
+    updates nothing on the loop waits on. Its failure is raised by the next `run`.
+    """
+
+    IDLE_EXIT_S = 5.0
 
     def __init__(self) -> None:
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None  # a posted write that raised
+
+    def _submit(self, job: _Job) -> None:
+        with self._lock:
+            self._jobs.put(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="dialer-lane",
+                                                daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            try:
+                job = jobs.get(timeout=self.IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    if jobs.empty():
+                        self._thread = None
+                        return
+                continue
+            if job is None:
+                continue
+            fn, ctx, loop, fut = job
+            try:
+                result = ctx.run(fn)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                if fut is None or loop is None:
+                    self._failed = e
+                else:
+                    _reply(loop, fut, None, e)
+                continue
+            if fut is not None and loop is not None:
+                _reply(loop, fut, result, None)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if self._limiter is None:  # made in the loop that uses it
-            self._limiter = anyio.CapacityLimiter(1)
+        """`fn(*args, **kwargs)` in the lane; a cancelled caller still waits for it to end
+        (a commit is never half-made), and is cancelled at its next checkpoint."""
+        self._raise_failed()
         call = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._submit((call, contextvars.copy_context(), loop, fut))
+        with anyio.CancelScope(shield=True):
+            result = await fut
+        return result
+
+    def post(self, fn: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Queue `fn(*args, **kwargs)` behind the calls already asked, without waiting."""
+        self._raise_failed()
+        call = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
+        self._submit((call, contextvars.copy_context(), None, None))
+
+    def _raise_failed(self) -> None:
+        if self._failed is not None:
+            e, self._failed = self._failed, None
+            raise e
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+def _reply(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], result: Any,
+           error: BaseException | None) -> None:
+    try:
+        loop.call_soon_threadsafe(_settle, fut, result, error)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
 
 
 class AsyncJournal:
@@ -81,7 +171,10 @@ class AsyncJournal:
         await self.lane.run(self.sync.record_placed, attempt_id, **kw)
 
     async def record_status(self, attempt_id: int, status: str) -> None:
-        await self.lane.run(self.sync.record_status, attempt_id, status)
+        """Queued, not awaited: a live call's progress, which nothing on the loop waits on;
+        in order with every later lane call (the final record comes after it), and a
+        failure is raised by the next awaited one."""
+        self.lane.post(self.sync.record_status, attempt_id, status)
 
     async def record_rejected(self, attempt_id: int, **kw: Any) -> None:
         await self.lane.run(self.sync.record_rejected, attempt_id, **kw)
