@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from campaign_dialer.errors import ConfigError
 
@@ -59,6 +59,9 @@ class StoreSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
     url: str | None = None
+    # How long a process's claim on a row lasts without a heartbeat (renewed every third of
+    # it): a process that dies hands its rows to the others after at most this long.
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     @field_validator("url")
     @classmethod

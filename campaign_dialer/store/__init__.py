@@ -3,8 +3,10 @@
 - `interface`: what the dialer asks of a store (`JournalStore`, `HistoryStore` Protocols);
 - `model`: the records they exchange (Attempt, Fate, Claim, PastCall...) and the clock format;
 - `policy`: the cross-campaign rule the plan and every `claim` share;
-- `lock`: one run per campaign;
-- `sqlite`: the first backend (the default; nothing to install).
+- `lock`: one run per campaign (SQLite; on PostgreSQL the process registry replaces it);
+- `open`: `open_stores`, a campaign's journal, history, DNC ledger and coordinator, the
+  one place a backend is chosen (the campaign's store URL: PostgreSQL; none: SQLite);
+- `sqlite`: the first backend (the default; nothing to install); `postgres`: a team's.
 """
 
 from collections.abc import Callable
@@ -42,6 +44,7 @@ from campaign_dialer.store.model import (
     now_iso,
     parse_iso,
 )
+from campaign_dialer.store.open import POSTGRESQL, SQLITE, Stores, open_stores
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
@@ -50,15 +53,15 @@ from campaign_dialer.store.sqlite.journal import Journal
 def open_journal(
     path: Path, campaign: str, *, create: bool = True, now: Callable[[], datetime] | None = None,
 ) -> JournalStore:
-    """The campaign's journal: the one seam where a backend is chosen (SQLite for now; a
-    store URL picks PostgreSQL once that backend exists)."""
+    """The SQLite journal at `path` (`open_stores` chooses the backend from a campaign)."""
     return Journal(path, campaign, create=create, now=now)
 
 __all__ = [
     "ATTEMPT_COLUMNS", "CONTROL_STATES", "ERROR", "FINAL", "HOME_ENV", "INTENT", "NOT_CALLED",
-    "NOT_PLACED", "OPEN_STATES", "PLACED", "REJECTED", "UNRESOLVED", "Attempt", "CallFacts",
-    "Claim", "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore", "HttpTally", "Journal",
-    "JournalError", "JournalStore", "JournalWriteError", "PastCall", "RunLocked",
-    "SchemaTooNew", "SqliteHistory", "default_path", "hold_back", "iso", "now_iso",
-    "open_history", "open_journal", "parse_iso", "run_lock", "run_lock_held",
+    "NOT_PLACED", "OPEN_STATES", "PLACED", "POSTGRESQL", "REJECTED", "SQLITE", "UNRESOLVED",
+    "Attempt", "CallFacts", "Claim", "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore",
+    "HttpTally", "Journal", "JournalError", "JournalStore", "JournalWriteError", "PastCall",
+    "RunLocked", "SchemaTooNew", "SqliteHistory", "Stores", "default_path", "hold_back", "iso",
+    "now_iso", "open_history", "open_journal", "open_stores", "parse_iso", "run_lock",
+    "run_lock_held",
 ]
