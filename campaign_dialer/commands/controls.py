@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 
 def control(path: Path, action: str) -> ExitCode:
     from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import open_for_control
+    from campaign_dialer.store.access import control_journal
 
     campaign = load_campaign(path, check_inputs=False)
     state = {"pause": "paused", "resume": "active", "cancel": "canceled"}[action]
-    with open_for_control(campaign) as journal:
+    with control_journal(campaign) as journal:
         if journal.control() == "canceled":
             if action == "cancel":
                 log.out().print(f"{campaign.name}: canceled (already)", highlight=False)
@@ -72,7 +72,7 @@ def _no_run_going(campaign: Campaign) -> Iterator[JournalStore]:
     SQLite: the run lock, held for the block. PostgreSQL: no process of the registry alive
     (a process that dies is counted out once its lease expires)."""
     from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import on_postgres, open_existing, processes, where
+    from campaign_dialer.store.access import existing_journal, on_postgres, processes, where
 
     if not on_postgres(campaign):
         from campaign_dialer.store import Journal
@@ -81,15 +81,14 @@ def _no_run_going(campaign: Campaign) -> Iterator[JournalStore]:
                                               create=False) as journal:
             yield journal
         return
-    found = open_existing(campaign)
-    if found is None:
-        raise JournalError(f"no journal: {where(campaign)} has never run")
-    with found as journal:
-        alive = [p for p in processes(journal) or [] if p.alive]
+    with existing_journal(campaign) as found:
+        if found is None:
+            raise JournalError(f"no journal: {where(campaign)} has never run")
+        alive = [p for p in processes(found) or [] if p.alive]
         if alive:
             who = ", ".join(f"{p.host} pid {p.pid}" for p in alive)
             raise CampaignLocked(
                 f"campaign {campaign.name!r} is running ({who}); release its unresolved "
                 "calls when every process has finished"
             )
-        yield journal
+        yield found

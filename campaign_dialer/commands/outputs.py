@@ -13,14 +13,14 @@ from campaign_dialer.exitcodes import ExitCode
 def results(path: Path) -> ExitCode:
     from campaign_dialer.planning import load_campaign_contacts
     from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store.access import open_existing, where
+    from campaign_dialer.store.access import existing_journal, where
 
     campaign = load_campaign(path)
-    found = open_existing(campaign)
-    if found is None:
-        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results to "
-                        f"write; run the campaign first (no journal at {where(campaign)})")
-    with found as journal:
+    with existing_journal(campaign) as journal:
+        if journal is None:
+            raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results "
+                            f"to write; run the campaign first (no journal at "
+                            f"{where(campaign)})")
         contacts = load_campaign_contacts(campaign)
         write_results(contacts, journal, campaign.results_path)
         write_transcripts(contacts, journal, campaign.transcripts_path)

@@ -16,22 +16,19 @@ from campaign_dialer.vocab import PENDING
 
 
 def status(path: Path, *, as_json: bool = False) -> ExitCode:
-    from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import on_postgres, open_existing
+    from campaign_dialer.store.access import existing_journal, on_postgres
 
     campaign = load_campaign(path, check_inputs=False)
-    try:
-        journal = open_existing(campaign)
-    except JournalError:
-        if on_postgres(campaign) or campaign.journal_path.exists():
-            raise  # there, but unreadable (or the database unreachable): say so
-        journal = None
+    # A journal there but unreadable (or a database unreachable) raises: never "never run".
+    with existing_journal(campaign) as journal:
+        if journal is not None:
+            data = status_data(journal, campaign)
     if journal is None:
         # On PostgreSQL the history lives in the same database: no journal, no history.
         known = 0 if on_postgres(campaign) else _history_attempts(campaign)
         # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
-        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run",
-                                "control": "active", "running": False, "runs": 0}
+        data = {"campaign": campaign.name, "state": "never_run", "control": "active",
+                "running": False, "runs": 0}
         text = f"{campaign.name}: never run"
         if known:
             # Not a fresh start: the next run rebuilds the journal from the history.
@@ -40,8 +37,6 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
                     "attempt(s) of this campaign; the next run rebuilds the journal from it")
         print(json.dumps(data)) if as_json else log.out().print(text, highlight=False)
         return ExitCode.OK
-    with journal:
-        data = status_data(journal, campaign)
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return ExitCode.OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,16 +86,18 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     """
     from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import open_existing, running, where
+    from campaign_dialer.store.access import existing_journal, on_postgres, running, where
 
-    try:
-        journal = open_existing(campaign)
-    except JournalError as e:
-        raise ReportError(str(e)) from None
-    if journal is None:
-        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to report; "
-                        f"run the campaign first (no journal at {where(campaign)})")
-    with journal:
+    with ExitStack() as stack:
+        try:
+            journal = stack.enter_context(existing_journal(campaign))
+        except JournalError as e:
+            if on_postgres(campaign):
+                raise  # the database's own exit code (unreachable 69, refused 1...)
+            raise ReportError(str(e)) from None  # a journal file that is not one
+        if journal is None:
+            raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to "
+                            f"report; run the campaign first (no journal at {where(campaign)})")
         # The registry (PostgreSQL) or the run lock, read before the snapshot: a process
         # that dies is counted out once its lease expires.
         lock_held = running(campaign, journal)

@@ -10,6 +10,8 @@ engine's seam); these commands only read, or write a person's decision.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.store.errors import JournalError
@@ -43,36 +45,51 @@ def same_journal(a: Campaign, b: Campaign) -> bool:
     return a.store_url == b.store_url and a.name == b.name
 
 
-def open_existing(campaign: Campaign) -> JournalStore | None:
-    """The campaign's journal, or None when it has never run (no file; not in the database).
-    A journal that is there but unreadable, or a database that cannot be reached, raises."""
+@contextmanager
+def existing_journal(campaign: Campaign) -> Iterator[JournalStore | None]:
+    """The campaign's journal for the block, or None when it has never run (no file; not in
+    the database). A journal that is there but unreadable, or a database that cannot be
+    reached or is newer than this code, raises."""
     url = campaign.store_url
     if url is None:
         from campaign_dialer.store.sqlite.journal import Journal
 
         if not campaign.journal_path.exists():
-            return None
-        return Journal(campaign.journal_path, campaign.name, create=False)
-    from campaign_dialer.store.postgres import PgJournal, PgStoreError
+            yield None
+            return
+        with Journal(campaign.journal_path, campaign.name, create=False) as journal:
+            yield journal
+        return
+    from campaign_dialer.store.open import open_stores
+    from campaign_dialer.store.postgres import PgStoreError
 
+    stores = None
     try:
-        return PgJournal.open(url, campaign.name, create=False)
+        stores = open_stores(campaign, create=False)
     except PgStoreError:
         raise  # unreachable, refused, a newer schema: say so, never "never run"
     except JournalError:
-        return None  # the database has no such campaign
+        pass  # the database has no such campaign
+    if stores is None:
+        yield None
+        return
+    with stores:
+        yield stores.journal
 
 
-def open_for_control(campaign: Campaign) -> JournalStore:
+@contextmanager
+def control_journal(campaign: Campaign) -> Iterator[JournalStore]:
     """The campaign's journal, created if absent (a pause may come before the first run)."""
-    url = campaign.store_url
-    if url is None:
+    if campaign.store_url is None:
         from campaign_dialer.store.sqlite.journal import Journal
 
-        return Journal(campaign.journal_path, campaign.name)
-    from campaign_dialer.store.postgres import PgJournal
+        with Journal(campaign.journal_path, campaign.name) as journal:
+            yield journal
+        return
+    from campaign_dialer.store.open import open_stores
 
-    return PgJournal.open(url, campaign.name, create=True)
+    with open_stores(campaign, create=True) as stores:
+        yield stores.journal
 
 
 def processes(journal: JournalStore) -> list[ProcessInfo] | None:
@@ -92,11 +109,8 @@ def running(campaign: Campaign, journal: JournalStore | None = None) -> bool:
     if procs is not None:
         return any(p.alive for p in procs)
     if campaign.store_url is not None:
-        found = open_existing(campaign)
-        if found is None:
-            return False
-        with found:
-            return running(campaign, found)
+        with existing_journal(campaign) as found:
+            return found is not None and running(campaign, found)
     from campaign_dialer.store.lock import run_lock_held
 
     return run_lock_held(campaign.output_dir, campaign.name)
