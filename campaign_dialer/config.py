@@ -33,7 +33,7 @@ from campaign_dialer.config_checks import (
     looks_secret,
     require_inputs,
 )
-from campaign_dialer.config_store import StoreSection, refuse_unwired
+from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -587,7 +587,6 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
         raise ConfigError.of(path, explain(e, CampaignFile)) from None
 
     campaign = Campaign(path.resolve(), model)
-    refuse_unwired(campaign)
     if check_inputs:
         require_inputs(campaign)
     return campaign

@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
 
 STORE_URL_ENV = "CAMPAIGN_DIALER_STORE_URL"
-# False until `run`, `status` and the other commands open the PostgreSQL store: until then a
-# store URL is refused (exit 78) rather than silently ignored, because a team that believes
-# its processes share one database while each writes its own SQLite files would call
-# people twice. The wiring flips this (and deletes `refuse_unwired`).
-WIRED = False
 HOME_ENV = "CAMPAIGN_DIALER_HOME"
 SCHEMES = ("postgresql", "postgres")
 
@@ -88,16 +83,6 @@ def store_url(campaign: Campaign) -> str | None:
             register_secret(password)  # allowed in the environment, never in a log line
         return env
     return campaign.model.store.url
-
-
-def refuse_unwired(campaign: Campaign) -> None:
-    """Exit 78 when a store URL is set but this build's commands cannot use it yet."""
-    if not WIRED and store_url(campaign) is not None:
-        raise ConfigError(
-            campaign.path, "store.url",
-            f"a PostgreSQL store is set ([store] url or {STORE_URL_ENV}), but this version "
-            "of campaign-dialer cannot run on it yet; remove it to use the SQLite files",
-        )
 
 
 def store_warnings(campaign: Campaign) -> list[str]:

@@ -25,24 +25,6 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As once the commands open the store (see config_store.WIRED)."""
-    monkeypatch.setattr("campaign_dialer.config_store.WIRED", True)
-
-
-def test_until_wired_a_store_url_is_refused_not_ignored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(STORE_URL_ENV, raising=False)
-    path = _campaign(tmp_path, 'url = "postgresql://dialer@db/team"')
-    done = cli("check", str(path))  # the child runs unpatched: WIRED as shipped
-    assert done.returncode == 78 and "cannot run on it yet" in done.stderr
-    done = cli("status", str(_campaign(tmp_path / "2")),
-               env={STORE_URL_ENV: "postgresql://dialer@db/team"})
-    assert done.returncode == 78
-
-
 def _campaign(tmp_path: Path, store: str = "", history: str = "") -> Path:
     extra = ""
     if store:

@@ -3,24 +3,37 @@ the contact history, judged by the sandbox's audit; and the seam that picks the 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from campaign_dialer.config import load_campaign
 from campaign_dialer.config_store import STORE_URL_ENV
+from campaign_dialer.sandbox import SandboxConfig, SandboxServer
+from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, plan_call
 from campaign_dialer.store import POSTGRESQL, SQLITE, open_stores
+from campaign_dialer.store.postgres import Database
 
-from .e2e_support import numbers, write_campaign
+from .e2e_support import (
+    KEY,
+    CampaignFiles,
+    assert_nobody_called_twice,
+    max_in_window,
+    numbers,
+    popen_cli,
+    run_cli,
+    write_campaign,
+)
 from .pg_cluster import pg_database, pg_url  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 6, 9, 17, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("campaign_dialer.config_store.WIRED", True)
 
 
 def _files(tmp_path: Path, store: str = "", name: str = "e2e") -> Path:
@@ -56,3 +69,183 @@ def test_a_store_url_puts_journal_history_and_ledger_in_the_database(
     with open_stores(other, now=lambda: NOW) as stores:  # another campaign, same database
         assert stores.history.is_dnc("+12125550100")
         assert "+12125550100" in stores.dnc
+
+
+# -- several processes, one campaign ------------------------------------------------------
+CPS = 4
+LIVE = 3
+
+
+def sandbox(**kw: object) -> SandboxServer:
+    """The platform's own live-call limit is well above the campaign's: the cap under test
+    is the dialer's, shared by its processes, not the sandbox refusing calls."""
+    settings: dict[str, object] = {
+        "api_keys": (KEY,), "seed": 5, "time_scale": 0.004, "requests_per_second": 200.0,
+        "max_live_calls": 50,
+    }
+    settings.update(kw)
+    return SandboxServer(SandboxConfig(**settings))  # type: ignore[arg-type]
+
+
+def _shared_campaign(
+    folder: Path, url: str, phones: list[str], *, name: str = "team", lease: float = 30.0,
+    dnc: list[str] = (), extra: str = "",  # type: ignore[assignment]
+) -> CampaignFiles:
+    return write_campaign(
+        folder, contacts=[{"phone": p} for p in phones], name=name, dnc=dnc,
+        api=f"max_live_calls = {LIVE}\nrequests_per_second = 100",
+        pacing=f"calls_per_second = {CPS}",
+        extra=f'[store]\nurl = "{url}"\nlease_seconds = {lease}\n{extra}',
+    )
+
+
+def max_live(calls: list[dict[str, Any]]) -> int:
+    """The most calls live at one instant on the platform (placed until ended)."""
+    edges = sorted([(c["placed_mono"], 1) for c in calls] + [(c["ended_mono"], -1)
+                                                               for c in calls])
+    live = peak = 0
+    for _, d in edges:
+        live += d
+        peak = max(peak, live)
+    return peak
+
+
+def _finish(procs: list[subprocess.Popen[str]], timeout: float = 120.0) -> list[str]:
+    errs = []
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        errs.append(err)
+    return errs
+
+
+@pytest.mark.e2e
+def test_three_processes_share_one_campaign_within_its_limits_and_nobody_twice(
+    tmp_path: Path, pg_database: str,  # noqa: F811
+) -> None:
+    phones = numbers(40)
+    camp = _shared_campaign(tmp_path, pg_database, phones)
+    with sandbox() as sb:
+        procs = [popen_cli("run", str(camp.path), "--base-url", sb.url) for _ in range(3)]
+        errs = _finish(procs)
+        audit = sb.audit()
+    for p, err in zip(procs, errs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    per_number = assert_nobody_called_twice(audit)
+    assert set(per_number) == set(phones)  # every row rung once, by one of the three
+    placed = sorted(c["placed_mono"] for c in audit["calls"])
+    assert max_in_window(placed) <= CPS + 1
+    assert max_live(audit["calls"]) <= LIVE
+    owners = _db(pg_database, "SELECT owner, count(*) FROM attempts GROUP BY owner")
+    assert len(owners) == 3, owners  # the work was shared: each process placed calls
+    rows = camp.results()
+    assert len(rows) == len(phones)
+    assert {r["disposition"] for r in rows} == {"dialed"}
+
+
+def _db(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+LEASE = 3.0
+
+
+@pytest.mark.e2e
+def test_a_killed_process_rows_are_finished_by_the_others_within_the_lease(
+    tmp_path: Path, pg_database: str,  # noqa: F811
+) -> None:
+    phones = numbers(40)
+    camp = _shared_campaign(tmp_path, pg_database, phones, lease=LEASE)
+    Database(pg_database).close()  # the schema, for this test's own queries below
+    with sandbox() as sb:
+        procs = [popen_cli("run", str(camp.path), "--base-url", sb.url) for _ in range(3)]
+        victim = procs[0]
+        deadline = time.monotonic() + 60
+        held: list[int] = []
+        while not held:  # kill it while it holds rows (and likely a call in flight)
+            assert time.monotonic() < deadline, "the victim never held a row"
+            time.sleep(0.05)
+            held = [r for (r,) in _db(pg_database, _HELD_BY % victim.pid)]
+        victim.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        victim.wait(timeout=10)
+        orphans = [r for (r,) in _db(pg_database, _HELD_BY % victim.pid)]
+        while _db(pg_database, _UNDONE % ",".join(map(str, orphans or [0]))):
+            # its rows: taken over once its lease expires (LEASE), then resolved/dialed
+            assert time.monotonic() - killed_at < LEASE + 20, "the dead process's rows wait"
+            time.sleep(0.1)
+        finished_in = time.monotonic() - killed_at
+        errs = _finish(procs[1:])
+        audit = sb.audit()
+    for p, err in zip(procs[1:], errs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    assert victim.returncode == -signal.SIGKILL
+    per_number = assert_nobody_called_twice(audit)
+    assert set(per_number) == set(phones)
+    assert max_in_window(sorted(c["placed_mono"] for c in audit["calls"])) <= CPS + 1
+    assert max_live(audit["calls"]) <= LIVE
+    assert _db(pg_database, "SELECT count(*) FROM rows WHERE NOT done") == [(0,)]
+    taken = _db(pg_database, "SELECT count(*) FROM rows WHERE takeovers > 0")[0][0]
+    assert taken >= len(orphans) > 0
+    assert finished_in < LEASE + 20
+    rows = camp.results()
+    assert {r["disposition"] for r in rows} == {"dialed"}
+
+
+_HELD_BY = ("SELECT r.row FROM rows r JOIN processes p ON p.id = r.lease_owner "
+            "WHERE p.pid = %d AND NOT r.done")
+_UNDONE = "SELECT row FROM rows WHERE NOT done AND row IN (%s)"
+
+
+def _opting_out(n: int, start: int) -> list[str]:
+    out = [p for p in numbers(300, start=start)
+           if plan_call(SEED, p).outcome in DNC_OUTCOMES]
+    assert len(out) >= n
+    return out[:n]
+
+
+SEED = 5
+
+
+@pytest.mark.e2e
+def test_two_campaigns_from_two_folders_respect_each_others_history_and_opt_outs(
+    tmp_path: Path, pg_database: str,  # noqa: F811
+) -> None:
+    opting_out = _opting_out(3, start=100)
+    people = numbers(12) + opting_out
+    spring = _shared_campaign(tmp_path / "a", pg_database, people, name="spring")
+    # 10 minutes later: within `min_hours_between_calls` (24 h) of spring's calls
+    summer = _shared_campaign(tmp_path / "b", pg_database, people, name="summer")
+    # a campaign that allows a second call the same day still never rings an opt-out
+    autumn = _shared_campaign(tmp_path / "c", pg_database, people, name="autumn",
+                              extra="[history]\nmin_hours_between_calls = 0\n")
+    later = "2026-06-09T17:10:00Z"
+    with sandbox(seed=SEED) as sb:
+        ra = run_cli("run", str(spring.path), "--base-url", sb.url)
+        first = Counter(c["to"] for c in sb.audit()["calls"])
+        rb = run_cli("run", str(summer.path), "--base-url", sb.url, clock=later)
+        after_summer = Counter(c["to"] for c in sb.audit()["calls"])
+        rc = run_cli("run", str(autumn.path), "--base-url", sb.url, clock=later)
+        audit = sb.audit()
+    assert ra.returncode == 0, ra.stderr[-2000:]
+    assert first == {p: 1 for p in people}
+    assert rb.returncode == 75, rb.stderr[-2000:]  # every row waits for the 24 hours
+    assert after_summer == first  # summer rang nobody spring had just called
+    for r in summer.results():  # spring's opt-outs reached summer's gate: its own ledger
+        # file is empty, they came from the database
+        want = ("suppressed", "dnc_local") if r["phone_e164"] in opting_out else (
+            "pending", "recently_called")
+        assert (r["disposition"], r["reason"]) == want, r
+    assert not (tmp_path / "b" / "dnc-ledger.csv").exists()
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    per_number = Counter(c["to"] for c in audit["calls"])
+    assert per_number == {p: 1 if p in opting_out else 2 for p in people}
+    fates = {r["phone_e164"]: r for r in autumn.results()}
+    for p in opting_out:
+        assert fates[p]["disposition"] == "suppressed", fates[p]
+    # nothing of it went to the SQLite files: the history and ledger are the database's
+    home = Path(os.environ["CAMPAIGN_DIALER_HOME"])
+    assert not (home / "history.sqlite").exists()
+    assert not list((tmp_path / "a" / "out").glob("*.journal.sqlite"))

@@ -9,28 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from campaign_dialer.clock import Clock
 from campaign_dialer.config import Campaign
 from campaign_dialer.engine import ClientFactory, Engine, RunOptions, Stats
 from campaign_dialer.planning import Plan, make_plan, open_campaign_history
-from campaign_dialer.store import Journal
+from campaign_dialer.store import HistoryStore, JournalStore
+
+if TYPE_CHECKING:
+    from campaign_dialer.store.postgres import Coordinator
 
 
-def plan_for_run(campaign: Campaign, at: datetime) -> Plan:
-    """The plan a run dials from (its contact history opened; the caller closes it)."""
-    return make_plan(campaign, at)
+def plan_for_run(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
+    """The plan a run dials from, over `history` (default: the campaign's SQLite contact
+    history, opened here; the caller closes `plan.history`)."""
+    return make_plan(campaign, at, history)
 
 
 def engine_for_plan(
-    plan: Plan, *, journal: Journal, client_factory: ClientFactory, clock: Clock,
+    plan: Plan, *, journal: JournalStore, client_factory: ClientFactory, clock: Clock,
     options: RunOptions | None = None, on_progress: Callable[[Stats], None] | None = None,
+    coordinator: Coordinator | None = None,
 ) -> Engine:
+    """The engine for `plan`; with a `coordinator` (PostgreSQL) it shares the campaign with
+    the other processes running it (claims, leases, the database's limits)."""
     campaign = plan.campaign
     history = plan.history if plan.history is not None else open_campaign_history(campaign)
 
     return Engine(
         campaign=campaign, rows=plan.rows, gate=plan.gate, dnc_ledger=plan.dnc_ledger,
         history=history, journal=journal, client_factory=client_factory, clock=clock,
-        options=options, on_progress=on_progress,
+        options=options, on_progress=on_progress, coordinator=coordinator,
     )

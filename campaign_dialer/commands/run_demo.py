@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import sys
+from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from campaign_dialer import log
 from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.commands.lock import campaign_lock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
+from campaign_dialer.config_store import store_warnings
 from campaign_dialer.errors import DemoFolderError, DialerError
 from campaign_dialer.exitcodes import ExitCode
 
@@ -65,7 +67,7 @@ def run(
     from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
     from campaign_dialer.engine import RunOptions
     from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store import Journal
+    from campaign_dialer.store import Journal, open_stores
 
     campaign = _override_base_url(load_campaign(path), base_url)
     key = campaign.api_key()
@@ -75,10 +77,22 @@ def run(
     clock = clock or Clock.from_env()
     require_real_clock_off_loopback(campaign, clock)  # before any call, before the journal
     logger = log.get("run", campaign=campaign.name)
-    with campaign_lock(campaign):
-        plan = plan_for_run(campaign, clock.now())
-        refuse_stale_lists(campaign, plan, clock.now())  # 78 before the journal, before a call
-        journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
+    # PostgreSQL: several processes may run the campaign at once (the registry of processes
+    # replaces the one-run lock); SQLite: one run per campaign (75 for a second one).
+    shared = campaign.store_url is not None
+    for warning in store_warnings(campaign):
+        logger.warning("store_setting_moot", detail=warning)
+    with nullcontext() if shared else campaign_lock(campaign):
+        stores = open_stores(campaign, now=clock.now) if shared else None
+        try:
+            plan = plan_for_run(campaign, clock.now(), stores.history if stores else None)
+            refuse_stale_lists(campaign, plan, clock.now())  # 78 before a journal, a call
+        except BaseException:
+            if stores is not None:
+                stores.close()
+            raise
+        journal = stores.journal if stores else Journal(
+            campaign.journal_path, campaign.name, now=clock.now)
         try:
             api = campaign.model.api
 
@@ -96,6 +110,7 @@ def run(
             engine = engine_for_plan(
                 plan, journal=journal, client_factory=client_factory, clock=clock,
                 options=options, on_progress=display.update,
+                coordinator=stores.coordinator if stores else None,
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")
@@ -116,6 +131,8 @@ def run(
             journal.close()
             if plan.history is not None:
                 plan.history.close()
+            if stores is not None:
+                stores.close()
         build_report_after_run(campaign, quiet=quiet or not announce_report)
         return outcome.exit_code
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -22,7 +22,7 @@ from campaign_dialer.clock import Clock
 from campaign_dialer.compliance import Gate, Verdict
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store import Attempt, Fate, HistoryStore, Journal, iso
+from campaign_dialer.store import Attempt, Fate, HistoryStore, JournalStore, iso
 from campaign_dialer.store.ledger_file import DncLedger
 from campaign_dialer.webhook import Receiver, Served
 
@@ -34,6 +34,9 @@ from .redial import RedialPolicy
 from .rows import Row
 from .schedule import Schedule
 from .telemetry import Stats, Telemetry
+
+if TYPE_CHECKING:
+    from campaign_dialer.store.postgres import Coordinator
 
 ClientFactory = Callable[..., VantaxClient]
 
@@ -66,18 +69,21 @@ class EngineBase:
         gate: Gate,
         dnc_ledger: DncLedger,
         history: HistoryStore,
-        journal: Journal,
+        journal: JournalStore,
         client_factory: ClientFactory,
         clock: Clock,
         options: RunOptions | None = None,
         on_progress: Callable[[Stats], None] | None = None,
         reload_gate: bool = True,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.campaign = campaign
         self.cfg = campaign.model
         self.rows: list[Row] = list(rows)  # the same row object throughout (identity counts)
         self.lane = Lane()
         self.journal = AsyncJournal(journal, self.lane)
+        # PostgreSQL: this process shares the campaign with others (see `shared`).
+        self.co = coordinator
         self.history = history  # used in the lane only (with the journal's calls)
         self.log = log.get("engine", campaign=campaign.name)
         # DNC lists, consent, RND answers and the DNC ledger are caught up (in the lane, once a

@@ -11,23 +11,36 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from campaign_dialer import vocab
 from campaign_dialer.client import AuthError, Call, DncRejected, VantaxError
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store import INTENT, NOT_PLACED, Attempt, Claim, DuplicateAttempt, iso
+from campaign_dialer.store import (
+    INTENT,
+    NOT_PLACED,
+    Attempt,
+    Claim,
+    DuplicateAttempt,
+    JournalError,
+    iso,
+)
 
 from .breaker import CAMPAIGN_ERRORS, Breaker
 from .follow import Following
 from .keys import idempotency_key, revised_key
 from .pacing import backoff
 from .rows import Row
+
+# A shared campaign at its global live-call cap: the row waits this long, then its turn again.
+LIVE_RETRY_S = 0.05
 
 
 def says_dnc(code: str | None) -> bool:
@@ -50,6 +63,10 @@ class _Prepared:
     restored: int = 0
     known: list[Attempt] = field(default_factory=list)
     duplicate: bool = False
+    # Shared campaign (PostgreSQL): at the global live-call cap (wait, retry), or the row's
+    # lease went to another process (it is theirs now).
+    live_full: bool = False
+    lease_lost: bool = False
 
 
 class Dialing(Following):
@@ -62,11 +79,19 @@ class Dialing(Following):
             if not self._may_start_new_call("active"):  # the pause flag: asked in the lane
                 self._back_to_schedule(row)
                 return
+            await self._until_live_room()  # shared campaign: every process's live calls
             await self.limits.calls.acquire()
             now = self.clock.now()
             step = await self.lane.run(self._prepare, row, now, self.client.platform_now())
             if step.problem is not None:
                 self._abort_run(ExitCode.DATAERR, step.problem)
+            if step.lease_lost:
+                bound.warning("row_lease_lost")
+                return
+            if step.live_full:
+                await anyio.sleep(LIVE_RETRY_S)
+                self._back_to_schedule(row)
+                return
             verdict = step.verdict
             if verdict is None or (step.attempt is None and not self._may_start_new_call(
                     step.control)):
@@ -133,29 +158,63 @@ class Dialing(Following):
                 # platform may remember its answer to it, so the corrected body gets a key of its
                 # own, still stable for this person, attempt and request.
                 key = revised_key(key, body)
-        claim = self.history.claim(**self._claim_args(row, step.attempt_no, key, body, evidence))
+        claim_args = self._claim_args(row, step.attempt_no, key, body, evidence)
+        claim = self.history.claim(**claim_args)
         if not claim.ok:
             step.claim = claim
             if claim.reason == "already_called":
                 step.restored = journal.import_attempts(self.history.records(self.campaign.name))
                 step.known = journal.attempts_for(person)
             return step
-        if existing is not None:
-            changed = body != existing.body
-            journal.reopen(existing.id, body=body if changed else None,
-                           idem_key=key if changed else None)
-            step.attempt = journal.attempt(existing.id)
-        else:
-            try:
+        try:
+            if existing is not None:
+                changed = body != existing.body
+                journal.reopen(existing.id, body=body if changed else None,
+                               idem_key=key if changed else None)
+                step.attempt = journal.attempt(existing.id)
+            else:
                 step.attempt = journal.record_intent(
                     person=person, row=row.row, attempt=step.attempt_no,
                     idem_key=key, body=body, evidence=evidence, run_id=self.run_id,
                 )
-            except DuplicateAttempt:
-                step.duplicate = True
-                return step
+        except DuplicateAttempt:
+            step.duplicate = True
+            return step
+        except JournalError as e:
+            if not self._shared_refusal(e, step):
+                raise
+            # Nothing was recorded: the history's claim goes back to not placed, so the
+            # same attempt is claimed again when it is retried (here or by the row's holder).
+            self.history.sync(self.campaign.name,
+                              [{**claim_args["record"], "state": NOT_PLACED}])
+            return step
         journal.count_post(step.attempt.id)
         return step
+
+    async def _until_live_room(self) -> None:
+        """A shared campaign: wait while it is at its global live-call cap (every process's
+        calls); the database's trigger refuses an intent past it anyway."""
+        co = self.co
+        if co is None:
+            return
+        cap = self.cfg.api.max_live_calls
+        while await anyio.to_thread.run_sync(co.live_calls) >= cap:
+            await anyio.sleep(LIVE_RETRY_S * (1 + random.random()))
+
+    def _shared_refusal(self, e: Exception, step: _Prepared) -> bool:
+        """A shared campaign's database refused the intent: at the live-call cap, or this
+        process's lease on the row is gone. Marks `step`; False for any other error."""
+        if self.co is None:
+            return False
+        from campaign_dialer.store.postgres import LeaseLost, LiveLimitReached
+
+        if isinstance(e, LiveLimitReached):
+            step.live_full = True
+        elif isinstance(e, LeaseLost):
+            step.lease_lost = True
+        else:
+            return False
+        return True
 
     async def _refused(self, row: Row, step: _Prepared) -> None:
         """The contact history refused the claim: say why, and wait (or keep the call)."""

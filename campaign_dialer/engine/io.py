@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
-from campaign_dialer.store import Attempt, Fate, Journal
+from campaign_dialer.store import Attempt, Fate, JournalStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class Lane:
 class AsyncJournal:
     """The journal's methods the engine uses, each run in the lane."""
 
-    def __init__(self, journal: Journal, lane: Lane) -> None:
+    def __init__(self, journal: JournalStore, lane: Lane) -> None:
         self.sync = journal  # for code already in the lane (a batch of calls, one hop)
         self.lane = lane
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from aiolimiter import AsyncLimiter
 
 from campaign_dialer.config import CampaignFile
+
+if TYPE_CHECKING:
+    from campaign_dialer.store.postgres import Database
 
 # Share of the platform's request limit the dialer allows itself: network jitter can bunch
 # evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
@@ -55,12 +59,19 @@ class Pacer:
             self._next += self.gap
 
 
+class Slots(Protocol):
+    """A rate limit's slots: this process's (`Pacer`, `AsyncLimiter`) or every process's
+    (`store.postgres.SharedRateLimiter`)."""
+
+    async def acquire(self) -> None: ...
+
+
 @dataclass
 class Limits:
     """The run's limits, made inside the event loop (anyio primitives belong to one loop)."""
 
-    requests: AsyncLimiter
-    calls: Pacer
+    requests: Slots
+    calls: Slots
     live_slots: anyio.Semaphore
     poll_budget: float  # requests per second left for polling after placing calls
     poll_interval_s: float
@@ -77,6 +88,18 @@ class Limits:
             poll_budget=max(rps - cfg.pacing.calls_per_second, rps * 0.25),
             poll_interval_s=api.poll_interval_s,
         )
+
+    @classmethod
+    def shared(cls, cfg: CampaignFile, db: Database, campaign: str) -> Limits:
+        """The campaign's rates shared by all its processes through the database (its
+        rows are set by `Sharing._shared_setup`); live calls: the database's cap, and this
+        process's own slots, as many as the cap at most."""
+        from campaign_dialer.store.postgres import SharedRateLimiter, limits
+
+        mine = cls.for_campaign(cfg)
+        mine.requests = SharedRateLimiter(db, campaign, limits.REQUESTS)
+        mine.calls = SharedRateLimiter(db, campaign, limits.CALLS)
+        return mine
 
     async def pace_request(self, _method: str) -> None:
         await self.requests.acquire()

@@ -26,16 +26,23 @@ from campaign_dialer.client import AuthError, VantaxError
 from campaign_dialer.config import ConfigError
 from campaign_dialer.errors import DialerError, InputError
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store import UNRESOLVED, Fate, Journal, JournalWriteError, iso
+from campaign_dialer.store import (
+    UNRESOLVED,
+    Fate,
+    Journal,
+    JournalStore,
+    JournalWriteError,
+    iso,
+)
 from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
 from .base import Stop
 from .breaker import Breaker
 from .fates import row_fate
 from .pacing import Limits
-from .recovery import Recovery
 from .rows import Row
 from .schedule import Schedule, seed
+from .shared import Sharing
 from .telemetry import Stats
 
 # How often the producer reads the pause/cancel flag while it hands out rows (seconds); a
@@ -68,10 +75,10 @@ def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:
             r.get("placed_at"), r.get("ended_at"))
 
 
-class Engine(Recovery):
+class Engine(Sharing):
     """Place the calls the gate allows, follow each to its end, survive the world."""
 
-    _sink_journal: Journal
+    _sink_journal: JournalStore
 
     # -- webhooks -----------------------------------------------------------------------
     def _open_webhooks(self) -> Served | None:
@@ -90,7 +97,7 @@ class Engine(Recovery):
                 f"cannot listen on {hook.host}:{hook.port}: {e.strerror or e}",
             ) from None
         # A connection of its own, written from a worker thread: see webhook.JournalSink.
-        self._sink_journal = Journal(self.journal.sync.path, self.campaign.name)
+        self._sink_journal = self._own_journal()
         receiver = Receiver(
             secrets=secrets, sink=JournalSink(self._sink_journal), path=hook.path,
             campaign=self.campaign.name,
@@ -102,12 +109,23 @@ class Engine(Recovery):
         )
         return served
 
+    def _own_journal(self) -> JournalStore:
+        """The same journal through a connection of its own (the webhook sink's)."""
+        if self.co is not None:
+            from campaign_dialer.store.postgres import PgJournal
+
+            return PgJournal(self.co.db, self.campaign.name)
+        return Journal(self.journal.sync.path, self.campaign.name)
+
     # -- run ----------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
         # The plan's objects live as long as the run: a full collection would walk them all,
         # on the loop, tens of milliseconds at a time. Frozen, collections skip them.
         gc.freeze()
-        self.limits = Limits.for_campaign(self.cfg)
+        self.limits = (
+            Limits.for_campaign(self.cfg) if self.co is None
+            else Limits.shared(self.cfg, self.co.db, self.campaign.name)
+        )
         self.breaker = Breaker(self.cfg.api.breaker_threshold)
         self.served = await anyio.to_thread.run_sync(self._open_webhooks)
         self.webhooks = self.served.receiver if self.served else None
@@ -124,10 +142,14 @@ class Engine(Recovery):
         journal = self.journal.sync
 
         def begin() -> tuple[int, list[tuple[Row, Any]]]:
-            run_id = journal.begin_run()
+            run_id = journal.begin_run()  # PostgreSQL: registers this process
             journal.set_meta("clock_source", self.clock.source)
             journal.set_meta("pause_wait_s", f"{self.opts.pause_wait_s:g}")
             self._sync_with_history()
+            if self.co is not None:
+                # Shared: rows come by claim, a dead process's open intents with them.
+                self.stats.to_dial = self._shared_setup()
+                return run_id, []
             by_person = journal.attempts_by_person()
             self._open_attempts = [a for lst in by_person.values() for a in lst if a.is_open]
             due = seed(self.rows, self.rows_by_person, by_person, journal.control(),
@@ -138,7 +160,8 @@ class Engine(Recovery):
         self.telemetry.run_id = self.run_id
         for row, not_before in due:
             self.schedule.push(row, not_before)
-        self.stats.to_dial = len(self.schedule)
+        if self.co is None:
+            self.stats.to_dial = len(self.schedule)
 
     async def _run(self) -> RunOutcome:
         if self.clock.is_fake:
@@ -162,7 +185,7 @@ class Engine(Recovery):
             ))
             async with made as client:
                 self.client = client
-                if self.schedule or self._open_attempts:
+                if self.schedule or self._open_attempts or self.co is not None:
                     await self._probe()
                 async with anyio.create_task_group() as tg:
                     self.tg = tg
@@ -171,7 +194,10 @@ class Engine(Recovery):
                     tg.start_soon(self._ticker)
                     if self.served is not None:
                         tg.start_soon(self.served.serve)
+                    if self.co is not None:  # renews this process's leases; reads control
+                        tg.start_soon(self.co.keep_alive, self._on_control)
                     async with anyio.create_task_group() as work:
+                        self.work = work
                         for a in self._open_attempts:
                             work.start_soon(self._resume, a)
                         send, recv = anyio.create_memory_object_stream[Row](0)
@@ -259,6 +285,11 @@ class Engine(Recovery):
                 last_log = time.monotonic()
                 self.log.info("progress", **self.stats.as_dict())
 
+    def _on_control(self, control: str) -> None:
+        """The campaign's control state, as the heartbeat read it (every process's)."""
+        self.log.info("control_state", control=control)
+        self.schedule.poke()
+
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
@@ -322,7 +353,7 @@ class Engine(Recovery):
                 if control == "paused":
                     # Live calls go on being followed; rows stay on the schedule for a
                     # `resume` in this run (or the next run).
-                    if not self.schedule and self.schedule.in_flight == 0:
+                    if not self.schedule and self.schedule.in_flight == 0 and self.co is None:
                         return
                     if not self._still_waiting_for_resume():
                         return
@@ -337,9 +368,13 @@ class Engine(Recovery):
                     self.schedule.in_flight += 1
                     await send.send(row)
                     continue
+                if self.co is not None and await self._claim_more():
+                    continue
                 nxt = self.schedule.next_due()
                 if self.schedule.in_flight == 0 and (nxt is None or not self.opts.wait):
-                    return
+                    if self.co is None or not await self._others_pending():
+                        return
+                    continue
                 changed = self.schedule.changed
                 timeout = None if nxt is None else max(self.clock.seconds_until(nxt), 0.0)
                 if self._deadline is not None:
@@ -356,6 +391,7 @@ class Engine(Recovery):
             async for row in recv:
                 try:
                     await self._dial(row)
+                    await self._settle(row)
                 finally:
                     self.schedule.in_flight -= 1
                     self.schedule.poke()

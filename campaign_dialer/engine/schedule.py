@@ -32,6 +32,16 @@ class Schedule:
         heapq.heappush(self._heap, (ts, row.order, row))
         self.poke()
 
+    def when(self, row: Row) -> float | None:
+        """When `row` is due (unix seconds) if it waits here. A scan: for the short
+        schedules of a shared campaign's processes (each holds only the rows it claimed)."""
+        return next((ts for ts, _, r in self._heap if r is row), None)
+
+    def take(self, row: Row) -> None:
+        """Take `row` off the schedule (handed back to the store for later)."""
+        self._heap = [e for e in self._heap if e[2] is not row]
+        heapq.heapify(self._heap)
+
     def poke(self) -> None:
         self.changed.set()
         self.changed = anyio.Event()

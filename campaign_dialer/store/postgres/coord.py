@@ -312,6 +312,18 @@ class Coordinator:
             )
             return max(cur.rowcount, 0)
 
+    def due_elsewhere(self) -> int:
+        """Rows not done and due now that this process does not hold: free ones, and ones
+        other processes hold (a dead process's come free when its lease expires). While
+        any remain, this process keeps claiming: that is how a dead process's rows get
+        finished by the others."""
+        row = self.db.fetchone(
+            "SELECT count(*) FROM rows WHERE campaign = %s AND NOT done "
+            "AND (not_before IS NULL OR not_before <= now()) "
+            "AND lease_owner IS DISTINCT FROM %s", (self.campaign, self._me()),
+        )
+        return int(row[0])
+
     def remaining(self) -> int:
         row = self.db.fetchone(
             "SELECT count(*) FROM rows WHERE campaign = %s AND NOT done", (self.campaign,)
