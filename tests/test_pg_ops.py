@@ -41,9 +41,8 @@ PROCESS_KEYS = {"id", "host", "pid", "started_at", "last_heartbeat", "alive", "l
 
 
 @pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands open the store (config_store.WIRED is flipped by the `run` wiring)."""
-    monkeypatch.setattr("campaign_dialer.config_store.WIRED", True)
+def no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign file's [store] url decides, not the environment of whoever runs this."""
     monkeypatch.delenv(STORE_URL_ENV, raising=False)
 
 
@@ -222,3 +221,27 @@ def test_results_and_report_read_the_shared_journal(
     summary = json.loads(capsys.readouterr().out)
     assert NAME in json.dumps(summary)
     assert "dnc_listed" in json.dumps(summary)
+
+
+def test_the_real_cli_shows_the_registry_and_its_pause_reaches_a_running_process(
+    tmp_path: Path, pg_database: str, db: Database,
+) -> None:
+    from .e2e_support import run_cli
+
+    path = _campaign(tmp_path / "c", pg_database)
+    _journal(db)
+    worker = _process(db, "host-cli", 4501)
+    done = run_cli("status", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert STATUS_KEYS <= set(data) and data["running"] is True
+    assert [(p["host"], p["pid"], p["alive"]) for p in data["processes"]] == [
+        ("host-cli", 4501, True)]
+
+    assert run_cli("pause", str(path)).returncode == 0
+    assert worker.heartbeat().control == "paused"
+    assert run_cli("cancel", str(path)).returncode == 0
+    assert worker.heartbeat().control == "canceled"
+    assert run_cli("resume", str(path)).returncode == ExitCode.USAGE
+    assert worker.heartbeat().control == "canceled"
+    assert run_cli("release", str(path), "--as", "called").returncode == ExitCode.TEMPFAIL
