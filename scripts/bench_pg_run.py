@@ -93,11 +93,12 @@ class Result:
 
 def dialer_env(workdir: Path, url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_DIALER_")}
-    env["CAMPAIGN_DIALER_HOME"] = str(workdir / "home")  # a contact history of its own
     env["VANTAX_API_KEY"] = KEY
     env["CAMPAIGN_DIALER_TEST_CLOCK"] = CLOCK_START
     if url:
-        env[STORE_URL_ENV] = url
+        env[STORE_URL_ENV] = url  # the history is the database's
+    else:
+        env["CAMPAIGN_DIALER_HOME"] = str(workdir / "home")  # a contact history of its own
     return env
 
 
