@@ -89,6 +89,7 @@ class Result:
     round_trips: int | None = None
     dispositions: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    statements: list[tuple[int, str]] = field(default_factory=list)
 
 
 def dialer_env(workdir: Path, url: str | None) -> dict[str, str]:
@@ -127,6 +128,41 @@ def settled_xacts(url: str, previous: int | None = None) -> int:
             return now
         last = now
     return last
+
+
+def enable_statements(cluster: pg_cluster.Cluster) -> bool:
+    """Load pg_stat_statements into the throwaway cluster (a restart) for the per-statement
+    breakdown; False (and the transaction count alone) when it is not installed."""
+    import psycopg
+
+    bins = pg_cluster.bin_dir()
+    try:
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        subprocess.run(
+            pg_cluster._as_server_user([str(bins / "pg_ctl"), "-D", str(cluster.base / "data"),
+                                        "-w", "-t", "60", "restart"]),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cluster.base,
+        )
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return True
+    except (psycopg.Error, subprocess.CalledProcessError, OSError, TypeError) as e:
+        print(f"pg_stat_statements not available ({str(e).strip()[:120]}): transactions only")
+        return False
+
+
+def statements(server: str, url: str) -> list[tuple[int, str]]:
+    """(calls, query) of every statement the scenario's database ran, most frequent first."""
+    import psycopg
+
+    dbname = url.rsplit("/", 1)[-1]
+    with psycopg.connect(server, autocommit=True) as conn:
+        return [(int(n), " ".join(q.split())) for n, q in conn.execute(
+            "SELECT s.calls, s.query FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s ORDER BY s.calls DESC",
+            (dbname,),
+        ).fetchall()]
 
 
 def run_scenario(sc: Scenario, spec: CampaignSpec, args: argparse.Namespace, workdir: Path,
@@ -180,6 +216,8 @@ def run_scenario(sc: Scenario, spec: CampaignSpec, args: argparse.Namespace, wor
             audit = sb.audit()
         if url and x0 is not None:
             res.round_trips = settled_xacts(url) - x0
+            if args.statements and server:
+                res.statements = statements(server, url)
         if args.keep is not None:
             (workdir / "audit.json").write_text(json.dumps(audit))
         res.audit = analyse(audit)
@@ -191,6 +229,19 @@ def run_scenario(sc: Scenario, spec: CampaignSpec, args: argparse.Namespace, wor
         if url and server:
             pg_cluster.drop_database(server, url)
     return res
+
+
+def startup_cpu(spec: CampaignSpec, root: Path) -> float | None:
+    """CPU of `check` on the campaign (SQLite): what each process spends before dialing."""
+    folder = root / "startup"
+    toml = write_campaign(folder, spec)
+    before = children_cpu()
+    done = subprocess.run(
+        [PYTHON, "-m", "campaign_dialer.cli", "--log-level", "warning", "--log-json", "check",
+         str(toml), "--json"],
+        cwd=REPO, env=dialer_env(folder, None), capture_output=True, timeout=300, check=False,
+    )
+    return children_cpu() - before if done.returncode == 0 else None
 
 
 def _dispositions(path: Path) -> Counter[str]:
@@ -217,7 +268,7 @@ def _errors(path: Path) -> list[str]:
     return out
 
 
-def report(results: list[Result], spec: CampaignSpec) -> None:
+def report(results: list[Result], spec: CampaignSpec, startup: float | None) -> None:
     base = next((r for r in results if r.label.startswith("sqlite")), None)
     print(f"\ncampaign: {spec.calls} calls at calls_per_second = {spec.rate:g} "
           f"(requests_per_second {spec.rps:g}, max_live_calls {spec.max_live}); "
@@ -243,6 +294,15 @@ def report(results: list[Result], spec: CampaignSpec) -> None:
     print()
     for r in results:
         a = r.audit
+        if r.statements and a and a.calls:
+            total = sum(n for n, _ in r.statements) / a.calls
+            print(f"{r.label}: {total:.1f} statements per call placed (an upper bound on round "
+                  "trips: executemany pipelines its statements); the most frequent:")
+            for n, q in r.statements[:8]:
+                print(f"    {n / a.calls:6.2f}  {q[:110]}")
+    print()
+    for r in results:
+        a = r.audit
         verdict = []
         if a and a.calls:
             ratio = a.placement_rate / spec.rate
@@ -252,6 +312,9 @@ def report(results: list[Result], spec: CampaignSpec) -> None:
                            else "WINDOW EXCEEDED")
             verdict.append("nobody twice" if a.calls == a.distinct_numbers
                            else f"{a.calls - a.distinct_numbers} CALLED TWICE")
+            if startup is not None:
+                net = (r.cpu_s - r.processes * startup) / a.calls
+                verdict.append(f"CPU/call net of {r.processes} start-up(s) {1e3 * net:.1f} ms")
             if base and base is not r and base.audit and base.audit.calls and r.cpu_s:
                 times = (r.cpu_s / a.calls) / (base.cpu_s / base.audit.calls)
                 verdict.append(f"CPU/call x{times:.2f} of SQLite")
@@ -263,6 +326,9 @@ def report(results: list[Result], spec: CampaignSpec) -> None:
             print(f"    {e}")
     print("\n'others': cores busy with processes outside this benchmark meanwhile (of 2); "
           "RT: database transactions (one per autocommit statement) per call placed")
+    if startup is not None:
+        print(f"start-up CPU of one process (`check` of the same campaign: interpreter, imports, "
+              f"plan): {startup:.2f} s")
 
 
 def main() -> int:
@@ -278,6 +344,7 @@ def main() -> int:
     ap.add_argument("--only", default="sqlite,pg1,pg3")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folders here")
     args = ap.parse_args()
+    args.statements = False
     spec = CampaignSpec(calls=args.calls, rate=args.rate, rps=args.rps or 4 * args.rate,
                         max_live=args.max_live, poll_interval_s=args.poll, name="bench-pg-run")
     wanted = set(args.only.split(","))
@@ -296,10 +363,12 @@ def main() -> int:
         try:
             cluster = pg_cluster.start(root / "pg")
             server = cluster.url
+            args.statements = enable_statements(cluster)
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
             print(f"no PostgreSQL cluster ({e}); the PostgreSQL scenarios are skipped")
             scenarios = [s for s in scenarios if not s.postgres]
     results = []
+    startup = startup_cpu(spec, root)
     try:
         for sc in scenarios:
             print(f"{sc.label}: {spec.calls} calls at {spec.rate:g}/s ...", flush=True)
@@ -311,7 +380,7 @@ def main() -> int:
             cluster.stop()
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
-    report(results, spec)
+    report(results, spec, startup)
     return 0
 
 
