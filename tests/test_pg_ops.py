@@ -245,3 +245,54 @@ def test_the_real_cli_shows_the_registry_and_its_pause_reaches_a_running_process
     assert run_cli("resume", str(path)).returncode == ExitCode.USAGE
     assert worker.heartbeat().control == "canceled"
     assert run_cli("release", str(path), "--as", "called").returncode == ExitCode.TEMPFAIL
+
+
+@pytest.mark.e2e
+def test_status_lists_two_running_processes_and_one_pause_stops_both(
+    tmp_path: Path, pg_database: str,
+) -> None:
+    """Two real `run` processes on one campaign, judged by the sandbox's audit: `status`
+    lists both (their pids), a `pause` from a third shell reaches both at their heartbeat,
+    and both stop (75 once --pause-wait is over) with rows left undialed, nobody twice."""
+    from campaign_dialer.sandbox import SandboxConfig, SandboxServer
+
+    from .e2e_support import KEY, assert_nobody_called_twice, popen_cli, run_cli
+
+    phones = numbers(60)
+    path = write_campaign(
+        tmp_path / "c", contacts=[{"phone": p} for p in phones], name=NAME,
+        pacing="calls_per_second = 2", api="max_live_calls = 4\nrequests_per_second = 50",
+        extra=f'[store]\nurl = "{pg_database}"\nlease_seconds = 3\n',
+    ).path
+    config = SandboxConfig(api_keys=(KEY,), seed=3, time_scale=0.004,
+                           requests_per_second=200.0, max_live_calls=50)
+    with SandboxServer(config) as sb:
+        procs = [popen_cli("run", str(path), "--base-url", sb.url, "--pause-wait", "2s")
+                 for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 90
+            while True:  # until both have registered and placed a call
+                assert time.monotonic() < deadline, "the runs never both registered"
+                assert all(p.poll() is None for p in procs), "a run ended before the pause"
+                done = run_cli("status", str(path), "--json")
+                data = json.loads(done.stdout) if done.returncode == 0 else {}
+                alive = {p["pid"] for p in data.get("processes", []) if p["alive"]}
+                if alive == {p.pid for p in procs} and len(sb.audit()["calls"]) >= 2:
+                    break
+                time.sleep(0.2)
+            assert data["running"] is True and data["state"] == "running"
+
+            assert run_cli("pause", str(path)).returncode == 0
+            codes = [p.wait(timeout=60) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.communicate()
+        audit = sb.audit()
+    assert codes == [ExitCode.TEMPFAIL, ExitCode.TEMPFAIL]
+    assert_nobody_called_twice(audit)
+    assert 2 <= len(audit["calls"]) < len(phones)  # the pause stopped both mid-campaign
+    after = json.loads(run_cli("status", str(path), "--json").stdout)
+    assert after["control"] == "paused" and after["running"] is False
+    assert after["processes"] == []  # both ended and left the registry
