@@ -16,6 +16,7 @@ import pytest
 
 from campaign_dialer.config import load_campaign
 from campaign_dialer.config_store import STORE_URL_ENV
+from campaign_dialer.errors import ConfigError
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, plan_call
 from campaign_dialer.store import POSTGRESQL, SQLITE, open_stores
@@ -29,6 +30,7 @@ from .e2e_support import (
     numbers,
     popen_cli,
     run_cli,
+    wait_for_calls,
     write_campaign,
 )
 from .pg_cluster import pg_database, pg_url  # noqa: F401 - fixtures
@@ -89,11 +91,11 @@ def sandbox(**kw: object) -> SandboxServer:
 
 def _shared_campaign(
     folder: Path, url: str, phones: list[str], *, name: str = "team", lease: float = 30.0,
-    dnc: list[str] = (), extra: str = "",  # type: ignore[assignment]
+    dnc: list[str] = (), extra: str = "", live: int = LIVE,  # type: ignore[assignment]
 ) -> CampaignFiles:
     return write_campaign(
         folder, contacts=[{"phone": p} for p in phones], name=name, dnc=dnc,
-        api=f"max_live_calls = {LIVE}\nrequests_per_second = 100",
+        api=f"max_live_calls = {live}\nrequests_per_second = 100",
         pacing=f"calls_per_second = {CPS}",
         extra=f'[store]\nurl = "{url}"\nlease_seconds = {lease}\n{extra}',
     )
@@ -153,21 +155,25 @@ LEASE = 3.0
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(("n", "live", "time_scale"), [
+    (40, LIVE, 0.004),
+    # one live call for the whole campaign, and the dead process holds it: the others wait
+    # at the cap until they take its call over (its open intent counts until resolved)
+    (8, 1, 0.02),
+])
 def test_a_killed_process_rows_are_finished_by_the_others_within_the_lease(
-    tmp_path: Path, pg_database: str,  # noqa: F811
+    tmp_path: Path, pg_database: str, n: int, live: int, time_scale: float,  # noqa: F811
 ) -> None:
-    phones = numbers(40)
-    camp = _shared_campaign(tmp_path, pg_database, phones, lease=LEASE)
+    phones = numbers(n)
+    camp = _shared_campaign(tmp_path, pg_database, phones, lease=LEASE, live=live)
     Database(pg_database).close()  # the schema, for this test's own queries below
-    with sandbox() as sb:
+    with sandbox(time_scale=time_scale) as sb:
         procs = [popen_cli("run", str(camp.path), "--base-url", sb.url) for _ in range(3)]
         victim = procs[0]
         deadline = time.monotonic() + 60
-        held: list[int] = []
-        while not held:  # kill it while it holds rows (and likely a call in flight)
-            assert time.monotonic() < deadline, "the victim never held a row"
-            time.sleep(0.05)
-            held = [r for (r,) in _db(pg_database, _HELD_BY % victim.pid)]
+        while not _db(pg_database, _LIVE_OF % victim.pid):  # kill it mid-call
+            assert time.monotonic() < deadline, "the victim never placed a call"
+            time.sleep(0.02)
         victim.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         victim.wait(timeout=10)
@@ -185,7 +191,7 @@ def test_a_killed_process_rows_are_finished_by_the_others_within_the_lease(
     per_number = assert_nobody_called_twice(audit)
     assert set(per_number) == set(phones)
     assert max_in_window(sorted(c["placed_mono"] for c in audit["calls"])) <= CPS + 1
-    assert max_live(audit["calls"]) <= LIVE
+    assert max_live(audit["calls"]) <= live
     assert _db(pg_database, "SELECT count(*) FROM rows WHERE NOT done") == [(0,)]
     taken = _db(pg_database, "SELECT count(*) FROM rows WHERE takeovers > 0")[0][0]
     assert taken >= len(orphans) > 0
@@ -196,6 +202,8 @@ def test_a_killed_process_rows_are_finished_by_the_others_within_the_lease(
 
 _HELD_BY = ("SELECT r.row FROM rows r JOIN processes p ON p.id = r.lease_owner "
             "WHERE p.pid = %d AND NOT r.done")
+_LIVE_OF = ("SELECT a.id FROM attempts a JOIN processes p ON p.id = a.owner "
+            "WHERE p.pid = %d AND a.state IN ('intent', 'placed')")
 _UNDONE = "SELECT row FROM rows WHERE NOT done AND row IN (%s)"
 
 
@@ -249,3 +257,114 @@ def test_two_campaigns_from_two_folders_respect_each_others_history_and_opt_outs
     home = Path(os.environ["CAMPAIGN_DIALER_HOME"])
     assert not (home / "history.sqlite").exists()
     assert not list((tmp_path / "a" / "out").glob("*.journal.sqlite"))
+
+
+def test_a_lease_too_short_to_renew_is_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    path = _files(tmp_path, 'url = "postgresql://dialer@db/team"\nlease_seconds = 0.2')
+    with pytest.raises(ConfigError) as e:
+        load_campaign(path)
+    assert e.value.exit_code == 78 and "store.lease_seconds" in str(e.value)
+
+
+@pytest.mark.e2e
+def test_on_sqlite_a_second_run_of_the_campaign_still_gets_75(tmp_path: Path) -> None:
+    """The registry of processes replaces the run lock on PostgreSQL only."""
+    phones = numbers(12)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones],
+                          pacing="calls_per_second = 2")
+    with sandbox() as sb:
+        first = popen_cli("run", str(camp.path), "--base-url", sb.url)
+        wait_for_calls(sb, 1)
+        second = run_cli("run", str(camp.path), "--base-url", sb.url)
+        _finish([first])
+        audit = sb.audit()
+    assert second.returncode == 75, second.stderr[-2000:]
+    assert first.returncode == 0
+    assert set(assert_nobody_called_twice(audit)) == set(phones)
+
+
+def test_a_shared_run_makes_no_database_call_on_the_event_loop(
+    tmp_path: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """Every round trip of a shared run (claims, intents, heartbeats, rate slots, the live
+    cap, the history's DNC ledger) goes through the lane or a worker thread."""
+    import threading
+    import types
+
+    import anyio
+    import httpx
+
+    from campaign_dialer import log
+    from campaign_dialer.client import VantaxClient
+    from campaign_dialer.commands.assemble import engine_for_plan
+    from campaign_dialer.compliance import Gate
+    from campaign_dialer.engine import Engine, RunOptions
+    from campaign_dialer.exitcodes import ExitCode
+    from campaign_dialer.planning import make_plan
+    from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
+    from campaign_dialer.store.postgres import (
+        Coordinator,
+        PgHistory,
+        PgJournal,
+        SharedRateLimiter,
+    )
+
+    from .test_engine import FakeClock, FakePlatform
+
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    log.configure("warning", json=True)
+    loop_thread = threading.get_ident()
+    running = [False]
+    on_loop: list[str] = []
+
+    def spy(cls: type, name: str) -> None:
+        orig = getattr(cls, name)
+
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            if running[0] and threading.get_ident() == loop_thread:
+                on_loop.append(f"{cls.__name__}.{name}")
+            return orig(*a, **kw)
+
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for cls in (Database, PgJournal, PgHistory, Coordinator, Gate, DncLedger, SharedDncLedger):
+        for name, value in list(vars(cls).items()):
+            if (isinstance(value, types.FunctionType) and not name.startswith("__")
+                    and not (cls is Coordinator and name == "keep_alive")):  # async itself
+                spy(cls, name)
+    spy(SharedRateLimiter, "take")
+    run = Engine.run
+
+    async def watched(self: Engine) -> Any:
+        running[0] = True
+        try:
+            return await run(self)
+        finally:
+            running[0] = False
+
+    monkeypatch.setattr(Engine, "run", watched)
+    phones = numbers(6)
+    camp = _shared_campaign(tmp_path, pg_database, phones, lease=3)
+    campaign = load_campaign(camp.path)
+    clock = FakeClock(NOW)
+    p = FakePlatform(script=[None, "409dnc"])  # a placed call, and a DNC rejection (the ledger)
+
+    def factory(**kw: Any) -> VantaxClient:
+        return VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(p.handler), **kw)
+
+    with open_stores(campaign, now=clock.now) as stores:
+        plan = make_plan(campaign, clock.now(), stores.history)
+        engine = engine_for_plan(
+            plan, journal=stores.journal, client_factory=factory, clock=clock,
+            options=RunOptions(install_signal_handlers=False), coordinator=stores.coordinator,
+        )
+        outcome = anyio.run(engine.run, backend="asyncio")
+        states = {a.state for a in stores.journal.attempts()}
+    assert outcome.exit_code == ExitCode.OK, outcome.message
+    assert states >= {"final", "rejected"}
+    assert sorted(p.placed_to()) == sorted(set(p.placed_to()))
+    assert sorted(set(on_loop)) == []

@@ -1,9 +1,10 @@
 """The engine: place the calls the gate allows, follow each to its end, survive the world.
 
 One job per module: `pacing` (limits), `schedule` (which row next), `redial` (the policy),
-`fates` (results' words for each row), `keys` (idempotency), `io` (SQLite off the loop),
+`fates` (results' words for each row), `keys` (idempotency), `io` (the store off the loop),
 `gatekeeper` (the gate at dial time), `telemetry` (stats, HTTP log), `breaker`, and the
-engine in layers: `base` (state), `follow`, `calls`, `recovery`, `run`. `setup` assembles
+engine in layers: `base` (state), `follow`, `calls`, `recovery`, `shared` (claims, when
+several processes share a campaign on PostgreSQL), `run`. `setup` assembles
 an engine from a plan (the caller's side; it is the one module here that imports planning).
 """
 

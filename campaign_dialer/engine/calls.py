@@ -75,11 +75,13 @@ class Dialing(Following):
     async def _dial(self, row: Row) -> None:
         assert row.person is not None
         bound = self.log.bind(row=row.row)
+        # A shared campaign: wait for room under every process's live calls, holding no
+        # slot of this process's (a takeover's resume needs one to free that room).
+        await self._until_live_room()
         async with self.limits.live_slots:
             if not self._may_start_new_call("active"):  # the pause flag: asked in the lane
                 self._back_to_schedule(row)
                 return
-            await self._until_live_room()  # shared campaign: every process's live calls
             await self.limits.calls.acquire()
             now = self.clock.now()
             step = await self.lane.run(self._prepare, row, now, self.client.platform_now())
@@ -198,8 +200,13 @@ class Dialing(Following):
         if co is None:
             return
         cap = self.cfg.api.max_live_calls
-        while await anyio.to_thread.run_sync(co.live_calls) >= cap:
+        while not self.stopping and await anyio.to_thread.run_sync(co.live_calls) >= cap:
+            await self._waiting_for_live_room()
             await anyio.sleep(LIVE_RETRY_S * (1 + random.random()))
+
+    async def _waiting_for_live_room(self) -> None:
+        """Called while a worker waits for the cap (see `Sharing`: a dead process's open
+        calls count until someone takes them over, so the waiting must not stop that)."""
 
     def _shared_refusal(self, e: Exception, step: _Prepared) -> bool:
         """A shared campaign's database refused the intent: at the live-call cap, or this

@@ -18,6 +18,7 @@ renews) instead of walking every row of the plan:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 # A row due within this long stays with the process that holds it; later, it goes back to
 # the store with its `not_before`, for whichever process is free then.
 HOLD_S = 2.0
+# While every worker waits at the live-call cap, one claim this often (a takeover's chance).
+TAKEOVER_EVERY_S = 1.0
 
 
 class Sharing(Recovery):
@@ -45,6 +48,7 @@ class Sharing(Recovery):
 
     co: Coordinator | None
     work: anyio.abc.TaskGroup
+    _by_row: dict[int, Row]  # the rows offered to the store, by row number
 
     def _server_time(self, at: datetime) -> datetime:
         """`at` on the run's clock (a simulated one in tests) as the database's `now()`
@@ -66,10 +70,8 @@ class Sharing(Recovery):
                          self.cfg.pacing.calls_per_second)
         limits.configure(co.db, self.campaign.name, limits.REQUESTS,
                          api.requests_per_second * REQUEST_HEADROOM)
-        co.load_rows(
-            (r.row, r.person) for r in self.rows
-            if r.person and not r.contact_suppressed and self.rows_by_person.get(r.person) is r
-        )
+        self._by_row = {r.row: r for r in self.rows_by_person.values()}
+        co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
         return co.remaining()
 
     # -- claiming ---------------------------------------------------------------------
@@ -84,7 +86,7 @@ class Sharing(Recovery):
         claimed = co.claim(n)
         if not claimed:
             return [], []
-        by_row = {r.row: r for r in self.rows_by_person.values()}
+        by_row = self._by_row
         control = journal.control()
         resumes: list[tuple[Row, list[Attempt]]] = []
         due: list[tuple[Row, datetime | None]] = []
@@ -120,9 +122,23 @@ class Sharing(Recovery):
             co.finish(done)
         return resumes, due
 
-    async def _claim_more(self) -> bool:
-        """Claim rows for the free workers (the producer found none due); True if any."""
+    _forced_at = 0.0
+
+    async def _waiting_for_live_room(self) -> None:
+        """At the global cap, every worker may be waiting while a dead process's calls (its
+        open intents count as live) are the ones filling the cap: keep claiming, at most
+        once a second, so they are taken over when its lease expires and the cap frees."""
+        now = time.monotonic()
+        if now - self._forced_at >= TAKEOVER_EVERY_S:
+            self._forced_at = now
+            await self._claim_more(force=True)
+
+    async def _claim_more(self, *, force: bool = False) -> bool:
+        """Claim rows for the free workers (the producer found none due); True if any.
+        `force`: one row even when every worker is busy."""
         room = self.cfg.api.max_live_calls - self.schedule.in_flight - len(self.schedule)
+        if force:
+            room = max(room, 1)
         if room <= 0:
             return False
         resumes, due = await self.lane.run(self._take_claims, room, self.clock.now())

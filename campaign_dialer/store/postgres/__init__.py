@@ -1,6 +1,7 @@
 """The PostgreSQL store: one database for a team's campaigns and several dialer processes.
 
-(Moves to `campaign_dialer/store/postgres/` when the store package of the redesign lands.)
+`store.open_stores(campaign)` opens all of it for a campaign whose store URL is set; the
+engine's `shared` layer drives the coordinator below during `run`.
 
 Open it once per process, off the event loop (every call below blocks on one round trip
 unless said otherwise; run them with `anyio.to_thread.run_sync`):
