@@ -296,3 +296,11 @@ def test_status_lists_two_running_processes_and_one_pause_stops_both(
     after = json.loads(run_cli("status", str(path), "--json").stdout)
     assert after["control"] == "paused" and after["running"] is False
     assert after["processes"] == []  # both ended and left the registry
+    # The runs built their report from the shared journal (not from a SQLite file it lacks);
+    # `results` afterwards has every call either process placed.
+    summary = json.loads((tmp_path / "c" / "out" / "summary.json").read_text())
+    assert run_cli("results", str(path)).returncode == 0
+    with open(tmp_path / "c" / "out" / "results.csv", encoding="utf-8", newline="") as fh:
+        call_ids = {r["call_id"] for r in csv.DictReader(fh) if r["call_id"]}
+    assert call_ids == {c["id"] for c in audit["calls"]}
+    assert NAME in json.dumps(summary)
