@@ -1,22 +1,33 @@
-"""`pause`, `resume`, `cancel` and `release`: a person's decisions, written to the journal."""
+"""`pause`, `resume`, `cancel` and `release`: a person's decisions, written to the journal.
+
+On a PostgreSQL store the control is the campaign's row in the team's database: every `run`
+process reads it with its heartbeat, so one `pause` reaches all of them, on any machine.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from campaign_dialer import log
 from campaign_dialer.commands.lock import campaign_lock
-from campaign_dialer.config import load_campaign
-from campaign_dialer.errors import NotApplicable
+from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.errors import CampaignLocked, NotApplicable
 from campaign_dialer.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from campaign_dialer.store.interface import JournalStore
 
 
 def control(path: Path, action: str) -> ExitCode:
-    from campaign_dialer.store import Journal
+    from campaign_dialer.store import JournalError
+    from campaign_dialer.store.access import control_journal
 
     campaign = load_campaign(path, check_inputs=False)
     state = {"pause": "paused", "resume": "active", "cancel": "canceled"}[action]
-    with Journal(campaign.journal_path, campaign.name) as journal:
+    with control_journal(campaign) as journal:
         if journal.control() == "canceled":
             if action == "cancel":
                 log.out().print(f"{campaign.name}: canceled (already)", highlight=False)
@@ -26,7 +37,15 @@ def control(path: Path, action: str) -> ExitCode:
                 f"`{action}` does not apply. To call these contacts again, start a new "
                 "campaign (a new campaign.name)"
             )
-        journal.set_control(state)
+        try:
+            journal.set_control(state)
+        except JournalError:
+            if journal.control() != "canceled":
+                raise
+            raise NotApplicable(  # another person canceled it a moment ago
+                f"{campaign.name} was canceled meanwhile, and a canceled campaign stays "
+                f"canceled: `{action}` does not apply"
+            ) from None
     log.get("control", campaign=campaign.name).info("control_changed", state=state)
     log.out().print(f"{campaign.name}: {state}", highlight=False)
     return ExitCode.OK
@@ -34,11 +53,8 @@ def control(path: Path, action: str) -> ExitCode:
 
 def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> ExitCode:
     """A person's decision on calls neither replay nor lookup could confirm."""
-    from campaign_dialer.store import Journal
-
     campaign = load_campaign(path, check_inputs=False)
-    with campaign_lock(campaign), Journal(campaign.journal_path, campaign.name,
-                                          create=False) as journal:
+    with _no_run_going(campaign) as journal:
         done = journal.release(rows=rows, as_called=as_called)
     what = "called (never dialed again)" if as_called else "not called (the next run dials)"
     log.get("control", campaign=campaign.name).info(
@@ -46,3 +62,33 @@ def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> Ex
     )
     log.out().print(f"{campaign.name}: {len(done)} unresolved call(s) released as {what}")
     return ExitCode.OK
+
+
+@contextmanager
+def _no_run_going(campaign: Campaign) -> Iterator[JournalStore]:
+    """The journal, while no run of the campaign is going (exit 75 otherwise): a running
+    process could be settling the very calls a person is deciding.
+
+    SQLite: the run lock, held for the block. PostgreSQL: no process of the registry alive
+    (a process that dies is counted out once its lease expires)."""
+    from campaign_dialer.store import JournalError
+    from campaign_dialer.store.access import existing_journal, on_postgres, processes, where
+
+    if not on_postgres(campaign):
+        from campaign_dialer.store import Journal
+
+        with campaign_lock(campaign), Journal(campaign.journal_path, campaign.name,
+                                              create=False) as journal:
+            yield journal
+        return
+    with existing_journal(campaign) as found:
+        if found is None:
+            raise JournalError(f"no journal: {where(campaign)} has never run")
+        alive = [p for p in processes(found) or [] if p.alive]
+        if alive:
+            who = ", ".join(f"{p.host} pid {p.pid}" for p in alive)
+            raise CampaignLocked(
+                f"campaign {campaign.name!r} is running ({who}); release its unresolved "
+                "calls when every process has finished"
+            )
+        yield found

@@ -13,14 +13,15 @@ from campaign_dialer.exitcodes import ExitCode
 def results(path: Path) -> ExitCode:
     from campaign_dialer.planning import load_campaign_contacts
     from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store import Journal
+    from campaign_dialer.store.access import existing_journal, where
 
     campaign = load_campaign(path)
-    if not campaign.journal_path.exists():
-        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results to "
-                        f"write; run the campaign first (no journal at {campaign.journal_path})")
-    contacts = load_campaign_contacts(campaign)
-    with Journal(campaign.journal_path, campaign.name, create=False) as journal:
+    with existing_journal(campaign) as journal:
+        if journal is None:
+            raise NotRunYet(f"{campaign.name}: nothing has run yet, so there are no results "
+                            f"to write; run the campaign first (no journal at "
+                            f"{where(campaign)})")
+        contacts = load_campaign_contacts(campaign)
         write_results(contacts, journal, campaign.results_path)
         write_transcripts(contacts, journal, campaign.transcripts_path)
     log.out().print(f"results: {campaign.results_path}", highlight=False, soft_wrap=True)

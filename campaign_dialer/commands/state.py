@@ -16,18 +16,19 @@ from campaign_dialer.vocab import PENDING
 
 
 def status(path: Path, *, as_json: bool = False) -> ExitCode:
-    from campaign_dialer.store import Journal, JournalError
+    from campaign_dialer.store.access import existing_journal, on_postgres
 
     campaign = load_campaign(path, check_inputs=False)
-    try:
-        journal = Journal(campaign.journal_path, campaign.name, create=False)
-    except JournalError:
-        if campaign.journal_path.exists():
-            raise  # there, but unreadable: say so, not "never run"
-        known = _history_attempts(campaign)
+    # A journal there but unreadable (or a database unreachable) raises: never "never run".
+    with existing_journal(campaign) as journal:
+        if journal is not None:
+            data = status_data(journal, campaign)
+    if journal is None:
+        # On PostgreSQL the history lives in the same database: no journal, no history.
+        known = 0 if on_postgres(campaign) else _history_attempts(campaign)
         # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
-        data: dict[str, Any] = {"campaign": campaign.name, "state": "never_run",
-                                "control": "active", "running": False, "runs": 0}
+        data = {"campaign": campaign.name, "state": "never_run", "control": "active",
+                "running": False, "runs": 0}
         text = f"{campaign.name}: never run"
         if known:
             # Not a fresh start: the next run rebuilds the journal from the history.
@@ -36,8 +37,6 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
                     "attempt(s) of this campaign; the next run rebuilds the journal from it")
         print(json.dumps(data)) if as_json else log.out().print(text, highlight=False)
         return ExitCode.OK
-    with journal:
-        data = status_data(journal, campaign)
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return ExitCode.OK
@@ -62,7 +61,23 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         )
         for u in data["unresolved"]:
             con.print(f"  row {u['row']} attempt {u['attempt']}: {u['error'] or '-'}")
+    if "processes" in data:
+        con.print(process_table(data["processes"]))
     return ExitCode.OK
+
+
+def process_table(procs: list[dict[str, Any]]) -> Any:
+    """The campaign's `run` processes (PostgreSQL store): who is dialing, and are they alive."""
+    from rich.table import Table
+
+    t = Table(title=f"processes: {sum(p['alive'] for p in procs)} alive of {len(procs)}")
+    for col in ("host", "pid", "started", "last heartbeat", "alive", "live calls", "rows held"):
+        t.add_column(col, justify="right" if col in ("pid", "live calls", "rows held") else "left")
+    for p in procs:
+        t.add_row(p["host"], str(p["pid"]), dash(p["started_at"]), dash(p["last_heartbeat"]),
+                  "yes" if p["alive"] else "no (silent past its lease)",
+                  str(p["live_calls"]), str(p["rows_held"]))
+    return t
 
 
 def _history_attempts(campaign: Campaign) -> int:
@@ -80,13 +95,15 @@ def _history_attempts(campaign: Campaign) -> int:
 
 def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     from campaign_dialer.store import PLACED
+    from campaign_dialer.store.access import process_rows, processes
 
     fates = journal.fates().values()
     counts = Counter((f.disposition, f.reason or "") for f in fates)
     by_disp = Counter(f.disposition for f in fates)
     opens = [f.next_open for f in fates if f.disposition == PENDING and f.next_open]
     runs = journal.runs()
-    running = lock_held(campaign)
+    procs = processes(journal)  # None on SQLite: its run lock says whether a run is going
+    running = lock_held(campaign) if procs is None else any(p.alive for p in procs)
     last_exit = journal.get_meta("last_exit_code")
     from campaign_dialer.report import state_label
 
@@ -99,7 +116,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
         for a in journal.attempts(states=[UNRESOLVED])
     ]
     wait = journal.get_meta("pause_wait_s")
-    return {
+    data: dict[str, Any] = {
         "campaign": campaign.name,
         "state": state_label(running=running, control=control, runs=len(runs),
                              pending=by_disp.get(PENDING, 0)),
@@ -119,3 +136,6 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
         "pause_wait_s": float(wait) if wait else 15 * 60.0,
         "unresolved": unresolved,
     }
+    if procs is not None:
+        data["processes"] = process_rows(procs)
+    return data

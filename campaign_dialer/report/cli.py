@@ -27,15 +27,18 @@ def command(
     if not 1 <= len(paths) <= 2:
         _say("report takes one campaign file, or two to compare")
         return ExitCode.USAGE
+    from campaign_dialer.store.access import on_postgres, same_journal, where
+
     campaigns = [load(p) for p in paths]
     for c in campaigns:
-        if not c.journal_path.exists():
+        # A database is asked when the report reads it (`data.load`); a file is looked at now.
+        if not on_postgres(c) and not c.journal_path.exists():
             raise NotRunYet(f"{c.name}: nothing has run yet, so there is nothing to report; "
-                            f"run the campaign first (no journal at {c.journal_path})")
+                            f"run the campaign first (no journal at {where(c)})")
     redact = Redactor(tuple({s for c in campaigns for s in redactor_for(c).secrets}))
     if len(campaigns) == 2:
         a, b = campaigns
-        same = a.journal_path.resolve() == b.journal_path.resolve()
+        same = same_journal(a, b)
         titles, sides, path = compare(a, None if same else b)
         if as_json:
             print(redact(json.dumps({"compare": titles, "sides": sides}, indent=2)))

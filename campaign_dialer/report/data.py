@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,14 @@ class JournalFacts:
     control: str
     last_exit_code: int | None
     fate_counts: Counter[tuple[str, str]]
-    lock_held: bool | None = None  # the run lock, where known: a killed run left no end time
+    # The run lock (SQLite) or a live process in the registry (PostgreSQL), where known: a
+    # killed run left no end time.
+    lock_held: bool | None = None
 
     @property
     def running(self) -> bool:
-        open_run = bool(self.runs) and self.runs[-1].get("ended_at") is None
+        # Any open run: on PostgreSQL several processes run at once, the newest may be done.
+        open_run = any(r.get("ended_at") is None for r in self.runs)
         return open_run and self.lock_held is not False
 
 
@@ -73,23 +77,30 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     campaign is running) the frame is rebuilt from the journal and the contacts, and with
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     """
-    from campaign_dialer.store import JournalError, open_journal, run_lock_held
+    from campaign_dialer.store import JournalError
+    from campaign_dialer.store.access import existing_journal, on_postgres, running, where
 
-    if not campaign.journal_path.exists():
-        raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to report; "
-                        f"run the campaign first (no journal at {campaign.journal_path})")
-    try:
-        journal = open_journal(campaign.journal_path, campaign.name, create=False)
-    except JournalError as e:
-        raise ReportError(str(e)) from None
-    with journal, journal.snapshot():
-        facts = read_journal(journal)
-        facts.lock_held = run_lock_held(campaign.output_dir, campaign.name)
-        df, source = current(
-            campaign, journal, running=facts.running, refresh=refresh_results,
-            fresh=lambda old: agrees(old, facts.fate_counts),
-        )
-        df = _with_transcript_excerpts(df, journal)
+    with ExitStack() as stack:
+        try:
+            journal = stack.enter_context(existing_journal(campaign))
+        except JournalError as e:
+            if on_postgres(campaign):
+                raise  # the database's own exit code (unreachable 69, refused 1...)
+            raise ReportError(str(e)) from None  # a journal file that is not one
+        if journal is None:
+            raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to "
+                            f"report; run the campaign first (no journal at {where(campaign)})")
+        # The registry (PostgreSQL) or the run lock, read before the snapshot: a process
+        # that dies is counted out once its lease expires.
+        lock_held = running(campaign, journal)
+        with journal.snapshot():
+            facts = read_journal(journal)
+            facts.lock_held = lock_held
+            df, source = current(
+                campaign, journal, running=facts.running, refresh=refresh_results,
+                fresh=lambda old: agrees(old, facts.fate_counts),
+            )
+            df = _with_transcript_excerpts(df, journal)
     return Loaded(campaign, redactor_for(campaign).frame(df), facts, source)
 
 
