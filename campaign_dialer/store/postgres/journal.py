@@ -33,13 +33,8 @@ from campaign_dialer.store.errors import JournalError
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     CONTROL_STATES,
-    ERROR,
     FINAL,
     INTENT,
-    NOT_PLACED,
-    PLACED,
-    REJECTED,
-    UNRESOLVED,
     Attempt,
     CallFacts,
     Fate,
@@ -49,12 +44,13 @@ from campaign_dialer.store.model import (
 )
 from campaign_dialer.store.postgres.coord import Coordinator
 from campaign_dialer.store.postgres.db import Database
+from campaign_dialer.store.transitions import AttemptTransitions
 
 _COLS = ", ".join(ATTEMPT_COLUMNS)
 _RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]
 
 
-class PgJournal:
+class PgJournal(AttemptTransitions):
     """One campaign's journal in a shared PostgreSQL database (see module doc)."""
 
     def __init__(
@@ -90,10 +86,6 @@ class PgJournal:
             raise
         j._owns_db = True
         return j
-
-    def _ts(self) -> str:
-        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
-        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
 
     def close(self) -> None:
         """Closes the pool if `open` made it; a shared Database is its opener's to close."""
@@ -223,14 +215,6 @@ class PgJournal:
         return [Attempt.from_row(r)
                 for r in self._attempt_rows("AND person = %s", (person,), order="attempt")]
 
-    def attempts_by_person(self) -> dict[str, list[Attempt]]:
-        out: dict[str, list[Attempt]] = {}
-        for a in self.attempts():
-            out.setdefault(a.person, []).append(a)
-        for lst in out.values():
-            lst.sort(key=lambda a: a.attempt)
-        return out
-
     def attempt_record(self, attempt_id: int) -> dict[str, Any]:
         rows = self._attempt_rows("AND id = %s", (attempt_id,))
         if not rows:
@@ -286,18 +270,6 @@ class PgJournal:
             "WHERE id = %s AND campaign = %s", (self._ts(), attempt_id, self.campaign),
         )
 
-    def record_placed(
-        self, attempt_id: int, *, call_id: str, http_status: int | None, status: str,
-        placed_at: str | None,
-    ) -> None:
-        self._update(
-            attempt_id, state=PLACED, call_id=call_id, http_status=http_status, status=status,
-            placed_at=placed_at or self._ts(), error=None, error_code=None,
-        )
-
-    def record_status(self, attempt_id: int, status: str) -> None:
-        self._update(attempt_id, status=status)
-
     def record_final(
         self, attempt_id: int, *, status: str, outcome: str | None, ended_reason: str | None,
         ended_at: str | None, duration_seconds: float | None, recording_url: str | None,
@@ -318,60 +290,6 @@ class PgJournal:
             ended_at=ended_at or self._ts(), duration_seconds=duration_seconds,
             recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
         )
-
-    def record_rejected(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        self._update(attempt_id, state=REJECTED, http_status=http_status,
-                     error_code=error_code, error=error)
-
-    def record_error(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        self._update(attempt_id, state=ERROR, http_status=http_status, error_code=error_code,
-                     error=error)
-
-    def record_not_placed(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        """Known NOT to have rung: the same key is reused."""
-        self._update(attempt_id, state=NOT_PLACED, http_status=http_status,
-                     error_code=error_code, error=error)
-
-    def reopen(
-        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
-    ) -> None:
-        """A not-placed attempt goes back to intent before its key is sent again (counted as
-        a live call again, so it is refused at max_live_calls like a new intent)."""
-        fields: dict[str, Any] = {"state": INTENT}
-        if body is not None:
-            fields["body"] = json.dumps(body, sort_keys=True)
-        if idem_key is not None:
-            fields["idem_key"] = idem_key
-        self._update(attempt_id, **fields)
-
-    def record_unresolved(self, attempt_id: int, *, error: str) -> None:
-        self._update(attempt_id, state=UNRESOLVED, error_code="unresolved", error=error)
-
-    def release(self, *, rows: Iterable[int] | None, as_called: bool) -> list[Attempt]:
-        wanted = set(rows) if rows is not None else None
-        done = []
-        for a in self.attempts(states=[UNRESOLVED]):
-            if wanted is not None and a.row not in wanted:
-                continue
-            if as_called:
-                self._update(a.id, state=FINAL, status="unknown", error_code="released",
-                             error="released by a person as called", ended_at=self._ts())
-            else:
-                self._update(a.id, state=NOT_PLACED, error_code="released",
-                             error="released by a person as not placed")
-            done.append(self.attempt(a.id))
-        return done
-
-    def note_error(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        self._update(attempt_id, http_status=http_status, error_code=error_code, error=error)
 
     def transcripts(self) -> list[dict[str, Any]]:
         return self.db.dicts(

@@ -23,18 +23,12 @@ from campaign_dialer.store.errors import DuplicateAttempt, JournalError, Journal
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     CONTROL_STATES,
-    ERROR,
     FINAL,
     INTENT,
-    NOT_PLACED,
-    PLACED,
-    REJECTED,
-    UNRESOLVED,
     Attempt,
     CallFacts,
     Fate,
     HttpTally,
-    iso,
     json_object,
     now_iso,
 )
@@ -42,9 +36,10 @@ from campaign_dialer.store.sqlite.base import Database, OnDatabase
 from campaign_dialer.store.sqlite.schema import JOURNAL_MIGRATIONS as MIGRATIONS
 from campaign_dialer.store.sqlite.schema import JOURNAL_SCHEMA as SCHEMA
 from campaign_dialer.store.sqlite.schema import JOURNAL_VERSION as SCHEMA_VERSION
+from campaign_dialer.store.transitions import AttemptTransitions
 
 
-class Journal(OnDatabase):
+class Journal(OnDatabase, AttemptTransitions):
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
     def __init__(
@@ -96,10 +91,6 @@ class Journal(OnDatabase):
             "restore it from a backup, or move it aside and run again (the contact "
             "history rebuilds what it knows)"
         )
-
-    def _ts(self) -> str:
-        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
-        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
 
 
     # -- meta -------------------------------------------------------------------------
@@ -200,14 +191,6 @@ class Journal(OnDatabase):
         rows = self._read("SELECT * FROM attempts WHERE person=? ORDER BY attempt", (person,))
         return [Attempt.from_row(r) for r in rows]
 
-    def attempts_by_person(self) -> dict[str, list[Attempt]]:
-        out: dict[str, list[Attempt]] = {}
-        for a in self.attempts():
-            out.setdefault(a.person, []).append(a)
-        for lst in out.values():
-            lst.sort(key=lambda a: a.attempt)
-        return out
-
     def _update(self, attempt_id: int, **fields: Any) -> None:
         fields["updated_at"] = self._ts()
         if isinstance(fields.get("error"), str):
@@ -264,18 +247,6 @@ class Journal(OnDatabase):
                 (self._ts(), attempt_id),
             )
 
-    def record_placed(
-        self, attempt_id: int, *, call_id: str, http_status: int | None, status: str,
-        placed_at: str | None,
-    ) -> None:
-        self._update(
-            attempt_id, state=PLACED, call_id=call_id, http_status=http_status, status=status,
-            placed_at=placed_at or self._ts(), error=None, error_code=None,
-        )
-
-    def record_status(self, attempt_id: int, status: str) -> None:
-        self._update(attempt_id, status=status)
-
     def record_final(
         self, attempt_id: int, *, status: str, outcome: str | None, ended_reason: str | None,
         ended_at: str | None, duration_seconds: float | None, recording_url: str | None,
@@ -297,71 +268,6 @@ class Journal(OnDatabase):
             ended_at=ended_at or self._ts(), duration_seconds=duration_seconds,
             recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
         )
-
-    def record_rejected(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        self._update(
-            attempt_id, state=REJECTED, http_status=http_status, error_code=error_code,
-            error=error,
-        )
-
-    def record_error(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        self._update(
-            attempt_id, state=ERROR, http_status=http_status, error_code=error_code, error=error
-        )
-
-    def record_not_placed(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        """Known NOT to have rung (auth refused, reconciled as absent): the same key is reused."""
-        self._update(
-            attempt_id, state=NOT_PLACED, http_status=http_status, error_code=error_code,
-            error=error,
-        )
-
-    def reopen(
-        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
-    ) -> None:
-        """A not-placed attempt goes back to intent before its key is sent again.
-
-        `body`: the campaign was fixed since (agent, from-number); nothing was placed under
-        the old key, so the corrected request goes out under `idem_key`, one of its own.
-        """
-        fields: dict[str, Any] = {"state": INTENT}
-        if body is not None:
-            fields["body"] = json.dumps(body, sort_keys=True)
-        if idem_key is not None:
-            fields["idem_key"] = idem_key
-        self._update(attempt_id, **fields)
-
-    def record_unresolved(self, attempt_id: int, *, error: str) -> None:
-        """Neither replay nor lookup can tell whether this call rang: a person decides."""
-        self._update(attempt_id, state=UNRESOLVED, error_code="unresolved", error=error)
-
-    def release(self, *, rows: Iterable[int] | None, as_called: bool) -> list[Attempt]:
-        """A person's decision on unresolved attempts: not placed (dial again) or called."""
-        wanted = set(rows) if rows is not None else None
-        done = []
-        for a in self.attempts(states=[UNRESOLVED]):
-            if wanted is not None and a.row not in wanted:
-                continue
-            if as_called:
-                self._update(a.id, state=FINAL, status="unknown", error_code="released",
-                             error="released by a person as called", ended_at=self._ts())
-            else:
-                self._update(a.id, state=NOT_PLACED, error_code="released",
-                             error="released by a person as not placed")
-            done.append(self.attempt(a.id))
-        return done
-
-    def note_error(
-        self, attempt_id: int, *, http_status: int | None, error_code: str | None, error: str
-    ) -> None:
-        """Keep the last transient problem without changing the state."""
-        self._update(attempt_id, http_status=http_status, error_code=error_code, error=error)
 
     def transcripts(self) -> list[dict[str, Any]]:
         """Every recorded transcript with its attempt's call id, row and person."""
