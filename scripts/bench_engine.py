@@ -17,6 +17,10 @@ process. The dialer is judged by the sandbox's audit, not by its own report:
   re-armed every LAG_TICK_S, 5 ms) records how late each wake-up is; p99 and max are
   printed (target: max under 20 ms; anything blocking the loop, a SQLite commit, a file
   read, shows here);
+- with --against DIR (a checkout of an earlier commit: `git worktree add /tmp/prev REV`),
+  the same campaign dialed by that checkout's engine too, under the same probe and sandbox,
+  alternating with this one --rounds times: CPU per call is compared on the same machine in
+  the same minutes (medians), since a figure from another day or machine says little;
 - side by side, in the same run, against a fresh sandbox with the same settings: a naive
   sequential httpx loop (POST one call, poll it every poll_interval_s until final, next) for a
   bounded sample, with its calls/s, CPU per call and extrapolated makespan for the same N.
@@ -28,6 +32,7 @@ and R * --seconds-per-rate calls at the others (so the whole run takes ~5 minute
     .venv/bin/python scripts/bench_engine.py [--rates 10,25,50] [--calls 5000]
         [--seconds-per-rate 60] [--full] [--time-scale 0.005] [--poll 1]
         [--baseline-seconds 15] [--baseline-calls 200] [--keep DIR] [--json-out FILE]
+        [--against DIR] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -131,6 +136,7 @@ class DialerResult:
     calls_planned: int
     rps: float
     max_live: int
+    engine: str = "dialer"  # "dialer": this checkout; else the --against checkout's commit
     exit_code: int | None = None
     timed_out: bool = False
     wall_s: float = 0.0
@@ -172,24 +178,28 @@ def dialer_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def startup_cpu(toml: Path, workdir: Path) -> float:
+def startup_cpu(toml: Path, workdir: Path, repo: Path = REPO) -> float:
     """CPU of `check` on the campaign: interpreter, imports, loading and planning N rows."""
     before = children_cpu()
     with open(workdir / "check.out", "w") as out:
         subprocess.run(
             [PYTHON, "-m", "campaign_dialer.cli", "--log-level", "warning", "--log-json",
              "check", str(toml), "--json"],
-            cwd=REPO, env=dialer_env(workdir), stdout=out, stderr=subprocess.STDOUT, timeout=300,
+            cwd=repo, env=dialer_env(workdir), stdout=out, stderr=subprocess.STDOUT, timeout=300,
             check=False,
         )
     return children_cpu() - before
 
 
-def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> DialerResult:
+def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path,
+               repo: Path = REPO) -> DialerResult:
+    """One dialer run; `repo` is the checkout whose engine dials (its folder is the
+    process's working directory, so its `campaign_dialer` is the one imported)."""
     res = DialerResult(rate=spec.rate, calls_planned=spec.calls, rps=spec.rps,
-                       max_live=spec.max_live)
+                       max_live=spec.max_live,
+                       engine="dialer" if repo == REPO else short_head(repo))
     toml = write_campaign(workdir / "campaign", spec)
-    res.startup_cpu_s = startup_cpu(toml, workdir)
+    res.startup_cpu_s = startup_cpu(toml, workdir, repo)
     with SandboxProcess(key=KEY, rps=spec.rps, max_live=spec.max_live,
                         time_scale=args.time_scale, seed=args.seed,
                         log_path=workdir / "sandbox.log") as sb:
@@ -202,7 +212,7 @@ def run_dialer(spec: CampaignSpec, args: argparse.Namespace, workdir: Path) -> D
         busy0, self0 = machine_busy(), self_cpu()
         with open(workdir / "dialer.out", "w") as out, open(workdir / "dialer.err", "w") as err:
             started = time.monotonic()
-            proc = subprocess.Popen(cmd, cwd=REPO, env=dialer_env(workdir), stdout=out, stderr=err)
+            proc = subprocess.Popen(cmd, cwd=repo, env=dialer_env(workdir), stdout=out, stderr=err)
             sampler = Sampler(proc.pid, sb)
             sampler.start()
             try:
@@ -346,7 +356,7 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
         own = a.rate_429_own + a.live_429_own
         cpu_call = d.cpu_s / n if n else float("nan")
         exit_ = ("TIMEOUT " if d.timed_out else "") + str(d.exit_code)
-        print(f"{'dialer @' + format(d.rate, 'g') + '/s':<16}{n:>6}{d.rate:>7.2f}"
+        print(f"{d.engine + ' @' + format(d.rate, 'g') + '/s':<16}{n:>6}{d.rate:>7.2f}"
               f"{a.placement_rate:>10.2f}{a.placement_rate / d.rate:>7.3f}"
               f"{fmt_s(d.wall_s):>10}{fmt_s(span):>10}{fmt_s(bound):>8}"
               f"{d.wall_s / bound:>9.2f}{own:>8}{a.fault_429:>8}{a.max_post_1s:>8}"
@@ -383,7 +393,7 @@ def print_table(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
 def print_details(d: DialerResult, b: BaselineResult | None) -> None:
     a = d.audit or AuditFigures()
     n = a.calls
-    print(f"\n== dialer @ {d.rate:g} calls/s: {d.calls_planned} contacts, "
+    print(f"\n== {d.engine} @ {d.rate:g} calls/s: {d.calls_planned} contacts, "
           f"requests_per_second={d.rps:g}, max_live_calls={d.max_live}")
     print(f"   placed {n} calls to {a.distinct_numbers} distinct numbers; POSTs {a.posts} "
           f"(admitted {a.posts_admitted}); GETs {a.gets} ({a.gets_per_call:.2f}/call); "
@@ -429,6 +439,42 @@ def print_details(d: DialerResult, b: BaselineResult | None) -> None:
               f"429 retries {b.retries_429}; other processes: {b.others_cores:.2f} cores")
 
 
+def short_head(repo: Path) -> str:
+    """The short commit of a checkout (the label of the --against engine)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return (s[len(s) // 2] + s[(len(s) - 1) // 2]) / 2 if s else float("nan")
+
+
+def print_comparison(rows: list[tuple[DialerResult, BaselineResult | None]]) -> None:
+    """This engine against the --against one, per rate: medians of the alternating rounds."""
+    for rate in sorted({d.rate for d, _ in rows}):
+        runs = [d for d, _ in rows if d.rate == rate and d.audit and d.audit.calls]
+        ours = [d for d in runs if d.engine == "dialer"]
+        theirs = [d for d in runs if d.engine != "dialer"]
+        if not ours or not theirs:
+            continue
+
+        def per_call(ds: list[DialerResult], net: bool) -> list[float]:
+            return [((d.cpu_s - (d.startup_cpu_s if net else 0.0)) / d.audit.calls) * 1e3
+                    for d in ds if d.audit]
+
+        mine, prev = _median(per_call(ours, False)), _median(per_call(theirs, False))
+        mine_n, prev_n = _median(per_call(ours, True)), _median(per_call(theirs, True))
+        each = lambda ds: ", ".join(f"{x:.2f}" for x in per_call(ds, False))  # noqa: E731
+        print(f"CPU per call @{rate:g}/s, median of {len(ours)} + {len(theirs)} alternating runs: "
+              f"this engine {mine:.2f} ms ({each(ours)}), {theirs[0].engine} {prev:.2f} ms "
+              f"({each(theirs)}): {mine / prev:.3f}x; net of start-up {mine_n:.2f} vs "
+              f"{prev_n:.2f} ms: {mine_n / prev_n:.3f}x")
+
+
 def git_state() -> str:
     """The code measured: HEAD and the files changed in the work tree."""
     try:
@@ -470,7 +516,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=Path, default=None,
                    help="keep campaign folders, logs and audits here (default: a temp dir)")
     p.add_argument("--json-out", type=Path, default=None, help="write every figure as JSON")
+    p.add_argument("--against", type=Path, default=None,
+                   help="also dial each setting with the engine of this checkout (an earlier "
+                        "commit: `git worktree add DIR REV`), alternating with this one")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="runs per setting (and per engine with --against); default 1")
     args = p.parse_args(argv)
+    if args.against is not None and not (args.against / "campaign_dialer").is_dir():
+        p.error(f"--against {args.against}: no campaign_dialer package in that folder")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
 
     rates = sorted({float(x) for x in args.rates.split(",") if x.strip()})
     if not rates or min(rates) <= 0:
@@ -488,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
                                  poll_interval_s=args.poll, name=f"bench-engine-{r:g}"))
 
     print(f"bench_engine: {git_state()}")
+    if args.against is not None:
+        print(f"bench_engine: against {args.against} at {short_head(args.against)}, "
+              f"{args.rounds} round(s) each, alternating")
     print(f"bench_engine: python {platform.python_version()} on {os.cpu_count()} CPU(s), "
           f"{platform.system()} {platform.release()}")
     print(f"sandbox: separate process, no faults, time_scale={args.time_scale:g}, "
@@ -513,25 +571,36 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.monotonic()
     try:
         for spec in plan:
-            workdir = root / f"rate-{spec.rate:g}"
-            if workdir.exists():
-                raise SystemExit(f"{workdir} exists; give --keep an empty folder")
-            workdir.mkdir(parents=True)
-            print(f"running {spec.calls} calls @ {spec.rate:g}/s ...", flush=True)
-            d = run_dialer(spec, args, workdir)
-            b = None
-            if not args.no_baseline:
-                print(f"running the baseline @ {spec.rate:g}/s settings ...", flush=True)
-                b = run_baseline(spec, args, workdir)
-            print_details(d, b)
-            print(flush=True)
-            rows.append((d, b))
+            for round_ in range(args.rounds):
+                engines = [REPO] if args.against is None else (
+                    [args.against, REPO] if round_ % 2 == 0 else [REPO, args.against])
+                for repo in engines:
+                    name = "this" if repo == REPO else "against"
+                    workdir = root / f"rate-{spec.rate:g}-{name}-{round_ + 1}"
+                    if workdir.exists():
+                        raise SystemExit(f"{workdir} exists; give --keep an empty folder")
+                    workdir.mkdir(parents=True)
+                    print(f"running {spec.calls} calls @ {spec.rate:g}/s with "
+                          f"{'this engine' if repo == REPO else short_head(repo)} ...",
+                          flush=True)
+                    d = run_dialer(spec, args, workdir, repo)
+                    b = None
+                    if not args.no_baseline and round_ == 0 and repo == REPO:
+                        print(f"running the baseline @ {spec.rate:g}/s settings ...",
+                              flush=True)
+                        b = run_baseline(spec, args, workdir)
+                    print_details(d, b)
+                    print(flush=True)
+                    rows.append((d, b))
     finally:
         if tmp is not None:
             tmp.cleanup()
 
     print(f"\n== summary ({time.monotonic() - t_all:.0f} s in all)\n")
     print_table(rows)
+    if args.against is not None:
+        print()
+        print_comparison(rows)
     ok_rate = all(d.audit and d.audit.placement_rate >= 0.97 * d.rate for d, _ in rows)
     own_429 = sum((d.audit.rate_429_own + d.audit.live_429_own) if d.audit else 0
                   for d, _ in rows)

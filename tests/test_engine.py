@@ -47,6 +47,7 @@ class FakePlatform:
 
     polls_to_final: int = 2
     final_status: str = "completed"
+    final_outcome: str = "qualified"
     statuses: list[str] = field(default_factory=lambda: ["ringing", "in_progress"])
     script: list[str | None] = field(default_factory=list)  # fault for each next POST
     get_script: list[str | None] = field(default_factory=list)
@@ -125,7 +126,7 @@ class FakePlatform:
             call["status"] = "queued"
         elif n >= self.polls_to_final:
             call["status"] = self.final_status
-            call.update(outcome="qualified", duration_seconds=42.0,
+            call.update(outcome=self.final_outcome, duration_seconds=42.0,
                         ended_at="2026-06-09T17:01:00Z")
         else:
             call["status"] = self.statuses[min(n - 1, len(self.statuses) - 1)]
@@ -521,3 +522,48 @@ def test_no_journal_history_or_gate_call_runs_on_the_event_loop(
     assert r.outcome.exit_code == ExitCode.OK
     assert {a.state for a in r.journal.attempts()} >= {"final", "rejected"}
     assert seen == []
+
+
+def test_an_opt_out_is_on_the_ledger_before_the_engine_goes_on_never_held_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A final record nothing waits for is deferred (one lane hand-off fewer per call); an
+    opt-out never is: it reaches the shared DNC ledger in an awaited lane call."""
+    from campaign_dialer.engine.io import Lane
+    from campaign_dialer.store.ledger_file import DncLedger
+
+    in_held = [False]
+    adds: list[tuple[str, bool]] = []
+    run_held = Lane._run_held
+
+    def watched_held(self: Lane, held: Any) -> None:
+        in_held[0] = True
+        try:
+            run_held(self, held)
+        finally:
+            in_held[0] = False
+
+    add = DncLedger.add
+
+    def watched_add(self: DncLedger, e164: str, **kw: Any) -> Any:
+        adds.append((kw["reason"], in_held[0]))
+        return add(self, e164, **kw)
+
+    monkeypatch.setattr(Lane, "_run_held", watched_held)
+    monkeypatch.setattr(DncLedger, "add", watched_add)
+    p = FakePlatform(final_outcome="opt_out")
+    r = run_engine(tmp_path, p, phones=numbers(3))
+    assert r.outcome.exit_code == ExitCode.OK
+    assert sorted(adds) == [("opt_out", False)] * 3
+    assert {a.state for a in r.journal.attempts()} == {"final"}
+
+
+def test_every_deferred_final_is_journaled_when_the_run_returns(tmp_path: Path) -> None:
+    """Finals and placements held back by the lane are all written by the time `run` ends."""
+    p = FakePlatform(polls_to_final=1)
+    r = run_engine(tmp_path, p, phones=numbers(12))
+    assert r.outcome.exit_code == ExitCode.OK
+    attempts = r.journal.attempts()
+    assert len(attempts) == 12
+    assert {a.state for a in attempts} == {"final"}
+    assert all(a.call_id and a.placed_at for a in attempts)

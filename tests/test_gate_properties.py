@@ -13,7 +13,7 @@ import csv
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -234,3 +234,42 @@ def test_check_reads_no_file_and_reloaded_reads_only_what_changed(
     assert gate.check(phone_e164=POOL[3], contact_id=None, tz_hint=None, at=at).reason \
         == "dnc_local"  # the ledger caught up in place: every gate sharing it sees the number
     assert fresh.reloaded() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2250, 12, 31)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_instant_to_ns_and_back_is_what_pandas_says(naive: datetime, offset_min: int) -> None:
+    """The gate's scalar time arithmetic (no Timestamp per dial) agrees with pandas."""
+    import warnings
+
+    import pandas as pd
+
+    from campaign_dialer.compliance.base import _from_ns, _ns
+
+    at = naive.replace(tzinfo=timezone(timedelta(minutes=offset_min)))
+    ns = _ns(at)
+    assert ns == pd.Timestamp(at).tz_convert("UTC").as_unit("ns").value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n in (ns, ns + 999, ns - 1):
+            assert _from_ns(n) == pd.Timestamp(n, unit="ns", tz="UTC").to_pydatetime()
+    assert _from_ns(ns) == at
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="+0123456789٣ -", min_size=1, max_size=20))
+def test_one_number_as_int_is_what_the_vectorised_key_says(number: str) -> None:
+    import pyarrow as pa
+
+    from campaign_dialer.compliance.base import _e164_int, _e164_ints
+
+    try:
+        expected = int(_e164_ints(pa.array([number], type=pa.large_string()))[0])
+    except (pa.ArrowInvalid, ValueError):
+        with pytest.raises((pa.ArrowInvalid, ValueError)):
+            _e164_int(number)
+        return
+    assert _e164_int(number) == expected

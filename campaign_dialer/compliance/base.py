@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -58,18 +58,36 @@ def _aware(at: datetime, name: str = "at") -> datetime:
 
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ns(at: datetime) -> int:
-    return int(pd.Timestamp(_aware(at)).tz_convert("UTC").as_unit("ns").value)
+    """Nanoseconds since the epoch of an aware instant (exact: datetimes hold microseconds).
+
+    Integer arithmetic, as pandas does it, without a Timestamp per call: the gate asks at
+    every dial."""
+    d = _aware(at) - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1_000
 
 
 def _from_ns(ns: int) -> datetime:
-    return pd.Timestamp(ns, unit="ns", tz="UTC").to_pydatetime()
+    """The instant of `_ns`, in UTC (nanoseconds below a microsecond dropped, as pandas'
+    `to_pydatetime` does)."""
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
 
 
 
 def _arrow_strings(values: pd.Series) -> pa.Array:
     arr = pa.array(values.astype(STRING), type=pa.large_string())
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _e164_int(number: str) -> int:
+    """`_e164_ints` of one number: the dial-time check asks one at a time."""
+    digits = number[1:]
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        return int(digits)
+    return int(_e164_ints(pa.array([number], type=pa.large_string()))[0])
 
 
 def _e164_ints(numbers: pa.Array) -> np.ndarray:

@@ -128,6 +128,10 @@ class ConsentLedger:
         self._key_dict: dict[tuple[str, str], int] | None = None
         self._order: np.ndarray | None = None
         self._sorted_codes = np.zeros(0, dtype=np.int64)
+        # One event's fields without a pandas row per call (`decide` runs at every dial).
+        self._revoke = events["revoke"].to_numpy(dtype=bool)
+        self._expires_ns = events["expires_ns"].to_numpy(dtype=np.int64)
+        self._texts: list[pa.Array] | None = None  # source, event_text, expires_text
 
     @classmethod
     def load(
@@ -188,14 +192,17 @@ class ConsentLedger:
                 best = max(best, self._latest_for(code, at_ns))
         if best < 0:
             return ConsentDecision(False, NO_CONSENT, None, None)
-        ev = self.events.iloc[best]
+        if self._texts is None:
+            self._texts = [pa.array(self.events[c].array, type=pa.large_string())
+                           for c in ("source", "event_text", "expires_text")]
+        source, event_text, expires_text = (_text(col[best].as_py()) for col in self._texts)
         return _decision(
-            bool(ev["revoke"]),
-            int(ev["event_ns"]),
-            int(ev["expires_ns"]),
-            str(ev["source"]),
-            str(ev["event_text"]),
-            str(ev["expires_text"]),
+            bool(self._revoke[best]),
+            int(self._event_ns[best]),
+            int(self._expires_ns[best]),
+            source,
+            event_text,
+            expires_text,
             at_ns,
         )
 
@@ -336,6 +343,11 @@ def _read_consent_full(
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
     events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")
     return events.drop(columns="neg_exp").reset_index(drop=True), unreadable, warnings
+
+
+def _text(value: object) -> str:
+    """A text cell of an event ("" when absent; the reader never leaves one absent)."""
+    return "" if value is None else str(value)
 
 
 def _decision(

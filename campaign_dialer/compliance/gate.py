@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from campaign_dialer.compliance.base import (
     CONSENT_EXPIRED,
@@ -34,7 +33,7 @@ from campaign_dialer.compliance.base import (
     OUTSIDE_WINDOW,
     REASSIGNED_UNCHECKED,
     _aware,
-    _e164_ints,
+    _e164_int,
     _ns,
 )
 from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
@@ -261,7 +260,7 @@ class Gate:
         }
         if self.require_consent and consent.allowed and consent.event_at is not None and phone:
             code, queried = self._rnd(
-                _e164_ints(pa.array([phone], type=pa.large_string())),
+                np.array([_e164_int(phone)], dtype=np.int64),
                 np.array([_ns(consent.event_at)], dtype=np.int64), np.array([True]),
             )
             evidence["rnd_queried_at"] = queried[0] or ""

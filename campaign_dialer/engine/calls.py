@@ -199,6 +199,7 @@ class Dialing(Following):
         co = self.co
         if co is None:
             return
+        self.lane.flush()  # finals held back by `defer` free their room first
         cap = self.cfg.api.max_live_calls
         while not self.stopping and await anyio.to_thread.run_sync(co.live_calls) >= cap:
             await self._waiting_for_live_room()
@@ -348,7 +349,7 @@ class Dialing(Following):
                 bound.info("post_retry", status=e.status, code=e.code, delay_s=round(delay, 3))
                 await anyio.sleep(delay)
                 continue
-            await self.journal.record_placed(
+            self.journal.record_placed(
                 a.id, call_id=call.id, http_status=201, status=call.status,
                 placed_at=iso(self.clock.now()),
             )

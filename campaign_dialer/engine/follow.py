@@ -16,7 +16,7 @@ import anyio
 
 from campaign_dialer.client import TERMINAL_STATUSES, AuthError, Call, NotFound, VantaxError
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store import Attempt, iso
+from campaign_dialer.store import FINAL, Attempt, iso
 from campaign_dialer.webhook import Receiver
 
 from .base import EngineBase
@@ -121,7 +121,7 @@ class Following(EngineBase):
                         next_poll = time.monotonic() + quiet
                         if call.status != last_status and not call.is_terminal:
                             last_status = call.status
-                            await self.journal.record_status(a.id, call.status)
+                            self.journal.record_status(a.id, call.status)
                         continue
                     if time.monotonic() < until:
                         continue  # the time limit: said at the top of the loop
@@ -152,7 +152,7 @@ class Following(EngineBase):
                     if not call.status_known:
                         bound.info("unknown_status", status=call.status)
                     if not call.is_terminal:  # a final status is journaled with the record
-                        await self.journal.record_status(a.id, call.status)
+                        self.journal.record_status(a.id, call.status)
             if hook is not None and not call.is_terminal:
                 # The last word before giving up may have come as an event.
                 last = await self._from_events(call)
@@ -165,14 +165,23 @@ class Following(EngineBase):
                 hook.unwatch(call.id)
 
     async def _finish(self, a: Attempt, call: Call, row: Row, bound: Any, why: str) -> None:
-        """Journal the final record and the row's fate (one hop); opt-out, redial."""
+        """Journal the final record, the row's fate and an opt-out (one lane job); redial.
+
+        When no attempt can follow (the policy does not redial this status, the attempts are
+        used up) and the call is no opt-out, nothing on the loop waits for the job: it is
+        deferred (`Lane.defer`) and still runs before any later lane call, so the next gate
+        check, claim or fate sees it. An opt-out is awaited: on the ledger before we go on.
+        """
         extra = dict(call.extra)
         extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
         status = call.status if call.status != "resuming" else (a.status or "unknown")
         now = self.clock.now()
         journal = self.journal.sync
+        ledger = self.gate.ledger
+        policy = self.policy
+        campaign = self.campaign.name
 
-        def work() -> tuple[Attempt, list[Attempt]]:
+        def record() -> Attempt:
             journal.record_final(
                 a.id, status=status, outcome=call.outcome, ended_reason=call.ended_reason,
                 ended_at=iso(now), duration_seconds=call.duration_seconds,
@@ -182,18 +191,26 @@ class Following(EngineBase):
             )
             final = journal.attempt(a.id)
             journal.set_fates([attempt_fate(row, final)])
-            return final, journal.attempts_for(row.person or "")
+            if policy.opted_out(final) and row.phone_e164:
+                ledger.add(row.phone_e164, reason="opt_out", campaign=campaign,
+                           evidence=call.id, at=now)
+                bound.info("opt_out_recorded")
+            return final
 
-        final, attempts = await self.lane.run(work)
+        def work() -> list[Attempt]:
+            record()
+            return journal.attempts_for(row.person or "")
+
+        # What the job will journal, as far as the policy asks (the same fields, verbatim).
+        ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
+                                     ended_reason=call.ended_reason)
         self.stats.completed += 1
         bound.info("call_final", status=call.status, outcome=call.outcome)
-        if self.policy.opted_out(final) and row.phone_e164:
-            await self.gate.add_dnc(
-                row.phone_e164, reason="opt_out", campaign=self.campaign.name,
-                evidence=call.id, at=self.clock.now(),
-            )
-            bound.info("opt_out_recorded")
-        nxt = self.policy.next(row, attempts, self.clock.now())
+        if policy.ends_with(ending) and not policy.opted_out(ending):
+            self.lane.defer(record)
+            return
+        attempts = await self.lane.run(work)
+        nxt = policy.next(row, attempts, self.clock.now())
         if nxt is not None and not self.stopping and self._stop is None:
             self.schedule.push(row, nxt[1])
 

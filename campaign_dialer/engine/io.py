@@ -44,15 +44,25 @@ class Lane:
 
     `post` queues a write without waiting for it (same order, same thread): for journal
     updates nothing on the loop waits on. Its failure is raised by the next `run`.
+
+    `defer` holds such a write on the loop until the next `run` or `post`, which sends it
+    ahead of itself, or `DEFER_S` at most: the same order, but no wake-up of the thread of
+    its own (at 50 calls/s a wake-up per write was most of what the lane cost). A process
+    killed meanwhile loses at most `DEFER_S` of such writes, which is what a kill between
+    a POST and its commit always meant: the journal still says what may have rung.
     """
 
     IDLE_EXIT_S = 5.0
+    DEFER_S = 0.05
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None  # a posted write that raised
+        # On the loop's thread only: writes held back by `defer`, and the timer sending them.
+        self._held: list[tuple[Callable[[], Any], contextvars.Context]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def _submit(self, job: _Job) -> None:
         with self._lock:
@@ -94,6 +104,7 @@ class Lane:
         call = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
+        self.flush()
         self._submit((call, contextvars.copy_context(), loop, fut))
         with anyio.CancelScope(shield=True):
             result = await fut
@@ -103,7 +114,38 @@ class Lane:
         """Queue `fn(*args, **kwargs)` behind the calls already asked, without waiting."""
         self._raise_failed()
         call = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
+        self.flush()
         self._submit((call, contextvars.copy_context(), None, None))
+
+    def defer(self, fn: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+        """`post`, sent with the next `run` or `post` (or after `DEFER_S`): from the loop."""
+        self._raise_failed()
+        call = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
+        self._held.append((call, contextvars.copy_context()))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.DEFER_S, self.flush)
+
+    def flush(self) -> None:
+        """Send the writes `defer` holds, as one job, ahead of anything asked later."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        self._submit((functools.partial(self._run_held, held), contextvars.Context(), None, None))
+
+    def _run_held(self, held: list[tuple[Callable[[], Any], contextvars.Context]]) -> None:
+        """In the thread: each held write in order; one that fails does not stop the rest,
+        and the first failure is raised by the next `run`."""
+        first: BaseException | None = None
+        for fn, ctx in held:
+            try:
+                ctx.run(fn)
+            except BaseException as e:  # noqa: BLE001 - handed to the next caller
+                first = first or e
+        if first is not None:
+            raise first
 
     def _raise_failed(self) -> None:
         if self._failed is not None:
@@ -167,14 +209,17 @@ class AsyncJournal:
     async def count_post(self, attempt_id: int) -> None:
         await self.lane.run(self.sync.count_post, attempt_id)
 
-    async def record_placed(self, attempt_id: int, **kw: Any) -> None:
-        await self.lane.run(self.sync.record_placed, attempt_id, **kw)
+    def record_placed(self, attempt_id: int, **kw: Any) -> None:
+        """Deferred (`Lane.defer`), not awaited: the intent, committed before the POST, is
+        what keeps the call from being placed twice; until this lands, a crash leaves the
+        intent, and recovery finds the call by its key. In order with every later lane call."""
+        self.lane.defer(self.sync.record_placed, attempt_id, **kw)
 
-    async def record_status(self, attempt_id: int, status: str) -> None:
-        """Queued, not awaited: a live call's progress, which nothing on the loop waits on;
+    def record_status(self, attempt_id: int, status: str) -> None:
+        """Deferred, not awaited: a live call's progress, which nothing on the loop waits on;
         in order with every later lane call (the final record comes after it), and a
         failure is raised by the next awaited one."""
-        self.lane.post(self.sync.record_status, attempt_id, status)
+        self.lane.defer(self.sync.record_status, attempt_id, status)
 
     async def record_rejected(self, attempt_id: int, **kw: Any) -> None:
         await self.lane.run(self.sync.record_rejected, attempt_id, **kw)

@@ -84,7 +84,7 @@ class Recovery(Dialing):
                 )
                 return
             if found is not None:
-                await self.journal.record_placed(
+                self.journal.record_placed(
                     a.id, call_id=found.id, http_status=None, status=found.status,
                     placed_at=a.intent_at,
                 )

@@ -26,6 +26,12 @@ def opted_out(a: Attempt, words: Iterable[str]) -> bool:
     return bool(set(words) & {a.outcome or "", a.ended_reason or "", a.status or ""})
 
 
+def redial_allowed(status: str | None, attempt: int, cfg: CampaignFile) -> bool:
+    """Whether a call that ended with `status` as attempt number `attempt` may be followed by
+    another (before the opt-out, the gap and the 24 h caps are asked)."""
+    return status in cfg.redial.statuses and attempt < cfg.redial.max_attempts
+
+
 def next_attempt(
     row: Row, attempts: list[Attempt], now: datetime, cfg: CampaignFile, rules: Any,
 ) -> tuple[int, datetime | None] | None:
@@ -42,7 +48,7 @@ def next_attempt(
     if last.state != FINAL:
         return None
     red = cfg.redial
-    if last.status not in red.statuses or last.attempt >= red.max_attempts:
+    if not redial_allowed(last.status, last.attempt, cfg):
         return None
     if opted_out(last, cfg.compliance.opt_out_outcomes):
         return None
@@ -77,3 +83,8 @@ class RedialPolicy:
 
     def opted_out(self, a: Attempt) -> bool:
         return opted_out(a, self.cfg.compliance.opt_out_outcomes)
+
+    def ends_with(self, a: Attempt) -> bool:
+        """No attempt can follow `a` (final as it is): `next` would say None whatever else
+        the journal holds."""
+        return not redial_allowed(a.status, a.attempt, self.cfg) or self.opted_out(a)

@@ -197,9 +197,15 @@ class Journal(OnDatabase, AttemptTransitions):
             fields["error"] = scrub(fields["error"])  # an API message may echo a secret
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._write() as db:
-            db.execute(f"UPDATE attempts SET {cols} WHERE id=?", (*fields.values(), attempt_id))
+            # The row as written comes back with the write (one statement, not a re-read).
+            changed = db.execute(
+                f"UPDATE attempts SET {cols} WHERE id=? RETURNING *",
+                (*fields.values(), attempt_id),
+            ).fetchall()
         if self.on_change is not None:
-            self.on_change(self.attempt_record(attempt_id))
+            if not changed:
+                raise JournalError(f"no attempt {attempt_id}")
+            self.on_change({k: changed[0][k] for k in changed[0].keys() if k != "id"})
 
     def attempt_record(self, attempt_id: int) -> dict[str, Any]:
         """An attempt as a plain record (every column but the id), for the contact history."""
