@@ -320,6 +320,13 @@ def history_path(campaign: Campaign) -> Path:
 
 
 def open_campaign_history(campaign: Campaign) -> HistoryStore:
+    """The contact history (and DNC ledger) this campaign's runs obey: the team database
+    when it has a store URL, so `check` plans against what `run` will (opt-outs, recent
+    calls by every campaign), else the SQLite history file."""
+    if campaign.store_url is not None:
+        from campaign_dialer.store.postgres import PgHistory
+
+        return PgHistory.open(campaign.store_url)
     return open_history(history_path(campaign))
 
 

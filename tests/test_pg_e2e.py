@@ -3,6 +3,7 @@ the contact history, judged by the sandbox's audit; and the seam that picks the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -235,6 +236,9 @@ def test_two_campaigns_from_two_folders_respect_each_others_history_and_opt_outs
         first = Counter(c["to"] for c in sb.audit()["calls"])
         rb = run_cli("run", str(summer.path), "--base-url", sb.url, clock=later)
         after_summer = Counter(c["to"] for c in sb.audit()["calls"])
+        # `check` plans against the same database `run` obeys: spring's opt-outs and calls
+        checked = run_cli("check", str(summer.path), "--json", clock=later)
+        spring_checked = run_cli("check", str(spring.path), "--json", clock=later)
         rc = run_cli("run", str(autumn.path), "--base-url", sb.url, clock=later)
         audit = sb.audit()
     assert ra.returncode == 0, ra.stderr[-2000:]
@@ -247,6 +251,15 @@ def test_two_campaigns_from_two_folders_respect_each_others_history_and_opt_outs
             "pending", "recently_called")
         assert (r["disposition"], r["reason"]) == want, r
     assert not (tmp_path / "b" / "dnc-ledger.csv").exists()
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    plan = json.loads(checked.stdout)
+    assert {(r["disposition"], r["reason"]): r["rows"] for r in plan["by_reason"]} == {
+        ("suppressed", "dnc_local"): len(opting_out),
+        ("pending", "recently_called"): len(people) - len(opting_out),
+    }
+    assert spring_checked.returncode == 0, spring_checked.stderr[-2000:]
+    # every row of spring is settled in its journal (the database's): nothing left to place
+    assert json.loads(spring_checked.stdout)["forecast"]["rows_to_place"] == 0
     assert rc.returncode == 0, rc.stderr[-2000:]
     per_number = Counter(c["to"] for c in audit["calls"])
     assert per_number == {p: 1 if p in opting_out else 2 for p in people}

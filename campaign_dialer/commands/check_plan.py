@@ -241,15 +241,20 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
 def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
     """`check`'s forecast: rows the journal already settled are left out."""
     from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
-    from campaign_dialer.store import Journal, JournalError
+    from campaign_dialer.store import JournalError
+    from campaign_dialer.store.access import existing_journal
 
     settled: list[int] = []
-    if campaign.journal_path.exists():
-        try:
-            with Journal(campaign.journal_path, campaign.name, create=False) as j:
+    try:
+        # The campaign's own journal: the SQLite file, or the team database's (a database
+        # that cannot be reached is said, not taken for "never run").
+        with existing_journal(campaign) as j:
+            if j is not None:
                 settled = [r for r, f in j.fates().items() if f.disposition in SETTLED]
-        except JournalError:
-            settled = []
+    except JournalError:
+        if campaign.store_url is not None:
+            raise
+        settled = []  # an unreadable journal file: `status` says why; the plan stands
     from campaign_dialer.report import display_zone
 
     secs, source = expected_call_seconds(campaign, plan.history)
