@@ -437,7 +437,9 @@ class Engine(Sharing):
                     row_fate(r, attempts, self.rows_by_person, self.policy, now, control,
                              stored.get(r.row), dial_time.get(r.row))
                 )
-            journal.set_fates(fates)
+            # Only what changed: every process of a shared campaign recomputes every row at
+            # its start and end, and an unchanged fate rewritten is a round trip for nothing.
+            journal.set_fates([f for f in fates if stored.get(f.row) != f])
             return dict(Counter(f.disposition for f in fates))
 
         counts = await self.lane.run(work)

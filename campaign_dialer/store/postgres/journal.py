@@ -257,12 +257,15 @@ class PgJournal(AttemptTransitions):
         if isinstance(fields.get("error"), str):
             fields["error"] = scrub(fields["error"])  # an API message may echo a secret
         cols = ", ".join(f"{k} = %s" for k in fields)
-        self.db.execute(
-            f"UPDATE attempts SET {cols} WHERE id = %s AND campaign = %s",
+        # The row as written comes back with the write: one round trip, not a re-read.
+        changed = self.db.dicts(
+            f"UPDATE attempts SET {cols} WHERE id = %s AND campaign = %s RETURNING {_COLS}",
             (*fields.values(), attempt_id, self.campaign),
         )
         if self.on_change is not None:
-            self.on_change(self.attempt_record(attempt_id))
+            if not changed:
+                raise JournalError(f"no attempt {attempt_id}")
+            self.on_change({k: changed[0][k] for k in _RECORD_COLS})
 
     def count_post(self, attempt_id: int) -> None:
         self.db.execute(
