@@ -30,11 +30,13 @@ from campaign_dialer.contacts.csvfile import (
     first_bad,
     read_strings,
     refuse_plausible,
+    refuse_title_lines,
     unreadable_cells,
 )
 from campaign_dialer.contacts.csvfile import (
     canon as canon_header,
 )
+from campaign_dialer.contacts.ids import read_ids
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,8 @@ def _read_consent_full(
     i_exp = find("expires_at", "expiry", "expires")
     i_src = find("source", "evidence")
     if i_phone is None and i_cid is None:
+        refuse_title_lines(path, {"phone", "phone_number", "contact_id", "event"},
+                           ComplianceError, encoding)
         raise ComplianceError(path, "no phone or contact_id column", column="phone")
     if i_event is None:
         raise ComplianceError(path, "no event column (grant|revoke)", column="event")
@@ -313,8 +317,7 @@ def _read_consent_full(
         phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
         raw_blank = pd.Series(True, index=range(n))
     if i_cid is not None:
-        cid = column_of(table, i_cid).str.strip()
-        cid = cid.mask(cid == "")
+        cid = read_ids(path, column_of(table, i_cid), names[i_cid], ComplianceError)
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
     nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)

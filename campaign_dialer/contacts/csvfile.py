@@ -362,3 +362,47 @@ def refuse_plausible(
         row=i + first_row,
         column=column,
     ))
+
+
+def header_further_down(
+    path: Path, known: set[str], *, encoding: str | None = None, lines: int = 10
+) -> tuple[int, str] | None:
+    """(line number, header name) of the first line after line 1, among the first `lines`,
+    holding a header name we know: the real header row under a report's title lines (Excel
+    pads those with commas, so they look like a header row that names nothing)."""
+    try:
+        enc, delimiter, first = sniff(path, encoding, None, InputError)
+    except InputError:
+        return None
+    if first is None:
+        return None
+    text = _decoded(path, enc, 1 << 16)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for k, record in enumerate(reader):
+            if k >= lines:
+                break
+            if k == 0:
+                continue
+            hit = next((c.strip() for c in record if canon(c) in known), None)
+            if hit is not None:
+                return reader.line_num, hit
+    except csv.Error:
+        return None
+    return None
+
+
+def refuse_title_lines(
+    path: Path, known: set[str], error: type[InputError], encoding: str | None = None
+) -> None:
+    """Refuse a file whose header row is not its first line, naming the line: reading the
+    title as the header would read the wrong columns (or none) as data."""
+    found = header_further_down(path, known, encoding=encoding)
+    if found is not None:
+        line, name = found
+        raise error(
+            path,
+            f"line 1 is not a header row we know, but line {line} is (it names {name!r}): "
+            "is line 1 a report's title? Delete the lines above the header row",
+            column=name,
+        )

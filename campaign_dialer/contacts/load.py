@@ -11,12 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from campaign_dialer.contacts.csvfile import ContactsError, read_strings
+from campaign_dialer.contacts.csvfile import ContactsError, read_strings, refuse_title_lines
 from campaign_dialer.contacts.csvfile import first_bad as refuse_first
 from campaign_dialer.contacts.hints import normalize_hint
+from campaign_dialer.contacts.ids import read_ids
 from campaign_dialer.contacts.phones import _check_region, normalize_phones
 from campaign_dialer.contacts.roles import _detect_by_values, _resolve_roles, _unique_names
-from campaign_dialer.contacts.tables import STRING
+from campaign_dialer.contacts.tables import PHONE_ROLES, ROLE_ALIASES, STRING
 
 
 @dataclass
@@ -130,7 +131,13 @@ def load_contacts(
     header, table, enc = read_strings(
         path, encoding=encoding, warnings=warnings, error=ContactsError, allow_empty=False
     )
-    roles, phone_idx = _resolve_roles(path, header, columns)
+    try:
+        roles, phone_idx = _resolve_roles(path, header, columns)
+    except ContactsError:
+        # the header under a report's title lines ("Contacts report,,,"): say where it is
+        known = {a for r in (*PHONE_ROLES, "contact_id") for a in ROLE_ALIASES.get(r, ())}
+        refuse_title_lines(path, known, ContactsError, encoding)
+        raise
     taken = set(roles.values()) | set(phone_idx)
     by_values = _detect_by_values(table, header, roles, taken)
     for role, i in by_values.items():
@@ -147,8 +154,7 @@ def load_contacts(
         return pd.Series(table.column(i).to_pandas(), dtype=STRING).reset_index(drop=True)
 
     if "contact_id" in roles:
-        cid = col(roles["contact_id"]).str.strip()
-        cid = cid.mask(cid == "")
+        cid = read_ids(path, col(roles["contact_id"]), header[roles["contact_id"]], ContactsError)
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
 
