@@ -187,3 +187,35 @@ def test_real_dnc_exports_hold_every_number(
     dnc = DncList.load([p], default_region="US")
     for number in ("+12125550123", "+14155550188", "+12125550125", "+12125550126"):
         assert number in dnc, number
+
+
+def test_a_revocation_in_any_phone_column_of_a_consent_export_holds_that_number(
+    tmp_path: Path,
+) -> None:
+    """HubSpot's "Mobile Phone Number" and Salesforce's "Mobile" were not read: a revocation
+    of the mobile number, keyed also by a Record ID the contacts file lacks, was missed."""
+    hub = ConsentLedger.load(_write(
+        tmp_path / "hubspot.csv",
+        "Record ID,Mobile Phone Number,Status,Created at\n"
+        "101,+1 212 555 0123,opted in,2026-06-01T13:00:00Z\n"
+        "101,+1 212 555 0123,opted out,2026-06-09T13:00:00Z\n"), default_region="US")
+    assert hub.decide(phone_e164="+12125550123", contact_id=None, at=AT).reason == (
+        "consent_revoked"
+    )
+    sf = ConsentLedger.load(_write(
+        tmp_path / "sf.csv",
+        "Contact ID,Phone,Mobile,Status,Created at\n"
+        "003A,(212) 555-0123,(415) 555-0188,granted,2026-06-01T13:00:00Z\n"
+        "003A,,415-555-0188,revoked,2026-06-09T13:00:00Z\n"
+        "003B,(212) 555-0125,12125550126.0,granted,2026-06-01T13:00:00Z\n"), default_region="US")
+    assert sf.decide(phone_e164="+14155550188", contact_id=None, at=AT).reason == (
+        "consent_revoked"
+    )
+    assert sf.decide(phone_e164="+12125550123", contact_id=None, at=AT).allowed
+    # a grant is the main column's number only: the other number has no consent of its own
+    assert sf.decide(phone_e164="+12125550126", contact_id=None, at=AT).reason == "no_consent"
+    with pytest.raises(ComplianceError) as e:
+        ConsentLedger.load(_write(
+            tmp_path / "bad.csv", "phone,mobile,event,event_at\n"
+            "+12125550123,2.12555E+10,revoke,2026-06-09T13:00:00Z\n"), default_region="US")
+    assert (e.value.row, e.value.column) == (1, "mobile")
