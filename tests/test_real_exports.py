@@ -219,3 +219,12 @@ def test_a_revocation_in_any_phone_column_of_a_consent_export_holds_that_number(
             tmp_path / "bad.csv", "phone,mobile,event,event_at\n"
             "+12125550123,2.12555E+10,revoke,2026-06-09T13:00:00Z\n"), default_region="US")
     assert (e.value.row, e.value.column) == (1, "mobile")
+
+
+def test_a_european_excel_float_phone_has_no_extension(tmp_path: Path) -> None:
+    """A ';' export in a decimal-comma locale writes 12125550123,0: the number, not an
+    extension "0" (only the `.0` spelling was undone)."""
+    p = _write(tmp_path / "c.csv", "Name;Phone\nA;12125550123,0\nB;2125550124,00\n", bom=True)
+    c = load_contacts(p, default_region="US")
+    assert c.frame["phone_e164"].tolist() == ["+12125550123", "+12125550124"]
+    assert c.frame["phone_extension"].isna().all()
