@@ -228,3 +228,32 @@ def test_a_european_excel_float_phone_has_no_extension(tmp_path: Path) -> None:
     c = load_contacts(p, default_region="US")
     assert c.frame["phone_e164"].tolist() == ["+12125550123", "+12125550124"]
     assert c.frame["phone_extension"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ['Name;Phone;"Betrag (EUR, netto)"', '"Name, First";Phone;Umsatz'],
+)
+def test_a_semicolon_export_whose_header_holds_a_comma_is_read_as_semicolons(
+    tmp_path: Path, header: str
+) -> None:
+    """The first line's comma made the whole file comma-separated: refused with a message
+    naming a column 'netto)"' that does not exist, or no row at all."""
+    p = _write(tmp_path / "c.csv", f"{header}\nA;212 555 0123;1,5\nB;4155550188;2\n", bom=True)
+    c = load_contacts(p, default_region="US")
+    assert c.frame["phone_e164"].tolist() == ["+12125550123", "+14155550188"]
+    d = _write(tmp_path / "dnc.csv", f"{header}\nA;212 555 0123;1,5\nB;4155550188;2\n")
+    dnc = DncList.load([d], default_region="US")
+    assert "+12125550123" in dnc and "+14155550188" in dnc
+
+
+@pytest.mark.parametrize("first", ["sep=;", "sep=,", '"sep=;"'])
+def test_excels_sep_directive_line_is_refused_by_name(tmp_path: Path, first: str) -> None:
+    d = first[-1] if first[-1] != '"' else ";"
+    p = _write(tmp_path / "dnc.csv", f"{first}\nPhone{d}Added\n2125550123{d}2026-06-09\n")
+    with pytest.raises(ComplianceError) as e:
+        DncList.load([p], default_region="US")
+    assert "delimiter directive" in str(e.value)
+    with pytest.raises(ContactsError) as e2:
+        load_contacts(p, default_region="US")
+    assert "delimiter directive" in str(e2.value)
