@@ -257,3 +257,25 @@ def test_excels_sep_directive_line_is_refused_by_name(tmp_path: Path, first: str
     with pytest.raises(ContactsError) as e2:
         load_contacts(p, default_region="US")
     assert "delimiter directive" in str(e2.value)
+
+
+def test_a_number_whose_country_column_says_another_country_is_not_dialed(
+    tmp_path: Path,
+) -> None:
+    """HubSpot's Country/Region = Mexico with `55 1234 5678`: read with region US it is the
+    valid New Jersey number +1 551-234-5678, a stranger. Canada shares +1; a `+52` number of
+    a Mexican row is read as written; an unknown country value is named in a warning."""
+    p = _write(tmp_path / "c.csv",
+               "Record ID,Phone Number,Country/Region\n"
+               "201,55 1234 5678,Mexico\n202,33 1234 5678,MX\n203,212 555 0123,United States\n"
+               "204,416 555 0123,Canada\n205,+52 55 1234 5678,México\n206,212 555 0125,\n"
+               "207,212 555 0126,Atlantis\n208,+1 212 555 0127,U.S.A.\n")
+    c = load_contacts(p, default_region="US")
+    f = c.frame
+    assert f["reason"].fillna("").tolist() == [
+        "invalid_phone", "invalid_phone", "", "", "", "", "", ""
+    ]
+    assert f["phone_e164"].iloc[:2].isna().all()
+    assert "Mexico" in f["detail"].iloc[0] and "+52" in f["detail"].iloc[0]
+    assert f["phone_e164"].iloc[4] == "+525512345678"
+    assert any("'Atlantis'" in w for w in c.warnings)
