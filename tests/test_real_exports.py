@@ -279,3 +279,22 @@ def test_a_number_whose_country_column_says_another_country_is_not_dialed(
     assert "Mexico" in f["detail"].iloc[0] and "+52" in f["detail"].iloc[0]
     assert f["phone_e164"].iloc[4] == "+525512345678"
     assert any("'Atlantis'" in w for w in c.warnings)
+
+
+def test_a_salesforce_18_character_id_is_the_same_contact_as_its_15_character_form(
+    tmp_path: Path,
+) -> None:
+    """A report exports 001A0000006Vm9r, the API and Data Loader 001A0000006Vm9rIAC: a
+    revocation keyed by one holds back the contact keyed by the other. An 18-character id
+    whose last three characters are not the checksum is left as it is."""
+    c = load_contacts(_write(
+        tmp_path / "c.csv",
+        "Contact ID,Phone\n001A0000006Vm9r,212 555 0123\n001A0000006Vm9rAAA,212 555 0124\n"),
+        default_region="US")
+    assert c.frame["contact_id"].tolist() == ["001A0000006Vm9r", "001A0000006Vm9rAAA"]
+    led = ConsentLedger.load(_write(
+        tmp_path / "consent.csv",
+        "phone,contact_id,event,event_at\n+12125550123,,grant,2026-06-01T13:00:00Z\n"
+        ",001A0000006Vm9rIAC,revoke,2026-06-09T13:00:00Z\n"), default_region="US")
+    d = led.decide(phone_e164="+12125550123", contact_id="001A0000006Vm9r", at=AT)
+    assert d.reason == "consent_revoked"

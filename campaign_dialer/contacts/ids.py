@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from campaign_dialer.contacts.csvfile import first_bad
@@ -37,7 +38,33 @@ def read_ids(
         column=column,
     ))
     ids = ids.str.replace(_FLOAT_ID, r"\1", regex=True)
-    return ids.mask(ids == "")
+    return salesforce_15(ids.mask(ids == ""))
+
+
+_SUFFIX = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", dtype=np.uint8)
+
+
+def salesforce_15(ids: pd.Series) -> pd.Series:
+    """Salesforce's 18-character ids as their 15-character form, when the last three
+    characters are the case checksum of the first 15 (so no other id is touched): a report
+    exports `0035e00000AbCdE`, the API and Data Loader `0035e00000AbCdEQAX`, the same record,
+    and a revocation keyed by one must hold back the contact keyed by the other."""
+    cand = ids.str.fullmatch(r"[A-Za-z0-9]{18}").fillna(False).to_numpy(dtype=bool)
+    if not cand.any():
+        return ids
+    raw = np.frombuffer(
+        "".join(ids[cand].tolist()).encode("ascii"), dtype=np.uint8
+    ).reshape(-1, 18)
+    upper = (raw[:, :15] >= ord("A")) & (raw[:, :15] <= ord("Z"))
+    weights = 1 << np.arange(5)
+    codes = (upper.reshape(-1, 3, 5) * weights).sum(axis=2)
+    ok = (_SUFFIX[codes] == raw[:, 15:]).all(axis=1)
+    rows = np.flatnonzero(cand)[ok]
+    if rows.size == 0:
+        return ids
+    out = ids.copy()
+    out.iloc[rows] = out.iloc[rows].str.slice(0, 15)
+    return out
 
 
 __all__ = ["read_ids"]
