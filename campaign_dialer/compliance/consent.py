@@ -23,18 +23,20 @@ from campaign_dialer.compliance.base import (
     _positions,
     file_stamp,
 )
-from campaign_dialer.contacts import STRING, normalize_phones
+from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
 from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
     column_of,
     first_bad,
     read_strings,
     refuse_plausible,
+    refuse_title_lines,
     unreadable_cells,
 )
 from campaign_dialer.contacts.csvfile import (
     canon as canon_header,
 )
+from campaign_dialer.contacts.ids import read_ids
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,12 @@ def _read_consent_full(
         return next((canon.index(a) for a in aliases if a in canon), None)
 
     i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
+    # every other phone-named column (HubSpot's "Mobile Phone Number", Salesforce's "Mobile"):
+    # a revocation is read on each of the row's numbers, never left unread
+    phone_aliases = {a for role in PHONE_ROLES for a in ROLE_ALIASES.get(role, ())}
+    i_others = [i for i, c in enumerate(canon) if c in phone_aliases and i != i_phone]
+    if i_phone is None and i_others:
+        i_phone, i_others = i_others[0], i_others[1:]
     i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
     i_event = find("event", "event_type", "action", "consent_status", "consent_event", "status")
     i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
@@ -269,6 +277,8 @@ def _read_consent_full(
     i_exp = find("expires_at", "expiry", "expires")
     i_src = find("source", "evidence")
     if i_phone is None and i_cid is None:
+        refuse_title_lines(path, {"phone", "phone_number", "contact_id", "event"},
+                           ComplianceError, encoding)
         raise ComplianceError(path, "no phone or contact_id column", column="phone")
     if i_event is None:
         raise ComplianceError(path, "no event column (grant|revoke)", column="event")
@@ -309,12 +319,25 @@ def _read_consent_full(
         unreadable = unreadable_cells(phone_cells, norm, names[i_phone], 1)
         phone = norm["e164"]
         raw_blank = phone_cells.fillna("").str.strip().eq("")
+        extra: list[pd.Series] = []  # per other phone column: the revocations' numbers
+        for i in i_others:
+            cells = column_of(table, i)
+            other = normalize_phones(cells, default_region)
+            refuse_plausible(
+                path, cells, other, names[i], 1, where=revoke, what="revocation phone",
+                error=ComplianceError,
+            )
+            unreadable = pd.concat(
+                [unreadable, unreadable_cells(cells, other, names[i], 1)], ignore_index=True
+            )
+            extra.append(other["e164"].where(pd.Series(revoke), pd.NA).astype(STRING))
+            raw_blank = raw_blank & cells.fillna("").str.strip().eq("")
     else:
         phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
         raw_blank = pd.Series(True, index=range(n))
+        extra = []
     if i_cid is not None:
-        cid = column_of(table, i_cid).str.strip()
-        cid = cid.mask(cid == "")
+        cid = read_ids(path, column_of(table, i_cid), names[i_cid], ComplianceError)
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
     nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
@@ -338,7 +361,13 @@ def _read_consent_full(
     has_cid = cid.notna().to_numpy(dtype=bool)
     by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array)
     by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array)
-    events = pd.concat([by_phone, by_cid], ignore_index=True)
+    by_other = []
+    for numbers in extra:
+        other_set = (numbers.notna() & numbers.ne(phone).fillna(True)).to_numpy(dtype=bool)
+        by_other.append(
+            base[other_set].assign(kind="p", key=numbers[other_set].astype(STRING).array)
+        )
+    events = pd.concat([by_phone, *by_other, by_cid], ignore_index=True)
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
     events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")

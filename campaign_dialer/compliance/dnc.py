@@ -31,6 +31,7 @@ from campaign_dialer.contacts.csvfile import (
     column_of,
     read_strings,
     refuse_plausible,
+    refuse_title_lines,
     unreadable_cells,
 )
 from campaign_dialer.contacts.csvfile import (
@@ -75,6 +76,10 @@ def _read_dnc_file(
     aliases = set(_DNC_HEADERS)
     cols = [i for i, c in enumerate(canon) if c in aliases]
     header_names = names
+    if not cols:
+        # "Do Not Call list,," above "Phone,Mobile": read as a header, the title would make
+        # one column the numbers and leave the others unread
+        refuse_title_lines(path, aliases, ComplianceError, encoding)
     if not cols and len(names) > 1 and not any(
         normalize_phones(pd.Series(names, dtype=STRING), region)["e164"].notna()
     ):

@@ -4,7 +4,8 @@ Every column is read as text (pyarrow, no type guessing: `+14155550188` keeps it
 that cannot be read rejects the file naming file, row and column; nothing is half-read.
 Encoding: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode text"), else
 Windows-1252 with a warning; `encoding=` overrides. Delimiter: comma, or `;`, tab or `|` when
-the first line has no comma. A Salesforce report's footer is left out, with a warning.
+it splits the first line into more fields (quotes honoured); Excel's `sep=;` first line is
+refused by name. A Salesforce report's footer is left out, with a warning.
 """
 
 from __future__ import annotations
@@ -108,9 +109,22 @@ def sniff(
     if not text.strip():
         return enc, ",", None
     first = text.splitlines()[0] if text.splitlines() else ""
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delimiter = "," if counts[","] else max(counts, key=lambda d: counts[d])
-    return enc, delimiter, first
+    if re.fullmatch(r'"?sep=.?"?[,;\t|]*', first.strip(), re.I):
+        raise error(
+            path,
+            f"line 1 is Excel's delimiter directive {first.strip()!r}, not the header row: "
+            "delete that line (the delimiter is detected from the header)",
+            row=None,
+        )
+    return enc, _delimiter(first), first
+
+
+def _delimiter(first: str) -> str:
+    """Comma, unless `;`, tab or `|` splits the header line into more fields (quotes
+    honoured): a European export's `Name;Phone;"Betrag (EUR, netto)"` is `;`-separated."""
+    fields = {d: len(next(csv.reader([first], delimiter=d), [])) for d in (",", ";", "\t", "|")}
+    best = max((";", "\t", "|"), key=lambda d: fields[d])
+    return best if fields[best] > fields[","] else ","
 
 
 # The lines a Salesforce report export ends with, after a blank line: "Grand Totals (n
@@ -362,3 +376,47 @@ def refuse_plausible(
         row=i + first_row,
         column=column,
     ))
+
+
+def header_further_down(
+    path: Path, known: set[str], *, encoding: str | None = None, lines: int = 10
+) -> tuple[int, str] | None:
+    """(line number, header name) of the first line after line 1, among the first `lines`,
+    holding a header name we know: the real header row under a report's title lines (Excel
+    pads those with commas, so they look like a header row that names nothing)."""
+    try:
+        enc, delimiter, first = sniff(path, encoding, None, InputError)
+    except InputError:
+        return None
+    if first is None:
+        return None
+    text = _decoded(path, enc, 1 << 16)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for k, record in enumerate(reader):
+            if k >= lines:
+                break
+            if k == 0:
+                continue
+            hit = next((c.strip() for c in record if canon(c) in known), None)
+            if hit is not None:
+                return reader.line_num, hit
+    except csv.Error:
+        return None
+    return None
+
+
+def refuse_title_lines(
+    path: Path, known: set[str], error: type[InputError], encoding: str | None = None
+) -> None:
+    """Refuse a file whose header row is not its first line, naming the line: reading the
+    title as the header would read the wrong columns (or none) as data."""
+    found = header_further_down(path, known, encoding=encoding)
+    if found is not None:
+        line, name = found
+        raise error(
+            path,
+            f"line 1 is not a header row we know, but line {line} is (it names {name!r}): "
+            "is line 1 a report's title? Delete the lines above the header row",
+            column=name,
+        )

@@ -11,12 +11,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from campaign_dialer.contacts.csvfile import ContactsError, read_strings
+from campaign_dialer.contacts.country import calling_code, country_region
+from campaign_dialer.contacts.csvfile import ContactsError, read_strings, refuse_title_lines
 from campaign_dialer.contacts.csvfile import first_bad as refuse_first
 from campaign_dialer.contacts.hints import normalize_hint
+from campaign_dialer.contacts.ids import read_ids
 from campaign_dialer.contacts.phones import _check_region, normalize_phones
 from campaign_dialer.contacts.roles import _detect_by_values, _resolve_roles, _unique_names
-from campaign_dialer.contacts.tables import STRING
+from campaign_dialer.contacts.tables import PHONE_ROLES, ROLE_ALIASES, STRING
 
 
 @dataclass
@@ -111,6 +113,41 @@ def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)[rows]
 
 
+def _check_country(
+    cells: pd.Series, name: str, e164: pd.Series, reason: np.ndarray, detail: np.ndarray,
+    warnings: list[str], path: Path,
+) -> pd.Series:
+    """Rows whose number is not of the calling code of the row's country cell become
+    `invalid_phone` (a Mexican `55 1234 5678` read with region US is a New Jersey number);
+    country cells we do not know are named in a warning, never taken as a country."""
+    codes, uniques = pd.factorize(cells.fillna("").str.strip())
+    regions = [country_region(u) for u in uniques]
+    unknown = [u for u, r in zip(uniques, regions, strict=True) if u and r is None]
+    if unknown:
+        warnings.append(
+            f"{path}: column {name!r}: country value(s) not recognised, numbers there are read "
+            f"with the campaign's default_region: {', '.join(map(repr, unknown[:5]))}"
+        )
+    has = e164.notna().to_numpy(dtype=bool)
+    wrong = np.zeros(len(e164), dtype=bool)
+    for k, region in enumerate(regions):
+        if region is None:
+            continue
+        rows = has & (codes == k)
+        if not rows.any():
+            continue
+        prefix = f"+{calling_code(region)}"
+        bad = rows & ~e164.str.startswith(prefix).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            wrong |= bad
+            detail[bad] = [
+                f"the row's {name!r} is {uniques[k]!r} ({region}, {prefix}) but the number "
+                f"reads as {v}: write it with its country code" for v in e164[bad]
+            ]
+    reason[wrong] = "invalid_phone"
+    return e164.mask(pd.Series(wrong), pd.NA)
+
+
 # Values of a Do-Not-Call checkbox column that mean "may be called"; any other value holds
 # the row back (a checkbox exported as 1/true/yes/x, or words nobody expected).
 _FLAG_NO = frozenset({"", "0", "false", "no", "n", "f", "off", "unchecked", "0.0"})
@@ -130,7 +167,13 @@ def load_contacts(
     header, table, enc = read_strings(
         path, encoding=encoding, warnings=warnings, error=ContactsError, allow_empty=False
     )
-    roles, phone_idx = _resolve_roles(path, header, columns)
+    try:
+        roles, phone_idx = _resolve_roles(path, header, columns)
+    except ContactsError:
+        # the header under a report's title lines ("Contacts report,,,"): say where it is
+        known = {a for r in (*PHONE_ROLES, "contact_id") for a in ROLE_ALIASES.get(r, ())}
+        refuse_title_lines(path, known, ContactsError, encoding)
+        raise
     taken = set(roles.values()) | set(phone_idx)
     by_values = _detect_by_values(table, header, roles, taken)
     for role, i in by_values.items():
@@ -147,8 +190,7 @@ def load_contacts(
         return pd.Series(table.column(i).to_pandas(), dtype=STRING).reset_index(drop=True)
 
     if "contact_id" in roles:
-        cid = col(roles["contact_id"]).str.strip()
-        cid = cid.mask(cid == "")
+        cid = read_ids(path, col(roles["contact_id"]), header[roles["contact_id"]], ContactsError)
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
 
@@ -283,6 +325,10 @@ def load_contacts(
         if len(sources) > 1:
             where = np.array([f" ({h})" for h in col_labels] + [""], dtype=object)
             detail[invalid] = detail[invalid] + where[first_bad[invalid]]
+    if "country" in roles:
+        e164 = _check_country(
+            col(roles["country"]), header[roles["country"]], e164, reason, detail, warnings, path
+        )
     usable = reason == None  # noqa: E711 (element-wise)
     keys: list[pd.Series | tuple[pd.Series, bool]] = list(valid_cols) or [e164]
     keys.append((cid, False))

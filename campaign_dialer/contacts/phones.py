@@ -44,7 +44,7 @@ def _check_region(default_region: str) -> str:
 
 
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
-_EXCEL_FLOAT = re.compile(r"^(\+?\d+)\.0+$")
+_EXCEL_FLOAT = re.compile(r"^(\+?\d+)[.,]0+$")
 _LEADING_LABEL = re.compile(r"^(?:tel:|[A-Za-z][A-Za-z .]*?\s*[:=-]\s*)(?=[+(\d])", re.I)
 _TRAILING_LABEL = re.compile(
     r"(?:\s*[\(\[][^\)\]\d]*[A-Za-z][^\)\]\d]*[\)\]]|\s*[,;:/-]?\s*\b[A-Za-z]+\.?)\s*$"
@@ -61,7 +61,8 @@ def clean_phone_text(raw: str) -> tuple[str, str | None, str | None]:
 
     Undoes what spreadsheets and CRMs do to a number, the same for contacts, DNC lists and
     consent: full-width digits and non-breaking spaces (NFKC), invisible marks, a leading
-    apostrophe (Excel's "text" marker), `tel:` and `Mobile:` prefixes, Excel's float `.0`,
+    apostrophe (Excel's "text" marker), `tel:` and `Mobile:` prefixes, Excel's float `.0` (`,0`
+    in a decimal-comma locale),
     labels after the number (`(cell)`, `home`, `mobile`) and extensions (`x12`, `ext. 12`).
     Scientific notation (`4.15555E+09`) has lost digits: it is never read as a number.
     """
@@ -309,7 +310,7 @@ def _split_affixes(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     idx = np.flatnonzero(hit)
     parts = pc.extract_regex(arr.take(pa.array(idx)), _AFFIXED)
     core = pc.replace_substring_regex(
-        pc.struct_field(parts, [0]), r"^(\+?[0-9]+)\.0+$", r"\1"
+        pc.struct_field(parts, [0]), r"^(\+?[0-9]+)[.,]0+$", r"\1"
     ).cast(pa.large_string())
     ext = pc.struct_field(parts, [1]).cast(pa.large_string())
     ext = pc.if_else(pc.equal(ext, ""), pa.scalar(None, pa.large_string()), ext)
@@ -342,7 +343,7 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
         arr = arr.combine_chunks()
     # Excel's float spelling ("4155550192.0") is undone before the fast path, as
     # `clean_phone_text` does, so both paths read the same digits
-    arr = pc.replace_substring_regex(arr, r"^(\+?[0-9]+)\.0+$", r"\1")
+    arr = pc.replace_substring_regex(arr, r"^(\+?[0-9]+)[.,]0+$", r"\1")
     core, core_ext = _split_affixes(arr)
     n = len(arr)
     parts = _threads() if n >= 100_000 else 1
