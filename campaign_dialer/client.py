@@ -9,6 +9,7 @@ API and nothing of the journal; retry policy belongs to the engine.
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -143,7 +144,10 @@ class Call:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Call:
-        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+        if not isinstance(data, Mapping):
+            raise UnexpectedResponse("CALL object is not an object")
+        call_id = _call_id(data.get("id"))
+        if call_id is None:
             raise UnexpectedResponse("CALL object without an id")
         dur = data.get("duration_seconds")
         try:
@@ -151,7 +155,7 @@ class Call:
         except (TypeError, ValueError):
             duration = None
         return cls(
-            id=data["id"],
+            id=call_id,
             status=str(data.get("status") or "unknown"),
             to=_str(data.get("to")),
             contact_id=_str(data.get("contact_id")),
@@ -168,12 +172,33 @@ class Call:
         )
 
 
+def _call_id(v: Any) -> str | None:
+    """The contract's ids are strings (`call_...`); a platform that sends a number still
+    placed a call, and that call must be followed, so a whole number is read as its digits."""
+    if isinstance(v, str) and v:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
 def _str(v: Any) -> str | None:
-    return None if v is None else str(v)
+    """A text field; a structured value (a transcript as a list of turns) is kept as JSON,
+    never as a Python repr."""
+    if v is None:
+        return None
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Delta-seconds (possibly fractional) or an HTTP-date, capped; None when absent or junk."""
+def parse_retry_after(
+    value: str | None, *, now: float | None = None, date: str | None = None
+) -> float | None:
+    """Delta-seconds (possibly fractional) or an HTTP-date, capped; None when absent or junk.
+
+    An HTTP-date is read against the response's own `Date` header when it has one (RFC 9110):
+    the platform's two times agree with each other even when our clock does not."""
     if value is None:
         return None
     value = value.strip()
@@ -186,10 +211,23 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        secs = dt.timestamp() - (now if now is not None else time.time())
+        base = _http_date(date)
+        if base is None:
+            base = now if now is not None else time.time()
+        secs = dt.timestamp() - base
     if secs != secs:  # NaN
         return None
     return min(max(secs, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -303,16 +341,29 @@ class VantaxClient:
         seen: set[str] = set()
         while True:
             data = await self._request("GET", "/v1/calls", params=params)
-            for item in data.get("data") or []:
+            items = data.get("data")
+            if not isinstance(items, list):
+                # A list we cannot find is no answer: "no call" would let crash recovery
+                # re-send a POST that may already have rung the person.
+                raise UnexpectedResponse(
+                    "GET /v1/calls: 200 without a list of calls in `data`", status=200
+                )
+            for item in items:
                 try:
-                    yield Call.from_json(item)
+                    call = Call.from_json(item)
                 except UnexpectedResponse:
-                    continue
+                    # This one may be the call looked for: the answer cannot say "none".
+                    raise UnexpectedResponse(
+                        "GET /v1/calls: a listed call without an id", status=200
+                    ) from None
+                yield call
             cursor = data.get("next_cursor")
             if not cursor:
                 return
             if str(cursor) in seen:  # a cursor that comes back would page forever
-                raise UnexpectedResponse("GET /v1/calls: next_cursor repeats an earlier page")
+                raise UnexpectedResponse(
+                    "GET /v1/calls: next_cursor repeats an earlier page", status=200
+                )
             seen.add(str(cursor))
             params = {**params, "cursor": cursor}
 
@@ -403,7 +454,9 @@ def _error_for(
     text = f"{method} {path}: {status}" + (f" {code}" if code else "") + (
         f": {message}" if message else ""
     )
-    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+    retry_after = parse_retry_after(
+        resp.headers.get("Retry-After"), date=resp.headers.get("Date")
+    )
     kw: dict[str, Any] = {
         "status": status, "code": code, "details": details, "retry_after": retry_after,
     }
