@@ -480,3 +480,102 @@ async def test_list_calls_walks_every_page_with_filters() -> None:
     fake.place({"agent_id": "agt_other", "phone_number": numbers(1)[0]})
     assert len(await _list_all(fake, agent_id=AGENT)) == 5
     assert await _list_all(fake, agent_id="agt_other") == ["call_00000006"]
+
+
+# -- more answers the contract documents -----------------------------------------------------
+
+@pytest.mark.parametrize("fault", ["429-seconds", "429-date", "502-html", "503-empty"])
+def test_recovery_asks_again_when_its_lookup_is_refused_for_a_moment(
+    tmp_path: Path, fault: str,
+) -> None:
+    """429 counts GETs too: a lookup refused once (or a proxy's 502) is asked again, so the
+    call the crashed run placed is followed in this run, never re-sent."""
+    phone = numbers(1)[0]
+    fake = Vantax()
+    fake.list_faults = [None, fault]  # the first list is the clock probe
+    r = run_engine(tmp_path, fake, phones=[phone], before=crashed_intent(phone, fake))
+    assert fake.posts == []
+    (a,) = r.journal.attempts()
+    assert (a.state, a.status, a.call_id) == ("final", "completed", "call_00000001")
+    assert r.journal.fates()[1].disposition == "dialed"
+
+
+def test_recovery_that_is_refused_every_time_leaves_the_intent_open(tmp_path: Path) -> None:
+    phone = numbers(1)[0]
+    fake = Vantax()
+    fake.list_faults = [None] + ["429-seconds"] * 50
+    r = run_engine(tmp_path, fake, phones=[phone], before=crashed_intent(phone, fake))
+    assert fake.posts == []
+    (a,) = r.journal.attempts()
+    assert a.state == "intent"
+    assert r.journal.fates()[1].disposition == "pending"
+
+
+def test_an_unknown_agent_stops_the_run_with_78_and_nobody_is_rung(tmp_path: Path) -> None:
+    fake = Vantax()
+
+    def agent_gone(req: httpx.Request) -> httpx.Response:
+        if req.method == "POST":
+            fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
+            return fake._resp(404, envelope("agent_not_found"))
+        return Vantax.handler(fake, req)
+
+    fake.handler = agent_gone  # type: ignore[method-assign]
+    r = run_engine(tmp_path, fake, phones=numbers(3), pacing="calls_per_second = 2")
+    assert r.outcome.exit_code == ExitCode.CONFIG
+    assert fake.calls == {}
+    assert {f.disposition for f in r.journal.fates().values()} == {"pending"}
+
+
+def test_a_validation_error_is_the_rows_error_with_its_code(tmp_path: Path) -> None:
+    fake = Vantax()
+    fake.post_faults = []
+
+    def invalid(req: httpx.Request) -> httpx.Response:
+        if req.method == "POST":
+            fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
+            return fake._resp(422, envelope(
+                "validation_error", "phone_number must be E.164",
+                {"fields": {"phone_number": ["not E.164"]}}))
+        return Vantax.handler(fake, req)
+
+    fake.handler = invalid  # type: ignore[method-assign]
+    r = run_engine(tmp_path, fake, phones=numbers(1))
+    assert len(fake.posts) == 1 and fake.calls == {}
+    f = r.journal.fates()[1]
+    assert (f.disposition, f.reason) == ("error", "validation_error")
+
+
+def test_a_call_the_platform_does_not_know_yet_is_polled_until_it_does(tmp_path: Path) -> None:
+    fake = Vantax()
+    fake.get_faults = []
+    misses = [2]
+    get = fake._get
+
+    def lagging(req: httpx.Request, cid: str) -> httpx.Response:
+        if misses[0]:
+            misses[0] -= 1
+            return fake._resp(404, envelope("call_not_found"))
+        return get(req, cid)
+
+    fake._get = lagging  # type: ignore[method-assign]
+    r = run_engine(tmp_path, fake, phones=numbers(1))
+    (a,) = r.journal.attempts()
+    assert (a.state, a.status) == ("final", "completed")
+    assert len(fake.posts) == 1
+
+
+def test_a_403_on_post_stops_the_run_with_77(tmp_path: Path) -> None:
+    fake = Vantax()
+
+    def forbidden(req: httpx.Request) -> httpx.Response:
+        if req.method == "POST":
+            fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
+            return fake._resp(403, envelope("forbidden"))
+        return Vantax.handler(fake, req)
+
+    fake.handler = forbidden  # type: ignore[method-assign]
+    r = run_engine(tmp_path, fake, phones=numbers(3), pacing="calls_per_second = 2")
+    assert r.outcome.exit_code == ExitCode.NOPERM
+    assert len(fake.posts) == 1
+    assert not any(f.disposition == "dialed" for f in r.journal.fates().values())
