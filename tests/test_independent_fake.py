@@ -579,3 +579,27 @@ def test_a_403_on_post_stops_the_run_with_77(tmp_path: Path) -> None:
     assert r.outcome.exit_code == ExitCode.NOPERM
     assert len(fake.posts) == 1
     assert not any(f.disposition == "dialed" for f in r.journal.fates().values())
+
+
+def test_a_poll_told_to_wait_by_retry_after_waits_that_long(tmp_path: Path) -> None:
+    """Polling counts against the same limit as POST: after a 429 with `Retry-After: 1` the
+    next GET of the call comes no sooner (a jittered backoff of half a second would not)."""
+    fake = Vantax()
+    not_before: list[float] = []
+    early: list[float] = []
+    get = fake._get
+
+    def limited(req: httpx.Request, cid: str) -> httpx.Response:
+        now = time.monotonic()
+        if not_before and now < not_before[-1]:
+            early.append(not_before[-1] - now)
+        if not not_before:
+            not_before.append(now + 1.0)
+            return fake._resp(429, envelope("rate_limited"), headers={"Retry-After": "1"})
+        return get(req, cid)
+
+    fake._get = limited  # type: ignore[method-assign]
+    r = run_engine(tmp_path, fake, phones=numbers(1))
+    assert early == []
+    (a,) = r.journal.attempts()
+    assert (a.state, a.status) == ("final", "completed")
