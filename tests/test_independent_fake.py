@@ -123,6 +123,8 @@ class Vantax:
             return self._resp(500, envelope("internal_error"))
         if fault == "409-busy":
             return self._resp(409, envelope("call_in_progress"))
+        if fault == "409-in-flight":
+            return self._resp(409, envelope("idempotency_conflict"))
         if fault == "401":
             return self._resp(401, envelope("unauthorized"))
         return None
@@ -164,6 +166,8 @@ class Vantax:
             raise httpx.RemoteProtocolError("Server disconnected", request=req)
         if fault == "timeout-after-accept":
             raise httpx.ReadTimeout("read timed out", request=req)
+        if fault == "html-after-accept":  # a proxy answered 200 for the platform
+            return self._resp(200, text="<html>OK</html>")
         return self._resp(201, {"success": True, "message": "Outbound call initiated",
                                 "data": self.render(dict(call))})
 
@@ -603,3 +607,20 @@ def test_a_poll_told_to_wait_by_retry_after_waits_that_long(tmp_path: Path) -> N
     assert early == []
     (a,) = r.journal.attempts()
     assert (a.state, a.status) == ("final", "completed")
+
+
+@pytest.mark.parametrize("faults", [
+    ["drop-after-accept", "409-in-flight"],  # the replay meets the original still in flight
+    ["html-after-accept"],
+    ["timeout-after-accept", "502-html", "429-bare"],
+])
+def test_a_placed_call_whose_answer_was_lost_is_found_by_its_key_and_rung_once(
+    tmp_path: Path, faults: list[str],
+) -> None:
+    fake = Vantax()
+    fake.post_faults = list(faults)
+    r = run_engine(tmp_path, fake, phones=numbers(1))
+    assert len(fake.calls) == 1 and len({k for k, _ in fake.posts}) == 1
+    assert len(fake.posts) == len(faults) + 1
+    (a,) = r.journal.attempts()
+    assert (a.state, a.call_id, a.status) == ("final", "call_00000001", "completed")
