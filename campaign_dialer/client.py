@@ -271,6 +271,7 @@ class VantaxClient:
         if not api_key:
             raise AuthError("no API key given")
         self._pacer = pacer or _no_pacing
+        self._hide_key = _KeyHider(api_key)
         self._observer = observer
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -387,6 +388,8 @@ class VantaxClient:
         self._note_date(resp.headers.get("Date"))
         body = _json_or_none(resp)
         code, message, details = _envelope(body)
+        # A platform or proxy may quote our Authorization header back: never carry it on.
+        message, details = self._hide_key(message), self._hide_key(details)
         self._observe(method, label, resp.status_code, code, started, None)
         if resp.is_success:
             if not isinstance(body, dict):
@@ -416,6 +419,27 @@ class VantaxClient:
             self._observer(
                 Exchange(method, path, status, code, time.monotonic() - started, error)
             )
+
+
+class _KeyHider:
+    """Replaces the API key wherever a server's answer quotes it (text, nested details)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "_KeyHider()"
+
+    def __call__(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return v.replace(self._key, "[REDACTED]") if self._key in v else v
+        if isinstance(v, dict):
+            return {k: self(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self(x) for x in v]
+        return v
 
 
 def _is_loopback_url(url: str) -> bool:

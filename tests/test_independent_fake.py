@@ -624,3 +624,28 @@ def test_a_placed_call_whose_answer_was_lost_is_found_by_its_key_and_rung_once(
     assert len(fake.posts) == len(faults) + 1
     (a,) = r.journal.attempts()
     assert (a.state, a.call_id, a.status) == ("final", "call_00000001", "completed")
+
+
+@pytest.mark.anyio
+async def test_an_error_that_echoes_the_key_never_carries_it() -> None:
+    """A platform (or a proxy) may quote the Authorization header back in its message or
+    details; the client's exception text must not carry the secret onward."""
+    from campaign_dialer.client import AuthError, ValidationFailed
+
+    def echo(req: httpx.Request) -> httpx.Response:
+        said = req.headers["Authorization"]
+        if req.method == "POST":
+            return httpx.Response(422, json=envelope(
+                "validation_error", f"bad request with {said}",
+                {"fields": {"header": said}, "seen": [said]}))
+        return httpx.Response(401, json=envelope("unauthorized", f"key {said} not valid"))
+
+    async with VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(echo)) as c:
+        with pytest.raises(AuthError) as auth:
+            await c.get_call("call_1")
+        with pytest.raises(ValidationFailed) as invalid:
+            await c.place_call({"agent_id": AGENT, "phone_number": "+12125550100"}, "k1")
+    for e in (auth.value, invalid.value):
+        text = f"{e} {e!r} {e.message} {json.dumps(e.details)}"
+        assert KEY not in text
