@@ -62,6 +62,9 @@ class Vantax:
         self.replay_status = 201
         # How a CALL object goes on the wire (tests bend it: numbers for ids, nulls...).
         self.render: Callable[[dict[str, Any]], dict[str, Any]] = dict
+        # A list may give each call's summary only (the contract names the final fields for
+        # GET /v1/calls/{id}).
+        self.list_render: Callable[[dict[str, Any]], dict[str, Any]] = dict
         self.final_fields: dict[str, Any] = {
             "duration_seconds": 61, "ended_reason": "hangup", "transcript": "Agent: Hi...",
             "recording_url": "https://rec.example/1.mp3",
@@ -220,7 +223,8 @@ class Vantax:
         if fault == "item-without-id":
             page = [{k: v for k, v in self.render(dict(c)).items() if k != "id"} for c in page]
             return self._resp(200, {"success": True, "data": page, "next_cursor": nxt})
-        return self._resp(200, {"success": True, "data": [self.render(dict(c)) for c in page],
+        return self._resp(200, {"success": True,
+                                "data": [self.list_render(self.render(dict(c))) for c in page],
                                 "next_cursor": nxt})
 
 
@@ -649,3 +653,28 @@ async def test_an_error_that_echoes_the_key_never_carries_it() -> None:
     for e in (auth.value, invalid.value):
         text = f"{e} {e!r} {e.message} {json.dumps(e.details)}"
         assert KEY not in text
+
+
+def test_a_call_found_final_by_lookup_is_read_in_full_so_an_opt_out_is_kept(
+    tmp_path: Path,
+) -> None:
+    """The crashed run's call ended while nobody listened, and the person asked not to be
+    called again. The list gives the call's summary; its outcome comes from GET, so the
+    opt-out reaches the DNC ledger every later campaign obeys."""
+    phone = numbers(1)[0]
+    fake = Vantax()
+    final_keys = ("outcome", "ended_reason", "transcript", "recording_url", "duration_seconds",
+                  "started_at", "ended_at")
+    fake.list_render = lambda c: {k: v for k, v in c.items() if k not in final_keys}
+
+    def before(j: Journal) -> None:
+        crashed_intent(phone, fake)(j)
+        (call,) = fake.calls.values()
+        call.update(status="completed", outcome="opt_out", ended_reason="customer_hangup",
+                    duration_seconds=12, transcript="Please do not call me again.")
+
+    r = run_engine(tmp_path, fake, phones=[phone], before=before)
+    assert fake.posts == []
+    (a,) = r.journal.attempts()
+    assert (a.state, a.status, a.outcome) == ("final", "completed", "opt_out")
+    assert phone in (tmp_path / "dnc-ledger.csv").read_text()

@@ -8,6 +8,7 @@ person (`campaign-dialer release`).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,7 +93,11 @@ class Recovery(Dialing):
                     placed_at=a.intent_at,
                 )
                 bound.info("reconciled_by_lookup", call_id=found.id)
-                await self._follow(a, found, row, bound)
+                # A list may give a summary: the call is asked for in full at least once (an
+                # outcome such as an opt-out must not be lost because the list left it out).
+                a = dataclasses.replace(a, status=found.status)
+                resumed = Call(id=found.id, status="resuming", created_at=found.created_at)
+                await self._follow(a, resumed, row, bound)
                 return
             now = self.clock.now()
             verdict, problem = await self.gate.check(row, now)
