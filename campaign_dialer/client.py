@@ -26,6 +26,9 @@ from campaign_dialer.vocab import KNOWN_STATUSES, TERMINAL_STATUSES
 # [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses
 # (vocab.py holds them: results.csv writes a dialed row's final status as its reason).
 MAX_RETRY_AFTER_S = 120.0
+# A lookup lists one person's calls from one agent: this many pages is a platform that pages
+# forever (fresh cursors, empty pages), not an answer.
+MAX_LIST_PAGES = 200
 RETRYABLE_409_CODES = frozenset({"call_in_progress", "idempotency_conflict"})
 CALL_FIELDS = (
     "id", "sub_account_id", "agent_id", "contact_id", "direction", "status", "from", "to",
@@ -364,6 +367,10 @@ class VantaxClient:
             if str(cursor) in seen:  # a cursor that comes back would page forever
                 raise UnexpectedResponse(
                     "GET /v1/calls: next_cursor repeats an earlier page", status=200
+                )
+            if len(seen) + 1 >= MAX_LIST_PAGES:  # so would one that never ends
+                raise UnexpectedResponse(
+                    f"GET /v1/calls: more than {MAX_LIST_PAGES} pages", status=200
                 )
             seen.add(str(cursor))
             params = {**params, "cursor": cursor}

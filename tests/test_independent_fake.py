@@ -678,3 +678,22 @@ def test_a_call_found_final_by_lookup_is_read_in_full_so_an_opt_out_is_kept(
     (a,) = r.journal.attempts()
     assert (a.state, a.status, a.outcome) == ("final", "completed", "opt_out")
     assert phone in (tmp_path / "dnc-ledger.csv").read_text()
+
+
+@pytest.mark.anyio
+async def test_a_list_whose_cursors_never_end_is_no_answer_not_a_hang() -> None:
+    from campaign_dialer.client import MAX_LIST_PAGES, UnexpectedResponse
+
+    pages: list[str | None] = []
+
+    def endless(req: httpx.Request) -> httpx.Response:
+        pages.append(req.url.params.get("cursor"))
+        return httpx.Response(200, json={"success": True, "data": [],
+                                         "next_cursor": f"c{len(pages)}"})
+
+    async with VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(endless)) as c:
+        with pytest.raises(UnexpectedResponse, match="pages"):
+            async for _ in c.list_calls(to="+12125550100"):
+                pass
+    assert len(pages) == MAX_LIST_PAGES
