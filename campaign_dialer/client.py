@@ -9,6 +9,7 @@ API and nothing of the journal; retry policy belongs to the engine.
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from campaign_dialer.vocab import KNOWN_STATUSES, TERMINAL_STATUSES
 # [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses
 # (vocab.py holds them: results.csv writes a dialed row's final status as its reason).
 MAX_RETRY_AFTER_S = 120.0
+# A lookup lists one person's calls from one agent: this many pages is a platform that pages
+# forever (fresh cursors, empty pages), not an answer.
+MAX_LIST_PAGES = 200
 RETRYABLE_409_CODES = frozenset({"call_in_progress", "idempotency_conflict"})
 CALL_FIELDS = (
     "id", "sub_account_id", "agent_id", "contact_id", "direction", "status", "from", "to",
@@ -143,7 +147,10 @@ class Call:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Call:
-        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+        if not isinstance(data, Mapping):
+            raise UnexpectedResponse("CALL object is not an object")
+        call_id = _call_id(data.get("id"))
+        if call_id is None:
             raise UnexpectedResponse("CALL object without an id")
         dur = data.get("duration_seconds")
         try:
@@ -151,7 +158,7 @@ class Call:
         except (TypeError, ValueError):
             duration = None
         return cls(
-            id=data["id"],
+            id=call_id,
             status=str(data.get("status") or "unknown"),
             to=_str(data.get("to")),
             contact_id=_str(data.get("contact_id")),
@@ -168,12 +175,33 @@ class Call:
         )
 
 
+def _call_id(v: Any) -> str | None:
+    """The contract's ids are strings (`call_...`); a platform that sends a number still
+    placed a call, and that call must be followed, so a whole number is read as its digits."""
+    if isinstance(v, str) and v:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
 def _str(v: Any) -> str | None:
-    return None if v is None else str(v)
+    """A text field; a structured value (a transcript as a list of turns) is kept as JSON,
+    never as a Python repr."""
+    if v is None:
+        return None
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Delta-seconds (possibly fractional) or an HTTP-date, capped; None when absent or junk."""
+def parse_retry_after(
+    value: str | None, *, now: float | None = None, date: str | None = None
+) -> float | None:
+    """Delta-seconds (possibly fractional) or an HTTP-date, capped; None when absent or junk.
+
+    An HTTP-date is read against the response's own `Date` header when it has one (RFC 9110):
+    the platform's two times agree with each other even when our clock does not."""
     if value is None:
         return None
     value = value.strip()
@@ -186,10 +214,23 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        secs = dt.timestamp() - (now if now is not None else time.time())
+        base = _http_date(date)
+        if base is None:
+            base = now if now is not None else time.time()
+        secs = dt.timestamp() - base
     if secs != secs:  # NaN
         return None
     return min(max(secs, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -233,6 +274,7 @@ class VantaxClient:
         if not api_key:
             raise AuthError("no API key given")
         self._pacer = pacer or _no_pacing
+        self._hide_key = _KeyHider(api_key)
         self._observer = observer
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -303,16 +345,33 @@ class VantaxClient:
         seen: set[str] = set()
         while True:
             data = await self._request("GET", "/v1/calls", params=params)
-            for item in data.get("data") or []:
+            items = data.get("data")
+            if not isinstance(items, list):
+                # A list we cannot find is no answer: "no call" would let crash recovery
+                # re-send a POST that may already have rung the person.
+                raise UnexpectedResponse(
+                    "GET /v1/calls: 200 without a list of calls in `data`", status=200
+                )
+            for item in items:
                 try:
-                    yield Call.from_json(item)
+                    call = Call.from_json(item)
                 except UnexpectedResponse:
-                    continue
+                    # This one may be the call looked for: the answer cannot say "none".
+                    raise UnexpectedResponse(
+                        "GET /v1/calls: a listed call without an id", status=200
+                    ) from None
+                yield call
             cursor = data.get("next_cursor")
             if not cursor:
                 return
             if str(cursor) in seen:  # a cursor that comes back would page forever
-                raise UnexpectedResponse("GET /v1/calls: next_cursor repeats an earlier page")
+                raise UnexpectedResponse(
+                    "GET /v1/calls: next_cursor repeats an earlier page", status=200
+                )
+            if len(seen) + 1 >= MAX_LIST_PAGES:  # so would one that never ends
+                raise UnexpectedResponse(
+                    f"GET /v1/calls: more than {MAX_LIST_PAGES} pages", status=200
+                )
             seen.add(str(cursor))
             params = {**params, "cursor": cursor}
 
@@ -336,6 +395,8 @@ class VantaxClient:
         self._note_date(resp.headers.get("Date"))
         body = _json_or_none(resp)
         code, message, details = _envelope(body)
+        # A platform or proxy may quote our Authorization header back: never carry it on.
+        message, details = self._hide_key(message), self._hide_key(details)
         self._observe(method, label, resp.status_code, code, started, None)
         if resp.is_success:
             if not isinstance(body, dict):
@@ -365,6 +426,27 @@ class VantaxClient:
             self._observer(
                 Exchange(method, path, status, code, time.monotonic() - started, error)
             )
+
+
+class _KeyHider:
+    """Replaces the API key wherever a server's answer quotes it (text, nested details)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "_KeyHider()"
+
+    def __call__(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return v.replace(self._key, "[REDACTED]") if self._key in v else v
+        if isinstance(v, dict):
+            return {k: self(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self(x) for x in v]
+        return v
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -403,7 +485,9 @@ def _error_for(
     text = f"{method} {path}: {status}" + (f" {code}" if code else "") + (
         f": {message}" if message else ""
     )
-    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+    retry_after = parse_retry_after(
+        resp.headers.get("Retry-After"), date=resp.headers.get("Date")
+    )
     kw: dict[str, Any] = {
         "status": status, "code": code, "details": details, "retry_after": retry_after,
     }

@@ -194,8 +194,13 @@ async def test_list_calls_follows_the_cursor() -> None:
         queries.append(q)
         return httpx.Response(200, json=pages[q.get("cursor")])
 
+    ids: list[str] = []
     async with client_for(handler) as c:
-        ids = [x.id async for x in c.list_calls(to="+14155550188", created_after="2026-01-01")]
+        # A listed item without an id may be the very call looked for: the list is no answer
+        # (crash recovery must not read it as "no call" and re-send the POST).
+        with pytest.raises(UnexpectedResponse, match="without an id"):
+            async for x in c.list_calls(to="+14155550188", created_after="2026-01-01"):
+                ids.append(x.id)
     assert ids == ["call_a", "call_b"]
     assert queries[0]["to"] == "+14155550188" and queries[0]["limit"] == "100"
     assert queries[1]["cursor"] == "c2"

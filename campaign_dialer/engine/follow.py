@@ -97,6 +97,7 @@ class Following(EngineBase):
             deadline = time.monotonic() + self.cfg.api.call_time_limit_s
             last_status = call.status
             problems = 0
+            told_wait = 0.0  # the last refusal's Retry-After: polls share the POSTs' limit
             why = "no final status within the time limit"
             quiet = self.cfg.webhook.reconcile_after_s if self.cfg.webhook else 0.0
             # A call found open after a restart is asked about at once: its final event may
@@ -109,10 +110,11 @@ class Following(EngineBase):
                 if hook is None:
                     await anyio.sleep(
                         self.limits.poll_interval(self.stats.live) if not problems
-                        else backoff(problems)
+                        else max(backoff(problems), told_wait)
                     )
                 else:
-                    until = time.monotonic() + backoff(problems) if problems else next_poll
+                    until = (time.monotonic() + max(backoff(problems), told_wait)
+                             if problems else next_poll)
                     pushed = await self._next_event(hook, call, min(until, deadline))
                     if pushed is not None and pushed.is_terminal:
                         pushed = await self._completed_event(hook, pushed, quiet)
@@ -130,7 +132,7 @@ class Following(EngineBase):
                         bound.info("reconcile_poll", status=call.status)
                 try:
                     polled = await self.client.get_call(call.id)
-                    problems = 0
+                    problems, told_wait = 0, 0.0
                 except AuthError as e:
                     self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
                     return
@@ -143,6 +145,7 @@ class Following(EngineBase):
                     continue
                 except VantaxError as e:
                     problems += 1
+                    told_wait = e.retry_after or 0.0
                     bound.debug("poll_failed", error=e.message)
                     continue
                 if hook is None or rank(polled.status) >= rank(call.status):

@@ -8,8 +8,11 @@ person (`campaign-dialer release`).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
+
+import anyio
 
 from campaign_dialer import vocab
 from campaign_dialer.client import AuthError, Call, ValidationFailed, VantaxError
@@ -18,6 +21,7 @@ from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import PLACED, Attempt, iso, parse_iso
 
 from .calls import Dialing
+from .pacing import backoff
 from .rows import RecoveredRow, Row
 
 # Crash recovery looks a call up from this long before the intent, on the platform's clock:
@@ -89,7 +93,11 @@ class Recovery(Dialing):
                     placed_at=a.intent_at,
                 )
                 bound.info("reconciled_by_lookup", call_id=found.id)
-                await self._follow(a, found, row, bound)
+                # A list may give a summary: the call is asked for in full at least once (an
+                # outcome such as an opt-out must not be lost because the list left it out).
+                a = dataclasses.replace(a, status=found.status)
+                resumed = Call(id=found.id, status="resuming", created_at=found.created_at)
+                await self._follow(a, resumed, row, bound)
                 return
             now = self.clock.now()
             verdict, problem = await self.gate.check(row, now)
@@ -165,22 +173,42 @@ class Recovery(Dialing):
             filters["contact_id"] = a.body.get("contact_id")
         known = {x.call_id for x in await self.journal.attempts_for(a.person) if x.call_id}
         after = parse_iso(filters.get("created_after"))
-        try:
-            async for c in self.client.list_calls(**filters):
-                if c.id not in known and may_be_this_call(c, a.body, after):
-                    return c
-        except AuthError as e:
+        tries = 0
+        while True:
+            try:
+                return await self._list_once(filters, known, a.body, after)
+            except VantaxError as e:
+                # GETs count against the rate limit too: a 429 or a proxy's 502 is asked
+                # again (a few times, as Retry-After says) before the intent is left open.
+                tries += 1
+                if not e.retryable or tries >= self.cfg.api.max_attempts or self.stopping:
+                    return await self._lookup_failed(a, row, e, filters, bounded)
+                await anyio.sleep(e.retry_after if e.retry_after is not None
+                                  else backoff(tries))
+
+    async def _list_once(
+        self, filters: dict[str, Any], known: set[str], body: dict[str, Any],
+        after: datetime | None,
+    ) -> Call | None:
+        async for c in self.client.list_calls(**filters):
+            if c.id not in known and may_be_this_call(c, body, after):
+                return c
+        return None
+
+    async def _lookup_failed(
+        self, a: Attempt, row: Row, e: VantaxError, filters: dict[str, Any], bounded: bool
+    ) -> Call | None:
+        """What a lookup that got no answer leaves: unknown (this run), for a person, or a
+        second look without the time bound the platform refused."""
+        if isinstance(e, AuthError):
             self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
             return _UNKNOWN
-        except ValidationFailed as e:
-            if "created_after" in filters:
-                # A platform that will not take our time bound: look without it (any unknown
-                # call to this person then counts as this attempt's: never a second call).
-                self.log.warning("lookup_without_time_bound", row=a.row, error=e.message)
-                return await self._lookup(a, row, bounded=False)
-            self.log.warning("lookup_failed", row=a.row, error=e.message)
+        if isinstance(e, ValidationFailed) and "created_after" in filters and bounded:
+            # A platform that will not take our time bound: look without it (any unknown
+            # call to this person then counts as this attempt's: never a second call).
+            self.log.warning("lookup_without_time_bound", row=a.row, error=e.message)
+            return await self._lookup(a, row, bounded=False)
+        self.log.warning("lookup_failed", row=a.row, error=e.message)
+        if isinstance(e, ValidationFailed):
             return _UNDECIDABLE
-        except VantaxError as e:
-            self.log.warning("lookup_failed", row=a.row, error=e.message)
-            return _UNKNOWN if e.retryable or e.status is None else _UNDECIDABLE
-        return None
+        return _UNKNOWN if e.retryable or e.status is None else _UNDECIDABLE
