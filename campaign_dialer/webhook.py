@@ -206,6 +206,8 @@ class Receiver:
             return 200, {"ok": True, "ignored": True}
         data = doc.get("data")
         call_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(call_id, int) and not isinstance(call_id, bool):
+            call_id = str(call_id)  # as the client reads a numeric id: the call it follows
         if not isinstance(call_id, str) or not call_id:
             self._count("unreadable")
             self.log.warning("webhook_without_call", webhook_event=kind)

@@ -103,6 +103,24 @@ def test_known_call_committed_once_unknown_call_held_then_adopted() -> None:
     assert ("call_b", "call.completed", "completed") in out["after"]
 
 
+def test_an_event_with_a_numeric_call_id_reaches_the_call_the_client_follows() -> None:
+    """The client follows a whole-number id as its digits; its events must reach that call."""
+    async def main() -> dict[str, Any]:
+        sink = MemorySink()
+        app = Receiver(secrets=[SECRET], sink=sink)
+        await app.watch("4711")
+        body = json.dumps({"event": "call.completed", "created_at": "2026-06-09T17:00:00Z",
+                           "data": {"id": 4711, "status": "completed"}}).encode()
+        flag = json.dumps({"event": "call.completed", "data": {"id": True}}).encode()
+        return {"ok": (await deliver(app, body)).json(),
+                "bool": (await deliver(app, flag)).status_code, "events": list(sink.events)}
+
+    out = anyio.run(main)
+    assert out["ok"] == {"ok": True, "duplicate": False}
+    assert out["events"] == [("4711", "call.completed", "completed")]
+    assert out["bool"] == 400
+
+
 def test_refusals_and_ignored_events() -> None:
     async def main() -> list[int]:
         sink = MemorySink()
