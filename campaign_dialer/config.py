@@ -520,10 +520,17 @@ class Campaign:
     def api_key(self) -> str:
         """Read the key from the environment at the last moment; it is never stored."""
         env = self.model.api.api_key_env
-        key = os.environ.get(env, "").strip()
+        raw = os.environ.get(env)
+        key = (raw or "").strip()
         if not key:
+            what = "is not set" if raw is None else "is empty"
+            raise ConfigError(self.path, "api.api_key_env", f"environment variable {env} {what}")
+        problem = key_problem(key)
+        if problem:  # a header the client cannot send: 78 now, never an outage or a bug later
             raise ConfigError(
-                self.path, "api.api_key_env", f"environment variable {env} is not set"
+                self.path, "api.api_key_env",
+                f"the key in environment variable {env} {problem}; set it to the key alone "
+                "(the key itself is not shown)",
             )
         return key
 
@@ -544,6 +551,23 @@ class Campaign:
                 "set the agent webhook's signing secret there",
             )
         return secrets
+
+
+def key_problem(key: str) -> str | None:
+    """What makes a key unsendable as `Authorization: Bearer KEY` (None: nothing).
+
+    A key pasted with a line break inside, a space or typographic quotes would make every
+    request fail before it is sent; that is a wrong key, said once, never a retried outage.
+    """
+    if any(c in "\r\n" for c in key):
+        return "holds a line break"
+    if any(c.isspace() for c in key):
+        return "holds a space or tab"
+    if not key.isascii():
+        return "holds a character that is not plain ASCII (a typographic quote?)"
+    if not key.isprintable():
+        return "holds a control character"
+    return None
 
 
 def _resolve(base: Path, p: Path) -> Path:

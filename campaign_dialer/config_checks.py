@@ -154,7 +154,7 @@ def require_inputs(c: Campaign) -> None:
     if c.rules_path is not None:
         checks.append(("compliance.rules_file", c.rules_path))
     problems = [
-        (key, f"{p} is not a file" if p.exists() else f"input file {p} does not exist")
+        (key, f"{p} is not a file" if p.exists() else missing_input(c, p))
         for key, p in checks if not p.is_file()
     ]
     # The people to call read from the Do-Not-Call list or the consent ledger: a slip of the
@@ -173,6 +173,25 @@ def require_inputs(c: Campaign) -> None:
     problems += writable_path_problems(c)
     if problems:
         raise ConfigError.of(c.path, problems)
+
+
+def missing_input(c: Campaign, p: Path) -> str:
+    """"Does not exist", with the rule a person misses most: a relative path is read from
+    the campaign file's folder, not from where the command was typed."""
+    import os
+
+    base = c.path.parent
+    try:
+        rel = p.relative_to(base)
+    except ValueError:
+        return f"input file {p} does not exist"
+    text = (f"input file {p} does not exist (a relative path is read from the campaign "
+            f"file's folder {base})")
+    here = Path.cwd() / rel
+    if here.resolve() != p.resolve() and here.is_file():
+        text += (f"; {os.path.relpath(here)} exists from the current folder: write the path "
+                 f"relative to the campaign file, or absolute")
+    return text
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -213,3 +213,45 @@ def test_max_duration_bounds_a_run(tmp_path: Path) -> None:
     assert 1 <= len(audit["calls"]) <= 6
     rows = camp.results()
     assert Counter(r["disposition"] for r in rows)["pending"] == 40 - len(audit["calls"])
+
+
+@pytest.mark.parametrize("pasted", [f"{KEY[:8]}\n{KEY[8:]}", f"{KEY[:8]} {KEY[8:]}",
+                                    f"\u201c{KEY}\u201d", f"{KEY}\x07"])
+def test_a_key_pasted_with_a_break_space_or_quotes_stops_with_78_before_any_request(
+    tmp_path: Path, pasted: str,
+) -> None:
+    """Such a key cannot be sent as a header: it was a 69 after two minutes of "outage" (line
+    break) or an "unexpected error" 1 (a typographic quote); it is a wrong key, said once."""
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(3)])
+    with sandbox() as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, key=pasted, timeout=60)
+        audit = sb.audit()
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    assert "api.api_key_env" in proc.stderr and "VANTAX_API_KEY" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    for shown in (proc.stdout, proc.stderr):
+        assert KEY[8:] not in shown
+    assert audit["requests"] == [] and audit["calls"] == []
+
+
+def test_an_until_already_past_today_is_announced_as_tomorrow(tmp_path: Path) -> None:
+    """`--until` a minute ago means the same time tomorrow: a run that would place calls
+    for a day says so before it dials (stderr and a `until_is_tomorrow` log event)."""
+    from datetime import datetime
+
+    from .e2e_support import MIDDAY
+
+    local_now = datetime.fromisoformat(MIDDAY.replace("Z", "+00:00")).astimezone()
+    past = (local_now - timedelta(minutes=1)).strftime("%H:%M")
+    soon = (local_now + timedelta(hours=2)).strftime("%H:%M")
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(2)])
+    with sandbox() as sb:
+        late = run_cli("run", str(camp.path), "--base-url", sb.url, "--until", past,
+                       "--max-duration", "1s")
+        fine = run_cli("run", str(camp.path), "--base-url", sb.url, "--until", soon,
+                       "--max-duration", "1s")
+    assert late.returncode in (0, 75), late.stderr[-2000:]
+    assert f"--until {past} has passed today" in late.stderr
+    assert '"until_is_tomorrow"' in late.stderr
+    assert fine.returncode in (0, 75), fine.stderr[-2000:]
+    assert "has passed today" not in fine.stderr and "until_is_tomorrow" not in fine.stderr

@@ -439,3 +439,23 @@ def test_json_logs_follow_stderr_as_it_is_when_written(monkeypatch: pytest.Monke
     monkeypatch.setattr(sys, "stderr", now)
     log.get("t").info("still_heard", n=1)
     assert '"event": "still_heard"' in now.getvalue()
+
+
+def test_the_shipped_systemd_unit_can_write_the_contact_history() -> None:
+    """ProtectSystem=strict makes everything read-only but ReadWritePaths, the home folder
+    (the history's default place) included: without its own CAMPAIGN_DIALER_HOME among the
+    writable paths, every scheduled run stopped with 78 "cannot open the contact history"."""
+    unit = Path(campaign_dialer.__file__).parent.parent / "campaigns" / "schedule"
+    lines = (unit / "campaign-dialer@.service").read_text().splitlines()
+    settings: dict[str, list[str]] = {}
+    for line in lines:
+        if "=" in line and not line.lstrip().startswith("#"):
+            k, _, v = line.partition("=")
+            settings.setdefault(k.strip(), []).append(v.strip())
+    assert settings["ProtectSystem"] == ["strict"]
+    env = dict(e.split("=", 1) for e in settings.get("Environment", []))
+    home = env.get("CAMPAIGN_DIALER_HOME")
+    assert home, "the unit must give the history a writable home"
+    writable = " ".join(settings["ReadWritePaths"]).split()
+    assert any(home == w or home.startswith(w.rstrip("/") + "/") for w in writable)
+    assert "%i" not in home  # one history for every campaign: recent calls cross campaigns

@@ -220,3 +220,39 @@ def test_the_one_campaign_file_writer_round_trips_and_loads(tmp_path: Path) -> N
     sections["pacing"]["calls_per_second"] = 2
     campaign = load_campaign(write_campaign_toml(tmp_path / "campaign.toml", sections))
     assert campaign.name == "round-trip" and campaign.model.api.max_live_calls == 3
+
+
+def test_a_path_written_relative_to_the_shell_not_the_file_is_named_with_the_rule(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`contacts = "spring/contacts.csv"` in spring/campaign.toml, typed from the parent
+    folder: the message says relative paths are read from the file's folder, and that the
+    file the person meant exists from where they stand."""
+    camp = folder / "spring"
+    camp.mkdir()
+    for name in ("contacts.csv", "dnc.csv", "consent.csv"):
+        (camp / name).write_bytes((folder / name).read_bytes())
+    p = write(camp, GOOD.replace('contacts = "contacts.csv"',
+                                 'contacts = "spring/contacts.csv"'))
+    monkeypatch.chdir(folder)
+    assert main(["check", "spring/campaign.toml"]) == 78
+    err = capsys.readouterr().err
+    assert "inputs.contacts" in err and str(camp / "spring" / "contacts.csv") in err
+    assert f"a relative path is read from the campaign file's folder {camp}" in err
+    assert "spring/contacts.csv exists from the current folder" in err
+    monkeypatch.chdir(camp)  # from the file's own folder the hint would be wrong: not given
+    with pytest.raises(ConfigError) as ei:
+        load_campaign(p)
+    assert "exists from the current folder" not in str(ei.value)
+
+
+def test_an_empty_key_variable_is_called_empty_not_unset(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = load_campaign(write(folder, GOOD))
+    monkeypatch.setenv("VANTAX_API_KEY", "  ")
+    with pytest.raises(ConfigError, match="VANTAX_API_KEY is empty"):
+        c.api_key()
+    monkeypatch.delenv("VANTAX_API_KEY")
+    with pytest.raises(ConfigError, match="VANTAX_API_KEY is not set"):
+        c.api_key()

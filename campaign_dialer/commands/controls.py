@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from campaign_dialer import log
 from campaign_dialer.commands.lock import campaign_lock
 from campaign_dialer.config import Campaign, load_campaign
-from campaign_dialer.errors import CampaignLocked, NotApplicable
+from campaign_dialer.errors import CampaignLocked, NotApplicable, NotRunYet
 from campaign_dialer.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -53,8 +53,24 @@ def control(path: Path, action: str) -> ExitCode:
 
 def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> ExitCode:
     """A person's decision on calls neither replay nor lookup could confirm."""
+    from campaign_dialer.store import UNRESOLVED
+
     campaign = load_campaign(path, check_inputs=False)
     with _no_run_going(campaign) as journal:
+        if rows:
+            # A mistyped row number must not pass as "0 released" with exit 0: the person
+            # believes the call decided and the row stays held.
+            open_rows = sorted({a.row for a in journal.attempts(states=[UNRESOLVED])})
+            unknown = sorted(set(rows) - set(open_rows))
+            if unknown:
+                listed = ", ".join(map(str, open_rows[:20])) if open_rows else "none"
+                if len(open_rows) > 20:
+                    listed += f" and {len(open_rows) - 20} more"
+                raise NotApplicable(
+                    f"{campaign.name}: row(s) {', '.join(map(str, unknown))} hold no "
+                    f"unresolved call, so `release --row` does not apply to them (unresolved "
+                    f"rows: {listed}; `campaign-dialer status` lists them); nothing released"
+                )
         done = journal.release(rows=rows, as_called=as_called)
     what = "called (never dialed again)" if as_called else "not called (the next run dials)"
     log.get("control", campaign=campaign.name).info(
@@ -71,19 +87,24 @@ def _no_run_going(campaign: Campaign) -> Iterator[JournalStore]:
 
     SQLite: the run lock, held for the block. PostgreSQL: no process of the registry alive
     (a process that dies is counted out once its lease expires)."""
-    from campaign_dialer.store import JournalError
     from campaign_dialer.store.access import existing_journal, on_postgres, processes, where
 
     if not on_postgres(campaign):
         from campaign_dialer.store import Journal
 
+        if not campaign.journal_path.exists():
+            raise NotRunYet(
+                f"{campaign.name}: nothing has run yet, so no call waits for a decision; "
+                f"run the campaign first (no journal at {campaign.journal_path})"
+            )
         with campaign_lock(campaign), Journal(campaign.journal_path, campaign.name,
                                               create=False) as journal:
             yield journal
         return
     with existing_journal(campaign) as found:
         if found is None:
-            raise JournalError(f"no journal: {where(campaign)} has never run")
+            raise NotRunYet(f"{campaign.name}: nothing has run yet, so no call waits for a "
+                            f"decision; run the campaign first (no journal at {where(campaign)})")
         alive = [p for p in processes(found) or [] if p.alive]
         if alive:
             who = ", ".join(f"{p.host} pid {p.pid}" for p in alive)

@@ -33,7 +33,8 @@ def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
     try:
         api = ApiSection.model_validate({**campaign.model.api.model_dump(), "base_url": base_url})
     except ValidationError as e:
-        raise ConfigError("--base-url", "api.base_url", e.errors()[0]["msg"]) from None
+        msg = str(e.errors()[0]["msg"]).removeprefix("Value error, ")  # pydantic's prefix
+        raise ConfigError("--base-url", "api.base_url", msg) from None
     model = campaign.model.model_copy(update={"api": api})
     return Campaign(campaign.path, model)
 
@@ -103,7 +104,8 @@ def run(
                 )
 
             options = RunOptions(
-                wait=wait, until=deadline_from(until, clock.now()), max_duration_s=max_duration,
+                wait=wait, until=_announced_deadline(until, clock.now(), logger, quiet=quiet),
+                max_duration_s=max_duration,
                 grace_s=grace, pause_wait_s=pause_wait,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
@@ -163,6 +165,28 @@ def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path |
     if not quiet:
         log.out().print(f"report:  {path}", highlight=False, markup=False, soft_wrap=True)
     return path
+
+
+def _announced_deadline(
+    until: time | None, now: datetime, logger: Any, *, quiet: bool
+) -> datetime | None:
+    """`--until` resolved, said aloud: a time already past today means tomorrow, which an
+    operator who typed the time to stop *now* must learn before a day of calls, not after."""
+    deadline = deadline_from(until, now)
+    if deadline is None or until is None:
+        return deadline
+    hours = (deadline - now).total_seconds() / 3600
+    logger.info("until_deadline", until=until.strftime("%H:%M"), deadline=deadline.isoformat(),
+                hours=round(hours, 2))
+    if hours > 12:
+        logger.warning("until_is_tomorrow", until=until.strftime("%H:%M"),
+                       deadline=deadline.isoformat(), hours=round(hours, 2))
+        if not quiet:
+            print(f"note: --until {until:%H:%M} has passed today on this machine's clock: "
+                  f"new calls may be placed until {deadline:%a %Y-%m-%d %H:%M} "
+                  f"({hours:.1f} h from now); Ctrl-C or `campaign-dialer pause` stops them",
+                  file=sys.stderr)
+    return deadline
 
 
 def deadline_from(until: time | None, now: datetime) -> datetime | None:

@@ -25,7 +25,7 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
             data = status_data(journal, campaign)
     if journal is None:
         # On PostgreSQL the history lives in the same database: no journal, no history.
-        known = 0 if on_postgres(campaign) else _history_attempts(campaign)
+        known = 0 if on_postgres(campaign) else history_attempts(campaign)
         # JSON keeps the machine word `never_run` (a scheduler reads it); people read "never run".
         data = {"campaign": campaign.name, "state": "never_run", "control": "active",
                 "running": False, "runs": 0}
@@ -38,7 +38,10 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
         print(json.dumps(data)) if as_json else log.out().print(text, highlight=False)
         return ExitCode.OK
     if as_json:
-        print(json.dumps(data, indent=2, default=str))
+        # The machine word, as when there is no journal: a `pause` before the first run
+        # writes one, and a scheduler reading `never_run` must not see "never run" instead.
+        machine = {**data, "state": str(data["state"]).replace(" ", "_")}
+        print(json.dumps(machine, indent=2, default=str))
         return ExitCode.OK
     con = log.out()
     con.print(fate_table(f"{campaign.name}: {data['state']}", data["by_reason"]))
@@ -80,7 +83,7 @@ def process_table(procs: list[dict[str, Any]]) -> Any:
     return t
 
 
-def _history_attempts(campaign: Campaign) -> int:
+def history_attempts(campaign: Campaign) -> int:
     """How many attempts of this campaign the contact history knows (0 if it has none)."""
     from campaign_dialer.planning import history_path, open_campaign_history
 
