@@ -112,6 +112,11 @@ class TransientError(VantaxError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class NotSent(TransientError):
+    """No connection could be made (refused, a failed TLS handshake, a connect timeout, no
+    free connection in the pool): the request never left, so it placed nothing."""
+
+
 class UnexpectedResponse(VantaxError):
     """A status the contract does not describe; recorded, treated as not retryable."""
 
@@ -384,6 +389,11 @@ class VantaxClient:
         label = "/v1/calls/{id}" if path.startswith("/v1/calls/") else path
         try:
             resp = await self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            # Before a byte of the request was written: the engine may know a POST placed
+            # nothing (NotSent), where a timeout or a dropped answer leaves it in doubt.
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise NotSent(f"{method} {label}: could not connect ({type(e).__name__})") from None
         except httpx.TimeoutException as e:
             self._observe(method, label, None, None, started, type(e).__name__)
             raise TransientError(f"{method} {label}: timed out ({type(e).__name__})") from None

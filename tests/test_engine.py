@@ -56,6 +56,7 @@ class FakePlatform:
     by_key: dict[str, str] = field(default_factory=dict)
     posts: list[tuple[float, str, dict[str, Any], str]] = field(default_factory=list)
     peak_live: int = 0
+    refused: int = 0  # POSTs whose connection was refused: they never reached the platform
 
     @property
     def live(self) -> int:
@@ -82,6 +83,10 @@ class FakePlatform:
 
     def handler(self, req: httpx.Request) -> httpx.Response:
         if req.method == "POST":
+            if self.script and self.script[0] == "refused":
+                self.script.pop(0)
+                self.refused += 1
+                raise httpx.ConnectError("connection refused", request=req)
             body = json.loads(req.content)
             key = req.headers["Idempotency-Key"]
             self.posts.append((time.monotonic(), key, body, ""))
@@ -196,6 +201,40 @@ def test_transient_errors_are_bounded_and_leave_the_attempt_for_the_next_run(
     assert a.state == "intent"  # unresolved: the next run replays the same key
     fates = r.journal.fates()
     assert (fates[1].disposition, fates[1].reason) == ("pending", "unresolved")
+
+
+def test_a_post_that_never_connected_is_not_placed_and_dialed_again_with_its_key(
+    tmp_path: Path,
+) -> None:
+    """No try reached the platform: the attempt is known not placed (no open intent for crash
+    recovery to look up), and the next run dials it once, with the same key."""
+    p = FakePlatform(script=["refused"] * 3)
+    phone = numbers(1)
+    api = "poll_interval_s = 0.01\nmax_attempts = 3"
+    r = run_engine(tmp_path, p, phones=phone, api=api)
+    assert r.outcome.exit_code == ExitCode.UNAVAILABLE
+    assert p.refused == 3 and p.posts == [] and p.calls == {}
+    (a,) = r.journal.attempts()
+    assert a.state == "not_placed"
+    fates = r.journal.fates()
+    assert (fates[1].disposition, fates[1].reason) == ("pending", "not_placed")
+    again = run_engine(tmp_path, p, phones=phone, api=api)
+    assert again.outcome.exit_code == ExitCode.OK
+    assert [k for _, k, _, _ in p.posts] == [a.idem_key] and p.placed_to() == phone
+    (b,) = again.journal.attempts()
+    assert (b.id, b.state, b.status) == (a.id, "final", "completed")
+
+
+def test_a_post_that_may_have_reached_the_platform_stays_open(tmp_path: Path) -> None:
+    """One try timed out (it may have placed the call): the intent stays open, to be
+    resolved by key, whatever the other tries said."""
+    p = FakePlatform(script=["refused", "timeout", "refused"])
+    r = run_engine(tmp_path, p, phones=numbers(1),
+                   api="poll_interval_s = 0.01\nmax_attempts = 3")
+    assert r.outcome.exit_code == ExitCode.UNAVAILABLE
+    (a,) = r.journal.attempts()
+    assert a.state == "intent"
+    assert (r.journal.fates()[1].reason) == "unresolved"
 
 
 def test_window_closing_before_a_resend_stops_the_resend(tmp_path: Path) -> None:

@@ -20,7 +20,14 @@ import anyio
 import anyio.to_thread
 
 from campaign_dialer import vocab
-from campaign_dialer.client import AuthError, Call, DncRejected, VantaxError
+from campaign_dialer.client import (
+    AuthError,
+    Call,
+    DncRejected,
+    NotSent,
+    RateLimited,
+    VantaxError,
+)
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import (
@@ -273,10 +280,16 @@ class Dialing(Following):
     ) -> Call | None:
         """Send the attempt's POST until the platform gives a definite answer.
 
-        `counted`: the first POST was counted with the intent (in the same lane call)."""
+        `counted`: the first POST was counted with the intent (in the same lane call): a
+        fresh or not-placed attempt, so no earlier POST of it can have placed a call. If then
+        no try of this one can have either (no connection made, or 429: refused unplaced),
+        giving up records it not placed, to be dialed again with the same key, instead of an
+        open intent that crash recovery must look up (and that, without the platform's
+        time, could take another campaign's old call to this person for it)."""
         tries = 0
         max_tries = self.cfg.api.max_attempts
         soft_tries = 0  # 429 / retryable 409: the platform said "not now", nothing was placed
+        maybe_placed = not counted  # a replay: an earlier run's POST may have placed it
         while True:
             if tries or soft_tries:
                 verdict, problem = await self.gate.check(row, self.clock.now())
@@ -284,11 +297,19 @@ class Dialing(Following):
                     self._abort_run(ExitCode.DATAERR, problem)
                 if verdict.disposition != vocab.ELIGIBLE:
                     # A re-send may place the call now: not outside the rules. The attempt
-                    # stays open and the next run resolves it without ringing anyone again.
-                    await self.journal.note_error(
-                        a.id, http_status=None, error_code="deferred",
-                        error=f"re-send held back: {verdict.reason}",
-                    )
+                    # stays open and the next run resolves it without ringing anyone again
+                    # (or, if no try can have placed it, it is not placed: dialed afresh
+                    # when the gate allows).
+                    if maybe_placed:
+                        await self.journal.note_error(
+                            a.id, http_status=None, error_code="deferred",
+                            error=f"re-send held back: {verdict.reason}",
+                        )
+                    else:
+                        await self.journal.record_not_placed(
+                            a.id, http_status=None, error_code=None,
+                            error=f"not placed; re-send held back: {verdict.reason}",
+                        )
                     self.stats.deferred += 1
                     return None
             if counted:
@@ -333,6 +354,8 @@ class Dialing(Following):
                 await self.journal.note_error(
                     a.id, http_status=e.status, error_code=e.code, error=e.message
                 )
+                if not isinstance(e, NotSent | RateLimited):
+                    maybe_placed = True  # a timeout, a dropped answer, a 5xx, a 409 conflict
                 soft = e.status in (409, 429)
                 if soft:
                     soft_tries += 1
@@ -340,7 +363,16 @@ class Dialing(Following):
                     tries += 1
                 if tries >= max_tries or soft_tries >= max_tries * 4 or self.stopping:
                     self.stats.unresolved += 1
-                    bound.warning("post_unresolved", tries=tries + soft_tries, error=e.message)
+                    if not maybe_placed:
+                        await self.journal.record_not_placed(
+                            a.id, http_status=e.status, error_code=None,
+                            error=f"not placed: {e.message}",
+                        )
+                        bound.warning("post_not_placed", tries=tries + soft_tries,
+                                      error=e.message)
+                    else:
+                        bound.warning("post_unresolved", tries=tries + soft_tries,
+                                      error=e.message)
                     await self._set_fate_from_attempt(row, a.id)
                     return None
                 delay = e.retry_after if e.retry_after is not None else backoff(
