@@ -7,7 +7,6 @@ errors rather than silently ignored typos, and every error names the file and th
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import tomllib
@@ -30,6 +29,8 @@ from campaign_dialer.config_checks import (
     KEY_PATTERN,
     explain,
     find_secrets,
+    is_loopback_host,
+    key_problem,
     looks_secret,
     require_inputs,
 )
@@ -171,21 +172,6 @@ class ApiSection(_Model):
                 "plain http is allowed only on loopback (the key would travel in clear)"
             )
         return v.rstrip("/")
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Does this host name or address never leave the machine? The one answer for plain-http
-    URLs, the simulated clock and the client's proxy bypass: `127.0.0.1.example.com` is a
-    name that may resolve anywhere, `0:0:0:0:0:0:0:1` and `[::1]` are loopback."""
-    host = (host or "").strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
-    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class PacingSection(_Model):
@@ -551,23 +537,6 @@ class Campaign:
                 "set the agent webhook's signing secret there",
             )
         return secrets
-
-
-def key_problem(key: str) -> str | None:
-    """What makes a key unsendable as `Authorization: Bearer KEY` (None: nothing).
-
-    A key pasted with a line break inside, a space or typographic quotes would make every
-    request fail before it is sent; that is a wrong key, said once, never a retried outage.
-    """
-    if any(c in "\r\n" for c in key):
-        return "holds a line break"
-    if any(c.isspace() for c in key):
-        return "holds a space or tab"
-    if not key.isascii():
-        return "holds a character that is not plain ASCII (a typographic quote?)"
-    if not key.isprintable():
-        return "holds a control character"
-    return None
 
 
 def _resolve(base: Path, p: Path) -> Path:

@@ -7,6 +7,7 @@ Kept apart from `config` (the file's keys and their types) so the schema reads o
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,38 @@ def toml_literal(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Does this host name or address never leave the machine? The one answer for plain-http
+    URLs, the simulated clock and the client's proxy bypass: `127.0.0.1.example.com` is a
+    name that may resolve anywhere, `0:0:0:0:0:0:0:1` and `[::1]` are loopback."""
+    host = (host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def key_problem(key: str) -> str | None:
+    """What makes a key unsendable as `Authorization: Bearer KEY` (None: nothing).
+
+    A key pasted with a line break inside, a space or typographic quotes would make every
+    request fail before it is sent; that is a wrong key, said once, never a retried outage.
+    """
+    if any(c in "\r\n" for c in key):
+        return "holds a line break"
+    if any(c.isspace() for c in key):
+        return "holds a space or tab"
+    if not key.isascii():
+        return "holds a character that is not plain ASCII (a typographic quote?)"
+    if not key.isprintable():
+        return "holds a control character"
+    return None
 
 
 def require_inputs(c: Campaign) -> None:
