@@ -298,3 +298,25 @@ def test_a_salesforce_18_character_id_is_the_same_contact_as_its_15_character_fo
         ",001A0000006Vm9rIAC,revoke,2026-06-09T13:00:00Z\n"), default_region="US")
     d = led.decide(phone_e164="+12125550123", contact_id="001A0000006Vm9r", at=AT)
     assert d.reason == "consent_revoked"
+
+
+def test_a_dnc_export_with_a_country_column_reads_each_number_in_its_country(
+    tmp_path: Path,
+) -> None:
+    """A CRM's Do-Not-Call export lists a Mexican customer as `55 1234 5678` beside
+    Country/Region = Mexico: the listed number is +52 55 1234 5678 (read with the default
+    region it was the New Jersey +1 551-234-5678, and the listed person was callable)."""
+    p = _write(
+        tmp_path / "hubspot-dnc.csv",
+        "Record ID,Phone Number,Country/Region\n"
+        "1,55 1234 5678,Mexico\n"
+        "2,(212) 555-0123,United States\n"
+        "3,+44 20 7946 0958,Mexico\n"  # its own + code wins over the country cell
+        "4,(415) 555-0188,\n"  # blank: the default region
+        "5,(646) 555-0100,Atlantis\n")  # unknown: the default region, and a warning
+    dnc = DncList.load([p], default_region="US")
+    for number in ("+525512345678", "+12125550123", "+442079460958", "+14155550188",
+                   "+16465550100"):
+        assert number in dnc, number
+    assert "+15512345678" not in dnc
+    assert any("Atlantis" in w for w in dnc.warnings)

@@ -26,6 +26,7 @@ from campaign_dialer.compliance.base import (
 )
 from campaign_dialer.compliance.ledger import LedgerView
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
+from campaign_dialer.contacts.country import country_region
 from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
     column_of,
@@ -58,6 +59,42 @@ def dnc_age_days(as_of: date, at: datetime) -> int:
 _DNC_HEADERS = tuple(a for role in PHONE_ROLES for a in ROLE_ALIASES[role]) + (
     "dnc", "do_not_call", "phone_e164", "e164", "numbers",
 )  # fmt: skip
+
+
+def _row_regions(
+    path: Path, names: list[str], canon: list[str], table: pa.Table, region: str,
+    warnings: list[str] | None,
+) -> pd.Series | None:
+    """Each row's region from a country column (a CRM's Do-Not-Call export), None without
+    one: a Mexican entry written `55 1234 5678` is +52 55 1234 5678, not the New Jersey
+    number the campaign's default region would make of it (and the listed person called)."""
+    aliases = set(ROLE_ALIASES.get("country", ()))
+    at = next((i for i, c in enumerate(canon) if c in aliases), None)
+    if at is None:
+        return None
+    cells = column_of(table, at).fillna("")
+    uniques = pd.unique(cells)
+    known = {u: country_region(u) for u in uniques}
+    unknown = sorted(u for u, r in known.items() if r is None and u.strip())
+    if unknown and warnings is not None:
+        warnings.append(
+            f"{path}: column {names[at]!r}: country value(s) not recognised, numbers there "
+            f"are read with default_region {region}: " + ", ".join(repr(u) for u in unknown[:5])
+        )
+    return cells.map(lambda u: known[u] or region)
+
+
+def _by_row_country(
+    cells: pd.Series, norm: pd.DataFrame, regions: pd.Series, region: str
+) -> pd.DataFrame:
+    """`norm` with the rows of another country read with that country's region (a number
+    written with its + code reads the same either way)."""
+    out = norm.copy()
+    for other in pd.unique(regions[regions != region]):
+        again = normalize_phones(cells[(regions == other).to_numpy()], str(other))
+        for c in out.columns:
+            out.loc[again.index, c] = again[c]
+    return out
 
 
 def _read_dnc_file(
@@ -119,8 +156,11 @@ def _read_dnc_file(
     valids: list[pd.Series] = []
     bads: list[pd.DataFrame] = []
     junk: list[tuple[str, pd.DataFrame]] = []
+    regions = _row_regions(path, names, canon, table, region, warnings) if cols else None
     for cells, column in columns:
         norm = normalize_phones(cells, region)
+        if regions is not None:
+            norm = _by_row_country(cells, norm, regions, region)
         refuse_plausible(path, cells, norm, column, first_row, error=ComplianceError)
         valid = norm["e164"].dropna()
         unreadable = unreadable_cells(cells, norm, column, first_row)
