@@ -67,7 +67,19 @@ class Database:
             path, isolation_level=None, timeout=timeout, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs it to itself: several campaigns opening the same
+        # history at once got "database is locked" here at once (no busy handler applies),
+        # so it is asked again until `timeout`, as the busy timeout does for everything else.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if not _busy(e) or time.monotonic() >= deadline:
+                    self.db.close()
+                    raise
+                time.sleep(0.02)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self.db.execute("PRAGMA foreign_keys=ON")
