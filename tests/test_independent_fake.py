@@ -519,16 +519,22 @@ def test_recovery_that_is_refused_every_time_leaves_the_intent_open(tmp_path: Pa
     assert r.journal.fates()[1].disposition == "pending"
 
 
-def test_an_unknown_agent_stops_the_run_with_78_and_nobody_is_rung(tmp_path: Path) -> None:
-    fake = Vantax()
+def answer_every_post(fake: Vantax, status: int, body: dict[str, Any]) -> None:
+    """The fake answers every POST with `status` and `body` (recorded, nothing placed);
+    every other request as the contract says."""
 
-    def agent_gone(req: httpx.Request) -> httpx.Response:
+    def handler(req: httpx.Request) -> httpx.Response:
         if req.method == "POST":
             fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
-            return fake._resp(404, envelope("agent_not_found"))
+            return fake._resp(status, body)
         return Vantax.handler(fake, req)
 
-    fake.handler = agent_gone  # type: ignore[method-assign]
+    fake.handler = handler  # type: ignore[method-assign]
+
+
+def test_an_unknown_agent_stops_the_run_with_78_and_nobody_is_rung(tmp_path: Path) -> None:
+    fake = Vantax()
+    answer_every_post(fake, 404, envelope("agent_not_found"))
     r = run_engine(tmp_path, fake, phones=numbers(3), pacing="calls_per_second = 2")
     assert r.outcome.exit_code == ExitCode.CONFIG
     assert fake.calls == {}
@@ -538,16 +544,9 @@ def test_an_unknown_agent_stops_the_run_with_78_and_nobody_is_rung(tmp_path: Pat
 def test_a_validation_error_is_the_rows_error_with_its_code(tmp_path: Path) -> None:
     fake = Vantax()
     fake.post_faults = []
-
-    def invalid(req: httpx.Request) -> httpx.Response:
-        if req.method == "POST":
-            fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
-            return fake._resp(422, envelope(
-                "validation_error", "phone_number must be E.164",
-                {"fields": {"phone_number": ["not E.164"]}}))
-        return Vantax.handler(fake, req)
-
-    fake.handler = invalid  # type: ignore[method-assign]
+    answer_every_post(fake, 422, envelope(
+        "validation_error", "phone_number must be E.164",
+        {"fields": {"phone_number": ["not E.164"]}}))
     r = run_engine(tmp_path, fake, phones=numbers(1))
     assert len(fake.posts) == 1 and fake.calls == {}
     f = r.journal.fates()[1]
@@ -575,14 +574,7 @@ def test_a_call_the_platform_does_not_know_yet_is_polled_until_it_does(tmp_path:
 
 def test_a_403_on_post_stops_the_run_with_77(tmp_path: Path) -> None:
     fake = Vantax()
-
-    def forbidden(req: httpx.Request) -> httpx.Response:
-        if req.method == "POST":
-            fake.posts.append((req.headers["Idempotency-Key"], json.loads(req.content)))
-            return fake._resp(403, envelope("forbidden"))
-        return Vantax.handler(fake, req)
-
-    fake.handler = forbidden  # type: ignore[method-assign]
+    answer_every_post(fake, 403, envelope("forbidden"))
     r = run_engine(tmp_path, fake, phones=numbers(3), pacing="calls_per_second = 2")
     assert r.outcome.exit_code == ExitCode.NOPERM
     assert len(fake.posts) == 1

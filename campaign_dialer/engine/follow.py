@@ -209,7 +209,7 @@ class Following(EngineBase):
                                      ended_reason=call.ended_reason)
         self.stats.completed += 1
         bound.info("call_final", status=call.status, outcome=call.outcome)
-        if policy.ends_with(ending) and not policy.opted_out(ending):
+        if not policy.may_redial(ending) and not policy.opted_out(ending):
             self.lane.defer(record)
             return
         attempts = await self.lane.run(work)

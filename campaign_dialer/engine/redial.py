@@ -84,7 +84,7 @@ class RedialPolicy:
     def opted_out(self, a: Attempt) -> bool:
         return opted_out(a, self.cfg.compliance.opt_out_outcomes)
 
-    def ends_with(self, a: Attempt) -> bool:
-        """No attempt can follow `a` (final as it is): `next` would say None whatever else
-        the journal holds."""
-        return not redial_allowed(a.status, a.attempt, self.cfg) or self.opted_out(a)
+    def may_redial(self, a: Attempt) -> bool:
+        """Whether another attempt may follow `a` (final as it is), before the opt-out, the
+        gap and the caps; False: `next` says None whatever else the journal holds."""
+        return redial_allowed(a.status, a.attempt, self.cfg)
