@@ -264,3 +264,34 @@ def test_a_pause_longer_than_pause_wait_exits_75_and_the_next_run_dials_the_rest
     assert 0 < first < 20
     assert rest.returncode == 0, rest.stderr[-2000:]
     assert set(assert_nobody_called_twice(audit)) == set(phones)
+
+
+def test_a_run_at_a_dead_url_places_nothing_and_the_next_run_rings_each_person_once(
+    tmp_path: Path,
+) -> None:
+    """An operator's wrong --base-url (a port nobody listens on): no POST ever connects, so
+    every dialed row is known not placed (never an open intent for a person to release, or
+    for a lookup to match with another campaign's call), and the next run against the real
+    platform rings each person exactly once, judged by the platform's own audit."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port that was free a moment ago: nobody listens
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    phones = numbers(6)
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in phones],
+                          pacing="calls_per_second = 4",
+                          api="poll_interval_s = 0.05\nmax_attempts = 2\noutage_s = 2")
+    first = run_cli("run", str(camp.path), "--base-url", dead, "--grace", "1s")
+    after_first = {r["reason"] for r in camp.results()}
+    status = json.loads(run_cli("status", str(camp.path), "--json").stdout)
+    with sandbox() as sb:
+        second = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert first.returncode == 69, first.stderr[-2000:]
+    assert "not_placed" in after_first and "unresolved" not in after_first, after_first
+    assert status.get("unresolved", []) == []
+    assert second.returncode == 0, second.stderr[-2000:]
+    per_number = assert_nobody_called_twice(audit)
+    assert set(per_number) == set(phones)
+    assert {r["disposition"] for r in camp.results()} == {"dialed"}
