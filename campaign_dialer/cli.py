@@ -162,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--row", type=int, action="append", metavar="N",
                      help="only this row (repeatable; default: every unresolved row)")
 
+    cid = command(
+        "caller-id", "rest or restore one number of the campaign's [caller_id] pool",
+        "Take one number of the [caller_id] pool out of use (rest) or put it back (restore). "
+        "The rest is kept in the contact history (or the team database): every campaign and "
+        "process sharing it obeys it at its next call.",
+    )
+    cid.add_argument("action", choices=("rest", "restore"),
+                     help="rest: no call from it until the rest ends; restore: end its rest")
+    cid.add_argument("campaign", type=Path, help="the campaign file (TOML)")
+    cid.add_argument("--number", required=True, metavar="ID",
+                     help="the number's platform id, as in [caller_id] numbers (pn_...)")
+    cid.add_argument("--days", type=float, metavar="N",
+                     help="rest: for this many days (default: caller_id.rest_days)")
+
     from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
 
     sbp = sandbox_parser()
@@ -261,6 +275,9 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.report(args.campaign, text=args.text, as_json=args.json)
     if cmd == "demo":
         return commands.demo(out=args.out, fresh=args.fresh, no_run=args.no_run)
+    if cmd == "caller-id":
+        return commands.caller_id_command(args.campaign, args.action, number=args.number,
+                                          days=args.days)
     raise AssertionError(cmd)
 
 

@@ -140,6 +140,7 @@ class Call:
     ended_reason: str | None = None
     transcript: str | None = None
     recording_url: str | None = None
+    from_number: str | None = None  # the CALL's `from`: the number the platform called from
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -176,6 +177,7 @@ class Call:
             ended_reason=_str(data.get("ended_reason")),
             transcript=_str(data.get("transcript")),
             recording_url=_str(data.get("recording_url")),
+            from_number=_str(data.get("from")),
             extra={k: v for k, v in data.items() if k not in CALL_FIELDS},
         )
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaign_dialer.config_callerid import CallerIdSection
 from campaign_dialer.config_checks import (
     KEY_PATTERN,
     explain,
@@ -444,6 +445,16 @@ class CampaignFile(_Model):
     report: ReportSection = Field(default_factory=ReportSection)
     webhook: WebhookSection | None = None
     store: StoreSection = Field(default_factory=StoreSection)
+    caller_id: CallerIdSection | None = None
+
+    @model_validator(mode="after")
+    def _one_caller_id_source(self) -> CampaignFile:
+        if self.caller_id is not None and self.campaign.from_phone_number_id:
+            raise ValueError(
+                "campaign.from_phone_number_id and a [caller_id] pool are both set: the pool "
+                "chooses the number of each call; remove one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pacing_fits(self) -> CampaignFile:
@@ -479,6 +490,10 @@ class Campaign:
         self.dnc_ledger_path = _resolve(base, model.compliance.dnc_ledger)
         self.output_dir = _resolve(base, model.output.dir)
         self.history_path = _resolve(base, model.history.path) if model.history.path else None
+        cid = model.caller_id
+        self.caller_id_rules_path = (
+            _resolve(base, cid.rules_file) if cid is not None and cid.rules_file else None
+        )
 
     @property
     def name(self) -> str:

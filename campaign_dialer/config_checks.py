@@ -186,6 +186,8 @@ def require_inputs(c: Campaign) -> None:
         checks.append(("inputs.reassigned", c.reassigned_path))
     if c.rules_path is not None:
         checks.append(("compliance.rules_file", c.rules_path))
+    if c.caller_id_rules_path is not None:
+        checks.append(("caller_id.rules_file", c.caller_id_rules_path))
     problems = [
         (key, f"{p} is not a file" if p.exists() else missing_input(c, p))
         for key, p in checks if not p.is_file()

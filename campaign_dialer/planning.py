@@ -38,6 +38,7 @@ from campaign_dialer.compliance import (
     row_columns,
     state_for_number,
 )
+from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_rules
 from campaign_dialer.compliance.holds import NAT, codes_of
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import STRING, Contacts
@@ -254,6 +255,8 @@ class Plan:
     rows: PlanRows
     at: datetime
     history: HistoryStore | None = None
+    # `[caller_id]`: the state rules on the number shown (the team's file, or the shipped one)
+    caller_id_rules: CallerIdRules | None = None
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -428,4 +431,8 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
     decided = _released(plan_columns, contacts, gate, at)
     cols = row_columns(decided, contacts.frame, gate, at)
     rows = PlanRows(cols, list(EVIDENCE_KEYS), len(contacts.frame))
-    return Plan(campaign, contacts, gate, ledger, decided, rows, at, history)
+    cid_rules = (
+        load_caller_id_rules(campaign.caller_id_rules_path)
+        if campaign.model.caller_id is not None else None
+    )
+    return Plan(campaign, contacts, gate, ledger, decided, rows, at, history, cid_rules)

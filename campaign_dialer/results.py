@@ -36,12 +36,15 @@ RESULT_COLUMNS = [
     "placed_at", "ended_at", "duration_seconds", "next_open", "recording_url",
     "consent_event_at", "consent_source", "local_times", "zones", "dnc_lists_checked",
     "dialed_at", "phone_column", "phone_extension", "agent_id", "rnd_queried_at",
+    "from_phone_number_id", "from_number", "caller_id_reason",
 ]
 # Typed when results.csv is read back; every other column is text.
 NUMERIC_COLUMNS = {"row": "int64", "http_status": "Int64", "attempts": "Int64",
                    "duration_seconds": "float64"}
 EVIDENCE_COLUMNS = ("consent_event_at", "consent_source", "local_times", "zones",
                     "dnc_lists_checked", "dialed_at", "rnd_queried_at")
+# The caller ID of the row's last attempt (its evidence; blank for a row never dialed).
+CALLER_ID_COLUMNS = ("from_phone_number_id", "from_number", "caller_id_reason")
 _FRAME_SUFFIX = " (input)"
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
@@ -99,6 +102,8 @@ def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
             for c in EVIDENCE_COLUMNS:
                 if a.evidence.get(c):
                     rec[c] = a.evidence[c]
+            for c in CALLER_ID_COLUMNS:
+                rec[c] = a.evidence.get(c)
         else:
             rec["attempts"] = 0
         records.append(rec)

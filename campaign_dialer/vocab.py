@@ -36,6 +36,10 @@ CONSENT_REASONS: Final = (
 WINDOW_REASONS: Final = ("outside_window", "unknown_timezone")
 # The contact history: another campaign called them, or a state's cap is used up.
 HISTORY_REASONS: Final = ("recently_called",)
+# The caller-ID pool: every owned number that could call the person is at its cap or resting.
+CALLER_ID_REASONS: Final = ("caller_ids_exhausted",)
+# How a call's caller ID was chosen (results.csv `caller_id_reason`).
+CALLER_ID_CHOICES: Final = ("sticky", "local_area_code", "local_state", "pool", "agent_default")
 # The platform's answer (409 dnc_listed), and the run's own states for a row not finished.
 PLATFORM_REASONS: Final = ("dnc_listed",)
 RUN_REASONS: Final = (
@@ -45,11 +49,13 @@ RUN_REASONS: Final = (
 # holds the row pending with it; `run` refuses with exit 78). Not in REASONS: no row ends so.
 DNC_LIST_STALE: Final = "dnc_list_stale"
 # Pending rows that the gate has not let through (yet); every other pending row is eligible.
-HELD_PENDING_REASONS: Final = (*WINDOW_REASONS, *HISTORY_REASONS, "not_planned")
+HELD_PENDING_REASONS: Final = (
+    *WINDOW_REASONS, *HISTORY_REASONS, *CALLER_ID_REASONS, "not_planned",
+)
 GATE_REASONS: Final = (
     *CONTACT_REASONS, *DNC_REASONS, *CONSENT_REASONS, *WINDOW_REASONS, *HISTORY_REASONS,
 )
-REASONS: Final = (*GATE_REASONS, *PLATFORM_REASONS, *RUN_REASONS)
+REASONS: Final = (*GATE_REASONS, *CALLER_ID_REASONS, *PLATFORM_REASONS, *RUN_REASONS)
 
 # Call statuses (the API contract); a dialed row's reason is its final status.
 TERMINAL_STATUSES: Final = frozenset(

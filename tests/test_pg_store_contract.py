@@ -47,7 +47,14 @@ __all__ = [
 ]
 
 # Both stores live in one database with one schema version: `which` changes nothing.
-_V2_INDEXES = ("fates_disposition", "contact_calls_campaign")
+# What the latest migration (3: caller IDs) adds, undone to make the previous version.
+_V3_UNDO = (
+    "DROP INDEX IF EXISTS contact_calls_from",
+    "DROP TABLE IF EXISTS caller_id_rests",
+    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS from_id",
+    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS from_number",
+    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS duration_s",
+)
 
 
 def _postgresql(url: str) -> Backend:
@@ -67,8 +74,8 @@ def _postgresql(url: str) -> Backend:
         sql("DELETE FROM schema_version WHERE version > %s", (v,))
 
     def previous(_which: str) -> None:
-        for index in _V2_INDEXES:
-            sql(f"DROP INDEX IF EXISTS {index}")
+        for stmt in _V3_UNDO:
+            sql(stmt)
         force(_which, LATEST - 1)
 
     return Backend(
@@ -79,9 +86,9 @@ def _postgresql(url: str) -> Backend:
         force_schema_version=force,
         code_version=lambda _which: LATEST,
         make_previous_version=previous,
-        has_current_shape=lambda _which: all(
-            sql("SELECT 1 FROM pg_indexes WHERE indexname = %s", (i,)) for i in _V2_INDEXES
-        ),
+        has_current_shape=lambda _which: bool(
+            sql("SELECT 1 FROM pg_indexes WHERE indexname = 'contact_calls_from'")
+        ) and bool(sql("SELECT to_regclass('caller_id_rests')")[0][0]),
     )
 
 

@@ -55,7 +55,15 @@ class Backend:
 def _sqlite(tmp: Path) -> Backend:
     jpath, hpath = tmp / "c.journal.sqlite", tmp / "history.sqlite"
     files = {"journal": jpath, "history": hpath}
-    shapes = {"journal": "fates_disposition", "history": "calls_campaign"}
+    shapes = {"journal": "fates_disposition", "history": "calls_from"}
+    # What each file's latest migration added, undone to make the previous version.
+    undo = {
+        "journal": ("DROP INDEX fates_disposition",),
+        "history": ("DROP INDEX calls_from", "DROP TABLE caller_id_rests",
+                    "ALTER TABLE calls DROP COLUMN from_id",
+                    "ALTER TABLE calls DROP COLUMN from_number",
+                    "ALTER TABLE calls DROP COLUMN duration_s"),
+    }
 
     def sql(which: str, stmt: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with sqlite3.connect(files[which], isolation_level=None) as db:
@@ -65,8 +73,10 @@ def _sqlite(tmp: Path) -> Backend:
         sql(which, "UPDATE meta SET value=? WHERE key='schema_version'", (str(v),))
 
     def previous(which: str) -> None:
-        sql(which, f"DROP INDEX {shapes[which]}")
-        force(which, 1)
+        for stmt in undo[which]:
+            sql(which, stmt)
+        force(which, {"journal": sqlite_journal.SCHEMA_VERSION,
+                      "history": sqlite_history.SCHEMA_VERSION}[which] - 1)
 
     return Backend(
         name="sqlite",

@@ -8,6 +8,7 @@ campaign's run lock. The names below are what the CLI and the tests use.
 from __future__ import annotations
 
 from campaign_dialer import log
+from campaign_dialer.commands.callerids import caller_id_command, caller_id_data
 from campaign_dialer.commands.check_plan import (
     PLAN_CSV_COLUMNS,
     UNREADABLE_SHOWN,
@@ -43,6 +44,7 @@ from campaign_dialer.errors import CampaignLocked, DemoFolderError
 __all__ = [
     "DEMO_CLOCK", "DEMO_INPUTS", "DEMO_MARKER", "DEMO_OUT", "PLAN_CSV_COLUMNS",
     "UNREADABLE_SHOWN", "CampaignLocked", "DemoFolderError", "build_report_after_run",
+    "caller_id_command", "caller_id_data",
     "campaign_lock", "check", "check_inputs_data", "compliance_lines", "compliance_summary",
     "control", "deadline_from", "demo", "demo_source", "forecast_lines", "lock_held", "log",
     "plan_forecast", "plan_frame", "prepare_demo", "progress_line", "refuse_stale_lists",

@@ -41,4 +41,5 @@ def engine_for_plan(
         campaign=campaign, rows=plan.rows, gate=plan.gate, dnc_ledger=plan.dnc_ledger,
         history=history, journal=journal, client_factory=client_factory, clock=clock,
         options=options, on_progress=on_progress, coordinator=coordinator,
+        caller_id_rules=plan.caller_id_rules,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
+from campaign_dialer.commands.callerids import caller_id_lines, caller_id_outlook
 from campaign_dialer.commands.tables import fate_table
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.exitcodes import ExitCode
@@ -20,6 +21,7 @@ PLAN_CSV_COLUMNS = [
     "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
     "disposition", "reason", "detail", "next_open", "consent_event_at", "consent_source",
     "local_times", "zones", "dnc_lists_checked", "rnd_queried_at",
+    "from_phone_number_id", "from_number", "caller_id_reason",
 ]  # fmt: skip
 
 UNREADABLE_SHOWN = 20
@@ -53,6 +55,33 @@ def plan_frame(plan: Any) -> Any:
     for c in PLAN_CSV_COLUMNS[10:]:
         out[c] = rows[c].mask(rows[c] == "") if c in rows.columns else None
     return out[PLAN_CSV_COLUMNS]
+
+
+def with_caller_ids(frame: Any, campaign: Campaign, history: Any) -> Any:
+    """plan.csv's caller-ID columns for rows to call: the number a person keeps (`sticky`,
+    from the contact history) where the pool has one; the campaign's fixed number, or the
+    agent's, without a pool (`agent_default`); blank where the pool chooses at dial time."""
+    cid = campaign.model.caller_id
+    eligible = frame["disposition"].eq("eligible")
+    if cid is None:
+        frame.loc[eligible, "from_phone_number_id"] = campaign.model.campaign.from_phone_number_id
+        frame.loc[eligible, "caller_id_reason"] = "agent_default"
+        return frame
+    if not cid.sticky:
+        return frame
+    # who the row rings (planning.person_key): "tel:" + number, else "cid:" + contact id
+    phone, contact = frame["phone_e164"], frame["contact_id"]
+    persons = ("tel:" + phone).where(phone.notna() & phone.ne(""),
+                                     ("cid:" + contact).where(contact.notna() & contact.ne("")))
+    wanted = persons[eligible].dropna().astype(str).unique().tolist()
+    sticky = {p: n for p, n in history.sticky_numbers(wanted).items() if n in cid.ids}
+    if sticky:
+        ids = persons.map(sticky).where(eligible)
+        numbers = {n.id: n.number for n in cid.numbers}
+        frame["from_phone_number_id"] = ids
+        frame["from_number"] = ids.map(numbers)
+        frame.loc[ids.notna(), "caller_id_reason"] = "sticky"
+    return frame
 
 
 def check_inputs_data(plan: Any) -> dict[str, Any]:
@@ -186,6 +215,10 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     plan = make_plan(campaign, clock.now())
     try:
         outlook = plan_forecast(campaign, plan)
+        assert plan.history is not None
+        cid = caller_id_outlook(campaign, plan.history, plan.at, outlook, plan.caller_id_rules)
+        plan_path = campaign.output_dir / "plan.csv"
+        frame = with_caller_ids(plan_frame(plan), campaign, plan.history)
     finally:
         if plan.history is not None:
             plan.history.close()
@@ -193,9 +226,9 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
         by_disp[d] += n
-    plan_path = campaign.output_dir / "plan.csv"
-    write_atomic_csv(safe_for_spreadsheets(plan_frame(plan)), plan_path)
+    write_atomic_csv(safe_for_spreadsheets(frame), plan_path)
     inputs = check_inputs_data(plan)
+    inputs["warnings"] += cid["warnings"]
     data: dict[str, Any] = {
         "campaign": campaign.name,
         "at": plan.at.isoformat(),
@@ -209,6 +242,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         **inputs,
         "plan_csv": str(plan_path),
         "forecast": outlook,
+        "caller_ids": cid,
     }
     if as_json:
         print(json.dumps(data, indent=2))
@@ -226,7 +260,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
                 f"  row {c['row']}, column {c['column']!r}: {c['value']!r} ({c['problem']})",
                 markup=False, highlight=False, soft_wrap=True,
             )
-    for line in compliance_lines(inputs["compliance"]):
+    for line in compliance_lines(inputs["compliance"]) + caller_id_lines(cid):
         con.print(line, markup=False, highlight=False, soft_wrap=True)
     for w in inputs["warnings"]:
         con.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)

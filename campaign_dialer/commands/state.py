@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from campaign_dialer import log
+from campaign_dialer.clock import Clock
+from campaign_dialer.commands.callerids import caller_id_data, caller_id_table
 from campaign_dialer.commands.lock import lock_held
 from campaign_dialer.commands.tables import dash, fate_table
 from campaign_dialer.config import Campaign, load_campaign
@@ -66,6 +68,8 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
             con.print(f"  row {u['row']} attempt {u['attempt']}: {u['error'] or '-'}")
     if "processes" in data:
         con.print(process_table(data["processes"]))
+    if data.get("caller_ids"):
+        con.print(caller_id_table(data["caller_ids"]))
     return ExitCode.OK
 
 
@@ -141,4 +145,18 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     }
     if procs is not None:
         data["processes"] = process_rows(procs)
+    data["caller_ids"] = caller_ids_now(campaign)
     return data
+
+
+def caller_ids_now(campaign: Campaign) -> dict[str, Any] | None:
+    """The pool's load and rests from the contact history (None without a pool)."""
+    if campaign.model.caller_id is None:
+        return None
+    from campaign_dialer.planning import open_campaign_history
+
+    history = open_campaign_history(campaign)
+    try:
+        return caller_id_data(campaign, history, Clock.from_env().now())
+    finally:
+        history.close()

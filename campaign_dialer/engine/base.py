@@ -20,12 +20,14 @@ from campaign_dialer import log, vocab
 from campaign_dialer.client import VantaxClient
 from campaign_dialer.clock import Clock
 from campaign_dialer.compliance import Gate, Verdict
+from campaign_dialer.compliance.callerid import CallerIdRules, builtin_caller_id_rules
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import Attempt, Fate, HistoryStore, JournalStore, iso
 from campaign_dialer.store.ledger_file import DncLedger
 from campaign_dialer.webhook import Receiver, Served
 
+from .callerid import CallerIds
 from .fates import attempt_fate
 from .gatekeeper import GateKeeper
 from .io import AsyncJournal, Lane
@@ -76,6 +78,7 @@ class EngineBase:
         on_progress: Callable[[Stats], None] | None = None,
         reload_gate: bool = True,
         coordinator: Coordinator | None = None,
+        caller_id_rules: CallerIdRules | None = None,
     ) -> None:
         self.campaign = campaign
         self.cfg = campaign.model
@@ -91,6 +94,13 @@ class EngineBase:
         self.gate = GateKeeper(gate, dnc_ledger, lane=self.lane, reload=reload_gate,
                                logger=self.log)
         self.policy = RedialPolicy(self.cfg, lambda: self.gate.rules)
+        # A `[caller_id]` pool: the governor of owned numbers (None: one number for all).
+        self.caller_ids: CallerIds | None = None
+        if self.cfg.caller_id is not None:
+            self.caller_ids = CallerIds(
+                self.cfg.caller_id, caller_id_rules or builtin_caller_id_rules(), history,
+                self.log,
+            )
         self.client_factory = client_factory
         self.clock = clock
         self.opts = options or RunOptions()

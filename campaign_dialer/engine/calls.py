@@ -34,6 +34,7 @@ from campaign_dialer.store import (
     INTENT,
     NOT_PLACED,
     Attempt,
+    CallerPick,
     Claim,
     DuplicateAttempt,
     JournalError,
@@ -46,6 +47,8 @@ from .keys import idempotency_key, revised_key
 from .pacing import backoff
 from .rows import Row
 
+# caller_id_reason of a call no pool chose for (the agent's number or the campaign's).
+AGENT_DEFAULT = "agent_default"
 # A shared campaign at its global live-call cap: the row waits this long, then its turn again.
 LIVE_RETRY_S = 0.05
 
@@ -158,16 +161,38 @@ class Dialing(Following):
         evidence = {**verdict.evidence, "dialed_at": iso(now)}
         if platform_at is not None:  # what crash recovery bounds its lookup by
             evidence["platform_at"] = iso(platform_at)
-        body = self._request_body(row)
-        key = idempotency_key(self.campaign.name, person, step.attempt_no)
-        if existing is not None:
-            key = existing.idem_key
-            if body != existing.body:
-                # Fixed since (agent, from-number): nothing was placed under the old key, and a
-                # platform may remember its answer to it, so the corrected body gets a key of its
-                # own, still stable for this person, attempt and request.
-                key = revised_key(key, body)
+        base_body = self._request_body(row)
+
+        def finish(pick: CallerPick | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+            """The attempt's key, body and evidence once its caller ID is known."""
+            body, ev = dict(base_body), dict(evidence)
+            if pick is not None:
+                body["from_phone_number_id"] = pick.id
+                ev.update(from_phone_number_id=pick.id, from_number=pick.number,
+                          caller_id_reason=pick.reason)
+            else:
+                ev.update(from_phone_number_id=body.get("from_phone_number_id"),
+                          caller_id_reason=AGENT_DEFAULT)
+            key = idempotency_key(self.campaign.name, person, step.attempt_no)
+            if existing is not None:
+                key = existing.idem_key
+                if body != existing.body:
+                    # Fixed since (agent, from-number): nothing was placed under the old key,
+                    # and a platform may remember its answer to it, so the corrected body gets
+                    # a key of its own, still stable for this person, attempt and request.
+                    key = revised_key(key, body)
+            return key, body, ev
+
+        made: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        key, body, evidence = finish(None)
         claim_args = self._claim_args(row, step.attempt_no, key, body, evidence)
+        if self.caller_ids is not None:
+            def amend(pick: CallerPick) -> tuple[str, dict[str, Any]]:
+                made.append(finish(pick))
+                k, b, ev = made[-1]
+                return k, self._claim_record(row, step.attempt_no, k, b, ev)
+
+            claim_args["caller"] = self.caller_ids.request(row, now, amend)
         claim = self.history.claim(**claim_args)
         if not claim.ok:
             step.claim = claim
@@ -175,11 +200,14 @@ class Dialing(Following):
                 step.restored = journal.import_attempts(self.history.records(self.campaign.name))
                 step.known = journal.attempts_for(person)
             return step
+        if made:
+            key, body, evidence = made[-1]
+            claim_args["record"] = self._claim_record(row, step.attempt_no, key, body, evidence)
         try:
             if existing is not None:
                 changed = body != existing.body
                 journal.reopen(existing.id, body=body if changed else None,
-                               idem_key=key if changed else None)
+                               idem_key=key if changed else None, evidence=evidence)
                 step.attempt = journal.attempt(existing.id)
             else:
                 step.attempt = journal.record_intent(
@@ -254,26 +282,33 @@ class Dialing(Following):
         """The claim of the person in the contact history (one transaction), before the intent.
 
         Refused when another campaign called them within `min_hours_between_calls`, when the
-        state's cap is used up by every campaign's calls, or when the history already holds
-        this attempt.
+        state's cap is used up by every campaign's calls, when the history already holds
+        this attempt, or (with a caller-ID pool) when no number of the pool may call them now.
         """
         assert row.person is not None
-        now = self.clock.now()
-        record = {
-            "person": row.person, "row": row.row, "attempt": attempt_no, "idem_key": key,
-            "body": json.dumps(body, sort_keys=True), "state": INTENT, "intent_at": iso(now),
-            "evidence": json.dumps(evidence), "posts": 0, "updated_at": iso(now),
-        }
         return dict(
             campaign=self.campaign.name, person=row.person, phone_e164=row.phone_e164,
-            contact_id=row.contact_id, attempt=attempt_no, idem_key=key, record=record, at=now,
-            min_hours=self.cfg.history.min_hours_between_calls,
+            contact_id=row.contact_id, attempt=attempt_no, idem_key=key,
+            record=self._claim_record(row, attempt_no, key, body, evidence),
+            at=self.clock.now(), min_hours=self.cfg.history.min_hours_between_calls,
             state_limit=(
                 max_calls_per_24h(row.phone_e164, self.gate.rules) if row.phone_e164 else None
             ),
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
             also=[f"tel:{o}" for o in row.other_phones if o],
         )
+
+    def _claim_record(
+        self, row: Row, attempt_no: int, key: str, body: dict[str, Any],
+        evidence: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The attempt as the history records it with the claim (the journal's shape)."""
+        now = iso(self.clock.now())
+        return {
+            "person": row.person, "row": row.row, "attempt": attempt_no, "idem_key": key,
+            "body": json.dumps(body, sort_keys=True), "state": INTENT, "intent_at": now,
+            "evidence": json.dumps(evidence), "posts": 0, "updated_at": now,
+        }
 
     async def _post(
         self, a: Attempt, row: Row, bound: Any, *, counted: bool = False
@@ -388,6 +423,9 @@ class Dialing(Following):
             self.breaker.reset()
             self.stats.placed += 1
             bound.info("call_placed", call_id=call.id, status=call.status)
+            if self.caller_ids is not None:
+                self.caller_ids.note_from(a.evidence.get("from_number"), call.from_number,
+                                          call_id=call.id)
             return call
 
     async def _campaign_error(self, a: Attempt, row: Row, e: VantaxError) -> bool:

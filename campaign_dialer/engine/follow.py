@@ -176,7 +176,8 @@ class Following(EngineBase):
         check, claim or fate sees it. An opt-out is awaited: on the ledger before we go on.
         """
         extra = dict(call.extra)
-        extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at)
+        extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at,
+                     platform_from=call.from_number)
         status = call.status if call.status != "resuming" else (a.status or "unknown")
         now = self.clock.now()
         journal = self.journal.sync

@@ -203,8 +203,10 @@ class AsyncJournal:
         return await self.lane.run(self.sync.record_intent, **kw)
 
     async def reopen(self, attempt_id: int, body: dict[str, Any] | None = None,
-                     idem_key: str | None = None) -> None:
-        await self.lane.run(self.sync.reopen, attempt_id, body=body, idem_key=idem_key)
+                     idem_key: str | None = None,
+                     evidence: dict[str, Any] | None = None) -> None:
+        await self.lane.run(self.sync.reopen, attempt_id, body=body, idem_key=idem_key,
+                            evidence=evidence)
 
     async def count_post(self, attempt_id: int) -> None:
         await self.lane.run(self.sync.count_post, attempt_id)

@@ -38,6 +38,7 @@ from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
 from .base import Stop
 from .breaker import Breaker
+from .callerid import EXHAUSTED, HEALTH_EVERY_S
 from .fates import row_fate
 from .pacing import Limits
 from .rows import Row
@@ -192,6 +193,8 @@ class Engine(Sharing):
                     if self.opts.install_signal_handlers:
                         tg.start_soon(self._watch_signals)
                     tg.start_soon(self._ticker)
+                    if self.caller_ids is not None:
+                        tg.start_soon(self._watch_caller_ids)
                     if self.served is not None:
                         tg.start_soon(self.served.serve)
                     if self.co is not None:  # renews this process's leases; reads control
@@ -362,6 +365,10 @@ class Engine(Sharing):
                 if self._paused_since is not None:
                     self._paused_since = None
                     self.log.info("resumed", waiting_rows=len(self.schedule))
+                if self.caller_ids is not None and self.caller_ids.is_closed(self.clock.now()):
+                    if not await self._wait_for_caller_ids():
+                        return
+                    continue
                 now = self.clock.now()
                 row = self.schedule.pop_due(now)
                 if row is not None:
@@ -385,6 +392,36 @@ class Engine(Sharing):
                 timeout = 1.0 if timeout is None else min(timeout, 1.0)
                 with anyio.move_on_after(timeout):
                     await changed.wait()
+
+    async def _wait_for_caller_ids(self) -> bool:
+        """Every number of the pool is capped or resting: wait for one (`--wait`), or leave
+        the rows due by then pending `caller_ids_exhausted` with the moment one frees."""
+        cid = self.caller_ids
+        assert cid is not None and cid.closed_until is not None
+        until = cid.closed_until
+        if not self.opts.wait:
+            detail = cid.exhausted_detail()
+            for row in self.schedule.due_by(until):
+                self.dial_time_fates[row.row] = Fate(
+                    row.row, row.person, vocab.PENDING, EXHAUSTED, detail, iso(until),
+                    row.evidence,
+                )
+            self.log.warning("caller_ids_exhausted", until=iso(until), detail=detail)
+            return False
+        timeout = max(self.clock.seconds_until(until), 0.0)
+        if self._deadline is not None:
+            timeout = min(timeout, max(self.clock.seconds_until(self._deadline), 0.0))
+        with anyio.move_on_after(min(timeout, 1.0)):
+            await self.schedule.changed.wait()
+        return True
+
+    async def _watch_caller_ids(self) -> None:
+        """The pool's health, every few seconds, in the lane (the history's calls)."""
+        cid = self.caller_ids
+        assert cid is not None
+        while True:
+            await anyio.sleep(HEALTH_EVERY_S)
+            await self.lane.run(cid.check_health, self.clock.now())
 
     async def _worker(self, recv: anyio.abc.ObjectReceiveStream[Row]) -> None:
         async with recv:

@@ -51,6 +51,11 @@ class Schedule:
             return heapq.heappop(self._heap)[2]
         return None
 
+    def due_by(self, when: datetime) -> list[Row]:
+        """The rows due at or before `when` (they stay here)."""
+        t = when.timestamp()
+        return [r for ts, _, r in self._heap if ts <= t]
+
     def next_due(self) -> datetime | None:
         if not self._heap:
             return None

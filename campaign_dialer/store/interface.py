@@ -30,7 +30,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from campaign_dialer.store.model import Attempt, CallFacts, Claim, Fate, HttpTally, PastCall
+from campaign_dialer.store.model import (
+    Attempt,
+    CallerIdRequest,
+    CallFacts,
+    Claim,
+    Fate,
+    HttpTally,
+    NumberCall,
+    NumberRest,
+    PastCall,
+)
 
 # An HTTP exchange as the engine's telemetry hands it over:
 # (t: unix seconds, run_id, method, path, status or None, error code, latency s, error text).
@@ -154,7 +164,8 @@ class JournalStore(Protocol):
         """Keep the last transient problem without changing the state."""
 
     def reopen(
-        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
+        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
         """A not-placed attempt back to "intent" (optionally a corrected body under a new
         key) before it is sent again."""
@@ -213,6 +224,7 @@ class HistoryStore(Protocol):
         self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
         attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
         state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
+        caller: CallerIdRequest | None = None,
     ) -> Claim:
         """Check the person's past calls (under `person` and every key in `also`) and record
         the claim, in ONE transaction no concurrent claim for the same keys can interleave
@@ -220,7 +232,36 @@ class HistoryStore(Protocol):
 
         Refused with "already_called" when this campaign has an attempt >= `attempt` for the
         person not in state not_placed; with `policy.hold_back`'s answer otherwise. A
-        not_placed claim of the same attempt is re-claimed (state back to intent, new key)."""
+        not_placed claim of the same attempt is re-claimed (state back to intent, new key).
+
+        `caller`: also take a caller ID in the same transaction, serialised with every other
+        claim that takes one (any campaign, any process): `caller.choose` sees the person's
+        last number, each pool number's calls of the last 24 h (states in NOT_CALLED do not
+        count) and the rests in force; its refusal is returned as it is; its pick is stored
+        with the claim (`from_id`, `from_number`) under `caller.amend`'s key and record."""
+
+    # -- caller IDs: counted, rested, read by `check`, `status` and the report ----------
+    def caller_id_load(self, numbers: Sequence[str], at: datetime) -> dict[str, list[datetime]]:
+        """Each number's calls (any campaign, not NOT_CALLED) claimed in the 24 h to `at`."""
+
+    def caller_id_rests(self, numbers: Sequence[str] | None = None) -> list[NumberRest]:
+        """Every rest and restore of the numbers (or of all), oldest first."""
+
+    def rest_number(
+        self, number_id: str, *, since: datetime, until: datetime, reason: str, detail: str,
+        by: str, only_if_active_before: datetime | None = None,
+    ) -> bool:
+        """Record a rest (reason "restored": end every rest in force at `since`). With
+        `only_if_active_before`, nothing is written when a rest of the number ended after it
+        (another process rested it for the same calls). True when written. Committed."""
+
+    def number_calls(
+        self, number_id: str, *, after: datetime | None, limit: int
+    ) -> list[NumberCall]:
+        """The number's last `limit` final calls claimed after `after`, newest first."""
+
+    def sticky_numbers(self, persons: Sequence[str]) -> dict[str, str]:
+        """person -> the caller ID of their last call (any campaign), where one is known."""
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
         """Upsert journal attempt records by idem_key (the journal wins), one transaction."""

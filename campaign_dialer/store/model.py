@@ -7,6 +7,7 @@ report speak these, whichever database is behind the store.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -131,13 +132,63 @@ class Fate:
 
 
 @dataclass(frozen=True)
+class CallerPick:
+    """The owned number a claimed call goes out from, and why that one."""
+
+    id: str  # the platform's phone-number id (`from_phone_number_id`)
+    number: str  # its E.164
+    reason: str  # sticky | local_area_code | local_state | pool
+
+
+@dataclass(frozen=True)
 class Claim:
     """The answer to "may this campaign call this person now?"; `ok` means it is claimed."""
 
     ok: bool
-    reason: str | None = None  # "recently_called" | "already_called"
+    reason: str | None = None  # "recently_called" | "already_called" | "caller_ids_exhausted"
     detail: str = ""
     next_open: datetime | None = None
+    caller: CallerPick | None = None  # claimed with a caller-ID pool: the number taken
+
+
+class CallerIdFacts(NamedTuple):
+    """What the history knows of a pool, read inside a claim's transaction."""
+
+    sticky_id: str | None  # the number that last called the person (any campaign)
+    recent: Mapping[str, Sequence[datetime]]  # each pool number's calls in the last 24 h
+    resting: Mapping[str, datetime]  # number id -> when its rest ends
+
+
+@dataclass(frozen=True)
+class CallerIdRequest:
+    """A claim that must also take a number of the pool, in the same transaction.
+
+    `choose` decides from the facts (a pick, or a refusing Claim); `amend` gives the key and
+    record of the claim once the number is known (the request body carries it), so the
+    history holds exactly what will be sent. The store knows neither the rule nor the API."""
+
+    numbers: tuple[str, ...]
+    choose: Callable[[CallerIdFacts], CallerPick | Claim]
+    amend: Callable[[CallerPick], tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class NumberRest:
+    """A caller ID taken out of use: by the health rule or by a person."""
+
+    number_id: str
+    since: datetime
+    until: datetime
+    reason: str  # low_answer_share | short_calls | manual | restored
+    detail: str
+    by: str  # "dialer" or "person"
+
+
+class NumberCall(NamedTuple):
+    """One finished call from an owned number, as the health rule reads it."""
+
+    status: str | None
+    duration_seconds: float | None
 
 
 @dataclass(frozen=True)

@@ -89,14 +89,18 @@ class AttemptTransitions:
         )
 
     def reopen(
-        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None
+        self, attempt_id: int, body: dict[str, Any] | None = None, idem_key: str | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
         """A not-placed attempt goes back to intent before its key is sent again.
 
-        `body`: the campaign was fixed since (agent, from-number); nothing was placed under
-        the old key, so the corrected request goes out under `idem_key`, one of its own.
+        `body`: the campaign was fixed since (agent, from-number), or the caller-ID pool
+        chose another number; nothing was placed under the old key, so the corrected request
+        goes out under `idem_key`, one of its own. `evidence`: this dial's, replacing the last.
         """
         fields: dict[str, Any] = {"state": INTENT}
+        if evidence is not None:
+            fields["evidence"] = json.dumps(evidence)
         if body is not None:
             fields["body"] = json.dumps(body, sort_keys=True)
         if idem_key is not None:

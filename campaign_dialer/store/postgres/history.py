@@ -17,18 +17,31 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from campaign_dialer.store.errors import HistoryError
-from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
+from campaign_dialer.store.model import (
+    NOT_CALLED,
+    CallerIdFacts,
+    CallerIdRequest,
+    CallerPick,
+    Claim,
+    NumberCall,
+    NumberRest,
+    PastCall,
+    iso,
+    parse_iso,
+)
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.postgres.db import Database
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Advisory-lock namespace for persons (two-int form: (namespace, hashtext(key))).
 PERSON_LOCK_NS = 15
+# One advisory lock for every claim that takes a caller ID (and every rest written).
+CALLER_ID_LOCK = 0x43414C4C  # "CALL"
 
 
 class PgHistory:
@@ -62,9 +75,16 @@ class PgHistory:
         self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
         attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
         state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
+        caller: CallerIdRequest | None = None,
     ) -> Claim:
-        """Check the person's past calls (under every key) and record the claim, atomically."""
+        """Check the person's past calls (under every key) and record the claim, atomically.
+
+        With `caller`, one more transaction-scoped advisory lock (the pool's, taken after the
+        person's) serialises every claim that takes a caller ID, so the counts read here are
+        the counts when the claim commits: no process or campaign can push a number past a
+        cap."""
         keys = sorted({person, *also})
+        pick: CallerPick | None = None
         with self.db.transaction() as conn:
             conn.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
@@ -72,7 +92,7 @@ class PgHistory:
                 (PERSON_LOCK_NS, keys),
             )
             rows = conn.execute(
-                "SELECT person, campaign, attempt, state, claimed_at FROM contact_calls "
+                "SELECT person, campaign, attempt, state, claimed_at, from_id FROM contact_calls "
                 "WHERE person = ANY(%s)", (keys,),
             ).fetchall()
             mine = [r for r in rows if r[1] == campaign and r[0] == person]
@@ -85,25 +105,40 @@ class PgHistory:
                              state_limit=state_limit, state=state)
             if held is not None:
                 return held
+            if caller is not None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (CALLER_ID_LOCK,))
+                called = [r for r in rows if r[5] and r[3] not in NOT_CALLED]
+                sticky = max(called, key=lambda r: r[4])[5] if called else None
+                chosen = caller.choose(CallerIdFacts(
+                    sticky, _recent_by_number(conn, caller.numbers, at),
+                    _resting(conn, caller.numbers, at),
+                ))
+                if isinstance(chosen, Claim):
+                    return chosen
+                pick = chosen
+                idem_key, record = caller.amend(pick)
             rec = json.dumps(
                 {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
                  "state": "intent"}, sort_keys=True,
             )
+            from_id = pick.id if pick else _body(record).get("from_phone_number_id")
+            from_number = pick.number if pick else None
             if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
                 conn.execute(
                     "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
-                    "record = %s, updated_at = now() "
+                    "record = %s, updated_at = now(), from_id = %s, from_number = %s "
                     "WHERE campaign = %s AND person = %s AND attempt = %s",
-                    (idem_key, at, rec, campaign, person, attempt),
+                    (idem_key, at, rec, from_id, from_number, campaign, person, attempt),
                 )
             else:
                 conn.execute(
                     "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
-                    "attempt, idem_key, state, claimed_at, record) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s)",
-                    (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec),
+                    "attempt, idem_key, state, claimed_at, record, from_id, from_number) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s, %s, %s)",
+                    (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec,
+                     from_id, from_number),
                 )
-        return Claim(True)
+        return Claim(True, caller=pick)
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
         """Upsert journal attempt records by key (what the journal knows wins)."""
@@ -117,18 +152,24 @@ class PgHistory:
                 campaign, int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"),
                 r.get("status"), at, r.get("placed_at"), r.get("ended_at"),
                 json.dumps(r, sort_keys=True, default=str),
+                body_d.get("from_phone_number_id"), _evidence(r).get("from_number"),
+                r.get("duration_seconds"),
             ))
         if not rows:
             return
         with self.db.transaction() as conn, conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, attempt, "
-                "idem_key, state, call_id, status, claimed_at, placed_at, ended_at, record) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "idem_key, state, call_id, status, claimed_at, placed_at, ended_at, record, "
+                "from_id, from_number, duration_s) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
                 "call_id = excluded.call_id, status = excluded.status, "
                 "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
-                "record = excluded.record, updated_at = now()",
+                "record = excluded.record, updated_at = now(), "
+                "from_id = coalesce(excluded.from_id, contact_calls.from_id), "
+                "from_number = coalesce(excluded.from_number, contact_calls.from_number), "
+                "duration_s = excluded.duration_s",
                 rows,
             )
 
@@ -163,6 +204,70 @@ class PgHistory:
         ):
             out.setdefault(person, []).append(PastCall(campaign, attempt, at, state))
         return out
+
+    # -- caller IDs ---------------------------------------------------------------------
+    def caller_id_load(
+        self, numbers: Sequence[str], at: datetime
+    ) -> dict[str, list[datetime]]:
+        """Each number's calls (any campaign) claimed after `at` - 24 h (a later one too:
+        another process's clock may run ahead)."""
+        return self.db.run(lambda conn: _recent_by_number(conn, numbers, at))
+
+    def caller_id_rests(self, numbers: Sequence[str] | None = None) -> list[NumberRest]:
+        sql = "SELECT number_id, since, until, reason, detail, by FROM caller_id_rests"
+        args: tuple[Any, ...] = ()
+        if numbers is not None:
+            sql += " WHERE number_id = ANY(%s)"
+            args = (list(numbers),)
+        return [NumberRest(*r) for r in self.db.fetchall(sql + " ORDER BY since, id", args)]
+
+    def rest_number(
+        self, number_id: str, *, since: datetime, until: datetime, reason: str, detail: str,
+        by: str, only_if_active_before: datetime | None = None,
+    ) -> bool:
+        with self.db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CALLER_ID_LOCK,))
+            if only_if_active_before is not None:
+                found = conn.execute(
+                    "SELECT max(until) FROM caller_id_rests WHERE number_id = %s", (number_id,)
+                ).fetchone()
+                last = found[0] if found else None
+                if last is not None and last > only_if_active_before:
+                    return False
+            if reason == "restored":
+                conn.execute(
+                    "UPDATE caller_id_rests SET until = %s WHERE number_id = %s AND until > %s",
+                    (since, number_id, since),
+                )
+            conn.execute(
+                "INSERT INTO caller_id_rests(number_id, since, until, reason, detail, by) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (number_id, since, until, reason, detail, by),
+            )
+        return True
+
+    def number_calls(
+        self, number_id: str, *, after: datetime | None, limit: int
+    ) -> list[NumberCall]:
+        return [
+            NumberCall(*r)
+            for r in self.db.fetchall(
+                "SELECT status, duration_s FROM contact_calls WHERE from_id = %s AND "
+                "state = 'final' AND claimed_at > %s ORDER BY claimed_at DESC LIMIT %s",
+                (number_id, after or datetime(1970, 1, 1, tzinfo=UTC), limit),
+            )
+        ]
+
+    def sticky_numbers(self, persons: Sequence[str]) -> dict[str, str]:
+        return {
+            person: from_id
+            for person, from_id in self.db.fetchall(
+                "SELECT DISTINCT ON (person) person, from_id FROM contact_calls "
+                "WHERE person = ANY(%s) AND from_id IS NOT NULL AND NOT (state = ANY(%s)) "
+                "ORDER BY person, claimed_at DESC",
+                (list(persons), list(NOT_CALLED)),
+            )
+        }
 
     # -- DNC ----------------------------------------------------------------------------
     def add_dnc(
@@ -216,3 +321,45 @@ class PgHistory:
                 "ON CONFLICT (path) DO UPDATE SET stamp = excluded.stamp", (key, stamp),
             )
         return added
+
+
+def _body(record: dict[str, Any]) -> dict[str, Any]:
+    return _obj(record.get("body"))
+
+
+def _evidence(record: dict[str, Any]) -> dict[str, Any]:
+    return _obj(record.get("evidence"))
+
+
+def _obj(v: Any) -> dict[str, Any]:
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _recent_by_number(
+    conn: Any, numbers: Sequence[str], at: datetime
+) -> dict[str, list[datetime]]:
+    out: dict[str, list[datetime]] = {n: [] for n in numbers}
+    if not numbers:
+        return out
+    for from_id, claimed_at in conn.execute(
+        "SELECT from_id, claimed_at FROM contact_calls WHERE from_id = ANY(%s) AND "
+        "claimed_at > %s AND NOT (state = ANY(%s))",
+        (list(numbers), at - timedelta(hours=24), list(NOT_CALLED)),
+    ).fetchall():
+        out[from_id].append(claimed_at)
+    return out
+
+
+def _resting(conn: Any, numbers: Sequence[str], at: datetime) -> dict[str, datetime]:
+    if not numbers:
+        return {}
+    return dict(conn.execute(
+        "SELECT number_id, max(until) FROM caller_id_rests WHERE number_id = ANY(%s) AND "
+        "until > %s AND since <= %s GROUP BY number_id",
+        (list(numbers), at, at),
+    ).fetchall())

@@ -227,6 +227,23 @@ CREATE TABLE ledger_imports (path text PRIMARY KEY, stamp text NOT NULL);
 CREATE INDEX fates_disposition ON fates(campaign, disposition, reason);
 CREATE INDEX contact_calls_campaign ON contact_calls(campaign, claimed_at);
 """,
+    # Caller IDs: the number each call went out from (caps, stickiness, health) and rests.
+    3: """
+ALTER TABLE contact_calls ADD COLUMN from_id text;
+ALTER TABLE contact_calls ADD COLUMN from_number text;
+ALTER TABLE contact_calls ADD COLUMN duration_s double precision;
+CREATE INDEX contact_calls_from ON contact_calls(from_id, claimed_at);
+CREATE TABLE caller_id_rests (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    number_id text NOT NULL,
+    since timestamptz NOT NULL,
+    until timestamptz NOT NULL,
+    reason text NOT NULL,
+    detail text NOT NULL,
+    by text NOT NULL
+);
+CREATE INDEX caller_id_rests_number ON caller_id_rests(number_id, until);
+""",
 }
 LATEST = max(MIGRATIONS)
 

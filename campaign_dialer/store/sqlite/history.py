@@ -21,13 +21,24 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from campaign_dialer.store.errors import HistoryError
-from campaign_dialer.store.model import Claim, PastCall, iso, parse_iso
+from campaign_dialer.store.model import (
+    NOT_CALLED,
+    CallerIdFacts,
+    CallerIdRequest,
+    CallerPick,
+    Claim,
+    NumberCall,
+    NumberRest,
+    PastCall,
+    iso,
+    parse_iso,
+)
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.base import Database, OnDatabase
 from campaign_dialer.store.sqlite.schema import HISTORY_MIGRATIONS as MIGRATIONS
@@ -85,18 +96,22 @@ class SqliteHistory(OnDatabase):
         self, *, campaign: str, person: str, phone_e164: str | None, contact_id: str | None,
         attempt: int, idem_key: str, record: dict[str, Any], at: datetime, min_hours: float,
         state_limit: int | None, state: str | None = None, also: Sequence[str] = (),
+        caller: CallerIdRequest | None = None,
     ) -> Claim:
         """Check the person's past calls and insert the claim, in one transaction.
 
         `also`: the person's other keys (the row's other numbers): a call another campaign
-        placed to any of them counts as a call to this person."""
+        placed to any of them counts as a call to this person. `caller`: take a number of
+        the pool too, counted in this same transaction (BEGIN IMMEDIATE: one writer at a
+        time across processes), so no two claims can push a number past a cap."""
         ts = at.timestamp()
         now = _iso(at)
         keys = [person, *(k for k in also if k != person)]
+        pick: CallerPick | None = None
         with self._write() as db:
             rows = db.execute(
-                "SELECT person, campaign, attempt, state, claimed_ts FROM calls WHERE person IN "
-                f"({','.join('?' * len(keys))})",
+                "SELECT person, campaign, attempt, state, claimed_ts, from_id FROM calls "
+                f"WHERE person IN ({','.join('?' * len(keys))})",
                 keys,
             ).fetchall()
             mine = [r for r in rows if r["campaign"] == campaign and r["person"] == person]
@@ -110,25 +125,43 @@ class SqliteHistory(OnDatabase):
                              state_limit=state_limit, state=state)
             if held is not None:
                 return held
+            if caller is not None:
+                called = [r for r in rows if r["from_id"] and r["state"] not in NOT_CALLED]
+                sticky = max(called, key=lambda r: r["claimed_ts"])["from_id"] if called else None
+                def q(sql: str, args: tuple[Any, ...]) -> list[Any]:
+                    return db.execute(sql, args).fetchall()
+
+                chosen = caller.choose(CallerIdFacts(
+                    sticky, _recent_by_number(q, caller.numbers, ts),
+                    _resting(q, caller.numbers, ts),
+                ))
+                if isinstance(chosen, Claim):
+                    return chosen
+                pick = chosen
+                idem_key, record = caller.amend(pick)
             rec = json.dumps(
                 {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
                  "state": "intent"}, sort_keys=True,
             )
+            from_id = pick.id if pick else _body(record).get("from_phone_number_id")
+            from_number = pick.number if pick else None
             if any(r["attempt"] == attempt for r in mine):  # not placed before: reclaim it
                 db.execute(
                     "UPDATE calls SET state='intent', idem_key=?, claimed_at=?, claimed_ts=?, "
-                    "record=?, updated_at=? WHERE campaign=? AND person=? AND attempt=?",
-                    (idem_key, now, ts, rec, now, campaign, person, attempt),
+                    "record=?, updated_at=?, from_id=?, from_number=? "
+                    "WHERE campaign=? AND person=? AND attempt=?",
+                    (idem_key, now, ts, rec, now, from_id, from_number, campaign, person,
+                     attempt),
                 )
             else:
                 db.execute(
                     "INSERT INTO calls(person, phone_e164, contact_id, campaign, attempt, "
-                    "idem_key, state, claimed_at, claimed_ts, record, updated_at) "
-                    "VALUES(?,?,?,?,?,?,'intent',?,?,?,?)",
+                    "idem_key, state, claimed_at, claimed_ts, record, updated_at, from_id, "
+                    "from_number) VALUES(?,?,?,?,?,?,'intent',?,?,?,?,?,?)",
                     (person, phone_e164, contact_id, campaign, attempt, idem_key, now, ts,
-                     rec, now),
+                     rec, now, from_id, from_number),
                 )
-        return Claim(True)
+        return Claim(True, caller=pick)
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
         """Upsert journal attempt records (what the journal knows wins for its own keys)."""
@@ -138,11 +171,14 @@ class SqliteHistory(OnDatabase):
             body = r.get("body")
             body_d = json.loads(body) if isinstance(body, str) else (body or {})
             at = parse_iso(r.get("intent_at")) or datetime.now(UTC)
+            ev = _evidence(r)
             rows.append((
                 person, body_d.get("phone_number"), body_d.get("contact_id"), campaign,
                 int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"), r.get("status"),
                 _iso(at), at.timestamp(), r.get("placed_at"), r.get("ended_at"),
                 json.dumps(r, sort_keys=True, default=str), r.get("updated_at") or _iso(at),
+                body_d.get("from_phone_number_id"), ev.get("from_number"),
+                r.get("duration_seconds"),
             ))
         if not rows:
             return
@@ -150,11 +186,15 @@ class SqliteHistory(OnDatabase):
             db.executemany(
                 "INSERT INTO calls(person, phone_e164, contact_id, campaign, attempt, idem_key, "
                 "state, call_id, status, claimed_at, claimed_ts, placed_at, ended_at, record, "
-                "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "updated_at, from_id, from_number, duration_s) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(idem_key) DO UPDATE SET state=excluded.state, "
                 "call_id=excluded.call_id, status=excluded.status, "
                 "placed_at=excluded.placed_at, ended_at=excluded.ended_at, "
-                "record=excluded.record, updated_at=excluded.updated_at",
+                "record=excluded.record, updated_at=excluded.updated_at, "
+                "from_id=coalesce(excluded.from_id, calls.from_id), "
+                "from_number=coalesce(excluded.from_number, calls.from_number), "
+                "duration_s=excluded.duration_s",
                 rows,
             )
 
@@ -195,6 +235,83 @@ class SqliteHistory(OnDatabase):
                 PastCall(r["campaign"], r["attempt"], _from_ts(r["claimed_ts"]), r["state"])
             )
         return out
+
+    # -- caller IDs -------------------------------------------------------------------
+    def caller_id_load(
+        self, numbers: Sequence[str], at: datetime
+    ) -> dict[str, list[datetime]]:
+        """Each number's calls (any campaign) claimed after `at` - 24 h (a later one too:
+        another process's clock may run ahead)."""
+        return _recent_by_number(self._read, numbers, at.timestamp())
+
+    def caller_id_rests(self, numbers: Sequence[str] | None = None) -> list[NumberRest]:
+        """Every rest (and restore) of the numbers (or all), oldest first."""
+        sql = "SELECT * FROM caller_id_rests"
+        args: tuple[Any, ...] = ()
+        if numbers is not None:
+            sql += f" WHERE number_id IN ({','.join('?' * len(numbers))})"
+            args = tuple(numbers)
+        return [
+            NumberRest(r["number_id"], _from_ts(r["since_ts"]), _from_ts(r["until_ts"]),
+                       r["reason"], r["detail"], r["by"])
+            for r in self._read(sql + " ORDER BY since_ts, id", args)
+        ]
+
+    def rest_number(
+        self, number_id: str, *, since: datetime, until: datetime, reason: str, detail: str,
+        by: str, only_if_active_before: datetime | None = None,
+    ) -> bool:
+        """Rest a number until `until` (a restore: `until` = `since`, ending any rest).
+
+        `only_if_active_before`: the health rule's guard against two processes resting the
+        same number for the same calls: nothing is written when a rest or restore of it
+        ended after that moment. True when written."""
+        s, u = since.timestamp(), until.timestamp()
+        with self._write() as db:
+            if only_if_active_before is not None:
+                last = db.execute(
+                    "SELECT max(until_ts) FROM caller_id_rests WHERE number_id=?", (number_id,)
+                ).fetchone()[0]
+                if last is not None and last > only_if_active_before.timestamp():
+                    return False
+            if reason == "restored":
+                db.execute(
+                    "UPDATE caller_id_rests SET until_ts=? WHERE number_id=? AND until_ts>?",
+                    (s, number_id, s),
+                )
+            db.execute(
+                "INSERT INTO caller_id_rests(number_id, since_ts, until_ts, reason, detail, by) "
+                "VALUES(?,?,?,?,?,?)",
+                (number_id, s, u, reason, detail, by),
+            )
+        return True
+
+    def number_calls(
+        self, number_id: str, *, after: datetime | None, limit: int
+    ) -> list[NumberCall]:
+        """The number's last `limit` finished calls claimed after `after`, newest first."""
+        return [
+            NumberCall(r["status"], r["duration_s"])
+            for r in self._read(
+                "SELECT status, duration_s FROM calls WHERE from_id=? AND state='final' "
+                "AND claimed_ts>? ORDER BY claimed_ts DESC LIMIT ?",
+                (number_id, after.timestamp() if after else 0.0, limit),
+            )
+        ]
+
+    def sticky_numbers(self, persons: Sequence[str]) -> dict[str, str]:
+        """person -> the number that last called them (any campaign)."""
+        out: dict[str, tuple[float, str]] = {}
+        for i in range(0, len(persons), 500):
+            chunk = persons[i:i + 500]
+            for r in self._read(
+                "SELECT person, from_id, claimed_ts FROM calls WHERE from_id IS NOT NULL AND "
+                f"state NOT IN ({','.join('?' * len(NOT_CALLED))}) AND person IN "
+                f"({','.join('?' * len(chunk))})", (*NOT_CALLED, *chunk),
+            ):
+                if r["person"] not in out or out[r["person"]][0] < r["claimed_ts"]:
+                    out[r["person"]] = (r["claimed_ts"], r["from_id"])
+        return {p: v[1] for p, v in out.items()}
 
     # -- DNC --------------------------------------------------------------------------
     def add_dnc(
@@ -246,6 +363,59 @@ class SqliteHistory(OnDatabase):
                 (key, stamp),
             )
         return added
+
+
+def _body(record: dict[str, Any]) -> dict[str, Any]:
+    body = record.get("body")
+    if isinstance(body, str):
+        try:
+            v = json.loads(body)
+        except ValueError:
+            return {}
+        return v if isinstance(v, dict) else {}
+    return body if isinstance(body, dict) else {}
+
+
+def _evidence(record: dict[str, Any]) -> dict[str, Any]:
+    ev = record.get("evidence")
+    if isinstance(ev, str):
+        try:
+            v = json.loads(ev)
+        except ValueError:
+            return {}
+        return v if isinstance(v, dict) else {}
+    return ev if isinstance(ev, dict) else {}
+
+
+Query = Callable[[str, tuple[Any, ...]], list[Any]]
+
+
+def _recent_by_number(q: Query, numbers: Sequence[str], ts: float) -> dict[str, list[datetime]]:
+    if not numbers:
+        return {}
+    out: dict[str, list[datetime]] = {n: [] for n in numbers}
+    for r in q(
+        "SELECT from_id, claimed_ts FROM calls WHERE from_id IN "
+        f"({','.join('?' * len(numbers))}) AND claimed_ts > ? AND state "
+        f"NOT IN ({','.join('?' * len(NOT_CALLED))})",
+        (*numbers, ts - 86_400.0, *NOT_CALLED),
+    ):
+        out[r[0]].append(_from_ts(r[1]))
+    return out
+
+
+def _resting(q: Query, numbers: Sequence[str], ts: float) -> dict[str, datetime]:
+    if not numbers:
+        return {}
+    return {
+        r[0]: _from_ts(r[1])
+        for r in q(
+            "SELECT number_id, max(until_ts) FROM caller_id_rests WHERE number_id IN "
+            f"({','.join('?' * len(numbers))}) AND until_ts > ? AND since_ts <= ? "
+            "GROUP BY number_id",
+            (*numbers, ts, ts),
+        )
+    }
 
 
 def open_history(path: Path | None = None) -> SqliteHistory:

@@ -90,11 +90,17 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-HISTORY_VERSION = 2
+HISTORY_VERSION = 3
 # migrations[n]: from version n-1 to n (applied in order on open).
 HISTORY_MIGRATIONS = {
     # `records(campaign)` rebuilds a lost journal: one campaign's calls out of a team's.
     2: "CREATE INDEX IF NOT EXISTS calls_campaign ON calls(campaign, claimed_ts)",
+    # Caller IDs: the number each call went out from (caps, stickiness, health) and rests.
+    3: """
+ALTER TABLE calls ADD COLUMN from_id TEXT;
+ALTER TABLE calls ADD COLUMN from_number TEXT;
+ALTER TABLE calls ADD COLUMN duration_s REAL
+""",
 }
 
 HISTORY_SCHEMA = """
@@ -116,11 +122,25 @@ CREATE TABLE IF NOT EXISTS calls (
     ended_at TEXT,
     record TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    from_id TEXT,
+    from_number TEXT,
+    duration_s REAL,
     UNIQUE (campaign, person, attempt)
 );
 CREATE INDEX IF NOT EXISTS calls_person ON calls(person, claimed_ts);
 CREATE INDEX IF NOT EXISTS calls_recent ON calls(claimed_ts);
 CREATE INDEX IF NOT EXISTS calls_campaign ON calls(campaign, claimed_ts);
+CREATE INDEX IF NOT EXISTS calls_from ON calls(from_id, claimed_ts);
+CREATE TABLE IF NOT EXISTS caller_id_rests (
+    id INTEGER PRIMARY KEY,
+    number_id TEXT NOT NULL,
+    since_ts REAL NOT NULL,
+    until_ts REAL NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS caller_id_rests_number ON caller_id_rests(number_id, until_ts);
 CREATE TABLE IF NOT EXISTS dnc (
     id INTEGER PRIMARY KEY,
     phone_e164 TEXT NOT NULL,

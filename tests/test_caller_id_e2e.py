@@ -1,0 +1,193 @@
+"""The caller-ID governor end to end: the real CLI against the sandbox, judged by its audit.
+
+Every number of a pool stays under its hourly and daily caps across campaigns and runs; a
+person is called from the number that called them before; local presence picks the area
+code's number, then the state's, and never in a state whose rule says off; an exhausted
+pool leaves rows pending `caller_ids_exhausted` with the moment a number frees (exit 75).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter, defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from campaign_dialer.sandbox import PhoneNumber, SandboxConfig, SandboxServer, SubAccountData
+
+from .e2e_support import (
+    KEY,
+    MIDDAY,
+    CampaignFiles,
+    assert_nobody_called_twice,
+    numbers,
+    parse_ts,
+    run_cli,
+    write_campaign,
+)
+
+pytestmark = pytest.mark.e2e
+
+# The test's pool: (platform id, E.164), in several area codes and states.
+POOL = {
+    "pn_ny212": "+12125550180",
+    "pn_ny518": "+15185550181",
+    "pn_fl305": "+13055550182",
+    "pn_ca415": "+14155550183",
+}
+
+
+def pool_data(pool: dict[str, str] = POOL) -> SubAccountData:
+    data = SubAccountData.generate(0)
+    for pid, number in pool.items():
+        data.phone_numbers[pid] = PhoneNumber(id=pid, number=number)
+    return data
+
+
+def sandbox(**kw: Any) -> SandboxServer:
+    settings: dict[str, Any] = {
+        "api_keys": (KEY,), "seed": 5, "time_scale": 0.002, "requests_per_second": 50.0,
+        "max_live_calls": 20, "data": pool_data(),
+    }
+    settings.update(kw)
+    return SandboxServer(SandboxConfig(**settings))
+
+
+def pool_toml(ids: list[str], **keys: Any) -> str:
+    numbers_ = ", ".join(f'{{ id = "{i}", number = "{POOL[i]}" }}' for i in ids)
+    lines = [f"numbers = [{numbers_}]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
+    return "[caller_id]\n" + "\n".join(lines) + "\n"
+
+
+def campaign(folder: Path, phones: list[str], *, name: str, extra: str = "",
+             ) -> CampaignFiles:
+    return write_campaign(
+        folder, contacts=[{"phone": p} for p in phones], name=name,
+        extra=textwrap.dedent(extra),
+    )
+
+
+def at(clock: str, **delta: float) -> str:
+    return (parse_ts(clock) + timedelta(**delta)).isoformat().replace("+00:00", "Z")
+
+
+def calls_by_from(audit: dict[str, Any]) -> Counter[str]:
+    return Counter(c["from"] for c in audit["calls"])
+
+
+def test_caps_hold_across_two_campaigns_and_runs_and_an_exhausted_pool_says_when(
+    tmp_path: Path,
+) -> None:
+    ids = ["pn_ny212", "pn_ny518", "pn_ca415"]
+    cid = pool_toml(ids, max_calls_per_number_per_hour=3, max_calls_per_number_per_day=5)
+    a = campaign(tmp_path / "a", numbers(14), name="cap-a", extra=cid)
+    b = campaign(tmp_path / "b", numbers(10, start=200, areas=("212", "718", "646")),
+                 name="cap-b", extra=cid)
+    with sandbox() as sb:
+        first = run_cli("run", str(a.path), "--base-url", sb.url, "--no-progress")
+        assert first.returncode == 75, first.stderr
+        assert sorted(calls_by_from(sb.audit()).values()) == [3, 3, 3]
+        rows = a.results()
+        waiting = [r for r in rows if r["reason"] == "caller_ids_exhausted"]
+        assert len(waiting) == 14 - 9
+        assert all(r["disposition"] == "pending" for r in waiting)
+        # the hour cap frees one hour after the number's oldest call (the run's clock)
+        opens = {parse_ts(r["next_open"]) for r in waiting}
+        assert len(opens) == 1
+        [opening] = opens
+        assert timedelta(minutes=59) < opening - parse_ts(MIDDAY) < timedelta(minutes=61)
+
+        # Another campaign sharing the history: the pool is still full, no call at all.
+        second = run_cli("run", str(b.path), "--base-url", sb.url, "--no-progress")
+        assert second.returncode == 75, second.stderr
+        assert len(sb.audit()["calls"]) == 9
+        assert {r["reason"] for r in b.results()} == {"caller_ids_exhausted"}
+
+        # An hour later: the daily cap (5) leaves 2 more per number, across both campaigns.
+        later = at(MIDDAY, hours=1, minutes=2)
+        for camp in (b, a):
+            run_cli("run", str(camp.path), "--base-url", sb.url, "--no-progress", clock=later)
+        per_number = calls_by_from(sb.audit())
+        assert sorted(per_number.values()) == [5, 5, 5]
+        assert set(per_number) == {POOL[i] for i in ids}
+        assert_nobody_called_twice(sb.audit())
+        done = [r for r in a.results() + b.results() if r["disposition"] == "dialed"]
+        assert len(done) == 15
+        assert {r["caller_id_reason"] for r in done} == {"pool"}
+        assert {r["from_phone_number_id"] for r in done} == set(ids)
+        assert all(r["from_number"] == POOL[r["from_phone_number_id"]] for r in done)
+        # every POST carried the chosen number
+        posts = [r for r in sb.audit()["requests"] if r["method"] == "POST"]
+        assert posts and all(r["body"]["from_phone_number_id"] in ids for r in posts)
+
+        status = run_cli("status", str(a.path), "--json", clock=later)
+        assert status.returncode == 0, status.stderr
+        caller_ids = {n["id"]: n for n in json.loads(status.stdout)["caller_ids"]["numbers"]}
+        assert set(caller_ids) == set(ids)
+        assert all(n["calls_24h"] == 5 for n in caller_ids.values())
+
+
+def test_a_person_keeps_the_number_that_called_them_across_redials_and_campaigns(
+    tmp_path: Path,
+) -> None:
+    ids = list(POOL)
+    phones = numbers(8)
+    redial = """
+        [redial]
+        statuses = ["no_answer", "busy", "voicemail", "failed"]
+        max_attempts = 2
+        min_gap_minutes = 0
+        max_per_24h = 3
+        [history]
+        min_hours_between_calls = 0
+    """
+    a = campaign(tmp_path / "a", phones, name="sticky-a", extra=redial + pool_toml(ids))
+    b = campaign(tmp_path / "b", phones, name="sticky-b", extra=redial + pool_toml(ids))
+    with sandbox(seed=11) as sb:
+        for camp in (a, b):
+            proc = run_cli("run", str(camp.path), "--base-url", sb.url, "--no-progress")
+            assert proc.returncode in (0, 75), proc.stderr
+        froms: dict[str, set[str]] = defaultdict(set)
+        for c in sb.audit()["calls"]:
+            froms[c["to"]].add(c["from"])
+        assert set(froms) == set(phones)
+        assert all(len(f) == 1 for f in froms.values()), froms
+        assert sum(len(v) for v in froms.values()) == len(phones)
+        assert len(sb.audit()["calls"]) >= 2 * len(phones)  # both campaigns called everyone
+        second = {r["phone_e164"]: r for r in b.results()}
+        assert {r["caller_id_reason"] for r in second.values()} == {"sticky"}
+
+
+def test_local_presence_prefers_the_area_code_then_the_state_and_never_where_off(
+    tmp_path: Path,
+) -> None:
+    ny212, ny718, fl305, fl786 = ("+12125550111", "+17185550112", "+13055550113",
+                                  "+17865550114")
+    camp = campaign(tmp_path, [ny212, ny718, fl305, fl786], name="local",
+                    extra=pool_toml(list(POOL), local_presence=True))
+    with sandbox() as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, "--no-progress")
+        assert proc.returncode == 0, proc.stderr
+        used = {c["to"]: c["from"] for c in sb.audit()["calls"]}
+    assert used[ny212] == POOL["pn_ny212"]  # the recipient's area code
+    assert used[ny718] in (POOL["pn_ny212"], POOL["pn_ny518"])  # the recipient's state
+    # Florida's rule (shipped table): local presence off, so no Florida number is shown
+    assert used[fl305] != POOL["pn_fl305"] and used[fl786] != POOL["pn_fl305"]
+    reasons = {r["phone_e164"]: r["caller_id_reason"] for r in camp.results()}
+    assert reasons[ny212] == "local_area_code"
+    assert reasons[ny718] == "local_state"
+    assert reasons[fl305] == reasons[fl786] == "pool"
+
+
+def test_a_pool_beside_from_phone_number_id_is_refused_78(tmp_path: Path) -> None:
+    camp = campaign(tmp_path, numbers(2), name="both", extra=pool_toml(["pn_ny212"]))
+    text = camp.path.read_text().replace(
+        "[campaign]\n", '[campaign]\nfrom_phone_number_id = "pn_55ad12"\n', 1)
+    camp.path.write_text(text)
+    proc = run_cli("check", str(camp.path))
+    assert proc.returncode == 78
+    assert "from_phone_number_id" in proc.stderr and "[caller_id]" in proc.stderr
