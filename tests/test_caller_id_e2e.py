@@ -26,9 +26,11 @@ from .e2e_support import (
     assert_nobody_called_twice,
     numbers,
     parse_ts,
+    popen_cli,
     run_cli,
     write_campaign,
 )
+from .pg_cluster import pg_database, pg_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +193,35 @@ def test_a_pool_beside_from_phone_number_id_is_refused_78(tmp_path: Path) -> Non
     proc = run_cli("check", str(camp.path))
     assert proc.returncode == 78
     assert "from_phone_number_id" in proc.stderr and "[caller_id]" in proc.stderr
+
+
+def test_on_postgresql_three_processes_of_two_campaigns_never_push_a_number_past_a_cap(
+    tmp_path: Path, pg_database: str,  # noqa: F811
+) -> None:
+    """Two processes of one campaign and one of another, at once, on a team database: the
+    counts are taken in the claim's transaction, so the hour cap holds exactly. (Only one
+    round: a shared campaign's waiting rows are due on the database's own clock, which a
+    test clock moved forward does not move.)"""
+    ids = ["pn_ny212", "pn_ny518", "pn_ca415"]
+    cid = pool_toml(ids, max_calls_per_number_per_hour=4, max_calls_per_number_per_day=6)
+    store = f'[store]\nurl = "{pg_database}"\nlease_seconds = 30\n'
+    a = campaign(tmp_path / "a", numbers(20), name="pg-cap-a", extra=store + cid)
+    b = campaign(tmp_path / "b", numbers(20, start=300, areas=("212", "718", "646", "917")),
+                 name="pg-cap-b", extra=store + cid)
+    with sandbox(seed=7) as sb:
+        procs = [popen_cli("run", str(c.path), "--base-url", sb.url, "--no-progress")
+                 for c in (a, a, b)]
+        errs = [p.communicate(timeout=120)[1] for p in procs]
+        audit = sb.audit()
+    for p, err in zip(procs, errs, strict=True):
+        assert p.returncode == 75, err[-3000:]
+    assert sorted(calls_by_from(audit).values()) == [4, 4, 4]  # the hour cap, never past it
+    assert_nobody_called_twice(audit)
+    rows = a.results() + b.results()
+    waiting = [r for r in rows if r["disposition"] == "pending"]
+    assert len(waiting) == 40 - 12
+    assert {r["reason"] for r in waiting} == {"caller_ids_exhausted"}, [
+        (r["row"], r["reason"]) for r in waiting if r["reason"] != "caller_ids_exhausted"]
+    assert all(r["next_open"] for r in waiting)
+    dialed = [r for r in rows if r["disposition"] == "dialed"]
+    assert sorted(Counter(r["from_phone_number_id"] for r in dialed).values()) == [4, 4, 4]

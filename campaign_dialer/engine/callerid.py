@@ -104,6 +104,18 @@ class CallerIds:
         until = iso(self.closed_until) if self.closed_until else "?"
         return f"every caller ID is at its cap or resting until {until}: {self.closed_detail}"
 
+    def closed_now(self, now: datetime) -> tuple[datetime, str] | None:
+        """In the lane: whether the pool as the history has it now can carry no call, and
+        until when (read afresh: another process may have used it up)."""
+        ids = list(self.section.ids)
+        resting = {r.number_id: r.until for r in self.history.caller_id_rests(ids)
+                   if r.since <= now < r.until}
+        until = pool_frees(self.pool, self.history.caller_id_load(ids, now), resting, now,
+                           self.caps)
+        if until is None:
+            return None
+        return until, (f"every caller ID is at its cap or resting until {iso(until)}")
+
     # -- health (in the lane) -----------------------------------------------------------
     def check_health(self, now: datetime) -> list[tuple[str, str]]:
         """Rest every number whose recent calls say it is being flagged; what was rested."""

@@ -401,7 +401,11 @@ class Engine(Sharing):
         until = cid.closed_until
         if not self.opts.wait:
             detail = cid.exhausted_detail()
-            for row in self.schedule.due_by(until):
+            # A shared campaign's rows wait in the database, not on this process's schedule:
+            # every row the plan found callable that no attempt settles waits as well.
+            due = self.schedule.due_by(until) if self.co is None else [
+                r for r in self.rows if r.disposition == vocab.ELIGIBLE]
+            for row in due:
                 self.dial_time_fates[row.row] = Fate(
                     row.row, row.person, vocab.PENDING, EXHAUSTED, detail, iso(until),
                     row.evidence,
@@ -474,6 +478,17 @@ class Engine(Sharing):
                     row_fate(r, attempts, self.rows_by_person, self.policy, now, control,
                              stored.get(r.row), dial_time.get(r.row))
                 )
+            closed = self.caller_ids.closed_now(now) if self.caller_ids is not None else None
+            if closed is not None:
+                # Every number of the pool is capped or resting (this process saw it or not:
+                # another process of a shared campaign may have used the pool up): rows
+                # nobody dialed wait for the moment one frees, and say so.
+                until, detail = closed
+                fates = [
+                    Fate(f.row, f.person, vocab.PENDING, EXHAUSTED, detail, iso(until),
+                         f.evidence) if f.reason == "not_dialed_yet" else f
+                    for f in fates
+                ]
             # Only what changed: every process of a shared campaign recomputes every row at
             # its start and end, and an unchanged fate rewritten is a round trip for nothing.
             journal.set_fates([f for f in fates if stored.get(f.row) != f])
