@@ -79,7 +79,8 @@ class SandboxConfig:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     #: (lo, hi): every call lasts lo..hi simulated seconds, placement to final status; None:
-    #: each kind of call its own typical length (a failed call a few seconds).
+    #: each kind of call its own typical length (a failed call a few seconds). The reputation
+    #: model's quick hang-ups (2-8 s) ignore the lower bound.
     call_seconds: tuple[float, float] | None = None
     #: How late the `webhook_delay` fault delivers an event (real seconds).
     webhook_delay_seconds: float = 2.0

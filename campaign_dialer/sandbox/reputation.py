@@ -20,11 +20,15 @@ The model, per call placed from number N to person P at simulated time t:
    flagged number is answered with ``flagged_answer_factor`` times the normal probability. The
    others ring out and end ``no_answer`` (``ended_reason`` ``no_answer``) after the usual 30 s
    ring: "Spam Likely" makes people ignore or decline the call, and the platform cannot tell
-   that from anyone else who did not pick up; calls that would have reached voicemail or
-   ended busy/failed keep their fate (the label changes who picks up, not the line).
+   that from anyone else who did not pick up. Not ``voicemail``: a declined call often lands
+   in the person's voicemail, but the sandbox's ``voicemail`` is a connected call where the
+   agent left a message; ringing out keeps the label's effect on the answer rate alone.
+   Calls that would have reached voicemail or ended busy/failed keep their fate (the label
+   changes who picks up, not the line).
 3. People's patience: the 3rd and later call from N to P within 24 h (``repeat_calls_tolerated``
    = 2 are tolerated) is answered with ``repeat_answer_factor`` times the normal probability,
-   and who does pick up hangs up within seconds (2-8 s: a short call, which feeds rule 1).
+   and who does pick up hangs up within seconds (2-8 s: a short call, which feeds rule 1;
+   also under a ``call_seconds`` span, whose lower bound such a call ignores).
    Rules 2 and 3 multiply. Calls from *another* number do not count toward P's 3 (the model
    does not simulate call screening that learns rotating numbers; see caller-ids.md).
 4. Short calls do *not* grow on a flagged number: people who still pick up a labelled call
@@ -36,7 +40,8 @@ The model, per call placed from number N to person P at simulated time t:
    person, as in life; off, a number's fate is fixed as before (tests predict it).
 
 The model has its own random stream (two draws per placed call), so turning it on does not
-move the fault streams; with a seed and one request order, a run is reproducible.
+move the fault streams; with a seed, the same requests at the same simulated times give the
+same fates and flags (calls ending before or after a placement can change what it sees).
 """
 
 from __future__ import annotations
@@ -69,8 +74,8 @@ FIGURES: dict[str, Figure] = {
     "flag_calls_per_day": Figure(
         100, "calls from one number in a rolling 24 simulated hours before it is flagged",
         "caller-ids.md: ~75 calls per number per day is a common ceiling (vahorizon, 'not "
-        "gospel'); under 80-100 per hour (unlimcall). 100/day: a number is flagged a little "
-        "past the ceiling practitioners keep under",
+        "gospel'). 100/day (the issue's figure): flagged a little past the ceiling "
+        "practitioners keep under",
     ),
     "flag_short_share": Figure(
         0.6, "share of a number's last flag_window connected calls that are short to flag it",
@@ -87,8 +92,8 @@ FIGURES: dict[str, Figure] = {
     ),
     "flagged_answer_factor": Figure(
         0.2, "a flagged number's calls are answered with this times the normal probability",
-        "the issue's figure; caller-ids.md: carriers' engines (Hiya, First Orion, TNS) label "
-        "calls, rotating IDs get auto-declined by call screening (CALLE-AI issue 157)",
+        "the issue's figure ('answered far less'); caller-ids.md: carriers' engines (Hiya, "
+        "First Orion, TNS) label calls; no engine or carrier publishes the label's effect",
     ),
     "flag_days": Figure(
         30, "simulated days a flag lasts",
