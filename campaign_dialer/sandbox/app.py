@@ -23,8 +23,9 @@ from typing import Any
 
 from campaign_dialer.sandbox.call import Call
 from campaign_dialer.sandbox.config import FAULTS, SandboxConfig
-from campaign_dialer.sandbox.data import E164, SubAccountData
-from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, UNKNOWN_STATUSES, plan_call
+from campaign_dialer.sandbox.data import E164, PhoneNumber, SubAccountData
+from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, UNKNOWN_STATUSES
+from campaign_dialer.sandbox.reputation import Reputation
 from campaign_dialer.sandbox.routes import admin, list_calls
 from campaign_dialer.sandbox.wire import (
     _HTML,
@@ -85,6 +86,7 @@ class SandboxApp:
         self._fault_rng = {name: random.Random(f"fault:{fault_seed}:{name}") for name in FAULTS}
         self._rng = random.Random(f"misc:{config.seed}")
         self._started = time.monotonic()
+        self.reputation = Reputation(config, self._started, time.time())
         self._stopping: asyncio.Event | None = None
         self.webhooks: Any = None  # WebhookSender, set by startup()
 
@@ -119,6 +121,7 @@ class SandboxApp:
                 "calls": [c.audit(now) for c in self._calls],
                 "webhooks": [] if self.webhooks is None else self.webhooks.audit(),
                 "stats": self._stats(now),
+                "flags": [dict(f, detail=dict(f["detail"])) for f in self.reputation.flags],
             }
 
     def set_webhook_secret(self, secret: str) -> None:
@@ -155,10 +158,13 @@ class SandboxApp:
             "idempotency_keys": len(self._idem),
             "idempotency_in_flight": sum(r.in_flight for r in self._idem.values()),
             "uptime_seconds": round(now - self._started, 3),
+            "reputation": self.reputation.settings(),
+            "flagged_numbers": self.reputation.flagged_now(now),
         }
 
     def _advance(self, now: float) -> None:
         """Retire calls that have ended by `now`; honour opt-outs made in them."""
+        self.reputation.advance(now)
         live = self._live
         while live and live[0][0] <= now:
             heapq.heappop(live)
@@ -439,8 +445,8 @@ class SandboxApp:
         else:
             to = body["phone_number"]
         from_id = body.get("from_phone_number_id") or agent.outbound_phone_number_id
-        from_number = data.phone_numbers.get(from_id)
-        if from_number is None:
+        asked = data.phone_numbers.get(from_id)
+        if asked is None:
             return _error(404, "phone_number_not_found", f"Phone number {from_id} not found")
         now = time.monotonic()
         self._advance(now)
@@ -460,10 +466,10 @@ class SandboxApp:
             return self._too_many(
                 "concurrency_limited", "Too many live calls", self._live[0][0] - now
             )
-        return self._place(req, agent.id, contact_id, from_number.number, to, now)
+        return self._place(req, agent.id, contact_id, asked, to, now)
 
     def _place(
-        self, req: _Request, agent_id: str, contact_id: str | None, from_number: str, to: str,
+        self, req: _Request, agent_id: str, contact_id: str | None, asked: PhoneNumber, to: str,
         now: float,
     ) -> Reply:
         cfg = self.config
@@ -472,14 +478,24 @@ class SandboxApp:
         if self._fires("unknown_status"):
             unknown = self._fault_rng["unknown_status"].choice(UNKNOWN_STATUSES)
             call_faults.append("unknown_status")
-        plan = plan_call(cfg.seed, to, unknown, cfg.call_seconds)
+        used = asked
+        others = sorted(n for n in self.data.phone_numbers if n != asked.id)
+        if others and self._fires("from_substitute"):
+            used = self.data.phone_numbers[self._fault_rng["from_substitute"].choice(others)]
+            req.faults.append("from_substitute")
+            call_faults.append("from_substitute")
+        seq = len(self._calls)
+        plan, caller = self.reputation.plan(
+            now, seq, used.id, used.number, to, len(self._by_to.get(to, ())), unknown)
+        caller.update(from_phone_number_id=asked.id, from_phone_number_id_used=used.id,
+                      from_substituted=used is not asked)
         call = Call(
-            seq=len(self._calls), call_id="call_" + os.urandom(8).hex(),
+            seq=seq, call_id="call_" + os.urandom(8).hex(),
             sub_account_id=self.data.sub_account_id, agent_id=agent_id, contact_id=contact_id,
-            from_number=from_number, to=to, placed=now, wall=time.time(), plan=plan,
+            from_number=used.number, to=to, placed=now, wall=time.time(), plan=plan,
             time_scale=cfg.time_scale, faults=call_faults,
             idem_key=None if req.idem_key is None else self._scrub(req.idem_key),
-            base_url=self.base_url,
+            base_url=self.base_url, caller=caller,
         )
         self._calls.append(call)
         self._by_id[call.id] = call

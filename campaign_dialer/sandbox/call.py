@@ -14,6 +14,7 @@ class Call:
 
     __slots__ = (
         "agent_id",
+        "caller",
         "contact_id",
         "created_at",
         "created_us",
@@ -37,8 +38,10 @@ class Call:
         self, seq: int, call_id: str, sub_account_id: str, agent_id: str,
         contact_id: str | None, from_number: str, to: str, placed: float, wall: float,
         plan: CallPlan, time_scale: float, idem_key: str | None, faults: list[str],
-        base_url: str,
+        base_url: str, caller: dict[str, Any] | None = None,
     ) -> None:
+        #: The caller-ID side for the audit: numbers asked and used, reputation effects.
+        self.caller = caller or {}
         self.seq = seq
         self.id = call_id
         self.sub_account_id = sub_account_id
@@ -123,4 +126,5 @@ class Call:
             "duration_seconds": plan.duration_seconds,
             "statuses": [status for status, _ in self.phases],
             "faults": list(self.faults),
+            **self.caller,
         }

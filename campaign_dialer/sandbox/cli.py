@@ -17,7 +17,8 @@ from typing import Any
 
 from campaign_dialer.sandbox.config import FAULTS, RETRY_AFTER_MODES, SandboxConfig
 from campaign_dialer.sandbox.config import is_loopback_host as _is_loopback
-from campaign_dialer.sandbox.data import SubAccountData
+from campaign_dialer.sandbox.data import LOCAL_POOL, SubAccountData
+from campaign_dialer.sandbox.reputation import FIGURES
 from campaign_dialer.sandbox.server import SandboxServer
 
 EX_USAGE = 64
@@ -52,8 +53,30 @@ def describe(data: SubAccountData) -> str:
         f"{numbers[a.outbound_phone_number_id].number})"
         for a in data.agents.values()
     )
-    return (f"agents: {agents}; phone numbers: {', '.join(numbers)}; "
+    states = {pn_id: state for pn_id, number, state in LOCAL_POOL
+              if pn_id in numbers and numbers[pn_id].number == number}
+    owned = ", ".join(
+        f"{p.id} {p.number}" + (f" ({states[p.id]})" if p.id in states else "")
+        for p in numbers.values()
+    )
+    return (f"agents: {agents}; phone numbers: {owned}; "
             f"{len(data.contacts)} contacts, {len(data.dnc)} numbers on its DNC list")
+
+
+#: The reputation model's tuning flags: (flag METAVAR, SandboxConfig field, type, help).
+REPUTATION_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--flag-calls-per-day N", "flag_calls_per_day", int,
+     "flag a number past this many calls in a rolling 24 simulated hours"),
+    ("--flag-short-share X", "flag_short_share", float,
+     "flag a number when this share of its last --flag-window connected calls is short"),
+    ("--short-call-seconds SECONDS", "short_call_seconds", float,
+     "a connected call shorter than this (simulated seconds) is short"),
+    ("--flag-window N", "flag_window", int,
+     "connected calls the short-call share is taken over (judged once full)"),
+    ("--flagged-answer-factor F", "flagged_answer_factor", float,
+     "a flagged number's calls are answered with this times the normal probability"),
+    ("--flag-days D", "flag_days", float, "simulated days a flag lasts"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="environment variable holding the webhook signing secret")
     parser.add_argument("--webhook-delay-seconds", type=float, default=2.0, metavar="SECONDS",
                         help="how late the webhook_delay fault delivers an event")
+    parser.add_argument(
+        "--reputation", action="store_true",
+        help="turn on the caller-ID reputation model (off by default): numbers over a call "
+        "volume or short-call share are flagged and answered far less, and a person answers "
+        "a 3rd call from one number in 24 h far less; flags go to the audit's 'flags'",
+    )
+    for spec, name, kind, text in REPUTATION_FLAGS:
+        flag, metavar = spec.split()
+        figure = FIGURES[name].value
+        shown = int(figure) if kind is int or figure == int(figure) else figure
+        parser.add_argument(flag, type=kind, default=None, metavar=metavar,
+                            help=f"{text}; needs --reputation (default: {shown})")
     return parser
 
 
@@ -138,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         secret = os.environ.get(args.webhook_secret_env)
         if not secret:
             return _fail(EX_USAGE, f"--webhook-secret-env: ${args.webhook_secret_env} is not set")
+    tuning = {name: getattr(args, name) for _flag, name, _kind, _text in REPUTATION_FLAGS
+              if getattr(args, name) is not None}
+    if tuning and not args.reputation:
+        flags = ", ".join(f.split()[0] for f, name, _k, _t in REPUTATION_FLAGS if name in tuning)
+        return _fail(EX_USAGE, f"{flags}: the reputation model is off; add --reputation")
     try:
         config = SandboxConfig(
             api_keys=tuple(keys),
@@ -155,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             webhook_secret=secret,
             webhook_delay_seconds=args.webhook_delay_seconds,
             idempotency_ttl=args.idempotency_ttl,
+            reputation=args.reputation,
+            **tuning,
         )
         server = SandboxServer(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from campaign_dialer.sandbox.reputation import FIGURES
+
 if TYPE_CHECKING:
     from campaign_dialer.sandbox.data import SubAccountData
 
@@ -35,6 +37,8 @@ FAULTS: dict[str, str] = {
     "webhook_reorder": "a webhook event is held back and delivered after the next one",
     "webhook_delay": "a webhook event is delivered webhook_delay_seconds late (others go on)",
     "webhook_lost": "a webhook event is never delivered",
+    "from_substitute": "the call is placed from another owned number than the one asked for "
+    "(its `from` says which; the audit's from_phone_number_id_used too)",
 }
 
 
@@ -75,7 +79,8 @@ class SandboxConfig:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     #: (lo, hi): every call lasts lo..hi simulated seconds, placement to final status; None:
-    #: each kind of call its own typical length (a failed call a few seconds).
+    #: each kind of call its own typical length (a failed call a few seconds). The reputation
+    #: model's quick hang-ups (2-8 s) ignore the lower bound.
     call_seconds: tuple[float, float] | None = None
     #: How late the `webhook_delay` fault delivers an event (real seconds).
     webhook_delay_seconds: float = 2.0
@@ -83,6 +88,23 @@ class SandboxConfig:
     dnc_on_opt_out: bool = True
     #: Idempotency records are kept this long (seconds of real time).
     idempotency_ttl: float = 24 * 3600.0
+    #: The caller-ID reputation model (sandbox/reputation.py; figures and sources in FIGURES).
+    reputation: bool = False
+    #: Calls from one number in a rolling 24 simulated hours past which it is flagged.
+    flag_calls_per_day: int = int(FIGURES["flag_calls_per_day"].value)
+    #: Share of short calls among a number's last `flag_window` connected calls that flags it.
+    flag_short_share: float = FIGURES["flag_short_share"].value
+    #: A connected call shorter than this many simulated seconds is short.
+    short_call_seconds: float = FIGURES["short_call_seconds"].value
+    flag_window: int = int(FIGURES["flag_window"].value)
+    #: A flagged number's calls are answered with this times the normal probability.
+    flagged_answer_factor: float = FIGURES["flagged_answer_factor"].value
+    #: Simulated days a flag lasts.
+    flag_days: float = FIGURES["flag_days"].value
+    #: Calls from one number to one person in 24 simulated hours they tolerate...
+    repeat_calls_tolerated: int = int(FIGURES["repeat_calls_tolerated"].value)
+    #: ...and the answer factor of the ones after (who answers them hangs up within seconds).
+    repeat_answer_factor: float = FIGURES["repeat_answer_factor"].value
 
     def __post_init__(self) -> None:
         if isinstance(self.api_keys, str):
@@ -112,6 +134,7 @@ class SandboxConfig:
             raise ValueError(
                 "slow_seconds, post_latency and webhook_delay_seconds must not be negative"
             )
+        self._check_reputation()
         if self.call_seconds is not None:
             lo, hi = self.call_seconds
             if not (0 < lo <= hi and math.isfinite(hi)):
@@ -129,3 +152,19 @@ class SandboxConfig:
                 raise ValueError("webhook_url must be an http(s) URL on a loopback address")
             if not self.webhook_secret:
                 raise ValueError("webhook_url needs a webhook_secret to sign deliveries")
+
+    def _check_reputation(self) -> None:
+        for name in ("flag_calls_per_day", "flag_window", "repeat_calls_tolerated"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number, 1 or more")
+        for name in ("flag_short_share", "flagged_answer_factor", "repeat_answer_factor"):
+            value = float(getattr(self, name))
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+            setattr(self, name, value)
+        for name in ("short_call_seconds", "flag_days"):
+            value = float(getattr(self, name))
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+            setattr(self, name, value)

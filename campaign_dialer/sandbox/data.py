@@ -15,6 +15,18 @@ Ids keep the API's prefixes (``agt_``, ``pn_``, ``ct_``), numbers are E.164, and
 ``outbound_phone_number_id`` names one of ``phone_numbers``. Without a file the data is
 generated from the seed: the fixed records below (so docs and tests can name them) plus a few
 seeded contacts.
+
+Numbers the default sub-account owns (all in the fictional 555-01xx ranges):
+
+- ``pn_55ad12`` +18885550199 (toll-free; agent ``agt_3d9b21``'s outbound number),
+  ``pn_2e7f90`` +18885550142 (toll-free; agent ``agt_7c4e10``'s), ``pn_0b3c77`` +14155550111 (CA).
+- A local-presence pool of ten, one per area code (``LOCAL_POOL``), for caller-ID rotation,
+  per-number caps and sticky numbers: ``pn_4a1c20`` +12125550100 (212, NY), ``pn_4a1c21``
+  +17185550101 (718, NY), ``pn_4a1c22`` +12015550102 (201, NJ), ``pn_4a1c23`` +13055550103
+  (305, FL), ``pn_4a1c24`` +18135550104 (813, FL), ``pn_4a1c25`` +14055550105 (405, OK),
+  ``pn_4a1c26`` +14105550106 (410, MD), ``pn_4a1c27`` +15125550107 (512, TX), ``pn_4a1c28``
+  +14155550108 (415, CA), ``pn_4a1c29`` +13125550109 (312, IL). No agent calls from them by
+  default: a request names one with ``from_phone_number_id``.
 """
 
 from __future__ import annotations
@@ -27,6 +39,20 @@ from pathlib import Path
 from typing import Any
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+#: The default data's local-presence pool: (id, E.164 number, US state of its area code).
+LOCAL_POOL: tuple[tuple[str, str, str], ...] = (
+    ("pn_4a1c20", "+12125550100", "NY"),
+    ("pn_4a1c21", "+17185550101", "NY"),
+    ("pn_4a1c22", "+12015550102", "NJ"),
+    ("pn_4a1c23", "+13055550103", "FL"),
+    ("pn_4a1c24", "+18135550104", "FL"),
+    ("pn_4a1c25", "+14055550105", "OK"),
+    ("pn_4a1c26", "+14105550106", "MD"),
+    ("pn_4a1c27", "+15125550107", "TX"),
+    ("pn_4a1c28", "+14155550108", "CA"),
+    ("pn_4a1c29", "+13125550109", "IL"),
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +162,7 @@ class SubAccountData:
             PhoneNumber("pn_55ad12", "+18885550199"),
             PhoneNumber("pn_2e7f90", "+18885550142"),
             PhoneNumber("pn_0b3c77", "+14155550111"),
+            *(PhoneNumber(pn_id, number) for pn_id, number, _state in LOCAL_POOL),
         ]
         agents = [
             Agent("agt_3d9b21", "Ava (appointments)", "pn_55ad12"),
@@ -152,6 +179,7 @@ class SubAccountData:
         rng = random.Random(f"sandbox-data:{seed}")
         areas = ("206", "303", "404", "512", "602", "713", "808", "919")
         taken = {c.phone_number for c in contacts} | {c.id for c in contacts}
+        taken |= {p.number for p in phone_numbers}  # nobody is called on an owned number
         while len(contacts) < 6 + extra_contacts:
             number = f"+1{rng.choice(areas)}55501{rng.randrange(100):02d}"
             contact_id = f"ct_{rng.getrandbits(24):06x}"
