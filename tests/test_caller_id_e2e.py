@@ -225,3 +225,45 @@ def test_on_postgresql_three_processes_of_two_campaigns_never_push_a_number_past
     assert all(r["next_open"] for r in waiting)
     dialed = [r for r in rows if r["disposition"] == "dialed"]
     assert sorted(Counter(r["from_phone_number_id"] for r in dialed).values()) == [4, 4, 4]
+
+
+def test_a_number_the_sandbox_flags_rests_and_later_calls_move_to_the_others(
+    tmp_path: Path,
+) -> None:
+    """The sandbox's reputation model labels pn_ny212 after 6 calls a day; its calls then go
+    unanswered, the health rule rests it (answered share under the floor), `status` says so,
+    and the next campaign's calls all go out from the other numbers."""
+    health = {"health_window_calls": 6, "min_answer_share": 0.3}
+    warm = campaign(tmp_path / "warm", numbers(16), name="warm",
+                    extra=pool_toml(["pn_ny212"], **health))
+    after = campaign(tmp_path / "after", numbers(10, start=100), name="after",
+                     extra=pool_toml(["pn_ny212", "pn_ny518", "pn_ca415"], **health))
+    with sandbox(seed=3, reputation=True, flag_calls_per_day=6,
+                 flagged_answer_factor=0.01) as sb:
+        first = run_cli("run", str(warm.path), "--base-url", sb.url, "--no-progress")
+        assert first.returncode in (0, 75), first.stderr
+        flags = sb.audit()["flags"]
+        assert [f["number_id"] for f in flags] == ["pn_ny212"]
+        status = json.loads(run_cli("status", str(warm.path), "--json").stdout)
+        [ny212] = status["caller_ids"]["numbers"]
+        assert ny212["resting_until"] and ny212["rest_reason"] == "low_answer_share"
+        assert "caller_id_rested" in first.stderr
+        before = len(sb.audit()["calls"])
+        second = run_cli("run", str(after.path), "--base-url", sb.url, "--no-progress")
+        assert second.returncode == 0, second.stderr
+        later = sb.audit()["calls"][before:]
+    assert len(later) == 10
+    assert {c["from"] for c in later} == {POOL["pn_ny518"], POOL["pn_ca415"]}
+    # a person rests or restores a number by hand
+    assert run_cli("caller-id", "restore", str(after.path), "--number", "pn_ny212"
+                   ).returncode == 0
+    status = json.loads(run_cli("status", str(after.path), "--json").stdout)
+    assert {n["id"]: n["resting_until"] for n in status["caller_ids"]["numbers"]} == {
+        "pn_ny212": None, "pn_ny518": None, "pn_ca415": None}
+    assert run_cli("caller-id", "rest", str(after.path), "--number", "pn_ca415", "--days", "2"
+                   ).returncode == 0
+    status = json.loads(run_cli("status", str(after.path), "--json").stdout)
+    rested = {n["id"]: n for n in status["caller_ids"]["numbers"]}["pn_ca415"]
+    assert rested["rest_reason"] == "manual"
+    assert parse_ts(rested["resting_until"]) - parse_ts(MIDDAY) < timedelta(days=2, minutes=1)
+    assert run_cli("caller-id", "rest", str(after.path), "--number", "pn_nope").returncode == 64

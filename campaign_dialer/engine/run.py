@@ -230,6 +230,9 @@ class Engine(Sharing):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.telemetry.flush(self.journal)
+                if self.caller_ids is not None and self._stop is None:
+                    # what this run's last calls said of their numbers, before it leaves
+                    await self.lane.run(self.caller_ids.check_health, self.clock.now())
         if self._stop is not None:
             exit_code, message = self._stop.code, self._stop.message
             self.log.error("run_aborted", reason=message, exit_code=int(exit_code))
@@ -423,9 +426,9 @@ class Engine(Sharing):
         """The pool's health, every few seconds, in the lane (the history's calls)."""
         cid = self.caller_ids
         assert cid is not None
-        while True:
-            await anyio.sleep(HEALTH_EVERY_S)
+        while True:  # at the start too: a number another campaign wore out rests first
             await self.lane.run(cid.check_health, self.clock.now())
+            await anyio.sleep(HEALTH_EVERY_S)
 
     async def _worker(self, recv: anyio.abc.ObjectReceiveStream[Row]) -> None:
         async with recv:

@@ -360,6 +360,6 @@ def _resting(conn: Any, numbers: Sequence[str], at: datetime) -> dict[str, datet
         return {}
     return dict(conn.execute(
         "SELECT number_id, max(until) FROM caller_id_rests WHERE number_id = ANY(%s) AND "
-        "until > %s AND since <= %s GROUP BY number_id",
-        (list(numbers), at, at),
+        "until > %s GROUP BY number_id",
+        (list(numbers), at),
     ).fetchall())

@@ -411,9 +411,8 @@ def _resting(q: Query, numbers: Sequence[str], ts: float) -> dict[str, datetime]
         r[0]: _from_ts(r[1])
         for r in q(
             "SELECT number_id, max(until_ts) FROM caller_id_rests WHERE number_id IN "
-            f"({','.join('?' * len(numbers))}) AND until_ts > ? AND since_ts <= ? "
-            "GROUP BY number_id",
-            (*numbers, ts, ts),
+            f"({','.join('?' * len(numbers))}) AND until_ts > ? GROUP BY number_id",
+            (*numbers, ts),
         )
     }
 
