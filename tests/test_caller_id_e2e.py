@@ -126,6 +126,18 @@ def test_caps_hold_across_two_campaigns_and_runs_and_an_exhausted_pool_says_when
         posts = [r for r in sb.audit()["requests"] if r["method"] == "POST"]
         assert posts and all(r["body"]["from_phone_number_id"] in ids for r in posts)
 
+        # the report's Caller IDs section counts each campaign's calls per number
+        audit_calls = sb.audit()["calls"]
+        rep = run_cli("report", str(a.path), "--json", clock=later)
+        assert rep.returncode == 0, rep.stderr
+        section = {n["id"]: n for n in json.loads(rep.stdout)["caller_ids"]["numbers"]}
+        a_people = {r["phone_e164"] for r in a.results()}
+        want = Counter(c["from"] for c in audit_calls if c["to"] in a_people)
+        assert {POOL[i]: n["calls"] for i, n in section.items() if n["calls"]} == dict(want)
+        assert all(0 <= (n["answer_rate"] or 0) <= 1 for n in section.values())
+        assert run_cli("report", str(a.path), clock=later).returncode == 0
+        page = (a.out / "report.html").read_text()
+        assert "<h2>Caller IDs</h2>" in page and "pn_ny518" in page
         status = run_cli("status", str(a.path), "--json", clock=later)
         assert status.returncode == 0, status.stderr
         caller_ids = {n["id"]: n for n in json.loads(status.stdout)["caller_ids"]["numbers"]}

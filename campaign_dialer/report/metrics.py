@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from campaign_dialer.report.business import ab_test, business, display_zone, wilson
+from campaign_dialer.report.callerids import caller_id_figures
 from campaign_dialer.report.common import (
     DEFINITIONS,
     FEDERAL_WINDOW_MIN,
@@ -24,6 +25,7 @@ from campaign_dialer.report.common import (
     held_mask,
 )
 from campaign_dialer.report.data import JournalFacts, Loaded, load
+from campaign_dialer.store.access import caller_id_rests
 from campaign_dialer.vocab import (
     CONSENT_REASONS,
     CONTACT_REASONS,
@@ -95,6 +97,8 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "runs": facts.runs,
         "agents": _agents(df, calls, cfg.report.success_outcomes),
     }
+    out["caller_ids"] = caller_id_figures(
+        campaign, calls, caller_id_rests(campaign), display_zone(campaign))
     out.update(business(df, calls, campaign))
     out["ab_test"] = ab_test(out["agents"])
     return out

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.store.errors import JournalError
 from campaign_dialer.store.interface import JournalStore
+from campaign_dialer.store.model import NumberRest
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -126,3 +127,26 @@ def process_rows(procs: list[ProcessInfo]) -> list[dict[str, Any]]:
          "live_calls": p.live_calls, "rows_held": p.rows_held}
         for p in procs
     ]
+
+
+def caller_id_rests(campaign: Campaign) -> list[NumberRest]:
+    """Every rest of the campaign's `[caller_id]` numbers, from the contact history (or the
+    team database) its runs share; [] without a pool or before any history exists."""
+    cid = campaign.model.caller_id
+    if cid is None:
+        return []
+    if campaign.store_url is not None:
+        from campaign_dialer.store.postgres import PgHistory
+
+        with PgHistory.open(campaign.store_url) as pg:
+            return pg.caller_id_rests(list(cid.ids))
+    from campaign_dialer.store.sqlite.history import SqliteHistory, default_path
+
+    path = campaign.history_path or default_path()
+    if not path.exists():
+        return []
+    history = SqliteHistory(path)
+    try:
+        return history.caller_id_rests(list(cid.ids))
+    finally:
+        history.close()

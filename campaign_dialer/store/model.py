@@ -219,6 +219,7 @@ class CallFacts(NamedTuple):
     duration_seconds: float | None
     agent_id: str | None  # the request body's agent_id
     local_times: str | None  # the evidence's local_times
+    from_id: str | None  # the request body's from_phone_number_id (the caller ID)
 
 
 CALL_FACT_COLUMNS = CallFacts._fields

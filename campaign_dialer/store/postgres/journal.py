@@ -372,7 +372,8 @@ class PgJournal(AttemptTransitions):
         base = ", ".join(CallFacts._fields[:13])
         rows = self.db.fetchall(
             f"SELECT {base}, body::jsonb ->> 'agent_id', "
-            "nullif(evidence, '')::jsonb ->> 'local_times' "
+            "nullif(evidence, '')::jsonb ->> 'local_times', "
+            "body::jsonb ->> 'from_phone_number_id' "
             "FROM attempts WHERE campaign = %s ORDER BY id", (self.campaign,),
         )
         return [CallFacts._make(r) for r in rows]

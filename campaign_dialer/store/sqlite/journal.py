@@ -359,7 +359,8 @@ class Journal(OnDatabase, AttemptTransitions):
         try:
             rows = self._read(
                 f"SELECT {base}, json_extract(body, '$.agent_id'), "
-                "json_extract(evidence, '$.local_times') FROM attempts ORDER BY id"
+                "json_extract(evidence, '$.local_times'), "
+                "json_extract(body, '$.from_phone_number_id') FROM attempts ORDER BY id"
             )
             return [CallFacts._make(r) for r in rows]
         except sqlite3.OperationalError:  # an SQLite without JSON functions
@@ -367,7 +368,8 @@ class Journal(OnDatabase, AttemptTransitions):
             for r in self._read(f"SELECT {base}, body, evidence FROM attempts ORDER BY id"):
                 body, ev = json_object(r[13]), json_object(r[14])
                 out.append(CallFacts._make(
-                    (*tuple(r)[:13], body.get("agent_id"), ev.get("local_times"))
+                    (*tuple(r)[:13], body.get("agent_id"), ev.get("local_times"),
+                     body.get("from_phone_number_id"))
                 ))
             return out
 
