@@ -36,7 +36,11 @@ def sandbox(**kw: Any) -> SandboxServer:
     return SandboxServer(SandboxConfig(**settings))
 
 
-def test_a_key_revoked_mid_run_is_77_and_leaves_nothing_unresolved(
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("campaign-dialer: error:")]
+
+
+def test_a_key_revoked_mid_run_is_77_with_one_error_line_and_nothing_left_unresolved(
     tmp_path: Path,
 ) -> None:
     """POSTs are in flight (the platform takes 0.4 s to place each) when the key is revoked:
@@ -69,4 +73,7 @@ def test_a_key_revoked_mid_run_is_77_and_leaves_nothing_unresolved(
     assert counted == len(data["unresolved"]) == 0, data
     assert {r["reason"] for r in rows} <= {"call_live", "not_dialed_yet", "unauthorized",
                                            "not_placed"}
+    # Defect: an exit 77 said nothing on stderr but JSON logs; every error is one line.
+    lines = error_lines(err)
+    assert len(lines) == 1 and "refused the key" in lines[0], err[-3000:]
     assert KEY not in err + out
