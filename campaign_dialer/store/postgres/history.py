@@ -65,44 +65,66 @@ class PgHistory:
     ) -> Claim:
         """Check the person's past calls (under every key) and record the claim, atomically."""
         keys = sorted({person, *also})
-        with self.db.transaction() as conn:
+        tries = 0
+
+        def claim(conn: Any) -> Claim:
+            nonlocal tries
+            tries += 1
+            return self._claim(conn, keys, campaign=campaign, person=person,
+                               phone_e164=phone_e164, contact_id=contact_id, attempt=attempt,
+                               idem_key=idem_key, record=record, at=at, min_hours=min_hours,
+                               state_limit=state_limit, state=state, again=tries > 1)
+
+        # Done again when the connection dies under it (a database restart): a claim whose
+        # COMMIT was lost finds its own intent under the same key and stands (`again`).
+        return self.db.transact(claim)
+
+    def _claim(
+        self, conn: Any, keys: list[str], *, campaign: str, person: str,
+        phone_e164: str | None, contact_id: str | None, attempt: int, idem_key: str,
+        record: dict[str, Any], at: datetime, min_hours: float, state_limit: int | None,
+        state: str | None, again: bool,
+    ) -> Claim:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
+            "FROM unnest(%s::text[]) AS k ORDER BY k",
+            (PERSON_LOCK_NS, keys),
+        )
+        rows = conn.execute(
+            "SELECT person, campaign, attempt, state, claimed_at, idem_key "
+            "FROM contact_calls WHERE person = ANY(%s)", (keys,),
+        ).fetchall()
+        mine = [r for r in rows if r[1] == campaign and r[0] == person]
+        if again and any(r[2] == attempt and r[5] == idem_key and r[3] == "intent"
+                         for r in mine):
+            return Claim(True)  # our own claim, committed before its answer was lost
+        done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
+        if done:
+            return Claim(False, "already_called",
+                         f"attempt {max(r[2] for r in done)} is in the history")
+        past = [PastCall(r[1], r[2], r[4], r[3]) for r in rows]
+        held = hold_back(past, campaign=campaign, at=at, min_hours=min_hours,
+                         state_limit=state_limit, state=state)
+        if held is not None:
+            return held
+        rec = json.dumps(
+            {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
+             "state": "intent"}, sort_keys=True,
+        )
+        if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
             conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
-                "FROM unnest(%s::text[]) AS k ORDER BY k",
-                (PERSON_LOCK_NS, keys),
+                "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
+                "record = %s, updated_at = now() "
+                "WHERE campaign = %s AND person = %s AND attempt = %s",
+                (idem_key, at, rec, campaign, person, attempt),
             )
-            rows = conn.execute(
-                "SELECT person, campaign, attempt, state, claimed_at FROM contact_calls "
-                "WHERE person = ANY(%s)", (keys,),
-            ).fetchall()
-            mine = [r for r in rows if r[1] == campaign and r[0] == person]
-            done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
-            if done:
-                return Claim(False, "already_called",
-                             f"attempt {max(r[2] for r in done)} is in the history")
-            past = [PastCall(r[1], r[2], r[4], r[3]) for r in rows]
-            held = hold_back(past, campaign=campaign, at=at, min_hours=min_hours,
-                             state_limit=state_limit, state=state)
-            if held is not None:
-                return held
-            rec = json.dumps(
-                {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
-                 "state": "intent"}, sort_keys=True,
+        else:
+            conn.execute(
+                "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
+                "attempt, idem_key, state, claimed_at, record) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s)",
+                (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec),
             )
-            if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
-                conn.execute(
-                    "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
-                    "record = %s, updated_at = now() "
-                    "WHERE campaign = %s AND person = %s AND attempt = %s",
-                    (idem_key, at, rec, campaign, person, attempt),
-                )
-            else:
-                conn.execute(
-                    "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
-                    "attempt, idem_key, state, claimed_at, record) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s)",
-                    (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec),
-                )
         return Claim(True)
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
@@ -120,17 +142,21 @@ class PgHistory:
             ))
         if not rows:
             return
-        with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, attempt, "
-                "idem_key, state, call_id, status, claimed_at, placed_at, ended_at, record) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
-                "call_id = excluded.call_id, status = excluded.status, "
-                "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
-                "record = excluded.record, updated_at = now()",
-                rows,
-            )
+        def upsert(conn: Any) -> None:  # an upsert: done again after a lost connection
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
+                    "attempt, idem_key, state, call_id, status, claimed_at, placed_at, "
+                    "ended_at, record) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
+                    "call_id = excluded.call_id, status = excluded.status, "
+                    "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
+                    "record = excluded.record, updated_at = now()",
+                    rows,
+                )
+
+        self.db.transact(upsert)
 
     def records(self, campaign: str) -> list[dict[str, Any]]:
         out = []
