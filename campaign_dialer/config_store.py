@@ -57,6 +57,12 @@ class StoreSection(BaseModel):
     # How long a process's claim on a row lasts without a heartbeat (renewed every third of
     # it): a process that dies hands its rows to the others after at most this long.
     lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    # How long one connection attempt may take (libpq's connect_timeout, whole seconds, at
+    # least 2): a database that is down or unreachable is known within it.
+    connect_timeout_s: float = Field(default=10.0, ge=1.0, le=300.0)
+    # A database that goes away mid-run (a restart, a failover) is waited for this long,
+    # reconnecting, before the run stops with 69; 0: stop at the first failure.
+    outage_s: float = Field(default=30.0, ge=0.0, le=3600.0)
 
     @field_validator("url")
     @classmethod

@@ -31,6 +31,20 @@ class NotApplicable(DialerError):
     exit_code = ExitCode.USAGE
 
 
+class RunStopped(DialerError):
+    """A run that ended on an error (its results and report are written): the CLI says why
+    in one line, as for any other error, and exits with its code."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+# A run ending with one of these did what it could and says so in its summary; the others
+# are errors (one line on stderr).
+RUN_NOT_ERRORS = frozenset({ExitCode.OK, ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
+
+
 class InputError(DialerError):
     """An input file (contacts, DNC list, consent ledger, rules table) cannot be read exactly.
 

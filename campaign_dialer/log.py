@@ -90,6 +90,37 @@ class _Stderr:
         sys.stderr.flush()
 
 
+class _ToStructlog(logging.Handler):
+    """Libraries' standard-library logging (the database driver's pool: "error connecting",
+    "discarding closed connection") into the dialer's own log: the same renderer (JSON
+    when logs are JSON), the same level filter, secrets scrubbed; never a stray plain line
+    on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record must not break a run
+            message = str(record.msg)
+        get(record.name).log(record.levelno, "library_log", message=message,
+                             library=record.name)
+
+
+_HANDLER = _ToStructlog()
+
+
+def _route_stdlib_logging(level: int) -> None:
+    """Once per configure: the root logger hands its records to structlog only (Python's
+    last-resort handler would print them bare on stderr)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, _ToStructlog):
+            root.removeHandler(h)
+    root.addHandler(_HANDLER)
+    # Libraries' info is chatter (httpx logs every request at info): warnings and above,
+    # unless the dialer's own level asks for debug.
+    root.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+
+
 def out() -> Console:
     """Human-readable results (plans, summaries, tables) go to stdout; logs stay on stderr."""
     global _out
@@ -143,6 +174,7 @@ def configure(
             _scrub_rendered,
         ]
         factory = _RichLoggerFactory(con)
+    _route_stdlib_logging(lvl)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

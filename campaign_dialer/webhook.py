@@ -199,7 +199,14 @@ class Receiver:
             self._count("unreadable")
             self.log.warning("webhook_unreadable", size=len(body))
             return 400, {"error": "not_json"}
-        kind = doc.get("event") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            # The contract's body is an object: an array or a bare value is not an event
+            # of any kind (answered like a body that is not JSON, never a silent 200).
+            self._count("unreadable")
+            self.log.warning("webhook_not_an_object", size=len(body),
+                             json_type=type(doc).__name__)
+            return 400, {"error": "not_json"}
+        kind = doc.get("event")
         if kind not in EVENTS:
             self._count("ignored")
             self.log.info("webhook_ignored", webhook_event=str(kind)[:80])

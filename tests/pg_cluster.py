@@ -110,9 +110,35 @@ def start(base: Path | None = None) -> Cluster:
             last = e
             continue
         (base / "port").write_text(str(port))
+        (base / "opts").write_text(opts)
         return Cluster(base, port)
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
     raise RuntimeError(f"PostgreSQL did not start: {last}\n{tail}")
+
+
+def halt(base: Path, mode: str = "fast") -> None:
+    """Stop the server and keep its data (`resume` starts it again on the same port): a
+    database that goes away, as in an upgrade or a failover. `fast` ends every session."""
+    bins = bin_dir()
+    assert bins is not None
+    subprocess.run(
+        _as_server_user([str(bins / "pg_ctl"), "-D", str(Path(base) / "data"), "-m", mode,
+                         "-w", "stop"]),
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base,
+    )
+
+
+def resume(base: Path) -> None:
+    """Start a server `halt` stopped, with the options and port it had."""
+    bins = bin_dir()
+    assert bins is not None
+    base = Path(base)
+    subprocess.run(
+        _as_server_user([str(bins / "pg_ctl"), "-D", str(base / "data"), "-l",
+                         str(base / "server.log"), "-o", (base / "opts").read_text(), "-w",
+                         "-t", "60", "start"]),
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base,
+    )
 
 
 def stop(base: Path) -> None:

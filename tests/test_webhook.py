@@ -141,6 +141,26 @@ def test_refusals_and_ignored_events() -> None:
     assert anyio.run(main) == [401, 401, 404, 400, 200, 200]
 
 
+@pytest.mark.parametrize("doc", [
+    [{"event": "call.completed", "data": {"id": "call_a", "status": "completed"}}],
+    [], "call.completed", 42, None, True,
+])
+def test_a_signed_body_that_is_not_an_object_is_400_like_one_that_is_not_json(doc: Any) -> None:
+    """The contract's body is a JSON object: an array or a bare value, correctly signed, is
+    refused as unreadable (400), never acknowledged with a 200 that the platform takes as
+    delivered, and nothing reaches the journal."""
+    async def main() -> tuple[int, dict[str, Any], dict[str, int], int]:
+        sink = MemorySink()
+        app = Receiver(secrets=[SECRET], sink=sink)
+        await app.watch("call_a")
+        r = await deliver(app, json.dumps(doc).encode())
+        return r.status_code, r.json(), dict(app.counts), len(sink.events)
+
+    code, answer, counts, committed = anyio.run(main)
+    assert (code, answer) == (400, {"error": "not_json"})
+    assert counts == {"unreadable": 1} and committed == 0
+
+
 def test_journal_sink_dedupes_by_call_event_and_status(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite", "c") as j:
         sink = JournalSink(j)

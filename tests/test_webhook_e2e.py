@@ -196,6 +196,11 @@ def test_forged_and_stale_deliveries_are_refused_and_change_nothing(
                 stranger = json.dumps({"event": "call.completed", "data": {
                     "id": "call_of_another_campaign", "status": "completed"}}).encode()
                 answers["unknown call"] = post(sign(SECRET, now, stranger), stranger)
+                # Correctly signed, valid JSON, but not an object: the contract's body is one.
+                listed = json.dumps([json.loads(forged)]).encode()
+                answers["signed array"] = post(sign(SECRET, now, listed), listed)
+                answers["signed string"] = post(sign(SECRET, now, b'"call.completed"'),
+                                                b'"call.completed"')
             out, err = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
@@ -205,6 +210,7 @@ def test_forged_and_stale_deliveries_are_refused_and_change_nothing(
     assert answers == {
         "no signature": 401, "wrong secret": 401, "garbage": 401, "stale": 401,
         "future": 401, "tampered body": 401, "unknown event type": 200, "unknown call": 200,
+        "signed array": 400, "signed string": 400,
     }
     assert "FORGED-MARKER" not in err + out, "a refused body is never logged"
     assert "webhook_refused" in err

@@ -19,7 +19,7 @@ from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.commands.lock import campaign_lock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
 from campaign_dialer.config_store import store_warnings
-from campaign_dialer.errors import DemoFolderError, DialerError
+from campaign_dialer.errors import RUN_NOT_ERRORS, DemoFolderError, DialerError, RunStopped
 from campaign_dialer.exitcodes import ExitCode
 
 
@@ -136,6 +136,10 @@ def run(
             if stores is not None:
                 stores.close()
         build_report_after_run(campaign, quiet=quiet or not announce_report)
+        if outcome.exit_code not in RUN_NOT_ERRORS:
+            # Results and report are written: now the one error line every error gets.
+            raise RunStopped(outcome.message or f"the run stopped with {int(outcome.exit_code)}",
+                             outcome.exit_code)
         return outcome.exit_code
 
 
@@ -335,8 +339,12 @@ def demo(*, out: Path | None = None, fresh: bool = True, no_run: bool = False) -
             highlight=False, soft_wrap=True,
         )
         # `run` builds the report at its end; the demo lists it below with the other files
-        code = run(path, base_url=sb.url, clock=Clock(DEMO_CLOCK), grace=10.0,
-                   announce_report=False)
+        stopped: RunStopped | None = None
+        try:
+            code = run(path, base_url=sb.url, clock=Clock(DEMO_CLOCK), grace=10.0,
+                       announce_report=False)
+        except RunStopped as e:  # said once the demo's files are listed
+            stopped, code = e, e.exit_code
     report_path = campaign.output_dir / "report.html"
     for label, p in (("campaign", path), ("results", campaign.results_path),
                      ("report", report_path), ("journal", campaign.journal_path)):
@@ -344,5 +352,7 @@ def demo(*, out: Path | None = None, fresh: bool = True, no_run: bool = False) -
             con.print(f"{label + ':':9} {p}", highlight=False, soft_wrap=True)
     con.print(f"next:     campaign-dialer report {path} --text", highlight=False, soft_wrap=True)
     sys.stdout.flush()
+    if stopped is not None:
+        raise stopped
     # Rows held for their window are the demo working as intended, not a failure.
     return ExitCode.OK if code in (ExitCode.OK, ExitCode.TEMPFAIL) else code

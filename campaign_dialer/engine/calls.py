@@ -26,6 +26,7 @@ from campaign_dialer.client import (
     DncRejected,
     NotSent,
     RateLimited,
+    TransientError,
     VantaxError,
 )
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
@@ -51,6 +52,8 @@ from .rows import Row
 AGENT_DEFAULT = "agent_default"
 # A shared campaign at its global live-call cap: the row waits this long, then its turn again.
 LIVE_RETRY_S = 0.05
+# A POST in flight when the run stops is waited for (see `_send`) at most its timeouts and this.
+SEND_MARGIN_S = 5.0
 
 
 def says_dnc(code: str | None) -> bool:
@@ -347,12 +350,22 @@ class Dialing(Following):
                         )
                     self.stats.deferred += 1
                     return None
+            if self.stopping and not (tries or soft_tries):
+                # The run stopped (a refused key, a signal, a stop of any kind) between the
+                # intent and its first POST: nothing was sent by this run.
+                if counted:  # a fresh attempt: known not placed, dialed again with its key
+                    await self.journal.record_not_placed(
+                        a.id, http_status=None, error_code=None,
+                        error="not placed: the run stopped before its POST was sent",
+                    )
+                    await self._set_fate_from_attempt(row, a.id)
+                return None  # a replay stays open as it was, for the next run
             if counted:
                 counted = False
             else:
                 await self.journal.count_post(a.id)
             try:
-                call = await self.client.place_call(a.body, a.idem_key)
+                call = await self._send(a)
             except AuthError as e:
                 await self.journal.record_not_placed(
                     a.id, http_status=e.status, error_code=e.code or "unauthorized",
@@ -427,6 +440,18 @@ class Dialing(Following):
                 self.caller_ids.note_from(a.evidence.get("from_number"), call.from_number,
                                           call_id=call.id)
             return call
+
+    async def _send(self, a: Attempt) -> Call:
+        """One POST, shielded from the run's cancellation: a stop while it is in flight (a
+        refused key seen by another worker, the end of the grace period, a second signal)
+        waits for its answer, so what it did is recorded (a 401 is not placed; a 201 is
+        followed by the next run) instead of leaving an intent open that only a lookup can
+        settle. The client's own timeout bounds the wait; the deadline here is a backstop."""
+        limit = 4 * self.cfg.api.request_timeout_s + SEND_MARGIN_S
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + limit) as scope:
+            return await self.client.place_call(a.body, a.idem_key)
+        assert scope.cancelled_caught
+        raise TransientError(f"POST /v1/calls: no answer within {limit:g}s")
 
     async def _campaign_error(self, a: Attempt, row: Row, e: VantaxError) -> bool:
         """An error about the campaign, not the row: stop at once, leave the row pending."""

@@ -64,6 +64,7 @@ class SandboxApp:
         self.base_url = ""
         self._lock = threading.Lock()
         self._keys = frozenset(config.api_keys)
+        self._revoked = False  # `revoke_keys`: every key refused from then on
         self._dnc: set[str] = set(data.dnc)
         self._pending_dnc: list[tuple[float, str]] = []
         self._calls: list[Call] = []
@@ -129,6 +130,12 @@ class SandboxApp:
         if self.webhooks is None:
             raise ValueError("this sandbox sends no webhooks (no webhook_url)")
         self.webhooks.set_secret(secret)
+
+    def revoke_keys(self) -> None:
+        """Refuse every key from now on (401), as a key revoked or rotated away mid-run is;
+        POSTs already in flight are still decided (thread-safe)."""
+        with self._lock:
+            self._revoked = True
 
     def add_dnc(self, number: str) -> None:
         if not E164.match(number):
@@ -223,7 +230,7 @@ class SandboxApp:
 
     def _gate(self, req: _Request, key: str) -> Reply | None:
         """Authentication, then the request-rate limit. Caller holds the lock."""
-        if key not in self._keys:
+        if self._revoked or key not in self._keys:
             return _error(401, "unauthorized", "Missing or invalid API key")
         wait = self._admit(req.t)
         if wait is not None:

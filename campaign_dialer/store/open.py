@@ -96,7 +96,9 @@ def _postgres(
 ) -> Stores:
     from campaign_dialer.store.postgres import Coordinator, Database, PgHistory, PgJournal
 
-    db = Database(url, max_size=POOL_SIZE)
+    section = campaign.model.store
+    db = Database(url, max_size=POOL_SIZE, connect_timeout_s=section.connect_timeout_s,
+                  outage_s=section.outage_s)
     try:
         journal = PgJournal(db, campaign.name, create=create, now=now)
         co = Coordinator(db, campaign.name, lease_seconds=campaign.model.store.lease_seconds)

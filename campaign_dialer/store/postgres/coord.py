@@ -31,7 +31,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from campaign_dialer.store.postgres.db import Database
-from campaign_dialer.store.postgres.errors import LeaseLost, PgStoreError
+from campaign_dialer.store.postgres.errors import LeaseLost, OutcomeUnknown, PgStoreError
 
 CONTROL_STATES = ("active", "paused", "canceled")
 
@@ -150,6 +150,9 @@ class Coordinator:
         self.campaign = campaign
         self.lease_seconds = float(lease_seconds)
         self.process_id: int | None = None
+        # Rows this process claimed and has not finished or released: after a claim whose
+        # answer was lost with its connection, any other row leased to it is given back.
+        self._held: set[int] = set()
 
     # -- the campaign -----------------------------------------------------------------
     def ensure_campaign(self, *, max_live_calls: int | None = None) -> None:
@@ -275,15 +278,28 @@ class Coordinator:
         """Lease up to n free rows (or rows whose lease expired) for this process."""
         if n <= 0:
             return []
-        found = self.db.fetchall(
-            _CLAIM, {"c": self.campaign, "n": n, "p": self._me(), "lease": self.lease_seconds}
-        )
+        try:
+            found = self.db.fetchall(
+                _CLAIM, {"c": self.campaign, "n": n, "p": self._me(),
+                         "lease": self.lease_seconds}, once=True,
+            )
+        except OutcomeUnknown:
+            # The claim may have leased rows we never heard of: give back every row leased
+            # to this process that it does not know it holds (their open intents go to
+            # whoever claims them next, as a dead process's do). Nothing claimed this time.
+            self.db.execute(
+                "UPDATE rows SET lease_owner = NULL, lease_until = NULL "
+                "WHERE campaign = %s AND lease_owner = %s AND NOT done "
+                "AND NOT (row = ANY(%s))", (self.campaign, self._me(), sorted(self._held)),
+            )
+            return []
         out: dict[int, tuple[str, int | None, list[OpenIntent]]] = {}
         for row, person, prev, aid, attempt, key, state, call_id, body in found:
             entry = out.setdefault(row, (person, prev, []))
             if aid is not None:
                 entry[2].append(OpenIntent(int(aid), int(attempt), key, state, call_id,
                                            json.loads(body or "{}")))
+        self._held.update(out)
         return [
             ClaimedRow(row=r, person=p, taken_from=prev, open_intents=tuple(intents))
             for r, (p, prev, intents) in out.items()
@@ -291,6 +307,7 @@ class Coordinator:
 
     def release(self, row: int, *, not_before: datetime | None = None) -> None:
         """Give a row back undone (say, outside its calling hours until `not_before`)."""
+        self._held.discard(row)
         self.db.execute(
             "UPDATE rows SET lease_owner = NULL, lease_until = NULL, not_before = %s "
             "WHERE campaign = %s AND row = %s AND lease_owner = %s",
@@ -301,16 +318,15 @@ class Coordinator:
         """These rows need no more calls (their fate is final); returns how many were ours."""
         if not rows:
             return 0
-        with self.db.connection() as conn:
-            # Rows locked in row order: two finishes never wait on each other in a cycle.
-            cur = conn.execute(
-                "UPDATE rows r SET done = true, lease_owner = NULL, lease_until = NULL "
-                "FROM (SELECT campaign, row FROM rows WHERE campaign = %s AND row = ANY(%s) "
-                "      AND lease_owner = %s ORDER BY row FOR UPDATE) AS mine "
-                "WHERE r.campaign = mine.campaign AND r.row = mine.row",
-                (self.campaign, sorted(rows), self._me()),
-            )
-            return max(cur.rowcount, 0)
+        self._held.difference_update(rows)
+        # Rows locked in row order: two finishes never wait on each other in a cycle.
+        return self.db.execute(
+            "UPDATE rows r SET done = true, lease_owner = NULL, lease_until = NULL "
+            "FROM (SELECT campaign, row FROM rows WHERE campaign = %s AND row = ANY(%s) "
+            "      AND lease_owner = %s ORDER BY row FOR UPDATE) AS mine "
+            "WHERE r.campaign = mine.campaign AND r.row = mine.row",
+            (self.campaign, sorted(rows), self._me()),
+        )
 
     def due_elsewhere(self) -> int:
         """Rows not done and due now that this process does not hold: free ones, and ones
@@ -340,12 +356,31 @@ class Coordinator:
         Raises LeaseLost (this process no longer holds the row), LiveLimitReached (the
         campaign is at max_live_calls) or DuplicateIntent (that attempt exists already).
         """
-        row_ = self.db.fetchone(_INTENT, {
+        params = {
             "c": self.campaign, "person": person, "row": row, "attempt": attempt,
             "key": idem_key, "body": json.dumps(body, sort_keys=True), "ts": ts,
             "evidence": json.dumps(evidence),
             "run": run_id, "p": self._me(),
-        })
+        }
+        while True:
+            try:
+                row_ = self.db.fetchone(_INTENT, params, once=True)
+                break
+            except OutcomeUnknown:
+                # The connection died before the INSERT's answer: committed or not, the
+                # attempt's key says. Ours: it was committed (its POST replays that key,
+                # which is safe); another process's: the row is theirs; none: not
+                # committed, insert it again (same key, same attempt: never a fresh call).
+                found = self.db.fetchone(
+                    "SELECT id, owner FROM attempts WHERE campaign = %s AND person = %s "
+                    "AND attempt = %s AND idem_key = %s",
+                    (self.campaign, person, attempt, idem_key),
+                )
+                if found is not None and found[1] == params["p"]:
+                    return int(found[0])
+                if found is not None:
+                    raise LeaseLost(f"row {row}: another process recorded this attempt") \
+                        from None
         if row_ is None:
             raise LeaseLost(
                 f"row {row}: this process no longer holds its lease; another process has it"

@@ -56,6 +56,11 @@ class StoreUnavailable(PgStoreError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """The connection died before a write's answer: it may or may not have been committed.
+    Its caller resolves it (by the write's key) once the database answers again."""
+
+
 class LeaseLost(PgStoreError):
     """This process no longer holds the row's lease (it stalled past it and another process
     took the row over): it must not dial that row; the holder resolves it."""

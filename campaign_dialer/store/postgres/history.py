@@ -84,60 +84,89 @@ class PgHistory:
         the counts when the claim commits: no process or campaign can push a number past a
         cap."""
         keys = sorted({person, *also})
+        tries = 0
+
+        def claim(conn: Any) -> Claim:
+            nonlocal tries
+            tries += 1
+            return self._claim(conn, keys, campaign=campaign, person=person,
+                               phone_e164=phone_e164, contact_id=contact_id, attempt=attempt,
+                               idem_key=idem_key, record=record, at=at, min_hours=min_hours,
+                               state_limit=state_limit, state=state, caller=caller,
+                               again=tries > 1)
+
+        # Done again when the connection dies under it (a database restart): a claim whose
+        # COMMIT was lost finds its own intent under the same key and stands (`again`).
+        return self.db.transact(claim)
+
+    def _claim(
+        self, conn: Any, keys: list[str], *, campaign: str, person: str,
+        phone_e164: str | None, contact_id: str | None, attempt: int, idem_key: str,
+        record: dict[str, Any], at: datetime, min_hours: float, state_limit: int | None,
+        state: str | None, caller: CallerIdRequest | None, again: bool,
+    ) -> Claim:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
+            "FROM unnest(%s::text[]) AS k ORDER BY k",
+            (PERSON_LOCK_NS, keys),
+        )
+        rows = conn.execute(
+            "SELECT person, campaign, attempt, state, claimed_at, idem_key, from_id, "
+            "from_number FROM contact_calls WHERE person = ANY(%s)", (keys,),
+        ).fetchall()
+        mine = [r for r in rows if r[1] == campaign and r[0] == person]
+        if again:
+            own = [r for r in mine if r[2] == attempt and r[5] == idem_key and r[3] == "intent"]
+            if own:  # our own claim, committed before its answer was lost
+                taken = None
+                if caller is not None and own[0][6]:
+                    # the number it took: the engine's request must carry that one
+                    taken = CallerPick(own[0][6], own[0][7] or "", "pool")
+                    caller.amend(taken)
+                return Claim(True, caller=taken)
+        done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
+        if done:
+            return Claim(False, "already_called",
+                         f"attempt {max(r[2] for r in done)} is in the history")
+        past = [PastCall(r[1], r[2], r[4], r[3]) for r in rows]
+        held = hold_back(past, campaign=campaign, at=at, min_hours=min_hours,
+                         state_limit=state_limit, state=state)
+        if held is not None:
+            return held
         pick: CallerPick | None = None
-        with self.db.transaction() as conn:
+        if caller is not None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CALLER_ID_LOCK,))
+            called = [r for r in rows if r[6] and r[3] not in NOT_CALLED]
+            sticky = max(called, key=lambda r: r[4])[6] if called else None
+            chosen = caller.choose(CallerIdFacts(
+                sticky, _recent_by_number(conn, caller.numbers, at),
+                _resting(conn, caller.numbers, at),
+            ))
+            if isinstance(chosen, Claim):
+                return chosen
+            pick = chosen
+            idem_key, record = caller.amend(pick)
+        rec = json.dumps(
+            {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
+             "state": "intent"}, sort_keys=True,
+        )
+        from_id = pick.id if pick else _body(record).get("from_phone_number_id")
+        from_number = pick.number if pick else None
+        if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
             conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(k)) "
-                "FROM unnest(%s::text[]) AS k ORDER BY k",
-                (PERSON_LOCK_NS, keys),
+                "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
+                "record = %s, updated_at = now(), from_id = %s, from_number = %s "
+                "WHERE campaign = %s AND person = %s AND attempt = %s",
+                (idem_key, at, rec, from_id, from_number, campaign, person, attempt),
             )
-            rows = conn.execute(
-                "SELECT person, campaign, attempt, state, claimed_at, from_id FROM contact_calls "
-                "WHERE person = ANY(%s)", (keys,),
-            ).fetchall()
-            mine = [r for r in rows if r[1] == campaign and r[0] == person]
-            done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
-            if done:
-                return Claim(False, "already_called",
-                             f"attempt {max(r[2] for r in done)} is in the history")
-            past = [PastCall(r[1], r[2], r[4], r[3]) for r in rows]
-            held = hold_back(past, campaign=campaign, at=at, min_hours=min_hours,
-                             state_limit=state_limit, state=state)
-            if held is not None:
-                return held
-            if caller is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (CALLER_ID_LOCK,))
-                called = [r for r in rows if r[5] and r[3] not in NOT_CALLED]
-                sticky = max(called, key=lambda r: r[4])[5] if called else None
-                chosen = caller.choose(CallerIdFacts(
-                    sticky, _recent_by_number(conn, caller.numbers, at),
-                    _resting(conn, caller.numbers, at),
-                ))
-                if isinstance(chosen, Claim):
-                    return chosen
-                pick = chosen
-                idem_key, record = caller.amend(pick)
-            rec = json.dumps(
-                {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
-                 "state": "intent"}, sort_keys=True,
+        else:
+            conn.execute(
+                "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
+                "attempt, idem_key, state, claimed_at, record, from_id, from_number) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s, %s, %s)",
+                (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec,
+                 from_id, from_number),
             )
-            from_id = pick.id if pick else _body(record).get("from_phone_number_id")
-            from_number = pick.number if pick else None
-            if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
-                conn.execute(
-                    "UPDATE contact_calls SET state = 'intent', idem_key = %s, claimed_at = %s, "
-                    "record = %s, updated_at = now(), from_id = %s, from_number = %s "
-                    "WHERE campaign = %s AND person = %s AND attempt = %s",
-                    (idem_key, at, rec, from_id, from_number, campaign, person, attempt),
-                )
-            else:
-                conn.execute(
-                    "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
-                    "attempt, idem_key, state, claimed_at, record, from_id, from_number) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s, %s, %s, %s)",
-                    (person, phone_e164, contact_id, campaign, attempt, idem_key, at, rec,
-                     from_id, from_number),
-                )
         return Claim(True, caller=pick)
 
     def sync(self, campaign: str, records: Iterable[dict[str, Any]]) -> None:
@@ -157,21 +186,24 @@ class PgHistory:
             ))
         if not rows:
             return
-        with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, attempt, "
-                "idem_key, state, call_id, status, claimed_at, placed_at, ended_at, record, "
-                "from_id, from_number, duration_s) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
-                "call_id = excluded.call_id, status = excluded.status, "
-                "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
-                "record = excluded.record, updated_at = now(), "
-                "from_id = coalesce(excluded.from_id, contact_calls.from_id), "
-                "from_number = coalesce(excluded.from_number, contact_calls.from_number), "
-                "duration_s = excluded.duration_s",
-                rows,
-            )
+        def upsert(conn: Any) -> None:  # an upsert: done again after a lost connection
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO contact_calls(person, phone_e164, contact_id, campaign, "
+                    "attempt, idem_key, state, call_id, status, claimed_at, placed_at, "
+                    "ended_at, record, from_id, from_number, duration_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (idem_key) DO UPDATE SET state = excluded.state, "
+                    "call_id = excluded.call_id, status = excluded.status, "
+                    "placed_at = excluded.placed_at, ended_at = excluded.ended_at, "
+                    "record = excluded.record, updated_at = now(), "
+                    "from_id = coalesce(excluded.from_id, contact_calls.from_id), "
+                    "from_number = coalesce(excluded.from_number, contact_calls.from_number), "
+                    "duration_s = excluded.duration_s",
+                    rows,
+                )
+
+        self.db.transact(upsert)
 
     def records(self, campaign: str) -> list[dict[str, Any]]:
         out = []

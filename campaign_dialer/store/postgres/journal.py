@@ -146,7 +146,7 @@ class PgJournal(AttemptTransitions):
         return run_id
 
     def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
-        with self.db.transaction() as conn:
+        def end(conn: Any) -> None:  # updates to values: done again after a lost connection
             conn.execute(
                 "UPDATE rows SET lease_owner = NULL, lease_until = NULL "
                 "WHERE lease_owner = %s AND NOT done", (run_id,),
@@ -156,6 +156,8 @@ class PgJournal(AttemptTransitions):
                 "WHERE id = %s AND campaign = %s",
                 (exit_code, Jsonb(summary), run_id, self.campaign),
             )
+
+        self.db.transact(end)
 
     def runs(self) -> list[dict[str, Any]]:
         out = []
@@ -328,16 +330,20 @@ class PgJournal(AttemptTransitions):
         ]
         if not rows:
             return
-        with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO fates(campaign, row, person, disposition, reason, detail, "
-                "next_open, evidence, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (campaign, row) DO UPDATE SET person = excluded.person, "
-                "disposition = excluded.disposition, reason = excluded.reason, "
-                "detail = excluded.detail, next_open = excluded.next_open, "
-                "evidence = excluded.evidence, updated_at = excluded.updated_at",
-                rows,
-            )
+        def upsert(conn: Any) -> None:  # an upsert: done again after a lost connection
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO fates(campaign, row, person, disposition, reason, detail, "
+                    "next_open, evidence, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (campaign, row) DO UPDATE SET person = excluded.person, "
+                    "disposition = excluded.disposition, reason = excluded.reason, "
+                    "detail = excluded.detail, next_open = excluded.next_open, "
+                    "evidence = excluded.evidence, updated_at = excluded.updated_at",
+                    rows,
+                )
+
+        self.db.transact(upsert)
 
     def fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
@@ -355,12 +361,15 @@ class PgJournal(AttemptTransitions):
     def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
         if not events:
             return
-        with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO http_events(campaign, t, run_id, method, path, status, code, "
-                "latency, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [(self.campaign, *e) for e in events],
-            )
+        def add(conn: Any) -> None:  # telemetry: a rare duplicate after a lost COMMIT is moot
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO http_events(campaign, t, run_id, method, path, status, code, "
+                    "latency, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(self.campaign, *e) for e in events],
+                )
+
+        self.db.transact(add)
 
     # -- the report's reads -----------------------------------------------------------
     @contextmanager
