@@ -40,6 +40,7 @@ HISTORY_REASONS: Final = ("recently_called",)
 PLATFORM_REASONS: Final = ("dnc_listed",)
 RUN_REASONS: Final = (
     "redial_scheduled", "unresolved", "call_live", "paused", "campaign_canceled", "not_planned",
+    "budget_reached",
 )
 # Not a row's fate but a stop: a national/state DNC list too old to dial against (the gate
 # holds the row pending with it; `run` refuses with exit 78). Not in REASONS: no row ends so.

@@ -387,6 +387,7 @@ class Dialing(Following):
             )
             self.breaker.reset()
             self.stats.placed += 1
+            self.metrics.placed(str(a.body.get("agent_id")), a.body.get("from_phone_number_id"))
             bound.info("call_placed", call_id=call.id, status=call.status)
             return call
 
