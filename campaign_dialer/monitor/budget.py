@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +38,8 @@ def day_bounds(now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
     local = now.astimezone(zone)
     start = datetime.combine(local.date(), time(0), tzinfo=zone)
     end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
-    return start, end
+    # In UTC: aware datetimes of one zone compare and subtract by wall clock (DST ignored).
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass(frozen=True)
