@@ -8,11 +8,13 @@ host and port, the webhook's server serves the monitor's routes too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.config import ConfigError
 from campaign_dialer.monitor import live_view
 from campaign_dialer.monitor.server import CachedView, Listener, MonitorApp, listen
+from campaign_dialer.store import JournalStore
 from campaign_dialer.webhook import Served
 
 if TYPE_CHECKING:
@@ -22,9 +24,11 @@ if TYPE_CHECKING:
 class RunMonitor:
     """What the engine serves while it runs; made (and bound) before the first call."""
 
-    def __init__(self, engine: Engine, address: tuple[str, int]) -> None:
+    def __init__(self, engine: Engine, address: tuple[str, int],
+                 own_journal: Callable[[], JournalStore]) -> None:
         self.engine = engine
         self.address = address
+        self._own_journal = own_journal
         self.listener: Listener | None = None
         self._journal: Any = None
 
@@ -34,7 +38,7 @@ class RunMonitor:
         e = self.engine
         host, port = self.address
         # A connection of its own, read from worker threads: never the lane's, never the loop.
-        self._journal = e._own_journal()
+        self._journal = self._own_journal()
         view = CachedView(self._build, self._on_view)
         app = MonitorApp(metrics=e.metrics, view=view, campaign=e.campaign.name)
         hook = e.cfg.webhook

@@ -134,7 +134,7 @@ class Engine(Sharing):
         self.monitor = None
         try:
             if self.opts.monitor is not None:
-                self.monitor = RunMonitor(self, self.opts.monitor)
+                self.monitor = RunMonitor(self, self.opts.monitor, self._own_journal)
                 self.served = await anyio.to_thread.run_sync(self.monitor.open) or self.served
             if self.webhooks is not None:
                 self.metrics.webhooks_from(lambda: self.webhooks.counts if self.webhooks else {})
