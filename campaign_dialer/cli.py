@@ -33,6 +33,15 @@ def _duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+def _listen(text: str) -> tuple[str, int]:
+    from campaign_dialer.config_ops import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _hhmm(text: str) -> time:
     m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
     if not m:
@@ -103,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pause-wait", type=_duration, default=15 * 60.0, metavar="DURATION",
                      help="when the campaign is paused, wait this long for `resume` before "
                      "exiting 75 (default 15m; same format as --max-duration)")
+    run.add_argument("--serve", type=_listen, metavar="HOST:PORT",
+                     help="serve /metrics (Prometheus), /healthz and a live page at / while "
+                     "the run lasts (e.g. 127.0.0.1:9108; default: [monitor] listen, else off; "
+                     "beyond loopback only on the host [monitor] listen names)")
 
     chk = campaign_cmd(
         "check", "validate the campaign and show the plan; places no call",
@@ -117,7 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         "canceled), rows by fate and reason, live calls, when the next calling window opens "
         "and the last run's exit code.",
     )
-    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st_fmt = st.add_mutually_exclusive_group()
+    st_fmt.add_argument("--json", action="store_true", help="print the status as JSON")
+    st_fmt.add_argument("--watch", action="store_true",
+                        help="the live view (progress, pace, live calls, outcomes, caller IDs, "
+                        "budget, last errors), redrawn every 2 s until Ctrl-C")
 
     rep = command(
         "report", "build the post-campaign report (HTML, JSON, Parquet)",
@@ -259,11 +276,13 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.run(
             args.campaign, base_url=args.base_url, wait=args.wait, until=args.until,
             max_duration=args.max_duration, grace=args.grace, progress=not args.no_progress,
-            pause_wait=args.pause_wait,
+            pause_wait=args.pause_wait, serve=args.serve,
         )
     if cmd == "check":
         return commands.check(args.campaign, as_json=args.json)
     if cmd == "status":
+        if args.watch:
+            return commands.watch(args.campaign)
         return commands.status(args.campaign, as_json=args.json)
     if cmd == "results":
         return commands.results(args.campaign)

@@ -35,6 +35,7 @@ from campaign_dialer.config_checks import (
     looks_secret,
     require_inputs,
 )
+from campaign_dialer.config_ops import BudgetSection, MonitorSection, budget_problem
 from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
@@ -445,6 +446,8 @@ class CampaignFile(_Model):
     report: ReportSection = Field(default_factory=ReportSection)
     webhook: WebhookSection | None = None
     store: StoreSection = Field(default_factory=StoreSection)
+    monitor: MonitorSection | None = None
+    budget: BudgetSection | None = None
     caller_id: CallerIdSection | None = None
 
     @model_validator(mode="after")
@@ -594,6 +597,9 @@ def load_campaign(path: Path | str, *, check_inputs: bool = True) -> Campaign:
     except ValidationError as e:
         raise ConfigError.of(path, explain(e, CampaignFile)) from None
 
+    unpriced = budget_problem(model.budget, model.report)
+    if unpriced:
+        raise ConfigError(path, "budget.max_cost", unpriced)
     campaign = Campaign(path.resolve(), model)
     if check_inputs:
         require_inputs(campaign)

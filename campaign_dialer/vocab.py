@@ -44,6 +44,7 @@ CALLER_ID_CHOICES: Final = ("sticky", "local_area_code", "local_state", "pool", 
 PLATFORM_REASONS: Final = ("dnc_listed",)
 RUN_REASONS: Final = (
     "redial_scheduled", "unresolved", "call_live", "paused", "campaign_canceled", "not_planned",
+    "budget_reached",
 )
 # Not a row's fate but a stop: a national/state DNC list too old to dial against (the gate
 # holds the row pending with it; `run` refuses with exit 78). Not in REASONS: no row ends so.

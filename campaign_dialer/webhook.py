@@ -323,11 +323,12 @@ class _Server(uvicorn.Server):
 class Served:
     """The receiver under uvicorn on an already bound socket, in the caller's event loop."""
 
-    def __init__(self, receiver: Receiver, sock: socket.socket) -> None:
+    def __init__(self, receiver: Receiver, sock: socket.socket, app: Any = None) -> None:
         self.receiver = receiver
         self.sock = sock
+        # `app`: another ASGI app in front of the receiver (the monitor, on the same port).
         config = uvicorn.Config(
-            receiver, log_config=None, log_level="warning", access_log=False, lifespan="off",
+            app or receiver, log_config=None, log_level="warning", access_log=False, lifespan="off",
             http="h11", timeout_graceful_shutdown=2, timeout_keep_alive=30,
         )
         self.server = _Server(config)

@@ -1,7 +1,8 @@
 """What each CLI command does, as plain functions returning an exit code.
 
 One module per command family: `run_demo` (run, demo), `check_plan` (check), `state` (status),
-`controls` (pause, resume, cancel, release), `outputs` (results, report); `lock` is the
+`controls` (pause, resume, cancel, release), `outputs` (results, report), `watch`
+(status --watch); `lock` is the
 campaign's run lock. The names below are what the CLI and the tests use.
 """
 
@@ -39,6 +40,7 @@ from campaign_dialer.commands.run_demo import (
     run,
 )
 from campaign_dialer.commands.state import status, status_data
+from campaign_dialer.commands.watch import watch
 from campaign_dialer.errors import CampaignLocked, DemoFolderError
 
 __all__ = [
@@ -49,5 +51,5 @@ __all__ = [
     "control", "deadline_from", "demo", "demo_source", "forecast_lines", "lock_held", "log",
     "plan_forecast", "plan_frame", "prepare_demo", "progress_line", "refuse_stale_lists",
     "release", "report", "require_real_clock_off_loopback", "results", "run", "status",
-    "status_data",
+    "status_data", "watch",
 ]  # fmt: skip

@@ -279,12 +279,14 @@ def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
     from campaign_dialer.store.access import existing_journal
 
     settled: list[int] = []
+    attempts: list[Any] = []
     try:
         # The campaign's own journal: the SQLite file, or the team database's (a database
         # that cannot be reached is said, not taken for "never run").
         with existing_journal(campaign) as j:
             if j is not None:
                 settled = [r for r, f in j.fates().items() if f.disposition in SETTLED]
+                attempts = j.attempts()
     except JournalError:
         if campaign.store_url is not None:
             raise
@@ -298,6 +300,12 @@ def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
     out["finishes_at_local"] = (
         datetime.fromisoformat(out["finishes_at"].replace("Z", "+00:00")).astimezone(zone)
         .strftime("%a %Y-%m-%d %H:%M %Z") if out["finishes_at"] else None)
+    from campaign_dialer.monitor.budget import budget_zone, projection, spend_of
+
+    model = campaign.model
+    spend = spend_of(attempts, now=plan.at, zone=budget_zone(model.report.display_timezone))
+    out["budget"] = projection(model.budget, model.report, spend, int(out["rows_to_place"]),
+                               secs)
     return out
 
 
@@ -319,6 +327,9 @@ def forecast_lines(f: dict[str, Any]) -> list[str]:
                    f"{wait['first'][0]['why']}")
     else:
         out.append("  no row is left waiting")
+    from campaign_dialer.monitor.budget import projection_lines
+
+    out += projection_lines(f.get("budget"))
     return out
 
 

@@ -62,7 +62,7 @@ def run(
     path: Path, *, base_url: str | None = None, wait: bool = False, until: time | None = None,
     max_duration: float | None = None, grace: float = 60.0, progress: bool = True,
     clock: Clock | None = None, quiet: bool = False, pause_wait: float = 15 * 60.0,
-    announce_report: bool = True,
+    announce_report: bool = True, serve: tuple[str, int] | None = None,
 ) -> ExitCode:
     from campaign_dialer.client import VantaxClient
     from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
@@ -71,6 +71,7 @@ def run(
     from campaign_dialer.store import Journal, open_stores
 
     campaign = _override_base_url(load_campaign(path), base_url)
+    monitor = monitor_address(campaign, serve)
     key = campaign.api_key()
     log.register_secret(key)
     for secret in campaign.webhook_secrets():  # [webhook]: a missing secret is 78 up front
@@ -106,7 +107,7 @@ def run(
             options = RunOptions(
                 wait=wait, until=_announced_deadline(until, clock.now(), logger, quiet=quiet),
                 max_duration_s=max_duration,
-                grace_s=grace, pause_wait_s=pause_wait,
+                grace_s=grace, pause_wait_s=pause_wait, monitor=monitor,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
             engine = engine_for_plan(
@@ -141,6 +142,23 @@ def run(
             raise RunStopped(outcome.message or f"the run stopped with {int(outcome.exit_code)}",
                              outcome.exit_code)
         return outcome.exit_code
+
+
+def monitor_address(
+    campaign: Campaign, serve: tuple[str, int] | None
+) -> tuple[str, int] | None:
+    """Where the run serves its monitor: `--serve`, else `[monitor] listen`, else nowhere.
+    Beyond loopback only on the host the campaign file names (64 otherwise)."""
+    from campaign_dialer.config_ops import serve_problem
+    from campaign_dialer.errors import NotApplicable
+
+    listen = campaign.model.monitor.address if campaign.model.monitor else None
+    if serve is None:
+        return listen
+    problem = serve_problem(serve, listen)
+    if problem:
+        raise NotApplicable(problem)
+    return serve
 
 
 def refuse_stale_lists(campaign: Campaign, plan: Any, now: datetime) -> None:

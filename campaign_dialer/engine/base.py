@@ -8,6 +8,7 @@ engine receives rows, a gate, a DNC ledger, a contact history and a journal.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from campaign_dialer.compliance import Gate, Verdict
 from campaign_dialer.compliance.callerid import CallerIdRules, builtin_caller_id_rules
 from campaign_dialer.config import Campaign
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.forecast import expected_call_seconds
+from campaign_dialer.monitor import BUDGET_REACHED, BudgetKeeper, Metrics
 from campaign_dialer.store import Attempt, Fate, HistoryStore, JournalStore, iso
 from campaign_dialer.store.ledger_file import DncLedger
 from campaign_dialer.webhook import Receiver, Served
@@ -52,6 +55,8 @@ class RunOptions:
     install_signal_handlers: bool = True
     # A pause seen by a run: wait this long for `resume` before leaving with 75.
     pause_wait_s: float = 15 * 60.0
+    # Serve /metrics, /healthz and the live page here (`--serve`, `[monitor] listen`).
+    monitor: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,24 @@ class EngineBase:
         self.on_progress = on_progress
         self.stats = Stats(rows=len(self.rows))
         self.telemetry = Telemetry(self.stats)
+        # Prometheus metrics, always counted (served only with `RunOptions.monitor`).
+        self.metrics = Metrics(campaign.name)
+        self.telemetry.metrics = self.metrics
+        self.metrics.live_from(lambda: self.stats.live)
+        # How long a call is expected to last: the history's median, else the file's figure
+        # (the budget counts live calls at it; the page shows it). Read before the loop runs.
+        self.expected_call_s = (
+            expected_call_seconds(campaign, history)[0] if self.cfg.budget is not None
+            else float(self.cfg.report.expected_call_seconds))
+        # `[budget]`: asked by the gate at the moment of dialing, in the lane.
+        if self.cfg.budget is not None and self.cfg.budget.any:
+            self.gate.budget = BudgetKeeper(
+                budget=self.cfg.budget, report=self.cfg.report,
+                attempts=lambda: self.journal.sync.attempts(),
+                expected_call_s=self.expected_call_s, now=clock.now, monotonic=time.monotonic,
+            )
+        # A budget limit reached: why, and when the rows may go (the per-day limit).
+        self.budget_hold: Verdict | None = None
         self.rows_by_person: dict[str, Row] = {}
         for r in self.rows:
             if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
@@ -177,8 +200,33 @@ class EngineBase:
         self.dial_time_fates[row.row] = fate
         await self.journal.set_fates([fate])
         bound.info("held_back_at_dial_time", reason=verdict.reason, detail=verdict.detail)
+        self.metrics.held(verdict.reason or "")
+        if verdict.reason == BUDGET_REACHED:
+            self._budget_reached(verdict)
+            if self.stopping:
+                return
         if verdict.disposition == vocab.PENDING and verdict.next_open is not None:
             self.schedule.push(row, verdict.next_open)
+
+    def _budget_reached(self, verdict: Verdict) -> None:
+        """No new call: the rows not dialed wait (`budget_reached`); live calls go on. With
+        `--wait` and the per-day limit, every row waits for the next local day instead."""
+        first = self.budget_hold is None
+        self.budget_hold = verdict
+        if self.opts.wait and verdict.next_open is not None:
+            if first or self.schedule.postpone(verdict.next_open):
+                self.log.warning("budget_reached", detail=verdict.detail,
+                                 waiting_until=iso(verdict.next_open))
+            return
+        if self._stop is None:
+            self.log.warning("budget_reached", detail=verdict.detail)
+            when = f"; the next local day begins {iso(verdict.next_open)}" if (
+                verdict.next_open) else ""
+            self._stop = Stop(ExitCode.TEMPFAIL,
+                              f"budget reached: {verdict.detail}; rows not dialed wait "
+                              f"(budget_reached){when}")
+            self.stopping = True
+            self.schedule.poke()
 
     async def _set_fate_from_attempt(self, row: Row, attempt_id: int) -> Attempt:
         """The row's fate from its attempt as now journaled (one hop); the attempt."""

@@ -435,6 +435,7 @@ class Dialing(Following):
             )
             self.breaker.reset()
             self.stats.placed += 1
+            self.metrics.placed(str(a.body.get("agent_id")), a.body.get("from_phone_number_id"))
             bound.info("call_placed", call_id=call.id, status=call.status)
             if self.caller_ids is not None:
                 self.caller_ids.note_from(a.evidence.get("from_number"), call.from_number,

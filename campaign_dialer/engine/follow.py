@@ -209,6 +209,7 @@ class Following(EngineBase):
         ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
                                      ended_reason=call.ended_reason)
         self.stats.completed += 1
+        self.metrics.final(status)
         bound.info("call_final", status=call.status, outcome=call.outcome)
         if not policy.may_redial(ending) and not policy.opted_out(ending):
             self.lane.defer(record)

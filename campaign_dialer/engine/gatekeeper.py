@@ -14,7 +14,9 @@ from typing import Any
 
 from campaign_dialer import log
 from campaign_dialer.compliance import Gate, Verdict
+from campaign_dialer.monitor import BUDGET_REACHED
 from campaign_dialer.store.ledger_file import DncLedger
+from campaign_dialer.vocab import DNC_LIST_STALE, ELIGIBLE, PENDING
 
 from .io import Lane
 from .rows import Row
@@ -36,6 +38,8 @@ class GateKeeper:
         self._reload = reload
         self._checked = time.monotonic()
         self.log = logger if logger is not None else log.get("engine")
+        # `[budget]` (monitor.BudgetKeeper): asked after the gate lets a new call through.
+        self.budget: Any = None
 
     @property
     def rules(self) -> Any:
@@ -71,8 +75,18 @@ class GateKeeper:
         return await self.lane.run(self._check, row, at)
 
     def check_in_lane(self, row: Row, at: datetime) -> tuple[Verdict, str | None]:
-        """`check`, for code already running in the lane (one hop for several calls)."""
-        return self._check(row, at)
+        """`check` of a new call, for code already running in the lane (one hop for several
+        calls): the budget too, counting what is spent and what the live calls will cost;
+        a call let through is reserved at once. A re-send is never held by the budget (its
+        call is counted already)."""
+        verdict, problem = self._check(row, at)
+        if (self.budget is not None and verdict.disposition == ELIGIBLE
+                and verdict.reason != DNC_LIST_STALE):
+            held = self.budget.allow()
+            if held is not None:
+                detail, next_open = held
+                verdict = Verdict(PENDING, BUDGET_REACHED, detail, next_open, verdict.evidence)
+        return verdict, problem
 
     async def add_dnc(
         self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime

@@ -40,6 +40,7 @@ from .base import Stop
 from .breaker import Breaker
 from .callerid import EXHAUSTED, HEALTH_EVERY_S
 from .fates import row_fate
+from .monitoring import RunMonitor
 from .pacing import Limits
 from .rows import Row
 from .schedule import Schedule, seed
@@ -80,6 +81,7 @@ class Engine(Sharing):
     """Place the calls the gate allows, follow each to its end, survive the world."""
 
     _sink_journal: JournalStore
+    monitor: RunMonitor | None
 
     # -- webhooks -----------------------------------------------------------------------
     def _open_webhooks(self) -> Served | None:
@@ -130,13 +132,22 @@ class Engine(Sharing):
         self.breaker = Breaker(self.cfg.api.breaker_threshold)
         self.served = await anyio.to_thread.run_sync(self._open_webhooks)
         self.webhooks = self.served.receiver if self.served else None
+        self.monitor = None
         try:
+            if self.opts.monitor is not None:
+                self.monitor = RunMonitor(self, self.opts.monitor, self._own_journal)
+                self.served = await anyio.to_thread.run_sync(self.monitor.open) or self.served
+            if self.webhooks is not None:
+                self.metrics.webhooks_from(lambda: self.webhooks.counts if self.webhooks else {})
             return await self._run()
         finally:
             gc.unfreeze()
+            self.metrics.up(False)
             if self.served is not None:
                 self.served.sock.close()
                 self._sink_journal.close()
+            if self.monitor is not None:
+                self.monitor.close()
 
     async def _start(self) -> None:
         """Begin the run in the journal, agree with the history, seed the schedule (one hop)."""
@@ -197,6 +208,10 @@ class Engine(Sharing):
                         tg.start_soon(self._watch_caller_ids)
                     if self.served is not None:
                         tg.start_soon(self.served.serve)
+                    listener = self.monitor.listener if self.monitor else None
+                    if listener is not None:
+                        tg.start_soon(listener.serve)
+                    self.metrics.up(True)
                     if self.co is not None:  # renews this process's leases; reads control
                         tg.start_soon(self.co.keep_alive, self._on_control)
                     async with anyio.create_task_group() as work:
@@ -210,6 +225,8 @@ class Engine(Sharing):
                                 work.start_soon(self._worker, recv.clone())
                     if self.served is not None:
                         await self.served.stop()
+                    if listener is not None:
+                        await listener.stop()
                     tg.cancel_scope.cancel()
         except Exception as e:  # noqa: BLE001 - a bug must still leave results behind
             # Every journal write is its own transaction, so the journal is consistent here;
@@ -475,12 +492,16 @@ class Engine(Sharing):
             control = journal.control()
             stored = journal.fates()
             fates: list[Fate] = []
+            held = self.budget_hold
             for r in self.rows:
                 attempts = by_person.get(r.person or "", []) if not r.contact_suppressed else []
-                fates.append(
-                    row_fate(r, attempts, self.rows_by_person, self.policy, now, control,
-                             stored.get(r.row), dial_time.get(r.row))
-                )
+                fate = row_fate(r, attempts, self.rows_by_person, self.policy, now, control,
+                                stored.get(r.row), dial_time.get(r.row))
+                if held is not None and fate.reason == "not_dialed_yet":
+                    # Not dialed because the budget is used up: that is what they wait for.
+                    fate = Fate(fate.row, fate.person, vocab.PENDING, held.reason, held.detail,
+                                iso(held.next_open), fate.evidence)
+                fates.append(fate)
             closed = self.caller_ids.closed_now(now) if self.caller_ids is not None else None
             if closed is not None:
                 # Every number of the pool is capped or resting (this process saw it or not:

@@ -64,6 +64,16 @@ class Schedule:
     def __len__(self) -> int:
         return len(self._heap)
 
+    def postpone(self, until: datetime) -> bool:
+        """Nothing on the schedule before `until` (a budget's next day); True if any moved."""
+        ts = until.timestamp()
+        moved = any(t < ts for t, _, _ in self._heap)
+        if moved:
+            self._heap = [(max(t, ts), o, r) for t, o, r in self._heap]
+            heapq.heapify(self._heap)
+            self.poke()
+        return moved
+
 
 def seed(
     rows: Iterable[Row], rows_by_person: Mapping[str, Row],

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaign_dialer.client import Exchange
+from campaign_dialer.monitor import Metrics
 
 from .io import AsyncJournal
 
@@ -59,8 +60,15 @@ class Telemetry:
         # platform last answered; an outage longer than api.outage_s ends the run with 69.
         self.failing_since: float | None = None
         self._events: list[tuple[Any, ...]] = []
+        self.metrics: Metrics | None = None  # dialer_api_requests_total and its latency
 
     def observe(self, ex: Exchange) -> None:
+        """The client's observer (the client knows nothing of what counts its requests)."""
+        if self.metrics is not None:
+            self.metrics.request(ex.method, ex.status, ex.latency_s)
+        self._observe(ex)
+
+    def _observe(self, ex: Exchange) -> None:
         if ex.status is not None and ex.status < 500 and ex.status != 408:
             self.failing_since = None  # the platform answered, even if to say no
         elif self.failing_since is None:
