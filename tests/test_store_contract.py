@@ -8,8 +8,10 @@ every test unchanged.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,10 @@ import pytest
 
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import (
+    CallerIdFacts,
+    CallerIdRequest,
+    CallerPick,
+    Claim,
     DuplicateAttempt,
     Fate,
     JournalError,
@@ -359,6 +365,95 @@ def test_claims_are_atomic_and_follow_the_cross_campaign_rule(backend: Backend) 
         assert _claim(h, other, p, T0 + timedelta(hours=25)).ok
         assert len(h.records(owner)) == len(wins[owner])
         assert p in h.recent_calls(T0 - timedelta(seconds=1))
+    finally:
+        h.close()
+
+
+def _pool_request(pool: dict[str, int], record: dict[str, Any]) -> CallerIdRequest:
+    """A caller-ID request that takes the least-used number under a per-day cap (the store
+    runs it in the claim's transaction), or refuses: enough of a chooser for the contract."""
+
+    def choose(facts: CallerIdFacts) -> CallerPick | Claim:
+        free = [n for n, cap in pool.items() if len(facts.recent.get(n, ())) < cap
+                and n not in facts.resting]
+        if facts.sticky_id in free:
+            return CallerPick(facts.sticky_id, "+1555", "sticky")
+        if not free:
+            return Claim(False, "caller_ids_exhausted", "all capped")
+        best = min(free, key=lambda n: len(facts.recent.get(n, ())))
+        return CallerPick(best, "+1555", "pool")
+
+    def amend(pick: CallerPick) -> tuple[str, dict[str, Any]]:
+        return record["idem_key"], {**record, "body": json.dumps({"from_phone_number_id":
+                                                                 pick.id})}
+
+    return CallerIdRequest(tuple(pool), choose, amend)
+
+
+def _claim_from(h: HistoryStore, campaign: str, person: str, at: datetime,
+                pool: dict[str, int], attempt: int = 1) -> Claim:
+    key = f"{campaign}-{person}-{attempt}"
+    record = {"person": person, "row": 1, "attempt": attempt, "body": "{}", "idem_key": key}
+    return h.claim(
+        campaign=campaign, person=person, phone_e164=person[4:], contact_id=None,
+        attempt=attempt, idem_key=key, record=record, at=at, min_hours=0.0, state_limit=None,
+        caller=_pool_request(pool, record),
+    )
+
+
+def test_claims_that_take_a_caller_id_never_push_a_number_past_its_cap(
+    backend: Backend,
+) -> None:
+    """Three campaigns claim at once (each its own connection, like another process): the
+    counts the chooser reads are taken in the claim's transaction, so no number passes its
+    cap; a person keeps the number that called them; a rest takes a number out of use."""
+    pool = {"pn_a": 7, "pn_b": 5, "pn_c": 3}
+    people = [f"tel:{p}" for p in numbers(40)]
+    won: dict[str, list[tuple[str, str]]] = {}
+    barrier = threading.Barrier(3)
+
+    def worker(campaign: str) -> None:
+        h = backend.history()
+        try:
+            barrier.wait()
+            got = []
+            for p in people:
+                c = _claim_from(h, campaign, p, T0, pool)
+                if c.ok:
+                    assert c.caller is not None
+                    got.append((p, c.caller.id))
+                else:
+                    assert c.reason == "caller_ids_exhausted"
+            won[campaign] = got
+        finally:
+            h.close()
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = Counter(n for got in won.values() for _, n in got)
+    assert taken == Counter(pool)  # every cap filled, none passed
+    h = backend.history()
+    try:
+        load = h.caller_id_load(list(pool), T0)
+        assert {n: len(ts) for n, ts in load.items()} == pool
+        # the person's number, across campaigns: sticky once a day frees it
+        person, number = won["a"][0] if won["a"] else next(g for g in won.values() if g)[0]
+        later = T0 + timedelta(hours=25)
+        again = _claim_from(h, "d", person, later, pool)
+        assert again.ok and again.caller is not None
+        assert (again.caller.id, again.caller.reason) == (number, "sticky")
+        assert h.sticky_numbers([person]) == {person: number}
+        # a rest takes a number out of use; a restore puts it back
+        assert h.rest_number("pn_a", since=later, until=later + timedelta(days=1),
+                             reason="manual", detail="by hand", by="person")
+        rested = _claim_from(h, "d", people[-1], later, {"pn_a": 7})
+        assert (rested.ok, rested.reason) == (False, "caller_ids_exhausted")
+        h.rest_number("pn_a", since=later, until=later, reason="restored", detail="", by="person")
+        assert _claim_from(h, "d", people[-1], later, {"pn_a": 7}).ok
+        assert [r.reason for r in h.caller_id_rests(["pn_a"])] == ["manual", "restored"]
     finally:
         h.close()
 

@@ -52,7 +52,9 @@
       .concat(Object.entries(v.outcomes.by_outcome).map(([o, n]) => ["outcome", o, n]));
     table("outcomes", ["kind", "value", "calls"], outs, "no call has ended yet");
     table("caller-ids", ["number id", "last hour", "last 24 h", "this run"],
-      v.caller_ids.map((n) => [n.number_id, n.last_hour, n.last_24h, n.this_run]),
+      v.caller_ids.map((n) => [n.number_id,
+        n.max_per_hour ? n.last_hour + " / " + n.max_per_hour : n.last_hour,
+        n.max_per_day ? n.last_24h + " / " + n.max_per_day : n.last_24h, n.this_run]),
       "no call yet");
     const b = v.budget;
     table("budget", ["limit", "spent", "with live calls", "left"],

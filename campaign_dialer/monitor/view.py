@@ -54,10 +54,22 @@ def live_view(
 
     by_number: dict[str, dict[str, Any]] = {}
     hour, day = now - timedelta(hours=1), now - timedelta(hours=24)
+    pool = getattr(cfg, "caller_id", None)
+
+    def entry(number: str) -> dict[str, Any]:
+        return by_number.setdefault(number, {
+            "number_id": number, "last_hour": 0, "last_24h": 0, "this_run": 0, "total": 0,
+            # a [caller_id] pool's caps (counted there over every campaign of the history;
+            # here this campaign's calls)
+            "max_per_hour": pool.max_calls_per_number_per_hour if pool else None,
+            "max_per_day": pool.max_calls_per_number_per_day if pool else None,
+        })
+
+    for pid in (pool.ids if pool else ()):
+        entry(pid)
     for a in called:
         number = str(a.body.get("from_phone_number_id") or DEFAULT_NUMBER)
-        n = by_number.setdefault(number, {"number_id": number, "last_hour": 0, "last_24h": 0,
-                                          "this_run": 0, "total": 0})
+        n = entry(number)
         began = parse_iso(a.intent_at)
         n["total"] += 1
         if began is not None and began > hour:
@@ -174,8 +186,10 @@ def render(view: dict[str, Any]) -> Any:
         for col in ("number id", "last hour", "last 24 h", "this run"):
             t.add_column(col, justify="left" if col == "number id" else "right")
         for n in view["caller_ids"]:
-            t.add_row(Text(n["number_id"]), str(n["last_hour"]), str(n["last_24h"]),
-                      str(n["this_run"]))
+            cap_h = f" / {n['max_per_hour']}" if n.get("max_per_hour") else ""
+            cap_d = f" / {n['max_per_day']}" if n.get("max_per_day") else ""
+            t.add_row(Text(n["number_id"]), f"{n['last_hour']}{cap_h}",
+                      f"{n['last_24h']}{cap_d}", str(n["this_run"]))
         parts.append(t)
     if view["budget"]:
         t = Table(title="budget", title_justify="left")
