@@ -162,6 +162,27 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--row", type=int, action="append", metavar="N",
                      help="only this row (repeatable; default: every unresolved row)")
 
+    ini = command(
+        "init", "write a campaign file for a CRM export, then check it",
+        "Write a commented campaign file for a contacts export: its columns detected as "
+        "`check` detects them and written out as [inputs.columns], safe defaults, the "
+        "agent (or a placeholder `run` refuses); then check it and print the plan. Never "
+        "overwrites a file (exit 64) and never writes a key into it.",
+    )
+    ini.add_argument("contacts", type=Path, metavar="CONTACTS",
+                     help="the contacts export (CSV from a CRM or a spreadsheet)")
+    ini.add_argument("--dnc", type=Path, action="append", default=[], metavar="FILE",
+                     help="a Do-Not-Call list (repeatable)")
+    ini.add_argument("--consent", type=Path, metavar="FILE",
+                     help="the consent ledger (without one every row is held back: no consent)")
+    ini.add_argument("--agent", metavar="ID",
+                     help="the Vantax agent that places the calls (default: a placeholder "
+                     "to replace before `run`)")
+    ini.add_argument("--out", type=Path, default=Path("campaign.toml"), metavar="FILE",
+                     help="the campaign file to write (default: campaign.toml; must not exist)")
+    ini.add_argument("--name", metavar="NAME",
+                     help="the campaign's name (default: from the export's file name)")
+
     from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
 
     sbp = sandbox_parser()
@@ -259,6 +280,9 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.control(args.campaign, cmd)
     if cmd == "report":
         return commands.report(args.campaign, text=args.text, as_json=args.json)
+    if cmd == "init":
+        return commands.init(args.contacts, dnc=args.dnc, consent=args.consent,
+                             agent=args.agent, out=args.out, name=args.name)
     if cmd == "demo":
         return commands.demo(out=args.out, fresh=args.fresh, no_run=args.no_run)
     raise AssertionError(cmd)

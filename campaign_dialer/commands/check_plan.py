@@ -14,6 +14,7 @@ from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.commands.tables import fate_table
 from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
 from campaign_dialer.exitcodes import ExitCode
 
 PLAN_CSV_COLUMNS = [
@@ -196,6 +197,10 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     plan_path = campaign.output_dir / "plan.csv"
     write_atomic_csv(safe_for_spreadsheets(plan_frame(plan)), plan_path)
     inputs = check_inputs_data(plan)
+    if placeholder_agent(campaign.model.campaign.agents):
+        inputs["warnings"].insert(0, (
+            f"campaign.agent_id is still the placeholder {AGENT_PLACEHOLDER!r} that `init` "
+            "wrote: set your Vantax agent's id before `run` (run refuses it, exit 78)"))
     data: dict[str, Any] = {
         "campaign": campaign.name,
         "at": plan.at.isoformat(),
