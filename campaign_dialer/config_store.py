@@ -53,10 +53,18 @@ class StoreSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
-    url: str | None = None
+    url: str | None = Field(default=None, description=(
+        "A team's PostgreSQL database, `postgresql://user@host/db`, for the journal, the "
+        "contact history and the DNC ledger; `CAMPAIGN_DIALER_STORE_URL` wins; never a "
+        "password here (78). Default (none): SQLite files."
+    ))
     # How long a process's claim on a row lasts without a heartbeat (renewed every third of
     # it): a process that dies hands its rows to the others after at most this long.
-    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0, description=(
+        "(PostgreSQL) How long a process's claim on a row lasts without a heartbeat "
+        "(renewed every third of it): a process that dies hands its rows to the others "
+        "after at most this long."
+    ))
 
     @field_validator("url")
     @classmethod
