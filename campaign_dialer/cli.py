@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = campaign_cmd(
         "run", "place the campaign's calls (a rerun resumes where it stopped)",
         "Place the campaign's calls at the configured pace and follow each to its outcome. "
-        "A rerun resumes; nobody is called twice. Writes results.csv in output.dir.",
+        "A rerun resumes; nobody is called twice. Writes results.csv in output.dir and "
+        "builds the report (a report that fails to build logs report_failed and leaves the "
+        "exit code as it was).",
     )
     run.add_argument("--base-url", metavar="URL",
                      help="use this API address instead of api.base_url (e.g. a local sandbox)")
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: exit 75 and let a scheduler come back)")
     run.add_argument("--until", type=_hhmm, metavar="HH:MM",
                      help="place no new call after this time on this machine's clock "
-                     "(24-hour, local time of this machine, e.g. 18:30; the next such moment)")
+                     "(24-hour, local time of this machine, e.g. 18:30; the next such moment: "
+                     "a time already past today means tomorrow, and the run says so on "
+                     "stderr before it dials)")
     run.add_argument("--max-duration", type=_duration, metavar="DURATION",
                      help="place no new call after this long: a number with s, m, h or d "
                      "(e.g. 90s, 45m, 2h; a bare number is seconds)")
@@ -120,15 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     chk = campaign_cmd(
         "check", "validate the campaign and show the plan; places no call",
         "Validate the campaign file and its inputs and show every row's planned fate and "
-        "reason. Places no call and needs no API key.",
+        "reason, what was understood of the inputs (columns by role, unreadable cells, "
+        "warnings), a compliance summary and a forecast; writes plan.csv in output.dir. "
+        "Places no call and needs no API key.",
     )
     chk.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     st = campaign_cmd(
         "status", "counts by fate, live calls, next window, last exit code",
-        "Show the campaign's state (never run, running, incomplete, finished, paused, "
-        "canceled), rows by fate and reason, live calls, when the next calling window opens "
-        "and the last run's exit code.",
+        "Show the campaign's state (never run (never_run in --json; journal_missing when "
+        "only the contact history knows the campaign), running, incomplete, finished, "
+        "paused, canceled), rows by fate and reason, live calls, when the next calling "
+        "window opens and the last run's exit code; on a PostgreSQL store also the "
+        "campaign's run processes (processes in --json).",
     )
     st_fmt = st.add_mutually_exclusive_group()
     st_fmt.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -157,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign_cmd(
         "pause", "stop placing new calls (live calls go on)",
         "Pause the campaign: a running run places no new call (live calls are followed to the "
-        "end) and later runs exit 75 until `resume`.",
+        "end) and later runs exit 75 until `resume`. On a PostgreSQL store every run process "
+        "of the campaign obeys at its next heartbeat.",
     )
     campaign_cmd(
         "resume", "allow new calls again after a pause",
@@ -172,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         "release", "decide calls that could not be confirmed (see status)",
         "An intent that could be resolved neither by replaying its key nor by looking the call "
         "up stays `unresolved` and is never re-sent until a person decides: `--as not-called` "
-        "lets the next run dial those rows, `--as called` records them as called, never again.",
+        "lets the next run dial those rows, `--as called` records them as called, never again. "
+        "Exits 66 before any run, 64 for a --row that holds no unresolved call, 75 while a "
+        "run process of the campaign is alive (PostgreSQL store).",
     )
     rel.add_argument("--as", dest="as_", required=True, choices=("not-called", "called"),
                      help="not-called: the next run dials them; called: never again")
@@ -192,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the number's platform id, as in [caller_id] numbers (pn_...)")
     cid.add_argument("--days", type=float, metavar="N",
                      help="rest: for this many days (default: caller_id.rest_days)")
+    ini = command(
+        "init", "write a campaign file for a CRM export, then check it",
+        "Write a commented campaign file for a contacts export: its columns detected as "
+        "`check` detects them and written out as [inputs.columns], safe defaults, the "
+        "agent (or a placeholder `run` refuses); then check it and print the plan. Never "
+        "overwrites a file (exit 64) and never writes a key into it.",
+    )
+    ini.add_argument("contacts", type=Path, metavar="CONTACTS",
+                     help="the contacts export (CSV from a CRM or a spreadsheet)")
+    ini.add_argument("--dnc", type=Path, action="append", default=[], metavar="FILE",
+                     help="a Do-Not-Call list (repeatable)")
+    ini.add_argument("--consent", type=Path, metavar="FILE",
+                     help="the consent ledger (without one every row is held back: no consent)")
+    ini.add_argument("--agent", metavar="ID",
+                     help="the Vantax agent that places the calls (default: a placeholder "
+                     "to replace before `run`)")
+    ini.add_argument("--out", type=Path, default=Path("campaign.toml"), metavar="FILE",
+                     help="the campaign file to write (default: campaign.toml; must not exist)")
+    ini.add_argument("--name", metavar="NAME",
+                     help="the campaign's name (default: from the export's file name)")
 
     from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
 
@@ -206,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", "run the demo campaign end to end against a local sandbox",
         "Copy the demo campaign (a few hundred messy contacts, a DNC list, a consent ledger) "
         "into --out, start the local sandbox, run the campaign on a simulated clock and build "
-        "its report. Nothing leaves the machine and no key is needed.",
+        "its report. Nothing leaves the machine and no key is needed; the demo uses a "
+        "contact history of its own, never yours.",
     )
     demo.add_argument("--out", type=Path, default=None, metavar="DIR",
                       help="folder for the demo's campaign, results and report "
@@ -292,6 +324,9 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return commands.control(args.campaign, cmd)
     if cmd == "report":
         return commands.report(args.campaign, text=args.text, as_json=args.json)
+    if cmd == "init":
+        return commands.init(args.contacts, dnc=args.dnc, consent=args.consent,
+                             agent=args.agent, out=args.out, name=args.name)
     if cmd == "demo":
         return commands.demo(out=args.out, fresh=args.fresh, no_run=args.no_run)
     if cmd == "caller-id":

@@ -67,17 +67,35 @@ ShortSeconds = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 class AgentWeight(_Model):
     """One arm of an A/B split: an agent and its share of the people called."""
 
-    id: Annotated[str, Field(min_length=1)]
-    weight: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=False)] = 1.0
+    id: Annotated[str, Field(min_length=1)] = Field(description="The agent's id.")
+    weight: Annotated[
+        float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=False)
+    ] = Field(default=1.0, description=(
+        "Its share of the people called (relative to the others' weights)."
+    ))
 
 
 class CampaignSection(_Model):
-    name: str
+    """The campaign's name (its journal), the agent(s) that call, the region of numbers."""
+
+    name: str = Field(description=(
+        "Stable id of the campaign: the journal is keyed by it (1-80 letters, digits, "
+        "`.`, `_`, `-`); keep it once the campaign has run."
+    ))
     # One agent, or a weighted list (A/B): each person gets one agent by a stable hash.
     agent_id: Annotated[str, Field(min_length=1)] | Annotated[
-        list[AgentWeight], Field(min_length=1)]
-    from_phone_number_id: str | None = None
-    default_region: str = "US"
+        list[AgentWeight], Field(min_length=1)] = Field(description=(
+        "The Vantax agent that places the calls, or a weighted list for an A/B test: `[{ "
+        "id = \"agt_a\", weight = 1 }, { id = \"agt_b\", weight = 1 }]`. Each person gets one"
+        " agent by a stable hash of campaign name and person, so reruns and redials keep "
+        "it (while the list stays the same); the agent is the results column `agent_id`."
+    ))
+    from_phone_number_id: str | None = Field(default=None, description=(
+        "Owned number to call from; default (none): the agent's own number."
+    ))
+    default_region: str = Field(default="US", description=(
+        "Region (ISO 3166) for numbers written without `+country`."
+    ))
 
     @field_validator("name")
     @classmethod
@@ -141,18 +159,41 @@ class CampaignSection(_Model):
 
 
 class ApiSection(_Model):
-    base_url: str = "https://api.vantaxai.com"
-    api_key_env: str = "VANTAX_API_KEY"
-    requests_per_second: Rate = 10.0
-    max_live_calls: Annotated[int, Field(ge=1, le=10_000)] = 20
-    request_timeout_s: ShortSeconds = 10.0
-    poll_interval_s: ShortSeconds = 2.0
-    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
-    call_time_limit_s: Seconds = 3600.0
+    """The Vantax API: where it is, which variable holds the key, and its limits."""
+
+    base_url: str = Field(default="https://api.vantaxai.com", description=(
+        "The Vantax API; plain `http` only on loopback (the key would travel in clear)."
+    ))
+    api_key_env: str = Field(default="VANTAX_API_KEY", description=(
+        "The NAME of the environment variable holding the API key; the key itself is "
+        "never written in the file."
+    ))
+    requests_per_second: Rate = Field(default=10.0, description=(
+        "The platform's limit, shared by POST and GET (the dialer uses 90% of it)."
+    ))
+    max_live_calls: Annotated[int, Field(ge=1, le=10_000)] = Field(default=20, description=(
+        "Calls ringing or in progress at once."
+    ))
+    request_timeout_s: ShortSeconds = Field(default=10.0, description="Seconds per request.")
+    poll_interval_s: ShortSeconds = Field(default=2.0, description=(
+        "Minimum gap, in seconds, between polls of one call."
+    ))
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = Field(default=8, description=(
+        "Sends of one POST on transient errors before it is left for the next run."
+    ))
+    call_time_limit_s: Seconds = Field(default=3600.0, description=(
+        "A call not final after this many seconds is recorded with its last status."
+    ))
     # No answer (refused, timeouts, 5xx) for this long: stop new calls, exit 69.
-    outage_s: Seconds = 120.0
+    outage_s: Seconds = Field(default=120.0, description=(
+        "No answer from the API (refused, timeouts, 5xx) for this many seconds: stop new "
+        "calls, exit 69."
+    ))
     # The same non-transient error on this many calls in a row stops the run (78 or 69).
-    breaker_threshold: Annotated[int, Field(ge=1, le=10_000)] = 5
+    breaker_threshold: Annotated[int, Field(ge=1, le=10_000)] = Field(default=5, description=(
+        "The same non-transient error on this many calls in a row stops the run (78, or "
+        "69 for a platform fault); rows stay pending."
+    ))
 
     @field_validator("api_key_env")
     @classmethod
@@ -177,15 +218,35 @@ class ApiSection(_Model):
 
 
 class PacingSection(_Model):
-    calls_per_second: Rate = 2.0
+    """How fast new calls are placed."""
+
+    calls_per_second: Rate = Field(default=2.0, description=(
+        "New calls placed per second, evenly spaced (no bursts); at most "
+        "`api.requests_per_second`."
+    ))
 
 
 class ColumnsSection(_Model):
+    """Explicit CSV headers per role; each wins over detection. A name not in the header is
+    refused (65, naming it), and so is a named phone column none of whose cells is a number;
+    an empty name (`""`, `[]`) is refused (78): leave the key out to detect."""
+
     # one header, or several in priority order: a row is dialed on its first valid number
-    phone: str | list[str] | None = None
-    contact_id: str | None = None
-    timezone: str | None = None
-    state: str | None = None
+    phone: str | list[str] | None = Field(default=None, description=(
+        "Header of the phone column, or a list in priority order (`[\"Phone\", \"Mobile\"]`):"
+        " a row is dialed on its first valid number. Default: detected (every phone-like "
+        "column, main phone first, then mobile, then the others)."
+    ))
+    contact_id: str | None = Field(default=None, description=(
+        "Header of the contact id column. Default: detected."
+    ))
+    timezone: str | None = Field(default=None, description=(
+        "Header of the time zone column. Default: detected by header, else by values."
+    ))
+    state: str | None = Field(default=None, description=(
+        "Header of the state / province column. Default: detected by header, else by "
+        "values."
+    ))
 
     @field_validator("phone", "contact_id", "timezone", "state")
     @classmethod
@@ -204,10 +265,17 @@ class DncListSection(_Model):
     dial against one more than 31 days old (16 CFR 310.4(b)(3)(iv)).
     """
 
-    path: LaxPath
-    kind: Literal["national", "state", "internal", "vendor"]
-    state: str | None = None
-    as_of: date | None = None
+    path: LaxPath = Field(description="The list's CSV file (read like `inputs.dnc`).")
+    kind: Literal["national", "state", "internal", "vendor"] = Field(description=(
+        "What the list is: `national`, `state`, `internal` or `vendor`."
+    ))
+    state: str | None = Field(default=None, description=(
+        "Two letters (`\"TX\"`), for and only for `state` lists."
+    ))
+    as_of: date | None = Field(default=None, description=(
+        "The day the copy was downloaded (`\"YYYY-MM-DD\"`); required for `national` and "
+        "`state` lists, which may be at most 31 days old when a call is placed."
+    ))
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -243,17 +311,50 @@ class DncListSection(_Model):
 
 
 class InputsSection(_Model):
-    contacts: LaxPath
-    dnc: list[LaxPath] = Field(default_factory=list)
+    """The files a campaign reads: contacts, Do-Not-Call lists, consent, RND answers."""
+
+    contacts: LaxPath = Field(description=(
+        "The contacts CSV (a CRM or spreadsheet export); the same file as a DNC list, the"
+        " consent ledger or the DNC ledger is refused (78)."
+    ))
+    dnc: list[LaxPath] = Field(default_factory=list, description=(
+        "Local Do-Not-Call lists (CSV, numbers in any format), internal and undated: "
+        "every phone-named column is read (`Phone` and `Mobile` both); under a header we "
+        "do not know, the one phone-named column holding numbers (`DNC Number`) (beside "
+        "e.g. an `Added` date); a headerless single column."
+    ))
     # lists with a kind and a date; `dnc` above are internal lists
-    dnc_lists: list[DncListSection] = Field(default_factory=list)
-    consent: LaxPath | None = None
+    dnc_lists: list[DncListSection] = Field(default_factory=list, description=(
+        "Do-Not-Call lists with a kind and a date, one `[[inputs.dnc_lists]]` table each "
+        "(keys below); read like `inputs.dnc`. A `national` or `state` list over 31 days "
+        "old stops `run` (78)."
+    ))
+    consent: LaxPath | None = Field(default=None, description=(
+        "Consent ledger CSV: `phone` or `contact_id` (a revocation is read on every "
+        "phone-named column, e.g. `Phone` and `Mobile Phone Number`; a grant on the first"
+        " only), `event` (or `action`, `consent status`, `status`: grant/revoke; also "
+        "read: granted, opt-in, opted in, consented, subscribed / revoked, opt-out, opted"
+        " out, unsubscribed, withdrawn, in any case; any other word refuses the file), "
+        "`event_at` (or `timestamp`, `created at`, `date`; ISO 8601 with a UTC offset), "
+        "optional `expires_at`, `source`."
+    ))
     # Reassigned Numbers Database answers: phone, date_queried, result, queried_at
-    reassigned: LaxPath | None = None
-    columns: ColumnsSection = Field(default_factory=ColumnsSection)
+    reassigned: LaxPath | None = Field(default=None, description=(
+        "Reassigned Numbers Database answers CSV: `phone` (read with the DNC lists' "
+        "spelling rules), `date_queried` (`YYYY-MM-DD`), `result` (`yes`, `no`, "
+        "`no_data`/`no data`), `queried_at`; an unreadable cell refuses the file (65, row"
+        " and column named)."
+    ))
+    columns: ColumnsSection = Field(default_factory=ColumnsSection, description=(
+        "Explicit CSV headers per role (keys below); they win over detection."
+    ))
     # the encoding of every input file; by default UTF-8 (BOM or not), UTF-16 with a BOM, or
     # Windows-1252 when a file is not valid UTF-8 (with a warning)
-    encoding: str | None = None
+    encoding: str | None = Field(default=None, description=(
+        "Encoding of every input file (e.g. `\"cp1252\"`); default (none): UTF-8 with or "
+        "without BOM, UTF-16 with a BOM, else Windows-1252 with a warning naming the "
+        "file."
+    ))
 
     @field_validator("encoding")
     @classmethod
@@ -288,21 +389,46 @@ def _parse_hhmm(v: Any) -> time:
 
 
 class ComplianceSection(_Model):
-    calling_window: tuple[time, time] = (time(9), time(20))
-    require_consent: bool = True
-    allow_unknown_timezone: bool = False
-    allow_contact_id_only: bool = False
-    state_rules: bool = True
+    """Who may be called, and when: consent, calling hours, state rules, the DNC ledger."""
+
+    calling_window: tuple[time, time] = Field(default=(time(9), time(20)), description=(
+        "Recipient's local time, inside the federal 08:00-21:00; stricter state rules "
+        "apply on top."
+    ))
+    require_consent: bool = Field(default=True, description="No consent, no call.")
+    allow_unknown_timezone: bool = Field(default=False, description=(
+        "Call numbers whose zone is unknown."
+    ))
+    allow_contact_id_only: bool = Field(default=False, description=(
+        "Call rows that have a `contact_id` but no phone (the platform rings the saved "
+        "number, which local DNC lists cannot be checked against)."
+    ))
+    state_rules: bool = Field(default=True, description=(
+        "Apply the stricter US state rules shipped with the tool."
+    ))
     # hold back a row whose consent grant no RND `no` answer vouches for
-    require_reassigned_check: bool = False
+    require_reassigned_check: bool = Field(default=False, description=(
+        "Hold back (`reassigned_unchecked`) a row whose consent grant no RND `no` answer "
+        "vouches for (`no_data` and no answer included)."
+    ))
     # a team's own state rules table (same format as the shipped one, `# table_date:` line)
-    rules_file: LaxPath | None = None
-    dnc_ledger: LaxPath = Path("dnc-ledger.csv")
-    opt_out_outcomes: list[str] = Field(
-        default_factory=lambda: [
-            "opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"
-        ]
-    )
+    rules_file: LaxPath | None = Field(default=None, description=(
+        "A team's own state rules table (the shipped "
+        "`campaign_dialer/data/state_rules.csv` format, with its `# table_date: YYYY-MM-"
+        "DD` line), validated like the built-in one (65, naming line and column); it "
+        "replaces the built-in table. `check` warns when the table in use is more than "
+        "180 days old."
+    ))
+    dnc_ledger: LaxPath = Field(default=Path("dnc-ledger.csv"), description=(
+        "An extra ledger file of numbers the platform rejected (409) or that opted out, "
+        "read and appended to; the shared ledger is in the contact history (an existing "
+        "file is imported into it on first use)."
+    ))
+    opt_out_outcomes: list[str] = Field(default_factory=lambda: [
+        "opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"
+    ], description=(
+        "Outcomes / ended reasons that put the number on the ledger."
+    ))
 
     @field_validator("calling_window", mode="before")
     @classmethod
@@ -323,10 +449,21 @@ class ComplianceSection(_Model):
 class RedialSection(_Model):
     """Opt-in redials; the default is one call per person, ever."""
 
-    statuses: list[str] = Field(default_factory=list)
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
-    min_gap_minutes: Annotated[float, Field(ge=0, le=525_600, allow_inf_nan=False)] = 240.0
-    max_per_24h: Annotated[int, Field(ge=1, le=3)] = 2
+    statuses: list[str] = Field(default_factory=list, description=(
+        "Final statuses that may be redialed: `no_answer`, `busy`, `voicemail`, `failed`,"
+        " `canceled`."
+    ))
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(default=1, description=(
+        "Attempts per person, ever."
+    ))
+    min_gap_minutes: Annotated[
+        float, Field(ge=0, le=525_600, allow_inf_nan=False)
+    ] = Field(default=240.0, description=(
+        "Minutes between attempts."
+    ))
+    max_per_24h: Annotated[int, Field(ge=1, le=3)] = Field(default=2, description=(
+        "Attempts per person in a rolling 24 h (never above 3, and state limits apply)."
+    ))
 
     @field_validator("statuses")
     @classmethod
@@ -339,14 +476,28 @@ class RedialSection(_Model):
 
 
 class OutputSection(_Model):
-    dir: LaxPath = Path("out")
+    """Where results, the plan, the journal and the report are written."""
+
+    dir: LaxPath = Field(default=Path("out"), description=(
+        "Folder of the results, the plan, the journal and the report."
+    ))
 
 
 class HistorySection(_Model):
     """The contact history shared by every campaign of a user or team."""
 
-    path: LaxPath | None = None  # default: $CAMPAIGN_DIALER_HOME or the user's data folder
-    min_hours_between_calls: Annotated[float, Field(ge=0, le=24 * 365, allow_inf_nan=False)] = 24.0
+    path: LaxPath | None = Field(default=None, description=(
+        "The contact history file shared by campaigns; default (none): "
+        "`$CAMPAIGN_DIALER_HOME/history.sqlite`, else `$XDG_DATA_HOME/campaign-"
+        "dialer/history.sqlite` (`~/.local/share/...`)."
+    ))
+    min_hours_between_calls: Annotated[
+        float, Field(ge=0, le=24 * 365, allow_inf_nan=False)
+    ] = Field(default=24.0, description=(
+        "A person any *other* campaign called within this many hours is held back "
+        "(`recently_called`); 0 turns this off (state caps still count every campaign's "
+        "calls)."
+    ))
 
 
 Money = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False, strict=False)]
@@ -355,13 +506,31 @@ Money = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False, strict=F
 class ReportSection(_Model):
     """How the report reads a campaign: what counts as a success, what a call costs."""
 
-    success_outcomes: list[str] = ["appointment_booked", "qualified"]
-    cost_per_minute: Money | None = None
-    cost_per_call: Money | None = None
-    segment_by: list[str] = []  # input columns (list, source, owner) to break rates down by
-    display_timezone: str | None = None  # default: the machine's zone
+    success_outcomes: list[str] = Field(default=["appointment_booked", "qualified"], description=(
+        "Outcomes that count as a conversion in the report."
+    ))
+    cost_per_minute: Money | None = Field(default=None, description=(
+        "What a minute of talk costs; with it (or `cost_per_call`), the report shows the "
+        "cost and the cost per conversion."
+    ))
+    cost_per_call: Money | None = Field(default=None, description=(
+        "What a placed call costs; with it (or `cost_per_minute`), the report shows the "
+        "cost and the cost per conversion."
+    ))
+    segment_by: list[str] = Field(default=[], description=(
+        "Input columns (list, source, owner...) the report breaks answer and conversion "
+        "rates down by, and filters rows by."
+    ))
+    display_timezone: str | None = Field(default=None, description=(
+        "IANA zone of the times the report shows (`\"America/New_York\"`); default (none): "
+        "the machine's zone."
+    ))
     expected_call_seconds: Annotated[
-        float, Field(gt=0, le=86_400, allow_inf_nan=False, strict=False)] = 120.0
+        float, Field(gt=0, le=86_400, allow_inf_nan=False, strict=False)
+    ] = Field(default=120.0, description=(
+        "How long a call holds a line, for `check`'s forecast when the contact history "
+        "has fewer than 20 finished calls."
+    ))
 
     @field_validator("display_timezone")
     @classmethod
@@ -385,17 +554,30 @@ class WebhookSection(_Model):
     which URL (behind a reverse proxy or tunnel) forwards to `host`:`port``path`.
     """
 
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65_535)] = 8787
-    path: str = "/webhooks/vantax"
-    public_url: str | None = None
+    host: str = Field(default="127.0.0.1", description=(
+        "Address `run` listens on for the agent webhook."
+    ))
+    port: Annotated[int, Field(ge=0, le=65_535)] = Field(default=8787, description=(
+        "Port `run` listens on (a port in use is exit 78)."
+    ))
+    path: str = Field(default="/webhooks/vantax", description="URL path of the webhook.")
+    public_url: str | None = Field(default=None, description=(
+        "Documentation only: the URL configured on the agent in the platform, which your "
+        "reverse proxy or tunnel forwards to `host:port` `path`."
+    ))
     # NAMES of environment variables, each holding one signing secret; several at once let
     # a secret be rotated without losing an event. Unset ones are skipped (one must be set).
-    secret_env: list[str] = Field(default_factory=lambda: ["VANTAX_WEBHOOK_SECRET"])
+    secret_env: list[str] = Field(default_factory=lambda: ["VANTAX_WEBHOOK_SECRET"], description=(
+        "The NAMES of environment variables holding the signing secret(s); several at "
+        "once for a rotation; unset ones are skipped, one must be set."
+    ))
     # A live call with no event for this long is polled once (then again after as long):
     # the safety net for a late or lost final event. Longer than most calls, so that with
     # webhooks working the request budget goes to new calls.
-    reconcile_after_s: Seconds = 600.0
+    reconcile_after_s: Seconds = Field(default=600.0, description=(
+        "A live call with no event for this many seconds is polled once, then again after"
+        " as long (a late or lost final event)."
+    ))
 
     @field_validator("secret_env", mode="before")
     @classmethod

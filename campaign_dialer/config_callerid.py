@@ -26,10 +26,11 @@ class _Model(BaseModel):
 class PoolNumber(_Model):
     """One owned number: the platform's id (`from_phone_number_id`) and its E.164."""
 
-    id: Annotated[str, Field(min_length=1, max_length=200)]
-    number: str
-    # Where this number may be shown: recipients in these US states only (None: anywhere).
-    states: list[str] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=200)] = Field(description=(
+        "The platform's phone-number id, sent as from_phone_number_id (pn_...)."))
+    number: str = Field(description="Its E.164 number, e.g. \"+12125550100\".")
+    states: list[str] | None = Field(default=None, description=(
+        "Shown only to recipients in these US states (two letters); left out: anywhere."))
 
     @field_validator("number")
     @classmethod
@@ -57,21 +58,37 @@ Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)]
 class CallerIdSection(_Model):
     """`[caller_id]`: a pool of owned numbers with per-number limits (see module doc)."""
 
-    numbers: list[PoolNumber]
-    # Rolling 24 h and rolling 60 min, every campaign and process of the history counted.
-    max_calls_per_number_per_day: Annotated[int, Field(ge=1, le=100_000)] = 75
-    max_calls_per_number_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 20
-    sticky: bool = True
-    local_presence: bool = False
-    # Health: over a number's last `health_window_calls` finished calls.
-    health_window_calls: Annotated[int, Field(ge=5, le=10_000)] = 50
-    min_answer_share: Share | None = None  # default: half the pool's median answered share
+    numbers: list[PoolNumber] = Field(description=(
+        "The pool of owned numbers calls go out from, one table each: "
+        "{ id = \"pn_...\", number = \"+1...\" }, optional states = [\"NY\"]."))
+    max_calls_per_number_per_day: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=75, description=(
+            "Calls from one number in a rolling 24 h, counted over every campaign and process "
+            "sharing the contact history or the team database."))
+    max_calls_per_number_per_hour: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=20, description="Calls from one number in a rolling 60 minutes, counted the same.")
+    sticky: bool = Field(default=True, description=(
+        "A person is called from the number that called them before (redials, other "
+        "campaigns) unless it rests or left the pool; a person whose number is at its cap "
+        "waits for it."))
+    local_presence: bool = Field(default=False, description=(
+        "Prefer a number with the recipient's area code, then one in their state, then any; "
+        "never a number local to a recipient in a state whose rule is off."))
+    health_window_calls: Annotated[int, Field(ge=5, le=10_000)] = Field(
+        default=50, description="How many of a number's last finished calls its health judges.")
+    min_answer_share: Share | None = Field(default=None, description=(
+        "A number whose answered share (calls ended completed) falls below this rests; "
+        "default: half the pool's median."))
     short_call_seconds: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False,
-                                               strict=False)] = 10.0
-    max_short_call_share: Share = 0.5
-    rest_days: Annotated[float, Field(gt=0, le=365, allow_inf_nan=False, strict=False)] = 30.0
-    # A team's own table of state rules on the number shown (the shipped format).
-    rules_file: Annotated[Path, Strict(False)] | None = None
+                                               strict=False)] = Field(
+        default=10.0, description="A connected call shorter than this counts against a number.")
+    max_short_call_share: Share = Field(default=0.5, description=(
+        "A number whose connected calls are short more often than this rests."))
+    rest_days: Annotated[float, Field(gt=0, le=365, allow_inf_nan=False, strict=False)] = Field(
+        default=30.0, description="How long a number the health rule takes out of use rests.")
+    rules_file: Annotated[Path, Strict(False)] | None = Field(default=None, description=(
+        "A team's own table of state rules on the number shown (the shipped "
+        "caller_id_rules.csv format); it replaces the built-in one."))
 
     @field_validator("numbers")
     @classmethod

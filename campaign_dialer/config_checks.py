@@ -20,9 +20,17 @@ if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
 
 KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
+# What `init` writes as campaign.agent_id when no --agent is given: `check` names it and
+# `run` refuses it (78), so no call goes out under an agent nobody chose.
+AGENT_PLACEHOLDER = "REPLACE_WITH_YOUR_AGENT_ID"
 SECRET_KEY_NAMES = {"api_key", "apikey", "key", "token", "secret", "bearer", "password"}
 # What a webhook signing secret looks like when pasted where its variable's NAME belongs.
 SECRET_PREFIX = re.compile(r"^(whsec_|vx_(live|test)_)", re.IGNORECASE)
+
+
+def placeholder_agent(agents: list[tuple[str, float]]) -> bool:
+    """Whether an agent of the campaign is still `init`'s placeholder."""
+    return any(a == AGENT_PLACEHOLDER for a, _ in agents)
 
 
 def looks_secret(name: str) -> bool:

@@ -59,7 +59,10 @@ class MonitorSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
-    listen: str = f"127.0.0.1:{DEFAULT_MONITOR_PORT}"
+    listen: str = Field(default=f"127.0.0.1:{DEFAULT_MONITOR_PORT}", description=(
+        "Where `run` serves /metrics (Prometheus), /healthz and the live page, HOST:PORT; "
+        "beyond loopback only when written here (`run --serve` is loopback otherwise)."
+    ))
 
     @field_validator("listen")
     @classmethod
@@ -80,9 +83,18 @@ class BudgetSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
-    max_cost: Amount | None = None
-    max_talk_minutes: Amount | None = None
-    max_calls_per_day: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    max_cost: Amount | None = Field(default=None, description=(
+        "No new call once what is spent plus what the live calls are expected to cost would "
+        "pass it, in the currency of report.cost_per_minute / cost_per_call (one must be set)."
+    ))
+    max_talk_minutes: Amount | None = Field(default=None, description=(
+        "No new call once the talk minutes spent plus the live calls' expected would pass it."
+    ))
+    max_calls_per_day: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
+        default=None, description=(
+            "Calls placed per local calendar day of report.display_timezone; rows wait "
+            "(budget_reached) with next_open at the next local midnight."
+        ))
 
     @property
     def any(self) -> bool:

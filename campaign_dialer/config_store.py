@@ -53,16 +53,28 @@ class StoreSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
-    url: str | None = None
+    url: str | None = Field(default=None, description=(
+        "A team's PostgreSQL database, `postgresql://user@host/db`, for the journal, the "
+        "contact history and the DNC ledger; `CAMPAIGN_DIALER_STORE_URL` wins; never a "
+        "password here (78). Default (none): SQLite files."
+    ))
     # How long a process's claim on a row lasts without a heartbeat (renewed every third of
     # it): a process that dies hands its rows to the others after at most this long.
-    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
-    # How long one connection attempt may take (libpq's connect_timeout, whole seconds, at
-    # least 2): a database that is down or unreachable is known within it.
-    connect_timeout_s: float = Field(default=10.0, ge=1.0, le=300.0)
-    # A database that goes away mid-run (a restart, a failover) is waited for this long,
-    # reconnecting, before the run stops with 69; 0: stop at the first failure.
-    outage_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0, description=(
+        "(PostgreSQL) How long a process's claim on a row lasts without a heartbeat "
+        "(renewed every third of it): a process that dies hands its rows to the others "
+        "after at most this long."
+    ))
+    connect_timeout_s: float = Field(default=10.0, ge=1.0, le=300.0, description=(
+        "(PostgreSQL) How long one connection attempt may take (libpq's connect_timeout, "
+        "whole seconds, at least 2): a database that is down or unreachable when a command "
+        "starts is exit 69 within it (a refused connection at once)."
+    ))
+    outage_s: float = Field(default=30.0, ge=0.0, le=3600.0, description=(
+        "(PostgreSQL) A database that goes away during a run (a restart, an upgrade, a "
+        "failover) is waited for this long, reconnecting, before the run stops with 69; 0 "
+        "stops at the first failure."
+    ))
 
     @field_validator("url")
     @classmethod

@@ -17,7 +17,7 @@ process. The dialer is judged by the sandbox's audit, not by its own report:
   re-armed every LAG_TICK_S, 5 ms) records how late each wake-up is; p99 and max are
   printed (target: max under 20 ms; anything blocking the loop, a SQLite commit, a file
   read, shows here);
-- with --against DIR (a checkout of an earlier commit: `git worktree add /tmp/prev REV`),
+- with --against DIR (a checkout of an earlier commit: `git worktree add ../prev REV`),
   the same campaign dialed by that checkout's engine too, under the same probe and sandbox,
   alternating with this one --rounds times: CPU per call is compared on the same machine in
   the same minutes (medians), since a figure from another day or machine says little;

@@ -1,11 +1,12 @@
 """The real client and engine against an independent fake of the Vantax API.
 
-`Vantax` below is written from /work/shared/api-contract.md and the seed page only (not from
-our client nor our sandbox): auth, validation, idempotency (same key + body -> the original
-answer; another body -> 422 idempotency_mismatch), the lifecycle, GET /v1/calls with its
-filters, `limit` and cursors, the error envelope and `Retry-After`. Faults are scripted per
-request. Each test asks: one call per person at most, nothing outside the rules, the right
-fate, and "unresolved" when the dialer truly cannot tell.
+`Vantax` below is written from the Vantax API contract the dialer and sandbox agree on and
+the published Place AI Voice Call page (`POST /v1/calls`) only (not from our client nor our
+sandbox): auth, validation, idempotency (same key + body -> the original answer; another
+body -> 422 idempotency_mismatch), the lifecycle, GET /v1/calls with its filters, `limit`
+and cursors, the error envelope and `Retry-After`. Faults are scripted per request. Each test
+asks: one call per person at most, nothing outside the rules, the right fate, and
+"unresolved" when the dialer truly cannot tell.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The README's shell blocks run as written, in a fresh folder, each line with its exit code.
+"""The README's and the documentation's shell blocks run as written, in a fresh folder, each
+line with its exit code.
 
-How blocks are read is documented in the README's "Contributing" part: a block preceded by
+How blocks are read is documented in docs/contributing.md: a block preceded by
 `<!-- readme-test: sketch -->` holds placeholders and is only checked for real command names;
 install steps count as done; the test command is left to CI; `cmd &` starts a long-running
 process (its `--port` replaced by a free one) and `kill %1` stops it; `# exit N` in a line's
@@ -26,7 +27,10 @@ from campaign_dialer.cli import build_parser
 
 from .e2e_support import MIDDAY
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# Every page of the site; each runs in a folder of its own, as a reader following it would.
+DOCS = sorted((ROOT / "docs").rglob("*.md"))
 SKETCH = "<!-- readme-test: sketch -->"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 EXPECT = re.compile(r"#.*?\bexit (\d+)\b")
@@ -167,17 +171,38 @@ def shell_for(tmp_path: Path) -> Shell:
     return Shell(work, env)
 
 
-def test_readme_has_runnable_blocks_and_marks_its_sketches() -> None:
-    found = blocks(README.read_text(encoding="utf-8"))
+def check_sketches(path: Path) -> list[Block]:
+    """Runnable blocks have no placeholders; every block names real commands."""
+    found = blocks(path.read_text(encoding="utf-8"))
     runnable = [b for b in found if not b.sketch]
-    assert len(runnable) >= 3 and any(b.sketch for b in found)
     for b in runnable:
         assert "..." not in b.text and "spring.toml" not in b.text, (
-            f"README line {b.line}: a block with placeholders needs the {SKETCH} marker")
+            f"{path.name} line {b.line}: a block with placeholders needs the {SKETCH} marker")
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     for b in found:
         for name in re.findall(r"campaign-dialer ([\w|]+)", b.text):
-            assert set(name.split("|")) <= commands, (b.line, name)
+            assert set(name.split("|")) <= commands, (path.name, b.line, name)
+    return found
+
+
+def test_readme_has_runnable_blocks_and_marks_its_sketches() -> None:
+    found = check_sketches(README)
+    assert len([b for b in found if not b.sketch]) >= 3
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_docs_blocks_mark_their_sketches_and_name_real_commands(page: Path) -> None:
+    check_sketches(page)
+
+
+def test_the_docs_keep_the_step_by_step_sandbox_block_and_its_exit_codes() -> None:
+    """The README's old walk through every command, with its exit-code claims, lives on in
+    the operations guide, where the test below runs it."""
+    text = (ROOT / "docs" / "operations" / "scheduling.md").read_text(encoding="utf-8")
+    runnable = [b for b in blocks(text) if not b.sketch]
+    codes = [s.expect for b in runnable for s in steps(b)]
+    assert {64, 66, 75} <= set(codes)
+    assert any("pause-wait 0s" in b.text and "kill %1" in b.text for b in runnable)
 
 
 def test_readme_two_commands_install_is_skipped_and_the_demo_runs() -> None:
@@ -187,13 +212,13 @@ def test_readme_two_commands_install_is_skipped_and_the_demo_runs() -> None:
     assert steps(second) == []  # install (done) and pytest (CI's job)
 
 
-@pytest.mark.e2e
-def test_every_readme_command_runs_with_its_exit_code(tmp_path: Path) -> None:
+def run_blocks(path: Path, tmp_path: Path) -> tuple[Shell, list[str]]:
+    """Every runnable block of `path`, in order, in one shell; the commands run."""
     shell = shell_for(tmp_path)
     port = str(free_port())
     ran: list[str] = []
     try:
-        for block in blocks(README.read_text(encoding="utf-8")):
+        for block in blocks(path.read_text(encoding="utf-8")):
             if block.sketch:
                 continue
             for step in steps(block):
@@ -205,9 +230,37 @@ def test_every_readme_command_runs_with_its_exit_code(tmp_path: Path) -> None:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
     assert not shell.jobs, "a background command was never stopped"
+    return shell, ran
+
+
+RUNNABLE_DOCS = [p for p in DOCS
+                 if any(not b.sketch and steps(b) for b in blocks(p.read_text(encoding="utf-8")))]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("page", RUNNABLE_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_docs_command_runs_with_its_exit_code(tmp_path: Path, page: Path) -> None:
+    _, ran = run_blocks(page, tmp_path)
+    assert ran
+
+
+def test_the_docs_have_runnable_pages() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in RUNNABLE_DOCS}
+    assert {"docs/operations/scheduling.md", "docs/guide/first-campaign.md"} <= names
+
+
+@pytest.mark.e2e
+def test_every_readme_command_runs_with_its_exit_code(tmp_path: Path) -> None:
+    shell, ran = run_blocks(README, tmp_path)
     assert "campaign-dialer demo" in ran
     assert any(c.startswith("campaign-dialer sandbox") for c in ran)
     demo = shell.cwd / "campaign-dialer-demo"
     assert (demo / "results.csv").exists() and (demo / "report.html").exists()
-    mine = shell.cwd / "mine"
-    assert (mine / "report.html").exists() and (mine / "results.csv").exists()
+    assert any(c.startswith("campaign-dialer init") for c in ran)
+    tour = shell.cwd / "tour" / "out"  # the tour's campaign, written by `init`
+    assert (tour / "report.html").exists() and (tour / "results.csv").exists()
+
+
+def test_readme_stays_short() -> None:
+    """A first read of five minutes; the reference lives in docs/."""
+    assert len(README.read_text(encoding="utf-8").splitlines()) <= 150

@@ -2,7 +2,7 @@
 
 One module per command family: `run_demo` (run, demo), `check_plan` (check), `state` (status),
 `controls` (pause, resume, cancel, release), `outputs` (results, report), `watch`
-(status --watch); `lock` is the
+(status --watch), `init_file` (init), `callerids` (caller-id); `lock` is the
 campaign's run lock. The names below are what the CLI and the tests use.
 """
 
@@ -22,6 +22,7 @@ from campaign_dialer.commands.check_plan import (
     plan_frame,
 )
 from campaign_dialer.commands.controls import control, release
+from campaign_dialer.commands.init_file import init
 from campaign_dialer.commands.lock import campaign_lock, lock_held
 from campaign_dialer.commands.outputs import report, results
 from campaign_dialer.commands.run_demo import (
@@ -48,7 +49,7 @@ __all__ = [
     "UNREADABLE_SHOWN", "CampaignLocked", "DemoFolderError", "build_report_after_run",
     "caller_id_command", "caller_id_data",
     "campaign_lock", "check", "check_inputs_data", "compliance_lines", "compliance_summary",
-    "control", "deadline_from", "demo", "demo_source", "forecast_lines", "lock_held", "log",
+    "control", "deadline_from", "demo", "init", "demo_source", "forecast_lines", "lock_held", "log",
     "plan_forecast", "plan_frame", "prepare_demo", "progress_line", "refuse_stale_lists",
     "release", "report", "require_real_clock_off_loopback", "results", "run", "status",
     "status_data", "watch",

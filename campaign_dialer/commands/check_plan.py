@@ -15,6 +15,7 @@ from campaign_dialer.clock import Clock
 from campaign_dialer.commands.callerids import caller_id_lines, caller_id_outlook
 from campaign_dialer.commands.tables import fate_table
 from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
 from campaign_dialer.exitcodes import ExitCode
 
 PLAN_CSV_COLUMNS = [
@@ -229,6 +230,10 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     write_atomic_csv(safe_for_spreadsheets(frame), plan_path)
     inputs = check_inputs_data(plan)
     inputs["warnings"] += cid["warnings"]
+    if placeholder_agent(campaign.model.campaign.agents):
+        inputs["warnings"].insert(0, (
+            f"campaign.agent_id is still the placeholder {AGENT_PLACEHOLDER!r} that `init` "
+            "wrote: set your Vantax agent's id before `run` (run refuses it, exit 78)"))
     data: dict[str, Any] = {
         "campaign": campaign.name,
         "at": plan.at.isoformat(),

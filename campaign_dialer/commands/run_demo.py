@@ -18,6 +18,7 @@ from campaign_dialer import log
 from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.commands.lock import campaign_lock
 from campaign_dialer.config import Campaign, ConfigError, load_campaign
+from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
 from campaign_dialer.config_store import store_warnings
 from campaign_dialer.errors import RUN_NOT_ERRORS, DemoFolderError, DialerError, RunStopped
 from campaign_dialer.exitcodes import ExitCode
@@ -71,6 +72,9 @@ def run(
     from campaign_dialer.store import Journal, open_stores
 
     campaign = _override_base_url(load_campaign(path), base_url)
+    if placeholder_agent(campaign.model.campaign.agents):  # `init` left it for a person
+        raise ConfigError(campaign.path, "campaign.agent_id",
+                          f"is still the placeholder {AGENT_PLACEHOLDER!r}: set your agent's id")
     monitor = monitor_address(campaign, serve)
     key = campaign.api_key()
     log.register_secret(key)
