@@ -180,7 +180,7 @@ def check_sketches(path: Path) -> list[Block]:
             f"{path.name} line {b.line}: a block with placeholders needs the {SKETCH} marker")
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     for b in found:
-        for name in re.findall(r"campaign-dialer ([\w|]+)", b.text):
+        for name in re.findall(r"campaign-dialer ([\w|-]+)", b.text):
             assert set(name.split("|")) <= commands, (path.name, b.line, name)
     return found
 
