@@ -279,3 +279,47 @@ def test_a_number_the_sandbox_flags_rests_and_later_calls_move_to_the_others(
     assert rested["rest_reason"] == "manual"
     assert parse_ts(rested["resting_until"]) - parse_ts(MIDDAY) < timedelta(days=2, minutes=1)
     assert run_cli("caller-id", "rest", str(after.path), "--number", "pn_nope").returncode == 64
+
+
+def test_a_platform_that_calls_from_another_number_is_warned_about_once(tmp_path: Path) -> None:
+    camp = campaign(tmp_path, numbers(6), name="subst",
+                    extra=pool_toml(["pn_ny212", "pn_ny518", "pn_ca415"]))
+    with sandbox(faults={"from_substitute": 1.0}) as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, "--no-progress")
+        audit = sb.audit()
+    assert proc.returncode == 0, proc.stderr
+    assert all(c["from_substituted"] for c in audit["calls"])
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    subst = [e for e in events if e.get("event") == "caller_id_substituted"]
+    assert len(subst) == 6  # every one recorded in the log ...
+    assert [e["level"] for e in subst].count("warning") == 1  # ... and warned about once
+    asked = {r["phone_e164"]: r["from_number"] for r in camp.results()}
+    used = {c["to"]: c["from"] for c in audit["calls"]}
+    assert all(asked[p] != used[p] for p in asked)  # results say what was asked for
+
+
+def test_check_weighs_the_pool_against_the_forecast_and_warns_one_number_a_day(
+    tmp_path: Path,
+) -> None:
+    phones = numbers(200)
+    lone = campaign(tmp_path / "lone", phones, name="lone")
+    out = run_cli("check", str(lone.path), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["caller_ids"]["pool"] is None
+    assert any("calls planned from one number" in w for w in data["warnings"])
+
+    pool = campaign(tmp_path / "pool", phones, name="pool",
+                    extra=pool_toml(["pn_ny212", "pn_fl305"], local_presence=True))
+    out = run_cli("check", str(pool.path), "--json")
+    assert out.returncode == 0, out.stderr
+    cid = json.loads(out.stdout)["caller_ids"]
+    assert (cid["pool"], cid["daily_capacity"], cid["hourly_capacity"]) == (2, 150, 40)
+    assert cid["exhausted_on"] == "2026-06-09"  # 200 rows in one day, 150 a day ...
+    assert any("hourly cap" in w for w in cid["warnings"])  # ... but 40 an hour
+    assert {"FL", "SC", "VA"} <= set(cid["local_presence_off_states"])
+    text = run_cli("check", str(pool.path))
+    assert "caller IDs: 2 of 2 number(s) usable" in text.stdout
+    with open(pool.folder / "out" / "plan.csv", encoding="utf-8", newline="") as fh:
+        header = fh.readline().strip().split(",")
+    assert header[-3:] == ["from_phone_number_id", "from_number", "caller_id_reason"]
