@@ -145,7 +145,8 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     }
     if procs is not None:
         data["processes"] = process_rows(procs)
-    data["caller_ids"] = caller_ids_now(campaign)
+    if campaign.model.caller_id is not None:  # the key only with a pool (a public shape)
+        data["caller_ids"] = caller_ids_now(campaign)
     return data
 
 
