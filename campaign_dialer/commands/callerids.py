@@ -34,7 +34,7 @@ def caller_id_data(
     numbers = []
     for n in cid.numbers:
         times = load.get(n.id, [])
-        active = [r for r in rests if r.number_id == n.id and now < r.until]
+        active = [r for r in rests if r.number_id == n.id and r.in_force(now)]
         rest = max(active, key=lambda r: r.until) if active else None
         numbers.append({
             "id": n.id,
@@ -141,7 +141,7 @@ def caller_id_outlook(
         return {"pool": None, "calls_per_day": busiest["rows"] if busiest else 0,
                 "warnings": warnings}
     now_rests = {r.number_id: r.until for r in history.caller_id_rests(list(cid.ids))
-                 if at < r.until}
+                 if r.in_force(at)}
     pool = [PoolNumber(n.id, n.number, frozenset(n.states) if n.states else None)
             for n in cid.numbers]
     cap = pool_capacity(pool, now_rests, at, Caps(cid.max_calls_per_number_per_day,

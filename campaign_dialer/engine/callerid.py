@@ -109,7 +109,7 @@ class CallerIds:
         until when (read afresh: another process may have used it up)."""
         ids = list(self.section.ids)
         resting = {r.number_id: r.until for r in self.history.caller_id_rests(ids)
-                   if now < r.until}
+                   if r.in_force(now)}
         until = pool_frees(self.pool, self.history.caller_id_load(ids, now), resting, now,
                            self.caps)
         if until is None:
@@ -124,7 +124,7 @@ class CallerIds:
         for r in rests:  # a number's health counts only calls after its last rest ended
             if r.until <= now and (r.number_id not in since or r.until > since[r.number_id]):
                 since[r.number_id] = r.until
-        resting = {r.number_id for r in rests if now < r.until}
+        resting = {r.number_id for r in rests if r.in_force(now)}
         window = self.section.health_window_calls
         calls = {
             n: [FinishedCall(c.status or "unknown", c.duration_seconds) for c in reversed(

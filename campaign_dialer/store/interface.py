@@ -251,7 +251,8 @@ class HistoryStore(Protocol):
         self, number_id: str, *, since: datetime, until: datetime, reason: str, detail: str,
         by: str, only_if_active_before: datetime | None = None,
     ) -> bool:
-        """Record a rest (reason "restored": end every rest in force at `since`). With
+        """Record a rest (reason "restored": a mark that calls off every rest in force at `since`,
+        whose until becomes its own start; a mark is never a rest). With
         `only_if_active_before`, nothing is written when a rest of the number ended after it
         (another process rested it for the same calls). True when written. Committed."""
 

@@ -183,6 +183,11 @@ class NumberRest:
     detail: str
     by: str  # "dialer" or "person"
 
+    def in_force(self, at: datetime) -> bool:
+        """Resting at `at` (a rest begun on a clock ahead of ours counts; a restore is a
+        mark, never a rest)."""
+        return self.reason != "restored" and at < self.until
+
 
 class NumberCall(NamedTuple):
     """One finished call from an owned number, as the health rule reads it."""

@@ -268,8 +268,8 @@ class PgHistory:
                     return False
             if reason == "restored":
                 conn.execute(
-                    "UPDATE caller_id_rests SET until = %s WHERE number_id = %s AND until > %s",
-                    (since, number_id, since),
+                    "UPDATE caller_id_rests SET until = least(since, %s) WHERE number_id = %s "
+                    "AND until > %s AND reason <> 'restored'", (since, number_id, since),
                 )
             conn.execute(
                 "INSERT INTO caller_id_rests(number_id, since, until, reason, detail, by) "
@@ -392,6 +392,6 @@ def _resting(conn: Any, numbers: Sequence[str], at: datetime) -> dict[str, datet
         return {}
     return dict(conn.execute(
         "SELECT number_id, max(until) FROM caller_id_rests WHERE number_id = ANY(%s) AND "
-        "until > %s GROUP BY number_id",
+        "until > %s AND reason <> 'restored' GROUP BY number_id",
         (list(numbers), at),
     ).fetchall())

@@ -276,8 +276,8 @@ class SqliteHistory(OnDatabase):
                     return False
             if reason == "restored":
                 db.execute(
-                    "UPDATE caller_id_rests SET until_ts=? WHERE number_id=? AND until_ts>?",
-                    (s, number_id, s),
+                    "UPDATE caller_id_rests SET until_ts=min(since_ts, ?) WHERE number_id=? "
+                    "AND until_ts>? AND reason<>'restored'", (s, number_id, s),
                 )
             db.execute(
                 "INSERT INTO caller_id_rests(number_id, since_ts, until_ts, reason, detail, by) "
@@ -411,7 +411,8 @@ def _resting(q: Query, numbers: Sequence[str], ts: float) -> dict[str, datetime]
         r[0]: _from_ts(r[1])
         for r in q(
             "SELECT number_id, max(until_ts) FROM caller_id_rests WHERE number_id IN "
-            f"({','.join('?' * len(numbers))}) AND until_ts > ? GROUP BY number_id",
+            f"({','.join('?' * len(numbers))}) AND until_ts > ? AND reason <> 'restored' "
+            "GROUP BY number_id",
             (*numbers, ts),
         )
     }
