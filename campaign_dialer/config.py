@@ -35,6 +35,7 @@ from campaign_dialer.config_checks import (
     looks_secret,
     require_inputs,
 )
+from campaign_dialer.config_schedule import ScheduleSection
 from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
@@ -50,8 +51,6 @@ class _Model(BaseModel):
 
 # TOML has no path type: paths are strings, read leniently into Path.
 LaxPath = Annotated[Path, Strict(False)]
-
-
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -446,6 +445,7 @@ class CampaignFile(_Model):
     webhook: WebhookSection | None = None
     store: StoreSection = Field(default_factory=StoreSection)
     caller_id: CallerIdSection | None = None
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
 
     @model_validator(mode="after")
     def _one_caller_id_source(self) -> CampaignFile:
