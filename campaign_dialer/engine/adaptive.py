@@ -150,11 +150,14 @@ class AdaptiveSchedule(Schedule):
     def pop_due(self, now: datetime) -> Row | None:
         self._admit(now)
         self.last_scored = False
-        total = sum(self.picks.values())
-        if self._hold and (self.picks["holdout"] < self.holdout_share * (total + 1)
-                           or not any(self._pool.values())):
-            self.picks["holdout"] += 1
-            return heapq.heappop(self._hold)[2]
+        # The holdout gets its share of the scored picks, in input order.
+        scored = self.picks["adaptive"] + self.picks["urgent"]
+        due_share = self.holdout_share / max(1.0 - self.holdout_share, 1e-9) * (scored + 1)
+        if self._hold and (self.picks["holdout"] < due_share or not any(self._pool.values())):
+            row = heapq.heappop(self._hold)[2]
+            ok, _ = self.is_open(row, now)  # a closed one goes to the gate, which defers it
+            self.picks["holdout" if ok else "handed_to_gate"] += 1
+            return row
         open_keys: list[Any] = []
         buckets: list[Bucket] = []
         closed: list[Any] = []
@@ -180,6 +183,10 @@ class AdaptiveSchedule(Schedule):
             info = [self._open_left(k, self._pool[k][0][2], now) for k in open_keys]
             need = [len(self._pool[k]) / self.rate for k in open_keys]
             spare = slacks(need, [x[0] for x in info], [x[1] for x in info])
+            if sum(need) > max((x[0] for x in info), default=0.0):
+                # More rows than the time left can take, whatever the order: no order saves
+                # them all, so the best hours decide (the same number of calls either way).
+                spare = [float("inf")] * len(spare)
             buckets = [Bucket(b.key, b.cell, b.area, b.first_order, s)
                        for b, s in zip(buckets, spare, strict=True)]
         i = choose(buckets, self.model, self.rng)
