@@ -61,3 +61,12 @@ def test_holdout_in_input_order_and_the_report_counts_what_the_audit_says(
         lo, hi = section[arm]["answer_ci95"]
         assert lo <= section[arm]["answer_rate"] <= hi
     assert section["answered_test"]["verdict"]
+
+    # `check` says how far the history is from a usable curve (24 calls, some answered)
+    chk = run_cli("check", str(camp.path), "--json")
+    assert chk.returncode == 0, chk.stderr
+    sched = json.loads(chk.stdout)["schedule"]
+    answered = sum(c["final_status"] == "completed" for c in calls)
+    assert sched["ready"] is False and sched["answered"] == answered and sched["needs"] == 30
+    text = run_cli("check", str(camp.path)).stdout
+    assert f"not enough history yet: {answered} answered calls, needs 30" in text
