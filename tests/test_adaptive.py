@@ -152,3 +152,24 @@ def test_slacks_count_every_group_that_closes_first() -> None:
     # a closes first and needs 50 s; b closes later and shares a's capacity
     assert slacks([50.0, 30.0], [100.0, 200.0], [1.0, 2.0]) == [50.0, 120.0]
     assert slacks([10.0, 10.0], [15.0, 15.0], [1.0, 1.0]) == [-5.0, -5.0]
+
+
+def test_the_sandbox_curve_reads_csv_and_json_and_answers_by_local_hour(tmp_path: Path) -> None:
+    from campaign_dialer.sandbox.answer_curve import AnswerCurve
+    from campaign_dialer.sandbox.lifecycle import plan_call
+
+    rows = [",".join("1" if h == 10 else "0" for h in range(24)) for _ in range(7)]
+    (tmp_path / "c.csv").write_text("h0,h1\n" + "\n".join(rows) + "\n")
+    curve = AnswerCurve.load(tmp_path / "c.csv")
+    (tmp_path / "bad.json").write_text('{"curve": [[0.5]]}')
+    try:
+        AnswerCurve.load(tmp_path / "bad.json")
+        raise AssertionError("a 1x1 curve was accepted")
+    except ValueError as e:
+        assert "7 rows" in str(e)
+    at_ten_ny = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)  # 10:30 EDT; 07:30 in Los Angeles
+    for i in range(20):
+        for to, answered in ((f"+1212555{i:04d}", True), (f"+1415555{i:04d}", False)):
+            plan, info = curve.apply(plan_call(1, to), seed=1, to=to, attempt=0, at=at_ten_ny,
+                                     unknown=None, span=None)
+            assert (plan.final_status == "completed") is answered, (to, info)
