@@ -36,6 +36,7 @@ from campaign_dialer.config_checks import (
     require_inputs,
 )
 from campaign_dialer.config_ops import BudgetSection, MonitorSection, budget_problem
+from campaign_dialer.config_schedule import ScheduleSection
 from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
 
@@ -51,8 +52,6 @@ class _Model(BaseModel):
 
 # TOML has no path type: paths are strings, read leniently into Path.
 LaxPath = Annotated[Path, Strict(False)]
-
-
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -631,6 +630,7 @@ class CampaignFile(_Model):
     monitor: MonitorSection | None = None
     budget: BudgetSection | None = None
     caller_id: CallerIdSection | None = None
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
 
     @model_validator(mode="after")
     def _one_caller_id_source(self) -> CampaignFile:

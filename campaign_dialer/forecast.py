@@ -72,8 +72,10 @@ def call_rate(cps: float, max_live: int, call_seconds: float) -> float:
 
 
 def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
-             settled: Iterable[int] = ()) -> dict[str, Any]:
-    """Windows, rows each can take, rows placed in each, the finish, and what still waits."""
+             settled: Iterable[int] = (),
+             placements: dict[int, datetime] | None = None) -> dict[str, Any]:
+    """Windows, rows each can take, rows placed in each, the finish, and what still waits.
+    `placements`, when given, receives each placed row's forecast instant (by row)."""
     cfg = plan.campaign.model
     at = plan.at.astimezone(UTC)
     until = at + timedelta(days=HORIZON_DAYS)
@@ -124,7 +126,7 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
     last_at: datetime | None = None
     t = at
     carry = 0.0  # fraction of a call's slot left over between segments
-    placed_at: dict[int, datetime] = {}
+    placed_at: dict[int, datetime] = {} if placements is None else placements
     for i, (when, kind, g, wi) in enumerate(events):
         if when > t and open_win:
             carry = _serve(t, when, rate, carry, open_win, queues, heads, windows, placed_at)

@@ -13,6 +13,7 @@ from typing import Any
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.commands.callerids import caller_id_lines, caller_id_outlook
+from campaign_dialer.commands.check_adaptive import adaptive_lines, adaptive_outlook
 from campaign_dialer.commands.tables import fate_table
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
@@ -215,7 +216,9 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     clock = clock or Clock.from_env()
     plan = make_plan(campaign, clock.now())
     try:
-        outlook = plan_forecast(campaign, plan)
+        placements: dict[int, datetime] = {}
+        outlook = plan_forecast(campaign, plan, placements)
+        adaptive = adaptive_outlook(campaign, plan, placements)
         assert plan.history is not None
         cid = caller_id_outlook(campaign, plan.history, plan.at, outlook, plan.caller_id_rules)
         plan_path = campaign.output_dir / "plan.csv"
@@ -248,6 +251,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         "plan_csv": str(plan_path),
         "forecast": outlook,
         "caller_ids": cid,
+        "schedule": adaptive,
     }
     if as_json:
         print(json.dumps(data, indent=2))
@@ -272,12 +276,13 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     title = f"Plan for {campaign.name} at {plan.at:%Y-%m-%d %H:%M %Z} (no call placed)"
     con.print(fate_table(title, data["by_reason"], total=len(plan.rows)))
     con.print(f"plan: {plan_path}", markup=False, highlight=False, soft_wrap=True)
-    for line in forecast_lines(outlook):
+    for line in forecast_lines(outlook) + adaptive_lines(adaptive):
         con.print(line, markup=False, highlight=False, soft_wrap=True)
     return ExitCode.OK
 
 
-def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
+def plan_forecast(campaign: Campaign, plan: Any,
+                  placements: dict[int, datetime] | None = None) -> dict[str, Any]:
     """`check`'s forecast: rows the journal already settled are left out."""
     from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
     from campaign_dialer.store import JournalError
@@ -299,7 +304,8 @@ def plan_forecast(campaign: Campaign, plan: Any) -> dict[str, Any]:
     from campaign_dialer.report import display_zone
 
     secs, source = expected_call_seconds(campaign, plan.history)
-    out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled)
+    out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled,
+                   placements=placements)
     zone = display_zone(campaign)
     out["display_timezone"] = zone.key
     out["finishes_at_local"] = (

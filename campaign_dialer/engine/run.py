@@ -36,6 +36,7 @@ from campaign_dialer.store import (
 )
 from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
+from .adaptive import AdaptiveSchedule, schedule_for
 from .base import Stop
 from .breaker import Breaker
 from .callerid import EXHAUSTED, HEALTH_EVERY_S
@@ -43,13 +44,15 @@ from .fates import row_fate
 from .monitoring import RunMonitor
 from .pacing import Limits
 from .rows import Row
-from .schedule import Schedule, seed
+from .schedule import seed
 from .shared import Sharing
 from .telemetry import Stats
 
 # How often the producer reads the pause/cancel flag while it hands out rows (seconds); a
 # pause set by another process is still noticed within a second, and every dial asks again.
 CONTROL_EVERY_S = 0.5
+# How often the adaptive schedule re-reads the contact history's answered calls (seconds).
+LEARN_EVERY_S = 300.0
 
 
 @dataclass
@@ -158,6 +161,8 @@ class Engine(Sharing):
             journal.set_meta("clock_source", self.clock.source)
             journal.set_meta("pause_wait_s", f"{self.opts.pause_wait_s:g}")
             self._sync_with_history()
+            if isinstance(self.schedule, AdaptiveSchedule):
+                self.schedule.learn(self.history, self.campaign)
             if self.co is not None:
                 # Shared: rows come by claim, a dead process's open intents with them.
                 self.stats.to_dial = self._shared_setup()
@@ -180,7 +185,8 @@ class Engine(Sharing):
             # The env hook is for tests; a demo's simulated clock is said on screen instead.
             level = self.log.warning if self.clock.env_hook else self.log.info
             level("simulated_clock_in_use", now=iso(self.clock.now()))
-        self.schedule = Schedule()
+        self.schedule = schedule_for(  # input order, or adaptive ([schedule])
+            self.cfg.schedule, self.campaign.name, self.gate, self._deadline)
         await self._start()
         await self.finalize_fates()  # so `status` is right from the first second of a run
         self.log.info(
@@ -206,6 +212,8 @@ class Engine(Sharing):
                     tg.start_soon(self._ticker)
                     if self.caller_ids is not None:
                         tg.start_soon(self._watch_caller_ids)
+                    if isinstance(self.schedule, AdaptiveSchedule):
+                        tg.start_soon(self._watch_answers, self.schedule)
                     if self.served is not None:
                         tg.start_soon(self.served.serve)
                     listener = self.monitor.listener if self.monitor else None
@@ -446,6 +454,15 @@ class Engine(Sharing):
         while True:  # at the start too: a number another campaign wore out rests first
             await self.lane.run(cid.check_health, self.clock.now())
             await anyio.sleep(HEALTH_EVERY_S)
+
+    async def _watch_answers(self, schedule: AdaptiveSchedule) -> None:
+        """The answer curve, re-learned from the contact history now and then (in the lane):
+        this run's calls and every other campaign's teach the rest of the run."""
+        while True:
+            await anyio.sleep(LEARN_EVERY_S)
+            await self.lane.run(schedule.learn, self.history, self.campaign)
+            self.log.info("answer_curve_learned", answered=schedule.model.total_answered,
+                          picks=dict(schedule.picks))
 
     async def _worker(self, recv: anyio.abc.ObjectReceiveStream[Row]) -> None:
         async with recv:

@@ -25,6 +25,7 @@ from campaign_dialer.report.common import (
     held_mask,
 )
 from campaign_dialer.report.data import JournalFacts, Loaded, load
+from campaign_dialer.report.schedule import schedule_comparison
 from campaign_dialer.store.access import caller_id_rests
 from campaign_dialer.vocab import (
     CONSENT_REASONS,
@@ -101,6 +102,7 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         campaign, calls, caller_id_rests(campaign), display_zone(campaign))
     out.update(business(df, calls, campaign))
     out["ab_test"] = ab_test(out["agents"])
+    out["schedule"] = schedule_comparison(df, campaign)
     return out
 
 

@@ -121,5 +121,14 @@ def print_text(s: dict[str, Any]) -> None:
                 if conv else ""))
     if s.get("ab_test"):
         _say(f"A/B: {s['ab_test']['verdict']}")
+    if s.get("schedule"):
+        sc = s["schedule"]
+        for arm in ("adaptive", "holdout"):
+            x = sc[arm]
+            _say(f"schedule {arm}: answered {x['answered']:,} of {x['dialed']:,} "
+                 f"({_pct(x['answer_rate'])}, 95% {_pct(x['answer_ci95'][0])}–"
+                 f"{_pct(x['answer_ci95'][1])}), conversion {_pct(x['conversion_rate'])} "
+                 f"(95% {_pct(x['conversion_ci95'][0])}–{_pct(x['conversion_ci95'][1])})")
+        _say(f"schedule: {sc['answered_test']['verdict']}; {sc['conversion_test']['verdict']}")
     if not s["source"].startswith("results.csv") or state["running"]:
         _say(f"source: {s['source']}")

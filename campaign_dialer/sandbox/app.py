@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from campaign_dialer.sandbox.answer_curve import AnswerClock
 from campaign_dialer.sandbox.call import Call
 from campaign_dialer.sandbox.config import FAULTS, SandboxConfig
 from campaign_dialer.sandbox.data import E164, PhoneNumber, SubAccountData
@@ -88,6 +89,7 @@ class SandboxApp:
         self._rng = random.Random(f"misc:{config.seed}")
         self._started = time.monotonic()
         self.reputation = Reputation(config, self._started, time.time())
+        self.answers = AnswerClock.of(config, self._started)
         self._stopping: asyncio.Event | None = None
         self.webhooks: Any = None  # WebhookSender, set by startup()
 
@@ -494,6 +496,9 @@ class SandboxApp:
         seq = len(self._calls)
         plan, caller = self.reputation.plan(
             now, seq, used.id, used.number, to, len(self._by_to.get(to, ())), unknown)
+        if self.answers is not None and not caller["declined"]:
+            plan, caller["answer_curve"] = self.answers.apply(
+                plan, cfg, to, len(self._by_to.get(to, ())), now, unknown)
         caller.update(from_phone_number_id=asked.id, from_phone_number_id_used=used.id,
                       from_substituted=used is not asked)
         call = Call(

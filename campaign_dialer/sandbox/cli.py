@@ -130,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
         "volume or short-call share are flagged and answered far less, and a person answers "
         "a 3rd call from one number in 24 h far less; flags go to the audit's 'flags'",
     )
+    parser.add_argument(
+        "--answer-curve", type=Path, default=None, metavar="FILE",
+        help="answer calls by the recipient's local weekday and hour (off by default): a 7x24 "
+        "table of answer probabilities, JSON or CSV (see sandbox/answer_curve.py)",
+    )
+    parser.add_argument(
+        "--answer-clock", default=None, metavar="ISO",
+        help="the instant the answer curve's clock reads at start, then real time (default: "
+        "the machine's clock); needs --answer-curve",
+    )
     for spec, name, kind, text in REPUTATION_FLAGS:
         flag, metavar = spec.split()
         figure = FIGURES[name].value
@@ -196,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             webhook_delay_seconds=args.webhook_delay_seconds,
             idempotency_ttl=args.idempotency_ttl,
             reputation=args.reputation,
+            answer_curve=args.answer_curve,
+            answer_clock=args.answer_clock,
             **tuning,
         )
         server = SandboxServer(config, host=args.host, port=args.port)

@@ -90,6 +90,10 @@ class SandboxConfig:
     idempotency_ttl: float = 24 * 3600.0
     #: The caller-ID reputation model (sandbox/reputation.py; figures and sources in FIGURES).
     reputation: bool = False
+    #: An answer curve by the recipient's local weekday and hour (sandbox/answer_curve.py).
+    answer_curve: Path | None = None
+    #: The instant (ISO 8601) the curve's clock reads when the sandbox starts; None: the machine's.
+    answer_clock: str | None = None
     #: Calls from one number in a rolling 24 simulated hours past which it is flagged.
     flag_calls_per_day: int = int(FIGURES["flag_calls_per_day"].value)
     #: Share of short calls among a number's last `flag_window` connected calls that flags it.

@@ -277,6 +277,10 @@ class HistoryStore(Protocol):
     def call_seconds(self, limit: int = 2000) -> list[float]:
         """Placed-to-ended seconds of the most recent `limit` finished calls, any campaign."""
 
+    def answer_facts(self, limit: int = 200_000) -> list[tuple[str, str | None, str | None]]:
+        """(person, final status, local_times) of the most recent `limit` placed calls that
+        ended, every campaign: what the adaptive schedule learns when people answer from."""
+
     def add_dnc(
         self, e164: str, *, reason: str, campaign: str, evidence: str, at: datetime,
         source: str = "dialer",

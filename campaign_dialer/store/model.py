@@ -242,3 +242,22 @@ class HttpTally(NamedTuple):
 
 
 HTTP_TALLY_COLUMNS = HttpTally._fields
+
+
+def record_local_times(record_text: str) -> str | None:
+    """The recipient's local time(s) the gate recorded for an attempt (its evidence's
+    `local_times`), from the history's stored record; None when absent or unreadable."""
+    import json
+
+    try:
+        rec = json.loads(record_text)
+    except ValueError:
+        return None
+    ev = rec.get("evidence") if isinstance(rec, dict) else None
+    if isinstance(ev, str):
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return None
+    lt = ev.get("local_times") if isinstance(ev, dict) else None
+    return lt if isinstance(lt, str) and lt else None

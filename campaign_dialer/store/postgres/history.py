@@ -33,6 +33,7 @@ from campaign_dialer.store.model import (
     PastCall,
     iso,
     parse_iso,
+    record_local_times,
 )
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.postgres.db import Database
@@ -227,6 +228,15 @@ class PgHistory:
             if a is not None and b is not None and b >= a:
                 out.append((b - a).total_seconds())
         return out
+
+    def answer_facts(self, limit: int = 200_000) -> list[tuple[str, str | None, str | None]]:
+        return [
+            (person, status, record_local_times(rec))
+            for person, status, rec in self.db.fetchall(
+                "SELECT person, status, record FROM contact_calls WHERE state = 'final' AND "
+                "placed_at IS NOT NULL ORDER BY claimed_at DESC LIMIT %s", (limit,),
+            )
+        ]
 
     def recent_calls(self, since: datetime) -> dict[str, list[PastCall]]:
         out: dict[str, list[PastCall]] = {}

@@ -38,6 +38,7 @@ from campaign_dialer.store.model import (
     PastCall,
     iso,
     parse_iso,
+    record_local_times,
 )
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.base import Database, OnDatabase
@@ -223,6 +224,16 @@ class SqliteHistory(OnDatabase):
             if a is not None and b is not None and b >= a:
                 out.append((b - a).total_seconds())
         return out
+
+    def answer_facts(self, limit: int = 200_000) -> list[tuple[str, str | None, str | None]]:
+        """(person, final status, local_times) of recent placed calls that ended."""
+        return [
+            (r["person"], r["status"], record_local_times(r["record"]))
+            for r in self._read(
+                "SELECT person, status, record FROM calls WHERE state='final' AND placed_at "
+                "IS NOT NULL ORDER BY claimed_ts DESC LIMIT ?", (limit,),
+            )
+        ]
 
     def recent_calls(self, since: datetime) -> dict[str, list[PastCall]]:
         """Every campaign's calls claimed after `since`, by person."""
