@@ -63,7 +63,8 @@ def test_holdout_in_input_order_and_the_report_counts_what_the_audit_says(
     assert section["answered_test"]["verdict"]
     page = (camp.out / "report.html").read_text(encoding="utf-8")
     assert "<h2>Adaptive schedule vs holdout</h2>" in page
-    assert f'<tr data-arm="holdout"><td>holdout (input order)</td><td class="n">{len(held)}<' in page
+    row = '<tr data-arm="holdout"><td>holdout (input order)</td><td class="n">'
+    assert f"{row}{len(held)}<" in page
 
     # `check` says how far the history is from a usable curve (24 calls, some answered)
     chk = run_cli("check", str(camp.path), "--json")
