@@ -127,12 +127,10 @@ def main() -> None:
 
         kw: dict[str, Any] = {"call_seconds": 60.0, "call_seconds_source": "bench"}
         new_s, new_f = timed(lambda: forecast(plan, **kw))
-        old_fn = getattr(sys.modules["campaign_dialer.forecast"], "forecast_per_row", None)
-        if old_fn is None:
-            print(f"  {'forecast':<34} {new_s:7.2f} s (no per-row baseline in this tree)")
-        else:
-            old_s, old_f = timed(lambda: old_fn(plan, **kw))
-            line("forecast", new_s, old_s, f"same output: {new_f == old_f}")
+        from tests.forecast_reference import forecast as forecast_per_row
+
+        old_s, old_f = timed(lambda: forecast_per_row(plan, **kw))
+        line("forecast", new_s, old_s, f"same output: {new_f == old_f}")
     print(f"peak RSS {peak_mb():,.0f} MB")
     if plan.history is not None:
         plan.history.close()
