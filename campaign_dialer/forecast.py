@@ -9,12 +9,14 @@ the row's window is open in every zone it may be in. No network, no writes.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from campaign_dialer.vocab import DIALED, ERROR, PENDING, REJECTED, SUPPRESSED
 
@@ -25,12 +27,13 @@ WAITING_SHOWN = 20
 
 @dataclass
 class Window:
-    """One zone group's calling window on one local day."""
+    """One zone group's calling window on one local day, and the rows the forecast put in it."""
 
     zones: tuple[str, ...]
     start: datetime
     end: datetime
-    rows: list[int] = field(default_factory=list)
+    placed: int = 0
+    last: datetime | None = None  # when its last row is placed
     capacity: int = 0
 
     @property
@@ -71,67 +74,120 @@ def call_rate(cps: float, max_live: int, call_seconds: float) -> float:
     return min(cps, max_live / max(call_seconds, 1e-9))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_NS = 3_600 * 10**9
+_NAT = np.iinfo(np.int64).min  # the plan's next_open "none"
+
+
+def _at_ns(ns: int) -> datetime:
+    """The plan's ns instant as a datetime (below a microsecond dropped, as the plan does)."""
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
+
+
+@dataclass
+class _Queues:
+    """The rows to place, by group (zone set, rule states, earliest start), in plan order."""
+
+    orders: list[np.ndarray]
+    rows: list[np.ndarray]
+    heads: list[int]
+
+    def left(self, g: int) -> int:
+        return len(self.orders[g]) - self.heads[g]
+
+
 def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
              settled: Iterable[int] = (),
              placements: dict[int, datetime] | None = None) -> dict[str, Any]:
     """Windows, rows each can take, rows placed in each, the finish, and what still waits.
-    `placements`, when given, receives each placed row's forecast instant (by row)."""
+    `placements`, when given, receives each placed row's forecast instant (by row).
+
+    Computed from the plan's columns (no Python object per row): rows are grouped by the
+    zones and rule states their number and hint give and the hour they may start; groups'
+    windows open and close in time, and in each stretch the open groups' rows go out in
+    plan order at `rate`.
+    """
     cfg = plan.campaign.model
     at = plan.at.astimezone(UTC)
     until = at + timedelta(days=HORIZON_DAYS)
     rate = call_rate(cfg.pacing.calls_per_second, cfg.api.max_live_calls, call_seconds)
-    done = set(settled)
     window = plan.gate.window
     allow_unknown = getattr(window, "allow_unknown_timezone", False)
-    groups: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
-    cand_cache: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
-    never: list[tuple[int, str]] = []
-    for r in plan.rows:
-        if r.row in done or r.disposition == SUPPRESSED or r.person is None:
+    c = plan.rows.schedule_columns()
+    rows, phone, cid, hint = c["row"], c["phone_e164"], c["contact_id"], c["tz_hint"]
+    disp, nxt = c["disposition"], c["next_open"]
+    order = np.arange(len(rows), dtype=np.int64)
+    done = np.fromiter(settled, dtype=np.int64)
+    has_phone = pd.notna(phone) & (phone != "")
+    has_person = has_phone | (pd.notna(cid) & (cid != ""))
+    keep = has_person & (disp != SUPPRESSED) & ~np.isin(rows, done)
+    no_next = nxt == _NAT
+    never_open = keep & (disp == PENDING) & no_next
+    never_rows = [rows[never_open]]
+    never_why = [np.array([r or PENDING for r in c["reason"][never_open]], dtype=object)]
+    live = np.flatnonzero(keep & ~never_open)
+    # the zones of a number depend on its country code and area code (and the hint): one
+    # look-up per distinct (prefix, hint), with the first such row's own number
+    ph = pd.Series(phone[live], dtype=object).fillna("")
+    prefix = ph.where(~ph.str.startswith("+1"), ph.str.slice(0, 5)).to_numpy(dtype=object)
+    p_codes, _ = pd.factorize(prefix, use_na_sentinel=False)
+    h_codes, h_uniq = pd.factorize(hint[live], use_na_sentinel=False)
+    ck_codes, _ = pd.factorize(p_codes.astype(np.int64) * (len(h_uniq) + 1) + h_codes)
+    _, first = np.unique(ck_codes, return_index=True)
+    cand_ids: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    cands: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    ck_cand = np.empty(len(first), dtype=np.int64)
+    for k, i in enumerate(first.tolist()):
+        zones, states, _ = window.candidates(phone[live[i]], hint[live[i]])
+        if not zones and not allow_unknown:
+            ck_cand[k] = -1
             continue
-        if r.disposition == PENDING and r.next_open is None:
-            never.append((r.row, r.reason or PENDING))
-            continue
-        phone = r.phone_e164 or ""
-        ck = (phone[:5] if phone.startswith("+1") else phone, r.tz_hint)
-        if ck not in cand_cache:
-            zones, states, _ = window.candidates(r.phone_e164, r.tz_hint)
-            cand_cache[ck] = (zones, states) if zones or allow_unknown else None
-        cand = cand_cache[ck]
-        if cand is None:
-            never.append((r.row, "unknown_timezone"))
-            continue
-        earliest = at if r.next_open is None or r.next_open <= at else r.next_open
-        key = (*cand, earliest.replace(minute=0, second=0, microsecond=0)
-               if earliest > at else at)
-        groups.setdefault(key, []).append((r.order, r.row))
+        key = (tuple(zones), tuple(states))
+        if key not in cand_ids:
+            cand_ids[key] = len(cands)
+            cands.append(key)
+        ck_cand[k] = cand_ids[key]
+    row_cand = ck_cand[ck_codes] if len(live) else np.empty(0, dtype=np.int64)
+    unknown = row_cand < 0
+    never_rows.append(rows[live[unknown]])
+    never_why.append(np.full(int(unknown.sum()), "unknown_timezone", dtype=object))
+    live, row_cand = live[~unknown], row_cand[~unknown]
+    # the hour each row may start: now, or the hour its next window opens
+    at_us = (at - _EPOCH) // timedelta(microseconds=1)
+    n_live = nxt[live]
+    later = (n_live != _NAT) & (n_live // 1_000 > at_us)
+    start = np.where(later, n_live - n_live % _HOUR_NS, _NAT)
+    s_codes, s_uniq = pd.factorize(start)
+    g_codes, g_uniq = pd.factorize(row_cand * (len(s_uniq) + 1) + s_codes)
+    by_group = np.argsort(g_codes, kind="stable")
+    bounds = np.searchsorted(g_codes[by_group], np.arange(len(g_uniq) + 1))
+    queues = _Queues([], [], [0] * len(g_uniq))
     windows: list[Window] = []
-    # per group: its open intervals (as windows) and its queue of rows in plan order
     events: list[tuple[datetime, int, int, int]] = []  # (time, +1 open / -1 close, group, win)
-    queues: list[list[tuple[int, int]]] = []
-    group_wins: list[list[int]] = []
-    for g, ((zones, states, earliest), rows) in enumerate(groups.items()):
-        rows.sort()
-        queues.append(rows)
-        wins = []
+    for g, key in enumerate(g_uniq.tolist()):
+        ci, si = divmod(int(key), len(s_uniq) + 1)
+        zones, states = cands[ci]
+        earliest = at if int(s_uniq[si]) == _NAT else _at_ns(int(s_uniq[si]))
+        idx = live[by_group[bounds[g]:bounds[g + 1]]]
+        queues.orders.append(order[idx])
+        queues.rows.append(rows[idx])
         for a, b in _intervals(window, zones, states, earliest, until):
-            wins.append(len(windows))
-            windows.append(Window(tuple(zones), a, b))
-            events.append((a, 1, g, wins[-1]))
-            events.append((b, -1, g, wins[-1]))
-        group_wins.append(wins)
+            events.append((a, 1, g, len(windows)))
+            events.append((b, -1, g, len(windows)))
+            windows.append(Window(zones, a, b))
     events.sort(key=lambda e: (e[0], e[1]))
-    heads = [0] * len(queues)
     open_win: dict[int, int] = {}  # group -> window open now
     last_at: datetime | None = None
     t = at
     carry = 0.0  # fraction of a call's slot left over between segments
-    placed_at: dict[int, datetime] = {} if placements is None else placements
+    placed = 0
     for i, (when, kind, g, wi) in enumerate(events):
         if when > t and open_win:
-            carry = _serve(t, when, rate, carry, open_win, queues, heads, windows, placed_at)
-            if placed_at:
-                last_at = max(placed_at.values())
+            carry, n, seg_last = _serve(t, when, rate, carry, open_win, queues, windows,
+                                        placements)
+            placed += n
+            if seg_last is not None and (last_at is None or seg_last > last_at):
+                last_at = seg_last
         t = max(t, when)
         if kind == 1:
             open_win[g] = wi
@@ -142,26 +198,30 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
     # capacity of each window: what it could take on its own share of the time it is open
     for w in windows:
         w.capacity = int((w.end - w.start).total_seconds() * rate)
-    waiting = [(row, "no window within 14 days") for g, q in enumerate(queues)
-               for _, row in q[heads[g]:]] + never
-    waiting.sort()
-    used = [w for w in windows if w.rows]
-    finish = max(used, key=lambda w: max(placed_at[r] for r in w.rows)) if used else None
+    w_rows = [queues.rows[g][queues.heads[g]:] for g in range(len(g_uniq))]
+    wait_rows = np.concatenate([*w_rows, *never_rows])
+    wait_why = np.concatenate([
+        *(np.full(len(r), "no window within 14 days", dtype=object) for r in w_rows),
+        *never_why,
+    ])
+    first_wait = np.argsort(wait_rows, kind="stable")[:WAITING_SHOWN]
+    used = [w for w in windows if w.placed]
+    finish = max(used, key=lambda w: w.last or at) if used else None
     # a day's capacity: the time any window with rows is open that (local) day, at `rate`
     spans: dict[str, list[tuple[datetime, datetime]]] = {}
     placed_on: dict[str, int] = {}
     for w in windows:
         day = w.day
         spans.setdefault(day, []).append((w.start, w.end))
-        placed_on[day] = placed_on.get(day, 0) + len(w.rows)
+        placed_on[day] = placed_on.get(day, 0) + w.placed
     last_day = max((w.day for w in used), default=None)
     days = {d: {"capacity": int(_union_seconds(iv) * rate), "rows": placed_on[d]}
             for d, iv in spans.items() if last_day is not None and d <= last_day}
-    to_place = sum(len(q) for q in queues) + len(never)
+    to_place = sum(len(q) for q in queues.orders) + sum(len(r) for r in never_rows)
     return {
         "at": _iso(at),
         "rows_to_place": to_place,
-        "rows_placed": len(placed_at),
+        "rows_placed": placed,
         "call_seconds": round(call_seconds, 1),
         "call_seconds_source": call_seconds_source,
         "calls_per_second": round(rate, 4),
@@ -169,32 +229,54 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
         "finishes_in_window": _win(finish) if finish else None,
         "windows": [_win(w) for w in used],
         "days": [{"date": k, **v} for k, v in sorted(days.items())],
-        "waiting": {"rows": len(waiting),
-                    "first": [{"row": r, "why": why} for r, why in waiting[:WAITING_SHOWN]]},
+        "waiting": {"rows": len(wait_rows),
+                    "first": [{"row": int(wait_rows[k]), "why": str(wait_why[k])}
+                              for k in first_wait.tolist()]},
     }
 
 
 def _serve(
     t0: datetime, t1: datetime, rate: float, carry: float, open_win: dict[int, int],
-    queues: list[list[tuple[int, int]]], heads: list[int], windows: list[Window],
-    placed_at: dict[int, datetime],
-) -> float:
-    """Place waiting rows of the open groups, in plan order, at `rate` from t0 until t1."""
+    queues: _Queues, windows: list[Window], placed_at: dict[int, datetime] | None = None,
+) -> tuple[float, int, datetime | None]:
+    """Place waiting rows of the open groups, in plan order, at `rate` from t0 until t1:
+    the k-th row placed goes out at t0 + k / rate. Returns (carry, rows placed, the last
+    one's time)."""
     slots = (t1 - t0).total_seconds() * rate + carry
     n = int(math.floor(slots + 1e-9))
-    heap = [(queues[g][heads[g]][0], g) for g in open_win if heads[g] < len(queues[g])]
-    heapq.heapify(heap)
-    k = 0
-    while heap and k < n:
-        _, g = heapq.heappop(heap)
-        row = queues[g][heads[g]][1]
-        heads[g] += 1
-        windows[open_win[g]].rows.append(row)
-        placed_at[row] = t0 + timedelta(seconds=k / rate)
-        k += 1
-        if heads[g] < len(queues[g]):
-            heapq.heappush(heap, (queues[g][heads[g]][0], g))
-    return 0.0 if not heap else slots - n  # capacity nobody used is gone
+    groups = [g for g in open_win if queues.left(g) > 0]
+    if not groups:
+        return 0.0, 0, None
+    # at most n rows from each open group's head; the n first in plan order go out
+    heads = [queues.orders[g][queues.heads[g]:queues.heads[g] + n] for g in groups]
+    orders = np.concatenate(heads)
+    owner = np.repeat(np.arange(len(groups)), [len(h) for h in heads])
+    take = min(n, len(orders))
+    if take < len(orders):
+        pick = np.argpartition(orders, take - 1)[:take] if take else np.empty(0, np.int64)
+        orders, owner = orders[pick], owner[pick]
+    rank = np.argsort(orders, kind="stable")
+    owner = owner[rank]  # owner of the k-th row placed
+    last_at: datetime | None = None
+    for j, g in enumerate(groups):
+        ks = np.flatnonzero(owner == j)
+        if not len(ks):
+            continue
+        if placed_at is not None:  # the group's head rows go out at their ranks, in order
+            head = queues.heads[g]
+            for r, k in zip(queues.rows[g][head:head + len(ks)].tolist(), ks.tolist(),
+                            strict=True):
+                placed_at[int(r)] = t0 + timedelta(seconds=int(k) / rate)
+        queues.heads[g] += len(ks)
+        w = windows[open_win[g]]
+        w.placed += len(ks)
+        when = t0 + timedelta(seconds=int(ks[-1]) / rate)
+        if w.last is None or when > w.last:
+            w.last = when
+        if last_at is None or when > last_at:
+            last_at = when
+    more = any(queues.left(g) > 0 for g in groups)
+    return (slots - n if more else 0.0), take, last_at
 
 
 def _union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
@@ -212,7 +294,7 @@ def _union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
 
 def _win(w: Window) -> dict[str, Any]:
     return {"zones": list(w.zones), "day": w.day, "start": _iso(w.start), "end": _iso(w.end),
-            "capacity": w.capacity, "rows": len(w.rows), "label": w.label}
+            "capacity": w.capacity, "rows": w.placed, "label": w.label}
 
 
 def _iso(dt: datetime) -> str:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from hypothesis import given
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaign_dialer.contacts import load_contacts
-from campaign_dialer.results import RESULT_COLUMNS, neutralize, results_frame
+from campaign_dialer.results import (
+    RESULT_COLUMNS,
+    neutralize,
+    results_frame,
+    safe_for_spreadsheets,
+    write_atomic_csv,
+)
 from campaign_dialer.store import Journal
 
 DANGEROUS_FIRST = "=@\t\r"
@@ -40,6 +51,84 @@ def test_examples() -> None:
     assert neutralize("+1 (415) 555-0188") == "'+1 (415) 555-0188"
     assert neutralize("Acme, Inc.") == "Acme, Inc."
     assert neutralize("") == ""
+
+
+# Cells as exports hold them: text that a spreadsheet would run or that merely looks like a
+# number (phones, signed numbers, Unicode digits, a final newline), blanks, missing values of
+# every kind, and the non-text values an object column can carry.
+_PREFIXES = st.sampled_from(["", "=", "@", "\t", "\r", "+", "-", "+1", "-0.", "'", "\n"])
+_BODIES = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[+-]?[0-9]{1,12}(\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?\n?", fullmatch=True),
+    st.text(alphabet="0123456789\u0663\u0966\uff11.eE+-\n\r\t =@", max_size=10),
+)
+_TEXT = st.builds(lambda a, b: a + b, _PREFIXES, _BODIES)
+_MISSING = st.sampled_from([None, math.nan, pd.NA])
+_CELL = st.one_of(_TEXT, _TEXT, _MISSING, st.integers(-10**6, 10**6),
+                  st.floats(allow_nan=True), st.booleans(),
+                  st.just(datetime(2026, 6, 9, 17, tzinfo=UTC)))
+
+
+def _map_per_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """safe_for_spreadsheets as it was: `neutralize` per cell through `Series.map`."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(neutralize)
+    out.columns = [neutralize(str(c)) for c in out.columns]
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is pd.NA or b is pd.NA or a is pd.NaT or b is pd.NaT:
+        return a is b
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.one_of(_TEXT, _MISSING), max_size=8),
+    mixed=st.lists(_CELL, max_size=8),
+    header=_TEXT,
+    dtype=st.sampled_from([object, "str", "string"]),
+)
+def test_vectorised_guard_equals_neutralize_per_cell(
+    texts: list[Any], mixed: list[Any], header: str, dtype: Any, tmp_path_factory: Any
+) -> None:
+    n = max(len(texts), len(mixed))
+    texts = texts + [None] * (n - len(texts))
+    mixed = mixed + [""] * (n - len(mixed))
+    if dtype is not object:
+        texts = [None if v is None or v is pd.NA or v != v else v for v in texts]
+    df = pd.DataFrame({
+        "text": pd.Series(texts, dtype=dtype),
+        "mixed": pd.Series(mixed, dtype=object),
+        "strings": pd.Series(np.array([v if isinstance(v, str) else None for v in texts],
+                                      dtype=object), dtype=object),
+        "number": pd.Series(range(n), dtype="int64"),
+        header: pd.Series(["=1+1"] * n, dtype=object),
+    })
+    want, got = _map_per_cell(df), safe_for_spreadsheets(df)
+    assert list(got.columns) == list(want.columns)
+    assert list(got.dtypes) == list(want.dtypes)
+    for i in range(len(df.columns)):
+        w, g = want.iloc[:, i].tolist(), got.iloc[:, i].tolist()
+        assert all(_same(a, b) for a, b in zip(w, g, strict=True)), (w, g)
+    folder = tmp_path_factory.mktemp("csv")
+    write_atomic_csv(want, folder / "want.csv")
+    write_atomic_csv(got, folder / "got.csv")
+    assert (folder / "want.csv").read_bytes() == (folder / "got.csv").read_bytes()
+
+
+def test_vectorised_guard_examples() -> None:
+    cells = ["+14155550188", "-12.5", "=1", "@x", "\tx", "\rx", "-2+3", "+1 (415)", "",
+             "+12\n", "+\u0663", "-\u0663x", "Acme", None]
+    got = safe_for_spreadsheets(pd.DataFrame({"c": cells}))["c"].tolist()
+    assert got[:-1] == [neutralize(c) for c in cells[:-1]] and pd.isna(got[-1])
+    assert got[2:8] == ["'=1", "'@x", "'\tx", "'\rx", "'-2+3", "'+1 (415)"]
+    assert got[9:12] == ["+12\n", "+\u0663", "'-\u0663x"]
 
 
 def test_input_columns_that_clash_are_renamed_input_dot_name(tmp_path: Path) -> None:
