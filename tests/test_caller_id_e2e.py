@@ -279,6 +279,9 @@ def test_a_number_the_sandbox_flags_rests_and_later_calls_move_to_the_others(
     assert rested["rest_reason"] == "manual"
     assert parse_ts(rested["resting_until"]) - parse_ts(MIDDAY) < timedelta(days=2, minutes=1)
     assert run_cli("caller-id", "rest", str(after.path), "--number", "pn_nope").returncode == 64
+    for days in ("nan", "0", "-3", "1e9"):  # a usage error, never a traceback
+        assert run_cli("caller-id", "rest", str(after.path), "--number", "pn_ca415",
+                       "--days", days).returncode == 64
 
 
 def test_a_platform_that_calls_from_another_number_is_warned_about_once(tmp_path: Path) -> None:
