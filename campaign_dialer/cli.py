@@ -33,12 +33,15 @@ def _duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
-def _days(text: str) -> float:
-    """A rest's length in days: a number above 0, at most ten years."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", text)
-    if not m or not 0 < float(m.group(1)) <= 3650:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (above 0, e.g. 30)")
-    return float(m.group(1))
+def _rest_days(text: str) -> float:
+    """`caller-id rest --days`: a rest that can be written, as `caller_id.rest_days` allows."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")
+    if not 0 < days <= 365:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days in (0, 365]")
+    return days
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -209,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     cid.add_argument("campaign", type=Path, help="the campaign file (TOML)")
     cid.add_argument("--number", required=True, metavar="ID",
                      help="the number's platform id, as in [caller_id] numbers (pn_...)")
-    cid.add_argument("--days", type=_days, metavar="N",
+    cid.add_argument("--days", type=_rest_days, metavar="N",
                      help="rest: for this many days (default: caller_id.rest_days)")
     ini = command(
         "init", "write a campaign file for a CRM export, then check it",

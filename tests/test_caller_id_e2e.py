@@ -326,3 +326,24 @@ def test_check_weighs_the_pool_against_the_forecast_and_warns_one_number_a_day(
     with open(pool.folder / "out" / "plan.csv", encoding="utf-8", newline="") as fh:
         header = fh.readline().strip().split(",")
     assert header[-3:] == ["from_phone_number_id", "from_number", "caller_id_reason"]
+
+
+def test_a_pool_number_the_platform_does_not_know_is_named_not_the_agent(
+    tmp_path: Path,
+) -> None:
+    """`phone_number_not_found` for a pool number stopped the run (78) telling the user to fix
+    campaign.agent_id (the pool leaves campaign.from_phone_number_id unset, which the message
+    took for 'the agent's own number is gone'): the key to fix is caller_id.numbers, and the
+    id is the pool number's."""
+    pool = {"pn_gone": "+12125550177"}
+    extra = ('[caller_id]\nnumbers = [{ id = "pn_gone", number = "+12125550177" }]\n')
+    camp = campaign(tmp_path, numbers(2), name="gone", extra=extra)
+    with sandbox(data=pool_data({k: v for k, v in POOL.items() if k not in pool})) as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url, "--no-progress")
+        assert not sb.audit()["calls"]
+    assert proc.returncode == 78, proc.stderr
+    failed = [json.loads(line) for line in proc.stderr.splitlines()
+              if line.startswith("{") and '"run_aborted"' in line]
+    assert failed and "caller_id.numbers" in failed[-1]["reason"], proc.stderr[-2000:]
+    assert "pn_gone" in failed[-1]["reason"]
+    assert "campaign.agent_id" not in failed[-1]["reason"]

@@ -459,3 +459,17 @@ def test_the_shipped_systemd_unit_can_write_the_contact_history() -> None:
     writable = " ".join(settings["ReadWritePaths"]).split()
     assert any(home == w or home.startswith(w.rstrip("/") + "/") for w in writable)
     assert "%i" not in home  # one history for every campaign: recent calls cross campaigns
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "-3", "0", "1e12", "ten"])
+def test_caller_id_rest_refuses_days_that_are_not_a_rest_with_64(
+    tmp_path: Path, days: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--days nan` or `1e12` reached timedelta as a bug (exit 1); a negative or zero one
+    wrote a rest that had ended before it began and said 'rests until' a past instant."""
+    camp = write_campaign(tmp_path, contacts=[{"phone": p} for p in numbers(1)], extra=(
+        '[caller_id]\nnumbers = [{ id = "pn_a", number = "+12125550180" }]\n'))
+    with pytest.raises(SystemExit) as ei:
+        main(["caller-id", "rest", str(camp.path), "--number", "pn_a", "--days", days])
+    assert ei.value.code == 64
+    assert "--days" in capsys.readouterr().err

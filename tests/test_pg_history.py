@@ -85,3 +85,52 @@ def test_sync_and_records_rebuild_a_lost_journal(two_hosts: tuple[PgHistory, PgH
         "k1", "final", "call_1", 3)
     assert b.call_seconds() == [60.0]
     assert "tel:+12125550100" in b.recent_calls(T0 - timedelta(minutes=1))
+
+
+def test_a_claim_that_took_a_caller_id_and_lost_its_commit_stands_as_it_was_taken(
+    two_hosts: tuple[PgHistory, PgHistory],
+) -> None:
+    """The engine's `amend` revises a reopened not-placed attempt's key with the number it
+    takes (the body carries it). A claim whose COMMIT was lost is done again and must find its
+    own intent under that amended key, keep the number and the reason it was chosen for, and
+    never read itself as 'already_called' (the row would be skipped and stuck for good)."""
+    import hashlib
+    import json
+
+    from campaign_dialer.store import CallerIdRequest, CallerPick
+
+    h, _ = two_hosts
+    person, base = "tel:+12125550100", "cd1-base"
+
+    def request(pick: CallerPick) -> CallerIdRequest:
+        def amend(p: CallerPick) -> tuple[str, dict[str, object]]:
+            body = json.dumps({"from_phone_number_id": p.id}, sort_keys=True)
+            key = f"{base}.{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+            return key, {"person": person, "row": 1, "attempt": 1, "idem_key": key,
+                         "body": body, "evidence": json.dumps({"caller_id_reason": p.reason})}
+        return CallerIdRequest(("pn_a", "pn_b"), lambda facts: pick, amend)
+
+    def claim(pick: CallerPick) -> object:
+        return h.claim(
+            campaign="c", person=person, phone_e164=person[4:], contact_id=None, attempt=1,
+            idem_key=f"{base}.unamended", record={"person": person, "row": 1, "body": "{}"},
+            at=T0, min_hours=0.0, state_limit=None, caller=request(pick),
+        )
+
+    first = claim(CallerPick("pn_a", "+12125550180", "local_area_code"))
+    assert first.ok  # type: ignore[attr-defined]
+    rec = h.records("c")[0]
+    h.sync("c", [{**rec, "state": "not_placed"}])  # refused before it rang: reopened later
+
+    done = h.db.transact
+
+    def commit_lost(fn, **kw):  # type: ignore[no-untyped-def]
+        done(fn, **kw)  # committed; the answer never came back
+        return done(fn, **kw)  # done again
+
+    h.db.transact = commit_lost  # type: ignore[method-assign]
+    again = claim(CallerPick("pn_b", "+15185550181", "local_state"))
+    assert again.ok, again  # type: ignore[attr-defined]
+    assert again.caller == CallerPick("pn_b", "+15185550181", "local_state")  # type: ignore[attr-defined]
+    [stored] = h.records("c")
+    assert stored["state"] == "intent" and "pn_b" in stored["body"]

@@ -459,10 +459,13 @@ class Dialing(Following):
         key = CAMPAIGN_ERRORS.get(e.code or "")
         if key is None:
             return False
-        if e.code == "phone_number_not_found" and not self.cfg.campaign.from_phone_number_id:
+        value = self.cfg.campaign.from_phone_number_id
+        if e.code == "phone_number_not_found" and self.caller_ids is not None:
+            key, value = "caller_id.numbers", a.body.get("from_phone_number_id")
+        elif e.code == "phone_number_not_found" and not value:
             key = "campaign.agent_id"  # the agent's own outbound number is gone
-        value = a.body.get("agent_id") if key == "campaign.agent_id" else (
-            self.cfg.campaign.from_phone_number_id)
+        if key == "campaign.agent_id":
+            value = a.body.get("agent_id")
         await self.journal.record_not_placed(
             a.id, http_status=e.status, error_code=e.code, error=e.message
         )

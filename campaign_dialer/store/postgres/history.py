@@ -113,18 +113,22 @@ class PgHistory:
         )
         rows = conn.execute(
             "SELECT person, campaign, attempt, state, claimed_at, idem_key, from_id, "
-            "from_number FROM contact_calls WHERE person = ANY(%s)", (keys,),
+            "from_number, record FROM contact_calls WHERE person = ANY(%s)", (keys,),
         ).fetchall()
         mine = [r for r in rows if r[1] == campaign and r[0] == person]
         if again:
-            own = [r for r in mine if r[2] == attempt and r[5] == idem_key and r[3] == "intent"]
-            if own:  # our own claim, committed before its answer was lost
-                taken = None
-                if caller is not None and own[0][6]:
-                    # the number it took: the engine's request must carry that one
-                    taken = CallerPick(own[0][6], own[0][7] or "", "pool")
-                    caller.amend(taken)
-                return Claim(True, caller=taken)
+            for r in mine:
+                if r[2] != attempt or r[3] != "intent":
+                    continue
+                if caller is not None and r[6]:
+                    # The number it took, and why: ours only when the key the request gives
+                    # for that number is the stored one (`amend` may revise the key with it).
+                    why = _evidence(_obj(r[8])).get("caller_id_reason")
+                    taken = CallerPick(r[6], r[7] or "", why if isinstance(why, str) else "pool")
+                    if caller.amend(taken)[0] == r[5]:
+                        return Claim(True, caller=taken)
+                elif r[5] == idem_key:  # our own claim, committed before its answer was lost
+                    return Claim(True)
         done = [r for r in mine if r[2] >= attempt and r[3] != "not_placed"]
         if done:
             return Claim(False, "already_called",
