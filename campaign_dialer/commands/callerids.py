@@ -59,8 +59,9 @@ def caller_id_data(
 
 
 def rest_row(r: NumberRest) -> dict[str, Any]:
-    return {"number_id": r.number_id, "since": iso(r.since), "until": iso(r.until),
-            "reason": r.reason, "detail": r.detail, "by": r.by}
+    return {"number_id": r.number_id, "since": iso(r.since), "until": iso(r.ends),
+            "reason": r.reason, "detail": r.detail, "by": r.by,
+            "called_off": iso(r.called_off)}
 
 
 def caller_id_table(data: dict[str, Any]) -> Any:

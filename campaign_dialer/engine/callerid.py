@@ -122,8 +122,8 @@ class CallerIds:
         rests = self.history.caller_id_rests(list(self.section.ids))
         since: dict[str, datetime] = {}
         for r in rests:  # a number's health counts only calls after its last rest ended
-            if r.until <= now and (r.number_id not in since or r.until > since[r.number_id]):
-                since[r.number_id] = r.until
+            if r.ends <= now and (r.number_id not in since or r.ends > since[r.number_id]):
+                since[r.number_id] = r.ends
         resting = {r.number_id for r in rests if r.in_force(now)}
         window = self.section.health_window_calls
         calls = {

@@ -52,8 +52,9 @@ def caller_id_figures(
             "answered": int(len(completed)),
             "answer_rate": (len(completed) / len(final)) if len(final) else None,
             "short_call_share": float((dur < short_s).mean()) if len(dur) else None,
-            "rests": [{"since": iso(r.since), "until": iso(r.until), "reason": r.reason,
-                       "detail": r.detail, "by": r.by} for r in mine_rests],
+            "rests": [{"since": iso(r.since), "until": iso(r.ends), "reason": r.reason,
+                       "detail": r.detail, "by": r.by,
+                       "called_off": r.called_off is not None} for r in mine_rests],
         })
     return {
         "pool": cid is not None,

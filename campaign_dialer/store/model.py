@@ -182,11 +182,17 @@ class NumberRest:
     reason: str  # low_answer_share | short_calls | manual | restored
     detail: str
     by: str  # "dialer" or "person"
+    called_off: datetime | None = None  # a restore ended it then (its `until` stays planned)
+
+    @property
+    def ends(self) -> datetime:
+        """When it ended or will: called off by a restore, else its planned end."""
+        return self.called_off if self.called_off is not None else self.until
 
     def in_force(self, at: datetime) -> bool:
         """Resting at `at` (a rest begun on a clock ahead of ours counts; a restore is a
-        mark, never a rest)."""
-        return self.reason != "restored" and at < self.until
+        mark, never a rest; a rest a restore called off never is again)."""
+        return self.reason != "restored" and self.called_off is None and at < self.until
 
 
 class NumberCall(NamedTuple):

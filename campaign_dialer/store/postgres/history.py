@@ -260,7 +260,8 @@ class PgHistory:
         return self.db.run(lambda conn: _recent_by_number(conn, numbers, at))
 
     def caller_id_rests(self, numbers: Sequence[str] | None = None) -> list[NumberRest]:
-        sql = "SELECT number_id, since, until, reason, detail, by FROM caller_id_rests"
+        sql = ("SELECT number_id, since, until, reason, detail, by, called_off "
+               "FROM caller_id_rests")
         args: tuple[Any, ...] = ()
         if numbers is not None:
             sql += " WHERE number_id = ANY(%s)"
@@ -275,15 +276,17 @@ class PgHistory:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (CALLER_ID_LOCK,))
             if only_if_active_before is not None:
                 found = conn.execute(
-                    "SELECT max(until) FROM caller_id_rests WHERE number_id = %s", (number_id,)
+                    "SELECT max(coalesce(called_off, until)) FROM caller_id_rests "
+                    "WHERE number_id = %s", (number_id,)
                 ).fetchone()
                 last = found[0] if found else None
                 if last is not None and last > only_if_active_before:
                     return False
             if reason == "restored":
                 conn.execute(
-                    "UPDATE caller_id_rests SET until = least(since, %s) WHERE number_id = %s "
-                    "AND until > %s AND reason <> 'restored'", (since, number_id, since),
+                    "UPDATE caller_id_rests SET called_off = %s WHERE number_id = %s "
+                    "AND called_off IS NULL AND until > %s AND reason <> 'restored'",
+                    (since, number_id, since),
                 )
             conn.execute(
                 "INSERT INTO caller_id_rests(number_id, since, until, reason, detail, by) "
@@ -406,6 +409,6 @@ def _resting(conn: Any, numbers: Sequence[str], at: datetime) -> dict[str, datet
         return {}
     return dict(conn.execute(
         "SELECT number_id, max(until) FROM caller_id_rests WHERE number_id = ANY(%s) AND "
-        "until > %s AND reason <> 'restored' GROUP BY number_id",
+        "until > %s AND reason <> 'restored' AND called_off IS NULL GROUP BY number_id",
         (list(numbers), at),
     ).fetchall())

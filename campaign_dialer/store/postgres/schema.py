@@ -240,7 +240,8 @@ CREATE TABLE caller_id_rests (
     until timestamptz NOT NULL,
     reason text NOT NULL,
     detail text NOT NULL,
-    by text NOT NULL
+    by text NOT NULL,
+    called_off timestamptz
 );
 CREATE INDEX caller_id_rests_number ON caller_id_rests(number_id, until);
 """,

@@ -264,7 +264,8 @@ class SqliteHistory(OnDatabase):
             args = tuple(numbers)
         return [
             NumberRest(r["number_id"], _from_ts(r["since_ts"]), _from_ts(r["until_ts"]),
-                       r["reason"], r["detail"], r["by"])
+                       r["reason"], r["detail"], r["by"],
+                       None if r["called_off_ts"] is None else _from_ts(r["called_off_ts"]))
             for r in self._read(sql + " ORDER BY since_ts, id", args)
         ]
 
@@ -281,14 +282,17 @@ class SqliteHistory(OnDatabase):
         with self._write() as db:
             if only_if_active_before is not None:
                 last = db.execute(
-                    "SELECT max(until_ts) FROM caller_id_rests WHERE number_id=?", (number_id,)
+                    "SELECT max(coalesce(called_off_ts, until_ts)) FROM caller_id_rests "
+                    "WHERE number_id=?", (number_id,)
                 ).fetchone()[0]
                 if last is not None and last > only_if_active_before.timestamp():
                     return False
             if reason == "restored":
                 db.execute(
-                    "UPDATE caller_id_rests SET until_ts=min(since_ts, ?) WHERE number_id=? "
-                    "AND until_ts>? AND reason<>'restored'", (s, number_id, s),
+                    # every rest not over yet (one begun on a clock ahead of ours too)
+                    "UPDATE caller_id_rests SET called_off_ts=? WHERE number_id=? "
+                    "AND until_ts>? AND reason<>'restored' AND called_off_ts IS NULL",
+                    (s, number_id, s),
                 )
             db.execute(
                 "INSERT INTO caller_id_rests(number_id, since_ts, until_ts, reason, detail, by) "
@@ -423,7 +427,7 @@ def _resting(q: Query, numbers: Sequence[str], ts: float) -> dict[str, datetime]
         for r in q(
             "SELECT number_id, max(until_ts) FROM caller_id_rests WHERE number_id IN "
             f"({','.join('?' * len(numbers))}) AND until_ts > ? AND reason <> 'restored' "
-            "GROUP BY number_id",
+            "AND called_off_ts IS NULL GROUP BY number_id",
             (*numbers, ts),
         )
     }

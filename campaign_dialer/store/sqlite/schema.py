@@ -138,7 +138,8 @@ CREATE TABLE IF NOT EXISTS caller_id_rests (
     until_ts REAL NOT NULL,
     reason TEXT NOT NULL,
     detail TEXT NOT NULL,
-    by TEXT NOT NULL
+    by TEXT NOT NULL,
+    called_off_ts REAL
 );
 CREATE INDEX IF NOT EXISTS caller_id_rests_number ON caller_id_rests(number_id, until_ts);
 CREATE TABLE IF NOT EXISTS dnc (
