@@ -39,6 +39,7 @@ from campaign_dialer.config_ops import BudgetSection, MonitorSection, budget_pro
 from campaign_dialer.config_schedule import ScheduleSection
 from campaign_dialer.config_store import StoreSection
 from campaign_dialer.errors import ConfigError, DialerError  # noqa: F401 - ConfigError is re-exported
+from campaign_dialer.vocab import OPT_OUT_OUTCOMES
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -423,9 +424,8 @@ class ComplianceSection(_Model):
         "read and appended to; the shared ledger is in the contact history (an existing "
         "file is imported into it on first use)."
     ))
-    opt_out_outcomes: list[str] = Field(default_factory=lambda: [
-        "opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"
-    ], description=(
+    opt_out_outcomes: list[str] = Field(default_factory=lambda: list(OPT_OUT_OUTCOMES),
+                                        description=(
         "Outcomes / ended reasons that put the number on the ledger."
     ))
 

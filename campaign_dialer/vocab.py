@@ -46,6 +46,9 @@ RUN_REASONS: Final = (
     "redial_scheduled", "unresolved", "call_live", "paused", "campaign_canceled", "not_planned",
     "budget_reached",
 )
+# Outcomes / ended reasons that mean the person opted out (`[compliance] opt_out_outcomes`'s
+# default): the number goes on the DNC ledger.
+OPT_OUT_OUTCOMES: Final = ("opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc")
 # Not a row's fate but a stop: a national/state DNC list too old to dial against (the gate
 # holds the row pending with it; `run` refuses with exit 78). Not in REASONS: no row ends so.
 DNC_LIST_STALE: Final = "dnc_list_stale"

@@ -4,7 +4,12 @@ Synthesises a finished campaign (contacts CSV, journal, results.csv) through the
 attempts in one `import_attempts` transaction), then times `report.build` on it. No network,
 no sandbox: the journal is left as a long run would have left it.
 
-    .venv/bin/python scripts/bench_report.py [--rows 100000] [--keep DIR]
+Each build runs in its own process (its own peak RSS): the page with every row (the way
+before issue #25's threshold) beside the page's selection (rows a person must see and a
+sample, above `report.rows.PAGE_ALL_ROWS_MAX` rows), on the same campaign in the same run.
+
+    .venv/bin/python scripts/bench_report.py [--rows 100000] [--keep DIR] [--campaign TOML]
+    .venv/bin/python scripts/bench_report.py --rows 1000000   # issue #25's 1M-row page
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -204,30 +212,70 @@ def synthesize(
     return path
 
 
+WAYS = {"all": "every row in the page (before)", "selection": "the page's selection (now)"}
+
+
+def build_one(path: Path, way: str) -> dict[str, Any]:
+    """One `report.build` of the campaign at `path`, every row embedded (`all`, the way before
+    issue #25's page threshold) or the page's selection above the threshold (`selection`)."""
+    from campaign_dialer import report
+    from campaign_dialer.report import rows
+
+    if way == "all":
+        rows.PAGE_ALL_ROWS_MAX = sys.maxsize
+    campaign = load_campaign(path)
+    t = time.perf_counter()
+    html = report.build(campaign)
+    seconds = time.perf_counter() - t
+    page = html.read_text(encoding="utf-8")
+    m = re.search(r'id="rows-data">(.*?)</script>', page, re.S)
+    table = json.loads(m.group(1)) if m else {"rows": []}
+    out = campaign.output_dir
+    return {"way": way, "seconds": seconds, "html_bytes": html.stat().st_size,
+            "page_rows": len(table["rows"]), "total": table.get("total"),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "files": {p.name: p.stat().st_size for p in sorted(out.iterdir())
+                      if p.is_file() and p.name != html.name}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, help="build the campaign here and keep it")
+    ap.add_argument("--campaign", type=Path,
+                    help="a campaign.toml synthesised before (--keep): skip synthesising")
+    ap.add_argument("--ways", default="all,selection",
+                    help="report builds to time, each in its own process: all (every row, "
+                         "the way before), selection (now); default both")
+    ap.add_argument("--one", choices=sorted(WAYS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    from campaign_dialer import report
-
+    if args.one:  # a child: one build, its figures as JSON
+        assert args.campaign is not None
+        print(json.dumps(build_one(args.campaign, args.one)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
-        folder = args.keep or Path(tmp)
-        t = time.perf_counter()
-        path = synthesize(folder, args.rows)
-        print(f"synthesised {args.rows:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
-        campaign = load_campaign(path)
-        t = time.perf_counter()
-        html = report.build(campaign)
-        seconds = time.perf_counter() - t
-        out = campaign.output_dir
-        sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
-        print(f"report.build: {seconds:.2f}s for {args.rows:,} rows")
-        print(f"report.html: {html.stat().st_size / 1024:.0f} KB")
-        for name, size in sizes.items():
-            if name != html.name:
-                print(f"  {name}: {size / 1024:.0f} KB")
+        path = args.campaign
+        if path is None:
+            folder = args.keep or Path(tmp)
+            t = time.perf_counter()
+            path = synthesize(folder, args.rows)
+            print(f"synthesised {args.rows:,} rows in {time.perf_counter() - t:.1f}s",
+                  flush=True)
+        for way in args.ways.split(","):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--campaign", str(path), "--one", way],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                print(f"{way}: failed\n{proc.stderr[-3000:]}")
+                return 1
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{WAYS[way]}: report.build {r['seconds']:.2f}s, report.html "
+                  f"{r['html_bytes'] / 1e6:.1f} MB holding {r['page_rows']:,} of "
+                  f"{r['total']:,} rows, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+            for name, size in r["files"].items():
+                print(f"  {name}: {size / 1e6:.1f} MB")
     return 0
 
 

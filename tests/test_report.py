@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -31,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from campaign_dialer import commands, log, report
@@ -585,6 +588,130 @@ def test_the_page_embeds_at_most_the_capped_rows(campaign: Campaign) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Above the page threshold: the rows a person must see and a sample (issue #25)
+# --------------------------------------------------------------------------------------------
+
+
+# The must-see rule as the page states it, written out again here from results.csv's words.
+MUST_SEE_HELD = {"unresolved", "call_live", "dnc_flag", "dnc_local", "consent_revoked",
+                 "dnc_listed", "blank_phone", "invalid_phone", "no_phone_number",
+                 "number_reassigned", "no_consent", "consent_expired", "reassigned_unchecked",
+                 "unknown_timezone", "caller_ids_exhausted", "budget_reached", "dnc_list_stale"}
+OPT_OUTS = {"opt_out", "do_not_call", "dnc_requested", "customer_requested_dnc"}
+
+
+def must_see_rows(results: Path) -> set[int]:
+    with open(results, encoding="utf-8", newline="") as fh:
+        return {int(r["row"]) for r in csv.DictReader(fh)
+                if r["disposition"] in ("error", "rejected")
+                or (r["disposition"] in ("suppressed", "pending") and r["reason"] in MUST_SEE_HELD)
+                or OPT_OUTS & {r["outcome"], r["ended_reason"], r["status"]}}
+
+
+def _page_figures(html: str, attr: str) -> dict[str, int]:
+    found = re.findall(rf'data-{attr}="(\w+)"[^>]*><span class="v">([\d,]+)</span>', html)
+    return {k: int(v.replace(",", "")) for k, v in found}
+
+
+def _lower_threshold(monkeypatch: pytest.MonkeyPatch, threshold: int, sample: int) -> None:
+    from campaign_dialer.report import rows
+
+    monkeypatch.setattr(rows, "PAGE_ALL_ROWS_MAX", threshold)
+    monkeypatch.setattr(rows, "SAMPLE_ROWS", sample)
+
+
+def test_a_report_over_the_threshold_holds_the_must_see_rows_and_a_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = load_campaign(_bench_module().synthesize(tmp_path / "big", 2000, seed=7))
+    _lower_threshold(monkeypatch, 500, 150)
+    html = report.build(campaign).read_text(encoding="utf-8")
+    table = _rows_json(html)
+    cols = table["columns"]
+    assert cols[0] == "why_shown" and table["total"] == 2000
+    page = {r[cols.index("row")]: r[0] for r in table["rows"]}
+    must = must_see_rows(campaign.results_path)
+    assert 300 < len(must) < 1000  # errors, 409s, DNC, consent, bad numbers, opt-out calls
+    assert {r for r, why in page.items() if why == "needs attention"} == must
+    assert sum(1 for why in page.values() if why == "sample") == 150
+    assert len(page) == len(table["rows"]) == len(must) + 150  # bounded, no row twice
+    rows_in_order = [r[cols.index("row")] for r in table["rows"]]
+    assert rows_in_order == sorted(rows_in_order)
+    # the page says what it holds and where the rest is
+    notice = re.search(r'<div class="card" id="rows-notice"(.*?)</div>', html, re.S)
+    assert notice, "no notice"
+    text = notice.group(0)
+    assert f'data-shown="{len(page)}" data-total="2000" data-must-see="{len(must)}"' in text
+    assert f"This page shows {len(page):,} of the 2,000 rows" in text
+    assert 'href="results.csv"' in text and 'href="results.parquet"' in text
+    assert "no_consent" in text and "invalid_phone" in text and "dnc_local" in text
+    # every figure is still computed from all rows
+    counted = csv_figures(campaign.results_path)
+    assert {k: _page_figures(html, "kpi")[k] for k in counted} == counted
+    tiles = _page_figures(html, "tile")
+    assert tiles["rows"] == 2000 and tiles["dialed"] == counted["dialed"]
+    s = json.loads((campaign.output_dir / "summary.json").read_text())
+    assert {k: s["headline"][k] for k in counted} == counted
+    assert len(pd.read_parquet(campaign.output_dir / "results.parquet")) == 2000
+    # the same results give the same page
+    assert _rows_json(report.build(campaign).read_text(encoding="utf-8")) == table
+
+
+def test_at_the_threshold_every_row_stays_and_the_page_is_as_before(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lower_threshold(monkeypatch, 14, 3)  # the campaign has 14 rows
+    html = report.build(campaign).read_text(encoding="utf-8")
+    df = report.load(campaign).df
+    before = report.table_data(df, None, zone=report.display_zone(campaign))
+    assert _rows_json(html) == json.loads(report.script_json(before))
+    assert "rows-notice" not in html and "why_shown" not in html
+    assert "Every row of the contacts file" in html
+    _lower_threshold(monkeypatch, 13, 3)
+    table = _rows_json(report.build(campaign).read_text(encoding="utf-8"))
+    assert len(table["rows"]) == len(must_see_rows(campaign.results_path)) + 3
+
+
+def test_too_many_must_see_rows_keep_every_small_kind_whole() -> None:
+    from campaign_dialer.report.rows import select_rows
+
+    kinds = (["error"] * 40 + ["rejected"] * 300 + ["suppressed:no_consent"] * 5000
+             + ["suppressed:dnc_local"] * 3000 + ["dialed"] * 8000
+             + ["pending:outside_window"] * 900)
+    random.Random(4).shuffle(kinds)
+    df = pd.DataFrame({
+        "row": range(1, len(kinds) + 1),
+        "disposition": [k.split(":")[0] for k in kinds],
+        "reason": [k.split(":")[1] if ":" in k else "invalid_request" if k == "error"
+                   else "dnc_listed" if k == "rejected" else "completed" for k in kinds],
+    })
+    sel = select_rows(df, threshold=1000, must_see_max=1000, sample_rows=200)
+    assert sel.reduced and sel.must_see == 8340 and sel.must_see_shown == 1000
+    assert sel.kinds == {"suppressed: no_consent": [330, 5000],
+                         "suppressed: dnc_local": [330, 3000],
+                         "rejected (409): dnc_listed": [300, 300],
+                         "error: invalid_request": [40, 40]}
+    shown = df.iloc[sel.positions]
+    assert (shown["disposition"] == "error").sum() == 40
+    assert sel.sampled == 200 and len(shown) == 1200 and shown["row"].is_unique
+    assert set(shown["disposition"][[w == "sample" for w in sel.labels]]) <= {"dialed", "pending"}
+
+
+@given(st.dictionaries(st.sampled_from("abcdefg"), st.integers(0, 500), min_size=1),
+       st.integers(0, 2000))
+def testfair_shares_fill_the_budget_small_kinds_first(counts: dict[str, int],
+                                                      budget: int) -> None:
+    from campaign_dialer.report.rows import fair_shares
+
+    shares = fair_shares(counts, budget)
+    assert sum(shares.values()) == min(budget, sum(counts.values()))
+    assert all(0 <= shares[k] <= counts[k] for k in counts)
+    for k in counts:  # a kind cut short has at least as many as any other kind
+        if shares[k] < counts[k]:
+            assert all(shares[k] >= shares[j] - 1 for j in counts)
+
+
+# --------------------------------------------------------------------------------------------
 # Headless Chromium, driven over the DevTools protocol (stdlib only)
 # --------------------------------------------------------------------------------------------
 
@@ -811,12 +938,14 @@ def check_report_in_browser(
     assert {k: kpis[k] for k in counted} == counted
     summary = json.loads((campaign.output_dir / "summary.json").read_text())
     assert kpis == summary["headline"]
-    shown = counted["rows"]  # every row is in the page
+    table = _rows_json(html.read_text(encoding="utf-8"))
+    shown = len(table["rows"])  # every row, or above the threshold the page's selection
+    if not table["columns"][0] == "why_shown":
+        assert shown == counted["rows"]
     drawn = "document.getElementById('rows-body').rows.length"
     matches = "Number(document.getElementById('rows-body').dataset.matches)"
     assert browser.js(matches) == shown and browser.js(drawn) == min(shown, PAGE)
-    with open(campaign.results_path, encoding="utf-8", newline="") as fh:
-        fates = [r["disposition"] for r in csv.DictReader(fh)][:shown]
+    fates = [r[table["columns"].index("disposition")] for r in table["rows"]]
     pick = "dialed" if "dialed" in fates else fates[0]
     browser.js(f"""(() => {{ const s = document.getElementById('f-disposition');
         s.value = '{pick}'; s.dispatchEvent(new Event('change')); }})()""")
@@ -871,6 +1000,28 @@ def test_a_larger_report_pages_its_table(browser: Browser, tmp_path: Path) -> No
     report.build(campaign)
     kpis = check_report_in_browser(browser, campaign, tmp_path / "bench.png")
     assert kpis["dialed"] > PAGE  # so the dialed filter had to page
+
+
+def test_a_page_over_the_threshold_renders_with_its_notice(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the threshold: the selection's table works (filters, the "why shown" filter), the
+    figures are still every row's, no script error."""
+    path = _bench_module().synthesize(tmp_path / "bench", 1500, seed=5)
+    campaign = load_campaign(path)
+    _lower_threshold(monkeypatch, 1000, 600)
+    report.build(campaign)
+    kpis = check_report_in_browser(browser, campaign, tmp_path / "reduced.png")
+    assert kpis["rows"] == 1500
+    table = _rows_json((campaign.output_dir / "report.html").read_text(encoding="utf-8"))
+    assert browser.js("document.getElementById('rows-notice').dataset.total") == "1500"
+    browser.js("""(() => { document.getElementById('f-disposition').value = '';
+        const s = document.getElementById('f-why_shown');
+        s.value = 'needs attention'; s.dispatchEvent(new Event('change')); })()""")
+    matches = "Number(document.getElementById('rows-body').dataset.matches)"
+    assert browser.js(matches) == len(must_see_rows(campaign.results_path))
+    assert browser.js(matches) == sum(1 for r in table["rows"] if r[0] == "needs attention")
+    assert browser.errors == []
 
 
 def test_a_report_with_nothing_yet_renders_too(browser: Browser, tmp_path: Path) -> None:

@@ -19,8 +19,10 @@ from campaign_dialer.report.charts import charts
 from campaign_dialer.report.common import COLORS, FILES, HEADLINE_LABELS, label
 from campaign_dialer.report.data import load
 from campaign_dialer.report.metrics import _times, summarize
+from campaign_dialer.report.rows import Selection, select_rows
 from campaign_dialer.report.text import _n, _pct
 from campaign_dialer.results import Redactor, redactor_for
+from campaign_dialer.vocab import OPT_OUT_OUTCOMES
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -89,6 +91,9 @@ COLUMN_LABELS = {"row": "Row", "contact_id": "Contact", "phone_e164": "Phone",
 
 FILTER_COLUMNS = ("disposition", "reason", "outcome", "agent_id")
 
+# The first column of a page that holds a selection of the rows: "needs attention" or "sample".
+SHOWN_KEY = "why_shown"
+
 
 def _local_text(s: pd.Series, zone: Any) -> pd.Series:
     """ISO UTC instants as "2026-06-09 13:04:05" in the display zone (unreadable kept as is)."""
@@ -154,18 +159,38 @@ def _when(v: Any, zone: Any) -> str:
     return t.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
 
 
+def page_table(
+    df: pd.DataFrame, *, zone: Any = None, segment_by: Sequence[str] = (),
+    opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES, threshold: int | None = None,
+) -> tuple[dict[str, Any], Selection]:
+    """The page's table: every row up to `rows.PAGE_ALL_ROWS_MAX`, above it the rows a person
+    must see and a seeded sample (`rows.select_rows`), each marked with why it is shown."""
+    sel = select_rows(df, opt_out_outcomes, threshold=threshold)
+    if not sel.reduced:
+        return table_data(df, None, zone=zone, segment_by=segment_by), sel
+    table = table_data(df.iloc[sel.positions], None, zone=zone, segment_by=segment_by)
+    table["columns"].insert(0, SHOWN_KEY)
+    table["labels"] = {SHOWN_KEY: "Why shown", **table["labels"]}
+    table["rows"] = [[why, *r] for why, r in zip(sel.labels, table["rows"], strict=True)]
+    table["filters"].insert(0, SHOWN_KEY)
+    table["total"] = sel.total
+    return table, sel
+
+
 def render_html(
     s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
-    segment_by: Sequence[str] = (),
+    segment_by: Sequence[str] = (), opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES,
+    threshold: int | None = None,
 ) -> str:
     from markupsafe import Markup
 
     script, script_sha256 = _script()
-    table = table_data(df, None, zone=zone, segment_by=segment_by)
+    table, sel = page_table(df, zone=zone, segment_by=segment_by,
+                            opt_out_outcomes=opt_out_outcomes, threshold=threshold)
     html = _env().get_template("report.html.j2").render(
         s=s, charts=charts(s), colors=COLORS, labels=HEADLINE_LABELS, files=FILES,
         table_labels=table["labels"], when=lambda v: _when(v, zone),
-        table_total=table["total"], table_columns=table["columns"],
+        table_total=table["total"], table_columns=table["columns"], page=sel.notice(),
         # Markup only for text made safe here: escaped JSON and our own static script.
         rows_json=Markup(redact(script_json(table))),
         script=Markup(script), script_sha256=script_sha256,
@@ -195,5 +220,6 @@ def _build(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
     write_text_atomic(paths["summary.json"], summary)
     write_text_atomic(paths["report.html"], render_html(
         s, data.df, redact, zone=display_zone(campaign),
-        segment_by=campaign.model.report.segment_by))
+        segment_by=campaign.model.report.segment_by,
+        opt_out_outcomes=campaign.model.compliance.opt_out_outcomes))
     return paths, s
