@@ -16,7 +16,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-STATE = re.compile(r"^[A-Z]{2}$")
+# Where a NANP number can be: the US states, DC and territories, and Canada's provinces and
+# territories (the area-code table's codes). A typo ("NU" for NY is Nunavut; "NX" is nothing)
+# would silently keep a number from ever being used.
+NANP_REGIONS = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY "
+    "PR GU VI AS MP "
+    "AB BC MB NB NL NS NT NU ON PE QC SK YT".split()
+)
 
 
 class _Model(BaseModel):
@@ -46,9 +54,10 @@ class PoolNumber(_Model):
             return v
         if not v:
             raise ValueError("name at least one state, or leave the key out (anywhere)")
-        bad = [s for s in v if not STATE.fullmatch(s)]
+        bad = [s for s in v if s not in NANP_REGIONS]
         if bad:
-            raise ValueError(f"{bad} are not two-letter US state codes (e.g. \"NY\")")
+            raise ValueError(f"{bad} are not US state (or Canadian province) codes, two "
+                             "capital letters (e.g. \"NY\")")
         return v
 
 

@@ -121,3 +121,23 @@ def test_an_unreadable_team_file_is_refused(tmp_path: Path) -> None:
     p.write_bytes((DATED + HEADER + GOOD_ROW.replace("office", "offic\xe9")).encode("latin-1"))
     with pytest.raises(ComplianceError, match="cannot read"):
         load_caller_id_rules(p)
+
+
+def test_a_pool_number_limited_to_a_region_no_area_code_has_is_refused() -> None:
+    """A typo in `states` would keep that number from ever being used: refused (78 from the
+    CLI), every region the area-code table knows accepted."""
+    from pydantic import ValidationError
+
+    from campaign_dialer.compliance import tables
+    from campaign_dialer.config_callerid import NANP_REGIONS, CallerIdSection
+
+    known = set()
+    for code in tables._area_codes().values():
+        known.update(code.states)
+    assert known and known <= NANP_REGIONS
+    ok = CallerIdSection.model_validate(
+        {"numbers": [{"id": "pn_a", "number": "+12125550100", "states": sorted(known)}]})
+    assert ok.numbers[0].states == sorted(known)
+    with pytest.raises(ValidationError, match="NX"):
+        CallerIdSection.model_validate(
+            {"numbers": [{"id": "pn_a", "number": "+12125550100", "states": ["NY", "NX"]}]})
