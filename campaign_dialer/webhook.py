@@ -320,16 +320,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-class Served:
-    """The receiver under uvicorn on an already bound socket, in the caller's event loop."""
+class ServedApp:
+    """An ASGI app under uvicorn on an already bound socket, in the caller's event loop
+    (the webhook receiver here, the monitor's page and metrics beside it)."""
 
-    def __init__(self, receiver: Receiver, sock: socket.socket, app: Any = None) -> None:
-        self.receiver = receiver
+    def __init__(self, app: Any, sock: socket.socket, *, graceful_s: int = 2,
+                 keep_alive_s: int = 30, stop_s: float = 3.0) -> None:
+        self.app = app
         self.sock = sock
-        # `app`: another ASGI app in front of the receiver (the monitor, on the same port).
+        self.stop_s = stop_s
         config = uvicorn.Config(
-            app or receiver, log_config=None, log_level="warning", access_log=False, lifespan="off",
-            http="h11", timeout_graceful_shutdown=2, timeout_keep_alive=30,
+            app, log_config=None, log_level="warning", access_log=False, lifespan="off",
+            http="h11", timeout_graceful_shutdown=graceful_s, timeout_keep_alive=keep_alive_s,
         )
         self.server = _Server(config)
         self.done = anyio.Event()
@@ -345,8 +347,17 @@ class Served:
             self.sock.close()
             self.done.set()
 
-    async def stop(self, timeout: float = 3.0) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         """Finish answering, then close; an event mid-commit is written before its answer."""
         self.server.should_exit = True
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(self.stop_s if timeout is None else timeout):
             await self.done.wait()
+
+
+class Served(ServedApp):
+    """The receiver under uvicorn on an already bound socket, in the caller's event loop."""
+
+    def __init__(self, receiver: Receiver, sock: socket.socket, app: Any = None) -> None:
+        # `app`: another ASGI app in front of the receiver (the monitor, on the same port).
+        super().__init__(app or receiver, sock)
+        self.receiver = receiver

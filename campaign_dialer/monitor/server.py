@@ -12,22 +12,20 @@ Content-Security-Policy (it may fetch only from its own origin), every figure se
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import socket
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import uvicorn
 
 from campaign_dialer import log
 from campaign_dialer.monitor.metrics import CONTENT_TYPE, Metrics
-from campaign_dialer.webhook import bind
+from campaign_dialer.webhook import ServedApp, bind
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,38 +128,8 @@ def listen(host: str, port: int) -> socket.socket:
     return bind(host, port)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the engine owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class Listener:
+class Listener(ServedApp):
     """The monitor app under uvicorn on its own bound socket, in the run's event loop."""
 
     def __init__(self, app: MonitorApp, sock: socket.socket) -> None:
-        self.app = app
-        self.sock = sock
-        self.server = _Server(uvicorn.Config(
-            app, log_config=None, log_level="warning", access_log=False, lifespan="off",
-            http="h11", timeout_graceful_shutdown=1, timeout_keep_alive=5,
-        ))
-        self.done = anyio.Event()
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    async def serve(self) -> None:
-        try:
-            await self.server.serve(sockets=[self.sock])
-        finally:
-            self.sock.close()
-            self.done.set()
-
-    async def stop(self, timeout: float = 2.0) -> None:
-        self.server.should_exit = True
-        with anyio.move_on_after(timeout):
-            await self.done.wait()
+        super().__init__(app, sock, graceful_s=1, keep_alive_s=5, stop_s=2.0)
