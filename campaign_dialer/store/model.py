@@ -57,8 +57,11 @@ def parse_iso(s: str | None) -> datetime | None:
 
 
 def json_object(text: Any) -> dict[str, Any]:
-    """A stored JSON object (a run's summary, an HTTP exchange's body), or {} for anything
-    else: absent, unreadable, or not an object. For figures and display only."""
+    """A stored JSON object (a run's summary, an HTTP exchange's body, a record's body or
+    evidence), or {} for anything else: absent, unreadable, or not an object. An object
+    already decoded is taken as it is."""
+    if isinstance(text, dict):
+        return text
     try:
         v = json.loads(text) if text else {}
     except (TypeError, ValueError):

@@ -32,6 +32,7 @@ from campaign_dialer.store.model import (
     NumberRest,
     PastCall,
     iso,
+    json_object,
     parse_iso,
     record_local_times,
 )
@@ -123,7 +124,7 @@ class PgHistory:
                 if caller is not None and r[6]:
                     # The number it took, and why: ours only when the key the request gives
                     # for that number is the stored one (`amend` may revise the key with it).
-                    why = _evidence(_obj(r[8])).get("caller_id_reason")
+                    why = json_object(json_object(r[8]).get("evidence")).get("caller_id_reason")
                     taken = CallerPick(r[6], r[7] or "", why if isinstance(why, str) else "pool")
                     if caller.amend(taken)[0] == r[5]:
                         return Claim(True, caller=taken)
@@ -155,7 +156,8 @@ class PgHistory:
             {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
              "state": "intent"}, sort_keys=True,
         )
-        from_id = pick.id if pick else _body(record).get("from_phone_number_id")
+        body = json_object(record.get("body"))
+        from_id = pick.id if pick else body.get("from_phone_number_id")
         from_number = pick.number if pick else None
         if any(r[2] == attempt for r in mine):  # not placed before: reclaim it
             conn.execute(
@@ -186,7 +188,8 @@ class PgHistory:
                 campaign, int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"),
                 r.get("status"), at, r.get("placed_at"), r.get("ended_at"),
                 json.dumps(r, sort_keys=True, default=str),
-                body_d.get("from_phone_number_id"), _evidence(r).get("from_number"),
+                body_d.get("from_phone_number_id"),
+                json_object(r.get("evidence")).get("from_number"),
                 r.get("duration_seconds"),
             ))
         if not rows:
@@ -370,23 +373,6 @@ class PgHistory:
                 "ON CONFLICT (path) DO UPDATE SET stamp = excluded.stamp", (key, stamp),
             )
         return added
-
-
-def _body(record: dict[str, Any]) -> dict[str, Any]:
-    return _obj(record.get("body"))
-
-
-def _evidence(record: dict[str, Any]) -> dict[str, Any]:
-    return _obj(record.get("evidence"))
-
-
-def _obj(v: Any) -> dict[str, Any]:
-    if isinstance(v, str):
-        try:
-            v = json.loads(v)
-        except ValueError:
-            return {}
-    return v if isinstance(v, dict) else {}
 
 
 def _recent_by_number(

@@ -37,6 +37,7 @@ from campaign_dialer.store.model import (
     NumberRest,
     PastCall,
     iso,
+    json_object,
     parse_iso,
     record_local_times,
 )
@@ -144,7 +145,8 @@ class SqliteHistory(OnDatabase):
                 {**record, "person": person, "attempt": attempt, "idem_key": idem_key,
                  "state": "intent"}, sort_keys=True,
             )
-            from_id = pick.id if pick else _body(record).get("from_phone_number_id")
+            body = json_object(record.get("body"))
+            from_id = pick.id if pick else body.get("from_phone_number_id")
             from_number = pick.number if pick else None
             if any(r["attempt"] == attempt for r in mine):  # not placed before: reclaim it
                 db.execute(
@@ -172,7 +174,7 @@ class SqliteHistory(OnDatabase):
             body = r.get("body")
             body_d = json.loads(body) if isinstance(body, str) else (body or {})
             at = parse_iso(r.get("intent_at")) or datetime.now(UTC)
-            ev = _evidence(r)
+            ev = json_object(r.get("evidence"))
             rows.append((
                 person, body_d.get("phone_number"), body_d.get("contact_id"), campaign,
                 int(r["attempt"]), r["idem_key"], r["state"], r.get("call_id"), r.get("status"),
@@ -378,28 +380,6 @@ class SqliteHistory(OnDatabase):
                 (key, stamp),
             )
         return added
-
-
-def _body(record: dict[str, Any]) -> dict[str, Any]:
-    body = record.get("body")
-    if isinstance(body, str):
-        try:
-            v = json.loads(body)
-        except ValueError:
-            return {}
-        return v if isinstance(v, dict) else {}
-    return body if isinstance(body, dict) else {}
-
-
-def _evidence(record: dict[str, Any]) -> dict[str, Any]:
-    ev = record.get("evidence")
-    if isinstance(ev, str):
-        try:
-            v = json.loads(ev)
-        except ValueError:
-            return {}
-        return v if isinstance(v, dict) else {}
-    return ev if isinstance(ev, dict) else {}
 
 
 Query = Callable[[str, tuple[Any, ...]], list[Any]]
