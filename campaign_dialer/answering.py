@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 DAYS = 7
 HOURS = 24
@@ -37,13 +38,11 @@ _NPA = re.compile(r"^(?:tel:)?\+1(\d{3})")
 
 def cell_of(local_times: str | None) -> tuple[int, int] | None:
     """(weekday 0=Monday, hour) of the first local time the gate recorded; None if unreadable."""
-    import datetime as _dt
-
     m = _LOCAL.match(local_times or "")
     if m is None:
         return None
     try:
-        day = _dt.date(int(m[1]), int(m[2]), int(m[3]))
+        day = date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
         return None
     hour = int(m[4])

@@ -13,6 +13,8 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+from campaign_dialer.errors import ConfigError
+
 TEST_CLOCK_ENV = "CAMPAIGN_DIALER_TEST_CLOCK"
 
 
@@ -51,8 +53,6 @@ class Clock:
         try:
             start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            from campaign_dialer.errors import ConfigError
-
             raise ConfigError(
                 TEST_CLOCK_ENV, "", f"{raw!r} is not an ISO 8601 date-time"
             ) from None

@@ -9,15 +9,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
-
-from campaign_dialer.errors import ConfigError
-
-if TYPE_CHECKING:
-    from campaign_dialer.config import Campaign
 
 KEY_PATTERN = re.compile(r"vx_(live|test)_[A-Za-z0-9]{4,}")
 # What `init` writes as campaign.agent_id when no --agent is given: `check` names it and
@@ -177,88 +171,3 @@ def key_problem(key: str) -> str | None:
     if not key.isprintable():
         return "holds a control character"
     return None
-
-
-def require_inputs(c: Campaign) -> None:
-    """Every input named is a file, the contacts are not a DNC list or a consent ledger, and
-    outputs have the right kind of place to go: all problems at once, before anything runs."""
-    checks: list[tuple[str, Path]] = [("inputs.contacts", c.contacts_path)]
-    plain = len(c.model.inputs.dnc)
-    checks += [(f"inputs.dnc[{i}]", p) for i, p in enumerate(c.dnc_paths[:plain])]
-    checks += [
-        (f"inputs.dnc_lists[{i}].path", p) for i, p in enumerate(c.dnc_paths[plain:])
-    ]
-    if c.consent_path is not None:
-        checks.append(("inputs.consent", c.consent_path))
-    if c.reassigned_path is not None:
-        checks.append(("inputs.reassigned", c.reassigned_path))
-    if c.rules_path is not None:
-        checks.append(("compliance.rules_file", c.rules_path))
-    if c.caller_id_rules_path is not None:
-        checks.append(("caller_id.rules_file", c.caller_id_rules_path))
-    problems = [
-        (key, f"{p} is not a file" if p.exists() else missing_input(c, p))
-        for key, p in checks if not p.is_file()
-    ]
-    # The people to call read from the Do-Not-Call list or the consent ledger: a slip of the
-    # pen that would make the list of people who said no into the list of people to ring.
-    others = [(k, p) for k, p in checks[1:]] + [("compliance.dnc_ledger", c.dnc_ledger_path)]
-    for key, p in others:
-        if same_file(c.contacts_path, p):
-            problems.append(
-                ("inputs.contacts", f"{c.contacts_path} is also {key}: contacts must be the "
-                 "people to call, not a Do-Not-Call list or a consent ledger")
-            )
-    if c.model.compliance.require_consent and c.consent_path is None:
-        problems.append(
-            ("inputs.consent", "compliance.require_consent is true but no consent ledger is given")
-        )
-    problems += writable_path_problems(c)
-    if problems:
-        raise ConfigError.of(c.path, problems)
-
-
-def missing_input(c: Campaign, p: Path) -> str:
-    """"Does not exist", with the rule a person misses most: a relative path is read from
-    the campaign file's folder, not from where the command was typed."""
-    import os
-
-    base = c.path.parent
-    try:
-        rel = p.relative_to(base)
-    except ValueError:
-        return f"input file {p} does not exist"
-    text = (f"input file {p} does not exist (a relative path is read from the campaign "
-            f"file's folder {base})")
-    here = Path.cwd() / rel
-    if here.resolve() != p.resolve() and here.is_file():
-        text += (f"; {os.path.relpath(here)} exists from the current folder: write the path "
-                 f"relative to the campaign file, or absolute")
-    return text
-
-
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return a == b or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
-
-
-def writable_path_problems(c: Campaign) -> list[tuple[str, str]]:
-    """Outputs must be of the right kind before anything runs (a file, a folder)."""
-    problems: list[tuple[str, str]] = []
-    ledger = c.dnc_ledger_path
-    if ledger.exists() and not ledger.is_file():
-        problems.append(("compliance.dnc_ledger", f"{ledger} is not a file"))
-    elif ledger.parent.exists() and not ledger.parent.is_dir():
-        problems.append(("compliance.dnc_ledger", f"{ledger.parent} is not a folder"))
-    out = c.output_dir
-    if out.exists() and not out.is_dir():
-        problems.append(("output.dir", f"{out} is not a folder"))
-    else:
-        for parent in out.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    problems.append(("output.dir", f"{parent} is not a folder"))
-                break
-    return problems

@@ -12,15 +12,13 @@ the environment. With a store URL, `[history] path` and `CAMPAIGN_DIALER_HOME` d
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from campaign_dialer.errors import ConfigError
-
-if TYPE_CHECKING:
-    from campaign_dialer.config import Campaign
+from campaign_dialer.log import register_secret
 
 STORE_URL_ENV = "CAMPAIGN_DIALER_STORE_URL"
 HOME_ENV = "CAMPAIGN_DIALER_HOME"
@@ -87,35 +85,16 @@ class StoreSection(BaseModel):
         return v.strip()
 
 
-def store_url(campaign: Campaign) -> str | None:
-    """The store's URL: `CAMPAIGN_DIALER_STORE_URL`, else `[store] url`; None for SQLite."""
-    from campaign_dialer.log import register_secret
-
+def store_url(source: Path, in_file: str | None) -> str | None:
+    """The store's URL: `CAMPAIGN_DIALER_STORE_URL`, else `[store] url` (`in_file`, read from
+    `source`); None for SQLite. A password the environment's URL holds is never logged."""
     env = os.environ.get(STORE_URL_ENV, "").strip()
     if env:
         problem = url_problem(env, in_file=False)
         if problem:
-            raise ConfigError(campaign.path, STORE_URL_ENV, f"the environment's URL {problem}")
+            raise ConfigError(source, STORE_URL_ENV, f"the environment's URL {problem}")
         password = urlsplit(env).password
         if password:
             register_secret(password)  # allowed in the environment, never in a log line
         return env
-    return campaign.model.store.url
-
-
-def store_warnings(campaign: Campaign) -> list[str]:
-    """What the operator set that a store URL makes moot."""
-    if store_url(campaign) is None:
-        return []
-    moot = []
-    if campaign.model.history.path is not None:
-        moot.append("[history] path")
-    if os.environ.get(HOME_ENV, "").strip():
-        moot.append(HOME_ENV)
-    if not moot:
-        return []
-    return [
-        f"{' and '.join(moot)} {'do' if len(moot) > 1 else 'does'} not apply: the journal, "
-        "contact history and DNC ledger live in the store database ([store] url / "
-        f"{STORE_URL_ENV})"
-    ]
+    return in_file

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from campaign_dialer.config import load_campaign
-from campaign_dialer.config_store import STORE_URL_ENV, store_warnings
+from campaign_dialer.config import load_campaign, store_warnings
+from campaign_dialer.config_store import STORE_URL_ENV
 from campaign_dialer.errors import ConfigError
 from campaign_dialer.exitcodes import ExitCode
 

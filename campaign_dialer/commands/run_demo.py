@@ -17,9 +17,8 @@ import anyio
 from campaign_dialer import log
 from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
 from campaign_dialer.commands.lock import campaign_lock
-from campaign_dialer.config import Campaign, ConfigError, load_campaign
+from campaign_dialer.config import Campaign, ConfigError, load_campaign, store_warnings
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
-from campaign_dialer.config_store import store_warnings
 from campaign_dialer.errors import RUN_NOT_ERRORS, DemoFolderError, DialerError, RunStopped
 from campaign_dialer.exitcodes import ExitCode
 

@@ -28,25 +28,26 @@ from campaign_dialer.sandbox.data import E164, PhoneNumber, SubAccountData
 from campaign_dialer.sandbox.lifecycle import DNC_OUTCOMES, UNKNOWN_STATUSES
 from campaign_dialer.sandbox.reputation import Reputation
 from campaign_dialer.sandbox.routes import admin, list_calls
+from campaign_dialer.sandbox.webhooks import WebhookSender
 from campaign_dialer.sandbox.wire import (
-    _HTML,
-    _HTML_5XX,
-    _JSON,
+    HTML_5XX,
+    HTML_TYPE,
+    JSON_TYPE,
+    IdemRecord,
     Receive,
     Reply,
+    Request,
     Scope,
     Send,
-    _dumps,
-    _error,
-    _headers,
-    _IdemRecord,
-    _invalid,
-    _read_body,
-    _Request,
-    _send_reply,
-    _validate,
+    dumps,
+    error_reply,
     fingerprint,
+    invalid_reply,
     iso_ms,
+    read_body,
+    request_headers,
+    send_reply,
+    validate_call,
 )
 
 
@@ -82,7 +83,7 @@ class SandboxApp:
             self._capacity = max(1, int(rps))
             self._period = max(1.0, self._capacity / rps)
         self._window: deque[float] = deque()
-        self._idem: dict[str, _IdemRecord] = {}
+        self._idem: dict[str, IdemRecord] = {}
         self._requests: list[dict[str, Any]] = []
         fault_seed = config.seed if config.fault_seed is None else config.fault_seed
         self._fault_rng = {name: random.Random(f"fault:{fault_seed}:{name}") for name in FAULTS}
@@ -98,8 +99,6 @@ class SandboxApp:
     async def startup(self) -> None:
         self._stopping = asyncio.Event()
         if self.config.webhook_url:
-            from campaign_dialer.sandbox.webhooks import WebhookSender
-
             self.webhooks = WebhookSender(self.config, self._fault_rng, self._lock)
             self.webhooks.start()
 
@@ -188,7 +187,7 @@ class SandboxApp:
             return
         path: str = scope["path"]
         method: str = scope["method"]
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if path.startswith("/_sandbox/"):
             reply = self._admin(method, path, body)
         elif path == "/v1/calls" and method == "POST":
@@ -200,15 +199,15 @@ class SandboxApp:
         else:
             allowed = path == "/v1/calls" or path.startswith("/v1/calls/")
             reply = self._simple(scope, self._method_not_allowed if allowed else self._not_found)
-        await _send_reply(send, reply)
+        await send_reply(send, reply)
 
     # ---- shared steps ----------------------------------------------------------------------
 
-    def _new_request(self, scope: Scope, t: float) -> tuple[_Request, dict[str, str], str]:
-        headers = _headers(scope)
+    def _new_request(self, scope: Scope, t: float) -> tuple[Request, dict[str, str], str]:
+        headers = request_headers(scope)
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        req = _Request(
+        req = Request(
             t=t,
             wall=time.time(),
             method=scope["method"],
@@ -230,10 +229,10 @@ class SandboxApp:
             text = text.replace(k, "[REDACTED]")
         return text
 
-    def _gate(self, req: _Request, key: str) -> Reply | None:
+    def _gate(self, req: Request, key: str) -> Reply | None:
         """Authentication, then the request-rate limit. Caller holds the lock."""
         if self._revoked or key not in self._keys:
-            return _error(401, "unauthorized", "Missing or invalid API key")
+            return error_reply(401, "unauthorized", "Missing or invalid API key")
         wait = self._admit(req.t)
         if wait is not None:
             return self._too_many("rate_limited", "Request rate limit exceeded", wait)
@@ -264,7 +263,7 @@ class SandboxApp:
         return rate > 0.0 and self._fault_rng[fault].random() < rate
 
     def _too_many(self, code: str, message: str, wait: float) -> Reply:
-        reply = _error(429, code, message)
+        reply = error_reply(429, code, message)
         header = self._retry_after(wait)
         if header is not None:
             reply.headers.append((b"retry-after", header))
@@ -281,7 +280,7 @@ class SandboxApp:
             return str(max(1, math.ceil(wait))).encode()
         return f"{wait:.3f}".encode()
 
-    def _record(self, req: _Request, reply: Reply) -> None:
+    def _record(self, req: Request, reply: Reply) -> None:
         """Append to the audit. Caller holds the lock."""
         path, query, idem_key, body = req.path, req.query, req.idem_key, req.body
         if req.key_leaks:  # the audit must never hold a key, even one a client misplaced
@@ -308,24 +307,24 @@ class SandboxApp:
             "key_leaks": req.key_leaks,
         })
 
-    def _server_error(self, req: _Request, fault: str, html: bool) -> Reply:
+    def _server_error(self, req: Request, fault: str, html: bool) -> Reply:
         status = self._fault_rng[fault].choice((500, 502, 503))
         req.faults.append(fault)
         if html:
-            title = _HTML_5XX[status]
+            title = HTML_5XX[status]
             body = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>" \
                    f"</center><hr><center>nginx</center></body></html>\n".encode()
-            reply = Reply(status, body, [_HTML], error_code=None)
+            reply = Reply(status, body, [HTML_TYPE], error_code=None)
         else:
             codes = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
-            reply = _error(status, codes[status], "Transient server error, please retry")
+            reply = error_reply(status, codes[status], "Transient server error, please retry")
         if status == 503 and self._rng.random() < 0.5:
             header = self._retry_after(0.2 + self._rng.random())
             if header is not None:
                 reply.headers.append((b"retry-after", header))
         return reply
 
-    def _simple(self, scope: Scope, handler: Callable[[_Request, Scope], Reply]) -> Reply:
+    def _simple(self, scope: Scope, handler: Callable[[Request, Scope], Reply]) -> Reply:
         """Requests decided in one step under the lock (everything but POST /v1/calls)."""
         with self._lock:
             req, _, key = self._new_request(scope, time.monotonic())
@@ -346,7 +345,7 @@ class SandboxApp:
                 return reply
             latency = self.config.post_latency
             if latency > 0 and req.idem_key is not None:
-                self._idem[req.idem_key] = _IdemRecord(body_hash, created=req.t)
+                self._idem[req.idem_key] = IdemRecord(body_hash, created=req.t)
         if latency > 0:
             try:
                 await self._sleep(latency)
@@ -371,7 +370,7 @@ class SandboxApp:
         return reply
 
     def _post_precheck(
-        self, req: _Request, headers: dict[str, str], key: str, raw: bytes
+        self, req: Request, headers: dict[str, str], key: str, raw: bytes
     ) -> tuple[Reply | None, dict[str, Any], str]:
         """Everything decided before the request is "in flight": auth, limits, body, replay."""
         reply = self._gate(req, key)
@@ -381,13 +380,13 @@ class SandboxApp:
             return self._server_error(req, "server_error", html=True), {}, ""
         ctype = headers.get("content-type", "")
         if ctype.split(";")[0].strip().lower() != "application/json":
-            return _invalid({"content-type": "must be application/json"}), {}, ""
+            return invalid_reply({"content-type": "must be application/json"}), {}, ""
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return _invalid({"body": "must be a JSON object"}), {}, ""
+            return invalid_reply({"body": "must be a JSON object"}), {}, ""
         if not isinstance(body, dict):
-            return _invalid({"body": "must be a JSON object"}), {}, ""
+            return invalid_reply({"body": "must be a JSON object"}), {}, ""
         req.body = body
         if self._has_key(raw.decode("utf-8", "replace")):
             req.key_leaks.append("body")
@@ -398,7 +397,7 @@ class SandboxApp:
         if idem_key is None:
             return None, body, body_hash
         if not 1 <= len(idem_key) <= 255:
-            return _invalid({"Idempotency-Key": "must be 1 to 255 characters"}), {}, ""
+            return invalid_reply({"Idempotency-Key": "must be 1 to 255 characters"}), {}, ""
         record = self._idem.get(idem_key)
         if record is not None and req.t - record.created > self.config.idempotency_ttl:
             del self._idem[idem_key]
@@ -406,12 +405,12 @@ class SandboxApp:
         if record is None:
             return None, body, body_hash
         if record.body_hash != body_hash:
-            return _error(
+            return error_reply(
                 422, "idempotency_mismatch",
                 "Idempotency-Key was already used with a different request body",
             ), {}, ""
         if record.in_flight or record.reply is None:
-            return _error(
+            return error_reply(
                 409, "idempotency_conflict",
                 "A request with this Idempotency-Key is still being processed",
             ), {}, ""
@@ -423,13 +422,13 @@ class SandboxApp:
             error_code=original.error_code, call_id=original.call_id,
         ), {}, ""
 
-    def _post_decide(self, req: _Request, body: dict[str, Any], body_hash: str) -> Reply:
+    def _post_decide(self, req: Request, body: dict[str, Any], body_hash: str) -> Reply:
         """Validate, look up, check consent and limits, place. Caller holds the lock."""
         reply = self._post_place(req, body)
         idem_key = req.idem_key
         if idem_key is not None:
             if reply.status == 201:
-                self._idem[idem_key] = _IdemRecord(
+                self._idem[idem_key] = IdemRecord(
                     body_hash, created=req.t, in_flight=reply.hold > 0, reply=reply
                 )
             else:
@@ -437,36 +436,36 @@ class SandboxApp:
                 self._idem.pop(idem_key, None)
         return reply
 
-    def _post_place(self, req: _Request, body: dict[str, Any]) -> Reply:
-        fields = _validate(body)
+    def _post_place(self, req: Request, body: dict[str, Any]) -> Reply:
+        fields = validate_call(body)
         if fields:
-            return _invalid(fields)
+            return invalid_reply(fields)
         data = self.data
         agent = data.agents.get(body["agent_id"])
         if agent is None:
-            return _error(404, "agent_not_found", f"Agent {body['agent_id']} not found")
+            return error_reply(404, "agent_not_found", f"Agent {body['agent_id']} not found")
         contact_id = body.get("contact_id") or None
         if contact_id is not None:
             contact = data.contacts.get(contact_id)
             if contact is None:
-                return _error(404, "contact_not_found", f"Contact {contact_id} not found")
+                return error_reply(404, "contact_not_found", f"Contact {contact_id} not found")
             to = contact.phone_number
         else:
             to = body["phone_number"]
         from_id = body.get("from_phone_number_id") or agent.outbound_phone_number_id
         asked = data.phone_numbers.get(from_id)
         if asked is None:
-            return _error(404, "phone_number_not_found", f"Phone number {from_id} not found")
+            return error_reply(404, "phone_number_not_found", f"Phone number {from_id} not found")
         now = time.monotonic()
         self._advance(now)
         if to in self._dnc:
-            return _error(
+            return error_reply(
                 409, "dnc_listed", "The number is on the sub-account's Do-Not-Call list",
                 {"contact_id": contact_id} if contact_id else {},
             )
         for other in self._by_to.get(to, ()):
             if other.end > now:
-                return _error(
+                return error_reply(
                     409, "call_in_progress", "This contact is already on a live call",
                     {"call_id": other.id},
                 )
@@ -478,7 +477,7 @@ class SandboxApp:
         return self._place(req, agent.id, contact_id, asked, to, now)
 
     def _place(
-        self, req: _Request, agent_id: str, contact_id: str | None, asked: PhoneNumber, to: str,
+        self, req: Request, agent_id: str, contact_id: str | None, asked: PhoneNumber, to: str,
         now: float,
     ) -> Reply:
         cfg = self.config
@@ -523,7 +522,7 @@ class SandboxApp:
         data = call.to_json(now)
         envelope = {"success": True, "message": "Outbound call initiated", "data": data}
         self._maybe_unknown_fields(req, envelope, [data])
-        reply = Reply(201, _dumps(envelope), [_JSON], call_id=call.id)
+        reply = Reply(201, dumps(envelope), [JSON_TYPE], call_id=call.id)
         if self._fires("drop_after_place"):
             req.faults.append("drop_after_place")
             call_faults.append("drop_after_place")
@@ -547,7 +546,7 @@ class SandboxApp:
 
 
     def _maybe_unknown_fields(
-        self, req: _Request, envelope: dict[str, Any], calls: list[dict[str, Any]]
+        self, req: Request, envelope: dict[str, Any], calls: list[dict[str, Any]]
     ) -> None:
         if not self._fires("unknown_fields"):
             return
@@ -561,26 +560,26 @@ class SandboxApp:
 
     # ---- GET /v1/calls/{id} and GET /v1/calls ----------------------------------------------
 
-    def _get_call(self, req: _Request, scope: Scope) -> Reply:
+    def _get_call(self, req: Request, scope: Scope) -> Reply:
         if self._fires("get_error"):
             return self._server_error(req, "get_error", html=self._rng.random() < 0.5)
         call_id = req.path[len("/v1/calls/"):]
         call = self._by_id.get(call_id)
         if call is None:
-            return _error(404, "call_not_found", f"Call {call_id} not found")
+            return error_reply(404, "call_not_found", f"Call {call_id} not found")
         data = call.to_json(req.t)
         envelope = {"success": True, "data": data}
         self._maybe_unknown_fields(req, envelope, [data])
-        return Reply(200, _dumps(envelope), [_JSON], call_id=call.id)
+        return Reply(200, dumps(envelope), [JSON_TYPE], call_id=call.id)
 
-    def _list_calls(self, req: _Request, scope: Scope) -> Reply:
+    def _list_calls(self, req: Request, scope: Scope) -> Reply:
         return list_calls(self, req, scope)
 
-    def _not_found(self, req: _Request, scope: Scope) -> Reply:
-        return _error(404, "not_found", f"No route for {req.method} {req.path}")
+    def _not_found(self, req: Request, scope: Scope) -> Reply:
+        return error_reply(404, "not_found", f"No route for {req.method} {req.path}")
 
-    def _method_not_allowed(self, req: _Request, scope: Scope) -> Reply:
-        return _error(405, "method_not_allowed", f"{req.method} is not allowed on {req.path}")
+    def _method_not_allowed(self, req: Request, scope: Scope) -> Reply:
+        return error_reply(405, "method_not_allowed", f"{req.method} is not allowed on {req.path}")
 
     # ---- webhooks --------------------------------------------------------------------------
 

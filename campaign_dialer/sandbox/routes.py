@@ -10,24 +10,24 @@ from urllib.parse import parse_qs
 
 from campaign_dialer.sandbox.call import Call
 from campaign_dialer.sandbox.wire import (
-    _BROKEN_OFFSET,
-    _EPOCH,
-    _JSON,
+    BROKEN_OFFSET,
+    EPOCH,
+    JSON_TYPE,
     Reply,
+    Request,
     Scope,
-    _decode_cursor,
-    _dumps,
-    _encode_cursor,
-    _error,
-    _invalid,
-    _Request,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    error_reply,
+    invalid_reply,
 )
 
 if TYPE_CHECKING:
     from campaign_dialer.sandbox.app import SandboxApp
 
 
-def list_calls(app: SandboxApp, req: _Request, scope: Scope) -> Reply:
+def list_calls(app: SandboxApp, req: Request, scope: Scope) -> Reply:
     """GET /v1/calls: filters, `created_after`, `limit` and the cursor, newest state of each."""
     query = parse_qs(req.query, keep_blank_values=True)
     params = {name: values[-1] for name, values in query.items()}
@@ -44,22 +44,22 @@ def list_calls(app: SandboxApp, req: _Request, scope: Scope) -> Reply:
     if "created_after" in params:
         try:
             # An unencoded "+00:00" arrives as " 00:00": take it as meant.
-            text = _BROKEN_OFFSET.sub(r"\1+\2", params["created_after"])
+            text = BROKEN_OFFSET.sub(r"\1+\2", params["created_after"])
             after = datetime.fromisoformat(text)
             if after.tzinfo is None:
                 after = after.replace(tzinfo=UTC)
-            after_us = (after - _EPOCH) // timedelta(microseconds=1)
+            after_us = (after - EPOCH) // timedelta(microseconds=1)
         except ValueError:
             fields["created_after"] = "must be an ISO 8601 timestamp"
     start = 0
     if params.get("cursor"):
-        decoded = _decode_cursor(params["cursor"])
+        decoded = decode_cursor(params["cursor"])
         if decoded is None:
             fields["cursor"] = "is not a cursor returned by this API"
         else:
             start = decoded
     if fields:
-        return _invalid(fields)
+        return invalid_reply(fields)
     to = params.get("to") or None
     contact_id = params.get("contact_id") or None
     agent_id = params.get("agent_id") or None
@@ -92,28 +92,28 @@ def list_calls(app: SandboxApp, req: _Request, scope: Scope) -> Reply:
     envelope: dict[str, Any] = {
         "success": True,
         "data": items,
-        "next_cursor": _encode_cursor(page[-1].seq + 1) if more else None,
+        "next_cursor": encode_cursor(page[-1].seq + 1) if more else None,
     }
     app._maybe_unknown_fields(req, envelope, items)
-    return Reply(200, _dumps(envelope), [_JSON])
+    return Reply(200, dumps(envelope), [JSON_TYPE])
 
 
 def admin(app: SandboxApp, method: str, path: str, raw: bytes) -> Reply:
     """/_sandbox/health, audit, dnc and recordings: what tests and the demo ask of the sandbox."""
     if path == "/_sandbox/health" and method == "GET":
-        return Reply(200, _dumps({"ok": True, **app.stats()}), [_JSON])
+        return Reply(200, dumps({"ok": True, **app.stats()}), [JSON_TYPE])
     if path == "/_sandbox/audit" and method == "GET":
-        return Reply(200, _dumps(app.audit()), [_JSON])
+        return Reply(200, dumps(app.audit()), [JSON_TYPE])
     if path == "/_sandbox/dnc" and method == "POST":
         try:
             number = json.loads(raw)["phone_number"]
             app.add_dnc(number)
         except (ValueError, KeyError, TypeError):
-            return _invalid({"phone_number": "must be E.164"})
-        return Reply(200, _dumps({"success": True, "data": {"phone_number": number}}), [_JSON])
+            return invalid_reply({"phone_number": "must be E.164"})
+        return Reply(200, dumps({"success": True, "data": {"phone_number": number}}), [JSON_TYPE])
     if path.startswith("/_sandbox/recordings/") and method == "GET":
         call_id = path.rsplit("/", 1)[-1].removesuffix(".mp3")
         call = app._by_id.get(call_id)
         if call is not None and call.recording_url is not None:
             return Reply(200, b"", [(b"content-type", b"audio/mpeg")])
-    return _error(404, "not_found", f"No route for {method} {path}")
+    return error_reply(404, "not_found", f"No route for {method} {path}")

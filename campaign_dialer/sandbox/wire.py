@@ -23,15 +23,15 @@ Receive = Callable[[], Awaitable[Message]]
 
 Send = Callable[[Message], Awaitable[None]]
 
-_JSON = (b"content-type", b"application/json")
+JSON_TYPE = (b"content-type", b"application/json")
 
-_HTML = (b"content-type", b"text/html; charset=utf-8")
+HTML_TYPE = (b"content-type", b"text/html; charset=utf-8")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 
-_HTML_5XX = {
+HTML_5XX = {
     500: "500 Internal Server Error",
     502: "502 Bad Gateway",
     503: "503 Service Temporarily Unavailable",
@@ -41,7 +41,7 @@ _HTML_5XX = {
 
 _MAX_BODY = 64 * 1024
 
-_BROKEN_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
+BROKEN_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
 
 
 
@@ -58,7 +58,7 @@ def iso_ms(ts: float) -> str:
 
 
 
-def _dumps(obj: Any) -> bytes:
+def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
@@ -78,7 +78,7 @@ class Reply:
 
 
 @dataclass
-class _IdemRecord:
+class IdemRecord:
     body_hash: str
     created: float
     in_flight: bool = True
@@ -87,7 +87,7 @@ class _IdemRecord:
 
 
 @dataclass
-class _Request:
+class Request:
     """One API request as the audit sees it."""
 
     t: float
@@ -106,7 +106,7 @@ class _Request:
 
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -123,7 +123,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def send_reply(send: Send, reply: Reply) -> None:
     body = reply.body
     headers = [*reply.headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -137,28 +137,30 @@ async def _send_reply(send: Send, reply: Reply) -> None:
 
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def request_headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope["headers"]}
 
 
 
-def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Reply:
+def error_reply(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Reply:
     envelope = {
         "success": False,
         "message": message,
         "error": {"code": code, "details": details or {}},
     }
-    return Reply(status, _dumps(envelope), [_JSON], error_code=code)
+    return Reply(status, dumps(envelope), [JSON_TYPE], error_code=code)
 
 
 
-def _invalid(fields: dict[str, str]) -> Reply:
-    return _error(422, "validation_error", "The request is invalid", {"fields": fields})
+def invalid_reply(fields: dict[str, str]) -> Reply:
+    return error_reply(422, "validation_error", "The request is invalid", {"fields": fields})
 
 
 
-def _validate(body: dict[str, Any]) -> dict[str, str]:
+def validate_call(body: dict[str, Any]) -> dict[str, str]:
     fields: dict[str, str] = {}
     agent_id = body.get("agent_id")
     if agent_id is None or agent_id == "":
@@ -185,12 +187,12 @@ def _validate(body: dict[str, Any]) -> dict[str, str]:
 
 
 
-def _encode_cursor(seq: int) -> str:
+def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
 
 
-def _decode_cursor(cursor: str) -> int | None:
+def decode_cursor(cursor: str) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
