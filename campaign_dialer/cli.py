@@ -16,6 +16,8 @@ from rich.markup import escape
 from campaign_dialer import __version__, log
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
+from campaign_dialer.sandbox.cli import main as sandbox_main
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,7 @@ def _rest_days(text: str) -> float:
 
 
 def _listen(text: str) -> tuple[str, int]:
+    # Lazy: config_ops loads pydantic, which `--help` and a usage error need not pay for.
     from campaign_dialer.config_ops import parse_listen
 
     try:
@@ -235,8 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--name", metavar="NAME",
                      help="the campaign's name (default: from the export's file name)")
 
-    from campaign_dialer.sandbox.cli import build_parser as sandbox_parser
-
     sbp = sandbox_parser()
     parents: list[Any] = [sbp]
     sub.add_parser(
@@ -278,8 +279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
-        from campaign_dialer.sandbox.cli import main as sandbox_main
-
         return sandbox_main(_sandbox_argv(argv))
     level = args.log_level or ("warning" if args.command == "demo" else "info")
     log.configure(level, json=args.log_json)
@@ -312,6 +311,8 @@ def _fail(message: str, code: ExitCode, *, json_logs: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> ExitCode:
+    # Lazy: the commands load pandas, pyarrow, the engine and the store; `--help`, `--version`
+    # and a usage error answer before any of it (measured with `python -X importtime`).
     from campaign_dialer import commands
 
     cmd = args.command

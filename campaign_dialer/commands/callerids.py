@@ -11,11 +11,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
+from campaign_dialer.compliance.callerid import Caps, PoolNumber, pool_capacity
 from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.config_callerid import CallerIdSection
 from campaign_dialer.errors import NotApplicable
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.planning import open_campaign_history
 from campaign_dialer.store import HistoryStore, NumberRest, iso
 
 HOUR, DAY = timedelta(hours=1), timedelta(hours=24)
@@ -65,9 +71,6 @@ def rest_row(r: NumberRest) -> dict[str, Any]:
 
 
 def caller_id_table(data: dict[str, Any]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
     t = Table(title="caller IDs (every campaign sharing the contact history)")
     for col in ("number", "id", "last hour", "24 h", "resting until"):
         t.add_column(col, justify="right" if col in ("last hour", "24 h") else "left")
@@ -85,8 +88,6 @@ def caller_id_command(
 ) -> ExitCode:
     """Rest a pool number by hand (for `days`, default the campaign's `rest_days`), or end
     its rest. Every campaign sharing the history obeys it at its next claim."""
-    from campaign_dialer.planning import open_campaign_history
-
     campaign = load_campaign(path, check_inputs=False)
     cid = campaign.model.caller_id
     if cid is None:
@@ -121,9 +122,6 @@ def caller_id_outlook(
     """`check`'s caller-ID part: the pool's capacity against the forecast's calls a day, the
     day the pace would exhaust it, the states where local presence is off; without a pool,
     whether one number would carry more calls a day than a number can keep answerable."""
-    from campaign_dialer.compliance.callerid import Caps, PoolNumber, pool_capacity
-    from campaign_dialer.config_callerid import CallerIdSection
-
     days = forecast.get("days", [])
     busiest = max(days, key=lambda d: d["rows"], default=None)
     # the pace the forecast expects (pacing, or fewer when live calls hold the lines)

@@ -10,14 +10,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.commands.callerids import caller_id_lines, caller_id_outlook
 from campaign_dialer.commands.check_adaptive import adaptive_lines, adaptive_outlook
 from campaign_dialer.commands.tables import fate_table
+from campaign_dialer.compliance import RULES_MAX_AGE_DAYS, dnc_age_days
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
+from campaign_dialer.monitor.budget import budget_zone, projection, projection_lines, spend_of
+from campaign_dialer.planning import make_plan
+from campaign_dialer.report import display_zone
+from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
+from campaign_dialer.store import JournalError
+from campaign_dialer.store.access import existing_journal
 
 PLAN_CSV_COLUMNS = [
     "row", "contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension",
@@ -32,8 +44,6 @@ UNREADABLE_SHOWN = 20
 def plan_frame(plan: Any) -> Any:
     """plan.csv: every row with its fate, the number chosen, its zones and next window; the
     column names are results.csv's where they overlap."""
-    import pandas as pd
-
     cf = plan.contacts.frame.reset_index(drop=True)
     rows = plan.rows.frame()  # columns: no Python object per row
     nxt = rows["next_open"]
@@ -107,8 +117,6 @@ def check_inputs_data(plan: Any) -> dict[str, Any]:
     for name, df in gate.dnc.unreadable.items():
         unreadable[name] = cells(df)
     warnings = list(contacts.warnings) + list(gate.dnc.warnings)
-    from campaign_dialer.compliance import RULES_MAX_AGE_DAYS
-
     warnings += gate.dnc.age_warnings(plan.at)
     summary = compliance_summary(plan)
     rules = summary["rules"]
@@ -133,8 +141,6 @@ def check_inputs_data(plan: Any) -> dict[str, Any]:
 def compliance_summary(plan: Any) -> dict[str, Any]:
     """What a compliance officer asks before dialing: lists with kinds and ages, reassigned
     checks and their coverage, consent sources, the rules table's date."""
-    from campaign_dialer.compliance import dnc_age_days
-
     gate, at = plan.gate, plan.at
     lists = []
     for name in gate.dnc.sources:
@@ -206,9 +212,6 @@ def compliance_lines(c: dict[str, Any]) -> list[str]:
 
 
 def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> ExitCode:
-    from campaign_dialer.planning import make_plan
-    from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
-
     campaign = load_campaign(path)
     # As `run` does: a key in the environment never reaches the output, whatever file the
     # campaign points at (an `inputs.contacts = ".env"` would echo it in an error).
@@ -284,10 +287,6 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
 def plan_forecast(campaign: Campaign, plan: Any,
                   placements: dict[int, datetime] | None = None) -> dict[str, Any]:
     """`check`'s forecast: rows the journal already settled are left out."""
-    from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
-    from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import existing_journal
-
     settled: list[int] = []
     attempts: list[Any] = []
     try:
@@ -301,8 +300,6 @@ def plan_forecast(campaign: Campaign, plan: Any,
         if campaign.store_url is not None:
             raise
         settled = []  # an unreadable journal file: `status` says why; the plan stands
-    from campaign_dialer.report import display_zone
-
     secs, source = expected_call_seconds(campaign, plan.history)
     out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled,
                    placements=placements)
@@ -311,8 +308,6 @@ def plan_forecast(campaign: Campaign, plan: Any,
     out["finishes_at_local"] = (
         datetime.fromisoformat(out["finishes_at"].replace("Z", "+00:00")).astimezone(zone)
         .strftime("%a %Y-%m-%d %H:%M %Z") if out["finishes_at"] else None)
-    from campaign_dialer.monitor.budget import budget_zone, projection, spend_of
-
     model = campaign.model
     spend = spend_of(attempts, now=plan.at, zone=budget_zone(model.report.display_timezone))
     out["budget"] = projection(model.budget, model.report, spend, int(out["rows_to_place"]),
@@ -338,16 +333,11 @@ def forecast_lines(f: dict[str, Any]) -> list[str]:
                    f"{wait['first'][0]['why']}")
     else:
         out.append("  no row is left waiting")
-    from campaign_dialer.monitor.budget import projection_lines
-
     out += projection_lines(f.get("budget"))
     return out
 
 
 def _mapping_table(inputs: dict[str, Any]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
     t = Table(title="Columns understood")
     t.add_column("role")
     t.add_column("column(s)")

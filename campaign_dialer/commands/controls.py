@@ -16,15 +16,20 @@ from campaign_dialer.commands.lock import campaign_lock
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.errors import CampaignLocked, NotApplicable, NotRunYet
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.store import UNRESOLVED, Journal, JournalError
+from campaign_dialer.store.access import (
+    control_journal,
+    existing_journal,
+    on_postgres,
+    processes,
+    where,
+)
 
 if TYPE_CHECKING:
     from campaign_dialer.store.interface import JournalStore
 
 
 def control(path: Path, action: str) -> ExitCode:
-    from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import control_journal
-
     campaign = load_campaign(path, check_inputs=False)
     state = {"pause": "paused", "resume": "active", "cancel": "canceled"}[action]
     with control_journal(campaign) as journal:
@@ -53,8 +58,6 @@ def control(path: Path, action: str) -> ExitCode:
 
 def release(path: Path, *, as_called: bool, rows: list[int] | None = None) -> ExitCode:
     """A person's decision on calls neither replay nor lookup could confirm."""
-    from campaign_dialer.store import UNRESOLVED
-
     campaign = load_campaign(path, check_inputs=False)
     with _no_run_going(campaign) as journal:
         if rows:
@@ -87,11 +90,7 @@ def _no_run_going(campaign: Campaign) -> Iterator[JournalStore]:
 
     SQLite: the run lock, held for the block. PostgreSQL: no process of the registry alive
     (a process that dies is counted out once its lease expires)."""
-    from campaign_dialer.store.access import existing_journal, on_postgres, processes, where
-
     if not on_postgres(campaign):
-        from campaign_dialer.store import Journal
-
         if not campaign.journal_path.exists():
             raise NotRunYet(
                 f"{campaign.name}: nothing has run yet, so no call waits for a decision; "

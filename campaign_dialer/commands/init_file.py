@@ -18,6 +18,7 @@ from typing import Any
 
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
+from campaign_dialer.commands.check_plan import check
 from campaign_dialer.config import (
     ApiSection,
     CampaignSection,
@@ -27,6 +28,7 @@ from campaign_dialer.config import (
     RedialSection,
 )
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, KEY_PATTERN
+from campaign_dialer.contacts import ContactsError, load_contacts
 from campaign_dialer.errors import DialerError, NotApplicable
 from campaign_dialer.exitcodes import ExitCode
 
@@ -90,8 +92,6 @@ def detect_columns(contacts: Path, region: str) -> tuple[dict[str, Any], Any, li
 
     A phone column with no readable number would be refused when named explicitly (the
     wrong column?): it is left out and said, as detection reads nothing from it either."""
-    from campaign_dialer.contacts import ContactsError, load_contacts
-
     found = load_contacts(contacts, default_region=region)
     phones = [p for p in found.phone_columns if not re.search(r" #\d+$", p)]
     columns: dict[str, Any] = {}
@@ -264,8 +264,6 @@ def init(
     clock: Clock | None = None,
 ) -> ExitCode:
     """Write a campaign file for `contacts`, then `check` it; 64 if `out` exists."""
-    from campaign_dialer.commands.check_plan import check
-
     dnc = list(dnc or [])
     if out.exists() or out.is_symlink():
         raise NotApplicable(_exists(out))

@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from campaign_dialer import log
+from campaign_dialer import report as rep
+from campaign_dialer.commands.state import history_attempts
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.errors import DialerError, NotRunYet
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.planning import load_campaign_contacts
+from campaign_dialer.results import write_results, write_transcripts
+from campaign_dialer.store.access import existing_journal, on_postgres, where
 
 
 def results(path: Path) -> ExitCode:
-    from campaign_dialer.planning import load_campaign_contacts
-    from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store.access import existing_journal
-
     campaign = load_campaign(path)
     with existing_journal(campaign) as journal:
         if journal is None or not _has_run(journal):
@@ -31,8 +32,6 @@ def results(path: Path) -> ExitCode:
 
 
 def report(paths: list[Path], *, text: bool = False, as_json: bool = False) -> ExitCode:
-    from campaign_dialer import report as rep
-
     def load(path: Path) -> Campaign:
         return load_campaign(path, check_inputs=False)
 
@@ -46,8 +45,6 @@ def _require_a_run(campaign: Campaign) -> None:
     """66 for a journal that only holds a `pause`/`cancel` given before the first run: an
     empty report that exits 0 reads as "the campaign ran and nobody was reached". A missing
     or unreadable journal is left to the report, which says so with its own exit code."""
-    from campaign_dialer.store.access import existing_journal
-
     try:
         with existing_journal(campaign) as journal:
             if journal is not None and _has_run(journal):
@@ -72,9 +69,6 @@ def _journal_lost(campaign: Campaign, journal: object, what: str) -> None:
     "nothing has run yet" would send a person looking for the wrong problem."""
     if journal is not None:
         return
-    from campaign_dialer.commands.state import history_attempts
-    from campaign_dialer.store.access import on_postgres, where
-
     try:
         known = 0 if on_postgres(campaign) else history_attempts(campaign)
     except DialerError:  # a history that cannot be read: the plain "not run" message stands
@@ -88,7 +82,5 @@ def _journal_lost(campaign: Campaign, journal: object, what: str) -> None:
 
 
 def _no_run_at(campaign: Campaign, journal: object) -> str:
-    from campaign_dialer.store.access import where
-
     what = "no journal" if journal is None else "no run in the journal"
     return f"{what} at {where(campaign)}"

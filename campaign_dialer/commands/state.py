@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.commands.callerids import caller_id_data, caller_id_table
@@ -14,12 +16,14 @@ from campaign_dialer.commands.lock import lock_held
 from campaign_dialer.commands.tables import dash, fate_table
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.planning import history_path, open_campaign_history
+from campaign_dialer.report import state_label
+from campaign_dialer.store import PLACED, UNRESOLVED
+from campaign_dialer.store.access import existing_journal, on_postgres, process_rows, processes
 from campaign_dialer.vocab import PENDING
 
 
 def status(path: Path, *, as_json: bool = False) -> ExitCode:
-    from campaign_dialer.store.access import existing_journal, on_postgres
-
     campaign = load_campaign(path, check_inputs=False)
     # A journal there but unreadable (or a database unreachable) raises: never "never run".
     with existing_journal(campaign) as journal:
@@ -75,8 +79,6 @@ def status(path: Path, *, as_json: bool = False) -> ExitCode:
 
 def process_table(procs: list[dict[str, Any]]) -> Any:
     """The campaign's `run` processes (PostgreSQL store): who is dialing, and are they alive."""
-    from rich.table import Table
-
     t = Table(title=f"processes: {sum(p['alive'] for p in procs)} alive of {len(procs)}")
     for col in ("host", "pid", "started", "last heartbeat", "alive", "live calls", "rows held"):
         t.add_column(col, justify="right" if col in ("pid", "live calls", "rows held") else "left")
@@ -89,8 +91,6 @@ def process_table(procs: list[dict[str, Any]]) -> Any:
 
 def history_attempts(campaign: Campaign) -> int:
     """How many attempts of this campaign the contact history knows (0 if it has none)."""
-    from campaign_dialer.planning import history_path, open_campaign_history
-
     if not history_path(campaign).exists():
         return 0
     history = open_campaign_history(campaign)
@@ -101,9 +101,6 @@ def history_attempts(campaign: Campaign) -> int:
 
 
 def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
-    from campaign_dialer.store import PLACED
-    from campaign_dialer.store.access import process_rows, processes
-
     fates = journal.fates().values()
     counts = Counter((f.disposition, f.reason or "") for f in fates)
     by_disp = Counter(f.disposition for f in fates)
@@ -112,11 +109,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
     procs = processes(journal)  # None on SQLite: its run lock says whether a run is going
     running = lock_held(campaign) if procs is None else any(p.alive for p in procs)
     last_exit = journal.get_meta("last_exit_code")
-    from campaign_dialer.report import state_label
-
     control = journal.control()
-
-    from campaign_dialer.store import UNRESOLVED
 
     unresolved = [
         {"row": a.row, "attempt": a.attempt, "intent_at": a.intent_at, "error": a.error}
@@ -154,8 +147,6 @@ def caller_ids_now(campaign: Campaign) -> dict[str, Any] | None:
     """The pool's load and rests from the contact history (None without a pool)."""
     if campaign.model.caller_id is None:
         return None
-    from campaign_dialer.planning import open_campaign_history
-
     history = open_campaign_history(campaign)
     try:
         return caller_id_data(campaign, history, Clock.from_env().now())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 
 def fate_table(title: str, by_reason: list[dict[str, Any]], total: int | None = None) -> Any:
-    from rich.table import Table
-
     t = Table(title=title)
     t.add_column("fate")
     t.add_column("reason")

@@ -12,10 +12,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rich.live import Live
+from rich.text import Text
+
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.forecast import expected_call_seconds
+from campaign_dialer.monitor import live_view, render
+from campaign_dialer.planning import history_path, open_campaign_history
+from campaign_dialer.store.access import existing_journal, running
 
 EVERY_S = 2.0
 
@@ -23,8 +30,6 @@ EVERY_S = 2.0
 def watch(path: Path, *, every: float = EVERY_S, frames: int | None = None,
           clock: Clock | None = None) -> ExitCode:
     """Redraw the view every `every` seconds (`frames`: stop after that many, for tests)."""
-    from rich.live import Live
-
     campaign = load_campaign(path, check_inputs=False)
     clock = clock or Clock.from_env()
     con = log.out()
@@ -64,8 +69,6 @@ class _Source:
         self._stack.close()
 
     def _open(self) -> Any:
-        from campaign_dialer.store.access import existing_journal
-
         if self._journal is None:
             stack = ExitStack()
             journal = stack.enter_context(existing_journal(self.campaign))
@@ -77,11 +80,6 @@ class _Source:
         return self._journal
 
     def frame(self) -> Any:
-        from rich.text import Text
-
-        from campaign_dialer.monitor import live_view, render
-        from campaign_dialer.store.access import running
-
         journal = self._open()
         if journal is None:
             return Text(f"{self.campaign.name}: never run; waiting for its first run "
@@ -96,9 +94,6 @@ class _Source:
         if self._expected is None:
             self._expected = float(self.campaign.model.report.expected_call_seconds)
             if self.campaign.model.budget is not None and self.campaign.store_url is None:
-                from campaign_dialer.forecast import expected_call_seconds
-                from campaign_dialer.planning import history_path, open_campaign_history
-
                 if history_path(self.campaign).exists():
                     history = open_campaign_history(self.campaign)
                     try:

@@ -13,9 +13,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
 from campaign_dialer.monitor.budget import budget_zone, figures, spend_of
 from campaign_dialer.monitor.metrics import DEFAULT_NUMBER
 from campaign_dialer.store import FINAL, NOT_CALLED, PLACED, iso, parse_iso
+from campaign_dialer.store.access import process_rows, processes
 from campaign_dialer.vocab import DIALED, ERROR, PENDING, REJECTED, SUPPRESSED
 
 LAST_ERRORS = 8
@@ -27,8 +32,6 @@ def live_view(
 ) -> dict[str, Any]:
     """Everything the page and `status --watch` show, as plain JSON-ready values (on a
     PostgreSQL store with the campaign's `run` processes)."""
-    from campaign_dialer.store.access import process_rows, processes
-
     procs = processes(journal)
     with journal.snapshot():
         fates = journal.fates()
@@ -154,10 +157,6 @@ def budget_view(
 
 def render(view: dict[str, Any]) -> Any:
     """The view as a rich renderable (`status --watch`); every value is shown as text."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
     p, pace, out = view["progress"], view["pace"], view["outcomes"]
     state = ("running" if view["running"] else "not running") + (
         f", {view['control']}" if view["control"] != "active" else "")
