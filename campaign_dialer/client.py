@@ -297,7 +297,7 @@ class VantaxClient:
             transport=transport,
             follow_redirects=False,
             # A proxy from the environment must never see loopback sandbox traffic.
-            trust_env=not _is_loopback_url(base_url),
+            trust_env=not is_loopback_url(base_url),
         )
 
         # The platform's clock as last told by a `Date` header: (its time, our monotonic
@@ -406,7 +406,7 @@ class VantaxClient:
             ) from None
         self._note_date(resp.headers.get("Date"))
         body = _json_or_none(resp)
-        code, message, details = _envelope(body)
+        code, message, details = error_envelope(body)
         # A platform or proxy may quote our Authorization header back: never carry it on.
         message, details = self._hide_key(message), self._hide_key(details)
         self._observe(method, label, resp.status_code, code, started, None)
@@ -416,7 +416,7 @@ class VantaxClient:
                 # with the same key (which answers the original) rather than trusted.
                 raise TransientError(f"{method} {label}: {resp.status_code} with unreadable body")
             return body
-        raise _error_for(resp, method, label, code, message, details)
+        raise error_for(resp, method, label, code, message, details)
 
     def _note_date(self, value: str | None) -> None:
         if not value:
@@ -461,7 +461,8 @@ class _KeyHider:
         return v
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """A loopback API address: the proxy settings of the environment are not used for it."""
     return is_loopback_host(httpx.URL(url).host)
 
 
@@ -472,7 +473,8 @@ def _json_or_none(resp: httpx.Response) -> Any:
         return None
 
 
-def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
+def error_envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
+    """(code, message, details) of an error body, in any of the envelopes the API has sent."""
     if not isinstance(body, dict):
         return None, "", {}
     err = body.get("error")
@@ -489,10 +491,11 @@ def _envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
     return None, str(body.get("message") or ""), {}
 
 
-def _error_for(
+def error_for(
     resp: httpx.Response, method: str, path: str, code: str | None, message: str,
     details: dict[str, Any],
 ) -> VantaxError:
+    """The exception of the error hierarchy an error response stands for."""
     status = resp.status_code
     text = f"{method} {path}: {status}" + (f" {code}" if code else "") + (
         f": {message}" if message else ""

@@ -189,13 +189,13 @@ def test_missing_key_env_is_a_config_error(
 )
 def test_one_loopback_answer_for_config_client_and_clock(host: str, loopback: bool) -> None:
     """Plain http, the simulated clock and the client's proxy bypass ask the same function."""
-    from campaign_dialer.client import _is_loopback_url
+    from campaign_dialer.client import is_loopback_url
     from campaign_dialer.config import is_loopback_host
 
     assert is_loopback_host(host) is loopback
     if host:
         url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        assert _is_loopback_url(f"http://{url_host}:8080/v1") is loopback
+        assert is_loopback_url(f"http://{url_host}:8080/v1") is loopback
 
 
 def test_the_one_campaign_file_writer_round_trips_and_loads(tmp_path: Path) -> None:

@@ -81,15 +81,15 @@ def test_a_cursor_that_repeats_does_not_hang_the_lookup_nor_replay(tmp_path: Pat
 
 
 def test_a_flat_error_envelope_still_gives_its_code() -> None:
-    from campaign_dialer.client import Conflict, DncRejected, _envelope, _error_for
+    from campaign_dialer.client import Conflict, DncRejected, error_envelope, error_for
 
     body = {"success": False, "code": "call_in_progress", "message": "on a call"}
-    code, message, _ = _envelope(body)
+    code, message, _ = error_envelope(body)
     assert (code, message) == ("call_in_progress", "on a call")
     resp = httpx.Response(409, json=body)
-    assert isinstance(_error_for(resp, "POST", "/v1/calls", code, message, {}), Conflict)
+    assert isinstance(error_for(resp, "POST", "/v1/calls", code, message, {}), Conflict)
     dnc = httpx.Response(409, json={"code": "dnc_listed"})
-    assert isinstance(_error_for(dnc, "POST", "/v1/calls", "dnc_listed", "", {}), DncRejected)
+    assert isinstance(error_for(dnc, "POST", "/v1/calls", "dnc_listed", "", {}), DncRejected)
 
 
 class NoTimeBound(FakePlatform):

@@ -69,10 +69,10 @@ class SandboxApp:
         self._revoked = False  # `revoke_keys`: every key refused from then on
         self._dnc: set[str] = set(data.dnc)
         self._pending_dnc: list[tuple[float, str]] = []
-        self._calls: list[Call] = []
-        self._by_id: dict[str, Call] = {}
-        self._by_to: dict[str, list[Call]] = {}
-        self._by_contact: dict[str, list[Call]] = {}
+        self.calls: list[Call] = []
+        self.by_id: dict[str, Call] = {}
+        self.by_to: dict[str, list[Call]] = {}
+        self.by_contact: dict[str, list[Call]] = {}
         self._live: list[tuple[float, int]] = []
         self.peak_live = 0
         rps = config.requests_per_second
@@ -120,7 +120,7 @@ class SandboxApp:
             self._advance(now)
             return {
                 "requests": [dict(r) for r in self._requests],
-                "calls": [c.audit(now) for c in self._calls],
+                "calls": [c.audit(now) for c in self.calls],
                 "webhooks": [] if self.webhooks is None else self.webhooks.audit(),
                 "stats": self._stats(now),
                 "flags": [dict(f, detail=dict(f["detail"])) for f in self.reputation.flags],
@@ -154,7 +154,7 @@ class SandboxApp:
         cfg = self.config
         return {
             "requests": len(self._requests),
-            "calls": len(self._calls),
+            "calls": len(self.calls),
             "live_calls": len(self._live),
             "peak_live_calls": self.peak_live,
             "max_live_calls": cfg.max_live_calls,
@@ -463,7 +463,7 @@ class SandboxApp:
                 409, "dnc_listed", "The number is on the sub-account's Do-Not-Call list",
                 {"contact_id": contact_id} if contact_id else {},
             )
-        for other in self._by_to.get(to, ()):
+        for other in self.by_to.get(to, ()):
             if other.end > now:
                 return error_reply(
                     409, "call_in_progress", "This contact is already on a live call",
@@ -492,12 +492,12 @@ class SandboxApp:
             used = self.data.phone_numbers[self._fault_rng["from_substitute"].choice(others)]
             req.faults.append("from_substitute")
             call_faults.append("from_substitute")
-        seq = len(self._calls)
+        seq = len(self.calls)
         plan, caller = self.reputation.plan(
-            now, seq, used.id, used.number, to, len(self._by_to.get(to, ())), unknown)
+            now, seq, used.id, used.number, to, len(self.by_to.get(to, ())), unknown)
         if self.answers is not None and not caller["declined"]:
             plan, caller["answer_curve"] = self.answers.apply(
-                plan, cfg, to, len(self._by_to.get(to, ())), now, unknown)
+                plan, cfg, to, len(self.by_to.get(to, ())), now, unknown)
         caller.update(from_phone_number_id=asked.id, from_phone_number_id_used=used.id,
                       from_substituted=used is not asked)
         call = Call(
@@ -508,11 +508,11 @@ class SandboxApp:
             idem_key=None if req.idem_key is None else self._scrub(req.idem_key),
             base_url=self.base_url, caller=caller,
         )
-        self._calls.append(call)
-        self._by_id[call.id] = call
-        self._by_to.setdefault(to, []).append(call)
+        self.calls.append(call)
+        self.by_id[call.id] = call
+        self.by_to.setdefault(to, []).append(call)
         if contact_id is not None:
-            self._by_contact.setdefault(contact_id, []).append(call)
+            self.by_contact.setdefault(contact_id, []).append(call)
         heapq.heappush(self._live, (call.end, call.seq))
         self.peak_live = max(self.peak_live, len(self._live))
         if cfg.dnc_on_opt_out and plan.outcome in DNC_OUTCOMES:
@@ -521,7 +521,7 @@ class SandboxApp:
             self._schedule_webhooks(call)
         data = call.to_json(now)
         envelope = {"success": True, "message": "Outbound call initiated", "data": data}
-        self._maybe_unknown_fields(req, envelope, [data])
+        self.maybe_unknown_fields(req, envelope, [data])
         reply = Reply(201, dumps(envelope), [JSON_TYPE], call_id=call.id)
         if self._fires("drop_after_place"):
             req.faults.append("drop_after_place")
@@ -545,7 +545,7 @@ class SandboxApp:
             pass
 
 
-    def _maybe_unknown_fields(
+    def maybe_unknown_fields(
         self, req: Request, envelope: dict[str, Any], calls: list[dict[str, Any]]
     ) -> None:
         if not self._fires("unknown_fields"):
@@ -564,12 +564,12 @@ class SandboxApp:
         if self._fires("get_error"):
             return self._server_error(req, "get_error", html=self._rng.random() < 0.5)
         call_id = req.path[len("/v1/calls/"):]
-        call = self._by_id.get(call_id)
+        call = self.by_id.get(call_id)
         if call is None:
             return error_reply(404, "call_not_found", f"Call {call_id} not found")
         data = call.to_json(req.t)
         envelope = {"success": True, "data": data}
-        self._maybe_unknown_fields(req, envelope, [data])
+        self.maybe_unknown_fields(req, envelope, [data])
         return Reply(200, dumps(envelope), [JSON_TYPE], call_id=call.id)
 
     def _list_calls(self, req: Request, scope: Scope) -> Reply:

@@ -65,11 +65,11 @@ def list_calls(app: SandboxApp, req: Request, scope: Scope) -> Reply:
     agent_id = params.get("agent_id") or None
     statuses = set(params["status"].split(",")) if params.get("status") else None
     if to is not None:
-        candidates: list[Call] = app._by_to.get(to, [])
+        candidates: list[Call] = app.by_to.get(to, [])
     elif contact_id is not None:
-        candidates = app._by_contact.get(contact_id, [])
+        candidates = app.by_contact.get(contact_id, [])
     else:
-        candidates = app._calls[start:]
+        candidates = app.calls[start:]
     now = req.t
     page: list[Call] = []
     more = False
@@ -94,7 +94,7 @@ def list_calls(app: SandboxApp, req: Request, scope: Scope) -> Reply:
         "data": items,
         "next_cursor": encode_cursor(page[-1].seq + 1) if more else None,
     }
-    app._maybe_unknown_fields(req, envelope, items)
+    app.maybe_unknown_fields(req, envelope, items)
     return Reply(200, dumps(envelope), [JSON_TYPE])
 
 
@@ -113,7 +113,7 @@ def admin(app: SandboxApp, method: str, path: str, raw: bytes) -> Reply:
         return Reply(200, dumps({"success": True, "data": {"phone_number": number}}), [JSON_TYPE])
     if path.startswith("/_sandbox/recordings/") and method == "GET":
         call_id = path.rsplit("/", 1)[-1].removesuffix(".mp3")
-        call = app._by_id.get(call_id)
+        call = app.by_id.get(call_id)
         if call is not None and call.recording_url is not None:
             return Reply(200, b"", [(b"content-type", b"audio/mpeg")])
     return error_reply(404, "not_found", f"No route for {method} {path}")
