@@ -1,7 +1,9 @@
-"""What `load_campaign` says of a campaign file it refuses: secrets written into it, pydantic's
-errors as "key: problem" with a did-you-mean, input files that are missing or the wrong kind.
+"""What `load_campaign` says of a campaign file's values it refuses: secrets written into it, a
+key the client could not send, a placeholder agent, a host beyond loopback, and pydantic's
+errors as "key: problem" with a did-you-mean.
 
-Kept apart from `config` (the file's keys and their types) so the schema reads on its own.
+Knows neither the model (`config_model`) nor the loaded campaign (`config`, which checks the
+input files a campaign names): both use these, so the schema reads on its own.
 """
 
 from __future__ import annotations
