@@ -31,7 +31,7 @@ class Violation:
     path: str  # relative to the repository, e.g. "campaign_dialer/cli.py"
     kind: str  # "private" or "lazy"
     scope: str  # "private": the imported dotted name; "lazy": the function's qualified name
-    target: str  # "private": ""; "lazy": the imported module
+    target: str  # "lazy": the imported module; "private": "", or "attribute" for `obj._x`
     line: int = 0
 
     @property
@@ -39,12 +39,17 @@ class Violation:
         return (self.path, self.kind, self.scope, self.target)
 
     def __str__(self) -> str:
-        what = (
-            f"imports the private name {self.scope}"
-            if self.kind == "private"
-            else f"imports {self.target} inside {self.scope}()"
-        )
+        if self.kind == "lazy":
+            what = f"imports {self.target} inside {self.scope}()"
+        elif self.target == "attribute":
+            what = f"reaches into {self.scope}, a private part of another module's object"
+        else:
+            what = f"imports the private name {self.scope}"
         return f"{self.path}:{self.line}: {what}"
+
+
+# A named tuple's public methods and attributes carry an underscore (to leave field names free).
+NAMEDTUPLE_API = frozenset({"_asdict", "_field_defaults", "_fields", "_make", "_replace"})
 
 
 def _is_private(name: str) -> bool:
@@ -95,8 +100,52 @@ def find_violations(source: str, relpath: str) -> list[Violation]:
             if any(_is_private(part) for part in dotted.split(".")):
                 found.append(Violation(relpath, "private", dotted, "", node.lineno))
 
+    # Names this module binds to a module of ours (`from . import gate`, `import x.y as z`):
+    # `gate._rnd(...)` reaches into a private part as surely as `from .gate import _rnd`.
+    modules: dict[str, str] = {}
+    libraries: set[str] = set()  # names bound to a library's objects (its `_x` is its business)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and _is_our_module(alias.name):
+                    modules[alias.asname] = alias.name
+                elif not alias.name.startswith(PACKAGE.name):
+                    libraries.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if not _absolute(node, module, is_package).startswith(PACKAGE.name):
+                libraries.update(alias.asname or alias.name for alias in node.names)
+            for alias, dotted in zip(node.names, imported(node), strict=True):
+                if _is_our_module(dotted):
+                    modules[alias.asname or alias.name] = dotted
+
+    # Private names this module defines (functions, classes, attributes it assigns or reads on
+    # self): `other._x` for any other `_x` is another module's object's insides (`gate._rnd()`).
+    own: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and (
+            isinstance(node.ctx, ast.Store)
+            or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            own.add(node.attr)
+
+    def check_attribute(node: ast.Attribute) -> None:
+        owner = node.value
+        if not (isinstance(owner, ast.Name) and _is_private(node.attr)):
+            return
+        if owner.id in modules:
+            dotted = f"{modules[owner.id]}.{node.attr}"
+            found.append(Violation(relpath, "private", dotted, "", node.lineno))
+        elif owner.id not in ("self", "cls", *libraries) and node.attr not in own | NAMEDTUPLE_API:
+            found.append(
+                Violation(relpath, "private", f"{owner.id}.{node.attr}", "attribute", node.lineno)
+            )
+
     def walk(node: ast.AST, scope: list[str], in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Attribute):
+                check_attribute(child)
             if isinstance(child, ast.Import | ast.ImportFrom):
                 check_private(child)
                 if in_function:
@@ -196,6 +245,7 @@ KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
      "campaign_dialer.compliance.base._ns", ""),
     ("compliance", "campaign_dialer/compliance/plan.py", "private",
      "campaign_dialer.compliance.gate._CONSENT_DETAIL", ""),
+    ("compliance", "campaign_dialer/compliance/plan.py", "private", "gate._rnd", "attribute"),
     ("compliance", "campaign_dialer/compliance/plan.py", "private",
      "campaign_dialer.compliance.tables._area_codes", ""),
     ("compliance", "campaign_dialer/compliance/plan.py", "private",
@@ -456,6 +506,34 @@ def test_the_check_reports_each_kind_of_violation() -> None:
         ("lazy", "f:campaign_dialer.pkg.plan"),
         ("lazy", "C.m:campaign_dialer.engine"),
         ("lazy", "C.n.inner:pandas"),
+    ]
+
+
+def test_reaching_into_another_module_s_private_parts_is_reported() -> None:
+    source = """
+        import sys
+        from . import wire as w
+        from .wire import Gate
+
+        class Lists:
+            def __init__(self):
+                self._paths = ()
+
+            @classmethod
+            def load(cls, paths):
+                out = cls()
+                out._paths = tuple(paths)
+                out._stamps = [sys._getframe()]
+                return out
+
+        def plan(gate: Gate, row):
+            facts = row._replace(x=1)
+            return w._CODES, gate._rnd(row), Gate._cache, facts._asdict(), row._paths
+    """
+    assert _kinds(source, "campaign_dialer/sandbox/app.py") == [
+        ("private", "campaign_dialer.sandbox.wire._CODES"),
+        ("private", "gate._rnd"),
+        ("private", "Gate._cache"),
     ]
 
 
