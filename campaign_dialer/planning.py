@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from campaign_dialer.compliance import (
     EVIDENCE_KEYS,
+    NAT,
     CallingWindow,
     ConsentLedger,
     DncList,
@@ -29,8 +30,9 @@ from campaign_dialer.compliance import (
     Hold,
     ReassignedAnswers,
     StateRules,
-    _from_ns,
+    codes_of,
     decoded,
+    from_ns,
     load_state_rules,
     max_calls_per_24h,
     plan_columns,
@@ -39,7 +41,6 @@ from campaign_dialer.compliance import (
     state_for_number,
 )
 from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_rules
-from campaign_dialer.compliance.holds import NAT, codes_of
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import STRING, Contacts
 from campaign_dialer.results import load_campaign_contacts  # the one reader (check, run, results)
@@ -151,7 +152,7 @@ class PlanRows(Sequence[PlannedRow]):
             disposition=str(c["disposition"][i].as_py()),
             reason=c["reason"][i].as_py(),
             detail=c["detail"][i].as_py() or "",
-            next_open=None if nxt == NAT else _from_ns(nxt),
+            next_open=None if nxt == NAT else from_ns(nxt),
             evidence=ev,
             other_phones=tuple(o.split(" ")) if o else (),
         )
@@ -169,7 +170,7 @@ class PlanRows(Sequence[PlannedRow]):
         reasons = _pylist(c["reason"])
         details = _pylist(c["detail"])
         nxt_ns = c["next_open"]
-        opens = {int(k): _from_ns(int(nxt_ns[k])) for k in np.flatnonzero(nxt_ns != NAT)}
+        opens = {int(k): from_ns(int(nxt_ns[k])) for k in np.flatnonzero(nxt_ns != NAT)}
         ev_lists = [_pylist(c[k]) for k in self._evidence_cols]
         evidence_cols = self._evidence_cols
         ev_cache: dict[tuple[Any, ...], dict[str, str]] = {}
@@ -262,8 +263,7 @@ class Plan:
     contacts: Contacts
     gate: Gate
     dnc_ledger: DncLedger
-    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts on the numbers, before its
-    # later holds (contact_id only, the contact history) that `rows` carry
+    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts (what `rows` carry too)
     rows: PlanRows
     at: datetime
     history: HistoryStore | None = None
@@ -441,7 +441,7 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         contacts = fc.result()
         gate, ledger = fg.result()
     decided = _released(plan_columns, contacts, gate, at)
-    cols = row_columns(decided, contacts.frame, gate, at)
+    cols = row_columns(decided, contacts.frame)
     rows = PlanRows(cols, list(EVIDENCE_KEYS), len(contacts.frame))
     cid_rules = (
         load_caller_id_rules(campaign.caller_id_rules_path)

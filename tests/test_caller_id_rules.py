@@ -132,7 +132,7 @@ def test_a_pool_number_limited_to_a_region_no_area_code_has_is_refused() -> None
     from campaign_dialer.config_callerid import NANP_REGIONS, CallerIdSection
 
     known = set()
-    for code in tables._area_codes().values():
+    for code in tables.area_codes().values():
         known.update(code.states)
     assert known and known <= NANP_REGIONS
     ok = CallerIdSection.model_validate(

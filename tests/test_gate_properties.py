@@ -21,16 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_dialer.compliance import (
+    NAT,
     CallingWindow,
     ConsentLedger,
     DncList,
     Gate,
     LedgerNumbers,
-    _from_ns,
+    from_ns,
     plan_columns,
     row_columns,
 )
-from campaign_dialer.compliance.holds import NAT
 from campaign_dialer.contacts import load_contacts
 from campaign_dialer.vocab import GATE_REASONS
 
@@ -132,7 +132,7 @@ def test_the_plan_and_check_agree_row_by_row(
         gate, c = _world(Path(tmp), contacts, dnc, ledger, consent, require_consent,
                          allow_cid_only, history)
     f = c.frame  # type: ignore[attr-defined]
-    cols = row_columns(plan_columns(c, gate, at), f, gate, at)  # type: ignore[arg-type]
+    cols = row_columns(plan_columns(c, gate, at), f)  # type: ignore[arg-type]
     for i in range(len(f)):
         r = f.iloc[i]
 
@@ -152,7 +152,7 @@ def test_the_plan_and_check_agree_row_by_row(
         nxt = int(cols["next_open"][i])
         plan = (
             cols["disposition"][i].as_py(), cols["reason"][i].as_py(),
-            cols["detail"][i].as_py() or "", None if nxt == NAT else _from_ns(nxt),
+            cols["detail"][i].as_py() or "", None if nxt == NAT else from_ns(nxt),
         )
         assert plan == (v.disposition, v.reason, v.detail, v.next_open), (i, r.to_dict())
         assert v.reason is None or v.reason in GATE_REASONS  # one vocabulary (vocab.py)
@@ -247,16 +247,16 @@ def test_instant_to_ns_and_back_is_what_pandas_says(naive: datetime, offset_min:
 
     import pandas as pd
 
-    from campaign_dialer.compliance.base import _from_ns, _ns
+    from campaign_dialer.compliance.base import from_ns, to_ns
 
     at = naive.replace(tzinfo=timezone(timedelta(minutes=offset_min)))
-    ns = _ns(at)
+    ns = to_ns(at)
     assert ns == pd.Timestamp(at).tz_convert("UTC").as_unit("ns").value
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for n in (ns, ns + 999, ns - 1):
-            assert _from_ns(n) == pd.Timestamp(n, unit="ns", tz="UTC").to_pydatetime()
-    assert _from_ns(ns) == at
+            assert from_ns(n) == pd.Timestamp(n, unit="ns", tz="UTC").to_pydatetime()
+    assert from_ns(ns) == at
 
 
 @settings(max_examples=300, deadline=None)
@@ -264,12 +264,12 @@ def test_instant_to_ns_and_back_is_what_pandas_says(naive: datetime, offset_min:
 def test_one_number_as_int_is_what_the_vectorised_key_says(number: str) -> None:
     import pyarrow as pa
 
-    from campaign_dialer.compliance.base import _e164_int, _e164_ints
+    from campaign_dialer.compliance.base import e164_int, e164_ints
 
     try:
-        expected = int(_e164_ints(pa.array([number], type=pa.large_string()))[0])
+        expected = int(e164_ints(pa.array([number], type=pa.large_string()))[0])
     except (pa.ArrowInvalid, ValueError):
         with pytest.raises((pa.ArrowInvalid, ValueError)):
-            _e164_int(number)
+            e164_int(number)
         return
-    assert _e164_int(number) == expected
+    assert e164_int(number) == expected

@@ -18,8 +18,8 @@ from campaign_dialer.compliance import (
     DncList,
     Gate,
     ReassignedAnswers,
-    _day_ns,
-    _ns,
+    day_ns,
+    to_ns,
 )
 
 from .e2e_support import KEY, numbers, run_cli, write_campaign
@@ -161,10 +161,10 @@ def test_rnd_rule_property(
     rnd = ReassignedAnswers(Path("x"), frame)
     grant = datetime(2026, 1, 1, 15, tzinfo=UTC) + timedelta(days=grant_day)
     code, queried = rnd.decide(
-        np.array([12125550100]), np.array([_ns(grant)]), np.array([True]), require=require
+        np.array([12125550100]), np.array([to_ns(grant)]), np.array([True]), require=require
     )
     any_yes = any(r == "yes" for _, r in answers)
-    vouched = any(r == "no" and _day_ns(base + timedelta(days=d)) <= _ns(grant)
+    vouched = any(r == "no" and day_ns(base + timedelta(days=d)) <= to_ns(grant)
                   for d, r in answers)
     if any_yes:
         assert code[0] == 1  # never called on a grant from the number's previous owner

@@ -45,9 +45,10 @@ Choices a careful compliance engineer makes here, and why (each one is tested):
   against local DNC lists (no number; the evidence says so) and have no zone unless the CSV
   gives one (so, by default, they are not callable). The platform's own DNC check still applies.
 
-Modules, one job each: `tables` (area codes), `rules` and `holiday` (the state rules table),
-`window`, `dnc`, `ledger`, `consent`, `reassigned`, `gate` (the one decision), `plan` and
-`holds` (the same decision for a whole file, vectorised), `inputs` (loading them at once).
+Modules, one job each: `tables` (area codes), `state_rules` and `holiday` (the state rules table),
+`window`, `dnc`, `ledger`, `consent`, `reassigned` (the inputs); `rules` (every rule, once:
+its one-row and its column check, in the one ordered list), `gate` (the one decision, one row)
+and `plan` (the same walk for a whole file), `inputs` (loading them at once).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ from campaign_dialer.compliance.base import (
     NO_PHONE_DNC,
     US_FEDERAL_WINDOW,
     ComplianceError,
-    _from_ns,
-    _ns,
+    from_ns,
+    to_ns,
 )
 from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
 from campaign_dialer.compliance.dnc import DncList, DncListMeta, dnc_age_days
@@ -73,20 +74,22 @@ from campaign_dialer.compliance.gate import (
     Hold,
     Verdict,
 )
-from campaign_dialer.compliance.holds import row_columns
 from campaign_dialer.compliance.holiday import us_federal_holidays
 from campaign_dialer.compliance.inputs import load_inputs
 from campaign_dialer.compliance.ledger import LedgerNumbers, LedgerView
 from campaign_dialer.compliance.plan import (
+    NAT,
     PLAN_COLUMNS,
     build_plan,
+    codes_of,
     decoded,
     plan_columns,
     plan_columns_frame,
     plan_counts,
+    row_columns,
 )
-from campaign_dialer.compliance.reassigned import ReassignedAnswers, _day_ns
-from campaign_dialer.compliance.rules import (
+from campaign_dialer.compliance.reassigned import ReassignedAnswers, day_ns
+from campaign_dialer.compliance.state_rules import (
     RULES_MAX_AGE_DAYS,
     StateRules,
     builtin_state_rules,
@@ -104,6 +107,7 @@ __all__ = [
     "DNC_WARN_AGE_DAYS",
     "EVIDENCE_KEYS",
     "LOOKAHEAD_DAYS",
+    "NAT",
     "NO_PHONE_DETAIL",
     "NO_PHONE_DNC",
     "PLAN_COLUMNS",
@@ -124,10 +128,13 @@ __all__ = [
     "StateRules",
     "Verdict",
     "WindowDecision",
-    "_day_ns",
-    "_from_ns",
-    "_ns",
+    "day_ns",
+    "from_ns",
+    "to_ns",
     "build_plan",
+    "codes_of",
+    "day_ns",
+    "from_ns",
     "builtin_state_rules",
     "decoded",
     "dnc_age_days",
@@ -141,6 +148,7 @@ __all__ = [
     "plan_counts",
     "row_columns",
     "state_for_number",
+    "to_ns",
     "states_for_number",
     "us_federal_holidays",
 ]

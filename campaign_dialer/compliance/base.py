@@ -46,10 +46,10 @@ class ComplianceError(InputError):
     """A DNC or consent file cannot be used: the CLI exits 65 before any call."""
 
 
-_E164 = re.compile(r"\+[1-9]\d{5,14}")
+E164_PATTERN = re.compile(r"\+[1-9]\d{5,14}")
 
 
-def _aware(at: datetime, name: str = "at") -> datetime:
+def aware(at: datetime, name: str = "at") -> datetime:
     if not isinstance(at, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
@@ -61,43 +61,43 @@ def _aware(at: datetime, name: str = "at") -> datetime:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _ns(at: datetime) -> int:
+def to_ns(at: datetime) -> int:
     """Nanoseconds since the epoch of an aware instant (exact: datetimes hold microseconds).
 
     Integer arithmetic, as pandas does it, without a Timestamp per call: the gate asks at
     every dial."""
-    d = _aware(at) - _EPOCH
+    d = aware(at) - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1_000
 
 
-def _from_ns(ns: int) -> datetime:
-    """The instant of `_ns`, in UTC (nanoseconds below a microsecond dropped, as pandas'
+def from_ns(ns: int) -> datetime:
+    """The instant of `to_ns`, in UTC (nanoseconds below a microsecond dropped, as pandas'
     `to_pydatetime` does)."""
     return _EPOCH + timedelta(microseconds=ns // 1_000)
 
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array:
+def arrow_strings(values: pd.Series) -> pa.Array:
     arr = pa.array(values.astype(STRING), type=pa.large_string())
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def _e164_int(number: str) -> int:
-    """`_e164_ints` of one number: the dial-time check asks one at a time."""
+def e164_int(number: str) -> int:
+    """`e164_ints` of one number: the dial-time check asks one at a time."""
     digits = number[1:]
     if digits.isascii() and digits.isdigit() and len(digits) <= 18:
         return int(digits)
-    return int(_e164_ints(pa.array([number], type=pa.large_string()))[0])
+    return int(e164_ints(pa.array([number], type=pa.large_string()))[0])
 
 
-def _e164_ints(numbers: pa.Array) -> np.ndarray:
+def e164_ints(numbers: pa.Array) -> np.ndarray:
     """E.164 strings as int64 (digits after "+"; -1 for null): injective, since no country
     code starts with 0 and E.164 has at most 15 digits; hashing and sorting ints is fast."""
     digits = pc.utf8_slice_codeunits(numbers, 1)
     return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
 
 
-def _positions(keys: pd.Index, queries: np.ndarray) -> np.ndarray:
+def positions(keys: pd.Index, queries: np.ndarray) -> np.ndarray:
     """Index of each query in `keys` (unique int64; its hash table is built once), -1 if absent."""
     if len(keys) == 0:
         return np.full(len(queries), -1, dtype=np.int64)

@@ -16,12 +16,12 @@ from campaign_dialer.compliance.base import (
     CONSENT_REVOKED,
     NO_CONSENT,
     ComplianceError,
-    _arrow_strings,
-    _e164_ints,
-    _from_ns,
-    _ns,
-    _positions,
+    arrow_strings,
+    e164_ints,
     file_stamp,
+    from_ns,
+    positions,
+    to_ns,
 )
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
 from campaign_dialer.contacts.csvfile import (
@@ -124,9 +124,9 @@ class ConsentLedger:
         key_code[~is_phone] = c_codes + len(p_keys)
         self._key_code = key_code
         self._event_ns = events["event_ns"].to_numpy(dtype=np.int64)
-        self._phone_keys = _arrow_strings(pd.Series(p_keys, dtype=STRING))
-        self._phone_ints = pd.Index(_e164_ints(self._phone_keys))
-        self._cid_keys = _arrow_strings(pd.Series(c_keys, dtype=STRING))
+        self._phone_keys = arrow_strings(pd.Series(p_keys, dtype=STRING))
+        self._phone_ints = pd.Index(e164_ints(self._phone_keys))
+        self._cid_keys = arrow_strings(pd.Series(c_keys, dtype=STRING))
         self._key_dict: dict[tuple[str, str], int] | None = None
         self._order: np.ndarray | None = None
         self._sorted_codes = np.zeros(0, dtype=np.int64)
@@ -186,7 +186,7 @@ class ConsentLedger:
         self, *, phone_e164: str | None, contact_id: str | None, at: datetime
     ) -> ConsentDecision:
         """Consent at `at`: the latest event by time at or before it decides."""
-        at_ns = _ns(at)
+        at_ns = to_ns(at)
         best = -1
         for kind, key in (("p", phone_e164), ("c", contact_id)):
             code = self._code(kind, key)
@@ -213,13 +213,13 @@ class ConsentLedger:
     ) -> np.ndarray:
         """Vectorised: position of the deciding event per contact (-1 when none).
 
-        `phones`: E.164 strings, or their `_e164_ints` keys."""
-        ints = phones if isinstance(phones, np.ndarray) else _e164_ints(phones)
+        `phones`: E.164 strings, or their `e164_ints` keys."""
+        ints = phones if isinstance(phones, np.ndarray) else e164_ints(phones)
         mask = self._event_ns <= at_ns
         latest = np.full(len(self._phone_keys) + len(self._cid_keys), -1, dtype=np.int64)
         np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
         best = np.full(len(phones), -1, dtype=np.int64)
-        pos = _positions(self._phone_ints, ints)
+        pos = positions(self._phone_ints, ints)
         hit = pos >= 0
         best[hit] = latest[pos[hit]]
         if len(self._cid_keys):
@@ -388,8 +388,8 @@ def _decision(
     expires_text: str,
     at_ns: int,
 ) -> ConsentDecision:
-    event_at = _from_ns(event_ns)
-    expires = None if expires_ns == _NO_EXPIRY else _from_ns(expires_ns)
+    event_at = from_ns(event_ns)
+    expires = None if expires_ns == _NO_EXPIRY else from_ns(expires_ns)
     src = source or None
     if revoke:
         reason: str | None = CONSENT_REVOKED

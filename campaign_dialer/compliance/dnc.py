@@ -13,16 +13,16 @@ import pandas as pd
 import pyarrow as pa
 
 from campaign_dialer.compliance.base import (
-    _E164,
     DATED_KINDS,
     DNC_MAX_AGE_DAYS,
     DNC_WARN_AGE_DAYS,
+    E164_PATTERN,
     ComplianceError,
-    _arrow_strings,
-    _aware,
-    _e164_ints,
-    _positions,
+    arrow_strings,
+    aware,
+    e164_ints,
     file_stamp,
+    positions,
 )
 from campaign_dialer.compliance.ledger import LedgerView
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
@@ -52,7 +52,7 @@ class DncListMeta:
 
 def dnc_age_days(as_of: date, at: datetime) -> int:
     """Whole days from the list's date to the moment of dialing (UTC calendar days)."""
-    return (_aware(at).astimezone(UTC).date() - as_of).days
+    return (aware(at).astimezone(UTC).date() - as_of).days
 
 
 
@@ -192,8 +192,8 @@ class DncList:
     """Local Do-Not-Call lists plus the ledger, normalised; O(1) membership."""
 
     def __init__(self, numbers: pd.Series, source_codes: np.ndarray, sources: list[str]) -> None:
-        # numbers are keyed as int64 (see `_e164_ints`); the first list holding one is evidence
-        ints = _e164_ints(_arrow_strings(numbers.reset_index(drop=True)))
+        # numbers are keyed as int64 (see `e164_ints`); the first list holding one is evidence
+        ints = e164_ints(arrow_strings(numbers.reset_index(drop=True)))
         keep = ~pd.Index(ints).duplicated(keep="first") & (ints >= 0)
         self._ints = pd.Index(ints[keep])
         self._source = np.asarray(source_codes, dtype=np.int32)[keep]
@@ -318,7 +318,7 @@ class DncList:
 
     def _listed(self, e164: str) -> str | None:
         """The list holding the number as loaded (not the ledger's later numbers)."""
-        if not _E164.fullmatch(e164) or len(self._ints) == 0:
+        if not E164_PATTERN.fullmatch(e164) or len(self._ints) == 0:
             return None
         pos = int(self._ints.get_indexer([int(e164[1:])])[0])
         return None if pos < 0 else self.sources[int(self._source[pos])]
@@ -347,15 +347,15 @@ class DncList:
     def source_codes(self, numbers: pa.Array | np.ndarray) -> np.ndarray:
         """Vectorised `source_of`: index into `sources` per number, -1 where not listed.
 
-        `numbers`: E.164 strings, or their `_e164_ints` keys."""
-        ints = numbers if isinstance(numbers, np.ndarray) else _e164_ints(numbers)
-        pos = _positions(self._ints, ints)
+        `numbers`: E.164 strings, or their `e164_ints` keys."""
+        ints = numbers if isinstance(numbers, np.ndarray) else e164_ints(numbers)
+        pos = positions(self._ints, ints)
         if len(self._source) == 0:
             return np.full(len(numbers), -1, dtype=np.int32)
         return np.where(pos >= 0, self._source[np.maximum(pos, 0)], -1).astype(np.int32)
 
     def lookup(self, numbers: pd.Series) -> pd.Series:
         """Vectorised `source_of`: source name or <NA> per number."""
-        codes = self.source_codes(_arrow_strings(numbers))
+        codes = self.source_codes(arrow_strings(numbers))
         names = np.array([*self.sources, None], dtype=object)
         return pd.Series(names[codes], index=numbers.index, dtype=STRING)

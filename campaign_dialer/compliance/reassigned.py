@@ -10,10 +10,10 @@ import pandas as pd
 
 from campaign_dialer.compliance.base import (
     ComplianceError,
-    _arrow_strings,
-    _e164_ints,
-    _ns,
+    arrow_strings,
+    e164_ints,
     file_stamp,
+    to_ns,
 )
 from campaign_dialer.contacts import normalize_phones
 from campaign_dialer.contacts.csvfile import (
@@ -43,7 +43,7 @@ class ReassignedAnswers:
         self._stamp = file_stamp(path)
         self._load_kw: dict[str, str | None] = {}
         self.answers = answers  # phone (E.164), date_queried (date), result, queried_at
-        ints = _e164_ints(_arrow_strings(answers["phone"])) if len(answers) else np.zeros(0)
+        ints = e164_ints(arrow_strings(answers["phone"])) if len(answers) else np.zeros(0)
         yes = answers["result"].to_numpy() == "yes" if len(answers) else np.zeros(0, bool)
         self._yes = pd.Index(np.asarray(ints, dtype=np.int64)[yes]).unique()
         self._yes_queried: dict[int, str] = {}
@@ -54,12 +54,13 @@ class ReassignedAnswers:
         no = answers["result"].to_numpy() == "no" if len(answers) else np.zeros(0, bool)
         nos = pd.DataFrame({
             "k": np.asarray(ints, dtype=np.int64)[no],
-            "d": [_day_ns(d) for d in answers["date_queried"].to_numpy()[no]],
+            "d": [day_ns(d) for d in answers["date_queried"].to_numpy()[no]],
             "q": answers["queried_at"].to_numpy()[no],
         }).sort_values(["k", "d"], kind="stable").drop_duplicates("k", keep="first")
         self._no = pd.Index(nos["k"].to_numpy(dtype=np.int64))
         self._no_day = nos["d"].to_numpy(dtype=np.int64)
         self._no_queried = [str(q) for q in nos["q"].to_numpy()]
+        self._one: tuple[set[int], dict[int, int]] | None = None  # `decide_one`'s lookups
 
     def __len__(self) -> int:
         return len(self.answers)
@@ -144,8 +145,21 @@ class ReassignedAnswers:
             queried[int(i)] = self._no_queried[int(pos[i])]
         return code, queried
 
+    def decide_one(self, key: int, grant_ns: int, *, require: bool) -> tuple[int, str | None]:
+        """`decide` for one granted number (its `e164_int` key): the dial-time check asks one
+        at a time, from dicts made on first use instead of arrays per call."""
+        if self._one is None:
+            self._one = (set(self._yes.tolist()), {int(k): i for i, k in enumerate(self._no)})
+        yes, no = self._one
+        if key in yes:
+            return 1, self._yes_queried.get(key)
+        pos = no.get(key)
+        if pos is not None and self._no_day[pos] <= grant_ns:
+            return 0, self._no_queried[pos]
+        return (2 if require else 0), None
 
-def _day_ns(d: date) -> int:
+
+def day_ns(d: date) -> int:
     """A `date_queried` as the UTC start of that day: a grant at or after it is vouched for."""
-    return _ns(datetime(d.year, d.month, d.day, tzinfo=UTC))
+    return to_ns(datetime(d.year, d.month, d.day, tzinfo=UTC))
 

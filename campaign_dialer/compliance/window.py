@@ -16,17 +16,17 @@ from campaign_dialer.compliance.base import (
     OUTSIDE_WINDOW,
     UNKNOWN_TIMEZONE,
     US_FEDERAL_WINDOW,
-    _aware,
+    aware,
 )
 from campaign_dialer.compliance.holiday import us_federal_holidays
-from campaign_dialer.compliance.rules import (
-    _NO_CALLS,
+from campaign_dialer.compliance.state_rules import (
+    NO_CALLS,
     Interval,
     StateRules,
     builtin_state_rules,
     holidays_for,
 )
-from campaign_dialer.compliance.tables import _area_codes, _npa, _state_zones
+from campaign_dialer.compliance.tables import area_codes, npa_of, state_zones
 from campaign_dialer.contacts import STATE_CODES, postal_info
 
 
@@ -54,7 +54,7 @@ def _warm() -> None:
     the area-code table and the federal holidays around today (the `holidays` package imports
     its US module lazily). A zone named only by a hint, or of a number outside NANP, is loaded
     by the plan, which decides every row before the engine asks `Gate.check` again."""
-    for zones in _state_zones().values():
+    for zones in state_zones().values():
         for z in zones:
             _zone(z)
     year = datetime.now(UTC).year
@@ -68,7 +68,7 @@ def _tz_keys() -> list[str]:
 
 
 @functools.lru_cache(maxsize=1 << 20)
-def _area_info(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+def area_info(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(zones, states) of the number's area; None when nothing is known.
 
     NANP: the shipped area-code table. Elsewhere (and NANP codes not in it, e.g. toll-free):
@@ -76,9 +76,9 @@ def _area_info(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     under it (its exchanges), so a fallback to one zone never hides the others. A number known
     only at country level gets every zone of its country, as the library says.
     """
-    npa = _npa(e164)
-    if npa is not None and npa in _area_codes():
-        ac = _area_codes()[npa]
+    npa = npa_of(e164)
+    if npa is not None and npa in area_codes():
+        ac = area_codes()[npa]
         return ac.zones, ac.states
     digits = e164.lstrip("+")
     key = next((digits[:n] for n in range(len(digits), 0, -1) if digits[:n] in TIMEZONE_DATA), None)
@@ -104,9 +104,9 @@ def _hint_info(tz_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
             continue
         if part.upper() in STATE_CODES and len(part) == 2:
             st = part.upper()
-            if st not in _state_zones():
+            if st not in state_zones():
                 return None
-            zones.update(_state_zones()[st])
+            zones.update(state_zones()[st])
             states.add(st)
         elif part.startswith("zip:"):
             info = postal_info(part)
@@ -114,9 +114,9 @@ def _hint_info(tz_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
                 return None
             p_states, p_zones = info
             for st in p_states:
-                if not p_zones and st not in _state_zones():
+                if not p_zones and st not in state_zones():
                     return None
-                zones.update(p_zones or _state_zones()[st])
+                zones.update(p_zones or state_zones()[st])
             states.update(p_states)
         elif "/" in part and _zone(part) is not None:
             zones.add(part)
@@ -181,7 +181,7 @@ class CallingWindow:
             zones.update(hint[0])
             states.update(hint[1])
         if phone_e164:
-            area = _area_info(phone_e164)
+            area = area_info(phone_e164)
             if area is not None:
                 zones.update(area[0])
                 states.update(area[1])
@@ -212,7 +212,7 @@ class CallingWindow:
                 if rule.holiday is not None and day in holidays_for(st, day.year, self.rules):
                     limits.append(rule.holiday)
                 for lim in limits:
-                    if lim == _NO_CALLS:
+                    if lim == NO_CALLS:
                         return None
                     if isinstance(lim, tuple):
                         start, end = max(start, lim[0]), min(end, lim[1])
@@ -278,7 +278,7 @@ class CallingWindow:
 
     def check(self, phone_e164: str | None, tz_hint: str | None, at: datetime) -> WindowDecision:
         """Is `at` inside the window in every candidate zone of this number?"""
-        _aware(at)
+        aware(at)
         zones, states, why = self.candidates(phone_e164, tz_hint)
         if not zones:
             if self.allow_unknown_timezone:

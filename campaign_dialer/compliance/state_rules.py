@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from campaign_dialer.compliance.base import DATA, ComplianceError, _aware
+from campaign_dialer.compliance.base import DATA, ComplianceError, aware
 from campaign_dialer.compliance.holiday import holiday_spec
 from campaign_dialer.compliance.tables import states_for_number
 
 Interval = tuple[time, time]
-_NO_CALLS = "none"
+NO_CALLS = "none"
 
 
 @dataclass(frozen=True)
-class _StateRule:
+class StateRule:
     state: str
     weekday: Interval | None | str  # None = no state limit, "none" = no calls
     saturday: Interval | None | str
@@ -35,7 +35,7 @@ def _hours(text: str, where: str) -> Interval | None | str:
     if not text:
         return None
     if text == "none":
-        return _NO_CALLS
+        return NO_CALLS
     m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", text)
     if not m:
         raise ValueError(f"{where}: bad hours {text!r}")
@@ -54,15 +54,15 @@ _RULE_COLUMNS = ("state", "weekday", "saturday", "sunday", "holiday", "holidays"
 class StateRules:
     """A table of state calling rules and the day it was last reviewed (`# table_date:`)."""
 
-    rules: Mapping[str, _StateRule]
+    rules: Mapping[str, StateRule]
     table_date: date
     origin: str  # "built-in" or the team's file
 
-    def get(self, state: str) -> _StateRule | None:
+    def get(self, state: str) -> StateRule | None:
         return self.rules.get(state)
 
     def age_days(self, at: datetime) -> int:
-        return (_aware(at).astimezone(UTC).date() - self.table_date).days
+        return (aware(at).astimezone(UTC).date() - self.table_date).days
 
 
 def parse_state_rules(text: str, origin: str) -> StateRules:
@@ -82,7 +82,7 @@ def parse_state_rules(text: str, origin: str) -> StateRules:
     missing = [c for c in _RULE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{origin}: missing column(s) {', '.join(missing)}")
-    rules: dict[str, _StateRule] = {}
+    rules: dict[str, StateRule] = {}
     for (line_no, _), r in zip(data[1:], reader, strict=False):
         where = f"{origin} line {line_no}"
         st = (r["state"] or "").strip()
@@ -97,7 +97,7 @@ def parse_state_rules(text: str, origin: str) -> StateRules:
                 holiday_spec(spec, 2026)
             except (ValueError, KeyError):
                 raise ValueError(f"{where}, column 'holidays': unknown holiday {spec!r}") from None
-        rules[st] = _StateRule(
+        rules[st] = StateRule(
             state=st,
             weekday=_hours(r["weekday"] or "", f"{where}, column 'weekday'"),
             saturday=_hours(r["saturday"] or "", f"{where}, column 'saturday'"),

@@ -1,0 +1,104 @@
+"""Rule 8, the contact history: another campaign called the person lately, or a state's cap
+is used up (`store.hold_back`), given to the gate as data (`HistoryRule`, read beforehand in a
+worker thread), never queried by it. A hold: it also takes over a row the window only delays,
+which then waits for the later of the two instants."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from campaign_dialer.compliance.base import to_ns
+from campaign_dialer.compliance.rules.base import NAT, Call, GateInputs, No, Rows, Said
+from campaign_dialer.vocab import PENDING
+
+
+class Hold(Protocol):
+    """The contact history's answer for one person: wait, why, and until when."""
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def next_open(self) -> datetime | None: ...
+
+
+class HistoryRule(Protocol):
+    """The contact history's answer as data: built from what it read beforehand (in a worker
+    thread), so the gate never queries it. `people`: the person keys ("tel:<E.164>",
+    "cid:<id>") it may hold back; it answers None for everyone else."""
+
+    @property
+    def people(self) -> AbstractSet[str]: ...
+
+    def __call__(
+        self, phone: str | None, contact_id: str | None, others: Sequence[str], at: datetime
+    ) -> Hold | None: ...
+
+
+class ContactHistory:
+    name: ClassVar[str] = "history"
+    stops: ClassVar[bool] = False
+    evidence: ClassVar[bool] = False
+    holds: ClassVar[bool] = True
+
+    def check(self, gate: GateInputs, call: Call) -> No | None:
+        if gate.history is None:
+            return None
+        hold = gate.history(call.phone, call.cid, tuple(call.others), call.at)
+        return None if hold is None else No(PENDING, hold.reason, hold.detail, hold.next_open)
+
+    def columns(self, gate: GateInputs, rows: Rows, ask: np.ndarray) -> Said | None:
+        """Only the asked rows whose person the history knows are looked at one by one."""
+        history = gate.history
+        if history is None or not history.people:
+            return None
+        people = history.people
+        phone, cid, others = rows.phone, rows.cid, rows.others_text
+
+        def text(v: str) -> pa.Scalar:
+            return pa.scalar(v, pa.large_string())
+
+        person = pc.coalesce(
+            pc.binary_join_element_wise(text("tel:"), phone, text("")),
+            pc.binary_join_element_wise(text("cid:"), cid, text("")),
+        )
+        seen = np.asarray(pc.fill_null(
+            pc.is_in(person, value_set=pa.array(list(people), pa.large_string())), False
+        ), dtype=bool)
+        known_tel = [k[4:] for k in people if k.startswith("tel:")]
+        if known_tel and others.null_count < len(others):
+            # a row whose second or third number the history knows is that person too
+            lists = pc.split_pattern(pc.fill_null(others, ""), " ")
+            hit = np.asarray(pc.fill_null(pc.is_in(
+                pc.list_flatten(lists), value_set=pa.array(known_tel, pa.large_string())
+            ), False), dtype=bool)
+            seen[np.asarray(pc.list_parent_indices(lists))[hit]] = True
+        where = np.zeros(rows.n, dtype=bool)
+        code = np.zeros(rows.n, dtype=np.int64)
+        nxt = np.full(rows.n, NAT, dtype=np.int64)
+        reasons: list[str | None] = []
+        details: list[str] = []
+        for i in np.flatnonzero(seen & ask).tolist():
+            o = others[i].as_py()
+            hold = history(phone[i].as_py(), cid[i].as_py(), tuple(o.split(" ")) if o else (),
+                           rows.at)
+            if hold is None:
+                continue
+            where[i] = True
+            code[i] = len(reasons)
+            reasons.append(hold.reason)
+            details.append(hold.detail)
+            nxt[i] = NAT if hold.next_open is None else to_ns(hold.next_open)
+        if not reasons:
+            return None
+        return Said(where, True, code, reasons, code, details, nxt)
