@@ -30,50 +30,20 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from campaign_dialer.store.errors import LeaseLost
+from campaign_dialer.store.model import ClaimedRow, OpenIntent, ProcessInfo
+from campaign_dialer.store.postgres import limits
 from campaign_dialer.store.postgres.db import Database
-from campaign_dialer.store.postgres.errors import LeaseLost, OutcomeUnknown, PgStoreError
+from campaign_dialer.store.postgres.errors import OutcomeUnknown, PgStoreError
+from campaign_dialer.store.postgres.limits import SharedRateLimiter
 
 CONTROL_STATES = ("active", "paused", "canceled")
-
-
-@dataclass(frozen=True)
-class OpenIntent:
-    """An attempt a dead process left open: resolve it with its key, never re-dial fresh."""
-
-    attempt_id: int
-    attempt: int
-    idem_key: str
-    state: str  # "intent" (may or may not have rung) or "placed" (follow call_id)
-    call_id: str | None
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ClaimedRow:
-    row: int
-    person: str
-    taken_from: int | None  # the process id whose expired lease this was, if any
-    open_intents: tuple[OpenIntent, ...]
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     control: str  # "active" | "paused" | "canceled"
     held: int  # rows whose lease this heartbeat renewed (one being finished may be skipped)
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    id: int
-    host: str
-    pid: int
-    started_at: datetime
-    heartbeat_at: datetime
-    ended_at: datetime | None
-    exit_code: int | None
-    live_calls: int
-    rows_held: int
-    alive: bool  # ended_at is None and its heartbeat is within its lease
 
 
 _CLAIM = """
@@ -162,6 +132,17 @@ class Coordinator:
             "ON CONFLICT (name) DO UPDATE SET max_live_calls = excluded.max_live_calls",
             (self.campaign, max_live_calls),
         )
+
+    def configure_limits(self, *, calls_per_second: float, requests_per_second: float) -> None:
+        """Set the campaign's shared rates (`calls` and `requests`: every process of it takes
+        its slots from these rows, see `limits`)."""
+        limits.configure(self.db, self.campaign, limits.CALLS, calls_per_second)
+        limits.configure(self.db, self.campaign, limits.REQUESTS, requests_per_second)
+
+    def rate_limiter(self, name: str) -> SharedRateLimiter:
+        """The campaign's shared limit `name` (`limits.CALLS` or `limits.REQUESTS`), an
+        `aiolimiter.AsyncLimiter` drop-in."""
+        return SharedRateLimiter(self.db, self.campaign, name)
 
     def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
         """Offer the plan's callable rows (row number, person); idempotent: every process

@@ -38,11 +38,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from campaign_dialer import log
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.errors import JournalError, LiveLimitReached
 from campaign_dialer.store.postgres import schema
 from campaign_dialer.store.postgres.errors import (
     DuplicateIntent,
-    LiveLimitReached,
     OutcomeUnknown,
     PgStoreError,
     StoreUnavailable,

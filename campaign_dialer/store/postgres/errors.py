@@ -12,7 +12,7 @@ import re
 
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import register_secret, scrub
-from campaign_dialer.store.errors import DuplicateAttempt, JournalError
+from campaign_dialer.store.errors import DuplicateAttempt, StoreError
 from campaign_dialer.store.errors import SchemaTooNew as SchemaTooNew  # exit 78, re-exported
 
 # postgresql://user:secret@host -> postgresql://user:[REDACTED]@host
@@ -44,10 +44,9 @@ def protect(url: str) -> None:
             register_secret(str(secret))
 
 
-class PgStoreError(JournalError):
-    """The database refused or failed an operation; the message is redacted."""
-
-    exit_code = ExitCode.FAILURE
+# The database refused or failed an operation (`store.errors.StoreError`, redacted text):
+# the store-level errors a caller outside the store catches live in `store.errors`.
+PgStoreError = StoreError
 
 
 class StoreUnavailable(PgStoreError):
@@ -59,17 +58,6 @@ class StoreUnavailable(PgStoreError):
 class OutcomeUnknown(StoreUnavailable):
     """The connection died before a write's answer: it may or may not have been committed.
     Its caller resolves it (by the write's key) once the database answers again."""
-
-
-class LeaseLost(PgStoreError):
-    """This process no longer holds the row's lease (it stalled past it and another process
-    took the row over): it must not dial that row; the holder resolves it."""
-
-
-class LiveLimitReached(PgStoreError):
-    """The campaign already has `max_live_calls` open calls across all its processes."""
-
-    exit_code = ExitCode.TEMPFAIL
 
 
 class StoreWriteError(PgStoreError):

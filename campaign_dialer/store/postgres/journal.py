@@ -87,6 +87,11 @@ class PgJournal(AttemptTransitions):
         j._owns_db = True
         return j
 
+    def twin(self) -> PgJournal:
+        """The same journal for another thread of work (the webhook sink's): on the same
+        pool, not attached to the coordinator, on the wall clock."""
+        return PgJournal(self.db, self.campaign)
+
     def close(self) -> None:
         """Closes the pool if `open` made it; a shared Database is its opener's to close."""
         if self._owns_db:

@@ -81,6 +81,11 @@ class Journal(OnDatabase, AttemptTransitions):
         # Called with an attempt's record after every change: the contact history follows.
         self.on_change: Callable[[dict[str, Any]], None] | None = None
 
+    def twin(self) -> Journal:
+        """The same journal for another thread of work (the webhook sink's): a connection
+        of its own, on the wall clock."""
+        return Journal(self.path, self.campaign)
+
     def _open_error(self, e: BaseException) -> JournalError:
         from campaign_dialer.store.sqlite.base import write_problem
 
