@@ -15,7 +15,6 @@ import anyio
 from aiolimiter import AsyncLimiter
 
 from campaign_dialer.config import CampaignFile
-from campaign_dialer.store import SHARED_CALLS, SHARED_REQUESTS
 
 if TYPE_CHECKING:
     from campaign_dialer.store import Coordination
@@ -62,7 +61,7 @@ class Pacer:
 
 class Slots(Protocol):
     """A rate limit's slots: this process's (`Pacer`, `AsyncLimiter`) or every process's
-    (`store.Coordination.rate_limiter`)."""
+    (`store.Coordination`'s limiters)."""
 
     async def acquire(self) -> None: ...
 
@@ -96,8 +95,8 @@ class Limits:
         rows are set by `Sharing._shared_setup`); live calls: the database's cap, and this
         process's own slots, as many as the cap at most."""
         mine = cls.for_campaign(cfg)
-        mine.requests = co.rate_limiter(SHARED_REQUESTS)
-        mine.calls = co.rate_limiter(SHARED_CALLS)
+        mine.requests = co.requests_limiter
+        mine.calls = co.calls_limiter
         return mine
 
     async def pace_request(self, _method: str) -> None:

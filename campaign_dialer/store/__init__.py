@@ -29,8 +29,6 @@ from campaign_dialer.store.errors import (
     StoreError,
 )
 from campaign_dialer.store.interface import (
-    SHARED_CALLS,
-    SHARED_REQUESTS,
     AttemptLog,
     Controls,
     Coordination,
@@ -86,14 +84,13 @@ def open_journal(
 
 __all__ = [
     "ATTEMPT_COLUMNS", "CONTROL_STATES", "ERROR", "FINAL", "HOME_ENV", "INTENT", "NOT_CALLED",
-    "NOT_PLACED", "OPEN_STATES", "PLACED", "POSTGRESQL", "REJECTED", "SHARED_CALLS",
-    "SHARED_REQUESTS", "SQLITE", "UNRESOLVED", "Attempt", "AttemptLog", "CallFacts",
-    "CallerIdFacts", "CallerIdRequest", "CallerPick", "Claim", "ClaimedRow", "Controls",
-    "Coordination", "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore", "HttpEvent",
-    "HttpTally", "Journal", "JournalError", "JournalStore", "JournalWriteError", "LeaseLost",
-    "LiveLimitReached", "NumberCall", "NumberRest", "OpenIntent", "PastCall", "ProcessInfo",
-    "RateSlots", "ReportReads", "RunLocked", "SchemaTooNew", "SqliteHistory", "StoreError",
-    "Stores", "Telemetry", "default_path", "hold_back", "iso", "now_iso", "open_history",
-    "open_journal", "open_stores", "open_team_history", "parse_iso", "run_lock",
-    "run_lock_held",
+    "NOT_PLACED", "OPEN_STATES", "PLACED", "POSTGRESQL", "REJECTED", "SQLITE", "UNRESOLVED",
+    "Attempt", "AttemptLog", "CallFacts", "CallerIdFacts", "CallerIdRequest", "CallerPick",
+    "Claim", "ClaimedRow", "Controls", "Coordination", "DuplicateAttempt", "Fate", "HistoryError",
+    "HistoryStore", "HttpEvent", "HttpTally", "Journal", "JournalError", "JournalStore",
+    "JournalWriteError", "LeaseLost", "LiveLimitReached", "NumberCall", "NumberRest", "OpenIntent",
+    "PastCall", "ProcessInfo", "RateSlots", "ReportReads", "RunLocked", "SchemaTooNew",
+    "SqliteHistory", "StoreError", "Stores", "Telemetry", "default_path", "hold_back", "iso",
+    "now_iso", "open_history", "open_journal", "open_stores", "open_team_history", "parse_iso",
+    "run_lock", "run_lock_held",
 ]

@@ -47,7 +47,7 @@ from campaign_dialer.store.model import (
 # (t: unix seconds, run_id, method, path, status or None, error code, latency s, error text).
 HttpEvent = tuple[Any, ...]
 
-# The rates a shared campaign's processes take their slots from (`Coordination.rate_limiter`).
+# The rates a shared campaign's processes take their slots from (`Coordination`'s limiters).
 SHARED_CALLS = "calls"  # calls_per_second: new calls placed
 SHARED_REQUESTS = "requests"  # requests_per_second: every API request
 
@@ -265,8 +265,13 @@ class Coordination(Protocol):
     def configure_limits(self, *, calls_per_second: float, requests_per_second: float) -> None:
         """Set the campaign's rates every process shares."""
 
-    def rate_limiter(self, name: str) -> RateSlots:
-        """The shared limit `name` (`SHARED_CALLS` or `SHARED_REQUESTS`)."""
+    @property
+    def calls_limiter(self) -> RateSlots:
+        """The campaign's calls_per_second, shared by every process."""
+
+    @property
+    def requests_limiter(self) -> RateSlots:
+        """The campaign's requests_per_second, shared by every process."""
 
     def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
         """Offer the plan's callable rows (row, person); idempotent. Returns how many were

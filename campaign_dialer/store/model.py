@@ -256,8 +256,6 @@ HTTP_TALLY_COLUMNS = HttpTally._fields
 def record_local_times(record_text: str) -> str | None:
     """The recipient's local time(s) the gate recorded for an attempt (its evidence's
     `local_times`), from the history's stored record; None when absent or unreadable."""
-    import json
-
     try:
         rec = json.loads(record_text)
     except ValueError:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio
 from psycopg.types.json import Jsonb
 
 from campaign_dialer.store.errors import LeaseLost
@@ -120,6 +121,10 @@ class Coordinator:
         self.campaign = campaign
         self.lease_seconds = float(lease_seconds)
         self.process_id: int | None = None
+        # The campaign's shared rates (`configure_limits`), `aiolimiter.AsyncLimiter`
+        # drop-ins: made here, on no round trip, so the run can take them on its loop.
+        self.calls_limiter = SharedRateLimiter(db, campaign, limits.CALLS)
+        self.requests_limiter = SharedRateLimiter(db, campaign, limits.REQUESTS)
         # Rows this process claimed and has not finished or released: after a claim whose
         # answer was lost with its connection, any other row leased to it is given back.
         self._held: set[int] = set()
@@ -138,11 +143,6 @@ class Coordinator:
         its slots from these rows, see `limits`)."""
         limits.configure(self.db, self.campaign, limits.CALLS, calls_per_second)
         limits.configure(self.db, self.campaign, limits.REQUESTS, requests_per_second)
-
-    def rate_limiter(self, name: str) -> SharedRateLimiter:
-        """The campaign's shared limit `name` (`limits.CALLS` or `limits.REQUESTS`), an
-        `aiolimiter.AsyncLimiter` drop-in."""
-        return SharedRateLimiter(self.db, self.campaign, name)
 
     def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
         """Offer the plan's callable rows (row number, person); idempotent: every process
@@ -213,8 +213,6 @@ class Coordinator:
         """Heartbeat forever (every lease/3 by default, each round trip in a worker
         thread), calling `on_control` when the campaign's control state changes. Run it in
         the run's task group; it raises LeaseLost if this process was ended meanwhile."""
-        import anyio
-
         period = every if every is not None else self.lease_seconds / 3
         last: str | None = None
         while True:

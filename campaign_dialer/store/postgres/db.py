@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -82,8 +83,6 @@ def connection_lost(e: BaseException, conn: psycopg.Connection[Any] | None = Non
 
 def describe(url: str) -> str:
     """`user@host:port/db` for messages: never the password, never query parameters."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
         p = conninfo_to_dict(url)
     except Exception:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 
+from psycopg.conninfo import conninfo_to_dict
+
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import register_secret, scrub
 from campaign_dialer.store.errors import DuplicateAttempt, StoreError
@@ -33,8 +35,6 @@ def redact(text: str) -> str:
 
 def protect(url: str) -> None:
     """Register the URL's and PGPASSWORD's password with the log scrubber."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
         pw = conninfo_to_dict(url).get("password")
     except Exception:  # a malformed URL: the connect attempt reports it (redacted)
