@@ -44,7 +44,14 @@ from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_ru
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import STRING, Contacts
 from campaign_dialer.results import load_campaign_contacts  # the one reader (check, run, results)
-from campaign_dialer.store import HistoryStore, PastCall, default_path, hold_back, open_history
+from campaign_dialer.store import (
+    HistoryStore,
+    PastCall,
+    default_path,
+    hold_back,
+    open_history,
+    open_team_history,
+)
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
 from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
 
@@ -339,9 +346,7 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
     when it has a store URL, so `check` plans against what `run` will (opt-outs, recent
     calls by every campaign), else the SQLite history file."""
     if campaign.store_url is not None:
-        from campaign_dialer.store.postgres import PgHistory
-
-        return PgHistory.open(campaign.store_url)
+        return open_team_history(campaign.store_url)
     return open_history(history_path(campaign))
 
 

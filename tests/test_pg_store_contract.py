@@ -22,6 +22,7 @@ from tests.test_store_contract import (  # noqa: E402 - the contract's bodies, u
     Backend,
     _intent,
     test_a_newer_schema_is_refused_with_78_and_left_alone,
+    test_a_twin_shares_the_journal_and_closes_alone,
     test_an_older_schema_is_migrated_forward_keeping_its_data,
     test_claims_are_atomic_and_follow_the_cross_campaign_rule,
     test_claims_that_take_a_caller_id_never_push_a_number_past_its_cap,
@@ -36,6 +37,7 @@ from tests.test_store_contract import (  # noqa: E402 - the contract's bodies, u
 
 __all__ = [
     "test_a_newer_schema_is_refused_with_78_and_left_alone",
+    "test_a_twin_shares_the_journal_and_closes_alone",
     "test_an_older_schema_is_migrated_forward_keeping_its_data",
     "test_claims_are_atomic_and_follow_the_cross_campaign_rule",
     "test_claims_that_take_a_caller_id_never_push_a_number_past_its_cap",

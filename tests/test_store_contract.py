@@ -251,6 +251,26 @@ def test_control_states_and_a_cancel_is_final(backend: Backend) -> None:
         j.close()
 
 
+def test_a_twin_shares_the_journal_and_closes_alone(backend: Backend) -> None:
+    """`twin()` (the webhook sink's and the monitor's journal): the same facts both ways,
+    and closing it leaves the engine's journal open."""
+    j = backend.journal("c")
+    try:
+        a = _intent(j, "tel:+15550100001")
+        twin = j.twin()
+        assert twin.campaign == "c" and twin.attempt(a.id).person == "tel:+15550100001"
+        assert twin.add_webhook_event(call_id="call_1", event="call.ended", status="completed",
+                                      body_sha256="x", data="{}")
+        twin.set_meta("k", "v")
+        twin.close()
+        assert [e["event"] for e in j.webhook_events("call_1")] == ["call.ended"]
+        assert j.get_meta("k") == "v"
+        assert not j.add_webhook_event(call_id="call_1", event="call.ended",
+                                       status="completed", body_sha256="x", data="{}")
+    finally:
+        j.close()
+
+
 def test_import_attempts_skips_what_the_journal_has(backend: Backend) -> None:
     j = backend.journal("c")
     try:

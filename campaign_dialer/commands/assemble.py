@@ -18,7 +18,7 @@ from campaign_dialer.planning import Plan, make_plan, open_campaign_history
 from campaign_dialer.store import HistoryStore, JournalStore
 
 if TYPE_CHECKING:
-    from campaign_dialer.store.postgres import Coordinator
+    from campaign_dialer.store import Coordination
 
 
 def plan_for_run(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
@@ -30,7 +30,7 @@ def plan_for_run(campaign: Campaign, at: datetime, history: HistoryStore | None 
 def engine_for_plan(
     plan: Plan, *, journal: JournalStore, client_factory: ClientFactory, clock: Clock,
     options: RunOptions | None = None, on_progress: Callable[[Stats], None] | None = None,
-    coordinator: Coordinator | None = None,
+    coordinator: Coordination | None = None,
 ) -> Engine:
     """The engine for `plan`; with a `coordinator` (PostgreSQL) it shares the campaign with
     the other processes running it (claims, leases, the database's limits)."""

@@ -68,7 +68,7 @@ def run(
     from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
     from campaign_dialer.engine import RunOptions
     from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store import Journal, open_stores
+    from campaign_dialer.store import open_stores
 
     campaign = _override_base_url(load_campaign(path), base_url)
     if placeholder_agent(campaign.model.campaign.agents):  # `init` left it for a person
@@ -96,8 +96,9 @@ def run(
             if stores is not None:
                 stores.close()
             raise
-        journal = stores.journal if stores else Journal(
-            campaign.journal_path, campaign.name, now=clock.now)
+        if stores is None:  # SQLite: the journal only now, once the plan may be dialed
+            stores = open_stores(campaign, now=clock.now, history=plan.history)
+        journal = stores.journal
         try:
             api = campaign.model.api
 
@@ -134,9 +135,7 @@ def run(
                 print_summary(campaign, journal, df, exit_code=outcome.exit_code,
                               message=outcome.message)
         finally:
-            journal.close()
-            if plan.history is not None:
-                plan.history.close()
+            stores.close()  # the journal, the plan's history (and the database's pool)
             if stores is not None:
                 stores.close()
         build_report_after_run(campaign, quiet=quiet or not announce_report)

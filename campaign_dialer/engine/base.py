@@ -41,7 +41,7 @@ from .schedule import Schedule
 from .telemetry import Stats, Telemetry
 
 if TYPE_CHECKING:
-    from campaign_dialer.store.postgres import Coordinator
+    from campaign_dialer.store import Coordination
 
 ClientFactory = Callable[..., VantaxClient]
 
@@ -82,7 +82,7 @@ class EngineBase:
         options: RunOptions | None = None,
         on_progress: Callable[[Stats], None] | None = None,
         reload_gate: bool = True,
-        coordinator: Coordinator | None = None,
+        coordinator: Coordination | None = None,
         caller_id_rules: CallerIdRules | None = None,
     ) -> None:
         self.campaign = campaign

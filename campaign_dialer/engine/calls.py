@@ -39,6 +39,8 @@ from campaign_dialer.store import (
     Claim,
     DuplicateAttempt,
     JournalError,
+    LeaseLost,
+    LiveLimitReached,
     iso,
 )
 
@@ -252,8 +254,6 @@ class Dialing(Following):
         process's lease on the row is gone. Marks `step`; False for any other error."""
         if self.co is None:
             return False
-        from campaign_dialer.store.postgres import LeaseLost, LiveLimitReached
-
         if isinstance(e, LiveLimitReached):
             step.live_full = True
         elif isinstance(e, LeaseLost):

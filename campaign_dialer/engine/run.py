@@ -29,7 +29,6 @@ from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import (
     UNRESOLVED,
     Fate,
-    Journal,
     JournalStore,
     JournalWriteError,
     iso,
@@ -117,11 +116,7 @@ class Engine(Sharing):
 
     def _own_journal(self) -> JournalStore:
         """The same journal through a connection of its own (the webhook sink's)."""
-        if self.co is not None:
-            from campaign_dialer.store.postgres import PgJournal
-
-            return PgJournal(self.co.db, self.campaign.name)
-        return Journal(self.journal.sync.path, self.campaign.name)
+        return self.journal.sync.twin()
 
     # -- run ----------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
@@ -130,7 +125,7 @@ class Engine(Sharing):
         gc.freeze()
         self.limits = (
             Limits.for_campaign(self.cfg) if self.co is None
-            else Limits.shared(self.cfg, self.co.db, self.campaign.name)
+            else Limits.shared(self.cfg, self.co)
         )
         self.breaker = Breaker(self.cfg.api.breaker_threshold)
         self.served = await anyio.to_thread.run_sync(self._open_webhooks)

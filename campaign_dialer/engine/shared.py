@@ -1,6 +1,6 @@
 """Several processes on one campaign (the PostgreSQL store): claims, leases, shared limits.
 
-With a coordinator (`store.postgres.Coordinator`, given by `store.open_stores`), a run dials
+With a coordinator (`store.Coordination`, given by `store.open_stores`), a run dials
 only the rows it claimed (`SELECT ... FOR UPDATE SKIP LOCKED` under a lease its heartbeat
 renews) instead of walking every row of the plan:
 
@@ -34,7 +34,7 @@ from .rows import Row
 from .schedule import seed
 
 if TYPE_CHECKING:
-    from campaign_dialer.store.postgres import Coordinator
+    from campaign_dialer.store import Coordination
 
 # A row due within this long stays with the process that holds it; later, it goes back to
 # the store with its `not_before`, for whichever process is free then.
@@ -46,7 +46,7 @@ TAKEOVER_EVERY_S = 1.0
 class Sharing(Recovery):
     """The claim side of the run; every method is a no-op path without a coordinator."""
 
-    co: Coordinator | None
+    co: Coordination | None
     work: anyio.abc.TaskGroup
     _by_row: dict[int, Row]  # the rows offered to the store, by row number
 
@@ -58,18 +58,14 @@ class Sharing(Recovery):
     def _shared_setup(self) -> int:
         """In the lane, at the start: the campaign's global limits and its rows (idempotent:
         every process offers the same plan). Returns how many rows are not done."""
-        from campaign_dialer.store.postgres import limits
-
         from .pacing import REQUEST_HEADROOM
 
         co = self.co
         assert co is not None
         api = self.cfg.api
         co.ensure_campaign(max_live_calls=api.max_live_calls)
-        limits.configure(co.db, self.campaign.name, limits.CALLS,
-                         self.cfg.pacing.calls_per_second)
-        limits.configure(co.db, self.campaign.name, limits.REQUESTS,
-                         api.requests_per_second * REQUEST_HEADROOM)
+        co.configure_limits(calls_per_second=self.cfg.pacing.calls_per_second,
+                            requests_per_second=api.requests_per_second * REQUEST_HEADROOM)
         self._by_row = {r.row: r for r in self.rows_by_person.values()}
         co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
         return co.remaining()

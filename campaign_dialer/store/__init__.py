@@ -1,12 +1,17 @@
 """The store: the only place that speaks SQL.
 
-- `interface`: what the dialer asks of a store (`JournalStore`, `HistoryStore` Protocols);
+- `interface`: what the dialer asks of a store, by role: a journal's `AttemptLog`, `Controls`,
+  `Telemetry` and `ReportReads` (`JournalStore` is all four), the `HistoryStore`, and a shared
+  campaign's `Coordination`;
+- `errors`: the store's errors, every backend's (`LeaseLost`, `LiveLimitReached`...);
 - `model`: the records they exchange (Attempt, Fate, Claim, PastCall...) and the clock format;
 - `policy`: the cross-campaign rule the plan and every `claim` share;
 - `lock`: one run per campaign (SQLite; on PostgreSQL the process registry replaces it);
 - `open`: `open_stores`, a campaign's journal, history, DNC ledger and coordinator, the
   one place a backend is chosen (the campaign's store URL: PostgreSQL; none: SQLite);
 - `sqlite`: the first backend (the default; nothing to install); `postgres`: a team's.
+  Only the store imports them (import-linter's `store-backends-private` contract): everything
+  a caller needs is a name of this package.
 """
 
 from collections.abc import Callable
@@ -18,9 +23,22 @@ from campaign_dialer.store.errors import (
     HistoryError,
     JournalError,
     JournalWriteError,
+    LeaseLost,
+    LiveLimitReached,
     SchemaTooNew,
+    StoreError,
 )
-from campaign_dialer.store.interface import HistoryStore, JournalStore
+from campaign_dialer.store.interface import (
+    AttemptLog,
+    Controls,
+    Coordination,
+    HistoryStore,
+    HttpEvent,
+    JournalStore,
+    RateSlots,
+    ReportReads,
+    Telemetry,
+)
 from campaign_dialer.store.lock import RunLocked, run_lock, run_lock_held
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
@@ -40,16 +58,19 @@ from campaign_dialer.store.model import (
     CallerPick,
     CallFacts,
     Claim,
+    ClaimedRow,
     Fate,
     HttpTally,
     NumberCall,
     NumberRest,
+    OpenIntent,
     PastCall,
+    ProcessInfo,
     iso,
     now_iso,
     parse_iso,
 )
-from campaign_dialer.store.open import POSTGRESQL, SQLITE, Stores, open_stores
+from campaign_dialer.store.open import POSTGRESQL, SQLITE, Stores, open_stores, open_team_history
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
@@ -64,10 +85,12 @@ def open_journal(
 __all__ = [
     "ATTEMPT_COLUMNS", "CONTROL_STATES", "ERROR", "FINAL", "HOME_ENV", "INTENT", "NOT_CALLED",
     "NOT_PLACED", "OPEN_STATES", "PLACED", "POSTGRESQL", "REJECTED", "SQLITE", "UNRESOLVED",
-    "Attempt", "CallFacts", "CallerIdFacts", "CallerIdRequest", "CallerPick", "Claim",
-    "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore", "HttpTally", "Journal",
-    "JournalError", "JournalStore", "JournalWriteError", "NumberCall", "NumberRest", "PastCall",
-    "RunLocked", "SchemaTooNew", "SqliteHistory", "Stores", "default_path", "hold_back", "iso",
-    "now_iso", "open_history", "open_journal", "open_stores", "parse_iso", "run_lock",
-    "run_lock_held",
+    "Attempt", "AttemptLog", "CallFacts", "CallerIdFacts", "CallerIdRequest", "CallerPick",
+    "Claim", "ClaimedRow", "Controls", "Coordination", "DuplicateAttempt", "Fate", "HistoryError",
+    "HistoryStore", "HttpEvent", "HttpTally", "Journal", "JournalError", "JournalStore",
+    "JournalWriteError", "LeaseLost", "LiveLimitReached", "NumberCall", "NumberRest", "OpenIntent",
+    "PastCall", "ProcessInfo", "RateSlots", "ReportReads", "RunLocked", "SchemaTooNew",
+    "SqliteHistory", "StoreError", "Stores", "Telemetry", "default_path", "hold_back", "iso",
+    "now_iso", "open_history", "open_journal", "open_stores", "open_team_history", "parse_iso",
+    "run_lock", "run_lock_held",
 ]

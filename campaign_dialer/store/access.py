@@ -14,13 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.errors import JournalError, StoreError
 from campaign_dialer.store.interface import JournalStore
-from campaign_dialer.store.model import NumberRest
+from campaign_dialer.store.lock import run_lock_held
+from campaign_dialer.store.model import NumberRest, ProcessInfo, iso
+from campaign_dialer.store.open import open_stores, open_team_history
+from campaign_dialer.store.sqlite.history import SqliteHistory, default_path
+from campaign_dialer.store.sqlite.journal import Journal
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
-    from campaign_dialer.store.postgres.coord import ProcessInfo
+
+# The PostgreSQL backend (and so psycopg) is imported inside the functions below that need
+# it, so the commands of a SQLite campaign never load it.
 
 
 def on_postgres(campaign: Campaign) -> bool:
@@ -32,7 +38,7 @@ def where(campaign: Campaign) -> str:
     url = campaign.store_url
     if url is None:
         return str(campaign.journal_path)
-    from campaign_dialer.store.postgres.db import describe
+    from campaign_dialer.store.postgres.db import describe  # lazy: psycopg (see top)
 
     return f"campaign {campaign.name!r} in {describe(url)}"
 
@@ -53,21 +59,16 @@ def existing_journal(campaign: Campaign) -> Iterator[JournalStore | None]:
     reached or is newer than this code, raises."""
     url = campaign.store_url
     if url is None:
-        from campaign_dialer.store.sqlite.journal import Journal
-
         if not campaign.journal_path.exists():
             yield None
             return
         with Journal(campaign.journal_path, campaign.name, create=False) as journal:
             yield journal
         return
-    from campaign_dialer.store.open import open_stores
-    from campaign_dialer.store.postgres import PgStoreError
-
     stores = None
     try:
         stores = open_stores(campaign, create=False)
-    except PgStoreError:
+    except StoreError:
         raise  # unreachable, refused, a newer schema: say so, never "never run"
     except JournalError:
         pass  # the database has no such campaign
@@ -82,13 +83,9 @@ def existing_journal(campaign: Campaign) -> Iterator[JournalStore | None]:
 def control_journal(campaign: Campaign) -> Iterator[JournalStore]:
     """The campaign's journal, created if absent (a pause may come before the first run)."""
     if campaign.store_url is None:
-        from campaign_dialer.store.sqlite.journal import Journal
-
         with Journal(campaign.journal_path, campaign.name) as journal:
             yield journal
         return
-    from campaign_dialer.store.open import open_stores
-
     with open_stores(campaign, create=True) as stores:
         yield stores.journal
 
@@ -96,7 +93,7 @@ def control_journal(campaign: Campaign) -> Iterator[JournalStore]:
 def processes(journal: JournalStore) -> list[ProcessInfo] | None:
     """The processes registered on the campaign and not ended (alive or silent past their
     lease), for `status`; None on SQLite (one run per campaign, its lock says if it runs)."""
-    from campaign_dialer.store.postgres import Coordinator, PgJournal
+    from campaign_dialer.store.postgres import Coordinator, PgJournal  # lazy: psycopg
 
     if not isinstance(journal, PgJournal):
         return None
@@ -112,15 +109,11 @@ def running(campaign: Campaign, journal: JournalStore | None = None) -> bool:
     if campaign.store_url is not None:
         with existing_journal(campaign) as found:
             return found is not None and running(campaign, found)
-    from campaign_dialer.store.lock import run_lock_held
-
     return run_lock_held(campaign.output_dir, campaign.name)
 
 
 def process_rows(procs: list[ProcessInfo]) -> list[dict[str, Any]]:
     """The registry as `status --json` gives it."""
-    from campaign_dialer.store.model import iso
-
     return [
         {"id": p.id, "host": p.host, "pid": p.pid, "started_at": iso(p.started_at),
          "last_heartbeat": iso(p.heartbeat_at), "alive": p.alive,
@@ -136,12 +129,11 @@ def caller_id_rests(campaign: Campaign) -> list[NumberRest]:
     if cid is None:
         return []
     if campaign.store_url is not None:
-        from campaign_dialer.store.postgres import PgHistory
-
-        with PgHistory.open(campaign.store_url) as pg:
+        pg = open_team_history(campaign.store_url)
+        try:
             return pg.caller_id_rests(list(cid.ids))
-    from campaign_dialer.store.sqlite.history import SqliteHistory, default_path
-
+        finally:
+            pg.close()
     path = campaign.history_path or default_path()
     if not path.exists():
         return []

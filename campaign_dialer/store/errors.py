@@ -55,3 +55,20 @@ class SchemaTooNew(DialerError):
             f"{where}: this {what} has schema version {found}, newer than this "
             f"campaign-dialer understands ({supported}); upgrade campaign-dialer to use it"
         )
+
+
+class StoreError(JournalError):
+    """A shared store (PostgreSQL) refused or failed an operation; the message is redacted."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class LeaseLost(StoreError):
+    """This process no longer holds the row's lease (it stalled past it and another process
+    took the row over): it must not dial that row; the holder resolves it."""
+
+
+class LiveLimitReached(StoreError):
+    """The campaign already has `max_live_calls` open calls across all its processes."""
+
+    exit_code = ExitCode.TEMPFAIL

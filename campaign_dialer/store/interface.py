@@ -35,6 +35,7 @@ from campaign_dialer.store.model import (
     CallerIdRequest,
     CallFacts,
     Claim,
+    ClaimedRow,
     Fate,
     HttpTally,
     NumberCall,
@@ -46,47 +47,19 @@ from campaign_dialer.store.model import (
 # (t: unix seconds, run_id, method, path, status or None, error code, latency s, error text).
 HttpEvent = tuple[Any, ...]
 
+# The rates a shared campaign's processes take their slots from (`Coordination`'s limiters).
+SHARED_CALLS = "calls"  # calls_per_second: new calls placed
+SHARED_REQUESTS = "requests"  # requests_per_second: every API request
 
-class JournalStore(Protocol):
-    """One campaign's journal: every fact about its calls, durable before it matters."""
+
+class AttemptLog(Protocol):
+    """Every attempt of the campaign and every row's fate: what the engine writes as it
+    dials and follows, and what results and resume read back."""
 
     campaign: str
-    path: Path  # where it lives (a file; a backend without one gives a descriptive path)
     # Called with an attempt's record (`attempt_record`) after every attempt update, outside
     # the transaction: the contact history follows the journal.
     on_change: Callable[[dict[str, Any]], None] | None
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> JournalStore: ...
-
-    def __exit__(self, *exc: object) -> None:
-        """Closes it."""
-
-    # -- meta and control -------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None: ...
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Upsert one key, committed."""
-
-    def control(self) -> str:
-        """"active" | "paused" | "canceled"; read fresh on every call (other processes set it)."""
-
-    def set_control(self, state: str) -> None:
-        """Set the control state (ValueError if not one of CONTROL_STATES).
-
-        Atomic check-and-set: once "canceled", any other state raises JournalError.
-        Also stamps meta `control_at`."""
-
-    # -- runs -------------------------------------------------------------------------
-    def begin_run(self) -> int:
-        """Record a run's start (time, pid); returns its id, increasing."""
-
-    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None: ...
-
-    def runs(self) -> list[dict[str, Any]]:
-        """Every run, oldest first: id, started_at, ended_at, exit_code, pid, summary (JSON
-        text)."""
 
     # -- attempts ---------------------------------------------------------------------
     def record_intent(
@@ -174,10 +147,52 @@ class JournalStore(Protocol):
         """A person's decision on unresolved attempts (all, or those of `rows`): final with
         status "unknown" (as_called) or not_placed. Returns them as they are now."""
 
-    def transcripts(self) -> list[dict[str, Any]]:
-        """call_id, row, person, text of every transcript, by row then attempt."""
-
     # Every error text written by the methods above is passed through `log.scrub` first.
+
+    # -- fates ------------------------------------------------------------------------
+    def set_fates(self, fates: Iterable[Fate]) -> None:
+        """Upsert fates by row, all in one transaction."""
+
+    def fates(self) -> dict[int, Fate]: ...
+
+
+
+class Controls(Protocol):
+    """The campaign's meta, its control state (pause, resume, cancel) and its runs: what
+    `pause`/`resume`/`cancel`, `status` and the start and end of every run touch."""
+
+    # -- meta and control -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Upsert one key, committed."""
+
+    def control(self) -> str:
+        """"active" | "paused" | "canceled"; read fresh on every call (other processes set it)."""
+
+    def set_control(self, state: str) -> None:
+        """Set the control state (ValueError if not one of CONTROL_STATES).
+
+        Atomic check-and-set: once "canceled", any other state raises JournalError.
+        Also stamps meta `control_at`."""
+
+    # -- runs -------------------------------------------------------------------------
+    def begin_run(self) -> int:
+        """Record a run's start (time, pid); returns its id, increasing."""
+
+    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None: ...
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, oldest first: id, started_at, ended_at, exit_code, pid, summary (JSON
+        text)."""
+
+
+class Telemetry(Protocol):
+    """What the run observes rather than decides: HTTP exchanges and webhook deliveries."""
+
+    def add_http_events(self, events: Sequence[HttpEvent]) -> None:
+        """Append a batch of HTTP exchanges (one transaction; lossy telemetry is tolerable,
+        but a batch is whole or absent)."""
 
     # -- webhook events ---------------------------------------------------------------
     def add_webhook_event(
@@ -189,18 +204,10 @@ class JournalStore(Protocol):
     def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
         """event, status, received_at, data of one call's events, in arrival order."""
 
-    # -- fates ------------------------------------------------------------------------
-    def set_fates(self, fates: Iterable[Fate]) -> None:
-        """Upsert fates by row, all in one transaction."""
 
-    def fates(self) -> dict[int, Fate]: ...
+class ReportReads(Protocol):
+    """What the report and results read, in one consistent view."""
 
-    # -- telemetry --------------------------------------------------------------------
-    def add_http_events(self, events: Sequence[HttpEvent]) -> None:
-        """Append a batch of HTTP exchanges (one transaction; lossy telemetry is tolerable,
-        but a batch is whole or absent)."""
-
-    # -- the report's reads -----------------------------------------------------------
     def snapshot(self) -> AbstractContextManager[None]:
         """One consistent read view for the reads inside it (fates, attempts and events of a
         running campaign agree). Reads only; no write may happen inside."""
@@ -213,6 +220,86 @@ class JournalStore(Protocol):
 
     def fate_counts(self) -> dict[tuple[str, str], int]:
         """How many rows per (disposition, reason or "")."""
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        """call_id, row, person, text of every transcript, by row then attempt."""
+
+
+class JournalStore(AttemptLog, Controls, Telemetry, ReportReads, Protocol):
+    """One campaign's journal: every fact about its calls, durable before it matters (the
+    union of the roles above; a caller that needs one role is typed against that role)."""
+
+    campaign: str
+    path: Path  # where it lives (a file; a backend without one gives a descriptive path)
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> JournalStore: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Closes it."""
+
+    def twin(self) -> JournalStore:
+        """The same journal through a connection of its own, on the wall clock (the
+        webhook sink's and the monitor's, which work beside the engine's)."""
+
+
+class RateSlots(Protocol):
+    """A rate limit's slots (`aiolimiter.AsyncLimiter`'s shape): wait for the next one."""
+
+    async def acquire(self) -> None: ...
+
+
+class Coordination(Protocol):
+    """A process's part in a campaign several processes run at once (PostgreSQL): the rows
+    it leases, the campaign's global limits, and its heartbeat. `open_stores` gives one
+    (`Stores.coordinator`) when the campaign has a store URL; none on SQLite.
+
+    Every method but `keep_alive` blocks on one round trip: call it off the event loop."""
+
+    lease_seconds: float
+
+    def ensure_campaign(self, *, max_live_calls: int | None = None) -> None:
+        """Create the campaign's row if absent; set its global live-call cap."""
+
+    def configure_limits(self, *, calls_per_second: float, requests_per_second: float) -> None:
+        """Set the campaign's rates every process shares."""
+
+    @property
+    def calls_limiter(self) -> RateSlots:
+        """The campaign's calls_per_second, shared by every process."""
+
+    @property
+    def requests_limiter(self) -> RateSlots:
+        """The campaign's requests_per_second, shared by every process."""
+
+    def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
+        """Offer the plan's callable rows (row, person); idempotent. Returns how many were
+        new."""
+
+    def claim(self, n: int) -> list[ClaimedRow]:
+        """Lease up to n rows for this process (with a dead process's open intents)."""
+
+    def release(self, row: int, *, not_before: datetime | None = None) -> None:
+        """Give a row back undone (due again at `not_before`)."""
+
+    def finish(self, rows: Sequence[int]) -> int:
+        """These rows need no more calls; returns how many were this process's."""
+
+    def due_elsewhere(self) -> int:
+        """Rows not done and due now that this process does not hold."""
+
+    def remaining(self) -> int:
+        """Rows not done."""
+
+    def live_calls(self) -> int:
+        """Open calls of the campaign across all its processes."""
+
+    async def keep_alive(
+        self, on_control: Callable[[str], None], *, every: float | None = None
+    ) -> None:
+        """Heartbeat forever, calling `on_control` when the control state changes; raises
+        LeaseLost if this process was ended meanwhile."""
 
 
 class HistoryStore(Protocol):

@@ -256,8 +256,6 @@ HTTP_TALLY_COLUMNS = HttpTally._fields
 def record_local_times(record_text: str) -> str | None:
     """The recipient's local time(s) the gate recorded for an attempt (its evidence's
     `local_times`), from the history's stored record; None when absent or unreadable."""
-    import json
-
     try:
         rec = json.loads(record_text)
     except ValueError:
@@ -270,3 +268,38 @@ def record_local_times(record_text: str) -> str | None:
             return None
     lt = ev.get("local_times") if isinstance(ev, dict) else None
     return lt if isinstance(lt, str) and lt else None
+
+
+# -- shared campaigns (PostgreSQL): the rows a process claims ------------------------------
+@dataclass(frozen=True)
+class OpenIntent:
+    """An attempt a dead process left open: resolve it with its key, never re-dial fresh."""
+
+    attempt_id: int
+    attempt: int
+    idem_key: str
+    state: str  # "intent" (may or may not have rung) or "placed" (follow call_id)
+    call_id: str | None
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    row: int
+    person: str
+    taken_from: int | None  # the process id whose expired lease this was, if any
+    open_intents: tuple[OpenIntent, ...]
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    id: int
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    ended_at: datetime | None
+    exit_code: int | None
+    live_calls: int
+    rows_held: int
+    alive: bool  # ended_at is None and its heartbeat is within its lease

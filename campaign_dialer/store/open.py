@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.store.interface import HistoryStore, JournalStore
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
+from campaign_dialer.store.sqlite.history import default_path, open_history
+from campaign_dialer.store.sqlite.journal import Journal
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
     from campaign_dialer.store.postgres import Coordinator, Database
+
+# The PostgreSQL backend is imported inside `_postgres` and `open_team_history`: psycopg and
+# its pool load only when a campaign has a store URL.
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -69,20 +74,33 @@ class Stores:
 
 def open_stores(
     campaign: Campaign, *, now: Callable[[], datetime] | None = None, create: bool = True,
+    history: HistoryStore | None = None,
 ) -> Stores:
     """The campaign's stores, by its store URL (none: SQLite). `create=False`: a journal
-    that does not exist yet is an error (JournalError) rather than made."""
+    that does not exist yet is an error (JournalError) rather than made. `history`: the
+    campaign's contact history already open (a plan's), used instead of opening another
+    (SQLite; the Stores then close it)."""
     url = campaign.store_url
     if url is None:
-        return _sqlite(campaign, now=now, create=create)
+        return _sqlite(campaign, now=now, create=create, history=history)
     return _postgres(campaign, url, now=now, create=create)
 
 
-def _sqlite(campaign: Campaign, *, now: Callable[[], datetime] | None, create: bool) -> Stores:
-    from campaign_dialer.store.sqlite.history import default_path, open_history
-    from campaign_dialer.store.sqlite.journal import Journal
+def open_team_history(url: str) -> HistoryStore:
+    """The team database's contact history (and DNC ledger) on a pool of its own, closed
+    with it: what `check` and the report read of a campaign with a store URL."""
+    from campaign_dialer.store.postgres import PgHistory  # lazy: psycopg (see top)
 
+    return PgHistory.open(url)
+
+
+def _sqlite(
+    campaign: Campaign, *, now: Callable[[], datetime] | None, create: bool,
+    history: HistoryStore | None,
+) -> Stores:
     journal = Journal(campaign.journal_path, campaign.name, create=create, now=now)
+    if history is not None:
+        return Stores(SQLITE, journal, history, campaign.dnc_ledger_path)
     try:
         history = open_history(campaign.history_path or default_path())
     except BaseException:
@@ -94,7 +112,12 @@ def _sqlite(campaign: Campaign, *, now: Callable[[], datetime] | None, create: b
 def _postgres(
     campaign: Campaign, url: str, *, now: Callable[[], datetime] | None, create: bool,
 ) -> Stores:
-    from campaign_dialer.store.postgres import Coordinator, Database, PgHistory, PgJournal
+    from campaign_dialer.store.postgres import (  # lazy: psycopg (see top)
+        Coordinator,
+        Database,
+        PgHistory,
+        PgJournal,
+    )
 
     section = campaign.model.store
     db = Database(url, max_size=POOL_SIZE, connect_timeout_s=section.connect_timeout_s,

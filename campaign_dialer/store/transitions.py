@@ -26,10 +26,18 @@ from campaign_dialer.store.model import (
 )
 
 
-class AttemptTransitions:
-    """The attempt state machine's writes, in terms of a backend's `_update`."""
+class Stamped:
+    """A journal's clock: every role of it stamps times from the clock it was opened with."""
 
     _now: Callable[[], datetime] | None
+
+    def _ts(self) -> str:
+        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
+        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
+
+
+class AttemptTransitions(Stamped):
+    """The attempt state machine's writes, in terms of a backend's `_update`."""
 
     def _update(self, attempt_id: int, **fields: Any) -> None:
         raise NotImplementedError
@@ -39,10 +47,6 @@ class AttemptTransitions:
 
     def attempts(self, *, states: Sequence[str] | None = None) -> list[Attempt]:
         raise NotImplementedError
-
-    def _ts(self) -> str:
-        """Timestamps follow the run's clock, so a test clock sees a consistent journal."""
-        return iso(self._now()) if self._now else now_iso()  # type: ignore[return-value]
 
     def attempts_by_person(self) -> dict[str, list[Attempt]]:
         out: dict[str, list[Attempt]] = {}

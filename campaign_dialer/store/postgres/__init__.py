@@ -37,7 +37,8 @@ their text redacted of passwords.
 
 from __future__ import annotations
 
-from campaign_dialer.store.interface import HistoryStore, JournalStore
+from campaign_dialer.store.errors import LeaseLost, LiveLimitReached
+from campaign_dialer.store.interface import Coordination, HistoryStore, JournalStore
 from campaign_dialer.store.postgres import limits
 from campaign_dialer.store.postgres.coord import (
     ClaimedRow,
@@ -49,8 +50,6 @@ from campaign_dialer.store.postgres.coord import (
 from campaign_dialer.store.postgres.db import Database
 from campaign_dialer.store.postgres.errors import (
     DuplicateIntent,
-    LeaseLost,
-    LiveLimitReached,
     PgStoreError,
     SchemaTooNew,
     StoreUnavailable,
@@ -67,6 +66,8 @@ __all__ = [
 ]
 
 
-def _conforms(j: PgJournal, h: PgHistory) -> tuple[JournalStore, HistoryStore]:
-    """Never called: mypy checks here that both implement the store's Protocols."""
-    return j, h
+def _conforms(
+    j: PgJournal, h: PgHistory, co: Coordinator
+) -> tuple[JournalStore, HistoryStore, Coordination]:
+    """Never called: mypy checks here that all three implement the store's Protocols."""
+    return j, h, co

@@ -28,52 +28,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio
 from psycopg.types.json import Jsonb
 
+from campaign_dialer.store.errors import LeaseLost
+from campaign_dialer.store.model import ClaimedRow, OpenIntent, ProcessInfo
+from campaign_dialer.store.postgres import limits
 from campaign_dialer.store.postgres.db import Database
-from campaign_dialer.store.postgres.errors import LeaseLost, OutcomeUnknown, PgStoreError
+from campaign_dialer.store.postgres.errors import OutcomeUnknown, PgStoreError
+from campaign_dialer.store.postgres.limits import SharedRateLimiter
 
 CONTROL_STATES = ("active", "paused", "canceled")
-
-
-@dataclass(frozen=True)
-class OpenIntent:
-    """An attempt a dead process left open: resolve it with its key, never re-dial fresh."""
-
-    attempt_id: int
-    attempt: int
-    idem_key: str
-    state: str  # "intent" (may or may not have rung) or "placed" (follow call_id)
-    call_id: str | None
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ClaimedRow:
-    row: int
-    person: str
-    taken_from: int | None  # the process id whose expired lease this was, if any
-    open_intents: tuple[OpenIntent, ...]
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     control: str  # "active" | "paused" | "canceled"
     held: int  # rows whose lease this heartbeat renewed (one being finished may be skipped)
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    id: int
-    host: str
-    pid: int
-    started_at: datetime
-    heartbeat_at: datetime
-    ended_at: datetime | None
-    exit_code: int | None
-    live_calls: int
-    rows_held: int
-    alive: bool  # ended_at is None and its heartbeat is within its lease
 
 
 _CLAIM = """
@@ -150,6 +121,10 @@ class Coordinator:
         self.campaign = campaign
         self.lease_seconds = float(lease_seconds)
         self.process_id: int | None = None
+        # The campaign's shared rates (`configure_limits`), `aiolimiter.AsyncLimiter`
+        # drop-ins: made here, on no round trip, so the run can take them on its loop.
+        self.calls_limiter = SharedRateLimiter(db, campaign, limits.CALLS)
+        self.requests_limiter = SharedRateLimiter(db, campaign, limits.REQUESTS)
         # Rows this process claimed and has not finished or released: after a claim whose
         # answer was lost with its connection, any other row leased to it is given back.
         self._held: set[int] = set()
@@ -162,6 +137,12 @@ class Coordinator:
             "ON CONFLICT (name) DO UPDATE SET max_live_calls = excluded.max_live_calls",
             (self.campaign, max_live_calls),
         )
+
+    def configure_limits(self, *, calls_per_second: float, requests_per_second: float) -> None:
+        """Set the campaign's shared rates (`calls` and `requests`: every process of it takes
+        its slots from these rows, see `limits`)."""
+        limits.configure(self.db, self.campaign, limits.CALLS, calls_per_second)
+        limits.configure(self.db, self.campaign, limits.REQUESTS, requests_per_second)
 
     def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
         """Offer the plan's callable rows (row number, person); idempotent: every process
@@ -232,8 +213,6 @@ class Coordinator:
         """Heartbeat forever (every lease/3 by default, each round trip in a worker
         thread), calling `on_control` when the campaign's control state changes. Run it in
         the run's task group; it raises LeaseLost if this process was ended meanwhile."""
-        import anyio
-
         period = every if every is not None else self.lease_seconds / 3
         last: str | None = None
         while True:

@@ -33,16 +33,16 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from campaign_dialer import log
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.errors import JournalError, LiveLimitReached
 from campaign_dialer.store.postgres import schema
 from campaign_dialer.store.postgres.errors import (
     DuplicateIntent,
-    LiveLimitReached,
     OutcomeUnknown,
     PgStoreError,
     StoreUnavailable,
@@ -83,8 +83,6 @@ def connection_lost(e: BaseException, conn: psycopg.Connection[Any] | None = Non
 
 def describe(url: str) -> str:
     """`user@host:port/db` for messages: never the password, never query parameters."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
         p = conninfo_to_dict(url)
     except Exception:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 
+from psycopg.conninfo import conninfo_to_dict
+
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.log import register_secret, scrub
-from campaign_dialer.store.errors import DuplicateAttempt, JournalError
+from campaign_dialer.store.errors import DuplicateAttempt, StoreError
 from campaign_dialer.store.errors import SchemaTooNew as SchemaTooNew  # exit 78, re-exported
 
 # postgresql://user:secret@host -> postgresql://user:[REDACTED]@host
@@ -33,8 +35,6 @@ def redact(text: str) -> str:
 
 def protect(url: str) -> None:
     """Register the URL's and PGPASSWORD's password with the log scrubber."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
         pw = conninfo_to_dict(url).get("password")
     except Exception:  # a malformed URL: the connect attempt reports it (redacted)
@@ -44,10 +44,9 @@ def protect(url: str) -> None:
             register_secret(str(secret))
 
 
-class PgStoreError(JournalError):
-    """The database refused or failed an operation; the message is redacted."""
-
-    exit_code = ExitCode.FAILURE
+# The database refused or failed an operation (`store.errors.StoreError`, redacted text):
+# the store-level errors a caller outside the store catches live in `store.errors`.
+PgStoreError = StoreError
 
 
 class StoreUnavailable(PgStoreError):
@@ -59,17 +58,6 @@ class StoreUnavailable(PgStoreError):
 class OutcomeUnknown(StoreUnavailable):
     """The connection died before a write's answer: it may or may not have been committed.
     Its caller resolves it (by the write's key) once the database answers again."""
-
-
-class LeaseLost(PgStoreError):
-    """This process no longer holds the row's lease (it stalled past it and another process
-    took the row over): it must not dial that row; the holder resolves it."""
-
-
-class LiveLimitReached(PgStoreError):
-    """The campaign already has `max_live_calls` open calls across all its processes."""
-
-    exit_code = ExitCode.TEMPFAIL
 
 
 class StoreWriteError(PgStoreError):

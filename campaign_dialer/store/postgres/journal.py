@@ -1,5 +1,7 @@
 """The journal in PostgreSQL: `store.interface.JournalStore` for one campaign of a team's
-database, with the same semantics as the SQLite journal (`store.sqlite.journal`).
+database, with the same semantics as the SQLite journal (`store.sqlite.journal`): the
+attempt log here, its controls, telemetry and report reads in `controls`, `telemetry` and
+`reads`.
 
 Differences that follow from sharing one database:
 - a campaign's NAME is its identity: every process (on any host, from any output folder)
@@ -18,10 +20,7 @@ exit 73/74), their text redacted.
 from __future__ import annotations
 
 import json
-import os
-import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,25 +31,23 @@ from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import JournalError
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
-    CONTROL_STATES,
     FINAL,
     INTENT,
     Attempt,
-    CallFacts,
     Fate,
-    HttpTally,
-    iso,
-    now_iso,
 )
+from campaign_dialer.store.postgres.controls import PgControls
 from campaign_dialer.store.postgres.coord import Coordinator
 from campaign_dialer.store.postgres.db import Database
+from campaign_dialer.store.postgres.reads import PgReads
+from campaign_dialer.store.postgres.telemetry import PgTelemetry
 from campaign_dialer.store.transitions import AttemptTransitions
 
 _COLS = ", ".join(ATTEMPT_COLUMNS)
 _RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]
 
 
-class PgJournal(AttemptTransitions):
+class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
     """One campaign's journal in a shared PostgreSQL database (see module doc)."""
 
     def __init__(
@@ -87,6 +84,11 @@ class PgJournal(AttemptTransitions):
         j._owns_db = True
         return j
 
+    def twin(self) -> PgJournal:
+        """The same journal for another thread of work (the webhook sink's): on the same
+        pool, not attached to the coordinator, on the wall clock."""
+        return PgJournal(self.db, self.campaign)
+
     def close(self) -> None:
         """Closes the pool if `open` made it; a shared Database is its opener's to close."""
         if self._owns_db:
@@ -102,74 +104,6 @@ class PgJournal(AttemptTransitions):
     def attach(self, coordinator: Coordinator) -> None:
         """From now on intents are fenced by this process's leases and the live-call cap."""
         self._co = coordinator
-
-    # -- meta and control -------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.fetchone(
-            "SELECT meta ->> %s FROM campaigns WHERE name = %s", (key, self.campaign)
-        )
-        return None if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
-            "UPDATE campaigns SET meta = meta || jsonb_build_object(%s::text, %s::text) "
-            "WHERE name = %s", (key, value, self.campaign),
-        )
-
-    def control(self) -> str:
-        row = self.db.fetchone("SELECT control FROM campaigns WHERE name = %s", (self.campaign,))
-        return str(row[0]) if row else "active"
-
-    def set_control(self, state: str) -> None:
-        if state not in CONTROL_STATES:
-            raise ValueError(state)
-        row = self.db.fetchone(
-            "UPDATE campaigns SET control = %(s)s, control_at = now(), "
-            "meta = meta || jsonb_build_object('control', %(s)s::text, 'control_at', %(t)s::text) "
-            "WHERE name = %(c)s AND (control <> 'canceled' OR %(s)s = 'canceled') RETURNING 1",
-            {"s": state, "c": self.campaign, "t": self._ts()},
-        )
-        if row is None:
-            raise JournalError("the campaign was canceled; a canceled campaign stays canceled")
-
-    # -- runs (the process registry) --------------------------------------------------
-    def begin_run(self) -> int:
-        row = self.db.fetchone(
-            "INSERT INTO processes(campaign, host, pid, lease_seconds) VALUES (%s, %s, %s, %s) "
-            "RETURNING id",
-            (self.campaign, socket.gethostname(), os.getpid(),
-             self._co.lease_seconds if self._co else 30.0),
-        )
-        run_id = int(row[0])
-        if self._co is not None and self._co.process_id is None:
-            self._co.process_id = run_id
-        return run_id
-
-    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
-        def end(conn: Any) -> None:  # updates to values: done again after a lost connection
-            conn.execute(
-                "UPDATE rows SET lease_owner = NULL, lease_until = NULL "
-                "WHERE lease_owner = %s AND NOT done", (run_id,),
-            )
-            conn.execute(
-                "UPDATE processes SET ended_at = now(), exit_code = %s, summary = %s "
-                "WHERE id = %s AND campaign = %s",
-                (exit_code, Jsonb(summary), run_id, self.campaign),
-            )
-
-        self.db.transact(end)
-
-    def runs(self) -> list[dict[str, Any]]:
-        out = []
-        for r in self.db.fetchall(
-            "SELECT id, started_at, ended_at, exit_code, pid, summary FROM processes "
-            "WHERE campaign = %s ORDER BY id", (self.campaign,),
-        ):
-            out.append({
-                "id": r[0], "started_at": iso(r[1]), "ended_at": iso(r[2]), "exit_code": r[3],
-                "pid": r[4], "summary": None if r[5] is None else json.dumps(r[5]),
-            })
-        return out
 
     # -- attempts ---------------------------------------------------------------------
     def record_intent(
@@ -296,30 +230,6 @@ class PgJournal(AttemptTransitions):
             recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
         )
 
-    def transcripts(self) -> list[dict[str, Any]]:
-        return self.db.dicts(
-            "SELECT t.call_id AS call_id, a.row AS row, a.person AS person, t.text AS text "
-            "FROM transcripts t JOIN attempts a ON a.id = t.attempt_id "
-            "WHERE a.campaign = %s ORDER BY a.row, a.attempt", (self.campaign,),
-        )
-
-    # -- webhook events ---------------------------------------------------------------
-    def add_webhook_event(
-        self, *, call_id: str, event: str, status: str, body_sha256: str, data: str
-    ) -> bool:
-        """Commit one delivered event; False when (call, event, status) was already here."""
-        return self.db.execute(
-            "INSERT INTO webhook_events(campaign, call_id, event, status, body_sha256, "
-            "received_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (self.campaign, call_id, event, status, body_sha256, now_iso(), data),
-        ) > 0
-
-    def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
-        return self.db.dicts(
-            "SELECT event, status, received_at, data FROM webhook_events "
-            "WHERE campaign = %s AND call_id = %s ORDER BY id", (self.campaign, call_id),
-        )
-
     # -- fates ------------------------------------------------------------------------
     def set_fates(self, fates: Iterable[Fate]) -> None:
         ts = self._ts()
@@ -356,48 +266,3 @@ class PgJournal(AttemptTransitions):
                 evidence=json.loads(r["evidence"]) if r["evidence"] else None,
             )
         return out
-
-    # -- telemetry --------------------------------------------------------------------
-    def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
-        if not events:
-            return
-        def add(conn: Any) -> None:  # telemetry: a rare duplicate after a lost COMMIT is moot
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO http_events(campaign, t, run_id, method, path, status, code, "
-                    "latency, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [(self.campaign, *e) for e in events],
-                )
-
-        self.db.transact(add)
-
-    # -- the report's reads -----------------------------------------------------------
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        with self.db.snapshot():
-            yield
-
-    def call_facts(self) -> list[CallFacts]:
-        base = ", ".join(CallFacts._fields[:13])
-        rows = self.db.fetchall(
-            f"SELECT {base}, body::jsonb ->> 'agent_id', "
-            "nullif(evidence, '')::jsonb ->> 'local_times', "
-            "body::jsonb ->> 'from_phone_number_id' "
-            "FROM attempts WHERE campaign = %s ORDER BY id", (self.campaign,),
-        )
-        return [CallFacts._make(r) for r in rows]
-
-    def http_tally(self) -> list[HttpTally]:
-        return [HttpTally._make(r) for r in self.db.fetchall(
-            "SELECT method, status, code, CASE WHEN status IS NULL THEN substr(error, 1, 80) "
-            "END AS err, count(*), avg(latency) FROM http_events WHERE campaign = %s "
-            "GROUP BY 1, 2, 3, 4", (self.campaign,),
-        )]
-
-    def fate_counts(self) -> dict[tuple[str, str], int]:
-        return {
-            (d, reason): int(n) for d, reason, n in self.db.fetchall(
-                "SELECT disposition, coalesce(reason, ''), count(*) FROM fates "
-                "WHERE campaign = %s GROUP BY 1, 2", (self.campaign,),
-            )
-        }

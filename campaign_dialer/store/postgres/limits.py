@@ -22,10 +22,11 @@ from types import TracebackType
 
 import anyio
 
+from campaign_dialer.store.interface import SHARED_CALLS, SHARED_REQUESTS
 from campaign_dialer.store.postgres.db import Database
 
-CALLS = "calls"  # calls_per_second: new calls placed
-REQUESTS = "requests"  # requests_per_second: every API request
+CALLS = SHARED_CALLS  # calls_per_second: new calls placed
+REQUESTS = SHARED_REQUESTS  # requests_per_second: every API request
 
 _TAKE = """
 UPDATE rate_limits

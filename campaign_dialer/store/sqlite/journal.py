@@ -4,16 +4,15 @@ One WAL file under the output dir. The intent of a call (person, attempt, idempo
 body) is committed before its POST is sent and the response when it arrives, so a crash at
 any instant leaves either nothing or a record the next run can resolve. The UNIQUE (person,
 attempt) constraint makes a second call for the same attempt impossible to record, and so
-impossible to send. Implements `store.interface.JournalStore`.
+impossible to send. Implements `store.interface.JournalStore`: the attempt log here, its
+controls, telemetry and report reads in `controls`, `telemetry` and `reads`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,22 @@ from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import DuplicateAttempt, JournalError, JournalWriteError
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
-    CONTROL_STATES,
     FINAL,
     INTENT,
     Attempt,
-    CallFacts,
     Fate,
-    HttpTally,
-    json_object,
-    now_iso,
 )
-from campaign_dialer.store.sqlite.base import Database, OnDatabase
+from campaign_dialer.store.sqlite.base import Database, write_problem
+from campaign_dialer.store.sqlite.controls import JournalControls
+from campaign_dialer.store.sqlite.reads import JournalReads
 from campaign_dialer.store.sqlite.schema import JOURNAL_MIGRATIONS as MIGRATIONS
 from campaign_dialer.store.sqlite.schema import JOURNAL_SCHEMA as SCHEMA
 from campaign_dialer.store.sqlite.schema import JOURNAL_VERSION as SCHEMA_VERSION
+from campaign_dialer.store.sqlite.telemetry import JournalTelemetry
 from campaign_dialer.store.transitions import AttemptTransitions
 
 
-class Journal(OnDatabase, AttemptTransitions):
+class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalReads):
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
     def __init__(
@@ -81,9 +78,12 @@ class Journal(OnDatabase, AttemptTransitions):
         # Called with an attempt's record after every change: the contact history follows.
         self.on_change: Callable[[dict[str, Any]], None] | None = None
 
-    def _open_error(self, e: BaseException) -> JournalError:
-        from campaign_dialer.store.sqlite.base import write_problem
+    def twin(self) -> Journal:
+        """The same journal for another thread of work (the webhook sink's): a connection
+        of its own, on the wall clock."""
+        return Journal(self.path, self.campaign)
 
+    def _open_error(self, e: BaseException) -> JournalError:
         if write_problem(e) or isinstance(e, OSError):
             return JournalWriteError(self.path, e)
         return JournalError(
@@ -92,56 +92,6 @@ class Journal(OnDatabase, AttemptTransitions):
             "history rebuilds what it knows)"
         )
 
-
-    # -- meta -------------------------------------------------------------------------
-    def _get_meta(self, key: str) -> str | None:
-        rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
-        return None if not rows else rows[0][0]
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta(key, value) VALUES(?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
-    def get_meta(self, key: str) -> str | None:
-        return self._get_meta(key)
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write():
-            self._set_meta(key, value)
-
-    def control(self) -> str:
-        return self._get_meta("control") or "active"
-
-    def set_control(self, state: str) -> None:
-        if state not in CONTROL_STATES:
-            raise ValueError(state)
-        with self._write():
-            if self._get_meta("control") == "canceled" and state != "canceled":
-                raise JournalError("the campaign was canceled; a canceled campaign stays canceled")
-            self._set_meta("control", state)
-            self._set_meta("control_at", self._ts())
-
-    # -- runs -------------------------------------------------------------------------
-    def begin_run(self) -> int:
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO runs(started_at, pid) VALUES(?, ?)", (self._ts(), os.getpid())
-            )
-            return int(cur.lastrowid or 0)
-
-    def end_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE runs SET ended_at=?, exit_code=?, summary=? WHERE id=?",
-                (self._ts(), exit_code, json.dumps(summary), run_id),
-            )
-
-    def runs(self) -> list[dict[str, Any]]:
-        rows = self._read("SELECT * FROM runs ORDER BY id")
-        return [dict(r) for r in rows]
 
     # -- attempts ---------------------------------------------------------------------
     def record_intent(
@@ -275,38 +225,6 @@ class Journal(OnDatabase, AttemptTransitions):
             recording_url=recording_url, extra=json.dumps(extra or {}), error=error,
         )
 
-    def transcripts(self) -> list[dict[str, Any]]:
-        """Every recorded transcript with its attempt's call id, row and person."""
-        rows = self._read(
-            "SELECT t.call_id AS call_id, a.row AS row, a.person AS person, t.text AS text "
-            "FROM transcripts t JOIN attempts a ON a.id = t.attempt_id ORDER BY a.row, a.attempt"
-        )
-        return [dict(r) for r in rows]
-
-    # -- webhook events ---------------------------------------------------------------
-    def add_webhook_event(
-        self, *, call_id: str, event: str, status: str, body_sha256: str, data: str
-    ) -> bool:
-        """Commit one delivered event; False when it was already here (at-least-once).
-
-        The contract gives events no id: (call, event, status) is the deduplication key.
-        """
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO webhook_events(call_id, event, status, body_sha256, "
-                "received_at, data) VALUES(?,?,?,?,?,?)",
-                (call_id, event, status, body_sha256, now_iso(), data),
-            )
-            return cur.rowcount > 0
-
-    def webhook_events(self, call_id: str) -> list[dict[str, Any]]:
-        """The events committed for one call, in the order they arrived."""
-        rows = self._read(
-            "SELECT event, status, received_at, data FROM webhook_events WHERE call_id=? "
-            "ORDER BY id", (call_id,),
-        )
-        return [dict(r) for r in rows]
-
     # -- fates ------------------------------------------------------------------------
     def set_fates(self, fates: Iterable[Fate]) -> None:
         ts = self._ts()
@@ -334,57 +252,3 @@ class Journal(OnDatabase, AttemptTransitions):
                 evidence=json.loads(r["evidence"]) if r["evidence"] else None,
             )
         return out
-
-    # -- telemetry --------------------------------------------------------------------
-    def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
-        if not events:
-            return
-        with self._write() as db:
-            db.executemany(
-                "INSERT INTO http_events(t, run_id, method, path, status, code, latency, error) "
-                "VALUES(?,?,?,?,?,?,?,?)",
-                events,
-            )
-
-    # -- the report's reads -----------------------------------------------------------
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """One read transaction, so fates, attempts and events of a running campaign agree."""
-        with self._d.snapshot():
-            yield
-
-    def call_facts(self) -> list[CallFacts]:
-        """Every attempt as the report reads it; JSON picked apart in SQL where it can be."""
-        base = ", ".join(CallFacts._fields[:13])
-        try:
-            rows = self._read(
-                f"SELECT {base}, json_extract(body, '$.agent_id'), "
-                "json_extract(evidence, '$.local_times'), "
-                "json_extract(body, '$.from_phone_number_id') FROM attempts ORDER BY id"
-            )
-            return [CallFacts._make(r) for r in rows]
-        except sqlite3.OperationalError:  # an SQLite without JSON functions
-            out = []
-            for r in self._read(f"SELECT {base}, body, evidence FROM attempts ORDER BY id"):
-                body, ev = json_object(r[13]), json_object(r[14])
-                out.append(CallFacts._make(
-                    (*tuple(r)[:13], body.get("agent_id"), ev.get("local_times"),
-                     body.get("from_phone_number_id"))
-                ))
-            return out
-
-    def http_tally(self) -> list[HttpTally]:
-        """Aggregated in SQL: the events table is the biggest one a long run leaves."""
-        return [HttpTally._make(r) for r in self._read(
-            "SELECT method, status, code, CASE WHEN status IS NULL THEN substr(error, 1, 80) "
-            "END AS err, count(*), avg(latency) FROM http_events GROUP BY 1, 2, 3, 4"
-        )]
-
-    def fate_counts(self) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
-        for d, reason, n in self._read(
-            "SELECT disposition, coalesce(reason, ''), count(*) FROM fates GROUP BY 1, 2"
-        ):
-            out[(d, reason)] = out.get((d, reason), 0) + n
-        return out
-
