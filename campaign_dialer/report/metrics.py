@@ -95,7 +95,7 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "local_hours": _local_hours(calls, start_min, end_min),
         "evidence": _evidence(df),
         "runs": facts.runs,
-        "agents": _agents(rows, calls, cfg.report.success_outcomes),
+        "agents": agent_figures(rows, calls, cfg.report.success_outcomes),
     }
     out["caller_ids"] = caller_id_figures(
         campaign, calls, caller_id_rests(campaign), display_zone(campaign))
@@ -471,7 +471,7 @@ def _row_agents(calls: pd.DataFrame) -> pd.Series:
     return pd.Series(last["agent_id"].to_numpy(), index=last["row"].to_numpy())
 
 
-def _agents(
+def agent_figures(
     rows: Rows, calls: pd.DataFrame, success: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Per-agent figures when rows were split between agents (else empty): the rows counted
