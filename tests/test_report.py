@@ -657,6 +657,39 @@ def test_a_report_over_the_threshold_holds_the_must_see_rows_and_a_sample(
     assert _rows_json(report.build(campaign).read_text(encoding="utf-8")) == table
 
 
+def test_a_page_of_long_rows_over_the_threshold_shrinks_its_selection_to_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the threshold the page has a byte limit whatever the rows hold: here long notes
+    in many columns; the selection shrinks, the page says so, the figures still count every
+    row."""
+    from campaign_dialer.report import html as page_html
+    from campaign_dialer.results import read_results_csv, safe_for_spreadsheets, write_atomic_csv
+
+    campaign = load_campaign(_bench_module().synthesize(tmp_path / "long", 2000, seed=3))
+    df = read_results_csv(campaign.results_path)
+    for i in range(12):  # long notes, non-ASCII and characters JSON escapes included
+        df[f"note_{i}"] = [f"<note {r}> " + "é€ & " * 80 for r in df["row"]]
+    write_atomic_csv(safe_for_spreadsheets(df), campaign.results_path)
+    _lower_threshold(monkeypatch, 500, 150)
+    unbounded = report.build(campaign).read_text(encoding="utf-8")
+    size = len(unbounded.encode("utf-8"))
+    limit = size // 3
+    monkeypatch.setattr(page_html, "PAGE_BYTES_MAX", limit)
+    html = report.build(campaign).read_text(encoding="utf-8")
+    assert len(html.encode("utf-8")) <= limit
+    table = _rows_json(html)
+    assert 0 < len(table["rows"]) < len(_rows_json(unbounded)["rows"]) / 2
+    assert table["total"] == 2000 and "note_11" in table["columns"]
+    notice = re.search(r'<div class="card" id="rows-notice"(.*?)</div>', html, re.S)
+    assert notice and f'data-bytes-max="{limit}"' in notice.group(0)
+    assert f"This page shows {len(table['rows']):,} of the 2,000 rows" in notice.group(0)
+    assert 'href="results.csv"' in notice.group(0)
+    counted = csv_figures(campaign.results_path)
+    assert {k: _page_figures(html, "kpi")[k] for k in counted} == counted
+    assert "rows-fitted" not in unbounded
+
+
 def test_at_the_threshold_every_row_stays_and_the_page_is_as_before(
     campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
