@@ -1057,6 +1057,39 @@ def test_a_page_over_the_threshold_renders_with_its_notice(
     assert browser.errors == []
 
 
+TILES_JS = """JSON.stringify(Object.fromEntries(Array.from(document.querySelectorAll(
+  '[data-tile]')).map(e => [e.dataset.tile, e.querySelector('.v').textContent])))"""
+
+
+@pytest.mark.slow
+def test_a_100k_row_campaign_page_renders_in_chromium_with_tiles_from_results_csv(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Issue #25: a 100,000-row campaign (its journal and results written directly, no call
+    dialed) keeps every row in its page; Chromium opens it without an error and the tiles it
+    shows are results.csv's rows counted by their definitions."""
+    rows = 100_000
+    campaign = load_campaign(_bench_module().synthesize(tmp_path / "big", rows, seed=11))
+    html = report.build(campaign)
+    browser.open(html)
+    assert browser.js("document.documentElement.getAttribute('data-table')") == "ready"
+    matches = "Number(document.getElementById('rows-body').dataset.matches)"
+    assert browser.js(matches) == rows  # every row is in the page
+    kpis = {k: int(v.replace(",", "")) for k, v in json.loads(browser.js(KPIS_JS)).items()}
+    counted = csv_figures(campaign.results_path)
+    assert {k: kpis[k] for k in counted} == counted
+    tiles = {k: v.replace(",", "") for k, v in json.loads(browser.js(TILES_JS)).items()}
+    success = set(campaign.model.report.success_outcomes)
+    with open(campaign.results_path, encoding="utf-8", newline="") as fh:
+        dialed = [r for r in csv.DictReader(fh) if r["disposition"] == "dialed"]
+    conversions = sum(1 for r in dialed if r["outcome"] in success)
+    assert {k: int(tiles[k]) for k in ("rows", "dialed", "reached", "conversions")} == {
+        "rows": rows, "dialed": counted["dialed"], "reached": counted["connected"],
+        "conversions": conversions}
+    assert 0 < conversions < counted["connected"] < counted["dialed"] < rows
+    assert browser.errors == []
+
+
 def test_a_report_with_nothing_yet_renders_too(browser: Browser, tmp_path: Path) -> None:
     """Paused before its first run: empty charts and table, still no script error."""
     folder = tmp_path / "empty"
