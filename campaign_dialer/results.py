@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN
@@ -157,9 +158,6 @@ _PLAIN_NUMBER_RE2 = r"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?\n?$"
 
 def _guard_mask(arr: Any) -> Any:
     """Which cells of a pyarrow string array `neutralize` would guard (nulls: no)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     first = pc.utf8_slice_codeunits(arr, 0, 1)
     formula = pc.is_in(first, value_set=pa.array(_FORMULA_FIRST, type=arr.type))
     sign = pc.is_in(first, value_set=pa.array(("+", "-"), type=arr.type))
@@ -168,8 +166,6 @@ def _guard_mask(arr: Any) -> Any:
     plain = pc.match_substring_regex(arr, _PLAIN_NUMBER_RE2)
     unsure = pc.and_(pc.and_(sign, pc.invert(plain)), pc.invert(pc.string_is_ascii(arr)))
     if pc.any(unsure).as_py():
-        import numpy as np
-
         idx = np.flatnonzero(pc.fill_null(unsure, False).to_numpy(zero_copy_only=False))
         vals = pc.take(arr, pa.array(idx)).to_pylist()
         hits = np.zeros(len(arr), dtype=bool)
@@ -181,9 +177,6 @@ def _guard_mask(arr: Any) -> Any:
 
 def _guarded(arr: Any, mask: Any) -> Any:
     """`arr` with the masked cells prefixed by `'`."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     quoted = pc.binary_join_element_wise(
         pa.scalar("'", type=arr.type), arr, pa.scalar("", type=arr.type))
     return pc.if_else(mask, quoted, arr)
@@ -191,10 +184,6 @@ def _guarded(arr: Any, mask: Any) -> Any:
 
 def _safe_column(s: pd.Series) -> pd.Series:
     """One column through `neutralize`, vectorised; same values and dtype as `s.map`."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(s.dtype, pd.StringDtype):
         try:
             arr = pa.array(s)
@@ -398,9 +387,6 @@ def unneutralize(s: pd.Series) -> pd.Series:
 
 def read_results_csv(path: Path) -> pd.DataFrame:
     """results.csv back as the frame `results_frame` made: typed numbers, raw strings."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     with open(path, encoding="utf-8", newline="") as fh:
         header = next(csv.reader(fh), [])
     if "disposition" not in header:
@@ -536,8 +522,6 @@ def current(
     no run is going; else rebuilt from the journal and the contacts, and with `refresh` a stale
     file of a campaign not running is rewritten so exports agree.
     """
-    import pyarrow as pa
-
     path = campaign.results_path
     old: pd.DataFrame | None = None
     try:

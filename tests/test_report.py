@@ -295,7 +295,7 @@ def test_local_hours_show_each_zone_and_flag_calls_outside_the_window(
     ],
 )
 def test_local_times_are_parsed_defensively(text: str, minutes: list[int] | None) -> None:
-    assert report._parse_local_times(text) == minutes
+    assert report.parse_local_times(text) == minutes
 
 
 @pytest.mark.parametrize(

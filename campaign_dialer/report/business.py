@@ -7,11 +7,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from campaign_dialer.compliance import state_for_number
 from campaign_dialer.report.aggregate import (
     Group,
     Rates,
@@ -36,8 +38,6 @@ _LOCAL_DAY_HOUR = r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):"
 
 def display_zone(campaign: Campaign) -> Any:
     """`[report] display_timezone`, else the machine's own zone (UTC when it has none)."""
-    from zoneinfo import ZoneInfo
-
     name = campaign.model.report.display_timezone
     if name:
         return ZoneInfo(name)
@@ -122,8 +122,6 @@ def _rate_rows(
 
 def _states(prefixes: Sequence[str]) -> dict[str, str]:
     """US/CA state of each number's first five characters ("+1" and the area code)."""
-    from campaign_dialer.compliance import state_for_number
-
     out: dict[str, str] = {}
     for p in prefixes:
         if isinstance(p, str) and p.startswith("+1") and len(p) == 5:

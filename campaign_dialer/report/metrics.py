@@ -64,7 +64,7 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "agent_id": cfg.campaign.agent_label,
         "agents_configured": [{"id": a, "weight": w} for a, w in cfg.campaign.agents],
         "display_timezone": display_zone(campaign).key,
-        "generated_at": _iso(generated_at or datetime.now(UTC)),
+        "generated_at": iso_utc(generated_at or datetime.now(UTC)),
         "source": data.source,
         "state": _state(facts, figs["headline"]["pending"]),
         # Which clock judged the local hours of the last run: "system" for a real one.
@@ -91,7 +91,7 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         },
         "retries": _retries(calls),
         "http": _http(facts.http),
-        "timeline": _timeline(calls, cfg.pacing.calls_per_second, cfg.api.max_live_calls),
+        "timeline": timeline(calls, cfg.pacing.calls_per_second, cfg.api.max_live_calls),
         "local_hours": _local_hours(calls, start_min, end_min),
         "evidence": _evidence(df),
         "runs": facts.runs,
@@ -228,11 +228,11 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _iso(dt: datetime) -> str:
+def iso_utc(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _times(s: pd.Series) -> pd.Series:
+def parse_times(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
 
 
@@ -321,7 +321,7 @@ BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1080
              43200, 86400)
 
 
-def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
+def timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     """New call requests and live calls per time bucket, on the run's clock.
 
     Pacing governs when a new call's first POST is sent, which is just after its intent is
@@ -336,10 +336,10 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     if not len(calls):
         return base
     posts = pd.to_numeric(calls["posts"], errors="coerce").fillna(0)
-    sent = _times(calls["intent_at"])[posts.gt(0)].dropna()
-    placed = _times(calls["placed_at"])
+    sent = parse_times(calls["intent_at"])[posts.gt(0)].dropna()
+    placed = parse_times(calls["placed_at"])
     ok = placed.notna()
-    ended = _times(calls["ended_at"])[ok]
+    ended = parse_times(calls["ended_at"])[ok]
     everything = pd.concat([sent, placed[ok], ended.dropna()])
     if not len(everything):
         return base
@@ -379,8 +379,8 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     return {
         **base,
         "bucket_seconds": bucket,
-        "start": _iso(t0.to_pydatetime()),
-        "end": _iso(t_end.to_pydatetime()),
+        "start": iso_utc(t0.to_pydatetime()),
+        "end": iso_utc(t_end.to_pydatetime()),
         "requests": [int(x) for x in requests],
         "live": [int(x) for x in live],
         "peak_requests_in_1s": int(in_1s.max()) if len(srt) else 0,
@@ -396,7 +396,7 @@ _LOCAL_TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}[T ])?(\d{1,2}):(\d{2})")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _parse_local_times(text: str) -> list[int] | None:
+def parse_local_times(text: str) -> list[int] | None:
     """Minutes of the day of each local time (one per candidate zone); None if unreadable.
 
     Compliance writes ISO local times with their offset, space separated
@@ -433,7 +433,7 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
     texts = texts[texts.ne("")]
     res["with_local_times"] = len(texts)
     codes, uniques = pd.factorize(texts)
-    parsed = [_parse_local_times(u) for u in uniques]
+    parsed = [parse_local_times(u) for u in uniques]
     per_code_hours = [sorted({m // 60 for m in p}) if p else [] for p in parsed]
     outside = [any(not (start_min <= m < end_min) for m in p) if p else False for p in parsed]
     n_codes = np.bincount(codes, minlength=len(uniques)) if len(uniques) else np.array([])
