@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN
@@ -154,9 +158,6 @@ _PLAIN_NUMBER_RE2 = r"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?\n?$"
 
 def _guard_mask(arr: Any) -> Any:
     """Which cells of a pyarrow string array `neutralize` would guard (nulls: no)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     first = pc.utf8_slice_codeunits(arr, 0, 1)
     formula = pc.is_in(first, value_set=pa.array(_FORMULA_FIRST, type=arr.type))
     sign = pc.is_in(first, value_set=pa.array(("+", "-"), type=arr.type))
@@ -165,8 +166,6 @@ def _guard_mask(arr: Any) -> Any:
     plain = pc.match_substring_regex(arr, _PLAIN_NUMBER_RE2)
     unsure = pc.and_(pc.and_(sign, pc.invert(plain)), pc.invert(pc.string_is_ascii(arr)))
     if pc.any(unsure).as_py():
-        import numpy as np
-
         idx = np.flatnonzero(pc.fill_null(unsure, False).to_numpy(zero_copy_only=False))
         vals = pc.take(arr, pa.array(idx)).to_pylist()
         hits = np.zeros(len(arr), dtype=bool)
@@ -178,9 +177,6 @@ def _guard_mask(arr: Any) -> Any:
 
 def _guarded(arr: Any, mask: Any) -> Any:
     """`arr` with the masked cells prefixed by `'`."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     quoted = pc.binary_join_element_wise(
         pa.scalar("'", type=arr.type), arr, pa.scalar("", type=arr.type))
     return pc.if_else(mask, quoted, arr)
@@ -188,10 +184,6 @@ def _guarded(arr: Any, mask: Any) -> Any:
 
 def _safe_column(s: pd.Series) -> pd.Series:
     """One column through `neutralize`, vectorised; same values and dtype as `s.map`."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(s.dtype, pd.StringDtype):
         try:
             arr = pa.array(s)
@@ -228,9 +220,106 @@ def _safe_column(s: pd.Series) -> pd.Series:
 
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
     """RFC 4180 CSV (CRLF between records), so a cell holding a bare CR or LF is quoted: with
-    "\n" alone as the record end, a CR inside a name would split the row in a spreadsheet."""
-    write_atomic(path, lambda p: df.to_csv(
-        p, index=False, lineterminator="\r\n", encoding="utf-8"))
+    "\n" alone as the record end, a CR inside a name would split the row in a spreadsheet.
+
+    Written column by column with pyarrow's string kernels (`write_csv_columns`): pandas'
+    `to_csv` formats every cell in Python (68 s for a 1M-row results.csv). The bytes are
+    pandas' own (`write_csv_pandas`, kept as the oracle of a property test); a frame holding
+    a dtype the columnar writer does not know is written by pandas."""
+    write_atomic(path, lambda p: write_csv_columns(df, p))
+
+
+def write_csv_pandas(df: pd.DataFrame, path: Path) -> None:
+    """results.csv's and plan.csv's writer before issue #25: pandas, a Python call per cell."""
+    df.to_csv(path, index=False, lineterminator="\r\n", encoding="utf-8")
+
+
+CSV_CHUNK_ROWS = 65_536  # rows formatted at once: memory bounded by a chunk, not the file
+_CSV_SPECIAL = r'[,"\r\n]'  # a cell holding one of these is quoted (Python csv, QUOTE_MINIMAL)
+
+
+class _NotColumnar(Exception):
+    """A column the columnar writer cannot format exactly as pandas does."""
+
+
+def _csv_text(s: pd.Series) -> pa.Array:
+    """One column's cells as pandas' `to_csv` writes them (before quoting); null for missing."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return pa.array(s, type=pa.large_string(), from_pandas=True)
+    if pd.api.types.is_bool_dtype(dtype):
+        values = s.to_numpy(dtype=object, na_value=None)
+        return pa.array([None if v is None else ("True" if v else "False") for v in values],
+                        type=pa.large_string())
+    if pd.api.types.is_integer_dtype(dtype):
+        return pc.cast(pa.array(s, from_pandas=True), pa.large_string())
+    if pd.api.types.is_float_dtype(dtype):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        mask = np.isnan(values)
+        return pa.array(values.astype(str), type=pa.large_string(), mask=mask)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        values = s.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            return pa.array(values, type=pa.large_string(), from_pandas=True)
+        # Mixed cells: Python's csv writes str() of each (repr of a float), missing as "".
+        missing = pd.isna(values)
+        return pa.array(
+            [None if m else (repr(v) if isinstance(v, float) else str(v))
+             for v, m in zip(values, missing, strict=True)],
+            type=pa.large_string())
+    raise _NotColumnar(str(dtype))
+
+
+def _csv_field(arr: pa.Array) -> pa.Array:
+    """Cells quoted as Python's csv does with QUOTE_MINIMAL; missing as ""."""
+    need = pc.match_substring_regex(arr, _CSV_SPECIAL)
+    if pc.any(need).as_py():
+        quoted = pc.binary_join_element_wise(
+            '"', pc.replace_substring(arr, '"', '""'), '"', "")
+        arr = pc.if_else(need, quoted, arr)
+    return pc.fill_null(arr, "")
+
+
+def _csv_lines(fields: list[pa.Array]) -> pa.Array:
+    """Fields joined into records, each ending in CRLF (a record of one empty field is `""`,
+    as Python's csv writes it)."""
+    line = pc.binary_join_element_wise(*fields, ",")
+    if len(fields) == 1:
+        line = pc.if_else(pc.equal(line, ""), '""', line)
+    return pc.binary_join_element_wise(line, "\r\n", "")
+
+
+def _write_lines(fh: Any, lines: pa.Array) -> None:
+    """A string array's characters as one contiguous write (its data buffer, no copy)."""
+    lines = lines.cast(pa.large_string())
+    _, offsets, data = lines.buffers()
+    if data is None:
+        return
+    bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
+    fh.write(memoryview(data)[int(bounds[0]): int(bounds[-1])])
+
+
+def write_csv_columns(df: pd.DataFrame, path: Path) -> None:
+    """`write_csv_pandas`'s bytes, formatted a chunk of rows and a column at a time with
+    pyarrow (see write_atomic_csv)."""
+    if not df.shape[1]:
+        write_csv_pandas(df, path)  # no columns: pandas' own idea of an empty file
+        return
+    try:
+        with open(path, "wb") as fh:
+            fields = _csv_field(pa.array([str(c) for c in df.columns],
+                                         type=pa.large_string())).to_pylist()
+            fh.write((",".join(fields) if len(fields) > 1 or fields[0] else '""').encode()
+                     + b"\r\n")
+            for lo in range(0, len(df), CSV_CHUNK_ROWS):
+                part = df.iloc[lo: lo + CSV_CHUNK_ROWS]
+                cols = [_csv_field(_csv_text(part.iloc[:, i])) for i in range(df.shape[1])]
+                _write_lines(fh, _csv_lines(cols))
+    except (_NotColumnar, pa.ArrowException, UnicodeError):
+        # A dtype pandas formats its own way, or text that is not valid Unicode (a lone
+        # surrogate): pandas' writer, over what was written, raising as before on what UTF-8
+        # cannot hold.
+        write_csv_pandas(df, path)
 
 
 def write_results(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
@@ -298,9 +387,6 @@ def unneutralize(s: pd.Series) -> pd.Series:
 
 def read_results_csv(path: Path) -> pd.DataFrame:
     """results.csv back as the frame `results_frame` made: typed numbers, raw strings."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     with open(path, encoding="utf-8", newline="") as fh:
         header = next(csv.reader(fh), [])
     if "disposition" not in header:
@@ -436,8 +522,6 @@ def current(
     no run is going; else rebuilt from the journal and the contacts, and with `refresh` a stale
     file of a campaign not running is rewritten so exports agree.
     """
-    import pyarrow as pa
-
     path = campaign.results_path
     old: pd.DataFrame | None = None
     try:

@@ -403,11 +403,11 @@ def test_pacing_peak_is_a_rate_like_the_limit() -> None:
     # Evenly spaced at 2/s with a few ms of scheduling jitter: a 1 s window may hold 3 calls,
     # yet the rate never exceeds the limit by more than the jitter.
     even = [i * 0.5 + (0.004 if i % 7 == 0 else 0.0) for i in range(40)]
-    tl = report._timeline(_calls(even), 2.0, 20)
+    tl = report.timeline(_calls(even), 2.0, 20)
     assert tl["peak_requests_in_1s"] == 3
     assert 1.9 <= tl["peak_calls_per_second"] <= 2.05
     burst = even[:10] + [5.0 + i * 0.05 for i in range(8)]
-    assert report._timeline(_calls(sorted(burst)), 2.0, 20)["peak_calls_per_second"] > 4
+    assert report.timeline(_calls(sorted(burst)), 2.0, 20)["peak_calls_per_second"] > 4
 
 
 def test_the_cli_reference_documents_every_command_and_option() -> None:

@@ -295,7 +295,7 @@ def test_local_hours_show_each_zone_and_flag_calls_outside_the_window(
     ],
 )
 def test_local_times_are_parsed_defensively(text: str, minutes: list[int] | None) -> None:
-    assert report._parse_local_times(text) == minutes
+    assert report.parse_local_times(text) == minutes
 
 
 @pytest.mark.parametrize(
@@ -655,6 +655,39 @@ def test_a_report_over_the_threshold_holds_the_must_see_rows_and_a_sample(
     assert len(pd.read_parquet(campaign.output_dir / "results.parquet")) == 2000
     # the same results give the same page
     assert _rows_json(report.build(campaign).read_text(encoding="utf-8")) == table
+
+
+def test_a_page_of_long_rows_over_the_threshold_shrinks_its_selection_to_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the threshold the page has a byte limit whatever the rows hold: here long notes
+    in many columns; the selection shrinks, the page says so, the figures still count every
+    row."""
+    from campaign_dialer.report import html as page_html
+    from campaign_dialer.results import read_results_csv, safe_for_spreadsheets, write_atomic_csv
+
+    campaign = load_campaign(_bench_module().synthesize(tmp_path / "long", 2000, seed=3))
+    df = read_results_csv(campaign.results_path)
+    for i in range(12):  # long notes, non-ASCII and characters JSON escapes included
+        df[f"note_{i}"] = [f"<note {r}> " + "é€ & " * 80 for r in df["row"]]
+    write_atomic_csv(safe_for_spreadsheets(df), campaign.results_path)
+    _lower_threshold(monkeypatch, 500, 150)
+    unbounded = report.build(campaign).read_text(encoding="utf-8")
+    size = len(unbounded.encode("utf-8"))
+    limit = size // 3
+    monkeypatch.setattr(page_html, "PAGE_BYTES_MAX", limit)
+    html = report.build(campaign).read_text(encoding="utf-8")
+    assert len(html.encode("utf-8")) <= limit
+    table = _rows_json(html)
+    assert 0 < len(table["rows"]) < len(_rows_json(unbounded)["rows"]) / 2
+    assert table["total"] == 2000 and "note_11" in table["columns"]
+    notice = re.search(r'<div class="card" id="rows-notice"(.*?)</div>', html, re.S)
+    assert notice and f'data-bytes-max="{limit}"' in notice.group(0)
+    assert f"This page shows {len(table['rows']):,} of the 2,000 rows" in notice.group(0)
+    assert 'href="results.csv"' in notice.group(0)
+    counted = csv_figures(campaign.results_path)
+    assert {k: _page_figures(html, "kpi")[k] for k in counted} == counted
+    assert "rows-fitted" not in unbounded
 
 
 def test_at_the_threshold_every_row_stays_and_the_page_is_as_before(
@@ -1021,6 +1054,39 @@ def test_a_page_over_the_threshold_renders_with_its_notice(
     matches = "Number(document.getElementById('rows-body').dataset.matches)"
     assert browser.js(matches) == len(must_see_rows(campaign.results_path))
     assert browser.js(matches) == sum(1 for r in table["rows"] if r[0] == "needs attention")
+    assert browser.errors == []
+
+
+TILES_JS = """JSON.stringify(Object.fromEntries(Array.from(document.querySelectorAll(
+  '[data-tile]')).map(e => [e.dataset.tile, e.querySelector('.v').textContent])))"""
+
+
+@pytest.mark.slow
+def test_a_100k_row_campaign_page_renders_in_chromium_with_tiles_from_results_csv(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Issue #25: a 100,000-row campaign (its journal and results written directly, no call
+    dialed) keeps every row in its page; Chromium opens it without an error and the tiles it
+    shows are results.csv's rows counted by their definitions."""
+    rows = 100_000
+    campaign = load_campaign(_bench_module().synthesize(tmp_path / "big", rows, seed=11))
+    html = report.build(campaign)
+    browser.open(html)
+    assert browser.js("document.documentElement.getAttribute('data-table')") == "ready"
+    matches = "Number(document.getElementById('rows-body').dataset.matches)"
+    assert browser.js(matches) == rows  # every row is in the page
+    kpis = {k: int(v.replace(",", "")) for k, v in json.loads(browser.js(KPIS_JS)).items()}
+    counted = csv_figures(campaign.results_path)
+    assert {k: kpis[k] for k in counted} == counted
+    tiles = {k: v.replace(",", "") for k, v in json.loads(browser.js(TILES_JS)).items()}
+    success = set(campaign.model.report.success_outcomes)
+    with open(campaign.results_path, encoding="utf-8", newline="") as fh:
+        dialed = [r for r in csv.DictReader(fh) if r["disposition"] == "dialed"]
+    conversions = sum(1 for r in dialed if r["outcome"] in success)
+    assert {k: int(tiles[k]) for k in ("rows", "dialed", "reached", "conversions")} == {
+        "rows": rows, "dialed": counted["dialed"], "reached": counted["connected"],
+        "conversions": conversions}
+    assert 0 < conversions < counted["connected"] < counted["dialed"] < rows
     assert browser.errors == []
 
 

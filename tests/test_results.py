@@ -19,6 +19,8 @@ from campaign_dialer.results import (
     results_frame,
     safe_for_spreadsheets,
     write_atomic_csv,
+    write_csv_columns,
+    write_csv_pandas,
 )
 from campaign_dialer.store import Journal
 
@@ -129,6 +131,86 @@ def test_vectorised_guard_examples() -> None:
     assert got[:-1] == [neutralize(c) for c in cells[:-1]] and pd.isna(got[-1])
     assert got[2:8] == ["'=1", "'@x", "'\tx", "'\rx", "'-2+3", "'+1 (415)"]
     assert got[9:12] == ["+12\n", "+\u0663", "'-\u0663x"]
+
+
+# Cells that stress a CSV writer: separators, quotes, CR and LF inside cells, non-ASCII,
+# formula characters, E.164 phones, blanks.
+_CSV_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(list(',"\r\n\t =@+-\'0123456789.eé€😀 ab\x00')),
+            max_size=12),
+    st.text(max_size=8),
+    st.from_regex(r"\+1[2-9][0-9]{9}", fullmatch=True),
+)
+_CSV_COLUMN = st.one_of(
+    st.just(("text", object)), st.just(("text", "string")), st.just(("text", "str")),
+    st.just(("mixed", object)),
+    st.just(("float", "float64")), st.just(("int", "int64")), st.just(("int", "Int64")),
+    st.just(("bool", "bool")),
+)
+
+
+@st.composite
+def _csv_frames(draw: Any) -> pd.DataFrame:
+    n = draw(st.integers(0, 6))
+    kinds = draw(st.lists(_CSV_COLUMN, min_size=1, max_size=4))
+    data: dict[str, Any] = {}
+    for i, (kind, dtype) in enumerate(kinds):
+        name = draw(_CSV_TEXT) + f"#{i}"
+        if kind == "text":
+            cells = draw(st.lists(st.one_of(_CSV_TEXT, st.none()), min_size=n, max_size=n))
+            data[name] = pd.Series(cells, dtype=dtype)
+        elif kind == "mixed":
+            data[name] = pd.Series(draw(st.lists(_CELL, min_size=n, max_size=n)), dtype=object)
+        elif kind == "float":
+            data[name] = pd.Series(draw(st.lists(st.floats(allow_infinity=True), min_size=n,
+                                                 max_size=n)), dtype="float64")
+        elif kind == "bool":
+            data[name] = pd.Series(draw(st.lists(st.booleans(), min_size=n, max_size=n)),
+                                   dtype="bool")
+        else:
+            ints = draw(st.lists(st.one_of(st.integers(-2**62, 2**62), st.none()) if dtype ==
+                                 "Int64" else st.integers(-2**62, 2**62),
+                                 min_size=n, max_size=n))
+            data[name] = pd.Series(ints, dtype=dtype)
+    return pd.DataFrame(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(df=_csv_frames(), guard=st.booleans())
+def test_columnar_csv_writer_writes_pandas_bytes(
+    df: pd.DataFrame, guard: bool, tmp_path_factory: Any
+) -> None:
+    """results.csv's and plan.csv's columnar writer: byte for byte what pandas' `to_csv` (the
+    writer before issue #25, kept as the oracle) writes, the formula guard applied or not."""
+    if guard:
+        df = safe_for_spreadsheets(df)
+    folder = tmp_path_factory.mktemp("csvw")
+    write_csv_pandas(df, folder / "old.csv")
+    write_csv_columns(df, folder / "new.csv")
+    assert (folder / "new.csv").read_bytes() == (folder / "old.csv").read_bytes()
+
+
+def test_columnar_csv_writer_examples(tmp_path: Path, monkeypatch: Any) -> None:
+    df = pd.DataFrame({
+        "phone": ["+14155550188", "=cmd", 'a "b", c', "x\ry", "x\ny", None],
+        "n": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+        "s": [1.5, math.nan, 1e-05, 2.0, 1e20, -0.0],
+    })
+    write_atomic_csv(safe_for_spreadsheets(df), tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_bytes() == (
+        b'phone,n,s\r\n+14155550188,1,1.5\r\n\'=cmd,,\r\n"a ""b"", c",3,1e-05\r\n'
+        b'"x\ry",4,2.0\r\n"x\ny",5,1e+20\r\n,6,-0.0\r\n')
+    one = pd.DataFrame({"": ["", None, "a"]})
+    write_csv_columns(one, tmp_path / "one.csv")
+    write_csv_pandas(one, tmp_path / "one_old.csv")
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "one_old.csv").read_bytes()
+    # a chunk boundary changes nothing
+    big = pd.DataFrame({"a": [f"r{i}" if i % 7 else None for i in range(3000)],
+                        "b": np.arange(3000) / 3})
+    monkeypatch.setattr("campaign_dialer.results.CSV_CHUNK_ROWS", 1000)
+    write_csv_columns(big, tmp_path / "big.csv")
+    write_csv_pandas(big, tmp_path / "big_old.csv")
+    assert (tmp_path / "big.csv").read_bytes() == (tmp_path / "big_old.csv").read_bytes()
 
 
 def test_input_columns_that_clash_are_renamed_input_dot_name(tmp_path: Path) -> None:

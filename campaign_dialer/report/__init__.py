@@ -39,12 +39,12 @@ from campaign_dialer.report.html import (
     write_parquet,
 )
 from campaign_dialer.report.metrics import (
-    _parse_local_times,
-    _timeline,
     figures,
+    parse_local_times,
     state_label,
     summarize,
     summary,
+    timeline,
 )
 from campaign_dialer.report.text import print_summary, print_text
 from campaign_dialer.results import Redactor, read_results_csv
@@ -52,7 +52,7 @@ from campaign_dialer.results import Redactor, read_results_csv
 __all__ = [
     "COLORS", "DEFINITIONS", "FILES", "HEADLINE_LABELS", "SCHEMA_VERSION", "TABLE_ROW_CAP",
     "TERMINAL_LABELS", "CompareError", "JournalFacts", "Loaded", "Redactor", "ReportError",
-    "_parse_local_times", "_timeline", "ab_test", "build", "business", "charts", "columns",
+    "parse_local_times", "timeline", "ab_test", "build", "business", "charts", "columns",
     "command", "compare", "compare_rows", "connected_mask", "display_zone", "figures", "hbar",
     "held_mask", "label", "line", "load", "print_compare", "print_summary", "print_text",
     "read_journal", "read_results_csv", "render_html", "script_json", "state_label",

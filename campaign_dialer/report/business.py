@@ -7,11 +7,23 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from campaign_dialer.report.common import WEEKDAYS, _ratio, _text, connected_mask, label
+from campaign_dialer.compliance import state_for_number
+from campaign_dialer.report.aggregate import (
+    Group,
+    Rates,
+    Rows,
+    count,
+    ordered,
+    rates_by_key,
+    text_array,
+)
+from campaign_dialer.report.common import WEEKDAYS, label, ratio
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -26,8 +38,6 @@ _LOCAL_DAY_HOUR = r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):"
 
 def display_zone(campaign: Campaign) -> Any:
     """`[report] display_timezone`, else the machine's own zone (UTC when it has none)."""
-    from zoneinfo import ZoneInfo
-
     name = campaign.model.report.display_timezone
     if name:
         return ZoneInfo(name)
@@ -95,48 +105,52 @@ def ab_test(agents: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _rate_rows(
-    keys: pd.Series, dialed: pd.Series, reached: pd.Series, won: pd.Series,
-    *, order: Sequence[str] | None = None, limit: int | None = None, labels: bool = False,
+    rates: Sequence[Rates], *, order: Sequence[str] | None = None, limit: int | None = None,
+    labels: bool = False,
 ) -> list[dict[str, Any]]:
-    """Dialed rows, answer rate and conversion rate per key (dialed rows only)."""
-    frame = pd.DataFrame({"k": keys[dialed].to_numpy(), "r": reached[dialed].to_numpy(),
-                          "w": won[dialed].to_numpy()})
-    g = frame.groupby("k", sort=False).agg(n=("r", "size"), r=("r", "sum"), w=("w", "sum"))
-    if order is not None:
-        g = g.reindex(order, fill_value=0)
-    else:
-        g = g.sort_values("n", ascending=False, kind="stable")
-    items = [(str(k), int(x.n), int(x.r), int(x.w)) for k, x in g.iterrows()]
+    """Dialed rows, answer rate and conversion rate per key (dialed rows only), biggest first
+    (ties in the order of their first row) or in `order`; past `limit`, the rest as "others"."""
+    items = [(r.key, r.dialed, r.reached, r.won) for r in ordered(rates, order)]
     if limit is not None and len(items) > limit:
         rest = items[limit - 1:]
         items = [*items[: limit - 1], (f"{len(rest)} others", sum(x[1] for x in rest),
                                        sum(x[2] for x in rest), sum(x[3] for x in rest))]
     return [{"key": k, "label": label(k) if labels else (k or "(blank)"), "dialed": n,
-             "reached": r, "answer_rate": _ratio(r, n), "conversions": w,
-             "conversion_rate": _ratio(w, n)} for k, n, r, w in items]
+             "reached": r, "answer_rate": ratio(r, n), "conversions": w,
+             "conversion_rate": ratio(w, n)} for k, n, r, w in items]
 
 
-def _states(phones: pd.Series) -> pd.Series:
-    """US/CA state of each number's area code (computed once per area code)."""
-    from campaign_dialer.compliance import state_for_number
-
-    prefix = phones.str.slice(0, 5)
+def _states(prefixes: Sequence[str]) -> dict[str, str]:
+    """US/CA state of each number's first five characters ("+1" and the area code)."""
     out: dict[str, str] = {}
-    for p in prefix.unique():
+    for p in prefixes:
         if isinstance(p, str) and p.startswith("+1") and len(p) == 5:
             out[p] = state_for_number(p + "5550100") or "(unknown)"
-    return prefix.map(out).fillna("(unknown)")
+    return out
 
 
-def business(df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign) -> dict[str, Any]:
-    """Tiles, the hour x weekday heatmap and the breakdowns, all from the results rows."""
+def _day_hours(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The local weekday and hour (NaN when unreadable) of each local-time text."""
+    parts = pd.Series(list(texts), dtype="string").str.extract(_LOCAL_DAY_HOUR)
+    day = pd.to_datetime(parts[0], errors="coerce", format="%Y-%m-%d").dt.day_of_week
+    hour = pd.to_numeric(parts[1], errors="coerce")
+    return (day.to_numpy(dtype=float, na_value=np.nan),
+            hour.to_numpy(dtype=float, na_value=np.nan))
+
+
+def business(
+    df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign, *, rows: Rows | None = None,
+    groups: Sequence[Group] | None = None,
+) -> dict[str, Any]:
+    """Tiles, the hour x weekday heatmap and the breakdowns, from the rows counted per fate
+    and per local time, area code or segment value (`aggregate.Rows`)."""
     rc = campaign.model.report
     success = list(rc.success_outcomes)
-    disp = _text(df["disposition"])
-    dialed = disp.eq("dialed")
-    reached = connected_mask(df)
-    won = dialed & _text(df["outcome"]).isin(success)
-    n_dialed, n_reached, n_won = int(dialed.sum()), int(reached.sum()), int(won.sum())
+    rows = rows if rows is not None else Rows(df)
+    groups = groups if groups is not None else rows.groups()
+    n_dialed = count(groups, lambda g: g.dialed)
+    n_reached = count(groups, lambda g: g.connected)
+    n_won = count(groups, lambda g: g.won(success))
     # Talk time is billed per call placed, redials included: read it from every attempt.
     if len(calls):
         secs = pd.to_numeric(calls["duration_seconds"], errors="coerce").clip(lower=0)
@@ -149,48 +163,64 @@ def business(df: pd.DataFrame, calls: pd.DataFrame, campaign: Campaign) -> dict[
         cost = round((rc.cost_per_minute or 0) * talk_s / 60 + (rc.cost_per_call or 0) * placed,
                      2)
     tiles = {
-        "rows": len(df), "dialed": n_dialed, "reached": n_reached,
-        "answer_rate": _ratio(n_reached, n_dialed), "conversions": n_won,
-        "conversion_rate": _ratio(n_won, n_dialed), "talk_minutes": round(talk_s / 60, 1),
+        "rows": rows.n, "dialed": n_dialed, "reached": n_reached,
+        "answer_rate": ratio(n_reached, n_dialed), "conversions": n_won,
+        "conversion_rate": ratio(n_won, n_dialed), "talk_minutes": round(talk_s / 60, 1),
         "calls_placed": placed, "cost": cost,
         "cost_per_conversion": round(cost / n_won, 2) if cost is not None and n_won else None,
     }
-    # Recipient's local day and hour at dialing (the first zone when a number may be in two).
-    lt = _text(df["local_times"]) if "local_times" in df else pd.Series("", index=df.index)
-    codes, uniques = pd.factorize(lt.where(dialed, ""))  # few distinct local minutes
-    parts = pd.Series(uniques, dtype="string").str.extract(_LOCAL_DAY_HOUR)
-    u_day = pd.to_datetime(parts[0], errors="coerce", format="%Y-%m-%d").dt.day_of_week
-    u_hour = pd.to_numeric(parts[1], errors="coerce")
-    day = pd.Series(u_day.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
-    hour = pd.Series(u_hour.to_numpy(dtype=float, na_value=np.nan)[codes], index=df.index)
-    known = dialed & day.notna() & hour.between(0, 23)
-    cell = (day.where(known, 0) * 24 + hour.where(known, 0)).astype(int)
-    n_cells = 7 * 24
-    counts = [np.bincount(cell[known & m], minlength=n_cells)
-              for m in (known, reached, won)]
-    heat = [[{"dialed": int(counts[0][d * 24 + h]), "reached": int(counts[1][d * 24 + h]),
-              "conversions": int(counts[2][d * 24 + h])} for h in range(24)] for d in range(7)]
-    hours = [f"{h:02d}" for h in range(24)]
-    hkey = hour.where(known, -1).astype(int).map(lambda h: f"{h:02d}")
-    dkey = day.where(known, -1).astype(int).map(lambda d: WEEKDAYS[d] if d >= 0 else "")
-    phones = _text(df["phone_e164"]) if "phone_e164" in df else pd.Series("", index=df.index)
+    dialed = rows.dialed
+    # Recipient's local day and hour at dialing (the first zone when a number may be in two):
+    # the dialed rows counted per local-time text (few distinct local minutes), each text
+    # read once.
+    by_time = rows.groups(text_array(df, "local_times"), where=dialed)
+    texts = sorted({g.key for g in by_time})
+    days, hours = _day_hours(texts)
+    cell_of: dict[str, int] = {}
+    for t, d, h in zip(texts, days, hours, strict=True):
+        if not np.isnan(d) and not np.isnan(h) and 0 <= h <= 23:
+            cell_of[t] = int(d) * 24 + int(h)
+    heat = [[{"dialed": 0, "reached": 0, "conversions": 0} for _ in range(24)]
+            for _ in range(7)]
+    for g in by_time:
+        c = cell_of.get(g.key)
+        if c is None:
+            continue
+        cell = heat[c // 24][c % 24]
+        cell["dialed"] += g.rows
+        cell["reached"] += g.rows if g.connected else 0
+        cell["conversions"] += g.rows if g.won(success) else 0
+    known = sum(cell["dialed"] for day in heat for cell in day)
+    by_hour = [Rates(f"{h:02d}", sum(heat[d][h]["dialed"] for d in range(7)),
+                     sum(heat[d][h]["reached"] for d in range(7)),
+                     sum(heat[d][h]["conversions"] for d in range(7))) for h in range(24)]
+    by_day = [Rates(WEEKDAYS[d], sum(c["dialed"] for c in heat[d]),
+                    sum(c["reached"] for c in heat[d]),
+                    sum(c["conversions"] for c in heat[d])) for d in range(7)]
+    hours_order = [f"{h:02d}" for h in range(24)]
+    prefixes = pc.utf8_slice_codeunits(text_array(df, "phone_e164"), 0, 5)
+    by_prefix = rows.groups(prefixes, where=dialed)
+    states = _states(sorted({g.key for g in by_prefix}))
     segments = {}
     for col in rc.segment_by:
         name = col if col in df.columns else f"input.{col}"
         if name not in df.columns:
             continue
-        segments[col] = _rate_rows(_text(df[name]).str.strip(), dialed, reached, won,
+        by_value = rows.groups(text_array(df, name), where=dialed)
+        segments[col] = _rate_rows(rates_by_key(by_value, success, str.strip),
                                    limit=SEGMENT_LIMIT)
     return {
         "success_outcomes": success,
         "tiles": tiles,
         "heatmap": {"weekdays": list(WEEKDAYS), "cells": heat,
-                    "dialed_without_local_time": int((dialed & ~known).sum())},
+                    "dialed_without_local_time": n_dialed - known},
         "by_local_hour": [{**r, "label": f"{r['key']}:00–{int(r['key']) + 1:02d}:00"}
-                          for r in _rate_rows(hkey, known, reached, won, order=hours)],
-        "by_weekday": _rate_rows(dkey, known, reached, won, order=list(WEEKDAYS)),
-        "by_state": _rate_rows(_states(phones), dialed, reached, won, limit=SEGMENT_LIMIT),
+                          for r in _rate_rows(by_hour, order=hours_order)],
+        "by_weekday": _rate_rows(by_day, order=list(WEEKDAYS)),
+        "by_state": _rate_rows(rates_by_key(by_prefix, success,
+                                            lambda p: states.get(p, "(unknown)")),
+                               limit=SEGMENT_LIMIT),
         "segments": segments,
         "outcome_labels": {k: label(k) for k in
-                           sorted({*_text(df["outcome"]).unique(), *success, "(none)"})},
+                           sorted({*(g.outcome for g in groups), *success, "(none)"})},
     }

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.report.comparison import compare, print_compare, write_compare
-from campaign_dialer.report.html import _build
+from campaign_dialer.report.html import build_files
 from campaign_dialer.report.metrics import summary
-from campaign_dialer.report.text import _say, print_text
+from campaign_dialer.report.text import print_text, say
 from campaign_dialer.results import Redactor, redactor_for
+from campaign_dialer.store.access import on_postgres, same_journal, where
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -25,9 +26,8 @@ def command(
 ) -> ExitCode:
     """`load` reads a campaign file (the caller's: the report reads no configuration)."""
     if not 1 <= len(paths) <= 2:
-        _say("report takes one campaign file, or two to compare")
+        say("report takes one campaign file, or two to compare")
         return ExitCode.USAGE
-    from campaign_dialer.store.access import on_postgres, same_journal, where
 
     campaigns = [load(p) for p in paths]
     for c in campaigns:
@@ -46,8 +46,8 @@ def command(
         print_compare(titles, sides)
         if not text:
             write_compare(path, titles, sides, redact)
-            _say(f"comparison: {path}")
-            _say(f"            {path.resolve().as_uri()}")
+            say(f"comparison: {path}")
+            say(f"            {path.resolve().as_uri()}")
         return ExitCode.OK
     c = campaigns[0]
     if as_json:
@@ -56,11 +56,11 @@ def command(
     if text:
         print_text(summary(c))
         return ExitCode.OK
-    files, s = _build(c)
+    files, s = build_files(c)
     print_text(s)
-    _say(f"report:  {files['report.html']}")
-    _say(f"         {files['report.html'].resolve().as_uri()}")
-    _say(f"summary: {files['summary.json']}")
-    _say(f"results: {c.results_path}")
-    _say(f"         {files['results.parquet']}")
+    say(f"report:  {files['report.html']}")
+    say(f"         {files['report.html'].resolve().as_uri()}")
+    say(f"summary: {files['summary.json']}")
+    say(f"results: {c.results_path}")
+    say(f"         {files['results.parquet']}")
     return ExitCode.OK

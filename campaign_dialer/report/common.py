@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -67,31 +66,26 @@ class CompareError(DialerError):
     exit_code = ExitCode.USAGE
 
 
-def _text(s: pd.Series) -> pd.Series:
+def text_of(s: pd.Series) -> pd.Series:
     """Missing as "" and everything else as str, so comparisons never meet NA."""
     if isinstance(s.dtype, pd.StringDtype):
         return s.fillna("").astype("str")
     return s.astype(object).where(s.notna(), "").astype("str")
 
 
-def _pairs(a: pd.Series, b: pd.Series) -> Counter[tuple[str, str]]:
-    vc = pd.DataFrame({"a": a.to_numpy(), "b": b.to_numpy()}).value_counts(sort=False)
-    return Counter({(str(x), str(y)): int(n) for (x, y), n in vc.items()})
-
-
 def connected_mask(df: pd.DataFrame) -> pd.Series:
     """Rows where someone answered: the one definition the page, JSON and terminal use."""
-    status = _text(df["status"])
-    outcome = _text(df["outcome"])
-    dialed = _text(df["disposition"]).eq("dialed")
+    status = text_of(df["status"])
+    outcome = text_of(df["outcome"])
+    dialed = text_of(df["disposition"]).eq("dialed")
     return dialed & (status.eq("completed")
                      | (outcome.ne("") & ~status.isin(NOT_CONNECTED_STATUSES)))
 
 
 def held_mask(df: pd.DataFrame) -> pd.Series:
     """Rows the checks held back (or never planned): the complement of eligible."""
-    disp = _text(df["disposition"])
-    reason = _text(df["reason"])
+    disp = text_of(df["disposition"])
+    reason = text_of(df["reason"])
     return disp.eq("suppressed") | (disp.eq("pending") & reason.isin(HELD_PENDING_REASONS))
 
 
@@ -124,5 +118,5 @@ def label(code: Any) -> str:
     return words[:1].upper() + words[1:] if words else text
 
 
-def _ratio(a: int, b: int) -> float | None:
+def ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None

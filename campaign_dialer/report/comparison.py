@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
+
 from campaign_dialer import log
 from campaign_dialer.files import write_text_atomic
 from campaign_dialer.report.charts import hbar
 from campaign_dialer.report.common import COLORS, HEADLINE_LABELS, CompareError
 from campaign_dialer.report.data import load
-from campaign_dialer.report.html import _env
-from campaign_dialer.report.metrics import _iso, summarize
-from campaign_dialer.report.text import _n, _pct
+from campaign_dialer.report.html import template_env
+from campaign_dialer.report.metrics import iso_utc, summarize
+from campaign_dialer.report.text import num, pct
 from campaign_dialer.results import Redactor
 
 if TYPE_CHECKING:
@@ -42,13 +44,13 @@ def compare_rows(sides: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for key, label in COMPARE_METRICS:
         a, b = (_metric(x, key) for x in sides)
-        pct = key == "connected_of_dialed"
+        share = key == "connected_of_dialed"
         diff = None if a is None or b is None else b - a
         out.append({
             "key": key, "label": label,
-            "a": _pct(a) if pct else _n(a), "b": _pct(b) if pct else _n(b),
+            "a": pct(a) if share else num(a), "b": pct(b) if share else num(b),
             "diff": "-" if diff is None else (
-                f"{100 * diff:+.1f} pt" if pct else
+                f"{100 * diff:+.1f} pt" if share else
                 f"{diff:+,}" if isinstance(diff, int) else f"{diff:+.1f}"),
         })
     return out
@@ -88,18 +90,16 @@ def compare(
 def write_compare(
     path: Path, titles: Sequence[str], sides: Sequence[dict[str, Any]], redact: Redactor
 ) -> Path:
-    html = _env().get_template("compare.html.j2").render(
+    html = template_env().get_template("compare.html.j2").render(
         title=f"{titles[0]} vs {titles[1]}", rows=compare_rows(sides),
         sides=[_side(t, x) for t, x in zip(titles, sides, strict=True)],
-        generated_at=_iso(datetime.now(UTC)), colors=COLORS,
+        generated_at=iso_utc(datetime.now(UTC)), colors=COLORS,
     )
     write_text_atomic(path, redact(html))
     return path
 
 
 def print_compare(titles: Sequence[str], sides: Sequence[dict[str, Any]]) -> None:
-    from rich.table import Table
-
     t = Table(title=f"{titles[0]} vs {titles[1]}")
     t.add_column("figure")
     t.add_column(titles[0], justify="right")

@@ -12,7 +12,9 @@ import pandas as pd
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.report.common import ReportError
 from campaign_dialer.results import agrees, current, redactor_for
-from campaign_dialer.store.model import json_object
+from campaign_dialer.store import JournalError
+from campaign_dialer.store.access import existing_journal, on_postgres, running, where
+from campaign_dialer.store.model import CALL_FACT_COLUMNS, HTTP_TALLY_COLUMNS, json_object
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -41,8 +43,6 @@ class JournalFacts:
 
 def read_journal(journal: Any) -> JournalFacts:
     """What the report needs from the journal, through its typed reads."""
-    from campaign_dialer.store.model import CALL_FACT_COLUMNS, HTTP_TALLY_COLUMNS
-
     calls = pd.DataFrame.from_records(journal.call_facts(), columns=list(CALL_FACT_COLUMNS))
     http = pd.DataFrame.from_records(journal.http_tally(), columns=list(HTTP_TALLY_COLUMNS))
     http = http.rename(columns={"events": "count"})
@@ -77,9 +77,6 @@ def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
     campaign is running) the frame is rebuilt from the journal and the contacts, and with
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     """
-    from campaign_dialer.store import JournalError
-    from campaign_dialer.store.access import existing_journal, on_postgres, running, where
-
     with ExitStack() as stack:
         try:
             journal = stack.enter_context(existing_journal(campaign))

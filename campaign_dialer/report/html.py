@@ -11,17 +11,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from campaign_dialer.files import write_atomic, write_text_atomic
 from campaign_dialer.report.business import display_zone
 from campaign_dialer.report.charts import charts
 from campaign_dialer.report.common import COLORS, FILES, HEADLINE_LABELS, label
 from campaign_dialer.report.data import load
-from campaign_dialer.report.metrics import _times, summarize
+from campaign_dialer.report.metrics import parse_times, summarize
 from campaign_dialer.report.rows import Selection, select_rows
-from campaign_dialer.report.text import _n, _pct
-from campaign_dialer.results import Redactor, redactor_for
+from campaign_dialer.report.text import num, pct
+from campaign_dialer.results import RESULT_COLUMNS, Redactor, redactor_for
 from campaign_dialer.vocab import OPT_OUT_OUTCOMES
 
 if TYPE_CHECKING:
@@ -42,23 +44,21 @@ def script_json(data: Any) -> str:
 
 
 @lru_cache(maxsize=1)
-def _env() -> Any:
-    import jinja2
-
+def template_env() -> Any:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("campaign_dialer", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = _n
-    env.filters["pct"] = _pct
+    env.filters["num"] = num
+    env.filters["pct"] = pct
     return env
 
 
 @lru_cache(maxsize=1)
 def _script() -> tuple[str, str]:
     """The page's one script and its CSP hash: nothing else may run, even if injected."""
-    text = _env().loader.get_source(_env(), "report.js")[0]  # type: ignore[union-attr]
+    text = template_env().loader.get_source(template_env(), "report.js")[0]  # type: ignore[union-attr]
     return text, base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
@@ -97,7 +97,7 @@ SHOWN_KEY = "why_shown"
 
 def _local_text(s: pd.Series, zone: Any) -> pd.Series:
     """ISO UTC instants as "2026-06-09 13:04:05" in the display zone (unreadable kept as is)."""
-    t = _times(s)
+    t = parse_times(s)
     out = t.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
     return out.where(t.notna(), s.astype(object)).astype(object)
 
@@ -118,8 +118,6 @@ def _column_cells(s: pd.Series) -> list[Any]:
 def table_data(df: pd.DataFrame, cap: int | None = TABLE_ROW_CAP, *, zone: Any = None,
                segment_by: Sequence[str] = ()) -> dict[str, Any]:
     """Every row for the page's table (paged there), the input's own columns kept."""
-    from campaign_dialer.results import RESULT_COLUMNS
-
     head = df if cap is None else df.head(cap)
     inputs = [c for c in head.columns if c not in RESULT_COLUMNS
               and c not in PAGE_COLUMNS and c not in PAGE_TAIL]
@@ -162,10 +160,12 @@ def _when(v: Any, zone: Any) -> str:
 def page_table(
     df: pd.DataFrame, *, zone: Any = None, segment_by: Sequence[str] = (),
     opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES, threshold: int | None = None,
+    must_see_max: int | None = None, sample_rows: int | None = None,
 ) -> tuple[dict[str, Any], Selection]:
     """The page's table: every row up to `rows.PAGE_ALL_ROWS_MAX`, above it the rows a person
     must see and a seeded sample (`rows.select_rows`), each marked with why it is shown."""
-    sel = select_rows(df, opt_out_outcomes, threshold=threshold)
+    sel = select_rows(df, opt_out_outcomes, threshold=threshold, must_see_max=must_see_max,
+                      sample_rows=sample_rows)
     if not sel.reduced:
         return table_data(df, None, zone=zone, segment_by=segment_by), sel
     table = table_data(df.iloc[sel.positions], None, zone=zone, segment_by=segment_by)
@@ -177,22 +177,50 @@ def page_table(
     return table, sel
 
 
+# Above `rows.PAGE_ALL_ROWS_MAX` rows the page is at most this many bytes whatever the rows
+# hold (long notes, many columns): the selection's caps shrink until it fits.
+PAGE_BYTES_MAX = 10_000_000
+FIT_ROUNDS = 6
+
+
 def render_html(
     s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
     segment_by: Sequence[str] = (), opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES,
-    threshold: int | None = None,
+    threshold: int | None = None, bytes_max: int | None = None,
 ) -> str:
-    from markupsafe import Markup
+    """The page. Up to the threshold it holds every row; above it a selection, drawn again
+    with smaller caps (in proportion to what overflowed) until the page fits `bytes_max`."""
+    bytes_max = PAGE_BYTES_MAX if bytes_max is None else bytes_max
+    must_see_max: int | None = None
+    sample_rows: int | None = None
+    for _ in range(FIT_ROUNDS):
+        table, sel = page_table(df, zone=zone, segment_by=segment_by,
+                                opt_out_outcomes=opt_out_outcomes, threshold=threshold,
+                                must_see_max=must_see_max, sample_rows=sample_rows)
+        if must_see_max is not None:
+            sel.bytes_max = bytes_max
+        rows_json = redact(script_json(table))
+        html = _page(s, table, sel, rows_json, redact, zone)
+        size = len(html.encode("utf-8"))
+        if not sel.reduced or size <= bytes_max:
+            break
+        rows_bytes = len(rows_json.encode("utf-8"))
+        room = max(bytes_max - (size - rows_bytes), 0)
+        scale = 0.97 * room / max(rows_bytes, 1)
+        must_see_max = int(sel.must_see_shown * scale)
+        sample_rows = int(sel.sampled * scale)
+    return html
 
+
+def _page(s: dict[str, Any], table: dict[str, Any], sel: Selection, rows_json: str,
+          redact: Redactor, zone: Any) -> str:
     script, script_sha256 = _script()
-    table, sel = page_table(df, zone=zone, segment_by=segment_by,
-                            opt_out_outcomes=opt_out_outcomes, threshold=threshold)
-    html = _env().get_template("report.html.j2").render(
+    html = template_env().get_template("report.html.j2").render(
         s=s, charts=charts(s), colors=COLORS, labels=HEADLINE_LABELS, files=FILES,
         table_labels=table["labels"], when=lambda v: _when(v, zone),
         table_total=table["total"], table_columns=table["columns"], page=sel.notice(),
         # Markup only for text made safe here: escaped JSON and our own static script.
-        rows_json=Markup(redact(script_json(table))),
+        rows_json=Markup(rows_json),
         script=Markup(script), script_sha256=script_sha256,
     )
     return redact(html)
@@ -205,11 +233,11 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 def build(campaign: Campaign) -> Path:
     """Write report.html, summary.json and results.parquet to the output dir."""
-    paths, _ = _build(campaign)
+    paths, _ = build_files(campaign)
     return paths["report.html"]
 
 
-def _build(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
+def build_files(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
     data = load(campaign, refresh_results=True)
     s = summarize(data)
     redact = redactor_for(campaign)

@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from campaign_dialer.report.aggregate import Group, Rows, count, tally, value_counts
 from campaign_dialer.report.business import ab_test, business, display_zone, wilson
 from campaign_dialer.report.callerids import caller_id_figures
 from campaign_dialer.report.common import (
     DEFINITIONS,
     FEDERAL_WINDOW_MIN,
     SCHEMA_VERSION,
-    _pairs,
-    _ratio,
-    _text,
-    connected_mask,
-    held_mask,
+    ratio,
+    text_of,
 )
 from campaign_dialer.report.data import JournalFacts, Loaded, load
 from campaign_dialer.report.schedule import schedule_comparison
@@ -55,9 +54,9 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
     campaign, df, facts = data.campaign, data.df, data.facts
     cfg = campaign.model
     calls = facts.calls
-    figs = figures(df, calls)
-    disp = _text(df["disposition"])
-    reason = _text(df["reason"])
+    rows = Rows(df)
+    groups = rows.groups()
+    figs = figures_of(groups, _dialed_durations(df, rows.dialed), calls)
     start_min, end_min = _window_minutes(campaign)
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -65,7 +64,7 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         "agent_id": cfg.campaign.agent_label,
         "agents_configured": [{"id": a, "weight": w} for a, w in cfg.campaign.agents],
         "display_timezone": display_zone(campaign).key,
-        "generated_at": _iso(generated_at or datetime.now(UTC)),
+        "generated_at": iso_utc(generated_at or datetime.now(UTC)),
         "source": data.source,
         "state": _state(facts, figs["headline"]["pending"]),
         # Which clock judged the local hours of the last run: "system" for a real one.
@@ -79,28 +78,28 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
         },
         "definitions": DEFINITIONS,
         **figs,
-        "suppression_reasons": _counts(reason[disp.eq("suppressed")]),
-        "pending_reasons": _counts(reason[disp.eq("pending")]),
+        "suppression_reasons": _reasons_of(groups, "suppressed"),
+        "pending_reasons": _reasons_of(groups, "pending"),
         "rejections": {
-            "rows": int(disp.eq("rejected").sum()),
-            "by_reason": _counts(reason[disp.eq("rejected")]),
+            "rows": figs["by_disposition"]["rejected"],
+            "by_reason": _reasons_of(groups, "rejected"),
             "http_409_by_code": _http_codes(facts.http, 409),
         },
         "errors": {
-            "rows": int(disp.eq("error").sum()),
-            "by_reason": _counts(reason[disp.eq("error")]),
+            "rows": figs["by_disposition"]["error"],
+            "by_reason": _reasons_of(groups, "error"),
         },
         "retries": _retries(calls),
         "http": _http(facts.http),
-        "timeline": _timeline(calls, cfg.pacing.calls_per_second, cfg.api.max_live_calls),
+        "timeline": timeline(calls, cfg.pacing.calls_per_second, cfg.api.max_live_calls),
         "local_hours": _local_hours(calls, start_min, end_min),
         "evidence": _evidence(df),
         "runs": facts.runs,
-        "agents": _agents(df, calls, cfg.report.success_outcomes),
+        "agents": agent_figures(rows, calls, cfg.report.success_outcomes),
     }
     out["caller_ids"] = caller_id_figures(
         campaign, calls, caller_id_rests(campaign), display_zone(campaign))
-    out.update(business(df, calls, campaign))
+    out.update(business(df, calls, campaign, rows=rows, groups=groups))
     out["ab_test"] = ab_test(out["agents"])
     out["schedule"] = schedule_comparison(df, campaign)
     return out
@@ -108,26 +107,35 @@ def summarize(data: Loaded, *, generated_at: datetime | None = None) -> dict[str
 
 def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
     """Row figures of a campaign, or of one agent's share of it (compared side by side)."""
-    disp = _text(df["disposition"])
-    reason = _text(df["reason"])
-    by_disp = {d: int(disp.eq(d).sum()) for d in DISPOSITIONS}
-    dialed = disp.eq("dialed")
-    conn = connected_mask(df)
-    held = held_mask(df)
-    n = len(df)
+    rows = Rows(df)
+    return figures_of(rows.groups(), _dialed_durations(df, rows.dialed), calls)
+
+
+def _dialed_durations(df: pd.DataFrame, dialed: np.ndarray) -> pd.Series:
+    if "duration_seconds" not in df:
+        return pd.Series(dtype=float)
+    return df["duration_seconds"][dialed]
+
+
+def figures_of(
+    groups: Sequence[Group], durations: pd.Series, calls: pd.DataFrame
+) -> dict[str, Any]:
+    """`figures` from the rows counted per fate (`aggregate.Rows.groups`)."""
+    n = count(groups)
+    by_disp = {d: count(groups, lambda g, d=d: g.disposition == d) for d in DISPOSITIONS}
+    eligible = n - count(groups, lambda g: g.held)
     headline = {
         "rows": n,
-        "eligible": int(n - held.sum()),
+        "eligible": eligible,
         "dialed": by_disp["dialed"],
-        "connected": int(conn.sum()),
-        "outcomes": int((dialed & _text(df["outcome"]).ne("")).sum()),
+        "connected": count(groups, lambda g: g.connected),
+        "outcomes": count(groups, lambda g: g.dialed and g.outcome != ""),
         "rejected": by_disp["rejected"],
         "suppressed": by_disp["suppressed"],
         "errors": by_disp["error"],
         "pending": by_disp["pending"],
         "calls_placed": int(calls["placed_at"].notna().sum()) if len(calls) else 0,
     }
-    held_reason = reason.where(held, "\x00")
     stages = [("rows", "Input rows", n)]
     left = n
     for key, label, reasons in (
@@ -137,7 +145,7 @@ def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
         ("window", "Inside the calling window", WINDOW_REASONS),
         ("not_recent", "Not called recently by another campaign", HISTORY_REASONS),
     ):
-        left -= int(held_reason.isin(reasons).sum())
+        left -= count(groups, lambda g, reasons=reasons: g.held and g.reason in reasons)
         stages.append((key, label, left))
     # Rows the run itself held back (a canceled campaign's unfinished rows, rows never
     # planned) pass every check above; a stage of their own, shown only when there are
@@ -151,13 +159,16 @@ def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
         ("dialed", "Dialed", headline["dialed"]),
         ("connected", "Connected", headline["connected"]),
     ]
-    pairs = _pairs(disp, reason)
+    pairs = Counter[tuple[str, str]]()
+    for g in groups:
+        pairs[(g.disposition, g.reason)] += g.rows
+    dialed = lambda g: g.dialed  # noqa: E731
     return {
         "headline": headline,
         "rates": {
-            "eligible_of_rows": _ratio(headline["eligible"], n),
-            "dialed_of_eligible": _ratio(headline["dialed"], headline["eligible"]),
-            "connected_of_dialed": _ratio(headline["connected"], headline["dialed"]),
+            "eligible_of_rows": ratio(headline["eligible"], n),
+            "dialed_of_eligible": ratio(headline["dialed"], headline["eligible"]),
+            "connected_of_dialed": ratio(headline["connected"], headline["dialed"]),
         },
         "by_disposition": by_disp,
         "by_reason": [
@@ -165,23 +176,16 @@ def figures(df: pd.DataFrame, calls: pd.DataFrame) -> dict[str, Any]:
             for (d, r), k in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         "funnel": [{"stage": k, "label": label, "rows": v} for k, label, v in stages],
-        "statuses": _counts(_text(df["status"])[dialed], missing="(none)"),
-        "outcomes": _counts(_text(df["outcome"])[dialed], missing="(none)"),
-        "durations": _durations(df["duration_seconds"][dialed] if "duration_seconds" in df
-                                else pd.Series(dtype=float)),
+        "statuses": value_counts(tally(groups, lambda g: g.status, dialed), missing="(none)"),
+        "outcomes": value_counts(tally(groups, lambda g: g.outcome, dialed),
+                                 missing="(none)"),
+        "durations": _durations(durations),
     }
 
 
-
-
-def _counts(s: pd.Series, *, missing: str | None = None) -> dict[str, int]:
-    """Value counts, biggest first then by name, `missing` last (stable for diffs and tests)."""
-    c = s[s.ne("")].value_counts(sort=False)
-    out = {str(k): int(v) for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))}
-    blank = int(s.eq("").sum())
-    if missing is not None and blank:
-        out[missing] = blank
-    return out
+def _reasons_of(groups: Sequence[Group], disposition: str) -> dict[str, int]:
+    return value_counts(tally(groups, lambda g: g.reason,
+                              lambda g: g.disposition == disposition))
 
 
 def state_label(*, running: bool, control: str, runs: int, pending: int) -> str:
@@ -224,11 +228,11 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _iso(dt: datetime) -> str:
+def iso_utc(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _times(s: pd.Series) -> pd.Series:
+def parse_times(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
 
 
@@ -317,7 +321,7 @@ BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1080
              43200, 86400)
 
 
-def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
+def timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     """New call requests and live calls per time bucket, on the run's clock.
 
     Pacing governs when a new call's first POST is sent, which is just after its intent is
@@ -332,10 +336,10 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     if not len(calls):
         return base
     posts = pd.to_numeric(calls["posts"], errors="coerce").fillna(0)
-    sent = _times(calls["intent_at"])[posts.gt(0)].dropna()
-    placed = _times(calls["placed_at"])
+    sent = parse_times(calls["intent_at"])[posts.gt(0)].dropna()
+    placed = parse_times(calls["placed_at"])
     ok = placed.notna()
-    ended = _times(calls["ended_at"])[ok]
+    ended = parse_times(calls["ended_at"])[ok]
     everything = pd.concat([sent, placed[ok], ended.dropna()])
     if not len(everything):
         return base
@@ -375,8 +379,8 @@ def _timeline(calls: pd.DataFrame, cps: float, max_live: int) -> dict[str, Any]:
     return {
         **base,
         "bucket_seconds": bucket,
-        "start": _iso(t0.to_pydatetime()),
-        "end": _iso(t_end.to_pydatetime()),
+        "start": iso_utc(t0.to_pydatetime()),
+        "end": iso_utc(t_end.to_pydatetime()),
         "requests": [int(x) for x in requests],
         "live": [int(x) for x in live],
         "peak_requests_in_1s": int(in_1s.max()) if len(srt) else 0,
@@ -392,7 +396,7 @@ _LOCAL_TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}[T ])?(\d{1,2}):(\d{2})")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _parse_local_times(text: str) -> list[int] | None:
+def parse_local_times(text: str) -> list[int] | None:
     """Minutes of the day of each local time (one per candidate zone); None if unreadable.
 
     Compliance writes ISO local times with their offset, space separated
@@ -425,11 +429,11 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
         return res
     placed = calls[calls["placed_at"].notna()]
     res["calls"] = len(placed)
-    texts = _text(placed["local_times"]).str.strip()
+    texts = text_of(placed["local_times"]).str.strip()
     texts = texts[texts.ne("")]
     res["with_local_times"] = len(texts)
     codes, uniques = pd.factorize(texts)
-    parsed = [_parse_local_times(u) for u in uniques]
+    parsed = [parse_local_times(u) for u in uniques]
     per_code_hours = [sorted({m // 60 for m in p}) if p else [] for p in parsed]
     outside = [any(not (start_min <= m < end_min) for m in p) if p else False for p in parsed]
     n_codes = np.bincount(codes, minlength=len(uniques)) if len(uniques) else np.array([])
@@ -445,13 +449,13 @@ def _local_hours(calls: pd.DataFrame, start_min: int, end_min: int) -> dict[str,
 
 
 def _evidence(df: pd.DataFrame) -> dict[str, Any]:
-    dialed = _text(df["disposition"]).eq("dialed")
+    dialed = text_of(df["disposition"]).eq("dialed")
     out: dict[str, Any] = {"dialed_rows": int(dialed.sum())}
     for c in ("consent_event_at", "consent_source", "local_times", "dnc_lists_checked",
               "dialed_at", "rnd_queried_at"):
-        out[f"with_{c}"] = int((dialed & _text(df[c]).ne("")).sum()) if c in df else 0
+        out[f"with_{c}"] = int((dialed & text_of(df[c]).ne("")).sum()) if c in df else 0
     # the lists (with their kinds and dates) dialed rows were checked against, and how many
-    lists = _text(df["dnc_lists_checked"])[dialed] if "dnc_lists_checked" in df else None
+    lists = text_of(df["dnc_lists_checked"])[dialed] if "dnc_lists_checked" in df else None
     out["dnc_lists"] = (
         {str(k): int(v) for k, v in lists[lists.ne("")].value_counts().head(10).items()}
         if lists is not None else {}
@@ -467,25 +471,29 @@ def _row_agents(calls: pd.DataFrame) -> pd.Series:
     return pd.Series(last["agent_id"].to_numpy(), index=last["row"].to_numpy())
 
 
-def _agents(
-    df: pd.DataFrame, calls: pd.DataFrame, success: Sequence[str] = ()
+def agent_figures(
+    rows: Rows, calls: pd.DataFrame, success: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Per-agent figures when rows were split between agents (else empty)."""
+    """Per-agent figures when rows were split between agents (else empty): the rows counted
+    per agent (of their last attempt) and fate."""
     agents = _row_agents(calls).dropna()
     names = sorted({str(a) for a in agents.tolist()})
     if len(names) < 2:
         return []
+    df = rows.df
+    of_row = df["row"].map(pd.Series(agents.astype(str).to_numpy(), index=agents.index))
+    agent = of_row.astype(object).where(of_row.notna(), None).to_numpy(dtype=object)
+    groups = rows.groups(pa.array(agent, type=pa.string()))
     out = []
     for name in names:
-        rows = agents.index[agents.astype(str).eq(name)]
-        sub = df[df["row"].isin(rows)]
+        mine = [g for g in groups if g.key == name]
         sub_calls = calls[calls["agent_id"].astype(str).eq(name)]
-        figs = figures(sub, sub_calls)
+        durations = _dialed_durations(df, rows.dialed & (agent == name))
+        figs = figures_of(mine, durations, sub_calls)
         dialed = figs["headline"]["dialed"]
-        conv = int((_text(sub["disposition"]).eq("dialed")
-                    & _text(sub["outcome"]).isin(list(success))).sum())
+        conv = count(mine, lambda g: g.won(success))
         lo, hi = wilson(conv, dialed)
         out.append({"agent_id": name, **figs, "conversion": {
-            "conversions": conv, "dialed": dialed, "rate": _ratio(conv, dialed),
+            "conversions": conv, "dialed": dialed, "rate": ratio(conv, dialed),
             "ci95": [lo, hi]}})
     return out

@@ -64,6 +64,9 @@ class Selection:
     sampled: int = 0
     rest: int = 0  # the other rows, of which `sampled` are shown
     seed: int = SAMPLE_SEED
+    must_see_max: int = MUST_SEE_MAX  # the caps this selection was drawn with
+    sample_rows: int = SAMPLE_ROWS
+    bytes_max: int | None = None  # the page's size limit, when it made the caps smaller
     # kind -> [shown, total] for every kind of must-see row
     kinds: dict[str, list[int]] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)  # per shown row: MUST_SEE or SAMPLED
@@ -73,7 +76,8 @@ class Selection:
                 "total": self.total, "must_see": self.must_see,
                 "must_see_shown": self.must_see_shown, "sampled": self.sampled,
                 "rest": self.rest, "seed": self.seed, "kinds": self.kinds,
-                "threshold": PAGE_ALL_ROWS_MAX, "must_see_max": MUST_SEE_MAX,
+                "threshold": PAGE_ALL_ROWS_MAX, "must_see_max": self.must_see_max,
+                "sample_rows": self.sample_rows, "bytes_max": self.bytes_max,
                 "unresolved_reasons": list(UNRESOLVED_REASONS),
                 "opt_out_reasons": list(OPT_OUT_REASONS),
                 "fixable_reasons": list(FIXABLE_REASONS)}
@@ -165,7 +169,8 @@ def select_rows(
     labels = [MUST_SEE if m else SAMPLED for m in is_must[positions]]
     return Selection(
         positions, n, reduced=True, must_see=int(must.sum()), must_see_shown=len(keep_must),
-        sampled=len(sample), rest=len(rest), seed=seed,
+        sampled=len(sample), rest=len(rest), seed=seed, must_see_max=must_see_max,
+        sample_rows=sample_rows,
         kinds={k: [shares[k], counts[k]] for k in sorted(counts, key=lambda k: -counts[k])},
         labels=labels,
     )

@@ -13,16 +13,16 @@ import pandas as pd
 
 from campaign_dialer.answering import ANSWERED, in_holdout
 from campaign_dialer.report.business import two_proportion, wilson
-from campaign_dialer.report.common import _ratio, _text
+from campaign_dialer.report.common import ratio, text_of
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
 
 
 def _arm(dialed: int, answered: int, won: int) -> dict[str, Any]:
-    return {"dialed": dialed, "answered": answered, "answer_rate": _ratio(answered, dialed),
+    return {"dialed": dialed, "answered": answered, "answer_rate": ratio(answered, dialed),
             "answer_ci95": list(wilson(answered, dialed)), "conversions": won,
-            "conversion_rate": _ratio(won, dialed), "conversion_ci95": list(wilson(won, dialed))}
+            "conversion_rate": ratio(won, dialed), "conversion_ci95": list(wilson(won, dialed))}
 
 
 def _verdict(t: dict[str, Any], what: str) -> tuple[bool, str]:
@@ -39,14 +39,14 @@ def schedule_comparison(df: pd.DataFrame, campaign: Campaign) -> dict[str, Any] 
     sched = campaign.model.schedule
     if sched.strategy != "adaptive":
         return None
-    dialed = _text(df["disposition"]).eq("dialed")
-    phone = _text(df["phone_e164"]) if "phone_e164" in df else pd.Series("", index=df.index)
-    cid = _text(df["contact_id"]) if "contact_id" in df else pd.Series("", index=df.index)
+    dialed = text_of(df["disposition"]).eq("dialed")
+    phone = text_of(df["phone_e164"]) if "phone_e164" in df else pd.Series("", index=df.index)
+    cid = text_of(df["contact_id"]) if "contact_id" in df else pd.Series("", index=df.index)
     person = ("tel:" + phone).where(phone.ne(""), "cid:" + cid)
     name = campaign.name
     held = person.map(lambda p: in_holdout(name, p, sched.holdout_share)).astype(bool)
-    answered = dialed & _text(df["status"]).eq(ANSWERED)
-    won = dialed & _text(df["outcome"]).isin(list(campaign.model.report.success_outcomes))
+    answered = dialed & text_of(df["status"]).eq(ANSWERED)
+    won = dialed & text_of(df["outcome"]).isin(list(campaign.model.report.success_outcomes))
     arms = {}
     for arm, mask in (("adaptive", dialed & ~held), ("holdout", dialed & held)):
         arms[arm] = _arm(int(mask.sum()), int((answered & mask).sum()),

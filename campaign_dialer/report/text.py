@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from rich.table import Table
 
 from campaign_dialer import log
 from campaign_dialer.exitcodes import ExitCode
@@ -36,15 +37,15 @@ def print_summary(
     con.print(f"exit={int(exit_code)}" + (f" ({message})" if message else ""))
 
 
-def _n(v: Any) -> str:
+def num(v: Any) -> str:
     return "-" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """A plain line: no markup read from data, no hard wraps inside paths, no key."""
     text = Redactor()(log.scrub(text))
     log.out().print(text, highlight=False, markup=False, soft_wrap=True)
@@ -52,55 +53,53 @@ def _say(text: str) -> None:
 
 def print_text(s: dict[str, Any]) -> None:
     """The same figures as the page, for the end of a run and `report --text`."""
-    from rich.table import Table
-
     con = log.out()
     h = s["headline"]
     state = s["state"]
     runs = f"{state['runs']} run{'' if state['runs'] == 1 else 's'}"
     last = state["last_exit_code"]
-    _say(f"{s['campaign']}: {state['label']} ({runs}"
+    say(f"{s['campaign']}: {state['label']} ({runs}"
          + (f", last exit code {last}" if last is not None else "") + ")")
     head = Table(show_header=False)
     head.add_column("figure")
     head.add_column("rows", justify="right")
     for k, label in TERMINAL_LABELS.items():
-        head.add_row(label, _n(h[k]))
-    head.add_row("Connected / dialed", _pct(s["rates"]["connected_of_dialed"]))
+        head.add_row(label, num(h[k]))
+    head.add_row("Connected / dialed", pct(s["rates"]["connected_of_dialed"]))
     con.print(head)
     t = Table(title="Rows by fate and reason")
     t.add_column("fate")
     t.add_column("reason")
     t.add_column("rows", justify="right")
     for item in s["by_reason"]:
-        t.add_row(item["disposition"], item["reason"] or "-", _n(item["rows"]))
+        t.add_row(item["disposition"], item["reason"] or "-", num(item["rows"]))
     con.print(t)
     for title, counts in (("outcomes", s["outcomes"]), ("statuses", s["statuses"])):
         if counts:
-            _say(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            say(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     lh = s["local_hours"]
-    _say(f"local hours: {lh['calls']:,} calls placed, {lh['outside_window']:,} outside the "
+    say(f"local hours: {lh['calls']:,} calls placed, {lh['outside_window']:,} outside the "
          f"{'–'.join(lh['window'])} window, {lh['calls'] - lh['with_local_times']:,} without "
          "local time evidence" + ("  << CHECK" if lh["outside_window"] else ""))
     tl = s["timeline"]
     if tl["bucket_seconds"]:
         rate = tl.get("peak_calls_per_second")
         mean = tl.get("mean_requests_per_second")
-        _say(f"pacing: configured {tl['calls_per_second']:g} new calls/s, evenly spaced; "
+        say(f"pacing: configured {tl['calls_per_second']:g} new calls/s, evenly spaced; "
              + (f"peak {rate:.1f}/s over any 1 s, " if rate is not None else "")
              + (f"{mean:.1f}/s on average; " if mean is not None else "")
              + f"peak {tl['peak_live']} live (limit {tl['max_live_calls']})")
     d = s["durations"]
     if d["calls"]:
-        _say(f"durations: {d['calls']:,} calls, median {d['median']:g}s, p90 {d['p90']:g}s, "
+        say(f"durations: {d['calls']:,} calls, median {d['median']:g}s, p90 {d['p90']:g}s, "
              f"max {d['max']:g}s")
     r, hp = s["retries"], s["http"]
     errs = ", ".join(f"{k} {v:,}" for k, v in list(hp["errors_by_code"].items())[:6])
-    _say(f"retries: {r['resent_posts']:,} POST re-sends over {r['attempts_resent']:,} "
+    say(f"retries: {r['resent_posts']:,} POST re-sends over {r['attempts_resent']:,} "
          f"attempts, {r['redials']:,} redials; HTTP: {hp['requests']:,} requests, "
          f"{hp['errors']:,} errors" + (f" ({errs})" if errs else ""))
     if s["rejections"]["rows"]:
-        _say("409 rejections: " + ", ".join(
+        say("409 rejections: " + ", ".join(
             f"{k} {v:,}" for k, v in s["rejections"]["by_reason"].items()))
     tiles = s.get("tiles")
     if tiles:
@@ -108,27 +107,27 @@ def print_text(s: dict[str, Any]) -> None:
             f", cost {tiles['cost']:,.2f}"
             + (f" ({tiles['cost_per_conversion']:,.2f} per conversion)"
                if tiles["cost_per_conversion"] is not None else ""))
-        _say(f"sales: reached {tiles['reached']:,} of {tiles['dialed']:,} dialed "
-             f"({_pct(tiles['answer_rate'])}), conversions {tiles['conversions']:,} "
-             f"({_pct(tiles['conversion_rate'])}), talk {tiles['talk_minutes']:,} min{cost}")
+        say(f"sales: reached {tiles['reached']:,} of {tiles['dialed']:,} dialed "
+             f"({pct(tiles['answer_rate'])}), conversions {tiles['conversions']:,} "
+             f"({pct(tiles['conversion_rate'])}), talk {tiles['talk_minutes']:,} min{cost}")
     for a in s.get("agents", []):
         ah = a["headline"]
         conv = a.get("conversion") or {}
         ci = conv.get("ci95") or [None, None]
-        _say(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected {ah['connected']:,}, "
+        say(f"agent {a['agent_id']}: dialed {ah['dialed']:,}, connected {ah['connected']:,}, "
              f"rejected {ah['rejected']:,}, errors {ah['errors']:,}"
-             + (f", conversion {_pct(conv.get('rate'))} (95% {_pct(ci[0])}–{_pct(ci[1])})"
+             + (f", conversion {pct(conv.get('rate'))} (95% {pct(ci[0])}–{pct(ci[1])})"
                 if conv else ""))
     if s.get("ab_test"):
-        _say(f"A/B: {s['ab_test']['verdict']}")
+        say(f"A/B: {s['ab_test']['verdict']}")
     if s.get("schedule"):
         sc = s["schedule"]
         for arm in ("adaptive", "holdout"):
             x = sc[arm]
-            _say(f"schedule {arm}: answered {x['answered']:,} of {x['dialed']:,} "
-                 f"({_pct(x['answer_rate'])}, 95% {_pct(x['answer_ci95'][0])}–"
-                 f"{_pct(x['answer_ci95'][1])}), conversion {_pct(x['conversion_rate'])} "
-                 f"(95% {_pct(x['conversion_ci95'][0])}–{_pct(x['conversion_ci95'][1])})")
-        _say(f"schedule: {sc['answered_test']['verdict']}; {sc['conversion_test']['verdict']}")
+            say(f"schedule {arm}: answered {x['answered']:,} of {x['dialed']:,} "
+                 f"({pct(x['answer_rate'])}, 95% {pct(x['answer_ci95'][0])}–"
+                 f"{pct(x['answer_ci95'][1])}), conversion {pct(x['conversion_rate'])} "
+                 f"(95% {pct(x['conversion_ci95'][0])}–{pct(x['conversion_ci95'][1])})")
+        say(f"schedule: {sc['answered_test']['verdict']}; {sc['conversion_test']['verdict']}")
     if not s["source"].startswith("results.csv") or state["running"]:
-        _say(f"source: {s['source']}")
+        say(f"source: {s['source']}")
