@@ -12,7 +12,7 @@ from campaign_dialer.exitcodes import ExitCode
 
 
 def results(path: Path) -> ExitCode:
-    from campaign_dialer.planning import load_campaign_contacts
+    from campaign_dialer.contacts import load_campaign_contacts
     from campaign_dialer.results import write_results, write_transcripts
     from campaign_dialer.store.access import existing_journal
 

@@ -21,6 +21,7 @@ from campaign_dialer.compliance.gate import (
     held_until,
     history_applies,
 )
+from campaign_dialer.contacts.keys import person_keys, phone_of
 from campaign_dialer.vocab import PENDING, SUPPRESSED
 
 NAT = np.iinfo(np.int64).min  # next_open "none" in the ns column
@@ -100,17 +101,11 @@ def _hold_by_history(cols: dict[str, Any], history: HistoryRule, at: datetime) -
         return
     phone, cid, others = cols["phone"], cols["cid"], cols["others"]
 
-    def text(v: str) -> pa.Scalar:
-        return pa.scalar(v, pa.large_string())
-
-    person = pc.coalesce(
-        pc.binary_join_element_wise(text("tel:"), phone, text("")),
-        pc.binary_join_element_wise(text("cid:"), cid, text("")),
-    )
+    person = person_keys(phone, cid)
     seen = np.asarray(pc.fill_null(
         pc.is_in(person, value_set=pa.array(list(people), pa.large_string())), False
     ), dtype=bool)
-    known_tel = [k[4:] for k in people if k.startswith("tel:")]
+    known_tel = [p for k in people if (p := phone_of(k)) is not None]
     if known_tel and others.null_count < len(others):
         # a row whose second or third number the history knows is that person too
         lists = pc.split_pattern(pc.fill_null(others, ""), " ")
