@@ -42,8 +42,13 @@ from campaign_dialer.compliance import (
 )
 from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_rules
 from campaign_dialer.config import Campaign
-from campaign_dialer.contacts import STRING, Contacts
-from campaign_dialer.results import load_campaign_contacts  # the one reader (check, run, results)
+from campaign_dialer.contacts import (
+    STRING,
+    Contacts,
+    load_campaign_contacts,
+    person_key,
+    phone_key,
+)
 from campaign_dialer.store import (
     HistoryStore,
     PastCall,
@@ -69,15 +74,6 @@ __all__ = [
     "open_campaign_history",
     "person_key",
 ]
-
-
-def person_key(phone_e164: str | None, contact_id: str | None) -> str | None:
-    """Who a row rings: the line itself when we know it, else the platform's contact."""
-    if phone_e164:
-        return f"tel:{phone_e164}"
-    if contact_id:
-        return f"cid:{contact_id}"
-    return None
 
 
 @dataclass(slots=True)
@@ -312,7 +308,7 @@ class RecentCalls:
         key = person_key(phone, contact_id)
         past: list[PastCall] = list(self.recent.get(key, [])) if key else []
         for num in others:  # a call to any of their numbers is to them
-            past += self.recent.get(f"tel:{num}", [])
+            past += self.recent.get(phone_key(num), [])
         if not any(p.campaign != self.campaign for p in past):
             return None
         held = hold_back(

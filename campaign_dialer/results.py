@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN
-from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts
+from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts, load_campaign_contacts
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
@@ -469,18 +469,6 @@ def redactor_for(campaign: Campaign) -> Redactor:
         log.register_secret(key)
         return Redactor((key,))
     return Redactor()
-
-
-def load_campaign_contacts(campaign: Campaign) -> Contacts:
-    """The campaign's contacts, read as the run read them (its columns, region, encoding)."""
-    from campaign_dialer.contacts import load_contacts
-
-    m = campaign.model
-    cols = {k: v for k, v in m.inputs.columns.model_dump().items() if v}
-    return load_contacts(
-        campaign.contacts_path, default_region=m.campaign.default_region,
-        columns=cols or None, encoding=m.inputs.encoding,
-    )
 
 
 def fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:

@@ -13,13 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_dialer.contacts import (
+    STRING,
     Contacts,
     ContactsError,
-    _parse_full,
     load_contacts,
+    nanp_fast_path,
     normalize_hint,
     normalize_phone,
     normalize_phones,
+    parse_phone,
+    person_groups,
+    person_key,
+    person_keys,
+    split_affixes,
 )
 
 DATA = Path(__file__).parent / "data" / "contacts"
@@ -336,23 +342,22 @@ def affixed_spellings(draw: st.DrawFn) -> str:
 @given(st.lists(affixed_spellings(), min_size=1, max_size=30), st.sampled_from(["US", "CA", "GB"]))
 def test_affixed_fast_path_equals_phonenumbers(raws: list[str], region: str) -> None:
     # `tel:` prefixes and extensions are split off in arrow before the fast path; every cell
-    # must read exactly as `_parse_full` (the phonenumbers path) reads it, extension included
+    # must read exactly as `parse_phone` (the phonenumbers path) reads it, extension included
     got = normalize_phones(raws, region)
     for raw, e164, problem, ext in zip(
         raws, got["e164"], got["problem"], got["extension"], strict=True
     ):
-        want = _parse_full(raw.strip(), region)
+        want = parse_phone(raw.strip(), region)
         na = lambda v: None if pd.isna(v) else v  # noqa: E731
         assert (na(e164), na(problem), na(ext)) == want[:3], raw
 
 
 def test_affixed_spellings_are_taken_by_the_fast_path() -> None:
     # they must not reach phonenumbers (the slow path) at all
-    from campaign_dialer.contacts import _fast_path, _split_affixes
 
     arr = pa.array(["tel: 415 555 0123", "415-555-0123 x12", "415/555-0123 ext. 7"])
-    core, ext = _split_affixes(arr.cast(pa.large_string()))
-    assert _fast_path(core, "US").to_pylist() == ["+14155550123"] * 3
+    core, ext = split_affixes(arr.cast(pa.large_string()))
+    assert nanp_fast_path(core, "US").to_pylist() == ["+14155550123"] * 3
     assert ext.to_pylist() == [None, "12", "7"]
 
 
@@ -406,7 +411,6 @@ def test_dedupe_equals_a_plain_union_find(rows: list[tuple[str | None, str | Non
                                                            bool]]) -> None:
     # two usable rows sharing any number or contact_id are one person; each row points at
     # the first row of its person (rows not usable point at themselves)
-    from campaign_dialer.contacts import STRING, _dedupe
 
     n = len(rows)
     parent = list(range(n))
@@ -427,5 +431,29 @@ def test_dedupe_equals_a_plain_union_find(rows: list[tuple[str | None, str | Non
                 parent[max(a, b)] = min(a, b)
     want = [min(k for k in range(n) if find(k) == find(i)) if usable[i] else i for i in range(n)]
     cols = [pd.Series([r[k] for r in rows], dtype=STRING) for k in range(3)]
-    got = _dedupe([cols[0], cols[1], (cols[2], False)], pd.Series(usable, dtype=bool).to_numpy())
+    usable_np = pd.Series(usable, dtype=bool).to_numpy()
+    got = person_groups([cols[0], cols[1], (cols[2], False)], usable_np)
     assert got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.just(""), st.from_regex(r"\+1[2-9]\d{9}", fullmatch=True)),
+            st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=6)),
+        ),
+        max_size=20,
+    )
+)
+def test_person_keys_agree_with_person_key(rows: list[tuple[str | None, str | None]]) -> None:
+    # one person key: the vectorised spelling (plan, report, caller IDs, history holds) is
+    # the scalar one (gate, engine) on every row, blanks and missing values included
+    phones = pd.Series([p for p, _ in rows], dtype=STRING)
+    cids = pd.Series([c for _, c in rows], dtype=STRING)
+    want = [person_key(p, c) for p, c in rows]
+    got = person_keys(phones, cids)
+    assert [None if pd.isna(v) else v for v in got] == want
+    arrow = person_keys(pa.array([p for p, _ in rows], pa.string()),
+                        pa.array([c for _, c in rows], pa.string()))
+    assert arrow.to_pylist() == want

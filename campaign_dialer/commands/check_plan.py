@@ -22,6 +22,7 @@ from campaign_dialer.commands.tables import fate_table
 from campaign_dialer.compliance import RULES_MAX_AGE_DAYS, dnc_age_days
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
+from campaign_dialer.contacts import person_keys
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
 from campaign_dialer.monitor.budget import budget_zone, projection, projection_lines, spend_of
@@ -81,10 +82,7 @@ def with_caller_ids(frame: Any, campaign: Campaign, history: Any) -> Any:
         return frame
     if not cid.sticky:
         return frame
-    # who the row rings (planning.person_key): "tel:" + number, else "cid:" + contact id
-    phone, contact = frame["phone_e164"], frame["contact_id"]
-    persons = ("tel:" + phone).where(phone.notna() & phone.ne(""),
-                                     ("cid:" + contact).where(contact.notna() & contact.ne("")))
+    persons = person_keys(frame["phone_e164"], frame["contact_id"])  # who the row rings
     wanted = persons[eligible].dropna().astype(str).unique().tolist()
     sticky = {p: n for p, n in history.sticky_numbers(wanted).items() if n in cid.ids}
     if sticky:

@@ -9,9 +9,9 @@ from campaign_dialer import log
 from campaign_dialer import report as rep
 from campaign_dialer.commands.state import history_attempts
 from campaign_dialer.config import Campaign, load_campaign
+from campaign_dialer.contacts import load_campaign_contacts
 from campaign_dialer.errors import DialerError, NotRunYet
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.planning import load_campaign_contacts
 from campaign_dialer.results import write_results, write_transcripts
 from campaign_dialer.store.access import existing_journal, on_postgres, where
 

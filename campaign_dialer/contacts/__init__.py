@@ -4,7 +4,9 @@ Pure: reads files, never writes one; no network, no logging; imports only `error
 rest of campaign_dialer. The compliance stage (`campaign_dialer.compliance`) builds on this
 package and reads its DNC lists, consent ledger and RND answers with the same reader
 (`csvfile`). Modules: `tables` (shipped tables), `csvfile` (the one CSV reader), `phones`,
-`hints` (zones, states, postal codes), `roles` (header roles), `load` (`load_contacts`).
+`hints` (zones, states, postal codes), `roles` (header roles), `ids` (contact ids), `dedupe`
+(one person, one call), `load` (`load_contacts`, in named steps), `campaign` (a campaign's
+contacts, the one reader every command uses), `keys` (`person_key`, who a row rings).
 
 Choices a careful compliance engineer makes here, and why:
 
@@ -45,25 +47,24 @@ Choices a careful compliance engineer makes here, and why:
 
 from __future__ import annotations
 
+from campaign_dialer.contacts.campaign import load_campaign_contacts
 from campaign_dialer.contacts.csvfile import (
     ContactsError,
     csv_source,
     report_footer,
     sniff_encoding,
 )
+from campaign_dialer.contacts.dedupe import person_groups
 from campaign_dialer.contacts.hints import normalize_hint, postal_info
-from campaign_dialer.contacts.load import (
-    Contacts,
-    _dedupe,
-    load_contacts,
-)
+from campaign_dialer.contacts.keys import person_key, person_keys, phone_key
+from campaign_dialer.contacts.load import Contacts, load_contacts
 from campaign_dialer.contacts.phones import (
-    _fast_path,
-    _parse_full,
-    _split_affixes,
     clean_phone_text,
+    nanp_fast_path,
     normalize_phone,
     normalize_phones,
+    parse_phone,
+    split_affixes,
 )
 from campaign_dialer.contacts.roles import COLUMN_KEYS
 from campaign_dialer.contacts.tables import (
@@ -87,17 +88,21 @@ __all__ = [
     "US_STATES",
     "Contacts",
     "ContactsError",
-    "_dedupe",
-    "_fast_path",
-    "_parse_full",
-    "_split_affixes",
     "clean_phone_text",
     "csv_source",
+    "load_campaign_contacts",
     "load_contacts",
+    "nanp_fast_path",
     "normalize_hint",
     "normalize_phone",
     "normalize_phones",
+    "parse_phone",
+    "person_groups",
+    "person_key",
+    "person_keys",
+    "phone_key",
     "postal_info",
     "report_footer",
     "sniff_encoding",
+    "split_affixes",
 ]

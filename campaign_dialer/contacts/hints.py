@@ -8,9 +8,9 @@ import unicodedata
 import zoneinfo
 
 from campaign_dialer.contacts.tables import (
-    _STATE_BY_NAME,
-    _ZONE_WORDS,
+    STATE_BY_NAME,
     STATE_CODES,
+    ZONE_WORDS,
     shipped_rows,
 )
 
@@ -111,13 +111,13 @@ def normalize_hint(value: str, kind: str = "timezone") -> str | None:
     if kind == "timezone":
         if low in _zone_names() and "/" in v or low in ("utc", "etc/utc"):
             return _zone_names()[low]
-        if low in _ZONE_WORDS:
-            return ";".join(_ZONE_WORDS[low])
+        if low in ZONE_WORDS:
+            return ";".join(ZONE_WORDS[low])
         named = _DISPLAY_PREFIX.sub("", v).strip().lower()
         if named in _named_zones():
             return ";".join(_named_zones()[named])
-        if named in _ZONE_WORDS:
-            return ";".join(_ZONE_WORDS[named])
+        if named in ZONE_WORDS:
+            return ";".join(ZONE_WORDS[named])
         m = _OFFSET_HINT.match(v)
         if m:
             zones = _offset_zones(m.group(1), int(m.group(2)), int(m.group(3) or 0))
@@ -127,16 +127,16 @@ def normalize_hint(value: str, kind: str = "timezone") -> str | None:
             return "UTC"
     if v.upper() in STATE_CODES and len(v) == 2:
         return v.upper()
-    if low in _STATE_BY_NAME:
-        return _STATE_BY_NAME[low]
-    if kind == "state" and low in _ZONE_WORDS:
-        return ";".join(_ZONE_WORDS[low])
+    if low in STATE_BY_NAME:
+        return STATE_BY_NAME[low]
+    if kind == "state" and low in ZONE_WORDS:
+        return ";".join(ZONE_WORDS[low])
     if kind == "state" and low in _zone_names() and "/" in v:
         return _zone_names()[low]
     return v
 
 
-def _hint_recognised(value: str, kind: str) -> bool:
+def hint_recognised(value: str, kind: str) -> bool:
     h = normalize_hint(value, kind)
     return h is not None and h != unicodedata.normalize("NFKC", value).strip()
 

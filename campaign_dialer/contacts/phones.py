@@ -36,7 +36,7 @@ _POSSIBLE = {
 }
 
 
-def _check_region(default_region: str) -> str:
+def check_region(default_region: str) -> str:
     region = default_region.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"{default_region!r} is not a region phonenumbers knows")
@@ -100,7 +100,7 @@ def _digits(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=1 << 18)
-def _parse_full(raw: str, region: str) -> tuple[str | None, str | None, str | None, bool]:
+def parse_phone(raw: str, region: str) -> tuple[str | None, str | None, str | None, bool]:
     """(E.164, problem, extension, plausible) for a stripped cell; see `clean_phone_text`.
 
     `plausible` marks a cell that holds 7+ digits yet cannot be read as exactly one complete
@@ -136,13 +136,13 @@ def _parse_full(raw: str, region: str) -> tuple[str | None, str | None, str | No
 
 def _parse(raw: str, region: str) -> tuple[str | None, str | None]:
     """(E.164, None) or (None, why it is not a valid number). `raw` is already stripped."""
-    e164, problem, _, _ = _parse_full(raw, region)
+    e164, problem, _, _ = parse_phone(raw, region)
     return e164, problem
 
 
 def normalize_phone(raw: str, default_region: str) -> str | None:
     """E.164 for a valid number, else None. Cached by raw string (parse once per spelling)."""
-    return _parse(raw.strip(), _check_region(default_region))[0]
+    return _parse(raw.strip(), check_region(default_region))[0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -237,7 +237,7 @@ def _as_arrow(values: pd.Series | Sequence[str]) -> pa.Array:
     return pc.fill_null(arr, "")
 
 
-def _fast_path(raw: pa.Array, region: str) -> pa.Array:
+def nanp_fast_path(raw: pa.Array, region: str) -> pa.Array:
     """E.164 for the clean NANP spellings in `raw` (stripped), null for everything else.
 
     Null means "not decided here": blanks, invalid numbers and other formats go to
@@ -279,14 +279,14 @@ def _fast_path(raw: pa.Array, region: str) -> pa.Array:
 # A clean spelling with a `tel:` prefix and/or an extension after its last digit (` x12`,
 # `ext. 12`): `clean_phone_text` reads it as the number between them (Excel's `.0` undone)
 # plus that extension, so the fast path may decide the number between them. Narrower than
-# `_EXTENSION` and `_LEADING_LABEL` on purpose (tested against `_parse_full`).
+# `_EXTENSION` and `_LEADING_LABEL` on purpose (tested against `parse_phone`).
 _AFFIXED = (
     r"^(?:(?i:tel): *)?(?P<number>\+?[0-9(][0-9 ().\-/]{0,40}[0-9])"
     r"(?: ?(?:[xX]|[eE][xX][tT]\.?) ?(?P<ext>[0-9]{1,7}))?$"
 )
 
 
-def _split_affixes(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+def split_affixes(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(the number text of each cell, its extension or null) for the `_AFFIXED` spellings;
     other cells are returned as they are, with a null extension."""
     n = len(arr)
@@ -336,7 +336,7 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     spellings take a vectorised path (arrow kernels, in threads) that agrees with
     `normalize_phone` (tested); every other distinct spelling is parsed once by `phonenumbers`.
     """
-    region = _check_region(default_region)
+    region = check_region(default_region)
     index = values.index if isinstance(values, pd.Series) else pd.RangeIndex(len(values))
     arr = pc.utf8_trim_whitespace(_as_arrow(values))
     if isinstance(arr, pa.ChunkedArray):
@@ -344,14 +344,14 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     # Excel's float spelling ("4155550192.0") is undone before the fast path, as
     # `clean_phone_text` does, so both paths read the same digits
     arr = pc.replace_substring_regex(arr, r"^(\+?[0-9]+)[.,]0+$", r"\1")
-    core, core_ext = _split_affixes(arr)
+    core, core_ext = split_affixes(arr)
     n = len(arr)
     parts = _threads() if n >= 100_000 else 1
     bounds = np.linspace(0, n, parts + 1).astype(int)
     slices = [core.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
     if parts > 1:
         with ThreadPoolExecutor(parts) as pool:
-            futures = [pool.submit(_fast_path, part, region) for part in slices]
+            futures = [pool.submit(nanp_fast_path, part, region) for part in slices]
             # meanwhile this thread parses (and caches) the spellings the fast path never takes
             # (and the international numbers, which have the fast path's shape but not +1)
             shaped = pc.and_(
@@ -359,10 +359,10 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
                 pc.invert(pc.fill_null(pc.match_substring_regex(core, r"^\+[02-9]"), False)),
             )
             for raw in pc.unique(arr.filter(pc.invert(shaped))).to_pylist():
-                _parse_full(raw, region)
+                parse_phone(raw, region)
             fast = [f.result() for f in futures]
     else:
-        fast = [_fast_path(part, region) for part in slices]
+        fast = [nanp_fast_path(part, region) for part in slices]
     e164 = pa.chunked_array(fast, type=pa.large_string()).combine_chunks()
     problem = pa.nulls(n, pa.large_string())
     extension = pc.if_else(pc.is_valid(e164), core_ext, pa.nulls(n, pa.large_string()))
@@ -371,7 +371,7 @@ def normalize_phones(values: pd.Series | Sequence[str], default_region: str) -> 
     rest = np.flatnonzero(np.asarray(pc.is_null(e164), dtype=bool))
     if rest.size:
         encoded = pc.dictionary_encode(arr.take(pa.array(rest)))
-        results = [_parse_full(u, region) for u in encoded.dictionary.to_pylist()]
+        results = [parse_phone(u, region) for u in encoded.dictionary.to_pylist()]
         mask = np.zeros(n, dtype=bool)
         mask[rest] = True
         position = np.zeros(n, dtype=np.int64)

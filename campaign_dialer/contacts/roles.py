@@ -10,18 +10,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.contacts.csvfile import ContactsError
-from campaign_dialer.contacts.csvfile import canon as _canon
-from campaign_dialer.contacts.hints import _hint_recognised, normalize_hint
+from campaign_dialer.contacts.csvfile import canon as canon_header
+from campaign_dialer.contacts.hints import hint_recognised, normalize_hint
 from campaign_dialer.contacts.tables import (
-    _STATE_BY_NAME,
     PHONE_ROLES,
     ROLE_ALIASES,
     STANDARD_COLUMNS,
+    STATE_BY_NAME,
     STATE_CODES,
 )
 
 
-def _unique_names(header: list[str]) -> list[str]:
+def unique_names(header: list[str]) -> list[str]:
     """Input column names as frame columns: duplicates get ".1", ".2" (as pandas does) and a
     name that clashes with a standard column gets " (input)", so nothing is overwritten."""
     seen: dict[str, int] = {}
@@ -44,7 +44,7 @@ COLUMN_KEYS = ("phone", "contact_id", "timezone", "state")  # [inputs.columns] k
 
 def _explicit(path: Path, header: list[str], role: str, wanted: str) -> int:
     exact = [i for i, h in enumerate(header) if h == wanted]
-    loose = [i for i, h in enumerate(header) if _canon(h) == _canon(wanted)]
+    loose = [i for i, h in enumerate(header) if canon_header(h) == canon_header(wanted)]
     hits = exact or loose
     if len(hits) != 1:
         problem = "is not in the header" if not hits else "matches several header columns"
@@ -56,7 +56,7 @@ def _explicit(path: Path, header: list[str], role: str, wanted: str) -> int:
     return hits[0]
 
 
-def _resolve_roles(
+def resolve_roles(
     path: Path, header: list[str], columns: Mapping[str, object] | None
 ) -> tuple[dict[str, int], list[int]]:
     """(role -> column index, phone column indexes in priority order).
@@ -84,7 +84,7 @@ def _resolve_roles(
             found["phone"] = phones[0]
         else:
             found[role] = _explicit(path, header, role, str(wanted))
-    canon = [_canon(h) for h in header]
+    canon = [canon_header(h) for h in header]
     taken = set(found.values()) | set(phones)
     if not phones:
         for role in PHONE_ROLES:
@@ -114,7 +114,7 @@ def _resolve_roles(
     return found, phones
 
 
-def _detect_by_values(
+def detect_by_values(
     table: pa.Table, header: list[str], found: dict[str, int], taken: set[int]
 ) -> dict[str, int]:
     """A column no header names, whose non-blank values are mostly (>= 80 %, at least two
@@ -126,7 +126,7 @@ def _detect_by_values(
         if role in found:
             continue
         for i, h in enumerate(header):
-            c = _canon(h)
+            c = canon_header(h)
             if i in taken or i in out.values() or c in country_like or "country" in c:
                 continue
             sample = pc.unique(pc.utf8_trim_whitespace(table.column(i).slice(0, 5000)))
@@ -141,8 +141,8 @@ def _detect_by_values(
             else:
                 hits = sum(
                     1 for v in values
-                    if _hint_recognised(v, "timezone") and v.strip().upper() not in STATE_CODES
-                    and v.strip().lower() not in _STATE_BY_NAME
+                    if hint_recognised(v, "timezone") and v.strip().upper() not in STATE_CODES
+                    and v.strip().lower() not in STATE_BY_NAME
                 )
             if hits >= 0.8 * len(values):
                 out[role] = i

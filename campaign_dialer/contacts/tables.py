@@ -61,14 +61,14 @@ CA_PROVINCES = {
     "SK": "Saskatchewan", "YT": "Yukon",
 }  # fmt: skip
 STATE_CODES = {**US_STATES, **CA_PROVINCES}
-_STATE_BY_NAME = {name.lower(): code for code, name in STATE_CODES.items()} | {
+STATE_BY_NAME = {name.lower(): code for code, name in STATE_CODES.items()} | {
     "washington dc": "DC", "washington d.c.": "DC", "quebec city": "QC", "québec": "QC",
     "newfoundland": "NL", "virgin islands": "VI", "us virgin islands": "VI",
 }  # fmt: skip
 
 # Zone words CRMs write instead of IANA names. "MST"/"Mountain" may be Arizona (no DST) or not,
 # so they map to both: the window must then hold in both.
-_ZONE_WORDS: dict[str, tuple[str, ...]] = {
+ZONE_WORDS: dict[str, tuple[str, ...]] = {
     "eastern": ("America/New_York",), "est": ("America/New_York",),
     "edt": ("America/New_York",), "et": ("America/New_York",),
     "us/eastern": ("America/New_York",),

@@ -30,6 +30,7 @@ from campaign_dialer.client import (
     VantaxError,
 )
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
+from campaign_dialer.contacts import phone_key
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import (
     INTENT,
@@ -298,7 +299,7 @@ class Dialing(Following):
                 max_calls_per_24h(row.phone_e164, self.gate.rules) if row.phone_e164 else None
             ),
             state=state_for_number(row.phone_e164) if row.phone_e164 else None,
-            also=[f"tel:{o}" for o in row.other_phones if o],
+            also=[phone_key(o) for o in row.other_phones if o],
         )
 
     def _claim_record(

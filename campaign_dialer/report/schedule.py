@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from campaign_dialer.answering import ANSWERED, in_holdout
+from campaign_dialer.contacts import person_keys
 from campaign_dialer.report.business import two_proportion, wilson
 from campaign_dialer.report.common import ratio, text_of
 
@@ -42,7 +43,7 @@ def schedule_comparison(df: pd.DataFrame, campaign: Campaign) -> dict[str, Any] 
     dialed = text_of(df["disposition"]).eq("dialed")
     phone = text_of(df["phone_e164"]) if "phone_e164" in df else pd.Series("", index=df.index)
     cid = text_of(df["contact_id"]) if "contact_id" in df else pd.Series("", index=df.index)
-    person = ("tel:" + phone).where(phone.ne(""), "cid:" + cid)
+    person = person_keys(phone, cid).fillna("")
     name = campaign.name
     held = person.map(lambda p: in_holdout(name, p, sched.holdout_share)).astype(bool)
     answered = dialed & text_of(df["status"]).eq(ANSWERED)

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from campaign_dialer.compliance.base import to_ns
 from campaign_dialer.compliance.rules.base import NAT, Call, GateInputs, No, Rows, Said
+from campaign_dialer.contacts.keys import person_keys, phone_of
 from campaign_dialer.vocab import PENDING
 
 
@@ -65,17 +66,11 @@ class ContactHistory:
         people = history.people
         phone, cid, others = rows.phone, rows.cid, rows.others_text
 
-        def text(v: str) -> pa.Scalar:
-            return pa.scalar(v, pa.large_string())
-
-        person = pc.coalesce(
-            pc.binary_join_element_wise(text("tel:"), phone, text("")),
-            pc.binary_join_element_wise(text("cid:"), cid, text("")),
-        )
+        person = person_keys(phone, cid)
         seen = np.asarray(pc.fill_null(
             pc.is_in(person, value_set=pa.array(list(people), pa.large_string())), False
         ), dtype=bool)
-        known_tel = [k[4:] for k in people if k.startswith("tel:")]
+        known_tel = [p for k in people if (p := phone_of(k)) is not None]
         if known_tel and others.null_count < len(others):
             # a row whose second or third number the history knows is that person too
             lists = pc.split_pattern(pc.fill_null(others, ""), " ")

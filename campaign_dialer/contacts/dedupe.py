@@ -1,0 +1,83 @@
+"""One person, one call: rows that share a number or a contact id are one person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from campaign_dialer.contacts.tables import STRING
+
+
+def _text_codes(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Dense codes of `values` at `rows` (-1 for missing)."""
+    # encoded over the whole column, then picked: no copy of a million strings
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
+    encoded = pc.dictionary_encode(sub)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)[rows]
+
+
+def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """E.164 strings at `rows` as int64 (the digits after "+"; -1 for missing): hashing ints
+    is fast, and no country code starts with 0, so the key is one-to-one."""
+    sub = pa.array(values.astype(STRING), type=pa.large_string())
+    digits = pc.utf8_slice_codeunits(sub, 1)
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)[rows]
+
+
+def person_groups(
+    keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarray
+) -> np.ndarray:
+    """For each row, the index of the first row of its person group (itself if first).
+
+    Groups are connected components of "shares a key" among usable rows (any E.164 number of
+    the row, or its contact_id), found by propagating the smallest row index through every key
+    until nothing changes. `keys`: (values, is_e164) per key column; a bare Series is E.164.
+    """
+    n = len(usable)
+    label = np.arange(n)
+    idx = np.flatnonzero(usable)
+    if idx.size == 0:
+        return label
+    # (positions among usable rows, codes): every E.164 column shares one code space and one
+    # pass, so a number in Phone meets the same number in another row's Mobile
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    e164_ints = []
+    for k in keys:
+        values, is_e164 = k if isinstance(k, tuple) else (k, True)
+        if is_e164:
+            e164_ints.append(_e164_int_values(values, idx))
+        else:
+            pairs.append((np.arange(idx.size), _text_codes(values, idx)))
+    if e164_ints:
+        allints = np.concatenate(e164_ints)
+        codes, _ = pd.factorize(allints)
+        positions = np.tile(np.arange(idx.size), len(e164_ints))
+        pairs.append((positions, np.where(allints < 0, -1, codes)))
+    # a value only one row holds joins nothing: propagate through shared values only
+    shared: list[tuple[np.ndarray, np.ndarray]] = []
+    for pos, codes in pairs:
+        m = codes >= 0
+        pos, codes = pos[m], codes[m]
+        if codes.size == 0:
+            continue
+        many = np.bincount(codes)[codes] > 1
+        if many.any():
+            dense, _ = pd.factorize(codes[many])
+            shared.append((pos[many], np.asarray(dense, dtype=np.int64)))
+    lab = idx.copy()
+    while shared:
+        before = lab.copy()
+        for pos, codes in shared:
+            best = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+            np.minimum.at(best, codes, lab[pos])
+            np.minimum.at(lab, pos, best[codes])
+        if np.array_equal(lab, before):
+            break
+    label[idx] = lab
+    return label
