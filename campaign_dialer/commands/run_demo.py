@@ -91,7 +91,8 @@ def run(
     with nullcontext() if shared else campaign_lock(campaign):
         stores = open_stores(campaign, now=clock.now) if shared else None
         try:
-            plan = plan_for_run(campaign, clock.now(), stores.history if stores else None)
+            plan = plan_for_run(campaign, clock.now(), stores.history if stores else None,
+                                stores.db if stores else None)
             refuse_stale_lists(campaign, plan, clock.now())  # 78 before a journal, a call
         except BaseException:
             if stores is not None:
