@@ -58,7 +58,7 @@ from campaign_dialer.store import (
 )
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
 from campaign_dialer.store.plan_state import text_array
-from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
+from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS, PENDING, SUPPRESSED
 
 __all__ = [
     "CONTACT_REASONS",
@@ -268,6 +268,30 @@ class PlanRows(Sequence[PlannedRow]):
     @property
     def evidence_keys(self) -> list[str]:
         return list(self._evidence_cols)
+
+    def dial_columns(self) -> dict[str, Any]:
+        """What a stored-plan source needs of every row (`engine.stored_plan.DialColumns`'s
+        fields: person, contact_suppressed, suppressed, pending, next_open), as columns, no
+        row made."""
+        c = self._cols
+
+        def text(v: str) -> pa.Scalar:
+            return pa.scalar(v, pa.large_string())
+
+        person = pc.coalesce(
+            pc.binary_join_element_wise(text("tel:"), text_array(c["phone"]), text("")),
+            pc.binary_join_element_wise(text("cid:"), text_array(c["cid"]), text("")),
+        )
+        reason = _pylist(c["reason"])
+        disposition = pc.cast(c["disposition"], pa.large_string()) if not pa.types.is_dictionary(
+            c["disposition"].type) else c["disposition"].dictionary_decode()
+        return dict(
+            person=person,
+            contact_suppressed=np.array([r in CONTACT_REASONS for r in reason], dtype=bool),
+            suppressed=np.asarray(pc.fill_null(pc.equal(disposition, SUPPRESSED), False)),
+            pending=np.asarray(pc.fill_null(pc.equal(disposition, PENDING), False)),
+            next_open=np.asarray(c["next_open"], dtype=np.int64),
+        )
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
