@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -612,21 +611,13 @@ def encode_plan(rows: PlanRows, fingerprint: str) -> EncodedPlan:
     ]
     keys = rows.evidence_keys
     ecols = [_codes(c[k]) for k in keys]
-    if ecols:
-        evidence, ecombos = _combined(ecols)
-        evidences = [
-            json.dumps({k: v for k, code in zip(keys, combo, strict=True)
-                        if (v := _label(ecols[keys.index(k)][1], int(code)))})
-            for combo in ecombos.tolist()
-        ]
-    else:
-        evidence, evidences = np.zeros(len(rows), dtype=np.int32), ["{}"]
     return EncodedPlan(
         fingerprint=fingerprint, row=np.asarray(c["row"], dtype=np.int64),
         phone=text_array(c["phone"]), cid=text_array(c["cid"]),
         others=text_array(c["others"]), zone=zone, zones=zones,
         verdict=verdict, verdicts=verdicts,  # type: ignore[arg-type]
-        evidence=evidence, evidences=evidences,
+        evidence_keys=keys, evidence=[codes.astype(np.int32) for codes, _ in ecols],
+        evidence_values=[labels for _, labels in ecols],
         next_open=np.asarray(c["next_open"], dtype=np.int64),
     )
 
@@ -647,8 +638,14 @@ def _dictionary(codes: np.ndarray, values: list[Any]) -> pa.Array:
 def decode_plan(plan: EncodedPlan) -> PlanRows:
     """The rows of a stored plan, as columns (`PlanRows`), no row made."""
     verdict = np.asarray(plan.verdict, dtype=np.int64)
-    evidence = np.asarray(plan.evidence, dtype=np.int64)
-    ev_dicts = [json.loads(e) for e in plan.evidences]
+    evidence = {
+        k: pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0),
+            pa.array(values, type=pa.large_string()))
+        for k, codes, values in zip(plan.evidence_keys, plan.evidence, plan.evidence_values,
+                                    strict=True)
+    }
+    n = len(plan)
     cols: dict[str, Any] = {
         "row": np.asarray(plan.row, dtype=np.int64),
         "phone": plan.phone, "cid": plan.cid, "others": plan.others,
@@ -657,7 +654,7 @@ def decode_plan(plan: EncodedPlan) -> PlanRows:
         "reason": _dictionary(verdict, [v[1] for v in plan.verdicts]),
         "detail": _dictionary(verdict, [v[2] for v in plan.verdicts]),
         "next_open": np.asarray(plan.next_open, dtype=np.int64),
-        **{k: _dictionary(evidence, [d.get(k) for d in ev_dicts]) for k in EVIDENCE_KEYS},
+        **{k: evidence.get(k, pa.nulls(n, pa.large_string())) for k in EVIDENCE_KEYS},
     }
     return PlanRows(cols, list(EVIDENCE_KEYS), len(plan))
 

@@ -34,7 +34,10 @@ class EncodedPlan:
 
     - `row`: the contacts file's row numbers (int64);
     - `phone`, `cid`, `others`: strings or nulls (arrow arrays, large_string);
-    - `zone`, `verdict`, `evidence`: int32 codes into `zones`, `verdicts`, `evidences`;
+    - `zone`, `verdict`: int32 codes into `zones`, `verdicts`;
+    - `evidence`: per evidence key (`evidence_keys`), an int32 code column into that key's
+      `evidence_values` (-1: none); a key's values repeat (a list's name, a zone) or are
+      one per person (a consent event's time), never one JSON object per row;
     - `next_open`: ns since the epoch, `NO_TIME` when none (int64).
     """
 
@@ -47,8 +50,9 @@ class EncodedPlan:
     zones: list[str | None]
     verdict: np.ndarray
     verdicts: list[tuple[str, str | None, str | None]]  # disposition, reason, detail
-    evidence: np.ndarray
-    evidences: list[str]  # each a JSON object (one per distinct evidence, not per row)
+    evidence_keys: list[str]
+    evidence: list[np.ndarray]
+    evidence_values: list[list[str]]
     next_open: np.ndarray
 
     def __len__(self) -> int:

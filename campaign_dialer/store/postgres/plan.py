@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
@@ -33,7 +34,7 @@ PLAN_LOCK = 7_415_002
 _COLUMNS = "ord, row, phone, verdict, zone, evidence, next_open, cid, others"
 _TYPES = {
     "ord": pa.int64(), "row": pa.int64(), "phone": pa.large_string(), "verdict": pa.int32(),
-    "zone": pa.int32(), "evidence": pa.int32(), "next_open": pa.int64(),
+    "zone": pa.int32(), "evidence": pa.large_string(), "next_open": pa.int64(),
     "cid": pa.large_string(), "others": pa.large_string(),
 }
 
@@ -72,7 +73,7 @@ class PgPlanStore:
             "phone": text_array(plan.phone),
             "verdict": pa.array(np.asarray(plan.verdict, dtype=np.int32)),
             "zone": pa.array(np.asarray(plan.zone, dtype=np.int32)),
-            "evidence": pa.array(np.asarray(plan.evidence, dtype=np.int32)),
+            "evidence": _joined_codes(plan.evidence, n),
             "next_open": pa.array(nxt, mask=nxt == NO_TIME),
             "cid": text_array(plan.cid),
             "others": text_array(plan.others),
@@ -93,7 +94,8 @@ class PgPlanStore:
                 "INSERT INTO plans(campaign, fingerprint, rows, zones, verdicts, evidences) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
                 (self.campaign, plan.fingerprint, n, json.dumps(plan.zones),
-                 json.dumps(plan.verdicts), json.dumps(plan.evidences)),
+                 json.dumps(plan.verdicts),
+                 json.dumps({"keys": plan.evidence_keys, "values": plan.evidence_values})),
             )
 
         self.db.transact(write)
@@ -132,6 +134,7 @@ class PgPlanStore:
         else:
             t = pa.table({k: pa.array([], type=v) for k, v in _TYPES.items()})
         nxt = t["next_open"].combine_chunks()
+        ev = _json(evidences)
         return EncodedPlan(
             fingerprint=str(fingerprint),
             row=t["row"].to_numpy(),
@@ -140,12 +143,39 @@ class PgPlanStore:
             zone=t["zone"].to_numpy().astype(np.int32), zones=_json(zones),
             verdict=t["verdict"].to_numpy().astype(np.int32),
             verdicts=[tuple(v) for v in _json(verdicts)],
-            evidence=t["evidence"].to_numpy().astype(np.int32), evidences=_json(evidences),
+            evidence_keys=list(ev["keys"]), evidence=_split_codes(t["evidence"], len(ev["keys"])),
+            evidence_values=ev["values"],
             next_open=nxt.fill_null(NO_TIME).to_numpy(),
         )
 
     def close(self) -> None:
         """The database is the caller's (`Stores`): nothing of its own to close."""
+
+
+def _joined_codes(columns: list[np.ndarray], n: int) -> pa.Array:
+    """Per row, its evidence codes joined by commas, empty for none ("3,,0,12"): a few bytes,
+    no JSON per row."""
+    if not columns:
+        return pa.array([""] * n, pa.large_string())
+    none = pa.scalar("", pa.large_string())
+    parts = [
+        pc.if_else(pa.array(np.asarray(c) >= 0),
+                   pc.cast(pa.array(np.asarray(c)), pa.large_string()), none)
+        for c in columns
+    ]
+    return pc.binary_join_element_wise(*parts, pa.scalar(",", pa.large_string()))
+
+
+def _split_codes(joined: Any, k: int) -> list[np.ndarray]:
+    """`_joined_codes` read back: k code columns (-1 for none)."""
+    if k == 0:
+        return []
+    arr = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    lists = pc.split_pattern(pc.fill_null(arr, ""), ",")
+    flat = pc.list_flatten(lists)
+    codes = pc.fill_null(pc.cast(pc.if_else(pc.equal(flat, ""), None, flat), pa.int32()), -1)
+    table = np.asarray(codes, dtype=np.int32).reshape(-1, k)
+    return [table[:, j].copy() for j in range(k)]
 
 
 def _json(v: Any) -> Any:

@@ -19,7 +19,7 @@ CREATE TABLE plan_rows (
     phone text,
     verdict integer NOT NULL,
     zone integer,
-    evidence integer,
+    evidence text,
     next_open bigint,
     cid text,
     others text,

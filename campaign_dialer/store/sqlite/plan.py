@@ -4,9 +4,9 @@ A file of its own, replaced whole (written beside it, then renamed over it): a r
 the old plan or the new one, a crash while planning leaves the old one (or none), and the
 journal's own schema is untouched. Per row: the position (the rowid), the row number as its
 distance from the position (a byte), the number as an integer (E.164 digits; anything else as
-text), small integer codes for the zone, the verdict and the evidence, and `next_open` in
-whole seconds (a sub-second remainder in a column of its own, NULL when none). Codes 0 and 1
-and NULLs take no byte beyond the record's header.
+text), small integer codes for the zone, the verdict and each evidence key (its values once,
+in `plan_values`), and `next_open` in whole seconds (a sub-second remainder in a column of
+its own, NULL when none). Codes 0 and 1 and NULLs take no byte beyond the record's header.
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE plan_values (kind INTEGER, code INTEGER, value TEXT NOT NULL,
+                          PRIMARY KEY (kind, code)) WITHOUT ROWID;
 CREATE TABLE plan_rows (
     ord INTEGER PRIMARY KEY,
     gap INTEGER NOT NULL,
     phone,
     verdict INTEGER NOT NULL,
     zone INTEGER,
-    evidence INTEGER,
     next_open INTEGER,
     next_open_ns INTEGER,
     cid TEXT,
-    others TEXT
+    others TEXT{evidence}
 )
 """
+_FIXED = 9  # plan_rows' columns before the evidence codes (e0, e1, ...), ord included
 _E164 = r"^\+[1-9][0-9]{1,17}$"
 _NS = 1_000_000_000
 _CHUNK = 50_000
@@ -101,7 +103,9 @@ class SqlitePlanStore:
             db.execute("PRAGMA journal_mode=OFF")  # a new file: all of it or nothing (rename)
             db.execute("PRAGMA synchronous=OFF")
             db.execute("BEGIN")
-            for stmt in SCHEMA.split(";"):
+            k = len(plan.evidence_keys)
+            schema = SCHEMA.format(evidence="".join(f",\n    e{j} INTEGER" for j in range(k)))
+            for stmt in schema.split(";"):
                 db.execute(stmt)
             n = len(plan)
             nxt = np.asarray(plan.next_open, dtype=np.int64)
@@ -112,19 +116,25 @@ class SqlitePlanStore:
             cols = (
                 gap.tolist(), _phones(text_array(plan.phone)),
                 np.asarray(plan.verdict).tolist(), np.asarray(plan.zone).tolist(),
-                np.asarray(plan.evidence).tolist(),
                 [int(s) if h else None for s, h in zip(secs.tolist(), has.tolist(), strict=True)],
                 [int(f) if f else None for f in frac.tolist()],
                 text_array(plan.cid).to_pylist(), text_array(plan.others).to_pylist(),
+                *([c if c >= 0 else None for c in np.asarray(codes).tolist()]
+                  for codes in plan.evidence),
             )
             db.executemany(
-                "INSERT INTO plan_rows VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO plan_rows VALUES ({','.join('?' * (_FIXED + k))})",
                 zip(range(n), *cols, strict=True),
+            )
+            db.executemany(
+                "INSERT INTO plan_values VALUES (?, ?, ?)",
+                ((j, code, v) for j, values in enumerate(plan.evidence_values)
+                 for code, v in enumerate(values)),
             )
             meta = {
                 "fingerprint": plan.fingerprint, "rows": str(n),
                 "zones": json.dumps(plan.zones), "verdicts": json.dumps(plan.verdicts),
-                "evidences": json.dumps(plan.evidences),
+                "evidence_keys": json.dumps(plan.evidence_keys),
             }
             db.executemany("INSERT INTO plan_meta VALUES (?, ?)", meta.items())
             db.execute("COMMIT")
@@ -143,32 +153,40 @@ class SqlitePlanStore:
             return None
         try:
             meta = dict(db.execute("SELECT key, value FROM plan_meta").fetchall())
+            keys: list[str] = json.loads(meta["evidence_keys"])
+            values: list[list[str]] = [[] for _ in keys]
+            for kind, v in db.execute("SELECT kind, value FROM plan_values ORDER BY kind, code"):
+                values[kind].append(v)
             cur = db.execute(
                 "SELECT ord + gap, CASE typeof(phone) WHEN 'integer' THEN '+' || phone "
-                "ELSE phone END, verdict, zone, evidence, next_open, next_open_ns, cid, others "
-                "FROM plan_rows ORDER BY ord"
+                "ELSE phone END, verdict, zone, next_open, next_open_ns, cid, others"
+                + "".join(f", e{j}" for j in range(len(keys)))
+                + " FROM plan_rows ORDER BY ord"
             )
-            parts: list[list[list[Any]]] = [[] for _ in range(9)]
+            parts: list[list[list[Any]]] = [[] for _ in range(8 + len(keys))]
             while chunk := cur.fetchmany(_CHUNK):
-                for k, values in enumerate(zip(*chunk, strict=True)):
-                    parts[k].append(list(values))
+                for k, column in enumerate(zip(*chunk, strict=True)):
+                    parts[k].append(list(column))
         finally:
             db.close()
 
         def col(k: int) -> list[Any]:
             return [v for p in parts[k] for v in p]
 
-        secs = np.array([NO_TIME if s is None else s for s in col(5)], dtype=np.int64)
-        frac = np.array([f or 0 for f in col(6)], dtype=np.int64)
+        secs = np.array([NO_TIME if s is None else s for s in col(4)], dtype=np.int64)
+        frac = np.array([f or 0 for f in col(5)], dtype=np.int64)
         next_open = np.where(secs == NO_TIME, NO_TIME, secs * _NS + frac)
         return EncodedPlan(
             fingerprint=meta["fingerprint"],
             row=np.array(col(0), dtype=np.int64),
-            phone=text_array(col(1)), cid=text_array(col(7)), others=text_array(col(8)),
+            phone=text_array(col(1)), cid=text_array(col(6)), others=text_array(col(7)),
             zone=np.array(col(3), dtype=np.int32), zones=json.loads(meta["zones"]),
             verdict=np.array(col(2), dtype=np.int32),
             verdicts=[tuple(v) for v in json.loads(meta["verdicts"])],  # type: ignore[misc]
-            evidence=np.array(col(4), dtype=np.int32), evidences=json.loads(meta["evidences"]),
+            evidence_keys=keys,
+            evidence=[np.array([-1 if c is None else c for c in col(8 + j)], dtype=np.int32)
+                      for j in range(len(keys))],
+            evidence_values=values,
             next_open=next_open,
         )
 
