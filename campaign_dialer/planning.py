@@ -6,10 +6,12 @@ the contact history is read once, in `build_gate` (its answer is data the gate h
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -19,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from campaign_dialer import log
 from campaign_dialer.compliance import (
     EVIDENCE_KEYS,
     NAT,
@@ -50,15 +53,18 @@ from campaign_dialer.contacts import (
     phone_key,
 )
 from campaign_dialer.store import (
+    EncodedPlan,
     HistoryStore,
     PastCall,
+    PlanStore,
     default_path,
     hold_back,
     open_history,
     open_team_history,
 )
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
-from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS
+from campaign_dialer.store.plan_state import text_array
+from campaign_dialer.vocab import CONTACT_REASONS, HISTORY_REASONS, PENDING, SUPPRESSED
 
 __all__ = [
     "CONTACT_REASONS",
@@ -70,7 +76,11 @@ __all__ = [
     "build_gate",
     "history_path",
     "load_campaign_contacts",
+    "decode_plan",
+    "encode_plan",
     "make_plan",
+    "plan_fingerprint",
+    "plan_once",
     "open_campaign_history",
     "person_key",
 ]
@@ -246,6 +256,40 @@ class PlanRows(Sequence[PlannedRow]):
         out["next_open"] = np.asarray(c["next_open"], dtype=np.int64)
         return out
 
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The columns themselves (read-only): row, phone, cid, hint, others, disposition,
+        reason, detail, next_open (ns, `NAT` if none) and the evidence columns."""
+        return self._cols
+
+    @property
+    def evidence_keys(self) -> list[str]:
+        return list(self._evidence_cols)
+
+    def dial_columns(self) -> dict[str, Any]:
+        """What a stored-plan source needs of every row (`engine.stored_plan.DialColumns`'s
+        fields: person, contact_suppressed, suppressed, pending, next_open), as columns, no
+        row made."""
+        c = self._cols
+
+        def text(v: str) -> pa.Scalar:
+            return pa.scalar(v, pa.large_string())
+
+        person = pc.coalesce(
+            pc.binary_join_element_wise(text("tel:"), text_array(c["phone"]), text("")),
+            pc.binary_join_element_wise(text("cid:"), text_array(c["cid"]), text("")),
+        )
+        reason = _pylist(c["reason"])
+        disposition = pc.cast(c["disposition"], pa.large_string()) if not pa.types.is_dictionary(
+            c["disposition"].type) else c["disposition"].dictionary_decode()
+        return dict(
+            person=person,
+            contact_suppressed=np.array([r in CONTACT_REASONS for r in reason], dtype=bool),
+            suppressed=np.asarray(pc.fill_null(pc.equal(disposition, SUPPRESSED), False)),
+            pending=np.asarray(pc.fill_null(pc.equal(disposition, PENDING), False)),
+            next_open=np.asarray(c["next_open"], dtype=np.int64),
+        )
+
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
         d_codes, d_labels = codes_of(self._cols["disposition"])
@@ -263,19 +307,33 @@ class PlanRows(Sequence[PlannedRow]):
 @dataclass
 class Plan:
     campaign: Campaign
-    contacts: Contacts
     gate: Gate
     dnc_ledger: DncLedger
-    decided: dict[str, Any]  # `plan_columns`: the gate's verdicts (what `rows` carry too)
     rows: PlanRows
     at: datetime
+    # `plan_columns`: the gate's verdicts on the numbers, before its later holds (contact_id
+    # only, the contact history) that `rows` carry; None for a plan read back from the store
+    decided: dict[str, Any] | None = None
     history: HistoryStore | None = None
     # `[caller_id]`: the state rules on the number shown (the team's file, or the shipped one)
     caller_id_rules: CallerIdRules | None = None
+    # the contacts as loaded; a stored plan's are loaded when first asked for (`contacts`):
+    # a run needs them only to write its results, after its calls
+    loaded_contacts: Contacts | None = None
+    # MADE (planned by this process) or STORED (read back: its inputs had not changed)
+    source: str = "made"
+
+    @property
+    def contacts(self) -> Contacts:
+        if self.loaded_contacts is None:
+            self.loaded_contacts = _released(load_campaign_contacts, self.campaign)
+        return self.loaded_contacts
 
     @cached_property
     def frame(self) -> pd.DataFrame:
         """The gate's verdicts as `build_plan` gives them (made when first asked for)."""
+        if self.decided is None:
+            raise ValueError("a stored plan keeps the rows' verdicts, not `plan_columns`")
         return plan_columns_frame(self.decided)
 
     def counts(self) -> dict[tuple[str, str], int]:
@@ -444,8 +502,190 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
     decided = _released(plan_columns, contacts, gate, at)
     cols = row_columns(decided, contacts.frame)
     rows = PlanRows(cols, list(EVIDENCE_KEYS), len(contacts.frame))
-    cid_rules = (
+    return Plan(campaign, gate, ledger, rows, at, decided, history, _caller_id_rules(campaign),
+                contacts)
+
+
+def _caller_id_rules(campaign: Campaign) -> CallerIdRules | None:
+    return (
         load_caller_id_rules(campaign.caller_id_rules_path)
         if campaign.model.caller_id is not None else None
     )
-    return Plan(campaign, contacts, gate, ledger, decided, rows, at, history, cid_rules)
+
+
+# -- plan once: the plan of an input version, kept in the store ---------------------------
+
+MADE = "made"
+STORED = "stored"
+# What a stored plan's verdicts depend on besides the campaign's own input files: the code
+# that plans (a new version of it plans again)...
+_PLANNING_CODE = ("compliance", "contacts", "planning.py", "results.py", "vocab.py")
+# ...and the campaign file's settings that change a verdict.
+_PLAN_SETTINGS = {"campaign": {"default_region"}, "inputs": True, "compliance": True,
+                  "history": {"min_hours_between_calls"}, "caller_id": True}
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The planning code's own fingerprint (its source files' bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    root = Path(__file__).parent
+    for name in _PLANNING_CODE:
+        path = root / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _file_digest(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
+    except OSError:
+        return "missing"
+
+
+def plan_fingerprint(campaign: Campaign, at: datetime) -> str:
+    """The fingerprint of the inputs a plan is made of: the contacts file, the DNC lists,
+    the consent ledger, the reassigned-numbers answers, the state rules, the campaign's DNC
+    ledger file, the settings that change a verdict, the planning code, and the UTC day
+    (a plan is reused within the day it was made: what time changes, the gate checks again
+    at the moment of dialing anyway)."""
+    h = hashlib.blake2b(digest_size=20)
+    settings = campaign.model.model_dump_json(include=_PLAN_SETTINGS)  # type: ignore[arg-type]
+    files = [campaign.contacts_path, *campaign.dnc_paths, campaign.consent_path,
+             campaign.reassigned_path, campaign.rules_path, campaign.dnc_ledger_path,
+             campaign.caller_id_rules_path]
+    parts = [_code_digest(), settings, at.astimezone(UTC).date().isoformat(),
+             *(f"{p}={_file_digest(p)}" for p in files)]
+    h.update("\0".join(parts).encode())
+    return h.hexdigest()
+
+
+def _codes(arr: Any) -> tuple[np.ndarray, list[Any]]:
+    """A column as (code per row, -1 for null; its distinct values)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not isinstance(arr, pa.Array):
+        arr = pa.array(arr, from_pandas=True)
+    return codes_of(arr)
+
+
+def _combined(columns: list[tuple[np.ndarray, list[Any]]]) -> tuple[np.ndarray, np.ndarray]:
+    """One code per distinct combination of the columns' values (codes 0..k-1), and for each
+    code its combination as a row of the columns' codes (k x len(columns))."""
+    n = len(columns[0][0])
+    key = np.zeros(n, dtype=np.int64)
+    for codes, labels in columns:
+        key = key * (len(labels) + 1) + (codes + 1)
+        _, key = np.unique(key, return_inverse=True)
+    first = np.unique(key, return_index=True)[1] if n else np.zeros(0, dtype=np.int64)
+    combos = np.stack([c[first] for c, _ in columns], axis=1) if n else np.zeros(
+        (0, len(columns)), dtype=np.int64)
+    return key.astype(np.int32), combos
+
+
+def _label(labels: list[Any], code: int) -> Any:
+    return None if code < 0 else labels[code]
+
+
+def encode_plan(rows: PlanRows, fingerprint: str) -> EncodedPlan:
+    """The plan's rows as the store keeps them (`store.EncodedPlan`): vectorised, no row
+    made; what repeats (verdicts, evidence, zones) as codes into per-plan dictionaries."""
+    c = rows.columns
+    zone_codes, zone_labels = _codes(c["hint"])
+    zones: list[str | None] = [*zone_labels, None]
+    zone = np.where(zone_codes < 0, len(zone_labels), zone_codes).astype(np.int32)
+    vcols = [_codes(c[k]) for k in ("disposition", "reason", "detail")]
+    verdict, vcombos = _combined(vcols)
+    verdicts = [
+        tuple(_label(vcols[j][1], int(code)) for j, code in enumerate(combo))
+        for combo in vcombos.tolist()
+    ]
+    keys = rows.evidence_keys
+    ecols = [_codes(c[k]) for k in keys]
+    return EncodedPlan(
+        fingerprint=fingerprint, row=np.asarray(c["row"], dtype=np.int64),
+        phone=text_array(c["phone"]), cid=text_array(c["cid"]),
+        others=text_array(c["others"]), zone=zone, zones=zones,
+        verdict=verdict, verdicts=verdicts,  # type: ignore[arg-type]
+        evidence_keys=keys, evidence=[codes.astype(np.int32) for codes, _ in ecols],
+        evidence_values=[labels for _, labels in ecols],
+        next_open=np.asarray(c["next_open"], dtype=np.int64),
+    )
+
+
+def _dictionary(codes: np.ndarray, values: list[Any]) -> pa.Array:
+    """A dictionary-encoded string column: row i is values[codes[i]] (None: null)."""
+    distinct = sorted({v for v in values if v is not None})
+    index = {v: k for k, v in enumerate(distinct)}
+    per_value = np.array([index.get(v, -1) if v is not None else -1 for v in values] or [-1],
+                         dtype=np.int64)
+    idx = per_value[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(idx.astype(np.int32), mask=idx < 0),
+        pa.array(distinct, type=pa.large_string()),
+    )
+
+
+def decode_plan(plan: EncodedPlan) -> PlanRows:
+    """The rows of a stored plan, as columns (`PlanRows`), no row made."""
+    verdict = np.asarray(plan.verdict, dtype=np.int64)
+    evidence = {
+        k: pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0),
+            pa.array(values, type=pa.large_string()))
+        for k, codes, values in zip(plan.evidence_keys, plan.evidence, plan.evidence_values,
+                                    strict=True)
+    }
+    n = len(plan)
+    cols: dict[str, Any] = {
+        "row": np.asarray(plan.row, dtype=np.int64),
+        "phone": plan.phone, "cid": plan.cid, "others": plan.others,
+        "hint": _dictionary(np.asarray(plan.zone, dtype=np.int64), list(plan.zones)),
+        "disposition": _dictionary(verdict, [v[0] for v in plan.verdicts]),
+        "reason": _dictionary(verdict, [v[1] for v in plan.verdicts]),
+        "detail": _dictionary(verdict, [v[2] for v in plan.verdicts]),
+        "next_open": np.asarray(plan.next_open, dtype=np.int64),
+        **{k: evidence.get(k, pa.nulls(n, pa.large_string())) for k in EVIDENCE_KEYS},
+    }
+    return PlanRows(cols, list(EVIDENCE_KEYS), len(plan))
+
+
+def stored_plan(
+    campaign: Campaign, at: datetime, encoded: EncodedPlan, history: HistoryStore | None = None,
+) -> Plan:
+    """A plan read back from the store: the gate is built again (fresh compliance inputs and
+    contact history for the checks at the moment of dialing), the contacts are loaded only
+    when asked for (`Plan.contacts`), the verdicts are the stored ones."""
+    if history is None:
+        history = open_campaign_history(campaign)
+    gate, ledger = _released(build_gate, campaign, history, at)
+    return Plan(campaign, gate, ledger, decode_plan(encoded), at, None, history,
+                _caller_id_rules(campaign), None, STORED)
+
+
+def plan_once(
+    campaign: Campaign, at: datetime, history: HistoryStore | None, plans: PlanStore,
+) -> Plan:
+    """The plan of the campaign's current inputs: read back from `plans` when its
+    fingerprint is theirs, else made (`make_plan`) and kept there. On PostgreSQL one process
+    plans (`PlanStore.planning`); the others wait for its plan and read it."""
+    logger = log.get("plan", campaign=campaign.name)
+    fingerprint = plan_fingerprint(campaign, at)
+    with plans.planning():
+        kept = plans.fingerprint()
+        if kept == fingerprint:
+            encoded = plans.load()
+            if encoded is not None and encoded.fingerprint == fingerprint:
+                plan = stored_plan(campaign, at, encoded, history)
+                logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
+                return plan
+        plan = make_plan(campaign, at, history)
+        plans.save(_released(encode_plan, plan.rows, fingerprint))
+        logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
+                    replaced=kept is not None)
+        return plan

@@ -14,17 +14,23 @@ from typing import TYPE_CHECKING
 from campaign_dialer.clock import Clock
 from campaign_dialer.config import Campaign
 from campaign_dialer.engine import ClientFactory, Engine, RunOptions, Stats
-from campaign_dialer.planning import Plan, make_plan, open_campaign_history
-from campaign_dialer.store import HistoryStore, JournalStore
+from campaign_dialer.planning import Plan, open_campaign_history, plan_once
+from campaign_dialer.store import HistoryStore, JournalStore, open_plan_store
 
 if TYPE_CHECKING:
-    from campaign_dialer.store import Coordination
+    from campaign_dialer.store import Coordination, Stores
 
 
-def plan_for_run(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
+def plan_for_run(
+    campaign: Campaign, at: datetime, history: HistoryStore | None = None,
+    stores: Stores | None = None,
+) -> Plan:
     """The plan a run dials from, over `history` (default: the campaign's SQLite contact
-    history, opened here; the caller closes `plan.history`)."""
-    return make_plan(campaign, at, history)
+    history, opened here; the caller closes `plan.history`): the stored plan of the same
+    inputs when there is one (`plan_once`), in the team's database of `stores` on PostgreSQL."""
+    plans = open_plan_store(
+        campaign.journal_path, db=stores.db if stores else None, campaign=campaign.name)
+    return plan_once(campaign, at, history, plans)
 
 
 def engine_for_plan(

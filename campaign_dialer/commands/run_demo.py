@@ -90,7 +90,8 @@ def run(
     with nullcontext() if shared else campaign_lock(campaign):
         stores = open_stores(campaign, now=clock.now) if shared else None
         try:
-            plan = plan_for_run(campaign, clock.now(), stores.history if stores else None)
+            plan = plan_for_run(campaign, clock.now(), stores.history if stores else None,
+                                stores)
             refuse_stale_lists(campaign, plan, clock.now())  # 78 before a journal, a call
         except BaseException:
             if stores is not None:
@@ -136,8 +137,6 @@ def run(
                               message=outcome.message)
         finally:
             stores.close()  # the journal, the plan's history (and the database's pool)
-            if stores is not None:
-                stores.close()
         build_report_after_run(campaign, quiet=quiet or not announce_report)
         if outcome.exit_code not in RUN_NOT_ERRORS:
             # Results and report are written: now the one error line every error gets.

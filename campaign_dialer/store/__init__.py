@@ -71,6 +71,7 @@ from campaign_dialer.store.model import (
     parse_iso,
 )
 from campaign_dialer.store.open import POSTGRESQL, SQLITE, Stores, open_stores, open_team_history
+from campaign_dialer.store.plan_state import EncodedPlan, PlanStore, open_plan_store
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
@@ -94,3 +95,6 @@ __all__ = [
     "now_iso", "open_history", "open_journal", "open_stores", "open_team_history", "parse_iso",
     "run_lock", "run_lock_held",
 ]
+
+# The stored plan (#25 plan once): its columns, its store, and where a campaign keeps it.
+__all__ += ["EncodedPlan", "PlanStore", "open_plan_store"]

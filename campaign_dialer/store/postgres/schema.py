@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaign_dialer.store.errors import SchemaTooNew
+from campaign_dialer.store.postgres.plan_schema import PLAN_MIGRATION
 
 # An arbitrary constant: the advisory lock key under which migrations run.
 MIGRATION_LOCK = 7_415_001_015
@@ -245,6 +246,8 @@ CREATE TABLE caller_id_rests (
 );
 CREATE INDEX caller_id_rests_number ON caller_id_rests(number_id, until);
 """,
+    # The stored plan of each campaign's current inputs (`store.postgres.plan`).
+    4: PLAN_MIGRATION,
 }
 LATEST = max(MIGRATIONS)
 

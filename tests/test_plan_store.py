@@ -1,0 +1,202 @@
+"""Plan once (#25): the plan of an input version is kept in the store as compact columns and
+read back, on SQLite and on PostgreSQL; a changed input is planned again."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from campaign_dialer.config import load_campaign
+from campaign_dialer.planning import (
+    MADE,
+    STORED,
+    Plan,
+    decode_plan,
+    encode_plan,
+    make_plan,
+    plan_fingerprint,
+    plan_once,
+)
+from campaign_dialer.store import open_plan_store
+
+from .campaign_files import write_campaign_toml
+
+pytest_plugins = ["tests.pg_cluster"]
+
+EX = Path(__file__).parent / "data" / "exports"
+AT = datetime(2026, 6, 10, 17, 0, tzinfo=UTC)  # Wed 13:00 New York
+NIGHT = datetime(2026, 6, 10, 6, 0, tzinfo=UTC)  # every US row waits for its window
+CONTACTS = ["hubspot_contacts.csv", "salesforce_contacts.csv", "google_contacts.csv",
+            "excel_cp1252.csv"]
+
+
+def campaign_in(tmp: Path, contacts: str, name: str = "stored") -> Path:
+    """A campaign over copies of the messy exports (so a test may change one)."""
+    for f in (contacts, "dnc_spellings.csv", "consent.csv"):
+        shutil.copy(EX / f, tmp / f)
+    return write_campaign_toml(tmp / "campaign.toml", {
+        "campaign": {"name": name, "agent_id": "agt_3d9b21"},
+        "inputs": {"contacts": str(tmp / contacts), "dnc": [str(tmp / "dnc_spellings.csv")],
+                   "consent": str(tmp / "consent.csv")},
+        "compliance": {"dnc_ledger": str(tmp / "ledger.csv")},
+        "output": {"dir": str(tmp / "out")},
+    })
+
+
+def every_row(plan_rows: object) -> list[dict[str, object]]:
+    return [asdict(r) for r in plan_rows]  # type: ignore[attr-defined]
+
+
+def same_rows(a: Plan, b: Plan) -> None:
+    assert every_row(a.rows) == every_row(b.rows)
+    assert a.rows.counts() == b.rows.counts()
+
+
+@pytest.mark.parametrize("contacts", CONTACTS)
+@pytest.mark.parametrize("at", [AT, NIGHT])
+def test_encoded_plan_decodes_to_the_same_rows(tmp_path: Path, contacts: str,
+                                               at: datetime) -> None:
+    plan = make_plan(load_campaign(campaign_in(tmp_path, contacts)), at)
+    back = decode_plan(encode_plan(plan.rows, "fp"))
+    assert every_row(back) == every_row(plan.rows)
+    assert back.counts() == plan.rows.counts()
+    assert back.frame().equals(plan.rows.frame())
+
+
+@pytest.mark.parametrize("contacts", CONTACTS)
+def test_sqlite_store_round_trip(tmp_path: Path, contacts: str) -> None:
+    campaign = load_campaign(campaign_in(tmp_path, contacts))
+    plan = make_plan(campaign, NIGHT)
+    store = open_plan_store(campaign.journal_path)
+    assert store.fingerprint() is None and store.load() is None
+    store.save(encode_plan(plan.rows, "one"))
+    assert store.fingerprint() == "one"
+    loaded = store.load()
+    assert loaded is not None
+    assert every_row(decode_plan(loaded)) == every_row(plan.rows)
+    store.save(encode_plan(plan.rows, "two"))  # replaced whole
+    assert store.fingerprint() == "two"
+    # compact: no JSON or text per row but the numbers a row dials (an E.164 as an integer)
+    path = campaign.journal_path.with_name(campaign.journal_path.name + ".plan")
+    db = sqlite3.connect(path)
+    kinds = {t for (t,) in db.execute("SELECT DISTINCT typeof(phone) FROM plan_rows")}
+    assert kinds <= {"integer", "null"}
+    db.close()
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_plan_once_reuses_then_replans_a_changed_dnc_list(tmp_path: Path) -> None:
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    campaign = load_campaign(path)
+    store = open_plan_store(campaign.journal_path)
+    first = plan_once(campaign, AT, None, store)
+    assert first.source == MADE
+    again = plan_once(load_campaign(path), AT + timedelta(minutes=15), None, store)
+    assert again.source == STORED  # nothing changed: not planned again
+    same_rows(first, again)
+    assert len(again.contacts.frame) == len(first.rows)  # loaded when asked for
+    eligible = [r for r in again.rows if r.disposition == "eligible" and r.phone_e164]
+    assert eligible
+    newly = eligible[0]
+    with open(tmp_path / "dnc_spellings.csv", "a", encoding="utf-8") as f:
+        f.write(f"{newly.phone_e164}\n")
+    third = plan_once(load_campaign(path), AT + timedelta(minutes=30), None, store)
+    assert third.source == MADE  # the DNC list changed: planned again
+    row = next(r for r in third.rows if r.row == newly.row)
+    assert row.disposition == "suppressed" and row.reason.startswith("dnc")
+    assert plan_once(load_campaign(path), AT + timedelta(hours=1), None, store).source == STORED
+
+
+def test_fingerprint_follows_inputs_and_settings(tmp_path: Path) -> None:
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    fp = plan_fingerprint(load_campaign(path), AT)
+    assert plan_fingerprint(load_campaign(path), AT + timedelta(hours=2)) == fp
+    (tmp_path / "consent.csv").write_text((tmp_path / "consent.csv").read_text() + "\n")
+    fp2 = plan_fingerprint(load_campaign(path), AT)
+    assert fp2 != fp
+    text = path.read_text()
+    path.write_text(text.replace('[compliance]', '[compliance]\nrequire_consent = false'))
+    assert plan_fingerprint(load_campaign(path), AT) != fp2
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+def test_pg_store_round_trip(tmp_path: Path, pg_database: str) -> None:
+    pytest.importorskip("psycopg")
+    from campaign_dialer.store.postgres import Database
+
+    campaign = load_campaign(campaign_in(tmp_path, "salesforce_contacts.csv"))
+    plan = make_plan(campaign, NIGHT)
+    with Database(pg_database) as db:
+        store = open_plan_store(campaign.journal_path, db=db, campaign=campaign.name)
+        other = open_plan_store(campaign.journal_path, db=db, campaign="another")
+        assert store.fingerprint() is None and store.load() is None
+        store.save(encode_plan(plan.rows, "one"))
+        store.save(encode_plan(plan.rows, "two"))
+        assert store.fingerprint() == "two" and other.fingerprint() is None
+        loaded = store.load()
+        assert loaded is not None
+        back = decode_plan(loaded)
+        assert every_row(back) == every_row(plan.rows)
+        assert back.counts() == plan.rows.counts()
+        n = db.fetchone("SELECT count(*) FROM plan_rows")[0]
+        assert n == len(plan.rows)
+
+
+PLANNER = textwrap.dedent("""
+    import sys
+    from datetime import UTC, datetime
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.planning import plan_once
+    from campaign_dialer.store import open_plan_store
+    from campaign_dialer.store.postgres import Database, PgHistory
+
+    url, path = sys.argv[1], sys.argv[2]
+    campaign = load_campaign(path)
+    with Database(url) as db:
+        store = open_plan_store(campaign.journal_path, db=db, campaign=campaign.name)
+        print("ready", flush=True)
+        sys.stdin.readline()  # both start planning at once
+        plan = plan_once(campaign, datetime(2026, 6, 10, 17, 0, tzinfo=UTC), PgHistory(db),
+                         store)
+        print("plan:", plan.source, len(plan.rows), flush=True)
+""")
+
+
+def test_pg_two_processes_start_together_and_one_plans(tmp_path: Path, pg_database: str) -> None:
+    pytest.importorskip("psycopg")
+    path = campaign_in(tmp_path, "hubspot_contacts.csv", name="together")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", PLANNER, pg_database, str(path)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            while p.stdout.readline().strip() != "ready":
+                pass
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outs = [
+            next(line.split()[1:] for line in p.communicate(timeout=120)[0].splitlines()
+                 if line.startswith("plan: "))
+            for p in procs
+        ]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o[0] for o in outs) == [MADE, STORED]  # one planned, the other read it
+    assert outs[0][1] == outs[1][1]
