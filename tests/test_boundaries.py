@@ -1,6 +1,6 @@
 """Boundaries of campaign_dialer/, read from its source (issue 24, "Boundaries wear away").
 
-Two rules, checked on the AST of every module of the package:
+Three rules, checked on the AST of every module of the package:
 
 1. No module imports an underscore name of another module (`from m import _x`, `import m._x`,
    relative imports and `__init__` re-exports included): what one module shares with another is
@@ -8,6 +8,8 @@ Two rules, checked on the AST of every module of the package:
 2. Imports sit at the top of a module. An import inside a function hides a dependency (and an
    import circle) from the reader and from import-linter's view of the order; the few deliberate
    lazy ones are in LAZY_ALLOWED below, each with its reason.
+3. No import circle between modules, type-checker imports included: modules that import each
+   other can be neither read nor changed alone (config and its parts were one such knot).
 
 KNOWN_DEBT lists what other rooms still owe (issue 24 is cleared room by room in parallel): each
 entry names its room. An entry that no longer occurs fails the stale test, so the list only
@@ -29,8 +31,8 @@ class Violation:
     """One finding; `key` is stable across edits that only move lines."""
 
     path: str  # relative to the repository, e.g. "campaign_dialer/cli.py"
-    kind: str  # "private" or "lazy"
-    scope: str  # "private": the imported dotted name; "lazy": the function's qualified name
+    kind: str  # "private", "lazy" or "circle"
+    scope: str  # the dotted name; "lazy": the function's qualified name; "circle": its modules
     target: str  # "lazy": the imported module; "private": "", or "attribute" for `obj._x`
     line: int = 0
 
@@ -39,6 +41,8 @@ class Violation:
         return (self.path, self.kind, self.scope, self.target)
 
     def __str__(self) -> str:
+        if self.kind == "circle":
+            return f"{self.path}: an import circle: {self.scope.replace(' ', ' <-> ')}"
         if self.kind == "lazy":
             what = f"imports {self.target} inside {self.scope}()"
         elif self.target == "attribute":
@@ -172,13 +176,81 @@ def find_violations(source: str, relpath: str) -> list[Violation]:
     return found
 
 
-def scan_package() -> list[Violation]:
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the modules of `sources` it imports, anywhere in it: at the top, in a function,
+    or only for a type checker (a type-only import back still makes two modules one to read)."""
+    names = {_module_name(relpath)[0]: relpath for relpath in sources}
+    graph: dict[str, set[str]] = {}
+    for module, relpath in names.items():
+        is_package = _module_name(relpath)[1]
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(sources[relpath], filename=relpath)):
+            if isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names if alias.name in names)
+            elif isinstance(node, ast.ImportFrom):
+                source_module = _absolute(node, module, is_package)
+                for alias in node.names:
+                    sub = f"{source_module}.{alias.name}"
+                    if sub in names:
+                        deps.add(sub)
+                    elif source_module in names:
+                        deps.add(source_module)
+        graph[module] = deps - {module}
+    return graph
+
+
+def find_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan's strongly
+    connected components of more than one module), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = stack[stack.index(v):]
+            del stack[stack.index(v):]
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(circles)
+
+
+def package_sources() -> dict[str, str]:
     root = PACKAGE.parent
-    found: list[Violation] = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relpath = path.relative_to(root).as_posix()
-        found.extend(find_violations(path.read_text(encoding="utf-8"), relpath))
+    return {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def circle_violations(sources: dict[str, str]) -> list[Violation]:
+    found = []
+    for circle in find_circles(import_graph(sources)):
+        path = circle[0].replace(".", "/")
+        path = path + "/__init__.py" if f"{path}/__init__.py" in sources else path + ".py"
+        found.append(Violation(path, "circle", " ".join(circle), ""))
     return found
+
+
+def scan_package() -> list[Violation]:
+    sources = package_sources()
+    found: list[Violation] = []
+    for relpath, source in sources.items():
+        found.extend(find_violations(source, relpath))
+    return found + circle_violations(sources)
 
 
 # Deliberate lazy imports: (path, function, module) -> why it is imported where it is used.
@@ -320,6 +392,8 @@ KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.report"),
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.results"),
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.store"),
+    ("engine", "campaign_dialer/engine/monitoring.py", "circle",
+     "campaign_dialer.engine.monitoring campaign_dialer.engine.run", ""),
     ("engine", "campaign_dialer/engine/calls.py", "lazy",
      "Dialing._shared_refusal", "campaign_dialer.store.postgres"),
     ("engine", "campaign_dialer/engine/pacing.py", "lazy",
@@ -535,6 +609,29 @@ def test_reaching_into_another_module_s_private_parts_is_reported() -> None:
         ("private", "gate._rnd"),
         ("private", "Gate._cache"),
     ]
+
+
+def test_an_import_circle_is_reported_even_through_a_type_checker_import() -> None:
+    """The circle config had: config imported config_store (lazily, in a property) and
+    config_store imported config back for a type."""
+    sources = {
+        "campaign_dialer/__init__.py": "",
+        "campaign_dialer/config.py": "def url(c):\n    from . import config_store\n",
+        "campaign_dialer/config_store.py": textwrap.dedent("""
+            from typing import TYPE_CHECKING
+            if TYPE_CHECKING:
+                from campaign_dialer.config import Campaign
+        """),
+        "campaign_dialer/cli.py": "from campaign_dialer import config\n",
+    }
+    assert circle_violations(sources) == [
+        Violation(
+            "campaign_dialer/config.py", "circle",
+            "campaign_dialer.config campaign_dialer.config_store", "",
+        )
+    ]
+    del sources["campaign_dialer/config_store.py"]
+    assert circle_violations(sources) == []
 
 
 def test_an_init_re_exporting_a_private_name_is_reported() -> None:
