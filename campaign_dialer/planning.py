@@ -57,6 +57,7 @@ from campaign_dialer.store import (
     EncodedPlan,
     HistoryStore,
     PastCall,
+    PlanNotKept,
     PlanStore,
     default_path,
     hold_back,
@@ -690,7 +691,11 @@ def plan_once(
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history)
-        plans.save(_released(encode_plan, plan.rows, fingerprint))
+        try:
+            plans.save(_released(encode_plan, plan.rows, fingerprint))
+        except PlanNotKept as e:  # this run dials from the plan it made; the next plans again
+            logger.warning("plan_not_kept", error=str(e))
+            return plan
         logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
                     replaced=kept is not None)
         return plan
