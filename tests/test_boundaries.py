@@ -272,7 +272,6 @@ LAZY_ALLOWED: dict[tuple[str, str, str], str] = {
             ("campaign_dialer/store/open.py", "_postgres", "campaign_dialer.store.postgres"),
             ("campaign_dialer/store/open.py", "open_team_history",
              "campaign_dialer.store.postgres"),
-            ("campaign_dialer/store/access.py", "processes", "campaign_dialer.store.postgres"),
             ("campaign_dialer/store/access.py", "where", "campaign_dialer.store.postgres.db"),
         )
     },

@@ -8,12 +8,12 @@ number, a contact id or a call id. The names are a public interface (README, das
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from campaign_dialer.vocab import DISPOSITIONS
@@ -47,6 +47,49 @@ class _WebhookCollector(Collector):
         yield CounterMetricFamily("dialer_webhook_events", "", labels=["campaign", "result"])
 
 
+class _RequestCollector(Collector):
+    """`dialer_api_requests_total` and `dialer_api_request_seconds` from plain tallies, made
+    into metrics at each scrape: a run makes a few requests per call, and prometheus_client's
+    Counter and Histogram take a lock and walk the buckets on every one."""
+
+    def __init__(self, campaign: str) -> None:
+        self.campaign = campaign
+        self.counts: dict[tuple[str, str], int] = {}  # (method, code) -> requests
+        # method -> [requests per bucket (LATENCY_BUCKETS, then +Inf, not cumulative), sum]
+        self.latency: dict[str, tuple[list[int], list[float]]] = {}
+
+    def add(self, method: str, status: int | None, seconds: float) -> None:
+        key = (method, str(status) if status else "none")
+        self.counts[key] = self.counts.get(key, 0) + 1
+        per = self.latency.get(method)
+        if per is None:
+            per = self.latency[method] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
+        per[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: a value on a bound is in it
+        per[1][0] += seconds
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        requests = CounterMetricFamily(
+            "dialer_api_requests", "Requests to the voice API by HTTP method and status code "
+            "('none': no answer).", labels=["campaign", "method", "code"])
+        for (method, code), n in self.counts.items():
+            requests.add_metric([self.campaign, method, code], n)
+        yield requests
+        seconds = HistogramMetricFamily("dialer_api_request_seconds", "Time to the API's answer.",
+                                        labels=["campaign", "method"])
+        for method, (counts, total) in self.latency.items():
+            cumulative, buckets = 0, []
+            for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            seconds.add_metric([self.campaign, method], buckets, total[0])
+        yield seconds
+
+    def describe(self):  # type: ignore[no-untyped-def]
+        yield CounterMetricFamily("dialer_api_requests", "", labels=["campaign", "method", "code"])
+        yield HistogramMetricFamily("dialer_api_request_seconds", "",
+                                    labels=["campaign", "method"])
+
+
 class Metrics:
     """Every metric of one run; each method is one cheap in-memory update."""
 
@@ -64,11 +107,8 @@ class Metrics:
                              [*c, "reason"], registry=r)
         self._live = Gauge("dialer_live_calls", "Calls placed and not final yet (this process).",
                            c, registry=r)
-        self._requests = Counter("dialer_api_requests", "Requests to the voice API by HTTP "
-                                 "method and status code ('none': no answer).",
-                                 [*c, "method", "code"], registry=r)
-        self._latency = Histogram("dialer_api_request_seconds", "Time to the API's answer.",
-                                  [*c, "method"], buckets=LATENCY_BUCKETS, registry=r)
+        self._requests = _RequestCollector(campaign)
+        r.register(self._requests)
         self._webhooks = _WebhookCollector(campaign)
         r.register(self._webhooks)
         self._caller_id = Counter("dialer_caller_id_calls", "Calls placed from each caller ID "
@@ -79,9 +119,6 @@ class Metrics:
                             [*c, "unit"], registry=r)
         self._up = Gauge("dialer_up", "1 while the run is dialing or following calls.", c,
                          registry=r)
-        # A request's two series by (method, status): `labels` validates and locks on every
-        # call, and a run makes a few requests per call, so each child is looked up once.
-        self._request_series: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         for d in DISPOSITIONS:
             self._rows.labels(campaign, d).set(0)
         self._up.labels(campaign).set(0)
@@ -99,14 +136,7 @@ class Metrics:
         self._held.labels(self.campaign, reason).inc()
 
     def request(self, method: str, status: int | None, seconds: float) -> None:
-        series = self._request_series.get((method, status))
-        if series is None:
-            series = self._request_series[(method, status)] = (
-                self._requests.labels(self.campaign, method, str(status) if status else "none"),
-                self._latency.labels(self.campaign, method),
-            )
-        series[0].inc()
-        series[1].observe(seconds)
+        self._requests.add(method, status, seconds)
 
     def live_from(self, read: Callable[[], float]) -> None:
         self._live.labels(self.campaign).set_function(read)
