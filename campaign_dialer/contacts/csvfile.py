@@ -15,7 +15,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +280,36 @@ def locate_bad_row(
     return error(path, "cannot be read as CSV")
 
 
+def _csv_options(
+    names: list[str], header: bool, enc: str, delimiter: str, on_invalid: Callable[[object], str],
+    block_size: int,
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """The reader's options, the same for the whole-file and the batched reader: every column
+    text, nothing null, quoted line breaks kept inside their cell, bad rows collected."""
+    cols = [f"c{i}" for i in range(len(names))]
+    return (
+        pacsv.ReadOptions(
+            column_names=cols, skip_rows=1 if header else 0, encoding=enc, block_size=block_size,
+        ),
+        pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        ),
+        pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in cols},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _names(
+    path: Path, header: bool, enc: str, delimiter: str, first: str, error: type[InputError]
+) -> list[str]:
+    if header:
+        return read_header(path, enc, delimiter, error)
+    return [f"c{i}" for i in range(len(next(csv.reader([first], delimiter=delimiter))))]
+
+
 def read_strings(
     path: Path,
     *,
@@ -299,32 +329,18 @@ def read_strings(
         if not allow_empty:
             raise error(path, "empty file: no header row")
         return [], pa.table({}), enc
-    if header:
-        names = read_header(path, enc, delimiter, error)
-    else:
-        names = [f"c{i}" for i in range(len(next(csv.reader([first], delimiter=delimiter))))]
-    cols = [f"c{i}" for i in range(len(names))]
+    names = _names(path, header, enc, delimiter, first, error)
     bad: list[object] = []
 
     def on_invalid(row: object) -> str:
         bad.append(row)
         return "skip"
 
+    read, parse, convert = _csv_options(names, header, enc, delimiter, on_invalid, 1 << 22)
     try:
         table = pacsv.read_csv(
-            csv_source(path, enc, warnings),
-            read_options=pacsv.ReadOptions(
-                column_names=cols, skip_rows=1 if header else 0, encoding=enc,
-                block_size=1 << 22,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in cols},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            csv_source(path, enc, warnings), read_options=read, parse_options=parse,
+            convert_options=convert,
         )
     except UnicodeDecodeError as e:
         if enc != "utf-8":
@@ -335,6 +351,90 @@ def read_strings(
     if bad:
         raise locate_bad_row(path, enc, delimiter, names if header else None, error)
     return names, table, enc
+
+
+BATCH_BYTES = 1 << 23  # the batched reader's block: about 8 MB of the file per batch
+
+
+class StringBatches:
+    """A CSV file read in bounded batches, every column as text, refused exactly as
+    `read_strings` refuses it: the same sniffing, options and messages.
+
+    Iterating yields (index of the batch's first data row, batch), so a reader names the row
+    of a bad cell as the whole-file reader does. A file is only usable once read to its end:
+    a row the CSV reader could not read anywhere in it refuses the file, before any problem a
+    reader found in a cell (`drain` reads on to find such a row: call it before raising a
+    cell's error, so the same file gets the same message as from the whole-file reader).
+    """
+
+    def __init__(
+        self, path: Path, *, header: bool = True, encoding: str | None = None,
+        warnings: list[str] | None = None, error: type[InputError] = InputError,
+        block_size: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.error = error
+        self.warnings = warnings
+        self.block_size = block_size or BATCH_BYTES
+        self.encoding, self.delimiter, first = sniff(self.path, encoding, warnings, error)
+        self.names: list[str] = (
+            [] if first is None
+            else _names(self.path, header, self.encoding, self.delimiter, first, error)
+        )
+        self._gen: Iterator[tuple[int, pa.RecordBatch]] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        self._gen = self._batches()
+        return self._gen
+
+    def drain(self) -> None:
+        """Read the rest of the file without looking at it; raise what `read_strings` would
+        raise for a row that cannot be read."""
+        if self._gen is not None:
+            for _ in self._gen:
+                pass
+
+    def _refused(self) -> InputError:
+        names = self.names if self.header else None
+        return locate_bad_row(self.path, self.encoding, self.delimiter, names, self.error)
+
+    def _batches(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        if not self.names:
+            return
+        bad: list[object] = []
+
+        def on_invalid(row: object) -> str:
+            bad.append(row)
+            return "skip"
+
+        read, parse, convert = _csv_options(
+            self.names, self.header, self.encoding, self.delimiter, on_invalid, self.block_size
+        )
+        start = 0
+        try:
+            reader = pacsv.open_csv(
+                csv_source(self.path, self.encoding, self.warnings), read_options=read,
+                parse_options=parse, convert_options=convert,
+            )
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                if batch.num_rows:
+                    yield start, batch
+                start += batch.num_rows
+        except UnicodeDecodeError as e:
+            if self.encoding != "utf-8":
+                raise self.error(
+                    self.path, f"not valid {self.encoding} text (see inputs.encoding): {e}"
+                ) from e
+            raise self._refused() from e
+        except pa.ArrowInvalid as e:
+            raise self._refused() from e
+        if bad:
+            raise self._refused()
 
 
 def column_of(table: pa.Table, i: int) -> pd.Series:
