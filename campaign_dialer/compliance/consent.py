@@ -30,6 +30,7 @@ from campaign_dialer.contacts.csvfile import (
     StringBatches,
     column_of,
     first_bad,
+    joined_cells,
     refuse_plausible,
     refuse_title_lines,
     unreadable_cells,
@@ -478,7 +479,7 @@ def read_consent(
     )
     unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)
     for k in range(1 + len(cols.others) if cols.phone is not None else 0):
-        one = pd.concat([p.unreadable[k] for p in parts], ignore_index=True)
+        one = joined_cells([p.unreadable[k] for p in parts])
         unreadable = one if k == 0 else pd.concat([unreadable, one], ignore_index=True)
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)

@@ -31,6 +31,7 @@ from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
     StringBatches,
     column_of,
+    joined_cells,
     refuse_plausible,
     refuse_title_lines,
     unreadable_cells,
@@ -135,18 +136,14 @@ class _Column:
         self.numbers.append(valid)
         unreadable = unreadable_cells(cells, norm, self.label, first_row)
         if len(unreadable) or not self.unreadable:
-            self.unreadable.append(unreadable)
+            self.unreadable.append(unreadable)  # the first batch's, and those with cells
 
     def read(self) -> tuple[pd.Series, pd.DataFrame]:
         numbers = (
             pd.concat(self.numbers, ignore_index=True) if self.numbers
             else pd.Series([], dtype=STRING)
         )
-        unreadable = (
-            pd.concat(self.unreadable, ignore_index=True) if self.unreadable
-            else pd.DataFrame(columns=UNREADABLE_COLUMNS)
-        )
-        return numbers.astype(STRING), unreadable
+        return numbers.astype(STRING), joined_cells(self.unreadable)
 
 
 def _holding_numbers(

@@ -354,6 +354,7 @@ def read_strings(
 
 
 BATCH_BYTES = 1 << 23  # the batched reader's block: about 8 MB of the file per batch
+BATCH_ROWS = 1 << 17  # and at most this many rows per batch (a block is cut into slices)
 
 
 class StringBatches:
@@ -370,13 +371,14 @@ class StringBatches:
     def __init__(
         self, path: Path, *, header: bool = True, encoding: str | None = None,
         warnings: list[str] | None = None, error: type[InputError] = InputError,
-        block_size: int | None = None,
+        block_size: int | None = None, rows: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.header = header
         self.error = error
         self.warnings = warnings
         self.block_size = block_size or BATCH_BYTES
+        self.rows = rows or BATCH_ROWS
         self.encoding, self.delimiter, first = sniff(self.path, encoding, warnings, error)
         self.names: list[str] = (
             [] if first is None
@@ -422,9 +424,10 @@ class StringBatches:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                if batch.num_rows:
-                    yield start, batch
-                start += batch.num_rows
+                for at in range(0, batch.num_rows, self.rows):
+                    part = batch.slice(at, self.rows)
+                    yield start, part
+                    start += part.num_rows
         except UnicodeDecodeError as e:
             if self.encoding != "utf-8":
                 raise self.error(
@@ -456,6 +459,16 @@ def unreadable_cells(
         },
         columns=UNREADABLE_COLUMNS,
     )
+
+
+def joined_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One column's unreadable cells, read in batches, as `unreadable_cells` gives them for
+    the whole column: the batches that have some, joined (an empty batch's frame would turn
+    the text columns into objects), else the first batch's empty frame."""
+    some = [f for f in frames if len(f)]
+    if not some:
+        return frames[0] if frames else pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    return some[0] if len(some) == 1 else pd.concat(some, ignore_index=True)
 
 
 def refuse_plausible(
