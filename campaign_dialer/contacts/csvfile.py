@@ -17,6 +17,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -178,9 +179,33 @@ def report_footer(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
-def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | io.BytesIO:
-    """The file to give the CSV reader: the file itself, or its bytes without a Salesforce
-    report's footer (said in a warning, never silently)."""
+class _Prefix(io.RawIOBase):
+    """The first `size` bytes of a file, as a stream: read in blocks, never held whole."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        n = self._file.readinto(memoryview(buffer)[: self._left]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | BinaryIO:
+    """The file to give the CSV reader: the file itself, or a stream of its bytes without a
+    Salesforce report's footer (said in a warning, never silently). The caller closes a
+    stream."""
     footer = report_footer(path, encoding)
     if footer is None:
         return path
@@ -190,9 +215,12 @@ def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | 
             f"{path}: the last {n} line(s) are a Salesforce report's footer (totals, copyright, "
             "confidentiality notice): not read as data"
         )
-    with path.open("rb") as f:
-        return io.BytesIO(f.read(offset))
+    return io.BufferedReader(_Prefix(path, offset))
 
+
+def _closed(source: Path | BinaryIO) -> None:
+    if not isinstance(source, Path):
+        source.close()
 
 
 def _decoded(path: Path, encoding: str, size: int | None = None) -> str:
@@ -203,6 +231,20 @@ def _decoded(path: Path, encoding: str, size: int | None = None) -> str:
     if encoding == "utf-8":
         return raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
     return raw.decode(encoding, errors="replace").lstrip("\ufeff")
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines (endings kept), decoded as `_decoded` decodes it, read as a stream:
+    naming a bad row near the end of a large file does not hold the file in memory."""
+    if encoding == "utf-8":
+        f = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    else:
+        f = path.open(encoding=encoding, errors="replace", newline="")
+    with f:
+        first = True
+        for line in f:
+            yield line.lstrip("\ufeff") if first and encoding != "utf-8" else line
+            first = False
 
 
 def _not_utf8(cell: str) -> bool:
@@ -232,8 +274,7 @@ def locate_bad_row(
 ) -> InputError:
     """Re-read slowly to name the first data row (and column) that cannot be read.
     `header` None: a headerless file, whose first record sets the number of fields."""
-    text = _decoded(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(path, encoding), delimiter=delimiter, strict=True)
     try:
         if header is not None:
             next(reader)
@@ -337,10 +378,10 @@ def read_strings(
         return "skip"
 
     read, parse, convert = _csv_options(names, header, enc, delimiter, on_invalid, 1 << 22)
+    source = csv_source(path, enc, warnings)
     try:
         table = pacsv.read_csv(
-            csv_source(path, enc, warnings), read_options=read, parse_options=parse,
-            convert_options=convert,
+            source, read_options=read, parse_options=parse, convert_options=convert
         )
     except UnicodeDecodeError as e:
         if enc != "utf-8":
@@ -348,12 +389,14 @@ def read_strings(
         raise locate_bad_row(path, enc, delimiter, names if header else None, error) from e
     except pa.ArrowInvalid as e:
         raise locate_bad_row(path, enc, delimiter, names if header else None, error) from e
+    finally:
+        _closed(source)
     if bad:
         raise locate_bad_row(path, enc, delimiter, names if header else None, error)
     return names, table, enc
 
 
-BATCH_BYTES = 1 << 23  # the batched reader's block: about 8 MB of the file per batch
+BATCH_BYTES = 1 << 22  # the batched reader's block: about 4 MB of the file per batch
 BATCH_ROWS = 1 << 17  # and at most this many rows per batch (a block is cut into slices)
 
 
@@ -414,10 +457,10 @@ class StringBatches:
             self.names, self.header, self.encoding, self.delimiter, on_invalid, self.block_size
         )
         start = 0
+        source = csv_source(self.path, self.encoding, self.warnings)
         try:
             reader = pacsv.open_csv(
-                csv_source(self.path, self.encoding, self.warnings), read_options=read,
-                parse_options=parse, convert_options=convert,
+                source, read_options=read, parse_options=parse, convert_options=convert
             )
             while True:
                 try:
@@ -436,6 +479,8 @@ class StringBatches:
             raise self._refused() from e
         except pa.ArrowInvalid as e:
             raise self._refused() from e
+        finally:
+            _closed(source)
         if bad:
             raise self._refused()
 
