@@ -22,22 +22,29 @@ def _text_codes(values: pd.Series, rows: np.ndarray) -> np.ndarray:
     return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)[rows]
 
 
-def _e164_int_values(values: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """E.164 strings at `rows` as int64 (the digits after "+"; -1 for missing): hashing ints
-    is fast, and no country code starts with 0, so the key is one-to-one."""
+def e164_keys(values: pd.Series) -> np.ndarray:
+    """E.164 strings as int64 (the digits after "+"; -1 for missing): hashing ints is fast,
+    and no country code starts with 0, so the key is one-to-one. Eight bytes a number: what a
+    batched reader keeps of each row's numbers for dedupe."""
     sub = pa.array(values.astype(STRING), type=pa.large_string())
     digits = pc.utf8_slice_codeunits(sub, 1)
-    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)[rows]
+    return np.asarray(pc.fill_null(pc.cast(digits, pa.int64()), -1), dtype=np.int64)
+
+
+def _e164_int_values(values: pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """E.164 numbers at `rows` as `e164_keys` (given as such, or as strings)."""
+    return (values if isinstance(values, np.ndarray) else e164_keys(values))[rows]
 
 
 def person_groups(
-    keys: Sequence[pd.Series | tuple[pd.Series, bool]], usable: np.ndarray
+    keys: Sequence[pd.Series | np.ndarray | tuple[pd.Series, bool]], usable: np.ndarray
 ) -> np.ndarray:
     """For each row, the index of the first row of its person group (itself if first).
 
     Groups are connected components of "shares a key" among usable rows (any E.164 number of
     the row, or its contact_id), found by propagating the smallest row index through every key
-    until nothing changes. `keys`: (values, is_e164) per key column; a bare Series is E.164.
+    until nothing changes. `keys`: (values, is_e164) per key column; a bare Series is E.164,
+    a bare array E.164 numbers as `e164_keys`.
     """
     n = len(usable)
     label = np.arange(n)
@@ -53,6 +60,7 @@ def person_groups(
         if is_e164:
             e164_ints.append(_e164_int_values(values, idx))
         else:
+            assert isinstance(values, pd.Series)
             pairs.append((np.arange(idx.size), _text_codes(values, idx)))
     if e164_ints:
         allints = np.concatenate(e164_ints)

@@ -25,7 +25,7 @@ from campaign_dialer.contacts.csvfile import (
     column_of,
     refuse_title_lines,
 )
-from campaign_dialer.contacts.dedupe import person_groups
+from campaign_dialer.contacts.dedupe import e164_keys, person_groups
 from campaign_dialer.contacts.hints import normalize_hint
 from campaign_dialer.contacts.ids import read_ids
 from campaign_dialer.contacts.phones import check_region, normalize_phones
@@ -165,6 +165,7 @@ class _Part:
     wrong: np.ndarray  # per row: the number contradicts the row's country
     wrong_detail: np.ndarray  # per row: why (object; "" elsewhere)
     flagged: np.ndarray | None  # per row: the CRM's Do-Not-Call checkbox says yes
+    keys: dict[str, np.ndarray]  # per phone source: its valid numbers as `e164_keys` (dedupe)
     tz_hint: pd.Series
     extras: dict[str, pd.Series]
 
@@ -219,6 +220,8 @@ class _Reading:
                 col(roles["country"]), header[roles["country"]], e164, wrong, wrong_detail,
                 self.unknown_countries,
             )
+        keys = {label: e164_keys(v) for label, v in phones.valid.items()}
+        phones.valid.clear()  # kept as `keys` (8 bytes a number), not as strings
         flagged = None
         if "do_not_call" in roles:
             low = col(roles["do_not_call"]).fillna("").str.strip().str.lower()
@@ -226,6 +229,7 @@ class _Reading:
         self.parts.append(_Part(
             n=n, cid=cid, phones=phones, e164=e164, wrong=wrong, wrong_detail=wrong_detail,
             flagged=flagged, tz_hint=_zone_hints(roles, col, n),
+            keys=keys,
             extras={name: col(i) for i, name in enumerate(self.frame_names)},
         ))
         self.rows += n
@@ -274,8 +278,9 @@ class _Reading:
                 + ", ".join(map(repr, list(self.unknown_countries)[:5]))
             )
         e164 = joined([p.e164 for p in parts])
-        valid = [
-            joined([p.phones.valid.get(label, _none(p.n)) for p in parts]) for label in labels
+        valid: list[pd.Series | np.ndarray] = [
+            np.concatenate([p.keys.get(label, np.full(p.n, -1, np.int64)) for p in parts])
+            for label in labels
         ]
         first, person = _mark_duplicates(valid or [e164], cid, reason, detail)
         if "do_not_call" in roles:
@@ -314,10 +319,6 @@ class _Reading:
                 else pd.DataFrame(columns=UNREADABLE_COLUMNS)
             ),
         )
-
-
-def _none(n: int) -> pd.Series:
-    return pd.Series(pd.NA, index=range(n), dtype=STRING)
 
 
 def _contact_ids(
@@ -549,7 +550,8 @@ def _check_country(
 
 
 def _mark_duplicates(
-    numbers: list[pd.Series], cid: pd.Series, reason: np.ndarray, detail: np.ndarray
+    numbers: list[pd.Series | np.ndarray], cid: pd.Series, reason: np.ndarray,
+    detail: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dedupe: rows sharing any number or the contact id (transitively) are one person; the
     first row is dialed, the others become `duplicate` with `duplicate_of=<row>`, so nobody is
