@@ -36,6 +36,21 @@ def _e164_int_values(values: pd.Series | np.ndarray, rows: np.ndarray) -> np.nda
     return (values if isinstance(values, np.ndarray) else e164_keys(values))[rows]
 
 
+def _shared(
+    pos: np.ndarray, codes: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(positions, dense codes) of the values (codes, -1 missing) held at two places or more."""
+    m = codes >= 0
+    pos, codes = pos[m], codes[m]
+    if codes.size == 0:
+        return []
+    many = np.bincount(codes)[codes] > 1
+    if not many.any():
+        return []
+    dense, _ = pd.factorize(codes[many])
+    return [(pos[many], np.asarray(dense, dtype=np.int64))]
+
+
 def person_groups(
     keys: Sequence[pd.Series | np.ndarray | tuple[pd.Series, bool]], usable: np.ndarray
 ) -> np.ndarray:
@@ -51,9 +66,9 @@ def person_groups(
     idx = np.flatnonzero(usable)
     if idx.size == 0:
         return label
-    # (positions among usable rows, codes): every E.164 column shares one code space and one
-    # pass, so a number in Phone meets the same number in another row's Mobile
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    # (positions among usable rows, codes) of the values two places share: a value only one
+    # row holds joins nothing, so only shared values are coded and propagated through
+    shared: list[tuple[np.ndarray, np.ndarray]] = []
     e164_ints = []
     for k in keys:
         values, is_e164 = k if isinstance(k, tuple) else (k, True)
@@ -61,23 +76,19 @@ def person_groups(
             e164_ints.append(_e164_int_values(values, idx))
         else:
             assert isinstance(values, pd.Series)
-            pairs.append((np.arange(idx.size), _text_codes(values, idx)))
+            shared.extend(_shared(np.arange(idx.size), _text_codes(values, idx)))
     if e164_ints:
+        # every E.164 column shares one code space, so a number in Phone meets the same number
+        # in another row's Mobile; the numbers held twice are found by sorting (no hash table
+        # of a million numbers), then coded by their place among them
         allints = np.concatenate(e164_ints)
-        codes, _ = pd.factorize(allints)
-        positions = np.tile(np.arange(idx.size), len(e164_ints))
-        pairs.append((positions, np.where(allints < 0, -1, codes)))
-    # a value only one row holds joins nothing: propagate through shared values only
-    shared: list[tuple[np.ndarray, np.ndarray]] = []
-    for pos, codes in pairs:
-        m = codes >= 0
-        pos, codes = pos[m], codes[m]
-        if codes.size == 0:
-            continue
-        many = np.bincount(codes)[codes] > 1
-        if many.any():
-            dense, _ = pd.factorize(codes[many])
-            shared.append((pos[many], np.asarray(dense, dtype=np.int64)))
+        held = np.sort(allints[allints >= 0])
+        twice = np.unique(held[1:][held[1:] == held[:-1]])
+        del held
+        if twice.size:
+            codes = pd.Index(twice).get_indexer(allints)
+            at = np.flatnonzero(codes >= 0)
+            shared.append((at % idx.size, codes[at].astype(np.int64)))
     lab = idx.copy()
     while shared:
         before = lab.copy()
