@@ -258,3 +258,16 @@ def test_contacts_read_the_same_in_batches_of_any_size(
     path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig")
     whole, batched = both(monkeypatch, contacts, path, columns, rows=size)
     assert batched == whole
+
+
+def test_a_dnc_list_with_a_header_and_no_rows_lists_its_unreadable_cells_typed_alike(
+    tmp_path: Path,
+) -> None:
+    """No batch at all (a header, no row) gives the unreadable-cells frame a column with no
+    unreadable cell gives: the same columns and types, not a frame of objects."""
+    empty, one = tmp_path / "empty.csv", tmp_path / "one.csv"
+    empty.write_text("phone_number\n")
+    one.write_text("phone_number\n4155550123\n")
+    frames = [read_dnc_file(p, "US", None, [])[1] for p in (empty, one)]
+    assert [str(t) for t in frames[0].dtypes] == [str(t) for t in frames[1].dtypes]
+    assert list(frames[0].columns) == ["row", "column", "value", "problem"]

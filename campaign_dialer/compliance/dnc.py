@@ -143,6 +143,11 @@ class _Column:
             pd.concat(self.numbers, ignore_index=True) if self.numbers
             else pd.Series([], dtype=STRING)
         )
+        if not self.unreadable:  # no row at all: the empty frame the whole column gives
+            none = pd.Series([], dtype=STRING)
+            self.unreadable.append(
+                unreadable_cells(none, pd.DataFrame({"problem": none}), self.label, 1)
+            )
         return numbers.astype(STRING), joined_cells(self.unreadable)
 
 
