@@ -1,7 +1,7 @@
 """Benchmark reading the inputs (contacts, DNC list, consent ledger): this tree beside another.
 
-    python scripts/bench_inputs.py --against /tmp/old-tree     # 1M contacts/DNC, 500k consent
-    python scripts/bench_inputs.py --rows 200000 --against /tmp/old-tree
+    python scripts/bench_inputs.py --against ../old-tree     # 1M contacts/DNC, 500k consent
+    python scripts/bench_inputs.py --rows 200000 --against ../old-tree
 
 `--against` is a checkout of the code to compare with (e.g. `git archive main | tar -x -C DIR`).
 Each load runs in a fresh process (alternating new, old), so each peak RSS is that load's own:
@@ -9,7 +9,7 @@ the interpreter with pandas and pyarrow imported ("base"), then the peak while l
 load prints a digest of what it read, and the two trees' digests are compared: a faster reader
 that reads differently is a failure, not a win.
 
-    python scripts/bench_inputs.py --messy 300 --against /tmp/old-tree
+    python scripts/bench_inputs.py --messy 300 --against ../old-tree
 
 `--messy N` writes N seeded messy files of each kind (contacts, DNC, consent: every encoding,
 Excel floats, multi-number cells, quoted line breaks, bad ids, dates, events and broken rows,
