@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +27,10 @@ from campaign_dialer.compliance.base import (
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
 from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
+    StringBatches,
     column_of,
     first_bad,
-    read_strings,
+    joined_cells,
     refuse_plausible,
     refuse_title_lines,
     unreadable_cells,
@@ -54,21 +56,48 @@ _OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
 _NO_EXPIRY = np.iinfo(np.int64).max
 
 
-def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) -> np.ndarray:
+class _Checks:
+    """Which check a batch has reached. The file's refusal is the first check, in reading
+    order, that fails anywhere in the file, at its first row: what the whole-file reader
+    raised. Each check steps it once per batch, in the same order for every batch."""
+
+    def __init__(self) -> None:
+        self.at = 0
+        self.refusal: tuple[int, ComplianceError] | None = None
+
+    def step(self) -> None:
+        self.at += 1
+
+    def first_bad(self, bad: np.ndarray, error: Callable[[int], ComplianceError]) -> None:
+        self.step()
+        first_bad(bad, error)
+
+    def refused(self, error: ComplianceError) -> None:
+        if self.refusal is None or self.at < self.refusal[0]:
+            self.refusal = (self.at, error)
+
+
+def _timestamps(
+    path: Path, cells: pd.Series, column: str, *, optional: bool, first_row: int = 1,
+    checks: _Checks | None = None,
+) -> np.ndarray:
     """UTC nanoseconds; rejects (naming the row) a missing offset or an unparseable value."""
+    refuse = (checks or _Checks()).first_bad
     text = cells.fillna("").str.strip()
     blank = text.eq("").to_numpy(dtype=bool)
     if optional:
         check = ~blank
     else:
-        first_bad(blank, lambda i: ComplianceError(path, "is blank", row=i + 1, column=column))
+        refuse(blank, lambda i: ComplianceError(
+            path, "is blank", row=i + first_row, column=column
+        ))
         check = np.ones(len(text), dtype=bool)
     has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
     has_time = text.str.contains("T| ", regex=True).fillna(False).to_numpy(dtype=bool)
     naive = check & ~(has_offset & has_time)
-    first_bad(naive, lambda i: ComplianceError(
+    refuse(naive, lambda i: ComplianceError(
         path, f"{text.iloc[i]!r} is not an ISO 8601 date-time with a UTC offset",
-        row=i + 1, column=column,
+        row=i + first_row, column=column,
     ))
     parsed = pd.to_datetime(
         text.where(~pd.Series(blank, index=text.index), None),
@@ -77,23 +106,19 @@ def _timestamps(path: Path, cells: pd.Series, column: str, *, optional: bool) ->
         errors="coerce",
     )
     bad = check & parsed.isna().to_numpy(dtype=bool)
-    first_bad(bad, lambda i: ComplianceError(
-        path, f"{text.iloc[i]!r} is not a valid date-time", row=i + 1, column=column
+    refuse(bad, lambda i: ComplianceError(
+        path, f"{text.iloc[i]!r} is not a valid date-time", row=i + first_row, column=column
     ))
     # pandas keeps 9999-12-31 or 0001-01-01 at microsecond resolution; nanoseconds (what the
     # ledger compares in) only reach 1677-2262, so such a date is named, not a traceback.
     lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
     outside = check & ((parsed < lo) | (parsed > hi)).fillna(False).to_numpy(dtype=bool)
-    first_bad(outside, lambda i: ComplianceError(
+    refuse(outside, lambda i: ComplianceError(
         path, f"{text.iloc[i]!r} is outside the supported years 1678-2261",
-        row=i + 1, column=column,
+        row=i + first_row, column=column,
     ))
     ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return np.where(blank, _NO_EXPIRY, ns)
-
-
-
-
 
 
 class ConsentLedger:
@@ -142,7 +167,7 @@ class ConsentLedger:
         """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
         path = Path(path)
         stamp = file_stamp(path)  # before reading: a change made meanwhile is read next time
-        events, unreadable, warnings = _read_consent_full(path, default_region, encoding)
+        events, unreadable, warnings = read_consent(path, default_region, encoding)
         out = cls(path, events, default_region=default_region)
         out._stamp = stamp
         out.encoding = encoding
@@ -246,109 +271,143 @@ _EVENT_WORDS = {
 
 
 
-def _read_consent_full(
-    path: Path, default_region: str, encoding: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(events, unreadable phone cells, warnings). A revocation whose phone holds 7+ digits
-    but is not one valid number refuses the file; other unreadable phones are listed."""
-    warnings: list[str] = []
-    unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)
-    names, table, _ = read_strings(
-        path, header=True, encoding=encoding, warnings=warnings, error=ComplianceError
-    )
-    if not names:
-        raise ComplianceError(path, "empty file: no header row")
-    canon = [canon_header(h) for h in names]
+@dataclass
+class _Columns:
+    """Where a consent file keeps what the ledger reads (column indexes)."""
 
-    def find(*aliases: str) -> int | None:
-        return next((canon.index(a) for a in aliases if a in canon), None)
+    names: list[str]
+    event: int
+    at: int
+    phone: int | None
+    others: list[int]  # every other phone column: a revocation is read on each number
+    cid: int | None
+    expires: int | None
+    source: int | None
 
-    i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
-    # every other phone-named column (HubSpot's "Mobile Phone Number", Salesforce's "Mobile"):
-    # a revocation is read on each of the row's numbers, never left unread
-    phone_aliases = {a for role in PHONE_ROLES for a in ROLE_ALIASES.get(role, ())}
-    i_others = [i for i, c in enumerate(canon) if c in phone_aliases and i != i_phone]
-    if i_phone is None and i_others:
-        i_phone, i_others = i_others[0], i_others[1:]
-    i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
-    i_event = find("event", "event_type", "action", "consent_status", "consent_event", "status")
-    i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
-                "created_at", "recorded_at", "date")
-    i_exp = find("expires_at", "expiry", "expires")
-    i_src = find("source", "evidence")
-    if i_phone is None and i_cid is None:
-        refuse_title_lines(path, {"phone", "phone_number", "contact_id", "event"},
-                           ComplianceError, encoding)
-        raise ComplianceError(path, "no phone or contact_id column", column="phone")
-    if i_event is None:
-        raise ComplianceError(path, "no event column (grant|revoke)", column="event")
-    if i_at is None:
-        raise ComplianceError(path, "no event_at column", column="event_at")
-    n = table.num_rows
+    @classmethod
+    def of(cls, path: Path, names: list[str], encoding: str | None) -> _Columns:
+        """The columns by their header, or the file refused naming the one missing."""
+        canon = [canon_header(h) for h in names]
+
+        def find(*aliases: str) -> int | None:
+            return next((canon.index(a) for a in aliases if a in canon), None)
+
+        i_phone = find("phone", "phone_number", "phone_e164", "e164", "mobile_phone", "number")
+        # every other phone-named column (HubSpot's "Mobile Phone Number", Salesforce's
+        # "Mobile"): a revocation is read on each of the row's numbers, never left unread
+        phone_aliases = {a for role in PHONE_ROLES for a in ROLE_ALIASES.get(role, ())}
+        i_others = [i for i, c in enumerate(canon) if c in phone_aliases and i != i_phone]
+        if i_phone is None and i_others:
+            i_phone, i_others = i_others[0], i_others[1:]
+        i_cid = find("contact_id", "contactid", "id", "customer_id", "record_id")
+        i_event = find(
+            "event", "event_type", "action", "consent_status", "consent_event", "status"
+        )
+        i_at = find("event_at", "timestamp", "at", "occurred_at", "event_time", "event_date",
+                    "created_at", "recorded_at", "date")
+        if i_phone is None and i_cid is None:
+            refuse_title_lines(path, {"phone", "phone_number", "contact_id", "event"},
+                               ComplianceError, encoding)
+            raise ComplianceError(path, "no phone or contact_id column", column="phone")
+        if i_event is None:
+            raise ComplianceError(path, "no event column (grant|revoke)", column="event")
+        if i_at is None:
+            raise ComplianceError(path, "no event_at column", column="event_at")
+        return cls(
+            names=names, event=i_event, at=i_at, phone=i_phone, others=i_others, cid=i_cid,
+            expires=find("expires_at", "expiry", "expires"), source=find("source", "evidence"),
+        )
+
+
+@dataclass
+class _Part:
+    """One batch of a consent file, read: its events by key kind and its unreadable phones."""
+
+    by_phone: pd.DataFrame
+    by_other: list[pd.DataFrame]  # per other phone column
+    by_cid: pd.DataFrame
+    unreadable: list[pd.DataFrame]  # per phone column, the main one first
+
+
+def _consent_batch(
+    path: Path, batch: pa.RecordBatch, cols: _Columns, default_region: str, first_row: int,
+    checks: _Checks,
+) -> _Part:
+    """One batch's events; a bad cell raises `ComplianceError` naming its file row."""
+    names = cols.names
+    n = batch.num_rows
     empty = pd.Series([""] * n, dtype=STRING)
-
-    event_cells = column_of(table, i_event)
+    event_cells = column_of(batch, cols.event)
     event = event_cells.str.lower().str.replace(r"[^a-z]+", "", regex=True).map(
         _EVENT_WORDS, na_action="ignore"
     ).astype(STRING)
     bad = ~event.isin(["grant", "revoke"]).to_numpy(dtype=bool)
-    first_bad(bad, lambda i: ComplianceError(
+    checks.first_bad(bad, lambda i: ComplianceError(
         path,
         f"event {event_cells.iloc[i]!r} is not grant or revoke (nor opt-in/opt-out, "
         "granted/revoked, subscribed/unsubscribed)",
-        row=i + 1,
-        column=names[i_event],
+        row=i + first_row,
+        column=names[cols.event],
     ))
-    at_text = column_of(table, i_at).str.strip()
-    event_ns = _timestamps(path, at_text, names[i_at], optional=False)
-    if i_exp is not None:
-        exp_text = column_of(table, i_exp).str.strip()
-        expires_ns = _timestamps(path, exp_text, names[i_exp], optional=True)
+    at_text = column_of(batch, cols.at).str.strip()
+    event_ns = _timestamps(
+        path, at_text, names[cols.at], optional=False, first_row=first_row, checks=checks
+    )
+    if cols.expires is not None:
+        exp_text = column_of(batch, cols.expires).str.strip()
+        expires_ns = _timestamps(
+            path, exp_text, names[cols.expires], optional=True, first_row=first_row,
+            checks=checks,
+        )
     else:
         exp_text = empty
         expires_ns = np.full(n, _NO_EXPIRY, dtype=np.int64)
-    source = column_of(table, i_src).str.strip() if i_src is not None else empty
-    if i_phone is not None:
-        phone_cells = column_of(table, i_phone)
+    source = column_of(batch, cols.source).str.strip() if cols.source is not None else empty
+    revoke = event.eq("revoke").to_numpy(dtype=bool)
+    unreadable: list[pd.DataFrame] = []
+    extra: list[pd.Series] = []  # per other phone column: the revocations' numbers
+    if cols.phone is not None:
+        phone_cells = column_of(batch, cols.phone)
         norm = normalize_phones(phone_cells, default_region)
-        revoke = event.eq("revoke").to_numpy(dtype=bool)
+        checks.step()
         refuse_plausible(
-            path, phone_cells, norm, names[i_phone], 1, where=revoke, what="revocation phone",
-            error=ComplianceError,
+            path, phone_cells, norm, names[cols.phone], first_row, where=revoke,
+            what="revocation phone", error=ComplianceError,
         )
-        unreadable = unreadable_cells(phone_cells, norm, names[i_phone], 1)
+        unreadable.append(unreadable_cells(phone_cells, norm, names[cols.phone], first_row))
         phone = norm["e164"]
         raw_blank = phone_cells.fillna("").str.strip().eq("")
-        extra: list[pd.Series] = []  # per other phone column: the revocations' numbers
-        for i in i_others:
-            cells = column_of(table, i)
+        for i in cols.others:
+            cells = column_of(batch, i)
             other = normalize_phones(cells, default_region)
+            checks.step()
             refuse_plausible(
-                path, cells, other, names[i], 1, where=revoke, what="revocation phone",
-                error=ComplianceError,
+                path, cells, other, names[i], first_row, where=revoke,
+                what="revocation phone", error=ComplianceError,
             )
-            unreadable = pd.concat(
-                [unreadable, unreadable_cells(cells, other, names[i], 1)], ignore_index=True
-            )
+            unreadable.append(unreadable_cells(cells, other, names[i], first_row))
             extra.append(other["e164"].where(pd.Series(revoke), pd.NA).astype(STRING))
             raw_blank = raw_blank & cells.fillna("").str.strip().eq("")
     else:
         phone = pd.Series(pd.NA, index=range(n), dtype=STRING)
         raw_blank = pd.Series(True, index=range(n))
-        extra = []
-    if i_cid is not None:
-        cid = read_ids(path, column_of(table, i_cid), names[i_cid], ComplianceError)
+    if cols.cid is not None:
+        checks.step()
+        cid = read_ids(
+            path, column_of(batch, cols.cid), names[cols.cid], ComplianceError,
+            first_row=first_row,
+        )
     else:
         cid = pd.Series(pd.NA, index=range(n), dtype=STRING)
     nothing = (raw_blank & cid.isna()).to_numpy(dtype=bool)
-    col = names[i_phone if i_phone is not None else i_cid]  # type: ignore[index]
-    first_bad(nothing, lambda i: ComplianceError(
-        path, "has neither a phone nor a contact_id", row=i + 1, column=col
+    col = names[cols.phone if cols.phone is not None else cols.cid]  # type: ignore[index]
+    checks.first_bad(nothing, lambda i: ComplianceError(
+        path, "has neither a phone nor a contact_id", row=i + first_row, column=col
     ))
     base = pd.DataFrame(
         {
-            "row": np.arange(1, n + 1),
-            "revoke": event.eq("revoke").to_numpy(dtype=bool),
+            "row": np.arange(first_row, first_row + n),
+            "revoke": revoke,
             "event_ns": event_ns,
             "expires_ns": expires_ns,
             # arrow strings, not a Python object per cell (half a million events)
@@ -359,15 +418,69 @@ def _read_consent_full(
     )
     has_phone = phone.notna().to_numpy(dtype=bool)
     has_cid = cid.notna().to_numpy(dtype=bool)
-    by_phone = base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array)
-    by_cid = base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array)
     by_other = []
     for numbers in extra:
         other_set = (numbers.notna() & numbers.ne(phone).fillna(True)).to_numpy(dtype=bool)
         by_other.append(
             base[other_set].assign(kind="p", key=numbers[other_set].astype(STRING).array)
         )
-    events = pd.concat([by_phone, *by_other, by_cid], ignore_index=True)
+    return _Part(
+        by_phone=base[has_phone].assign(kind="p", key=phone[has_phone].astype(STRING).array),
+        by_other=by_other,
+        by_cid=base[has_cid].assign(kind="c", key=cid[has_cid].astype(STRING).array),
+        unreadable=unreadable,
+    )
+
+
+def read_consent(
+    path: Path, default_region: str, encoding: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(events, unreadable phone cells, warnings), read in bounded batches (`StringBatches`):
+    memory follows the events kept, not the file. A revocation whose phone holds 7+ digits
+    but is not one valid number refuses the file; other unreadable phones are listed. A row
+    the CSV reader cannot read refuses the file first, wherever it is; then the first check
+    that fails, at its first row, exactly as when the file was read whole."""
+    warnings: list[str] = []
+    batches = StringBatches(path, encoding=encoding, warnings=warnings, error=ComplianceError)
+    if not batches.names:
+        raise ComplianceError(path, "empty file: no header row")
+    try:
+        cols = _Columns.of(path, batches.names, encoding)
+    except ComplianceError:
+        iter(batches)
+        batches.drain()  # a row that cannot be read is named first, as it always was
+        raise
+    checks = _Checks()
+    parts: list[_Part] = []
+    for start, batch in batches:
+        checks.at = 0
+        try:
+            part = _consent_batch(path, batch, cols, default_region, start + 1, checks)
+        except ComplianceError as e:
+            checks.refused(e)
+            parts.clear()  # the file is refused: nothing more of it is kept
+            continue
+        if checks.refusal is None:
+            parts.append(part)
+    if checks.refusal is not None:
+        raise checks.refusal[1]
+    if not parts:  # a header and no rows: the events of an empty batch, typed as any other
+        empty = pa.RecordBatch.from_pydict(
+            {f"c{i}": pa.array([], pa.string()) for i in range(len(cols.names))}
+        )
+        parts.append(_consent_batch(path, empty, cols, default_region, 1, checks))
+    events = pd.concat(
+        [
+            *(p.by_phone for p in parts),
+            *(p.by_other[k] for k in range(len(cols.others)) for p in parts),
+            *(p.by_cid for p in parts),
+        ],
+        ignore_index=True,
+    )
+    unreadable = pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    for k in range(1 + len(cols.others) if cols.phone is not None else 0):
+        one = joined_cells([p.unreadable[k] for p in parts])
+        unreadable = one if k == 0 else pd.concat([unreadable, one], ignore_index=True)
     # total order of "later": time, then revoke over grant, then earlier expiry
     events["neg_exp"] = -events["expires_ns"].astype(np.float64)
     events = events.sort_values(["event_ns", "revoke", "neg_exp", "row"], kind="stable")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,8 +29,9 @@ from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normaliz
 from campaign_dialer.contacts.country import country_region
 from campaign_dialer.contacts.csvfile import (
     UNREADABLE_COLUMNS,
+    StringBatches,
     column_of,
-    read_strings,
+    joined_cells,
     refuse_plausible,
     refuse_title_lines,
     unreadable_cells,
@@ -61,27 +62,39 @@ _DNC_HEADERS = tuple(a for role in PHONE_ROLES for a in ROLE_ALIASES[role]) + (
 )  # fmt: skip
 
 
-def _row_regions(
-    path: Path, names: list[str], canon: list[str], table: pa.Table, region: str,
-    warnings: list[str] | None,
-) -> pd.Series | None:
-    """Each row's region from a country column (a CRM's Do-Not-Call export), None without
-    one: a Mexican entry written `55 1234 5678` is +52 55 1234 5678, not the New Jersey
-    number the campaign's default region would make of it (and the listed person called)."""
-    aliases = set(ROLE_ALIASES.get("country", ()))
-    at = next((i for i, c in enumerate(canon) if c in aliases), None)
-    if at is None:
-        return None
-    cells = column_of(table, at).fillna("")
-    uniques = pd.unique(cells)
-    known = {u: country_region(u) for u in uniques}
-    unknown = sorted(u for u, r in known.items() if r is None and u.strip())
-    if unknown and warnings is not None:
-        warnings.append(
-            f"{path}: column {names[at]!r}: country value(s) not recognised, numbers there "
-            f"are read with default_region {region}: " + ", ".join(repr(u) for u in unknown[:5])
-        )
-    return cells.map(lambda u: known[u] or region)
+class _Regions:
+    """Each row's region from a country column (a CRM's Do-Not-Call export): a Mexican entry
+    written `55 1234 5678` is +52 55 1234 5678, not the New Jersey number the campaign's
+    default region would make of it (and the listed person called). Country cells we do not
+    know are read with the default region and named in one warning for the file."""
+
+    def __init__(self, at: int, name: str, region: str) -> None:
+        self.at = at
+        self.name = name
+        self.region = region
+        self.known: dict[str, str | None] = {}
+
+    @classmethod
+    def of(cls, canon: list[str], names: list[str], region: str) -> _Regions | None:
+        aliases = set(ROLE_ALIASES.get("country", ()))
+        at = next((i for i, c in enumerate(canon) if c in aliases), None)
+        return None if at is None else cls(at, names[at], region)
+
+    def of_rows(self, batch: pa.RecordBatch) -> pd.Series:
+        cells = column_of(batch, self.at).fillna("")
+        for u in pd.unique(cells):
+            if u not in self.known:
+                self.known[u] = country_region(u)
+        return cells.map(lambda u: self.known[u] or self.region)
+
+    def warn(self, path: Path, warnings: list[str] | None) -> None:
+        unknown = sorted(u for u, r in self.known.items() if r is None and u.strip())
+        if unknown and warnings is not None:
+            warnings.append(
+                f"{path}: column {self.name!r}: country value(s) not recognised, numbers there "
+                f"are read with default_region {self.region}: "
+                + ", ".join(repr(u) for u in unknown[:5])
+            )
 
 
 def _by_row_country(
@@ -97,16 +110,115 @@ def _by_row_country(
     return out
 
 
-def _read_dnc_file(
+class _Column:
+    """One column of numbers of a DNC file, read batch by batch: what must be kept of it is
+    its valid numbers and its unreadable cells, never the file."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.numbers: list[pd.Series] = []
+        self.unreadable: list[pd.DataFrame] = []
+        self.valid = 0
+        self.refusal: ComplianceError | None = None
+
+    def add(
+        self, path: Path, cells: pd.Series, norm: pd.DataFrame, first_row: int
+    ) -> None:
+        """A plausible number that cannot be read refuses the file (`refuse_plausible`); its
+        first such cell is kept and raised once the whole file is known to be readable."""
+        if self.refusal is None:
+            try:
+                refuse_plausible(path, cells, norm, self.label, first_row, error=ComplianceError)
+            except ComplianceError as e:
+                self.refusal = e
+        valid = norm["e164"].dropna()
+        self.valid += len(valid)
+        self.numbers.append(valid)
+        unreadable = unreadable_cells(cells, norm, self.label, first_row)
+        if len(unreadable) or not self.unreadable:
+            self.unreadable.append(unreadable)  # the first batch's, and those with cells
+
+    def read(self) -> tuple[pd.Series, pd.DataFrame]:
+        numbers = (
+            pd.concat(self.numbers, ignore_index=True) if self.numbers
+            else pd.Series([], dtype=STRING)
+        )
+        if not self.unreadable:  # no row at all: the empty frame the whole column gives
+            none = pd.Series([], dtype=STRING)
+            self.unreadable.append(
+                unreadable_cells(none, pd.DataFrame({"problem": none}), self.label, 1)
+            )
+        return numbers.astype(STRING), joined_cells(self.unreadable)
+
+
+def _holding_numbers(
+    path: Path, canon: list[str], region: str, encoding: str | None
+) -> list[int]:
+    """A header we do not know ("DNC Number", "Phone Numbers") over several columns: the
+    phone-named columns holding at least one number ("Added" holds none). One pass over the
+    file, batch by batch."""
+    candidates = [
+        i for i, c in enumerate(canon)
+        if re.search(r"phone|number|tel|cell|mobile|dnc|do_not_call|e164", c)
+    ]
+    holding: set[int] = set()
+    for _, batch in StringBatches(path, encoding=encoding, error=ComplianceError):
+        for i in candidates:
+            if i not in holding and normalize_phones(column_of(batch, i), region)[
+                "e164"
+            ].notna().any():
+                holding.add(i)
+    return sorted(holding)
+
+
+def _headerless_cells(
+    batches: StringBatches, path: Path, header_names: list[str]
+) -> Iterator[tuple[int, pd.Series]]:
+    """A headerless list, batch by batch: one column of numbers, or the FTC registry layout
+    "area code,number" (3 + 7 digits, told by the first row)."""
+    layout: str | None = None
+    for start, batch in batches:
+        if layout is None:
+            if len(batches.names) == 1:
+                layout = "one"
+            elif (
+                len(batches.names) == 2
+                and re.fullmatch(r"\d{3}", batch.column(0)[0].as_py().strip())
+                and re.fullmatch(r"\d{7}", batch.column(1)[0].as_py().strip())
+            ):
+                layout = "ftc"
+            else:
+                batches.drain()
+                raise _which_column(path, header_names)
+        if layout == "one":
+            yield start, column_of(batch, 0)
+        else:
+            yield start, column_of(batch, 0).str.strip() + column_of(batch, 1).str.strip()
+    if layout is None and len(batches.names) != 1:
+        raise _which_column(path, header_names)
+
+
+def _which_column(path: Path, header_names: list[str]) -> ComplianceError:
+    return ComplianceError(
+        path,
+        "cannot tell which column holds the numbers: name it phone (first row: "
+        + ", ".join(header_names)
+        + ")",
+    )
+
+
+def read_dnc_file(
     path: Path, region: str, encoding: str | None = None, warnings: list[str] | None = None
 ) -> tuple[pd.Series, pd.DataFrame]:
-    """(valid E.164 numbers, unreadable cells). A plausible number that cannot be read refuses
-    the file (`refuse_plausible`); other junk (`call me later`) is listed, never dropped
-    silently; a file whose every non-blank cell is junk is refused (wrong column or file)."""
-    names, table, _ = read_strings(
-        path, header=True, encoding=encoding, warnings=warnings, error=ComplianceError
-    )
+    """(valid E.164 numbers, unreadable cells), read in bounded batches (`StringBatches`):
+    memory follows the numbers kept, not the file. A plausible number that cannot be read
+    refuses the file (`refuse_plausible`); other junk (`call me later`) is listed, never
+    dropped silently; a file whose every non-blank cell is junk is refused (wrong column or
+    file). A row the CSV reader cannot read refuses the file first, wherever it is."""
+    batches = StringBatches(path, encoding=encoding, warnings=warnings, error=ComplianceError)
+    names = batches.names
     if not names:
+        batches.drain()
         return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     canon = [canon_header(h) for h in names]
     # Every phone column: a DNC export with "Phone" and "Mobile" lists both numbers.
@@ -114,69 +226,71 @@ def _read_dnc_file(
     cols = [i for i, c in enumerate(canon) if c in aliases]
     header_names = names
     if not cols:
+        iter(batches)
+        batches.drain()  # a row that cannot be read is named before anything else
         # "Do Not Call list,," above "Phone,Mobile": read as a header, the title would make
         # one column the numbers and leave the others unread
         refuse_title_lines(path, aliases, ComplianceError, encoding)
     if not cols and len(names) > 1 and not any(
         normalize_phones(pd.Series(names, dtype=STRING), region)["e164"].notna()
     ):
-        # A header we do not know ("DNC Number", "Phone Numbers") over several columns: the
-        # one phone-named column holding numbers, if exactly one does ("Added" holds none).
-        holding = [
-            i for i, c in enumerate(canon)
-            if re.search(r"phone|number|tel|cell|mobile|dnc|do_not_call|e164", c)
-            and normalize_phones(column_of(table, i), region)["e164"].notna().any()
-        ]
+        holding = _holding_numbers(path, canon, region, encoding)
         if len(holding) == 1:
             cols = holding
+            batches = StringBatches(path, encoding=encoding, error=ComplianceError)
+    columns = [_Column(names[i]) for i in cols] if cols else [_Column("#1")]
+    regions = _Regions.of(canon, names, region) if cols else None
     if cols:
-        columns = [(column_of(table, i), names[i]) for i in cols]
+        cells_of: Iterator[tuple[int, list[pd.Series], pa.RecordBatch | None]] = (
+            (start, [column_of(batch, i) for i in cols], batch) for start, batch in batches
+        )
     else:
-        # No recognised header: a headerless list. One column of numbers, or the FTC registry
-        # layout "area code,number" (3 + 7 digits).
-        names, table, _ = read_strings(path, header=False, encoding=encoding, error=ComplianceError)
-        if len(names) == 1:
-            cells = column_of(table, 0)
-        elif (
-            len(names) == 2
-            and table.num_rows
-            and re.fullmatch(r"\d{3}", table.column(0)[0].as_py().strip())
-            and re.fullmatch(r"\d{7}", table.column(1)[0].as_py().strip())
-        ):
-            cells = column_of(table, 0).str.strip() + column_of(table, 1).str.strip()
-        else:
-            raise ComplianceError(
-                path,
-                "cannot tell which column holds the numbers: name it phone (first row: "
-                + ", ".join(header_names)
-                + ")",
-            )
-        columns = [(cells, "#1")]
-    first_row = 1
+        batches = StringBatches(path, header=False, encoding=encoding, error=ComplianceError)
+        cells_of = (
+            (start, [cells], None)
+            for start, cells in _headerless_cells(batches, path, header_names)
+        )
+    try:
+        for start, cells_list, batch in cells_of:
+            rows = regions.of_rows(batch) if regions is not None and batch is not None else None
+            for column, cells in zip(columns, cells_list, strict=True):
+                norm = normalize_phones(cells, region)
+                if rows is not None:
+                    norm = _by_row_country(cells, norm, rows, region)
+                column.add(path, cells, norm, start + 1)
+    except ComplianceError:
+        batches.drain()  # a row that cannot be read is named first, as the whole-file reader does
+        raise
+    if regions is not None:
+        regions.warn(path, warnings)
+    return _kept(path, columns)
+
+
+def _kept(path: Path, columns: list[_Column]) -> tuple[pd.Series, pd.DataFrame]:
+    """The file's numbers and unreadable cells once read whole, or its refusal: the first
+    column (in order) holding a plausible number that cannot be read, else a file whose only
+    phone-named columns hold no number at all (a "Do Not Call = Yes" flag column?)."""
+    for column in columns:
+        if column.refusal is not None:
+            raise column.refusal
     valids: list[pd.Series] = []
     bads: list[pd.DataFrame] = []
     junk: list[tuple[str, pd.DataFrame]] = []
-    regions = _row_regions(path, names, canon, table, region, warnings) if cols else None
-    for cells, column in columns:
-        norm = normalize_phones(cells, region)
-        if regions is not None:
-            norm = _by_row_country(cells, norm, regions, region)
-        refuse_plausible(path, cells, norm, column, first_row, error=ComplianceError)
-        valid = norm["e164"].dropna()
-        unreadable = unreadable_cells(cells, norm, column, first_row)
-        if len(unreadable) and valid.empty:
-            junk.append((column, unreadable))  # a flag column ("Do Not Call" = Yes)?
+    for column in columns:
+        numbers, unreadable = column.read()
+        if len(unreadable) and column.valid == 0:
+            junk.append((column.label, unreadable))  # a flag column ("Do Not Call" = Yes)?
             continue
-        valids.append(valid)
+        valids.append(numbers)
         bads.append(unreadable)
     if not valids and junk:
-        column, unreadable = junk[0]
+        label, unreadable = junk[0]
         raise ComplianceError(
             path,
-            f"no cell of column {column!r} holds a phone number "
+            f"no cell of column {label!r} holds a phone number "
             f"({unreadable['value'].iloc[0]!r} is not one): wrong column or file?",
             row=int(unreadable["row"].iloc[0]),
-            column=column,
+            column=label,
         )
     if not valids:
         return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
@@ -232,7 +346,7 @@ class DncList:
         stamps = tuple(file_stamp(Path(p)) for p in paths)  # before reading: a change after counts
         for p in paths:
             p = Path(p)
-            nums, bad = _read_dnc_file(p, default_region, encoding, warnings)
+            nums, bad = read_dnc_file(p, default_region, encoding, warnings)
             name = p.name if p.name not in sources else str(p)
             m = meta[len(sources)] if len(sources) < len(meta) else None
             if m is not None:

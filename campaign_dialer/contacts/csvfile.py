@@ -15,8 +15,9 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -178,9 +179,33 @@ def report_footer(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
-def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | io.BytesIO:
-    """The file to give the CSV reader: the file itself, or its bytes without a Salesforce
-    report's footer (said in a warning, never silently)."""
+class _Prefix(io.RawIOBase):
+    """The first `size` bytes of a file, as a stream: read in blocks, never held whole."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        n = self._file.readinto(memoryview(buffer)[: self._left]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | BinaryIO:
+    """The file to give the CSV reader: the file itself, or a stream of its bytes without a
+    Salesforce report's footer (said in a warning, never silently). The caller closes a
+    stream."""
     footer = report_footer(path, encoding)
     if footer is None:
         return path
@@ -190,9 +215,12 @@ def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | 
             f"{path}: the last {n} line(s) are a Salesforce report's footer (totals, copyright, "
             "confidentiality notice): not read as data"
         )
-    with path.open("rb") as f:
-        return io.BytesIO(f.read(offset))
+    return io.BufferedReader(_Prefix(path, offset))
 
+
+def _closed(source: Path | BinaryIO) -> None:
+    if not isinstance(source, Path):
+        source.close()
 
 
 def _decoded(path: Path, encoding: str, size: int | None = None) -> str:
@@ -203,6 +231,20 @@ def _decoded(path: Path, encoding: str, size: int | None = None) -> str:
     if encoding == "utf-8":
         return raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
     return raw.decode(encoding, errors="replace").lstrip("\ufeff")
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines (endings kept), decoded as `_decoded` decodes it, read as a stream:
+    naming a bad row near the end of a large file does not hold the file in memory."""
+    if encoding == "utf-8":
+        f = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    else:
+        f = path.open(encoding=encoding, errors="replace", newline="")
+    with f:
+        first = True
+        for line in f:
+            yield line.lstrip("\ufeff") if first and encoding != "utf-8" else line
+            first = False
 
 
 def _not_utf8(cell: str) -> bool:
@@ -232,8 +274,7 @@ def locate_bad_row(
 ) -> InputError:
     """Re-read slowly to name the first data row (and column) that cannot be read.
     `header` None: a headerless file, whose first record sets the number of fields."""
-    text = _decoded(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(path, encoding), delimiter=delimiter, strict=True)
     try:
         if header is not None:
             next(reader)
@@ -280,6 +321,36 @@ def locate_bad_row(
     return error(path, "cannot be read as CSV")
 
 
+def _csv_options(
+    names: list[str], header: bool, enc: str, delimiter: str, on_invalid: Callable[[object], str],
+    block_size: int,
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """The reader's options, the same for the whole-file and the batched reader: every column
+    text, nothing null, quoted line breaks kept inside their cell, bad rows collected."""
+    cols = [f"c{i}" for i in range(len(names))]
+    return (
+        pacsv.ReadOptions(
+            column_names=cols, skip_rows=1 if header else 0, encoding=enc, block_size=block_size,
+        ),
+        pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        ),
+        pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in cols},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _names(
+    path: Path, header: bool, enc: str, delimiter: str, first: str, error: type[InputError]
+) -> list[str]:
+    if header:
+        return read_header(path, enc, delimiter, error)
+    return [f"c{i}" for i in range(len(next(csv.reader([first], delimiter=delimiter))))]
+
+
 def read_strings(
     path: Path,
     *,
@@ -299,32 +370,18 @@ def read_strings(
         if not allow_empty:
             raise error(path, "empty file: no header row")
         return [], pa.table({}), enc
-    if header:
-        names = read_header(path, enc, delimiter, error)
-    else:
-        names = [f"c{i}" for i in range(len(next(csv.reader([first], delimiter=delimiter))))]
-    cols = [f"c{i}" for i in range(len(names))]
+    names = _names(path, header, enc, delimiter, first, error)
     bad: list[object] = []
 
     def on_invalid(row: object) -> str:
         bad.append(row)
         return "skip"
 
+    read, parse, convert = _csv_options(names, header, enc, delimiter, on_invalid, 1 << 22)
+    source = csv_source(path, enc, warnings)
     try:
         table = pacsv.read_csv(
-            csv_source(path, enc, warnings),
-            read_options=pacsv.ReadOptions(
-                column_names=cols, skip_rows=1 if header else 0, encoding=enc,
-                block_size=1 << 22,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in cols},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            source, read_options=read, parse_options=parse, convert_options=convert
         )
     except UnicodeDecodeError as e:
         if enc != "utf-8":
@@ -332,9 +389,100 @@ def read_strings(
         raise locate_bad_row(path, enc, delimiter, names if header else None, error) from e
     except pa.ArrowInvalid as e:
         raise locate_bad_row(path, enc, delimiter, names if header else None, error) from e
+    finally:
+        _closed(source)
     if bad:
         raise locate_bad_row(path, enc, delimiter, names if header else None, error)
     return names, table, enc
+
+
+BATCH_BYTES = 1 << 22  # the batched reader's block: about 4 MB of the file per batch
+BATCH_ROWS = 1 << 17  # and at most this many rows per batch (a block is cut into slices)
+
+
+class StringBatches:
+    """A CSV file read in bounded batches, every column as text, refused exactly as
+    `read_strings` refuses it: the same sniffing, options and messages.
+
+    Iterating yields (index of the batch's first data row, batch), so a reader names the row
+    of a bad cell as the whole-file reader does. A file is only usable once read to its end:
+    a row the CSV reader could not read anywhere in it refuses the file, before any problem a
+    reader found in a cell (`drain` reads on to find such a row: call it before raising a
+    cell's error, so the same file gets the same message as from the whole-file reader).
+    """
+
+    def __init__(
+        self, path: Path, *, header: bool = True, encoding: str | None = None,
+        warnings: list[str] | None = None, error: type[InputError] = InputError,
+        block_size: int | None = None, rows: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.error = error
+        self.warnings = warnings
+        self.block_size = block_size or BATCH_BYTES
+        self.rows = rows or BATCH_ROWS
+        self.encoding, self.delimiter, first = sniff(self.path, encoding, warnings, error)
+        self.names: list[str] = (
+            [] if first is None
+            else _names(self.path, header, self.encoding, self.delimiter, first, error)
+        )
+        self._gen: Iterator[tuple[int, pa.RecordBatch]] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        self._gen = self._batches()
+        return self._gen
+
+    def drain(self) -> None:
+        """Read the rest of the file without looking at it; raise what `read_strings` would
+        raise for a row that cannot be read."""
+        if self._gen is not None:
+            for _ in self._gen:
+                pass
+
+    def _refused(self) -> InputError:
+        names = self.names if self.header else None
+        return locate_bad_row(self.path, self.encoding, self.delimiter, names, self.error)
+
+    def _batches(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        if not self.names:
+            return
+        bad: list[object] = []
+
+        def on_invalid(row: object) -> str:
+            bad.append(row)
+            return "skip"
+
+        read, parse, convert = _csv_options(
+            self.names, self.header, self.encoding, self.delimiter, on_invalid, self.block_size
+        )
+        start = 0
+        source = csv_source(self.path, self.encoding, self.warnings)
+        try:
+            reader = pacsv.open_csv(
+                source, read_options=read, parse_options=parse, convert_options=convert
+            )
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                for at in range(0, batch.num_rows, self.rows):
+                    part = batch.slice(at, self.rows)
+                    yield start, part
+                    start += part.num_rows
+        except UnicodeDecodeError as e:
+            if self.encoding != "utf-8":
+                raise self.error(
+                    self.path, f"not valid {self.encoding} text (see inputs.encoding): {e}"
+                ) from e
+            raise self._refused() from e
+        except pa.ArrowInvalid as e:
+            raise self._refused() from e
+        finally:
+            _closed(source)
+        if bad:
+            raise self._refused()
 
 
 def column_of(table: pa.Table, i: int) -> pd.Series:
@@ -356,6 +504,16 @@ def unreadable_cells(
         },
         columns=UNREADABLE_COLUMNS,
     )
+
+
+def joined_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One column's unreadable cells, read in batches, as `unreadable_cells` gives them for
+    the whole column: the batches that have some, joined (an empty batch's frame would turn
+    the text columns into objects), else the first batch's empty frame."""
+    some = [f for f in frames if len(f)]
+    if not some:
+        return frames[0] if frames else pd.DataFrame(columns=UNREADABLE_COLUMNS)
+    return some[0] if len(some) == 1 else pd.concat(some, ignore_index=True)
 
 
 def refuse_plausible(

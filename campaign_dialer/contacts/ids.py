@@ -21,7 +21,7 @@ _FLOAT_ID = r"^(\d+)[.,]0+$"
 
 
 def read_ids(
-    path: Path, cells: pd.Series, column: str, error: type[InputError]
+    path: Path, cells: pd.Series, column: str, error: type[InputError], first_row: int = 1
 ) -> pd.Series:
     """Stripped ids, <NA> for blank; Excel's float `101.0` read as `101`. An id in scientific
     notation refuses the file naming row and column: its digits are lost, and reading it would
@@ -34,7 +34,7 @@ def read_ids(
         f"contact id {ids.iloc[i]!r} is in scientific notation: Excel dropped its digits, so "
         "different people would read as one. Export the ids as text (format the column as "
         "Text, or open the file with Data > From Text/CSV)",
-        row=i + 1,
+        row=i + first_row,
         column=column,
     ))
     ids = ids.str.replace(_FLOAT_ID, r"\1", regex=True)
