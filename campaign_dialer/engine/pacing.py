@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import anyio
 from aiolimiter import AsyncLimiter
 
 from campaign_dialer.config import CampaignFile
-
-if TYPE_CHECKING:
-    from campaign_dialer.store.postgres import Database
 
 # Share of the platform's request limit the dialer allows itself: network jitter can bunch
 # evenly spaced requests together on arrival, and a 429 we caused ourselves is a bug.
@@ -61,7 +58,7 @@ class Pacer:
 
 class Slots(Protocol):
     """A rate limit's slots: this process's (`Pacer`, `AsyncLimiter`) or every process's
-    (`store.postgres.SharedRateLimiter`)."""
+    (the team database's shared rate limiter, handed in by `commands.assemble`)."""
 
     async def acquire(self) -> None: ...
 
@@ -90,15 +87,13 @@ class Limits:
         )
 
     @classmethod
-    def shared(cls, cfg: CampaignFile, db: Database, campaign: str) -> Limits:
-        """The campaign's rates shared by all its processes through the database (its
-        rows are set by `Sharing._shared_setup`); live calls: the database's cap, and this
+    def shared(cls, cfg: CampaignFile, *, calls: Slots, requests: Slots) -> Limits:
+        """The campaign's rates shared by all its processes (`calls`, `requests`: the
+        store's limiters, made by the caller); live calls: the store's cap, and this
         process's own slots, as many as the cap at most."""
-        from campaign_dialer.store.postgres import SharedRateLimiter, limits
-
         mine = cls.for_campaign(cfg)
-        mine.requests = SharedRateLimiter(db, campaign, limits.REQUESTS)
-        mine.calls = SharedRateLimiter(db, campaign, limits.CALLS)
+        mine.requests = requests
+        mine.calls = calls
         return mine
 
     async def pace_request(self, _method: str) -> None:

@@ -12,6 +12,7 @@
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.store.errors import (
     DuplicateAttempt,
@@ -54,6 +55,32 @@ from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
 
+if TYPE_CHECKING:
+    from campaign_dialer.store.postgres import (
+        Coordinator,
+        LeaseLost,
+        LiveLimitReached,
+        PgJournal,
+        SharedRateLimiter,
+    )
+    from campaign_dialer.store.postgres import limits as shared_limits
+
+# The PostgreSQL backend's names the assembly of a shared run needs, imported on first use:
+# the backend imports psycopg (over a second), which a SQLite run never needs.
+_POSTGRES_NAMES = {
+    "Coordinator": "Coordinator", "LeaseLost": "LeaseLost",
+    "LiveLimitReached": "LiveLimitReached", "PgJournal": "PgJournal",
+    "SharedRateLimiter": "SharedRateLimiter", "shared_limits": "limits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _POSTGRES_NAMES:
+        from campaign_dialer.store import postgres
+
+        return getattr(postgres, _POSTGRES_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def open_journal(
     path: Path, campaign: str, *, create: bool = True, now: Callable[[], datetime] | None = None,
@@ -64,7 +91,8 @@ def open_journal(
 __all__ = [
     "ATTEMPT_COLUMNS", "CONTROL_STATES", "ERROR", "FINAL", "HOME_ENV", "INTENT", "NOT_CALLED",
     "NOT_PLACED", "OPEN_STATES", "PLACED", "POSTGRESQL", "REJECTED", "SQLITE", "UNRESOLVED",
-    "Attempt", "CallFacts", "CallerIdFacts", "CallerIdRequest", "CallerPick", "Claim",
+    "Attempt", "CallFacts", "Coordinator", "LeaseLost", "LiveLimitReached", "PgJournal",
+    "SharedRateLimiter", "shared_limits", "CallerIdFacts", "CallerIdRequest", "CallerPick", "Claim",
     "DuplicateAttempt", "Fate", "HistoryError", "HistoryStore", "HttpTally", "Journal",
     "JournalError", "JournalStore", "JournalWriteError", "NumberCall", "NumberRest", "PastCall",
     "RunLocked", "SchemaTooNew", "SqliteHistory", "Stores", "default_path", "hold_back", "iso",
