@@ -318,8 +318,6 @@ KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.store"),
     ("engine", "campaign_dialer/engine/monitoring.py", "circle",
      "campaign_dialer.engine.monitoring campaign_dialer.engine.run", ""),
-    ("engine", "campaign_dialer/engine/shared.py", "lazy",
-     "Sharing._shared_setup", "campaign_dialer.engine.pacing"),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.day", "zoneinfo"),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.label", "zoneinfo"),
     ("planning", "campaign_dialer/planning.py", "lazy", "make_plan", "concurrent.futures"),

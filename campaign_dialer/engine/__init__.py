@@ -12,7 +12,7 @@ and knows the store's backend).
 
 from __future__ import annotations
 
-from .base import ClientFactory, RunContext, RunOptions, RunState, Stop
+from .base import ClientFactory, Opening, Refill, RowSource, RunContext, RunOptions, RunState, Stop
 from .calls import Dialer
 from .fates import attempt_fate, row_fate
 from .follow import Follower
@@ -23,7 +23,7 @@ from .redial import RedialPolicy, next_attempt
 from .rows import RecoveredRow, Row
 from .run import Engine, RunOutcome
 from .shared import ClaimSource
-from .sources import LocalSchedule, Opening, Refill, RowSource
+from .sources import LocalSchedule
 from .telemetry import Stats
 
 __all__ = [

@@ -47,7 +47,7 @@ from campaign_dialer.store.ledger_file import DncLedger
 from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
 from .adaptive import AdaptiveSchedule, schedule_for
-from .base import ClientFactory, RunContext, RunOptions, RunState, Stop
+from .base import ClientFactory, Opening, RowSource, RunContext, RunOptions, RunState, Stop
 from .callerid import EXHAUSTED, HEALTH_EVERY_S, CallerIds
 from .calls import Dialer
 from .fates import row_fate
@@ -59,7 +59,7 @@ from .pacing import Limits
 from .recovery import Recovery
 from .redial import RedialPolicy
 from .rows import Row
-from .sources import LocalSchedule, Opening, RowSource
+from .sources import LocalSchedule
 from .telemetry import Stats, Telemetry
 
 # How often the producer reads the pause/cancel flag while it hands out rows (seconds); a

@@ -31,15 +31,13 @@ import anyio.to_thread
 
 from campaign_dialer import vocab
 
+from .base import Opening, Refill, RunContext
 from .pacing import REQUEST_HEADROOM
 from .rows import Row, row_for_attempt
 from .schedule import seed
-from .sources import Opening, Refill
 
 if TYPE_CHECKING:
     from campaign_dialer.store import Coordination
-
-    from .base import RunContext
 
 # A row due within this long stays with the process that holds it; later, it goes back to
 # the store with its `not_before`, for whichever process is free then.
