@@ -316,8 +316,6 @@ KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.report"),
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.results"),
     ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.store"),
-    ("engine", "campaign_dialer/engine/monitoring.py", "circle",
-     "campaign_dialer.engine.monitoring campaign_dialer.engine.run", ""),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.day", "zoneinfo"),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.label", "zoneinfo"),
     ("planning", "campaign_dialer/planning.py", "lazy", "make_plan", "concurrent.futures"),

@@ -244,8 +244,11 @@ class Engine:
         self.monitor = None
         try:
             if self.opts.monitor is not None:
-                self.monitor = RunMonitor(self, self.opts.monitor, self.own_journal)
-                self.served = await anyio.to_thread.run_sync(self.monitor.open) or self.served
+                self.monitor = RunMonitor(
+                    self.campaign, self.opts.monitor, self.own_journal, metrics=self.metrics,
+                    clock=self.clock, log=self.log, expected_call_s=self.expected_call_s)
+                self.served = await anyio.to_thread.run_sync(
+                    self.monitor.open, self.served) or self.served
             if self.webhooks is not None:
                 self.metrics.webhooks_from(lambda: self.webhooks.counts if self.webhooks else {})
             return await self._run()
