@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 
 from campaign_dialer import engine as engine_pkg
 from campaign_dialer import log
@@ -38,8 +39,9 @@ from campaign_dialer.engine import (
 from campaign_dialer.engine.gatekeeper import GateKeeper
 from campaign_dialer.engine.io import AsyncJournal, Lane
 from campaign_dialer.engine.schedule import Schedule
+from campaign_dialer.engine.stored_plan import DialColumns, StoredPlanSource
 from campaign_dialer.monitor import Metrics
-from campaign_dialer.planning import Plan, make_plan
+from campaign_dialer.planning import Plan, PlanRows, make_plan
 from campaign_dialer.store import ClaimedRow, Coordination, Journal
 
 from .e2e_support import KEY, numbers, write_campaign
@@ -290,4 +292,57 @@ def test_an_engine_is_made_of_its_parts(tmp_path: Path) -> None:
     assert engine.recovery.dialer is engine.dialer
     assert engine.ctx.state is engine.state and engine.ctx.source is engine.source
     assert not any(issubclass(type(engine), k) for k in (Dialer, Follower))
+    journal.close()
+
+
+def _run_with(
+    folder: Path, platform: FakePlatform, phones: list[str], source: str,
+) -> tuple[int, dict[int, tuple[str, str | None]], Journal]:
+    """One run of a campaign (a duplicate number, one on the DNC list) from `source`:
+    "local" (assemble's choice) or "stored" (the stored plan's columns, two rows a batch)."""
+    clock = FakeClock(MIDDAY)
+    contacts = [{"phone": p} for p in phones] + [{"phone": phones[1]}]
+    camp = write_campaign(folder, contacts=contacts, dnc=[phones[2]],
+                          api="poll_interval_s = 0.01")
+    campaign = load_campaign(camp.path)
+    plan = make_plan(campaign, clock.now())
+    journal = Journal(campaign.journal_path, campaign.name, now=clock.now)
+
+    def factory(**kw: Any) -> VantaxClient:
+        return VantaxClient("http://127.0.0.1:9", KEY,
+                            transport=httpx.MockTransport(platform.handler), **kw)
+
+    engine = engine_for_plan(plan, journal=journal, client_factory=factory, clock=clock,
+                             options=RunOptions(install_signal_handlers=False))
+    if source == "stored":
+        assert isinstance(plan.rows, PlanRows)
+        engine.source = StoredPlanSource(plan.rows, DialColumns(**plan.rows.dial_columns()),
+                                         batch=2)
+    outcome = anyio.run(engine.run, backend="asyncio")
+    fates = {row: (f.disposition, f.reason) for row, f in journal.fates().items()}
+    return int(outcome.exit_code), fates, journal
+
+
+def test_the_stored_plan_is_a_row_source_that_dials_what_the_local_schedule_dials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same campaign from the local schedule and from the stored plan's columns (in
+    batches of two): the same people rung once each, the same fates; a second run from the
+    stored plan rings nobody again."""
+    log.configure("warning", json=True)
+    phones = numbers(7)
+    got = {}
+    for name in ("local", "stored"):
+        monkeypatch.setenv("CAMPAIGN_DIALER_HOME", str(tmp_path / f"home-{name}"))
+        platform = FakePlatform(polls_to_final=1)
+        code, fates, journal = _run_with(tmp_path / name, platform, phones, name)
+        got[name] = (code, fates, sorted(platform.placed_to()))
+        assert len(platform.posts) == len(platform.placed_to()) == len(set(platform.placed_to()))
+        journal.close()
+    assert got["stored"] == got["local"]
+    code, fates, placed = got["stored"]
+    assert code == 0 and placed == sorted(p for p in phones if p != phones[2])
+    again = FakePlatform(polls_to_final=1)
+    code, fates2, journal = _run_with(tmp_path / "stored", again, phones, "stored")
+    assert code == 0 and again.posts == [] and fates2 == fates
     journal.close()
