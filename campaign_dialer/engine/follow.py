@@ -206,33 +206,35 @@ class Follower:
         policy = ctx.policy
         campaign = ctx.campaign.name
 
-        def record() -> Attempt:
+        error = None if call.is_terminal else why
+        # What the job journals, as far as the fate and the policy ask (the same fields,
+        # verbatim; the evidence is the intent's, which no later write changes): no re-read.
+        ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
+                                     ended_reason=call.ended_reason, error=error)
+        fate = attempt_fate(row, ending)
+        opted_out = policy.opted_out(ending)
+
+        def record() -> None:
             journal.record_final(
                 a.id, status=status, outcome=call.outcome, ended_reason=call.ended_reason,
                 ended_at=iso(now), duration_seconds=call.duration_seconds,
-                recording_url=call.recording_url, extra=extra,
-                error=None if call.is_terminal else why,
+                recording_url=call.recording_url, extra=extra, error=error,
                 transcript=call.transcript, call_id=call.id,
             )
-            final = journal.attempt(a.id)
-            journal.set_fates([attempt_fate(row, final)])
-            if policy.opted_out(final) and row.phone_e164:
+            journal.set_fates([fate])
+            if opted_out and row.phone_e164:
                 ledger.add(row.phone_e164, reason="opt_out", campaign=campaign,
                            evidence=call.id, at=now)
                 bound.info("opt_out_recorded")
-            return final
 
         def work() -> list[Attempt]:
             record()
             return journal.attempts_for(row.person or "")
 
-        # What the job will journal, as far as the policy asks (the same fields, verbatim).
-        ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
-                                     ended_reason=call.ended_reason)
         self.stats.completed += 1
         ctx.metrics.final(status)
         bound.info("call_final", status=call.status, outcome=call.outcome)
-        if not policy.may_redial(ending) and not policy.opted_out(ending):
+        if not policy.may_redial(ending) and not opted_out:
             ctx.lane.defer(record)
             return
         attempts = await ctx.lane.run(work)

@@ -220,8 +220,10 @@ class AsyncJournal:
     def record_status(self, attempt_id: int, status: str) -> None:
         """Deferred, not awaited: a live call's progress, which nothing on the loop waits on;
         in order with every later lane call (the final record comes after it), and a
-        failure is raised by the next awaited one."""
-        self.lane.defer(self.sync.record_status, attempt_id, status)
+        failure is raised by the next awaited one. The journal's only: the contact history
+        (`on_change`) reads statuses of final calls alone, and the final record brings the
+        status there (one history write per status skipped)."""
+        self.lane.defer(record_status_quietly, self.sync, attempt_id, status)
 
     async def record_rejected(self, attempt_id: int, **kw: Any) -> None:
         await self.lane.run(self.sync.record_rejected, attempt_id, **kw)
@@ -246,3 +248,14 @@ class AsyncJournal:
 
     async def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
         await self.lane.run(self.sync.add_http_events, events)
+
+
+def record_status_quietly(journal: JournalStore, attempt_id: int, status: str) -> None:
+    """`journal.record_status` without its `on_change` (in the lane, which runs every other
+    use of this journal object, so the hook is back before anything else writes)."""
+    hook = journal.on_change
+    journal.on_change = None
+    try:
+        journal.record_status(attempt_id, status)
+    finally:
+        journal.on_change = hook
