@@ -234,13 +234,11 @@ class RowSource(Protocol):
     global live-call cap: the row waits and is tried again) or `store.LeaseLost` (the row is
     another process's now); the dialer handles both, whatever the source.
 
-    A plan kept in the store, read in batches, would be: `open` reads the first batch of
-    pending rows in schedule order (and the open attempts, as `LocalSchedule` does) and
-    says `to_dial` from a count; `refill(room)` reads the next `room` rows due by now (or
-    the next batch, with their `not_before`); `open_ended = True` while batches remain,
-    `others_pending()` True (after a short wait) while the store still has rows due by the
-    run's end; `settle` and `close` mark rows done or hand an unread batch back; the live
-    cap as `LocalSchedule`'s. Rows must be the same object for one person
+    The stored plan's columns read in batches are one (`stored_plan.StoredPlanSource`):
+    `open` offers the journal's people whatever the plan said, hands the open attempts
+    and a first batch through `seed`; `refill(room)` the next rows due now (else the next
+    due later, with their time); nothing to settle or hand back (a row not taken is
+    offered again by the next run). Rows must be the same object for one person
     throughout a run (the schedule and the fates go by identity and `rows_by_person`).
     """
 

@@ -6,7 +6,9 @@ is due next, in the order the campaign asks for); a source fills it and takes ro
 - `LocalSchedule` (here): the plan's rows and the local journal (SQLite); every row that
   may still be dialed goes on the schedule at the start, and the run ends when it is empty;
 - `shared.ClaimSource`: claims from the team database (PostgreSQL), a few rows at a time,
-  under leases, shared with the other processes running the campaign.
+  under leases, shared with the other processes running the campaign;
+- `stored_plan.StoredPlanSource`: the stored plan's columns, a batch at a time, no row
+  made before it is due.
 
 A third source plugs in by implementing `base.RowSource` (the protocol, beside the run
 context it is given); the engine asks nothing else.
