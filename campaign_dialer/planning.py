@@ -36,6 +36,7 @@ from campaign_dialer.compliance import (
     codes_of,
     decoded,
     from_ns,
+    holds_again,
     load_state_rules,
     max_calls_per_24h,
     plan_columns,
@@ -56,6 +57,7 @@ from campaign_dialer.store import (
     EncodedPlan,
     HistoryStore,
     PastCall,
+    PlanNotKept,
     PlanStore,
     default_path,
     hold_back,
@@ -664,7 +666,11 @@ def stored_plan(
     if history is None:
         history = open_campaign_history(campaign)
     gate, ledger = _released(build_gate, campaign, history, at)
-    return Plan(campaign, gate, ledger, decode_plan(encoded), at, None, history,
+    kept = decode_plan(encoded)
+    # the holds (the contact history) are asked again: calls made since the plan count
+    rows = PlanRows(_released(holds_again, kept.columns, gate, at), list(EVIDENCE_KEYS),
+                    len(kept))
+    return Plan(campaign, gate, ledger, rows, at, None, history,
                 _caller_id_rules(campaign), None, STORED)
 
 
@@ -685,7 +691,11 @@ def plan_once(
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history)
-        plans.save(_released(encode_plan, plan.rows, fingerprint))
+        try:
+            plans.save(_released(encode_plan, plan.rows, fingerprint))
+        except PlanNotKept as e:  # this run dials from the plan it made; the next plans again
+            logger.warning("plan_not_kept", error=str(e))
+            return plan
         logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
                     replaced=kept is not None)
         return plan

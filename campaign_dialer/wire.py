@@ -137,11 +137,14 @@ class Wire:
         data = (head + "\r\n").encode("latin-1")
         if body:
             data += body
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise ConnectFailed("PoolTimeout") from None
+        if self._slots.locked():  # every connection busy: wait for one, not forever
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise ConnectFailed("PoolTimeout") from None
+        else:
+            await self._slots.acquire()  # free: taken at once (no timer armed for it)
         try:
             conn = await self._connection()
             try:

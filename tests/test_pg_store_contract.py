@@ -51,13 +51,10 @@ __all__ = [
 ]
 
 # Both stores live in one database with one schema version: `which` changes nothing.
-# What the latest migration (3: caller IDs) adds, undone to make the previous version.
-_V3_UNDO = (
-    "DROP INDEX IF EXISTS contact_calls_from",
-    "DROP TABLE IF EXISTS caller_id_rests",
-    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS from_id",
-    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS from_number",
-    "ALTER TABLE contact_calls DROP COLUMN IF EXISTS duration_s",
+# What the latest migration (4: the stored plan) adds, undone to make the previous version.
+_LATEST_UNDO = (
+    "DROP TABLE IF EXISTS plan_rows",
+    "DROP TABLE IF EXISTS plans",
 )
 
 
@@ -78,7 +75,7 @@ def _postgresql(url: str) -> Backend:
         sql("DELETE FROM schema_version WHERE version > %s", (v,))
 
     def previous(_which: str) -> None:
-        for stmt in _V3_UNDO:
+        for stmt in _LATEST_UNDO:
             sql(stmt)
         force(_which, LATEST - 1)
 
@@ -92,7 +89,8 @@ def _postgresql(url: str) -> Backend:
         make_previous_version=previous,
         has_current_shape=lambda _which: bool(
             sql("SELECT 1 FROM pg_indexes WHERE indexname = 'contact_calls_from'")
-        ) and bool(sql("SELECT to_regclass('caller_id_rests')")[0][0]),
+        ) and bool(sql("SELECT to_regclass('caller_id_rests')")[0][0])
+        and bool(sql("SELECT to_regclass('plan_rows')")[0][0]),
     )
 
 

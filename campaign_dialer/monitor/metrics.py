@@ -9,6 +9,7 @@ number, a contact id or a call id. The names are a public interface (README, das
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -78,6 +79,9 @@ class Metrics:
                             [*c, "unit"], registry=r)
         self._up = Gauge("dialer_up", "1 while the run is dialing or following calls.", c,
                          registry=r)
+        # A request's two series by (method, status): `labels` validates and locks on every
+        # call, and a run makes a few requests per call, so each child is looked up once.
+        self._request_series: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         for d in DISPOSITIONS:
             self._rows.labels(campaign, d).set(0)
         self._up.labels(campaign).set(0)
@@ -95,8 +99,14 @@ class Metrics:
         self._held.labels(self.campaign, reason).inc()
 
     def request(self, method: str, status: int | None, seconds: float) -> None:
-        self._requests.labels(self.campaign, method, str(status) if status else "none").inc()
-        self._latency.labels(self.campaign, method).observe(seconds)
+        series = self._request_series.get((method, status))
+        if series is None:
+            series = self._request_series[(method, status)] = (
+                self._requests.labels(self.campaign, method, str(status) if status else "none"),
+                self._latency.labels(self.campaign, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def live_from(self, read: Callable[[], float]) -> None:
         self._live.labels(self.campaign).set_function(read)

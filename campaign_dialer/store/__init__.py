@@ -25,6 +25,7 @@ from campaign_dialer.store.errors import (
     JournalWriteError,
     LeaseLost,
     LiveLimitReached,
+    PlanNotKept,
     SchemaTooNew,
     StoreError,
 )
@@ -97,4 +98,4 @@ __all__ = [
 ]
 
 # The stored plan (#25 plan once): its columns, its store, and where a campaign keeps it.
-__all__ += ["EncodedPlan", "PlanStore", "open_plan_store"]
+__all__ += ["EncodedPlan", "PlanNotKept", "PlanStore", "open_plan_store"]

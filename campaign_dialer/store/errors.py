@@ -33,6 +33,14 @@ class JournalWriteError(JournalError):
         super().__init__(f"cannot write {path}: {what} ({text})")
 
 
+class PlanNotKept(DialerError):
+    """The plan could not be kept (disk full, a read-only folder): the run that made it goes
+    on with it (and meets the disk's trouble at the journal, which names it); the next run
+    plans again. Never a reason to dial differently."""
+
+    exit_code = ExitCode.IOERR
+
+
 class HistoryError(DialerError):
     """The history cannot be opened or read: a person must look (its path, its rights)."""
 

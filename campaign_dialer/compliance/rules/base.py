@@ -146,6 +146,17 @@ class Rows:
         self.consent: dict[str, Any] = {}
         self.note: tuple[np.ndarray, list[str]] = (np.zeros(self.n, dtype=np.int64), [""])
 
+    @classmethod
+    def of_numbers(
+        cls, phone: pa.Array, cid: pa.Array, others: pa.Array, at: datetime
+    ) -> Rows:
+        """Rows known by their numbers only (a stored plan's columns, no contacts frame): what
+        the holds ask of a row (`phone`, `cid`, `others_text`) is given, not read from a frame."""
+        rows = cls(pd.DataFrame(index=pd.RangeIndex(len(phone))), at)
+        # cached_property keeps its value in the instance's __dict__: set it, never computed
+        rows.__dict__.update(phone=phone, cid=cid, others_text=others)
+        return rows
+
     def _only_checked(self, column: str) -> pa.Array:
         values = arrow_strings(self.frame[column])
         if self.checked.all():

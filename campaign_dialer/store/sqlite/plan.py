@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from campaign_dialer.store.errors import PlanNotKept
 from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
 
 SCHEMA = """
@@ -94,8 +95,19 @@ class SqlitePlanStore:
             db.close()
 
     def save(self, plan: EncodedPlan) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Keep `plan` (replacing the one kept); PlanNotKept when the file cannot be written."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self._save(plan, tmp)
+        except (sqlite3.Error, OSError) as e:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise PlanNotKept(f"cannot keep the plan in {self.path}: {e}") from None
+
+    def _save(self, plan: EncodedPlan, tmp: Path) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_RDWR | os.O_CREAT, 0o600))  # numbers: the owner's only
         db = sqlite3.connect(tmp, isolation_level=None)
