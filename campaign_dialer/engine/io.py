@@ -60,6 +60,10 @@ class Lane:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None  # a posted write that raised
+        # In the thread: whether it runs a batch of held writes now, and what runs once at
+        # the end of each batch (a write the batch's jobs put off, made once for them all).
+        self.holding = False
+        self.after_held: list[Callable[[], Any]] = []
         # On the loop's thread only: writes held back by `defer`, and the timer sending them.
         self._held: list[tuple[Callable[[], Any], contextvars.Context]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -136,12 +140,21 @@ class Lane:
         self._submit((functools.partial(self._run_held, held), contextvars.Context(), None, None))
 
     def _run_held(self, held: list[tuple[Callable[[], Any], contextvars.Context]]) -> None:
-        """In the thread: each held write in order; one that fails does not stop the rest,
-        and the first failure is raised by the next `run`."""
+        """In the thread: each held write in order, then `after_held`; one that fails does
+        not stop the rest, and the first failure is raised by the next `run`."""
         first: BaseException | None = None
-        for fn, ctx in held:
+        self.holding = True
+        try:
+            for fn, ctx in held:
+                try:
+                    ctx.run(fn)
+                except BaseException as e:  # noqa: BLE001 - handed to the next caller
+                    first = first or e
+        finally:
+            self.holding = False
+        for fn in self.after_held:
             try:
-                ctx.run(fn)
+                fn()
             except BaseException as e:  # noqa: BLE001 - handed to the next caller
                 first = first or e
         if first is not None:

@@ -631,8 +631,26 @@ class Engine:
         if restored:
             self.log.warning("journal_restored_from_history", attempts=restored,
                              history=history.path)
-        # Every later change of an attempt reaches the history in the same (lane) call.
-        journal.on_change = lambda record: history.sync(self.campaign.name, [record])
+        # Every later change of an attempt reaches the history in the same (lane) call; the
+        # changes of a batch of held writes (placed calls, final records) in one history
+        # write at the end of the batch, before any later lane call.
+        name, lane = self.campaign.name, self.lane
+        pending: list[dict[str, Any]] = []
+
+        def on_change(record: dict[str, Any]) -> None:
+            if lane.holding:
+                pending.append(record)
+            else:
+                history.sync(name, [record])
+
+        def sync_pending() -> None:
+            if pending:
+                batch = list(pending)
+                pending.clear()
+                history.sync(name, batch)
+
+        lane.after_held.append(sync_pending)
+        journal.on_change = on_change
 
     async def finalize_fates(self) -> dict[str, int]:
         """Recompute every row's fate from the rows and the journal (in the lane); counts."""
