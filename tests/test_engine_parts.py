@@ -292,7 +292,32 @@ def test_an_engine_is_made_of_its_parts(tmp_path: Path) -> None:
     assert engine.recovery.dialer is engine.dialer
     assert engine.ctx.state is engine.state and engine.ctx.source is engine.source
     assert not any(issubclass(type(engine), k) for k in (Dialer, Follower))
+    # The contact history followed the journal (its writes batched with the held ones).
+    assert plan.history is not None
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["idem_key"], r["state"], r.get("call_id"), r.get("status"))
+
+    assert sorted(map(key, plan.history.records(campaign.name))) == sorted(
+        map(key, journal.attempt_records()))
+    assert [k[1] for k in map(key, journal.attempt_records())] == ["final"]
     journal.close()
+
+
+def test_a_batch_of_held_writes_ends_with_after_held_before_any_later_call() -> None:
+    """What the held writes of a batch put off (the history's copy of their changes) is
+    written once at the batch's end, before the next lane call runs."""
+    lane = Lane()
+    seen: list[tuple[str, bool]] = []
+    lane.after_held.append(lambda: seen.append(("after", lane.holding)))
+
+    async def go() -> None:
+        lane.defer(lambda: seen.append(("held", lane.holding)))
+        lane.defer(lambda: seen.append(("held", lane.holding)))
+        await lane.run(lambda: seen.append(("run", lane.holding)))
+
+    anyio.run(go, backend="asyncio")
+    assert seen == [("held", True), ("held", True), ("after", False), ("run", False)]
 
 
 def _run_with(
