@@ -278,8 +278,7 @@ LAZY_ALLOWED: dict[tuple[str, str, str], str] = {
 }
 
 # What the rooms still being cleared owe: (room, path, kind, scope, target). Kinds and fields as in
-# Violation.key. The lead empties this after merging the rooms' branches. commands/run_demo.py is
-# the engine room's (its Engine and Journal construction are being rewritten there).
+# Violation.key. The lead empties this after merging the rooms' branches.
 KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
     ("store", "campaign_dialer/store/plan_state.py", "lazy", "open_plan_store",
      "campaign_dialer.store.postgres.plan"),
@@ -288,37 +287,6 @@ KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
     ("store", "campaign_dialer/store/plan_state.py", "circle", "campaign_dialer.store.plan_state "
      "campaign_dialer.store.postgres.plan campaign_dialer.store.sqlite.plan", ""),
     ("contacts", "campaign_dialer/contacts/hints.py", "lazy", "_offset_zones", "datetime"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "_ProgressDisplay.__enter__", "rich.live"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "_ProgressDisplay.update", "rich.text"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "_override_base_url", "campaign_dialer.config"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "_override_base_url", "pydantic"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "build_report_after_run", "campaign_dialer.report"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "demo", "campaign_dialer.sandbox"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "demo_source", "importlib.resources"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "monitor_address", "campaign_dialer.config_ops"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "monitor_address", "campaign_dialer.errors"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "require_real_clock_off_loopback", "campaign_dialer.config"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "require_real_clock_off_loopback", "urllib.parse"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.client"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy",
-     "run", "campaign_dialer.commands.assemble"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.engine"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.report"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.results"),
-    ("engine", "campaign_dialer/commands/run_demo.py", "lazy", "run", "campaign_dialer.store"),
-    ("engine", "campaign_dialer/engine/monitoring.py", "circle",
-     "campaign_dialer.engine.monitoring campaign_dialer.engine.run", ""),
-    ("engine", "campaign_dialer/engine/shared.py", "lazy",
-     "Sharing._shared_setup", "campaign_dialer.engine.pacing"),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.day", "zoneinfo"),
     ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.label", "zoneinfo"),
     ("planning", "campaign_dialer/planning.py", "lazy", "make_plan", "concurrent.futures"),

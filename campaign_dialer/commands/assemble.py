@@ -3,6 +3,11 @@
 The one place a run meets the planning module: the plan (contacts loaded, gate built,
 contact history opened) is made here. The engine itself receives rows, a gate, a DNC ledger,
 a history and a journal, and never imports planning.
+
+It is also where a run's row source is chosen, once: a local schedule over the campaign's
+own journal, or claims from the team database (the store's `Coordination`), each with the
+rate limits that go with it (this process's, or the ones every process shares). The engine
+asks none of them which backend it is.
 """
 
 from __future__ import annotations
@@ -12,8 +17,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from campaign_dialer.clock import Clock
-from campaign_dialer.config import Campaign
-from campaign_dialer.engine import ClientFactory, Engine, RunOptions, Stats
+from campaign_dialer.config import Campaign, CampaignFile
+from campaign_dialer.engine import (
+    ClaimSource,
+    ClientFactory,
+    Engine,
+    Limits,
+    LocalSchedule,
+    RowSource,
+    RunOptions,
+    Stats,
+)
 from campaign_dialer.planning import Plan, open_campaign_history, plan_once
 from campaign_dialer.store import HistoryStore, JournalStore, open_plan_store
 
@@ -42,10 +56,26 @@ def engine_for_plan(
     the other processes running it (claims, leases, the database's limits)."""
     campaign = plan.campaign
     history = plan.history if plan.history is not None else open_campaign_history(campaign)
-
+    source, limits = row_source(coordinator)
     return Engine(
         campaign=campaign, rows=plan.rows, gate=plan.gate, dnc_ledger=plan.dnc_ledger,
         history=history, journal=journal, client_factory=client_factory, clock=clock,
-        options=options, on_progress=on_progress, coordinator=coordinator,
+        source=source, limits=limits, options=options, on_progress=on_progress,
         caller_id_rules=plan.caller_id_rules,
     )
+
+
+def row_source(
+    coordinator: Coordination | None,
+) -> tuple[RowSource, Callable[[CampaignFile], Limits]]:
+    """Where a run's rows come from, and the rate limits that go with it, chosen once: the
+    local schedule over this process's journal and its own limits, or claims from the team
+    database (`coordinator`) and the limits every process of the campaign shares."""
+    if coordinator is None:
+        return LocalSchedule(), Limits.for_campaign
+    co = coordinator
+
+    def shared(cfg: CampaignFile) -> Limits:
+        return Limits.shared(cfg, co)
+
+    return ClaimSource(co), shared

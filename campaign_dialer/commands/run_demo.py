@@ -9,27 +9,49 @@ import shutil
 import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+from pydantic import ValidationError
+from rich.live import Live
+from rich.text import Text
 
 from campaign_dialer import log
+from campaign_dialer import report as rep
+from campaign_dialer.client import VantaxClient
 from campaign_dialer.clock import TEST_CLOCK_ENV, Clock
+from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
 from campaign_dialer.commands.lock import campaign_lock
-from campaign_dialer.config import Campaign, ConfigError, load_campaign, store_warnings
+from campaign_dialer.config import (
+    ApiSection,
+    Campaign,
+    ConfigError,
+    is_loopback_host,
+    load_campaign,
+    store_warnings,
+)
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
-from campaign_dialer.errors import RUN_NOT_ERRORS, DemoFolderError, DialerError, RunStopped
+from campaign_dialer.config_ops import serve_problem
+from campaign_dialer.engine import RunOptions
+from campaign_dialer.errors import (
+    RUN_NOT_ERRORS,
+    DemoFolderError,
+    DialerError,
+    NotApplicable,
+    RunStopped,
+)
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.results import write_results, write_transcripts
+from campaign_dialer.sandbox import SandboxConfig, SandboxServer
+from campaign_dialer.store import JournalWriteError, open_stores
 
 
 def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
     if not base_url:
         return campaign
-    from pydantic import ValidationError
-
-    from campaign_dialer.config import ApiSection
-
     try:
         api = ApiSection.model_validate({**campaign.model.api.model_dump(), "base_url": base_url})
     except ValidationError as e:
@@ -41,10 +63,6 @@ def _override_base_url(campaign: Campaign, base_url: str | None) -> Campaign:
 
 def require_real_clock_off_loopback(campaign: Campaign, clock: Clock) -> None:
     """A simulated clock judges local hours wrongly on purpose: only against the sandbox."""
-    from urllib.parse import urlsplit
-
-    from campaign_dialer.config import is_loopback_host
-
     host = urlsplit(campaign.model.api.base_url).hostname or ""
     if clock.is_fake and not is_loopback_host(host):
         what = (
@@ -64,12 +82,6 @@ def run(
     clock: Clock | None = None, quiet: bool = False, pause_wait: float = 15 * 60.0,
     announce_report: bool = True, serve: tuple[str, int] | None = None,
 ) -> ExitCode:
-    from campaign_dialer.client import VantaxClient
-    from campaign_dialer.commands.assemble import engine_for_plan, plan_for_run
-    from campaign_dialer.engine import RunOptions
-    from campaign_dialer.results import write_results, write_transcripts
-    from campaign_dialer.store import open_stores
-
     campaign = _override_base_url(load_campaign(path), base_url)
     if placeholder_agent(campaign.model.campaign.agents):  # `init` left it for a person
         raise ConfigError(campaign.path, "campaign.agent_id",
@@ -118,7 +130,7 @@ def run(
             engine = engine_for_plan(
                 plan, journal=journal, client_factory=client_factory, clock=clock,
                 options=options, on_progress=display.update,
-                coordinator=stores.coordinator if stores else None,
+                coordinator=stores.coordinator,
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")
@@ -126,14 +138,10 @@ def run(
                 df = write_results(plan.contacts, journal, campaign.results_path)
                 write_transcripts(plan.contacts, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
-                from campaign_dialer.store import JournalWriteError
-
                 raise JournalWriteError(campaign.results_path, e) from None
             logger.info("results_written", path=str(campaign.results_path), rows=len(df))
             if not quiet:
-                from campaign_dialer.report import print_summary
-
-                print_summary(campaign, journal, df, exit_code=outcome.exit_code,
+                rep.print_summary(campaign, journal, df, exit_code=outcome.exit_code,
                               message=outcome.message)
         finally:
             stores.close()  # the journal, the plan's history (and the database's pool)
@@ -150,9 +158,6 @@ def monitor_address(
 ) -> tuple[str, int] | None:
     """Where the run serves its monitor: `--serve`, else `[monitor] listen`, else nowhere.
     Beyond loopback only on the host the campaign file names (64 otherwise)."""
-    from campaign_dialer.config_ops import serve_problem
-    from campaign_dialer.errors import NotApplicable
-
     listen = campaign.model.monitor.address if campaign.model.monitor else None
     if serve is None:
         return listen
@@ -178,8 +183,6 @@ def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path |
     """The report of what just ran; a report that fails to build never changes the exit code."""
     logger = log.get("run", campaign=campaign.name)
     try:
-        from campaign_dialer import report as rep
-
         path = rep.build(campaign)
     except Exception as e:  # a report bug must not turn a finished run into a failure
         logger.warning("report_failed", error=log.scrub(repr(e))[:500])
@@ -234,8 +237,6 @@ class _ProgressDisplay:
 
     def __enter__(self) -> _ProgressDisplay:
         if self.enabled:
-            from rich.live import Live
-
             self._live = Live("", console=self._console, refresh_per_second=4, transient=True)
             self._live.__enter__()
         return self
@@ -247,8 +248,6 @@ class _ProgressDisplay:
     def update(self, stats: Any) -> None:
         if self._live is None:
             return
-        from rich.text import Text
-
         line = Text.from_markup(progress_line(stats), overflow="ellipsis")
         line.no_wrap = True
         self._live.update(line)
@@ -286,8 +285,6 @@ DEMO_MARKER = b"# campaign-dialer demo campaign"
 
 def demo_source() -> Path:
     """The demo ships inside the package, so an installed (non-editable) copy has it too."""
-    from importlib.resources import files
-
     src = Path(str(files("campaign_dialer") / "demo"))
     if not (src / "campaign.toml").is_file():
         raise DialerError(f"the demo campaign is missing from the package ({src})")
@@ -331,8 +328,6 @@ def prepare_demo(out: Path, *, fresh: bool = True) -> Path:
 
 def demo(*, out: Path | None = None, fresh: bool = True, no_run: bool = False) -> ExitCode:
     """Start the sandbox on a free loopback port and run the demo campaign against it."""
-    from campaign_dialer.sandbox import SandboxConfig, SandboxServer
-
     path = prepare_demo(out or DEMO_OUT, fresh=fresh)
     if no_run:
         log.out().print(f"campaign: {path}\nnext:     campaign-dialer check {path}",

@@ -3,24 +3,33 @@
 One job per module: `pacing` (limits), `schedule` (which row next), `redial` (the policy),
 `fates` (results' words for each row), `keys` (idempotency), `io` (the store off the loop),
 `gatekeeper` (the gate at dial time), `telemetry` (stats, HTTP log), `breaker`, and the
-engine in layers: `base` (state), `follow`, `calls`, `recovery`, `shared` (claims, when
-several processes share a campaign on PostgreSQL), `run`. `setup` assembles
-an engine from a plan (the caller's side; it is the one module here that imports planning).
+engine's parts, each a class given the run's context (`base`): a `Follower` (`follow`), a
+`Dialer` (`calls`), a `Recovery` (`recovery`), owned by the `Engine` (`run`). Where rows
+come from is a `RowSource` (`sources`: a local schedule; `shared`: claims from the team
+database), chosen by the caller (`commands.assemble`, the one place that imports planning
+and knows the store's backend).
 """
 
 from __future__ import annotations
 
-from .base import ClientFactory, RunOptions, Stop
+from .base import ClientFactory, Opening, Refill, RowSource, RunContext, RunOptions, RunState, Stop
+from .calls import Dialer
 from .fates import attempt_fate, row_fate
+from .follow import Follower
 from .keys import idempotency_key, revised_key
-from .pacing import REQUEST_HEADROOM, Pacer, backoff
+from .pacing import REQUEST_HEADROOM, Limits, Pacer, Slots, backoff
+from .recovery import Recovery
 from .redial import RedialPolicy, next_attempt
 from .rows import RecoveredRow, Row
 from .run import Engine, RunOutcome
+from .shared import ClaimSource
+from .sources import LocalSchedule
 from .telemetry import Stats
 
 __all__ = [
-    "REQUEST_HEADROOM", "ClientFactory", "Engine", "Pacer", "RecoveredRow", "RedialPolicy",
-    "Row", "RunOptions", "RunOutcome", "Stats", "Stop", "attempt_fate", "backoff",
-    "idempotency_key", "next_attempt", "revised_key", "row_fate",
+    "REQUEST_HEADROOM", "ClaimSource", "ClientFactory", "Dialer", "Engine", "Follower",
+    "Limits", "LocalSchedule", "Opening", "Pacer", "RecoveredRow", "Recovery", "RedialPolicy",
+    "Refill", "Row", "RowSource", "RunContext", "RunOptions", "RunOutcome", "RunState",
+    "Slots", "Stats", "Stop", "attempt_fate", "backoff", "idempotency_key", "next_attempt",
+    "revised_key", "row_fate",
 ]

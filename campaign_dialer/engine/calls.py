@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import json
-import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from campaign_dialer import vocab
 from campaign_dialer.client import (
@@ -27,11 +26,14 @@ from campaign_dialer.client import (
     NotSent,
     RateLimited,
     TransientError,
+    VantaxClient,
     VantaxError,
 )
 from campaign_dialer.compliance import Verdict, max_calls_per_24h, state_for_number
+from campaign_dialer.config import CampaignFile
 from campaign_dialer.contacts import phone_key
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.monitor import BUDGET_REACHED
 from campaign_dialer.store import (
     INTENT,
     NOT_PLACED,
@@ -39,14 +41,16 @@ from campaign_dialer.store import (
     CallerPick,
     Claim,
     DuplicateAttempt,
-    JournalError,
+    Fate,
     LeaseLost,
     LiveLimitReached,
     iso,
 )
 
+from .base import RunContext
 from .breaker import CAMPAIGN_ERRORS, Breaker
-from .follow import Following
+from .fates import attempt_fate
+from .follow import Follower
 from .keys import idempotency_key, revised_key
 from .pacing import backoff
 from .rows import Row
@@ -65,8 +69,26 @@ def says_dnc(code: str | None) -> bool:
     return code is None or "dnc" in code.lower() or "do_not_call" in code.lower()
 
 
+def request_body(cfg: CampaignFile, campaign: str, row: Row) -> dict[str, Any]:
+    """The POST's body for `row` (the agent, the number the gate checked, the from-number)."""
+    body: dict[str, Any] = {"agent_id": cfg.campaign.agent_for(
+        campaign, row.person or f"row:{row.row}")}
+    # Ring exactly the number the gate checked; a saved contact only when no number is known.
+    if row.phone_e164:
+        body["phone_number"] = row.phone_e164
+    else:
+        body["contact_id"] = row.contact_id
+    if cfg.campaign.from_phone_number_id:
+        body["from_phone_number_id"] = cfg.campaign.from_phone_number_id
+    return body
+
+
+async def _no_wait() -> None:
+    return None
+
+
 @dataclass
-class _Prepared:
+class Prepared:
     """What the lane found and did for one row at the moment of dialing."""
 
     control: str
@@ -85,45 +107,73 @@ class _Prepared:
     lease_lost: bool = False
 
 
-class Dialing(Following):
-    breaker: Breaker
+class Dialer:
+    """One row off the schedule to a placed call (then followed by the `Follower`): the gate
+    again, the claim in the contact history and the intent, the POST and its retries, the
+    breaker. `run_id` is the journal's run the intents belong to; `on_live_wait` is awaited
+    now and then while a shared campaign is at its global live-call cap."""
 
-    async def _dial(self, row: Row) -> None:
+    def __init__(
+        self, ctx: RunContext, client: VantaxClient, follower: Follower, *,
+        run_id: int | None = None, breaker: Breaker | None = None,
+        on_live_wait: Callable[[], Awaitable[None]] = _no_wait,
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.follower = follower
+        self.run_id = run_id
+        self.breaker = breaker or Breaker(ctx.cfg.api.breaker_threshold)
+        self.on_live_wait = on_live_wait
+        self.cfg = ctx.cfg
+        self.campaign = ctx.campaign
+        self.journal = ctx.journal
+        self.lane = ctx.lane
+        self.gate = ctx.gate
+        self.clock = ctx.clock
+        self.stats = ctx.stats
+        self.state = ctx.state
+        self.source = ctx.source
+        self.caller_ids = ctx.caller_ids
+        self.log = ctx.log
+
+    async def dial(self, row: Row) -> None:
         assert row.person is not None
+        state = self.state
         bound = self.log.bind(row=row.row)
         # A shared campaign: wait for room under every process's live calls, holding no
         # slot of this process's (a takeover's resume needs one to free that room).
-        await self._until_live_room()
-        async with self.limits.live_slots:
-            if not self._may_start_new_call("active"):  # the pause flag: asked in the lane
-                self._back_to_schedule(row)
+        await self.source.until_live_room(self.on_live_wait)
+        limits = self.ctx.limits
+        async with limits.live_slots:
+            if not state.may_start_new_call("active"):  # the pause flag: asked in the lane
+                state.back_to_schedule(row)
                 return
-            await self.limits.calls.acquire()
+            await limits.calls.acquire()
             now = self.clock.now()
             step = await self.lane.run(self._prepare, row, now, self.client.platform_now())
             if step.problem is not None:
-                self._abort_run(ExitCode.DATAERR, step.problem)
+                state.abort(ExitCode.DATAERR, step.problem)
             if step.lease_lost:
                 bound.warning("row_lease_lost")
                 return
             if step.live_full:
                 await anyio.sleep(LIVE_RETRY_S)
-                self._back_to_schedule(row)
+                state.back_to_schedule(row)
                 return
             verdict = step.verdict
-            if verdict is None or (step.attempt is None and not self._may_start_new_call(
+            if verdict is None or (step.attempt is None and not state.may_start_new_call(
                     step.control)):
-                self._back_to_schedule(row)
+                state.back_to_schedule(row)
                 return
             if verdict.reason == "dnc_list_stale":
                 # A national/state list went stale during the run: no call stands on it.
-                self._stop_soon(ExitCode.CONFIG, f"{self.campaign.path}: {verdict.detail}")
+                state.stop_soon(ExitCode.CONFIG, f"{self.campaign.path}: {verdict.detail}")
                 return
             if verdict.disposition != vocab.ELIGIBLE:
-                await self._defer(row, verdict, bound)
+                await self.defer(row, verdict, bound)
                 return
             if step.not_before is not None:
-                self.schedule.push(row, step.not_before)
+                state.schedule.push(row, step.not_before)
                 return
             if step.claim is not None:
                 await self._refused(row, step)
@@ -133,11 +183,11 @@ class Dialing(Following):
             if step.attempt is None:
                 return
             bound = bound.bind(attempt=step.attempt_no)
-            call = await self._post(step.attempt, row, bound, counted=True)
+            call = await self.post(step.attempt, row, bound, counted=True)
             if call is not None:
-                await self._follow(step.attempt, call, row, bound)
+                await self.follower.follow(step.attempt, call, row, bound)
 
-    def _prepare(self, row: Row, now: datetime, platform_at: datetime | None) -> _Prepared:
+    def _prepare(self, row: Row, now: datetime, platform_at: datetime | None) -> Prepared:
         """In the lane, one call for one row: the pause flag, the gate, the redial policy,
         then the claim in the contact history, the intent and its first POST counted, each
         committed before the POST can be sent (durable, never twice)."""
@@ -146,20 +196,20 @@ class Dialing(Following):
         journal = self.journal.sync
         control = journal.control()
         if control != "active":
-            return _Prepared(control)
+            return Prepared(control)
         verdict, problem = self.gate.check_in_lane(row, now)
-        step = _Prepared(control, verdict, problem)
+        step = Prepared(control, verdict, problem)
         if verdict.disposition != vocab.ELIGIBLE or verdict.reason == "dnc_list_stale":
             return step
         attempts = journal.attempts_for(person)
-        nxt = self.policy.next(row, attempts, now)
+        nxt = self.ctx.policy.next(row, attempts, now)
         if nxt is None:
             return step
         step.attempt_no, not_before = nxt
         if not_before is not None and not_before > now:
             step.not_before = not_before
             return step
-        if problem is not None or not self._may_start_new_call(control):
+        if problem is not None or not self.state.may_start_new_call(control):
             return step  # stopping (a signal, the deadline) since the row was handed out
         existing = next((a for a in attempts if a.attempt == step.attempt_no), None)
         if existing is not None and existing.state != NOT_PLACED:
@@ -167,7 +217,7 @@ class Dialing(Following):
         evidence = {**verdict.evidence, "dialed_at": iso(now)}
         if platform_at is not None:  # what crash recovery bounds its lookup by
             evidence["platform_at"] = iso(platform_at)
-        base_body = self._request_body(row)
+        base_body = request_body(self.cfg, self.campaign.name, row)
 
         def finish(pick: CallerPick | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
             """The attempt's key, body and evidence once its caller ID is known."""
@@ -199,11 +249,12 @@ class Dialing(Following):
                 return k, self._claim_record(row, step.attempt_no, k, b, ev)
 
             claim_args["caller"] = self.caller_ids.request(row, now, amend)
-        claim = self.history.claim(**claim_args)
+        history = self.ctx.history
+        claim = history.claim(**claim_args)
         if not claim.ok:
             step.claim = claim
             if claim.reason == "already_called":
-                step.restored = journal.import_attempts(self.history.records(self.campaign.name))
+                step.restored = journal.import_attempts(history.records(self.campaign.name))
                 step.known = journal.attempts_for(person)
             return step
         if made:
@@ -223,47 +274,19 @@ class Dialing(Following):
         except DuplicateAttempt:
             step.duplicate = True
             return step
-        except JournalError as e:
-            if not self._shared_refusal(e, step):
-                raise
+        except (LiveLimitReached, LeaseLost) as e:  # a shared campaign's database refused it
+            if isinstance(e, LiveLimitReached):  # at the live-call cap
+                step.live_full = True
+            else:  # this process's lease on the row is gone
+                step.lease_lost = True
             # Nothing was recorded: the history's claim goes back to not placed, so the
             # same attempt is claimed again when it is retried (here or by the row's holder).
-            self.history.sync(self.campaign.name,
-                              [{**claim_args["record"], "state": NOT_PLACED}])
+            history.sync(self.campaign.name, [{**claim_args["record"], "state": NOT_PLACED}])
             return step
         journal.count_post(step.attempt.id)
         return step
 
-    async def _until_live_room(self) -> None:
-        """A shared campaign: wait while it is at its global live-call cap (every process's
-        calls); the database's trigger refuses an intent past it anyway."""
-        co = self.co
-        if co is None:
-            return
-        self.lane.flush()  # finals held back by `defer` free their room first
-        cap = self.cfg.api.max_live_calls
-        while not self.stopping and await anyio.to_thread.run_sync(co.live_calls) >= cap:
-            await self._waiting_for_live_room()
-            await anyio.sleep(LIVE_RETRY_S * (1 + random.random()))
-
-    async def _waiting_for_live_room(self) -> None:
-        """Called while a worker waits for the cap (see `Sharing`: a dead process's open
-        calls count until someone takes them over, so the waiting must not stop that)."""
-
-    def _shared_refusal(self, e: Exception, step: _Prepared) -> bool:
-        """A shared campaign's database refused the intent: at the live-call cap, or this
-        process's lease on the row is gone. Marks `step`; False for any other error."""
-        if self.co is None:
-            return False
-        if isinstance(e, LiveLimitReached):
-            step.live_full = True
-        elif isinstance(e, LeaseLost):
-            step.lease_lost = True
-        else:
-            return False
-        return True
-
-    async def _refused(self, row: Row, step: _Prepared) -> None:
+    async def _refused(self, row: Row, step: Prepared) -> None:
         """The contact history refused the claim: say why, and wait (or keep the call)."""
         claim = step.claim
         assert claim is not None
@@ -274,10 +297,36 @@ class Dialing(Following):
             bound.warning("claim_refused_already_called", detail=claim.detail,
                           restored=step.restored)
             if step.known:
-                await self._set_fate_from_attempt(row, step.known[-1].id)
+                await self.set_fate_from_attempt(row, step.known[-1].id)
             return
         verdict = Verdict(vocab.PENDING, claim.reason, claim.detail, claim.next_open, {})
-        await self._defer(row, verdict, bound)
+        await self.defer(row, verdict, bound)
+
+    async def defer(self, row: Row, verdict: Verdict, bound: Any) -> None:
+        """Held back at dial time: the row's fate says why, and it waits for its opening."""
+        state = self.state
+        fate = Fate(row.row, row.person, verdict.disposition, verdict.reason, verdict.detail,
+                    iso(verdict.next_open), verdict.evidence)
+        state.dial_time_fates[row.row] = fate
+        await self.journal.set_fates([fate])
+        bound.info("held_back_at_dial_time", reason=verdict.reason, detail=verdict.detail)
+        self.ctx.metrics.held(verdict.reason or "")
+        if verdict.reason == BUDGET_REACHED:
+            state.budget_reached(verdict)
+            if state.stopping:
+                return
+        if verdict.disposition == vocab.PENDING and verdict.next_open is not None:
+            state.schedule.push(row, verdict.next_open)
+
+    async def set_fate_from_attempt(self, row: Row, attempt_id: int) -> Attempt:
+        """The row's fate from its attempt as now journaled (one hop); the attempt."""
+        journal = self.journal.sync
+
+        def work() -> Attempt:
+            a = journal.attempt(attempt_id)
+            journal.set_fates([attempt_fate(row, a)])
+            return a
+        return await self.lane.run(work)
 
     def _claim_args(
         self, row: Row, attempt_no: int, key: str, body: dict[str, Any],
@@ -314,7 +363,7 @@ class Dialing(Following):
             "evidence": json.dumps(evidence), "posts": 0, "updated_at": now,
         }
 
-    async def _post(
+    async def post(
         self, a: Attempt, row: Row, bound: Any, *, counted: bool = False
     ) -> Call | None:
         """Send the attempt's POST until the platform gives a definite answer.
@@ -333,7 +382,7 @@ class Dialing(Following):
             if tries or soft_tries:
                 verdict, problem = await self.gate.check(row, self.clock.now())
                 if problem is not None:
-                    self._abort_run(ExitCode.DATAERR, problem)
+                    self.state.abort(ExitCode.DATAERR, problem)
                 if verdict.disposition != vocab.ELIGIBLE:
                     # A re-send may place the call now: not outside the rules. The attempt
                     # stays open and the next run resolves it without ringing anyone again
@@ -351,7 +400,7 @@ class Dialing(Following):
                         )
                     self.stats.deferred += 1
                     return None
-            if self.stopping and not (tries or soft_tries):
+            if self.state.stopping and not (tries or soft_tries):
                 # The run stopped (a refused key, a signal, a stop of any kind) between the
                 # intent and its first POST: nothing was sent by this run.
                 if counted:  # a fresh attempt: known not placed, dialed again with its key
@@ -359,7 +408,7 @@ class Dialing(Following):
                         a.id, http_status=None, error_code=None,
                         error="not placed: the run stopped before its POST was sent",
                     )
-                    await self._set_fate_from_attempt(row, a.id)
+                    await self.set_fate_from_attempt(row, a.id)
                 return None  # a replay stays open as it was, for the next run
             if counted:
                 counted = False
@@ -372,7 +421,7 @@ class Dialing(Following):
                     a.id, http_status=e.status, error_code=e.code or "unauthorized",
                     error=e.message,
                 )
-                self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+                self.state.abort(ExitCode.NOPERM, f"the API refused the key ({e.status})")
                 return None
             except DncRejected as e:
                 self.breaker.reset()  # the request itself was understood
@@ -386,7 +435,7 @@ class Dialing(Following):
                     )
                 self.stats.rejected += 1
                 bound.info("rejected_dnc", code=e.code)
-                await self._set_fate_from_attempt(row, a.id)
+                await self.set_fate_from_attempt(row, a.id)
                 return None
             except VantaxError as e:
                 if not e.retryable:
@@ -397,7 +446,7 @@ class Dialing(Following):
                     )
                     self.stats.errors += 1
                     bound.warning("call_error", status=e.status, code=e.code, error=e.message)
-                    await self._set_fate_from_attempt(row, a.id)
+                    await self.set_fate_from_attempt(row, a.id)
                     await self._count_streak(e, a)
                     return None
                 await self.journal.note_error(
@@ -410,7 +459,7 @@ class Dialing(Following):
                     soft_tries += 1
                 else:
                     tries += 1
-                if tries >= max_tries or soft_tries >= max_tries * 4 or self.stopping:
+                if tries >= max_tries or soft_tries >= max_tries * 4 or self.state.stopping:
                     self.stats.unresolved += 1
                     if not maybe_placed:
                         await self.journal.record_not_placed(
@@ -422,7 +471,7 @@ class Dialing(Following):
                     else:
                         bound.warning("post_unresolved", tries=tries + soft_tries,
                                       error=e.message)
-                    await self._set_fate_from_attempt(row, a.id)
+                    await self.set_fate_from_attempt(row, a.id)
                     return None
                 delay = e.retry_after if e.retry_after is not None else backoff(
                     tries + soft_tries, base=1.0 if soft else 0.5
@@ -436,7 +485,7 @@ class Dialing(Following):
             )
             self.breaker.reset()
             self.stats.placed += 1
-            self.metrics.placed(str(a.body.get("agent_id")), a.body.get("from_phone_number_id"))
+            self.ctx.metrics.placed(str(a.body.get("agent_id")), a.body.get("from_phone_number_id"))
             bound.info("call_placed", call_id=call.id, status=call.status)
             if self.caller_ids is not None:
                 self.caller_ids.note_from(a.evidence.get("from_number"), call.from_number,
@@ -470,8 +519,8 @@ class Dialing(Following):
         await self.journal.record_not_placed(
             a.id, http_status=e.status, error_code=e.code, error=e.message
         )
-        await self._set_fate_from_attempt(row, a.id)
-        self._stop_soon(
+        await self.set_fate_from_attempt(row, a.id)
+        self.state.stop_soon(
             ExitCode.CONFIG,
             f"{self.campaign.path}: {key}: the platform does not know {value!r} "
             f"({e.status} {e.code}); fix {key}: rows not dialed stay pending and the fixed "
@@ -490,7 +539,7 @@ class Dialing(Following):
             )
             self.stats.errors -= 1
         exit_code = ExitCode.CONFIG if e.status in (400, 404, 422) else ExitCode.UNAVAILABLE
-        self._stop_soon(
+        self.state.stop_soon(
             exit_code,
             f"the platform refused {self.breaker.threshold} calls in a row with "
             f"{self.breaker.code} ({e.message}); check the campaign file {self.campaign.path} "

@@ -14,12 +14,19 @@ from typing import Any
 
 import anyio
 
-from campaign_dialer.client import TERMINAL_STATUSES, AuthError, Call, NotFound, VantaxError
+from campaign_dialer.client import (
+    TERMINAL_STATUSES,
+    AuthError,
+    Call,
+    NotFound,
+    VantaxClient,
+    VantaxError,
+)
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import FINAL, Attempt, iso
 from campaign_dialer.webhook import Receiver
 
-from .base import EngineBase
+from .base import RunContext
 from .fates import attempt_fate
 from .pacing import backoff
 from .rows import Row
@@ -78,8 +85,21 @@ def furthest(events: list[dict[str, Any]], call: Call, *, final_only: bool) -> C
         return None
 
 
-class Following(EngineBase):
-    async def _follow(self, a: Attempt, call: Call, row: Row, bound: Any) -> None:
+class Follower:
+    """Follows placed calls to their end: polls, or the webhook's events with a reconcile
+    poll; journals each final record with its row's fate, puts a redial on the schedule."""
+
+    def __init__(self, ctx: RunContext, client: VantaxClient,
+                 webhooks: Receiver | None = None) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.webhooks = webhooks
+        self.cfg = ctx.cfg
+        self.journal = ctx.journal
+        self.stats = ctx.stats
+        self.state = ctx.state
+
+    async def follow(self, a: Attempt, call: Call, row: Row, bound: Any) -> None:
         """Follow the call until it is final; the live slot is held by the caller until then.
 
         With `[webhook]`, the call's events (committed to the journal by the receiver) move
@@ -109,7 +129,7 @@ class Following(EngineBase):
                     break
                 if hook is None:
                     await anyio.sleep(
-                        self.limits.poll_interval(self.stats.live) if not problems
+                        self.ctx.limits.poll_interval(self.stats.live) if not problems
                         else max(backoff(problems), told_wait)
                     )
                 else:
@@ -134,7 +154,7 @@ class Following(EngineBase):
                     polled = await self.client.get_call(call.id)
                     problems, told_wait = 0, 0.0
                 except AuthError as e:
-                    self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+                    self.state.abort(ExitCode.NOPERM, f"the API refused the key ({e.status})")
                     return
                 except NotFound:
                     problems += 1
@@ -179,45 +199,48 @@ class Following(EngineBase):
         extra.update(platform_created_at=call.created_at, platform_ended_at=call.ended_at,
                      platform_from=call.from_number)
         status = call.status if call.status != "resuming" else (a.status or "unknown")
-        now = self.clock.now()
+        ctx = self.ctx
+        now = ctx.clock.now()
         journal = self.journal.sync
-        ledger = self.gate.ledger
-        policy = self.policy
-        campaign = self.campaign.name
+        ledger = ctx.gate.ledger
+        policy = ctx.policy
+        campaign = ctx.campaign.name
 
-        def record() -> Attempt:
+        error = None if call.is_terminal else why
+        # What the job journals, as far as the fate and the policy ask (the same fields,
+        # verbatim; the evidence is the intent's, which no later write changes): no re-read.
+        ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
+                                     ended_reason=call.ended_reason, error=error)
+        fate = attempt_fate(row, ending)
+        opted_out = policy.opted_out(ending)
+
+        def record() -> None:
             journal.record_final(
                 a.id, status=status, outcome=call.outcome, ended_reason=call.ended_reason,
                 ended_at=iso(now), duration_seconds=call.duration_seconds,
-                recording_url=call.recording_url, extra=extra,
-                error=None if call.is_terminal else why,
+                recording_url=call.recording_url, extra=extra, error=error,
                 transcript=call.transcript, call_id=call.id,
             )
-            final = journal.attempt(a.id)
-            journal.set_fates([attempt_fate(row, final)])
-            if policy.opted_out(final) and row.phone_e164:
+            journal.set_fates([fate])
+            if opted_out and row.phone_e164:
                 ledger.add(row.phone_e164, reason="opt_out", campaign=campaign,
                            evidence=call.id, at=now)
                 bound.info("opt_out_recorded")
-            return final
 
         def work() -> list[Attempt]:
             record()
             return journal.attempts_for(row.person or "")
 
-        # What the job will journal, as far as the policy asks (the same fields, verbatim).
-        ending = dataclasses.replace(a, state=FINAL, status=status, outcome=call.outcome,
-                                     ended_reason=call.ended_reason)
         self.stats.completed += 1
-        self.metrics.final(status)
+        ctx.metrics.final(status)
         bound.info("call_final", status=call.status, outcome=call.outcome)
-        if not policy.may_redial(ending) and not policy.opted_out(ending):
-            self.lane.defer(record)
+        if not policy.may_redial(ending) and not opted_out:
+            ctx.lane.defer(record)
             return
-        attempts = await self.lane.run(work)
-        nxt = policy.next(row, attempts, self.clock.now())
-        if nxt is not None and not self.stopping and self._stop is None:
-            self.schedule.push(row, nxt[1])
+        attempts = await ctx.lane.run(work)
+        nxt = policy.next(row, attempts, ctx.clock.now())
+        if nxt is not None and not self.state.ending:
+            self.state.schedule.push(row, nxt[1])
 
     async def _from_events(self, call: Call, *, final_only: bool = False) -> Call | None:
         return furthest(await self.journal.webhook_events(call.id), call, final_only=final_only)

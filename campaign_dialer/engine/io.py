@@ -60,6 +60,10 @@ class Lane:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None  # a posted write that raised
+        # In the thread: whether it runs a batch of held writes now, and what runs once at
+        # the end of each batch (a write the batch's jobs put off, made once for them all).
+        self.holding = False
+        self.after_held: list[Callable[[], Any]] = []
         # On the loop's thread only: writes held back by `defer`, and the timer sending them.
         self._held: list[tuple[Callable[[], Any], contextvars.Context]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -136,12 +140,21 @@ class Lane:
         self._submit((functools.partial(self._run_held, held), contextvars.Context(), None, None))
 
     def _run_held(self, held: list[tuple[Callable[[], Any], contextvars.Context]]) -> None:
-        """In the thread: each held write in order; one that fails does not stop the rest,
-        and the first failure is raised by the next `run`."""
+        """In the thread: each held write in order, then `after_held`; one that fails does
+        not stop the rest, and the first failure is raised by the next `run`."""
         first: BaseException | None = None
-        for fn, ctx in held:
+        self.holding = True
+        try:
+            for fn, ctx in held:
+                try:
+                    ctx.run(fn)
+                except BaseException as e:  # noqa: BLE001 - handed to the next caller
+                    first = first or e
+        finally:
+            self.holding = False
+        for fn in self.after_held:
             try:
-                ctx.run(fn)
+                fn()
             except BaseException as e:  # noqa: BLE001 - handed to the next caller
                 first = first or e
         if first is not None:
@@ -220,8 +233,10 @@ class AsyncJournal:
     def record_status(self, attempt_id: int, status: str) -> None:
         """Deferred, not awaited: a live call's progress, which nothing on the loop waits on;
         in order with every later lane call (the final record comes after it), and a
-        failure is raised by the next awaited one."""
-        self.lane.defer(self.sync.record_status, attempt_id, status)
+        failure is raised by the next awaited one. The journal's only: the contact history
+        (`on_change`) reads statuses of final calls alone, and the final record brings the
+        status there (one history write per status skipped)."""
+        self.lane.defer(record_status_quietly, self.sync, attempt_id, status)
 
     async def record_rejected(self, attempt_id: int, **kw: Any) -> None:
         await self.lane.run(self.sync.record_rejected, attempt_id, **kw)
@@ -246,3 +261,14 @@ class AsyncJournal:
 
     async def add_http_events(self, events: Sequence[tuple[Any, ...]]) -> None:
         await self.lane.run(self.sync.add_http_events, events)
+
+
+def record_status_quietly(journal: JournalStore, attempt_id: int, status: str) -> None:
+    """`journal.record_status` without its `on_change` (in the lane, which runs every other
+    use of this journal object, so the hook is back before anything else writes)."""
+    hook = journal.on_change
+    journal.on_change = None
+    try:
+        journal.record_status(attempt_id, status)
+    finally:
+        journal.on_change = hook

@@ -9,66 +9,72 @@ host and port, the webhook's server serves the monitor's routes too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from campaign_dialer.config import ConfigError
-from campaign_dialer.monitor import live_view
+from campaign_dialer.clock import Clock
+from campaign_dialer.config import Campaign, ConfigError
+from campaign_dialer.monitor import Metrics, live_view
 from campaign_dialer.monitor.server import CachedView, Listener, MonitorApp, listen
 from campaign_dialer.store import JournalStore
 from campaign_dialer.webhook import Served
 
-if TYPE_CHECKING:
-    from .run import Engine
-
 
 class RunMonitor:
-    """What the engine serves while it runs; made (and bound) before the first call."""
+    """What the engine serves while it runs; made (and bound) before the first call. Given
+    what it shows (the run's metrics, clock and expected call length), not the engine."""
 
-    def __init__(self, engine: Engine, address: tuple[str, int],
-                 own_journal: Callable[[], JournalStore]) -> None:
-        self.engine = engine
+    def __init__(
+        self, campaign: Campaign, address: tuple[str, int],
+        own_journal: Callable[[], JournalStore], *, metrics: Metrics, clock: Clock, log: Any,
+        expected_call_s: float,
+    ) -> None:
+        self.campaign = campaign
         self.address = address
         self._own_journal = own_journal
+        self.metrics = metrics
+        self.clock = clock
+        self.log = log
+        self.expected_call_s = expected_call_s
         self.listener: Listener | None = None
         self._journal: Any = None
 
-    def open(self) -> Served | None:
-        """Bind (in a worker thread). Returns the webhook's server, serving the monitor too,
-        when both share an address; else None (the monitor has its own listener)."""
-        e = self.engine
+    def open(self, served: Served | None) -> Served | None:
+        """Bind (in a worker thread). Returns the webhook's server (`served`), serving the
+        monitor too, when both share an address; else None (the monitor has its own
+        listener)."""
         host, port = self.address
+        campaign = self.campaign
         # A connection of its own, read from worker threads: never the lane's, never the loop.
         self._journal = self._own_journal()
         view = CachedView(self._build, self._on_view)
-        app = MonitorApp(metrics=e.metrics, view=view, campaign=e.campaign.name)
-        hook = e.cfg.webhook
-        if e.served is not None and hook is not None and (hook.host, hook.port) == (host, port):
-            app.fallback = e.served.receiver
-            e.log.info("monitor_listening", host=host, port=e.served.port, with_webhook=True)
-            return Served(e.served.receiver, e.served.sock, app=app)
+        app = MonitorApp(metrics=self.metrics, view=view, campaign=campaign.name)
+        hook = campaign.model.webhook
+        if served is not None and hook is not None and (hook.host, hook.port) == (host, port):
+            app.fallback = served.receiver
+            self.log.info("monitor_listening", host=host, port=served.port, with_webhook=True)
+            return Served(served.receiver, served.sock, app=app)
         try:
             sock = listen(host, port)
         except OSError as err:
             self.close()
             raise ConfigError(
-                e.campaign.path, "monitor.listen",
+                campaign.path, "monitor.listen",
                 f"cannot listen on {host}:{port} for the monitor (--serve / [monitor] listen): "
                 f"{err.strerror or err}",
             ) from None
         self.listener = Listener(app, sock)
-        e.log.info("monitor_listening", host=host, port=self.listener.port, with_webhook=False)
+        self.log.info("monitor_listening", host=host, port=self.listener.port,
+                      with_webhook=False)
         return None
 
     def _build(self) -> dict[str, Any]:
-        e = self.engine
-        return live_view(self._journal, e.cfg, now=e.clock.now(),
-                         expected_call_s=e.expected_call_s, running=True)
+        return live_view(self._journal, self.campaign.model, now=self.clock.now(),
+                         expected_call_s=self.expected_call_s, running=True)
 
     def _on_view(self, view: dict[str, Any]) -> None:
-        e = self.engine
-        e.metrics.rows(view["progress"]["by_disposition"])
+        self.metrics.rows(view["progress"]["by_disposition"])
         if view["budget"] is not None:
-            e.metrics.spent(view["budget"]["figures"])
+            self.metrics.spent(view["budget"]["figures"])
 
     def close(self) -> None:
         if self.listener is not None:

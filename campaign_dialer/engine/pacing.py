@@ -92,7 +92,7 @@ class Limits:
     @classmethod
     def shared(cls, cfg: CampaignFile, co: Coordination) -> Limits:
         """The campaign's rates shared by all its processes through the database (its
-        rows are set by `Sharing._shared_setup`); live calls: the database's cap, and this
+        rates are set by `shared.ClaimSource.open`); live calls: the database's cap, and this
         process's own slots, as many as the cap at most."""
         mine = cls.for_campaign(cfg)
         mine.requests = co.requests_limiter

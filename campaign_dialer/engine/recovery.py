@@ -9,20 +9,23 @@ person (`campaign-dialer release`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Set
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 
 from campaign_dialer import vocab
-from campaign_dialer.client import AuthError, Call, ValidationFailed, VantaxError
+from campaign_dialer.client import AuthError, Call, ValidationFailed, VantaxClient, VantaxError
 from campaign_dialer.compliance import Verdict
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.store import PLACED, Attempt, iso, parse_iso
 
-from .calls import Dialing
+from .base import RunContext
+from .calls import Dialer, request_body
+from .follow import Follower
 from .pacing import backoff
-from .rows import RecoveredRow, Row
+from .rows import Row, row_for_attempt
 
 # Crash recovery looks a call up from this long before the intent, on the platform's clock:
 # the Date header it sent has whole seconds, the dialer may have died mid-request.
@@ -52,16 +55,29 @@ def may_be_this_call(c: Call, body: dict[str, Any], after: datetime | None) -> b
     return not (after is not None and created is not None and created < after)
 
 
-def row_for_attempt(a: Attempt) -> RecoveredRow:
-    """A row for an open attempt whose row the plan no longer has."""
-    return RecoveredRow(
-        row=a.row, order=a.row, person=a.person, phone_e164=a.body.get("phone_number"),
-        contact_id=a.body.get("contact_id"),
-    )
+class Recovery:
+    """Resolves the attempts a previous run (or a dead process) left open: follows a placed
+    call, looks an intent up, replays its key only when no call exists; dials through the
+    `Dialer`'s POST and follows through the `Follower`. `flagged`: people the contacts file
+    itself marks Do-Not-Call (an open intent of theirs is never re-sent)."""
 
+    def __init__(
+        self, ctx: RunContext, client: VantaxClient, dialer: Dialer, follower: Follower, *,
+        rows_by_person: Mapping[str, Row], flagged: Set[str],
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.dialer = dialer
+        self.follower = follower
+        self.rows_by_person = rows_by_person
+        self.flagged = flagged
+        self.cfg = ctx.cfg
+        self.journal = ctx.journal
+        self.stats = ctx.stats
+        self.state = ctx.state
+        self.log = ctx.log
 
-class Recovery(Dialing):
-    async def _resume(self, a: Attempt) -> None:
+    async def resume(self, a: Attempt) -> None:
         """Resolve what a previous run left open, without ever placing a second call.
 
         The platform is asked first: its idempotency memory may be shorter than promised, so
@@ -70,12 +86,13 @@ class Recovery(Dialing):
         """
         row: Row = self.rows_by_person.get(a.person) or row_for_attempt(a)
         bound = self.log.bind(row=a.row, attempt=a.attempt, resumed=True)
-        async with self.limits.live_slots:
+        ctx, state = self.ctx, self.state
+        async with ctx.limits.live_slots:
             if a.state == PLACED and a.call_id:
                 # Poll at least once even if the last status seen was final: the crash may
                 # have come before the outcome was recorded.
                 call = Call(id=a.call_id, status="resuming", created_at=a.placed_at)
-                await self._follow(a, call, row, bound)
+                await self.follower.follow(a, call, row, bound)
                 return
             # INTENT: the POST may or may not have reached the platform.
             found = await self._lookup(a, row)
@@ -97,26 +114,27 @@ class Recovery(Dialing):
                 # outcome such as an opt-out must not be lost because the list left it out).
                 a = dataclasses.replace(a, status=found.status)
                 resumed = Call(id=found.id, status="resuming", created_at=found.created_at)
-                await self._follow(a, resumed, row, bound)
+                await self.follower.follow(a, resumed, row, bound)
                 return
-            now = self.clock.now()
-            verdict, problem = await self.gate.check(row, now)
+            now = ctx.clock.now()
+            verdict, problem = await ctx.gate.check(row, now)
             if problem is not None:
-                self._abort_run(ExitCode.DATAERR, problem)
-            if a.person in self._flagged:  # the CRM now says do not call: never re-send
+                state.abort(ExitCode.DATAERR, problem)
+            if a.person in self.flagged:  # the CRM now says do not call: never re-send
                 verdict = Verdict(vocab.SUPPRESSED, "dnc_flag", "", None, {})
-            if verdict.disposition == vocab.ELIGIBLE and a.body == self._request_body(row):
+            if verdict.disposition == vocab.ELIGIBLE and a.body == request_body(
+                    self.cfg, ctx.campaign.name, row):
                 if await self.journal.control() != "active":
                     bound.info("replay_waits_for_resume")  # a paused campaign places nothing
                     return
                 # No call exists: the same key and body can ring this person at most once.
                 # The replay may place the call, so it takes a call slot like a first dial
                 # (shared by every process of a campaign on PostgreSQL).
-                await self.limits.calls.acquire()
+                await ctx.limits.calls.acquire()
                 bound.info("replaying_open_intent")
-                replayed = await self._post(a, row, bound)
+                replayed = await self.dialer.post(a, row, bound)
                 if replayed is not None:
-                    await self._follow(a, replayed, row, bound)
+                    await self.follower.follow(a, replayed, row, bound)
                 return
             age = self._intent_age(a, now)
             settle = timedelta(seconds=max(60.0, 3 * self.cfg.api.request_timeout_s))
@@ -133,9 +151,9 @@ class Recovery(Dialing):
                 )
                 bound.info("reconciled_not_placed")
                 if verdict.disposition == vocab.ELIGIBLE:
-                    self.schedule.push(row, None)  # the campaign changed: dial it afresh
-                elif a.person not in self._flagged:
-                    await self._defer(row, verdict, bound)
+                    state.schedule.push(row, None)  # the campaign changed: dial it afresh
+                elif a.person not in self.flagged:
+                    await self.dialer.defer(row, verdict, bound)
             else:
                 self.stats.unresolved += 1  # may still be in flight: the next run decides
 
@@ -153,7 +171,7 @@ class Recovery(Dialing):
         await self.journal.record_unresolved(a.id, error=why)
         self.stats.held_unresolved += 1
         bound.warning("intent_unresolved", reason=why)
-        await self._set_fate_from_attempt(row, a.id)
+        await self.dialer.set_fate_from_attempt(row, a.id)
 
     async def _lookup(self, a: Attempt, row: Row, *, bounded: bool = True) -> Call | None:
         """The call this intent placed, if any: bounded by the platform's clock, not ours.
@@ -181,7 +199,7 @@ class Recovery(Dialing):
                 # GETs count against the rate limit too: a 429 or a proxy's 502 is asked
                 # again (a few times, as Retry-After says) before the intent is left open.
                 tries += 1
-                if not e.retryable or tries >= self.cfg.api.max_attempts or self.stopping:
+                if not e.retryable or tries >= self.cfg.api.max_attempts or self.state.stopping:
                     return await self._lookup_failed(a, row, e, filters, bounded)
                 await anyio.sleep(e.retry_after if e.retry_after is not None
                                   else backoff(tries))
@@ -201,7 +219,7 @@ class Recovery(Dialing):
         """What a lookup that got no answer leaves: unknown (this run), for a person, or a
         second look without the time bound the platform refused."""
         if isinstance(e, AuthError):
-            self._abort_run(ExitCode.NOPERM, f"the API refused the key ({e.status})")
+            self.state.abort(ExitCode.NOPERM, f"the API refused the key ({e.status})")
             return _UNKNOWN
         if isinstance(e, ValidationFailed) and "created_after" in filters and bounded:
             # A platform that will not take our time bound: look without it (any unknown

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from campaign_dialer.store import Attempt
 from campaign_dialer.vocab import CONTACT_REASONS, ELIGIBLE
 
 
@@ -65,3 +66,11 @@ class RecoveredRow:
     @property
     def contact_suppressed(self) -> bool:
         return self.reason in CONTACT_REASONS
+
+
+def row_for_attempt(a: Attempt) -> RecoveredRow:
+    """A row for an open attempt whose row the plan no longer has."""
+    return RecoveredRow(
+        row=a.row, order=a.row, person=a.person, phone_e164=a.body.get("phone_number"),
+        contact_id=a.body.get("contact_id"),
+    )

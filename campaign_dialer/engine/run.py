@@ -1,10 +1,11 @@
 """The run: a task group of a producer and a pool of workers, and what watches over them.
 
-A producer feeds due rows into an unbuffered memory stream; a pool of workers, one per
-live-call slot, dials and follows them; open attempts from a previous run are resolved
-beside them. Around that: signals (first one: stop placing, let live calls finish for the
-grace period; second: stop now), the pause/cancel control, the deadline, the outage
-watchdog, progress and the HTTP log, the webhook listener.
+A producer feeds due rows (from the schedule, refilled by the row source) into an
+unbuffered memory stream; a pool of workers, one per live-call slot, dials them (the
+`Dialer`, which hands placed calls to the `Follower`); open attempts from a previous run
+are resolved beside them (the `Recovery`). Around that: signals (first one: stop placing,
+let live calls finish for the grace period; second: stop now), the pause/cancel control,
+the deadline, the outage watchdog, progress and the HTTP log, the webhook listener.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import gc
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -22,30 +25,42 @@ import anyio.abc
 import anyio.to_thread
 
 from campaign_dialer import log, vocab
-from campaign_dialer.client import AuthError, VantaxError
-from campaign_dialer.config import ConfigError
+from campaign_dialer.client import AuthError, VantaxClient, VantaxError
+from campaign_dialer.clock import Clock
+from campaign_dialer.compliance import Gate
+from campaign_dialer.compliance.callerid import CallerIdRules, builtin_caller_id_rules
+from campaign_dialer.config import Campaign, CampaignFile, ConfigError
 from campaign_dialer.errors import DialerError, InputError
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.forecast import expected_call_seconds
+from campaign_dialer.monitor import BudgetKeeper, Metrics
 from campaign_dialer.store import (
     UNRESOLVED,
+    Attempt,
     Fate,
+    HistoryStore,
     JournalStore,
     JournalWriteError,
     iso,
 )
+from campaign_dialer.store.ledger_file import DncLedger
 from campaign_dialer.webhook import JournalSink, Receiver, Served, bind
 
 from .adaptive import AdaptiveSchedule, schedule_for
-from .base import Stop
-from .breaker import Breaker
-from .callerid import EXHAUSTED, HEALTH_EVERY_S
+from .base import ClientFactory, Opening, RowSource, RunContext, RunOptions, RunState, Stop
+from .callerid import EXHAUSTED, HEALTH_EVERY_S, CallerIds
+from .calls import Dialer
 from .fates import row_fate
+from .follow import Follower
+from .gatekeeper import GateKeeper
+from .io import AsyncJournal, Lane
 from .monitoring import RunMonitor
 from .pacing import Limits
+from .recovery import Recovery
+from .redial import RedialPolicy
 from .rows import Row
-from .schedule import seed
-from .shared import Sharing
-from .telemetry import Stats
+from .sources import LocalSchedule
+from .telemetry import Stats, Telemetry
 
 # How often the producer reads the pause/cancel flag while it hands out rows (seconds); a
 # pause set by another process is still noticed within a second, and every dial asks again.
@@ -79,11 +94,102 @@ def _sync_key(r: dict[str, Any]) -> tuple[Any, ...]:
             r.get("placed_at"), r.get("ended_at"))
 
 
-class Engine(Sharing):
-    """Place the calls the gate allows, follow each to its end, survive the world."""
+class Engine:
+    """Place the calls the gate allows, follow each to its end, survive the world.
 
-    _sink_journal: JournalStore
-    monitor: RunMonitor | None
+    The engine owns its parts, made for each run once the client is open: a `Follower`, a
+    `Dialer` and a `Recovery`, each given the run's `RunContext`. Where its rows come from is
+    the `RowSource` it is given (`sources`), and its rate limits come from the `limits`
+    factory it is given (made in the loop): both chosen by the caller, which knows the store
+    behind them; the engine never asks which backend it runs on.
+    """
+
+    def __init__(
+        self,
+        *,
+        campaign: Campaign,
+        rows: Sequence[Row],
+        gate: Gate,
+        dnc_ledger: DncLedger,
+        history: HistoryStore,
+        journal: JournalStore,
+        client_factory: ClientFactory,
+        clock: Clock,
+        source: RowSource | None = None,
+        limits: Callable[[CampaignFile], Limits] = Limits.for_campaign,
+        options: RunOptions | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+        reload_gate: bool = True,
+        caller_id_rules: CallerIdRules | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.cfg = campaign.model
+        self.rows: list[Row] = list(rows)  # the same row object throughout (identity counts)
+        self.lane = Lane()
+        self.journal = AsyncJournal(journal, self.lane)
+        # The same journal through a connection of its own (the webhook sink's, the monitor's).
+        self.own_journal: Callable[[], JournalStore] = journal.twin
+        self.source: RowSource = source if source is not None else LocalSchedule()
+        self.make_limits = limits
+        self.history = history  # used in the lane only (with the journal's calls)
+        self.log = log.get("engine", campaign=campaign.name)
+        # DNC lists, consent, RND answers and the DNC ledger are caught up (in the lane, once a
+        # second) by the gate's own reload (see gatekeeper).
+        self.gate = GateKeeper(gate, dnc_ledger, lane=self.lane, reload=reload_gate,
+                               logger=self.log)
+        self.policy = RedialPolicy(self.cfg, lambda: self.gate.rules)
+        # A `[caller_id]` pool: the governor of owned numbers (None: one number for all).
+        self.caller_ids: CallerIds | None = None
+        if self.cfg.caller_id is not None:
+            self.caller_ids = CallerIds(
+                self.cfg.caller_id, caller_id_rules or builtin_caller_id_rules(), history,
+                self.log,
+            )
+        self.client_factory = client_factory
+        self.clock = clock
+        self.opts = options or RunOptions()
+        self.on_progress = on_progress
+        self.stats = Stats(rows=len(self.rows))
+        self.telemetry = Telemetry(self.stats)
+        # Prometheus metrics, always counted (served only with `RunOptions.monitor`).
+        self.metrics = Metrics(campaign.name)
+        self.telemetry.metrics = self.metrics
+        self.metrics.live_from(lambda: self.stats.live)
+        # How long a call is expected to last: the history's median, else the file's figure
+        # (the budget counts live calls at it; the page shows it). Read before the loop runs.
+        self.expected_call_s = (
+            expected_call_seconds(campaign, history)[0] if self.cfg.budget is not None
+            else float(self.cfg.report.expected_call_seconds))
+        # `[budget]`: asked by the gate at the moment of dialing, in the lane.
+        if self.cfg.budget is not None and self.cfg.budget.any:
+            self.gate.budget = BudgetKeeper(
+                budget=self.cfg.budget, report=self.cfg.report,
+                attempts=lambda: self.journal.sync.attempts(),
+                expected_call_s=self.expected_call_s, now=clock.now, monotonic=time.monotonic,
+            )
+        self.rows_by_person: dict[str, Row] = {}
+        for r in self.rows:
+            if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
+                self.rows_by_person[r.person] = r
+        # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
+        self.flagged = {r.person for r in self.rows if r.reason == "dnc_flag" and r.person}
+        self.run_id: int | None = None
+        self.served: Served | None = None
+        self.webhooks: Receiver | None = None
+        self.monitor: RunMonitor | None = None
+        self._sink_journal: JournalStore | None = None
+        self._deadline: datetime | None = self.opts.until
+        if self.opts.max_duration_s is not None:
+            d = clock.now() + timedelta(seconds=self.opts.max_duration_s)
+            self._deadline = min(d, self._deadline) if self._deadline else d
+        self._paused_since: float | None = None
+        self._pause_expired = False
+        # Made in the loop, by `run`.
+        self.state: RunState
+        self.ctx: RunContext
+        self.dialer: Dialer
+        self.recovery: Recovery
+        self.work: anyio.abc.TaskGroup
 
     # -- webhooks -----------------------------------------------------------------------
     def _open_webhooks(self) -> Served | None:
@@ -102,7 +208,7 @@ class Engine(Sharing):
                 f"cannot listen on {hook.host}:{hook.port}: {e.strerror or e}",
             ) from None
         # A connection of its own, written from a worker thread: see webhook.JournalSink.
-        self._sink_journal = self._own_journal()
+        self._sink_journal = self.own_journal()
         receiver = Receiver(
             secrets=secrets, sink=JournalSink(self._sink_journal), path=hook.path,
             campaign=self.campaign.name,
@@ -114,27 +220,35 @@ class Engine(Sharing):
         )
         return served
 
-    def _own_journal(self) -> JournalStore:
-        """The same journal through a connection of its own (the webhook sink's)."""
-        return self.journal.sync.twin()
-
     # -- run ----------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
         # The plan's objects live as long as the run: a full collection would walk them all,
         # on the loop, tens of milliseconds at a time. Frozen, collections skip them.
         gc.freeze()
-        self.limits = (
-            Limits.for_campaign(self.cfg) if self.co is None
-            else Limits.shared(self.cfg, self.co)
+        limits = self.make_limits(self.cfg)
+        self.state = RunState(
+            opts=self.opts, clock=self.clock, stats=self.stats, log=self.log,
+            # input order, or adaptive ([schedule])
+            schedule=schedule_for(self.cfg.schedule, self.campaign.name, self.gate,
+                                  self._deadline),
+            deadline=self._deadline,
         )
-        self.breaker = Breaker(self.cfg.api.breaker_threshold)
+        self.ctx = RunContext(
+            campaign=self.campaign, journal=self.journal, lane=self.lane, history=self.history,
+            gate=self.gate, policy=self.policy, clock=self.clock, limits=limits,
+            stats=self.stats, metrics=self.metrics, log=self.log, state=self.state,
+            source=self.source, caller_ids=self.caller_ids,
+        )
         self.served = await anyio.to_thread.run_sync(self._open_webhooks)
         self.webhooks = self.served.receiver if self.served else None
         self.monitor = None
         try:
             if self.opts.monitor is not None:
-                self.monitor = RunMonitor(self, self.opts.monitor, self._own_journal)
-                self.served = await anyio.to_thread.run_sync(self.monitor.open) or self.served
+                self.monitor = RunMonitor(
+                    self.campaign, self.opts.monitor, self.own_journal, metrics=self.metrics,
+                    clock=self.clock, log=self.log, expected_call_s=self.expected_call_s)
+                self.served = await anyio.to_thread.run_sync(
+                    self.monitor.open, self.served) or self.served
             if self.webhooks is not None:
                 self.metrics.webhooks_from(lambda: self.webhooks.counts if self.webhooks else {})
             return await self._run()
@@ -143,84 +257,81 @@ class Engine(Sharing):
             self.metrics.up(False)
             if self.served is not None:
                 self.served.sock.close()
+            if self._sink_journal is not None:
                 self._sink_journal.close()
             if self.monitor is not None:
                 self.monitor.close()
 
-    async def _start(self) -> None:
-        """Begin the run in the journal, agree with the history, seed the schedule (one hop)."""
-        journal = self.journal.sync
+    async def _start(self) -> list[Attempt]:
+        """Begin the run in the journal, agree with the history, open the row source and
+        seed the schedule (one hop). Returns the open attempts to resume first."""
+        journal, schedule, source = self.journal.sync, self.state.schedule, self.source
 
-        def begin() -> tuple[int, list[tuple[Row, Any]]]:
+        def begin() -> tuple[int, Opening]:
             run_id = journal.begin_run()  # PostgreSQL: registers this process
             journal.set_meta("clock_source", self.clock.source)
             journal.set_meta("pause_wait_s", f"{self.opts.pause_wait_s:g}")
             self._sync_with_history()
-            if isinstance(self.schedule, AdaptiveSchedule):
-                self.schedule.learn(self.history, self.campaign)
-            if self.co is not None:
-                # Shared: rows come by claim, a dead process's open intents with them.
-                self.stats.to_dial = self._shared_setup()
-                return run_id, []
-            by_person = journal.attempts_by_person()
-            self._open_attempts = [a for lst in by_person.values() for a in lst if a.is_open]
-            due = seed(self.rows, self.rows_by_person, by_person, journal.control(),
-                 self.policy, self.clock.now())
-            return run_id, due
+            if isinstance(schedule, AdaptiveSchedule):
+                schedule.learn(self.history, self.campaign)
+            return run_id, source.open(self.ctx, self.rows, self.rows_by_person)
 
-        self.run_id, due = await self.lane.run(begin)
+        self.run_id, opening = await self.lane.run(begin)
         self.telemetry.run_id = self.run_id
-        for row, not_before in due:
-            self.schedule.push(row, not_before)
-        if self.co is None:
-            self.stats.to_dial = len(self.schedule)
+        for row, not_before in opening.due:
+            schedule.push(row, not_before)
+        self.stats.to_dial = len(schedule) if opening.to_dial is None else opening.to_dial
+        return opening.open_attempts
 
     async def _run(self) -> RunOutcome:
+        state = self.state
         if self.clock.is_fake:
             # The env hook is for tests; a demo's simulated clock is said on screen instead.
             level = self.log.warning if self.clock.env_hook else self.log.info
             level("simulated_clock_in_use", now=iso(self.clock.now()))
-        self.schedule = schedule_for(  # input order, or adaptive ([schedule])
-            self.cfg.schedule, self.campaign.name, self.gate, self._deadline)
-        await self._start()
+        open_attempts = await self._start()
         await self.finalize_fates()  # so `status` is right from the first second of a run
         self.log.info(
-            "run_started", run_id=self.run_id, rows=self.stats.rows, to_dial=len(self.schedule),
-            open_attempts=len(self._open_attempts),
+            "run_started", run_id=self.run_id, rows=self.stats.rows,
+            to_dial=len(state.schedule), open_attempts=len(open_attempts),
         )
         exit_code = ExitCode.OK
         message = ""
         try:
             # Made in a worker thread: an HTTP client loads its TLS certificates (tens of ms).
             made = await anyio.to_thread.run_sync(functools.partial(
-                self.client_factory, pacer=self.limits.pace_request,
+                self.client_factory, pacer=self.ctx.limits.pace_request,
                 observer=self.telemetry.observe,
             ))
             async with made as client:
-                self.client = client
-                if self.schedule or self._open_attempts or self.co is not None:
-                    await self._probe()
+                follower = Follower(self.ctx, client, self.webhooks)
+                self.dialer = Dialer(self.ctx, client, follower, run_id=self.run_id,
+                                     on_live_wait=self._take_over_at_cap)
+                self.recovery = Recovery(self.ctx, client, self.dialer, follower,
+                                         rows_by_person=self.rows_by_person,
+                                         flagged=self.flagged)
+                if state.schedule or open_attempts or self.source.open_ended:
+                    await self._probe(client)
                 async with anyio.create_task_group() as tg:
-                    self.tg = tg
+                    state.tg = tg
                     if self.opts.install_signal_handlers:
                         tg.start_soon(self._watch_signals)
                     tg.start_soon(self._ticker)
                     if self.caller_ids is not None:
                         tg.start_soon(self._watch_caller_ids)
-                    if isinstance(self.schedule, AdaptiveSchedule):
-                        tg.start_soon(self._watch_answers, self.schedule)
+                    if isinstance(state.schedule, AdaptiveSchedule):
+                        tg.start_soon(self._watch_answers, state.schedule)
                     if self.served is not None:
                         tg.start_soon(self.served.serve)
                     listener = self.monitor.listener if self.monitor else None
                     if listener is not None:
                         tg.start_soon(listener.serve)
                     self.metrics.up(True)
-                    if self.co is not None:  # renews this process's leases; reads control
-                        tg.start_soon(self.co.keep_alive, self._on_control)
+                    tg.start_soon(self.source.run_beside, self._on_control)
                     async with anyio.create_task_group() as work:
                         self.work = work
-                        for a in self._open_attempts:
-                            work.start_soon(self._resume, a)
+                        for a in open_attempts:
+                            work.start_soon(self.recovery.resume, a)
                         send, recv = anyio.create_memory_object_stream[Row](0)
                         work.start_soon(self._producer, send)
                         async with recv:
@@ -238,29 +349,29 @@ class Engine(Sharing):
             known = _first(e, DialerError)
             if bad_input is not None:  # a consent/DNC file became unreadable mid-run
                 self.log.error("compliance_input_unreadable", error=str(bad_input))
-                self._stop = Stop(ExitCode.DATAERR, str(bad_input))
+                state.stop = Stop(ExitCode.DATAERR, str(bad_input))
             elif isinstance(known, DialerError):  # e.g. the journal's disk is full
                 self.log.error("run_stopped", error=str(known))
-                self._stop = Stop(known.exit_code, str(known))
+                state.stop = Stop(known.exit_code, str(known))
                 if isinstance(known, JournalWriteError):
                     raise known from None  # nothing more can be recorded; say so and leave
             else:
                 self.log.exception("run_failed", error=repr(e))
-                self._stop = Stop(ExitCode.FAILURE, f"unexpected error: {e!r}")
+                state.stop = Stop(ExitCode.FAILURE, f"unexpected error: {e!r}")
         finally:
             with anyio.CancelScope(shield=True):
                 await self.telemetry.flush(self.journal)
-                if self.caller_ids is not None and self._stop is None:
+                if self.caller_ids is not None and state.stop is None:
                     # what this run's last calls said of their numbers, before it leaves
                     await self.lane.run(self.caller_ids.check_health, self.clock.now())
-        if self._stop is not None:
-            exit_code, message = self._stop.code, self._stop.message
+        if state.stop is not None:
+            exit_code, message = state.stop.code, state.stop.message
             self.log.error("run_aborted", reason=message, exit_code=int(exit_code))
         summary = await self.finalize_fates()
-        if self._stop is None:
-            if self.stop_signal is not None:
+        if state.stop is None:
+            if state.stop_signal is not None:
                 exit_code = (
-                    ExitCode.SIGINT if self.stop_signal == signal.SIGINT else ExitCode.SIGTERM
+                    ExitCode.SIGINT if state.stop_signal == signal.SIGINT else ExitCode.SIGTERM
                 )
                 message = "interrupted"
             elif self.stats.unresolved:
@@ -282,6 +393,8 @@ class Engine(Sharing):
                         f"; {held} call(s) could not be confirmed and wait for a person: see "
                         "`campaign-dialer status`, then `campaign-dialer release`"
                     )
+        with anyio.CancelScope(shield=True):
+            await self.source.close()
         await self.journal.end_run(
             self.run_id or 0, int(exit_code),
             {**self.stats.as_dict(), **summary, "clock_source": self.clock.source},
@@ -301,7 +414,7 @@ class Engine(Sharing):
                 self.on_progress(self.stats)
             failing = self.telemetry.failing_since
             if failing is not None and time.monotonic() - failing >= self.cfg.api.outage_s:
-                self._stop_soon(
+                self.state.stop_soon(
                     ExitCode.UNAVAILABLE,
                     f"the API at {self.cfg.api.base_url} has not answered for "
                     f"{self.cfg.api.outage_s:g}s (refused, timeouts or 5xx); no new call is "
@@ -314,30 +427,31 @@ class Engine(Sharing):
     def _on_control(self, control: str) -> None:
         """The campaign's control state, as the heartbeat read it (every process's)."""
         self.log.info("control_state", control=control)
-        self.schedule.poke()
+        self.state.schedule.poke()
 
     async def _watch_signals(self) -> None:
+        state = self.state
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
-                if self.stop_signal is None:
-                    self.stop_signal = signum
-                    self.stopping = True
-                    self.schedule.poke()
+                if state.stop_signal is None:
+                    state.stop_signal = signum
+                    state.stopping = True
+                    state.schedule.poke()
                     self.log.warning(
                         "stopping", signal=signal.Signals(signum).name, grace_s=self.opts.grace_s,
                         live=self.stats.live,
                     )
-                    self.tg.start_soon(self._grace_timer)
+                    state.tg.start_soon(state.grace_timer)
                 else:
                     self.log.warning("stopping_now", signal=signal.Signals(signum).name)
-                    self.tg.cancel_scope.cancel()
+                    state.tg.cancel_scope.cancel()
                     return
 
-    async def _probe(self) -> None:
+    async def _probe(self, client: VantaxClient) -> None:
         """Learn the platform's clock before the first intent (crash recovery needs it)."""
         try:
             with anyio.fail_after(self.cfg.api.request_timeout_s + 1):
-                at = await self.client.probe()
+                at = await client.probe()
         except AuthError:
             return  # the first POST says so and stops the run with 77
         except (VantaxError, TimeoutError) as e:
@@ -348,16 +462,13 @@ class Engine(Sharing):
             self.log.info("platform_clock", platform_now=iso(at), dialer_ahead_s=round(skew, 1))
 
     # -- the producer and the workers -----------------------------------------------------
-    _paused_since: float | None = None
-    _pause_expired = False
-
     def _still_waiting_for_resume(self) -> bool:
         """Paused: keep waiting (True) until --pause-wait is used up (False)."""
         now = time.monotonic()
         if self._paused_since is None:
             self._paused_since = now
             self.log.warning("paused", pause_wait_s=self.opts.pause_wait_s, live=self.stats.live,
-                             waiting_rows=len(self.schedule))
+                             waiting_rows=len(self.state.schedule))
         if now - self._paused_since >= self.opts.pause_wait_s:
             self._pause_expired = True
             self.log.warning("pause_wait_over", pause_wait_s=self.opts.pause_wait_s)
@@ -365,10 +476,12 @@ class Engine(Sharing):
         return True
 
     async def _producer(self, send: anyio.abc.ObjectSendStream[Row]) -> None:
+        state, source = self.state, self.source
+        schedule = state.schedule
         control, asked = "", -CONTROL_EVERY_S
         async with send:
-            while not self.stopping and self._stop is None:
-                if self._past_deadline():
+            while not state.stopping and state.stop is None:
+                if state.past_deadline():
                     return
                 if time.monotonic() - asked >= CONTROL_EVERY_S:
                     # Every dial asks again, in the same lane call as the gate: this one only
@@ -379,7 +492,7 @@ class Engine(Sharing):
                 if control == "paused":
                     # Live calls go on being followed; rows stay on the schedule for a
                     # `resume` in this run (or the next run).
-                    if not self.schedule and self.schedule.in_flight == 0 and self.co is None:
+                    if not schedule and schedule.in_flight == 0 and not source.open_ended:
                         return
                     if not self._still_waiting_for_resume():
                         return
@@ -387,25 +500,25 @@ class Engine(Sharing):
                     continue
                 if self._paused_since is not None:
                     self._paused_since = None
-                    self.log.info("resumed", waiting_rows=len(self.schedule))
+                    self.log.info("resumed", waiting_rows=len(schedule))
                 if self.caller_ids is not None and self.caller_ids.is_closed(self.clock.now()):
                     if not await self._wait_for_caller_ids():
                         return
                     continue
                 now = self.clock.now()
-                row = self.schedule.pop_due(now)
+                row = schedule.pop_due(now)
                 if row is not None:
-                    self.schedule.in_flight += 1
+                    schedule.in_flight += 1
                     await send.send(row)
                     continue
-                if self.co is not None and await self._claim_more():
+                if await self._refill():
                     continue
-                nxt = self.schedule.next_due()
-                if self.schedule.in_flight == 0 and (nxt is None or not self.opts.wait):
-                    if self.co is None or not await self._others_pending():
+                nxt = schedule.next_due()
+                if schedule.in_flight == 0 and (nxt is None or not self.opts.wait):
+                    if not source.open_ended or not await source.others_pending():
                         return
                     continue
-                changed = self.schedule.changed
+                changed = schedule.changed
                 timeout = None if nxt is None else max(self.clock.seconds_until(nxt), 0.0)
                 if self._deadline is not None:
                     left = max(self.clock.seconds_until(self._deadline), 0.0)
@@ -416,6 +529,37 @@ class Engine(Sharing):
                 with anyio.move_on_after(timeout):
                     await changed.wait()
 
+    async def _refill(self, *, force: bool = False) -> bool:
+        """More rows from the source for the free workers (none is due here); True if any.
+        `force`: one row even when every worker is busy."""
+        schedule = self.state.schedule
+        room = self.cfg.api.max_live_calls - schedule.in_flight - len(schedule)
+        if force:
+            room = max(room, 1)
+        if room <= 0:
+            return False
+        got = await self.source.refill(room)
+        for row, atts in got.resumes:
+            schedule.in_flight += 1
+            self.work.start_soon(self._resume_taken, row, atts)
+        for row, not_before in got.due:
+            schedule.push(row, not_before)
+        return bool(got)
+
+    async def _take_over_at_cap(self) -> None:
+        """While workers wait at a shared campaign's live-call cap: one row, which may be a
+        dead process's open call to take over (see `shared.ClaimSource.until_live_room`)."""
+        await self._refill(force=True)
+
+    async def _resume_taken(self, row: Row, attempts: Sequence[Attempt]) -> None:
+        try:
+            for a in attempts:
+                await self.recovery.resume(a)
+            await self.source.settle(row)
+        finally:
+            self.state.schedule.in_flight -= 1
+            self.state.schedule.poke()
+
     async def _wait_for_caller_ids(self) -> bool:
         """Every number of the pool is capped or resting: wait for one (`--wait`), or leave
         the rows due by then pending `caller_ids_exhausted` with the moment one frees."""
@@ -424,12 +568,8 @@ class Engine(Sharing):
         until = cid.closed_until
         if not self.opts.wait:
             detail = cid.exhausted_detail()
-            # A shared campaign's rows wait in the database, not on this process's schedule:
-            # every row the plan found callable that no attempt settles waits as well.
-            due = self.schedule.due_by(until) if self.co is None else [
-                r for r in self.rows if r.disposition == vocab.ELIGIBLE]
-            for row in due:
-                self.dial_time_fates[row.row] = Fate(
+            for row in self.source.waiting_by(until):
+                self.state.dial_time_fates[row.row] = Fate(
                     row.row, row.person, vocab.PENDING, EXHAUSTED, detail, iso(until),
                     row.evidence,
                 )
@@ -439,7 +579,7 @@ class Engine(Sharing):
         if self._deadline is not None:
             timeout = min(timeout, max(self.clock.seconds_until(self._deadline), 0.0))
         with anyio.move_on_after(min(timeout, 1.0)):
-            await self.schedule.changed.wait()
+            await self.state.schedule.changed.wait()
         return True
 
     async def _watch_caller_ids(self) -> None:
@@ -460,14 +600,15 @@ class Engine(Sharing):
                           picks=dict(schedule.picks))
 
     async def _worker(self, recv: anyio.abc.ObjectReceiveStream[Row]) -> None:
+        dial, settle, schedule = self.dialer.dial, self.source.settle, self.state.schedule
         async with recv:
             async for row in recv:
                 try:
-                    await self._dial(row)
-                    await self._settle(row)
+                    await dial(row)
+                    await settle(row)
                 finally:
-                    self.schedule.in_flight -= 1
-                    self.schedule.poke()
+                    schedule.in_flight -= 1
+                    schedule.poke()
 
     # -- the journal, the history and the fates -------------------------------------------
     def _sync_with_history(self) -> None:
@@ -490,13 +631,31 @@ class Engine(Sharing):
         if restored:
             self.log.warning("journal_restored_from_history", attempts=restored,
                              history=history.path)
-        # Every later change of an attempt reaches the history in the same (lane) call.
-        journal.on_change = lambda record: history.sync(self.campaign.name, [record])
+        # Every later change of an attempt reaches the history in the same (lane) call; the
+        # changes of a batch of held writes (placed calls, final records) in one history
+        # write at the end of the batch, before any later lane call.
+        name, lane = self.campaign.name, self.lane
+        pending: list[dict[str, Any]] = []
+
+        def on_change(record: dict[str, Any]) -> None:
+            if lane.holding:
+                pending.append(record)
+            else:
+                history.sync(name, [record])
+
+        def sync_pending() -> None:
+            if pending:
+                batch = list(pending)
+                pending.clear()
+                history.sync(name, batch)
+
+        lane.after_held.append(sync_pending)
+        journal.on_change = on_change
 
     async def finalize_fates(self) -> dict[str, int]:
         """Recompute every row's fate from the rows and the journal (in the lane); counts."""
         journal = self.journal.sync
-        dial_time = dict(self.dial_time_fates)
+        dial_time = dict(self.state.dial_time_fates)
 
         def work() -> dict[str, int]:
             now = self.clock.now()
@@ -504,7 +663,7 @@ class Engine(Sharing):
             control = journal.control()
             stored = journal.fates()
             fates: list[Fate] = []
-            held = self.budget_hold
+            held = self.state.budget_hold
             for r in self.rows:
                 attempts = by_person.get(r.person or "", []) if not r.contact_suppressed else []
                 fate = row_fate(r, attempts, self.rows_by_person, self.policy, now, control,

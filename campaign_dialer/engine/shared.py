@@ -1,14 +1,16 @@
-"""Several processes on one campaign (the PostgreSQL store): claims, leases, shared limits.
+"""Several processes on one campaign (the team database): rows by claim, under leases.
 
-With a coordinator (`store.Coordination`, given by `store.open_stores`), a run dials
-only the rows it claimed (`SELECT ... FOR UPDATE SKIP LOCKED` under a lease its heartbeat
-renews) instead of walking every row of the plan:
+`ClaimSource` is the `RowSource` of a campaign whose store is shared (PostgreSQL: chosen by
+`commands.assemble`, which hands it the store's `Coordination`). A run
+dials only the rows it claimed (`SELECT ... FOR UPDATE SKIP LOCKED` under a lease its
+heartbeat renews) instead of walking every row of the plan:
 
 - at the start every process offers the same rows (`load_rows` is idempotent) and sets the
-  campaign's global limits: `calls_per_second` and `requests_per_second` become one rate
-  row each (`SharedRateLimiter`), `max_live_calls` the database's live-call cap;
+  campaign's global limits (`configure_limits`: the calls and requests rates the store's
+  limiters in `Limits.shared` share), and `max_live_calls` becomes the database's live-call
+  cap;
 - the producer claims rows when it has none due; a claimed row that a dead process left
-  with an open intent is resolved exactly as crash recovery does (`Recovery._resume`:
+  with an open intent is resolved exactly as crash recovery does (`Recovery.resume`:
   follow the placed call, look it up, replay the same key; never a fresh call);
 - a row is settled after its work: finished (no further call due), kept (due again soon,
   its lease renewed), or released with a `not_before` for whoever is free then;
@@ -18,19 +20,20 @@ renews) instead of walking every row of the plan:
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
+import anyio.to_thread
 
 from campaign_dialer import vocab
-from campaign_dialer.store import Attempt
 
-from .recovery import Recovery, row_for_attempt
-from .rows import Row
+from .base import Opening, Refill, RunContext
+from .pacing import REQUEST_HEADROOM
+from .rows import Row, row_for_attempt
 from .schedule import seed
 
 if TYPE_CHECKING:
@@ -41,59 +44,74 @@ if TYPE_CHECKING:
 HOLD_S = 2.0
 # While every worker waits at the live-call cap, one claim this often (a takeover's chance).
 TAKEOVER_EVERY_S = 1.0
+# A shared campaign at its global live-call cap: a worker asks again after about this long.
+LIVE_RETRY_S = 0.05
 
 
-class Sharing(Recovery):
-    """The claim side of the run; every method is a no-op path without a coordinator."""
+class ClaimSource:
+    """Rows claimed from the team database, shared with the campaign's other processes."""
 
-    co: Coordination | None
-    work: anyio.abc.TaskGroup
-    _by_row: dict[int, Row]  # the rows offered to the store, by row number
+    open_ended = True
+
+    def __init__(self, coordinator: Coordination) -> None:
+        self.coordinator = coordinator
+        self._ctx: RunContext | None = None
+        self._by_row: dict[int, Row] = {}  # the rows offered to the store, by row number
+        self._rows: Sequence[Row] = ()
+        self._rows_by_person: Mapping[str, Row] = {}
+        self._forced_at = 0.0
+
+    @property
+    def ctx(self) -> RunContext:
+        assert self._ctx is not None, "open() first"
+        return self._ctx
 
     def _server_time(self, at: datetime) -> datetime:
         """`at` on the run's clock (a simulated one in tests) as the database's `now()`
         compares it: the same distance from now."""
-        return datetime.now(UTC) + (at - self.clock.now())
+        return datetime.now(UTC) + (at - self.ctx.clock.now())
 
-    def _shared_setup(self) -> int:
+    def open(
+        self, ctx: RunContext, rows: Sequence[Row], rows_by_person: Mapping[str, Row],
+    ) -> Opening:
         """In the lane, at the start: the campaign's global limits and its rows (idempotent:
-        every process offers the same plan). Returns how many rows are not done."""
-        from .pacing import REQUEST_HEADROOM
-
-        co = self.co
-        assert co is not None
-        api = self.cfg.api
+        every process offers the same plan). Rows come later, by claim."""
+        self._ctx = ctx
+        self._rows, self._rows_by_person = rows, rows_by_person
+        co = self.coordinator
+        api = ctx.cfg.api
         co.ensure_campaign(max_live_calls=api.max_live_calls)
-        co.configure_limits(calls_per_second=self.cfg.pacing.calls_per_second,
+        co.configure_limits(calls_per_second=ctx.cfg.pacing.calls_per_second,
                             requests_per_second=api.requests_per_second * REQUEST_HEADROOM)
-        self._by_row = {r.row: r for r in self.rows_by_person.values()}
+        self._by_row = {r.row: r for r in rows_by_person.values()}
         co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
-        return co.remaining()
+        return Opening(co.remaining())
 
     # -- claiming ---------------------------------------------------------------------
-    def _take_claims(
-        self, n: int, now: datetime,
-    ) -> tuple[list[tuple[Row, list[Attempt]]], list[tuple[Row, datetime | None]]]:
+    async def refill(self, room: int) -> Refill:
+        if room <= 0:
+            return Refill()
+        return await self.ctx.lane.run(self._take_claims, room, self.ctx.clock.now())
+
+    def _take_claims(self, n: int, now: datetime) -> Refill:
         """In the lane: claim up to n rows; what to resume, what to schedule. Rows with
         nothing left to do are finished, rows due later released with their time."""
-        co = self.co
-        assert co is not None
-        journal = self.journal.sync
+        co, ctx = self.coordinator, self.ctx
+        journal = ctx.journal.sync
         claimed = co.claim(n)
         if not claimed:
-            return [], []
-        by_row = self._by_row
+            return Refill()
+        by_row, by_person = self._by_row, self._rows_by_person
         control = journal.control()
-        resumes: list[tuple[Row, list[Attempt]]] = []
-        due: list[tuple[Row, datetime | None]] = []
+        got = Refill()
         done: list[int] = []
         for c in claimed:
-            row = by_row.get(c.row) or self.rows_by_person.get(c.person)
+            row = by_row.get(c.row) or by_person.get(c.person)
             if c.open_intents:  # a dead process's calls: resolve with their keys
                 atts = [journal.attempt(oi.attempt_id) for oi in c.open_intents]
-                resumes.append((row or row_for_attempt(atts[0]), atts))
-                self.log.warning("row_taken_over", row=c.row, from_process=c.taken_from,
-                                 open_intents=len(atts))
+                got.resumes.append((row or row_for_attempt(atts[0]), atts))
+                ctx.log.warning("row_taken_over", row=c.row, from_process=c.taken_from,
+                                open_intents=len(atts))
                 continue
             if row is None:  # not in this process's plan: leave it to one whose plan has it
                 co.release(c.row, not_before=self._server_time(
@@ -102,10 +120,9 @@ class Sharing(Recovery):
             attempts = journal.attempts_for(c.person)
             still_open = [a for a in attempts if a.is_open]
             if still_open:
-                resumes.append((row, still_open))
+                got.resumes.append((row, still_open))
                 continue
-            plan = seed([row], self.rows_by_person, {c.person: attempts}, control, self.policy,
-                        now)
+            plan = seed([row], by_person, {c.person: attempts}, control, ctx.policy, now)
             if not plan:
                 done.append(c.row)
                 continue
@@ -113,86 +130,78 @@ class Sharing(Recovery):
             if not_before is not None and not_before > now + timedelta(seconds=HOLD_S):
                 co.release(c.row, not_before=self._server_time(not_before))
                 continue
-            due.append((row, not_before))
+            got.due.append((row, not_before))
         if done:
             co.finish(done)
-        return resumes, due
+        return got
 
-    _forced_at = 0.0
-
-    async def _waiting_for_live_room(self) -> None:
-        """At the global cap, every worker may be waiting while a dead process's calls (its
-        open intents count as live) are the ones filling the cap: keep claiming, at most
-        once a second, so they are taken over when its lease expires and the cap frees."""
-        now = time.monotonic()
-        if now - self._forced_at >= TAKEOVER_EVERY_S:
-            self._forced_at = now
-            await self._claim_more(force=True)
-
-    async def _claim_more(self, *, force: bool = False) -> bool:
-        """Claim rows for the free workers (the producer found none due); True if any.
-        `force`: one row even when every worker is busy."""
-        room = self.cfg.api.max_live_calls - self.schedule.in_flight - len(self.schedule)
-        if force:
-            room = max(room, 1)
-        if room <= 0:
-            return False
-        resumes, due = await self.lane.run(self._take_claims, room, self.clock.now())
-        for row, atts in resumes:
-            self.schedule.in_flight += 1
-            self.work.start_soon(self._resume_claimed, row, atts)
-        for row, not_before in due:
-            self.schedule.push(row, not_before)
-        return bool(resumes or due)
-
-    async def _others_pending(self) -> bool:
+    async def others_pending(self) -> bool:
         """Nothing here to do: is there still work another process could leave to us? (A
         dead process's rows come free when its lease expires.) Waits a moment if so."""
-        co = self.co
-        assert co is not None
-        pending = await self.lane.run(co.remaining if self.opts.wait else co.due_elsewhere)
+        co, ctx = self.coordinator, self.ctx
+        pending = await ctx.lane.run(co.remaining if ctx.state.opts.wait else co.due_elsewhere)
         if pending:
             with anyio.move_on_after(min(1.0, co.lease_seconds / 4)):
-                await self.schedule.changed.wait()
+                await ctx.state.schedule.changed.wait()
         return bool(pending)
 
-    async def _resume_claimed(self, row: Row, attempts: Sequence[Attempt]) -> None:
-        try:
-            for a in attempts:
-                await self._resume(a)
-            await self._settle(row)
-        finally:
-            self.schedule.in_flight -= 1
-            self.schedule.poke()
+    def waiting_by(self, until: datetime) -> list[Row]:
+        """The rows wait in the database, not on this process's schedule: every row the plan
+        found callable that no attempt settles waits as well."""
+        return [r for r in self._rows if r.disposition == vocab.ELIGIBLE]
+
+    async def run_beside(self, on_control: Callable[[str], None]) -> None:
+        """Renews this process's leases; reads the campaign's control state."""
+        await self.coordinator.keep_alive(on_control)
+
+    # -- the live-call cap ------------------------------------------------------------
+    async def until_live_room(self, on_wait: Callable[[], Awaitable[None]]) -> None:
+        """Wait while the campaign is at its global live-call cap (every process's calls);
+        the database's trigger refuses an intent past it anyway. At the cap, every worker
+        may be waiting while a dead process's calls (its open intents count as live) are
+        the ones filling it: `on_wait` (a forced claim) at most once a second meanwhile, so
+        they are taken over when its lease expires and the cap frees."""
+        ctx, co = self.ctx, self.coordinator
+        ctx.lane.flush()  # finals held back by `defer` free their room first
+        cap = ctx.cfg.api.max_live_calls
+        while not ctx.state.stopping and await anyio.to_thread.run_sync(co.live_calls) >= cap:
+            now = time.monotonic()
+            if now - self._forced_at >= TAKEOVER_EVERY_S:
+                self._forced_at = now
+                await on_wait()
+            await anyio.sleep(LIVE_RETRY_S * (1 + random.random()))
 
     # -- after a row's work -----------------------------------------------------------
-    async def _settle(self, row: Row) -> None:
+    async def settle(self, row: Row) -> None:
         """Finish, keep or release a claimed row once its dial (or resume) is over."""
-        co = self.co
-        if co is None:
-            return
-        now = self.clock.now()
-        ts = self.schedule.when(row)
+        co, ctx = self.coordinator, self.ctx
+        state = ctx.state
+        now = ctx.clock.now()
+        ts = state.schedule.when(row)
         if ts is not None:
             at = datetime.fromtimestamp(ts, UTC)
             if at > now + timedelta(seconds=HOLD_S):
-                self.schedule.take(row)
-                await self.lane.run(lambda: co.release(row.row, not_before=self._server_time(at)))
+                state.schedule.take(row)
+                await ctx.lane.run(lambda: co.release(row.row, not_before=self._server_time(at)))
             return
-        fate = self.dial_time_fates.get(row.row)
-        stopping = self.stopping or self._stop is not None
+        fate = state.dial_time_fates.get(row.row)
+        stopping = state.ending
+        journal, policy = ctx.journal.sync, ctx.policy
 
         def work() -> None:
-            attempts = self.journal.sync.attempts_for(row.person or "")
+            attempts = journal.attempts_for(row.person or "")
             if any(a.is_open for a in attempts):  # unconfirmed: whoever holds it next decides
                 co.release(row.row, not_before=self._server_time(
                     now + timedelta(seconds=co.lease_seconds)))
                 return
-            nxt = self.policy.next(row, attempts, now)
+            nxt = policy.next(row, attempts, now)
             if nxt is None or (fate is not None and fate.disposition != vocab.PENDING):
                 co.finish([row.row])
             elif not stopping:
                 co.release(row.row, not_before=None if nxt[1] is None
                            else self._server_time(nxt[1]))
 
-        await self.lane.run(work)
+        await ctx.lane.run(work)
+
+    async def close(self) -> None:
+        return None  # the journal's `end_run` leaves the registry and frees unfinished rows

@@ -12,12 +12,16 @@ first row of each person, neither held back by the contacts stage nor suppressed
 eligible now or pending with a known opening. Rows of people the journal already has
 attempts for are offered as well (the caller decides with `seed`, as for any row: a redial,
 a resumed call, nothing). The gate still checks every row at the moment of dialing.
+
+It is a run's `base.RowSource` too (`open`, `refill`...): a batch on the schedule at the
+start, `refill(room)` more as workers free up, each batch through `seed` like a local
+schedule's rows.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .base import Opening, Refill, RunContext
 from .rows import Row
+from .schedule import seed
 
 # The ns column's "no time" (as the plan's); eligible rows are due from the epoch on.
 NO_TIME = np.iinfo(np.int64).min
@@ -118,13 +124,24 @@ class PersonIndex(Mapping[str, Row]):
 class StoredPlanSource:
     """The rows a run may dial, taken from the plan's columns in batches (module doc)."""
 
+    # `base.RowSource`: no row comes after the plan's last (nothing is shared).
+    open_ended = False
+
     def __init__(
         self, rows: Sequence[Row], cols: DialColumns, *,
-        attempted: AbstractSet[str] = frozenset(),
+        attempted: AbstractSet[str] = frozenset(), batch: int = 512,
     ) -> None:
         self._rows = rows
+        self._cols = cols
         self.people = PersonIndex(rows, cols)
-        n = len(rows)
+        self.batch = batch  # rows put on the schedule at the start of a run (`open`)
+        self._ctx: RunContext | None = None
+        self._offer(attempted)
+
+    def _offer(self, attempted: AbstractSet[str]) -> None:
+        """The rows to offer, by due time then plan order (`attempted`: people the journal
+        has attempts for, offered whatever the plan said)."""
+        cols, n = self._cols, len(self._rows)
         first = np.zeros(n, dtype=bool)
         first[self.people.first_positions()] = True
         nxt = np.asarray(cols.next_open, dtype=np.int64)
@@ -180,3 +197,66 @@ class StoredPlanSource:
         """What is left: due now, waiting for a later time, and taken already."""
         due = self.due_count(now)
         return {"due": due, "later": self.left() - due, "taken": self._next}
+
+    # -- as a run's `base.RowSource` ----------------------------------------------------
+    @property
+    def ctx(self) -> RunContext:
+        assert self._ctx is not None, "open() first"
+        return self._ctx
+
+    def open(
+        self, ctx: RunContext, rows: Sequence[Row], rows_by_person: Mapping[str, Row],
+    ) -> Opening:
+        """In the lane: the journal's people are offered whatever the plan said (the
+        caller's `seed` decides), their open attempts are resumed first; the first batch
+        of rows due now goes on the schedule. `rows_by_person` is the engine's (the same
+        rows, the same objects: this source's `people` answers the same)."""
+        self._ctx = ctx
+        self._by_person = rows_by_person
+        journal = ctx.journal.sync
+        by_person = journal.attempts_by_person()
+        self._offer(frozenset(by_person))
+        open_attempts = [a for lst in by_person.values() for a in lst if a.is_open]
+        return Opening(len(self._order), open_attempts, self._seeded(self.batch))
+
+    def _seeded(self, room: int) -> list[tuple[Row, datetime | None]]:
+        """In the lane: up to `room` rows for the schedule (`seed` over the rows taken, due
+        now first, else the next ones due later with their time); rows `seed` leaves out
+        (done, resumed, canceled) are skipped and more are taken in their place."""
+        ctx = self.ctx
+        journal = ctx.journal.sync
+        now = ctx.clock.now()
+        control = journal.control()
+        out: list[tuple[Row, datetime | None]] = []
+        while len(out) < room and self.left():
+            batch = self.take(now, room - len(out)) or self.take_all(room - len(out))
+            attempts = {r.person: journal.attempts_for(r.person) for r in batch if r.person}
+            out += seed(batch, self._by_person, attempts, control, ctx.policy, now)
+        return out
+
+    async def refill(self, room: int) -> Refill:
+        """Up to `room` more rows (read in the lane): due now, else the next due later."""
+        if room <= 0 or not self.left():
+            return Refill()
+        return Refill(due=await self.ctx.lane.run(self._seeded, room))
+
+    async def settle(self, row: Row) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None  # rows not taken stay in the plan: the next run offers them again
+
+    async def run_beside(self, on_control: Callable[[str], None]) -> None:
+        return None
+
+    async def others_pending(self) -> bool:
+        return False
+
+    def waiting_by(self, until: datetime) -> list[Row]:
+        """The rows on the schedule due by `until`, and those not taken yet."""
+        end = int(np.searchsorted(self._due, _ns(until), side="right"))
+        later = [self._rows[int(i)] for i in self._order[self._next:max(end, self._next)]]
+        return self.ctx.state.schedule.due_by(until) + later
+
+    async def until_live_room(self, on_wait: Callable[[], Awaitable[None]]) -> None:
+        return None  # this process's own slots are the only cap
