@@ -84,11 +84,10 @@ def test_sqlite_store_round_trip(tmp_path: Path, contacts: str) -> None:
     assert every_row(decode_plan(loaded)) == every_row(plan.rows)
     store.save(encode_plan(plan.rows, "two"))  # replaced whole
     assert store.fingerprint() == "two"
-    # compact: no JSON or text per row but the numbers a row dials (an E.164 as an integer)
+    # columns in chunks, not a record (or JSON) per row
     path = campaign.journal_path.with_name(campaign.journal_path.name + ".plan")
     db = sqlite3.connect(path)
-    kinds = {t for (t,) in db.execute("SELECT DISTINCT typeof(phone) FROM plan_rows")}
-    assert kinds <= {"integer", "null"}
+    assert db.execute("SELECT count(*) FROM plan_chunks").fetchone()[0] == 1
     db.close()
     assert not list(path.parent.glob("*.tmp"))
 
@@ -200,3 +199,36 @@ def test_pg_two_processes_start_together_and_one_plans(tmp_path: Path, pg_databa
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o[0] for o in outs) == [MADE, STORED]  # one planned, the other read it
     assert outs[0][1] == outs[1][1]
+
+
+def test_sqlite_store_keeps_rows_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaign_dialer.store.sqlite import plan as sqlite_plan
+
+    monkeypatch.setattr(sqlite_plan, "CHUNK", 4)
+    campaign = load_campaign(campaign_in(tmp_path, "salesforce_contacts.csv"))
+    plan = make_plan(campaign, NIGHT)
+    store = open_plan_store(campaign.journal_path)
+    store.save(encode_plan(plan.rows, "chunks"))
+    db = sqlite3.connect(campaign.journal_path.with_name(campaign.journal_path.name + ".plan"))
+    chunks = db.execute("SELECT count(*) FROM plan_chunks").fetchone()[0]
+    db.close()
+    assert chunks == -(-len(plan.rows) // 4) > 1
+    loaded = store.load()
+    assert loaded is not None and every_row(decode_plan(loaded)) == every_row(plan.rows)
+
+
+def test_sqlite_damaged_plan_is_planned_again(tmp_path: Path) -> None:
+    """A kept plan whose chunks cannot be read is no plan: the run plans again."""
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    campaign = load_campaign(path)
+    store = open_plan_store(campaign.journal_path)
+    first = plan_once(campaign, AT, None, store)
+    assert first.source == MADE
+    db = sqlite3.connect(campaign.journal_path.with_name(campaign.journal_path.name + ".plan"))
+    db.execute("UPDATE plan_chunks SET data = x'00ff00ff'")
+    db.commit()
+    db.close()
+    assert store.load() is None
+    again = plan_once(load_campaign(path), AT, None, store)
+    assert again.source == MADE
+    same_rows(first, again)

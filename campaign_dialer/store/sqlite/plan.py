@@ -2,11 +2,11 @@
 
 A file of its own, replaced whole (written beside it, then renamed over it): a reader sees
 the old plan or the new one, a crash while planning leaves the old one (or none), and the
-journal's own schema is untouched. Per row: the position (the rowid), the row number as its
-distance from the position (a byte), the number as an integer (E.164 digits; anything else as
-text), small integer codes for the zone, the verdict and each evidence key (its values once,
-in `plan_values`), and `next_open` in whole seconds (a sub-second remainder in a column of
-its own, NULL when none). Codes 0 and 1 and NULLs take no byte beyond the record's header.
+journal's own schema is untouched. The rows are kept as columns, in chunks of `CHUNK` rows:
+each chunk one Arrow IPC record batch (zstd), so a million rows are read back in a few
+dozen blobs, not a million Python tuples (SQLite's driver makes an object per value). Per
+row: the row number, the numbers, the int codes of the verdict, the zone and each evidence
+key, next_open (ns, null when none); each evidence key's values are kept once (`values`).
 """
 
 from __future__ import annotations
@@ -17,34 +17,19 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE plan_values (kind INTEGER, code INTEGER, value TEXT NOT NULL,
-                          PRIMARY KEY (kind, code)) WITHOUT ROWID;
-CREATE TABLE plan_rows (
-    ord INTEGER PRIMARY KEY,
-    gap INTEGER NOT NULL,
-    phone,
-    verdict INTEGER NOT NULL,
-    zone INTEGER,
-    next_open INTEGER,
-    next_open_ns INTEGER,
-    cid TEXT,
-    others TEXT{evidence}
-)
+CREATE TABLE plan_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL)
 """
-_FIXED = 9  # plan_rows' columns before the evidence codes (e0, e1, ...), ord included
-_E164 = r"^\+[1-9][0-9]{1,17}$"
-_NS = 1_000_000_000
-_CHUNK = 50_000
+CHUNK = 65_536
+_OPTIONS = ipc.IpcWriteOptions(compression="zstd")
 
 
 def plan_path(journal_path: Path) -> Path:
@@ -52,14 +37,15 @@ def plan_path(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.name + ".plan")
 
 
-def _phones(phone: pa.Array) -> list[Any]:
-    """E.164 numbers as integers (their digits: lossless, no E.164 number starts with 0),
-    anything else as it is (text or None)."""
-    is_e164 = pc.fill_null(pc.match_substring_regex(phone, _E164), False)
-    digits = pc.utf8_slice_codeunits(phone, 1)
-    as_int = pc.if_else(is_e164, pc.cast(pc.if_else(is_e164, digits, "0"), pa.int64()), None)
-    ints, texts, flags = as_int.to_pylist(), phone.to_pylist(), is_e164.to_pylist()
-    return [i if f else t for i, t, f in zip(ints, texts, flags, strict=True)]
+def _blob(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, batch.schema, options=_OPTIONS) as w:
+        w.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _unblob(data: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
 class SqlitePlanStore:
@@ -103,38 +89,30 @@ class SqlitePlanStore:
             db.execute("PRAGMA journal_mode=OFF")  # a new file: all of it or nothing (rename)
             db.execute("PRAGMA synchronous=OFF")
             db.execute("BEGIN")
-            k = len(plan.evidence_keys)
-            schema = SCHEMA.format(evidence="".join(f",\n    e{j} INTEGER" for j in range(k)))
-            for stmt in schema.split(";"):
+            for stmt in SCHEMA.split(";"):
                 db.execute(stmt)
             n = len(plan)
             nxt = np.asarray(plan.next_open, dtype=np.int64)
-            has = nxt != NO_TIME
-            secs = np.where(has, nxt // _NS, 0)
-            frac = np.where(has, nxt % _NS, 0)
-            gap = np.asarray(plan.row, dtype=np.int64) - np.arange(n, dtype=np.int64)
-            cols = (
-                gap.tolist(), _phones(text_array(plan.phone)),
-                np.asarray(plan.verdict).tolist(), np.asarray(plan.zone).tolist(),
-                [int(s) if h else None for s, h in zip(secs.tolist(), has.tolist(), strict=True)],
-                [int(f) if f else None for f in frac.tolist()],
-                text_array(plan.cid).to_pylist(), text_array(plan.others).to_pylist(),
-                *([c if c >= 0 else None for c in np.asarray(codes).tolist()]
-                  for codes in plan.evidence),
-            )
+            table = pa.table({
+                "row": pa.array(np.asarray(plan.row, dtype=np.int64)),
+                "phone": text_array(plan.phone), "cid": text_array(plan.cid),
+                "others": text_array(plan.others),
+                "zone": pa.array(np.asarray(plan.zone, dtype=np.int32)),
+                "verdict": pa.array(np.asarray(plan.verdict, dtype=np.int32)),
+                "next_open": pa.array(nxt, mask=nxt == NO_TIME),
+                **{f"e{j}": pa.array(np.asarray(c, dtype=np.int32), mask=np.asarray(c) < 0)
+                   for j, c in enumerate(plan.evidence)},
+            })
             db.executemany(
-                f"INSERT INTO plan_rows VALUES ({','.join('?' * (_FIXED + k))})",
-                zip(range(n), *cols, strict=True),
-            )
-            db.executemany(
-                "INSERT INTO plan_values VALUES (?, ?, ?)",
-                ((j, code, v) for j, values in enumerate(plan.evidence_values)
-                 for code, v in enumerate(values)),
+                "INSERT INTO plan_chunks VALUES (?, ?)",
+                ((first, _blob(table.slice(first, CHUNK).combine_chunks().to_batches()[0]))
+                 for first in range(0, n, CHUNK)),
             )
             meta = {
                 "fingerprint": plan.fingerprint, "rows": str(n),
                 "zones": json.dumps(plan.zones), "verdicts": json.dumps(plan.verdicts),
                 "evidence_keys": json.dumps(plan.evidence_keys),
+                "evidence_values": json.dumps(plan.evidence_values),
             }
             db.executemany("INSERT INTO plan_meta VALUES (?, ?)", meta.items())
             db.execute("COMMIT")
@@ -153,41 +131,43 @@ class SqlitePlanStore:
             return None
         try:
             meta = dict(db.execute("SELECT key, value FROM plan_meta").fetchall())
-            keys: list[str] = json.loads(meta["evidence_keys"])
-            values: list[list[str]] = [[] for _ in keys]
-            for kind, v in db.execute("SELECT kind, value FROM plan_values ORDER BY kind, code"):
-                values[kind].append(v)
-            cur = db.execute(
-                "SELECT ord + gap, CASE typeof(phone) WHEN 'integer' THEN '+' || phone "
-                "ELSE phone END, verdict, zone, next_open, next_open_ns, cid, others"
-                + "".join(f", e{j}" for j in range(len(keys)))
-                + " FROM plan_rows ORDER BY ord"
-            )
-            parts: list[list[list[Any]]] = [[] for _ in range(8 + len(keys))]
-            while chunk := cur.fetchmany(_CHUNK):
-                for k, column in enumerate(zip(*chunk, strict=True)):
-                    parts[k].append(list(column))
+            blobs = [b for (b,) in db.execute("SELECT data FROM plan_chunks ORDER BY first")]
+        except sqlite3.Error:
+            return None  # unreadable: no plan, plan again
         finally:
             db.close()
+        keys: list[str] = json.loads(meta["evidence_keys"])
+        n = int(meta["rows"])
+        if blobs:
+            try:
+                t = pa.concat_tables([_unblob(b) for b in blobs])
+            except (pa.ArrowInvalid, OSError):
+                return None  # a damaged chunk: no plan, plan again
+        else:
+            t = pa.table({"row": pa.array([], pa.int64()), "phone": pa.nulls(0, pa.large_string()),
+                          "cid": pa.nulls(0, pa.large_string()),
+                          "others": pa.nulls(0, pa.large_string()),
+                          "zone": pa.array([], pa.int32()), "verdict": pa.array([], pa.int32()),
+                          "next_open": pa.array([], pa.int64()),
+                          **{f"e{j}": pa.array([], pa.int32()) for j in range(len(keys))}})
+        if t.num_rows != n:
+            return None  # not the plan its meta describes: no plan, plan again
 
-        def col(k: int) -> list[Any]:
-            return [v for p in parts[k] for v in p]
+        def ints(name: str, none: int) -> np.ndarray:
+            col = t[name].combine_chunks()
+            return np.asarray(col.fill_null(none), dtype=np.int64)
 
-        secs = np.array([NO_TIME if s is None else s for s in col(4)], dtype=np.int64)
-        frac = np.array([f or 0 for f in col(5)], dtype=np.int64)
-        next_open = np.where(secs == NO_TIME, NO_TIME, secs * _NS + frac)
         return EncodedPlan(
-            fingerprint=meta["fingerprint"],
-            row=np.array(col(0), dtype=np.int64),
-            phone=text_array(col(1)), cid=text_array(col(6)), others=text_array(col(7)),
-            zone=np.array(col(3), dtype=np.int32), zones=json.loads(meta["zones"]),
-            verdict=np.array(col(2), dtype=np.int32),
+            fingerprint=meta["fingerprint"], row=ints("row", 0),
+            phone=text_array(t["phone"]), cid=text_array(t["cid"]),
+            others=text_array(t["others"]),
+            zone=ints("zone", 0).astype(np.int32), zones=json.loads(meta["zones"]),
+            verdict=ints("verdict", 0).astype(np.int32),
             verdicts=[tuple(v) for v in json.loads(meta["verdicts"])],  # type: ignore[misc]
             evidence_keys=keys,
-            evidence=[np.array([-1 if c is None else c for c in col(8 + j)], dtype=np.int32)
-                      for j in range(len(keys))],
-            evidence_values=values,
-            next_open=next_open,
+            evidence=[ints(f"e{j}", -1).astype(np.int32) for j in range(len(keys))],
+            evidence_values=json.loads(meta["evidence_values"]),
+            next_open=ints("next_open", NO_TIME),
         )
 
     def close(self) -> None:
