@@ -244,18 +244,6 @@ class PlanRows(Sequence[PlannedRow]):
             }
         )
 
-    def schedule_columns(self) -> dict[str, np.ndarray]:
-        """What a schedule (the forecast) needs of every row, as columns, no row made:
-        row, phone_e164, contact_id, tz_hint, disposition, reason (object arrays, None when
-        missing; equal values one object) and next_open (ns since the epoch, NAT if none)."""
-        c = self._cols
-        names = {"phone_e164": "phone", "contact_id": "cid", "tz_hint": "hint",
-                 "disposition": "disposition", "reason": "reason"}
-        out = {k: np.array(_pylist(c[v]), dtype=object) for k, v in names.items()}
-        out["row"] = np.asarray(c["row"], dtype=np.int64)
-        out["next_open"] = np.asarray(c["next_open"], dtype=np.int64)
-        return out
-
     @property
     def columns(self) -> dict[str, Any]:
         """The columns themselves (read-only): row, phone, cid, hint, others, disposition,
