@@ -293,6 +293,10 @@ def _csv_lines(fields: list[pa.Array]) -> pa.Array:
 
 def _write_lines(fh: Any, lines: pa.Array) -> None:
     """A string array's characters as one contiguous write (its data buffer, no copy)."""
+    if isinstance(lines, pa.ChunkedArray):  # a column read in batches: a write per chunk
+        for chunk in lines.chunks:
+            _write_lines(fh, chunk)
+        return
     lines = lines.cast(pa.large_string())
     _, offsets, data = lines.buffers()
     if data is None:

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from campaign_dialer.commands import check_plan
 from campaign_dialer.commands.check_plan import (
     PLAN_CSV_COLUMNS,
     iso_times,
     plan_frame,
     with_caller_ids,
+    write_plan_csv,
 )
 from campaign_dialer.compliance import NAT
 from campaign_dialer.config import load_campaign
@@ -74,16 +76,19 @@ def campaign_in(tmp: Path, contacts: str, **extra: Any) -> Path:
 
 @pytest.mark.parametrize("contacts", CONTACTS)
 @pytest.mark.parametrize("at", [AT, NIGHT])
-@pytest.mark.parametrize("stored", [False, True])
+@pytest.mark.parametrize(("stored", "chunk"), [(False, 1 << 20), (True, 1 << 20), (False, 3)])
 def test_plan_csv_bytes_unchanged(tmp_path: Path, contacts: str, at: datetime,
-                                  stored: bool) -> None:
+                                  stored: bool, chunk: int,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan.csv as `check` writes it (a chunk of rows at a time) is byte for byte the old
+    whole frame's file, for a plan made or read back from the store."""
+    monkeypatch.setattr(check_plan, "PLAN_CSV_CHUNK", chunk)
     campaign = load_campaign(campaign_in(tmp_path, contacts))
     plan = make_plan(campaign, at)
     if stored:  # a plan read back from the store gives the same file
         plan.rows = decode_plan(encode_plan(plan.rows, "fp"))
     new, old = tmp_path / "new.csv", tmp_path / "old.csv"
-    write_atomic_csv(safe_for_spreadsheets(with_caller_ids(plan_frame(plan), campaign,
-                                                           plan.history)), new)
+    write_plan_csv(plan, campaign, new)
     write_atomic_csv(safe_for_spreadsheets(with_caller_ids(old_plan_frame(plan), campaign,
                                                            plan.history)), old)
     assert plan.history is not None
@@ -124,3 +129,23 @@ def test_plan_csv_written_by_the_columnar_writer(tmp_path: Path,
     results.write_atomic_csv(frame, out)
     assert out.read_bytes() == oracle.read_bytes()
     assert b'"' in out.read_bytes()  # some cells were quoted
+
+
+def test_chunked_column_written_by_the_columnar_writer(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column held in several arrow chunks (contacts read in batches), sliced across a
+    chunk boundary, is written by the columnar writer, as pandas writes it."""
+    import pyarrow as pa
+
+    from campaign_dialer import results
+
+    chunked = pa.chunked_array([pa.array(["a", "b,c"], pa.large_string()),
+                                pa.array([None, '=d"'], pa.large_string())])
+    frame = pd.DataFrame({"x": pd.array(chunked, dtype=pd.StringDtype("pyarrow")),
+                          "y": [1, 2, 3, 4]}).iloc[1:4]
+    oracle = tmp_path / "pandas.csv"
+    results.write_csv_pandas(frame, oracle)
+    monkeypatch.setattr(results, "write_csv_pandas", None)  # a fallback would fail
+    out = tmp_path / "columns.csv"
+    results.write_atomic_csv(frame, out)
+    assert out.read_bytes() == oracle.read_bytes()

@@ -33,10 +33,15 @@ def rows_numbered(rows: Any, wanted: list[int]) -> dict[int, Any]:
     return {int(numbers[i]): rows[int(i)] for i in at.tolist()}
 
 
+def adaptive_wanted(campaign: Campaign) -> bool:
+    """Whether `check` shows the adaptive outlook (it needs the forecast's placements)."""
+    return bool(campaign.model.schedule.strategy == "adaptive")
+
+
 def adaptive_outlook(campaign: Campaign, plan: Any, placements: dict[int, datetime]
                      ) -> dict[str, Any] | None:
     sched = campaign.model.schedule
-    if sched.strategy != "adaptive" or plan.history is None:
+    if not adaptive_wanted(campaign) or plan.history is None:
         return None
     model = AnswerModel.from_facts(plan.history.answer_facts(), split=False)
     out: dict[str, Any] = {"strategy": "adaptive", "holdout_share": sched.holdout_share,
