@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -43,16 +44,12 @@ class Window:
         """The window's local date (in its first zone): "the 9 June windows"."""
         if not self.zones:
             return f"{self.start:%Y-%m-%d}"
-        from zoneinfo import ZoneInfo
-
         return f"{self.start.astimezone(ZoneInfo(self.zones[0])):%Y-%m-%d}"
 
     @property
     def label(self) -> str:
         if not self.zones:
             return f"any zone {self.start:%a %Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
-        from zoneinfo import ZoneInfo
-
         zi = ZoneInfo(self.zones[0])
         a, b = self.start.astimezone(zi), self.end.astimezone(zi)
         return f"{'/'.join(self.zones)} {a:%a %Y-%m-%d %H:%M}–{b:%H:%M} local"

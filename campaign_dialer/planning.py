@@ -10,6 +10,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -149,6 +150,11 @@ class PlanRows(Sequence[PlannedRow]):
     def __iter__(self) -> Iterator[PlannedRow]:
         return iter(self._everything())
 
+    def made(self) -> int:
+        """How many `PlannedRow`s exist so far (a run from a stored plan makes only the
+        rows it takes)."""
+        return self._n if self._all is not None else len(self._made)
+
     def _make_one(self, i: int) -> PlannedRow:
         c = self._cols
         phone, cid = c["phone"][i].as_py(), c["cid"][i].as_py()
@@ -267,12 +273,12 @@ class PlanRows(Sequence[PlannedRow]):
             pc.binary_join_element_wise(text("tel:"), text_array(c["phone"]), text("")),
             pc.binary_join_element_wise(text("cid:"), text_array(c["cid"]), text("")),
         )
-        reason = _pylist(c["reason"])
-        disposition = pc.cast(c["disposition"], pa.large_string()) if not pa.types.is_dictionary(
-            c["disposition"].type) else c["disposition"].dictionary_decode()
+        reason = text_array(decoded(c["reason"]))
+        disposition = text_array(decoded(c["disposition"]))
+        held = pc.is_in(reason, value_set=pa.array(sorted(CONTACT_REASONS), pa.large_string()))
         return dict(
             person=person,
-            contact_suppressed=np.array([r in CONTACT_REASONS for r in reason], dtype=bool),
+            contact_suppressed=np.asarray(pc.fill_null(held, False), dtype=bool),
             suppressed=np.asarray(pc.fill_null(pc.equal(disposition, SUPPRESSED), False)),
             pending=np.asarray(pc.fill_null(pc.equal(disposition, PENDING), False)),
             next_open=np.asarray(c["next_open"], dtype=np.int64),
@@ -393,13 +399,16 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
 
 
 def build_gate(
-    campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None
+    campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None,
+    *, parallel: bool = False,
 ) -> tuple[Gate, DncLedger]:
     """The campaign's gate and its DNC ledger file (blocking: reads every compliance input).
 
     With `at`, the gate also holds the contact history's answer for the calls before `at`
     (`RecentCalls`), the last of its rules. The gate consults only memory afterwards; the
-    engine keeps it current with `Gate.reloaded` in a worker thread.
+    engine keeps it current with `Gate.reloaded` in a worker thread. `parallel`: the
+    consent ledger and the reassigned answers are read in a worker thread while the DNC
+    lists are read here (a run from a stored plan, which reads nothing else meanwhile).
     """
     m = campaign.model
     region = m.campaign.default_region
@@ -408,23 +417,31 @@ def build_gate(
         SharedDncLedger(campaign.dnc_ledger_path, history) if history is not None
         else DncLedger(campaign.dnc_ledger_path)
     )
-    dnc = DncList.load(
-        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
-        meta=[
-            None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
-            for d in campaign.dnc_lists
-        ],
-    )
-    consent = (
-        ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
-        if campaign.consent_path is not None
-        else None
-    )
-    reassigned = (
-        ReassignedAnswers.load(campaign.reassigned_path, default_region=region, encoding=encoding)
-        if campaign.reassigned_path is not None
-        else None
-    )
+
+    def others() -> tuple[ConsentLedger | None, ReassignedAnswers | None]:
+        consent = (
+            ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
+            if campaign.consent_path is not None
+            else None
+        )
+        reassigned = (
+            ReassignedAnswers.load(campaign.reassigned_path, default_region=region,
+                                   encoding=encoding)
+            if campaign.reassigned_path is not None
+            else None
+        )
+        return consent, reassigned
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(others) if parallel else None
+        dnc = DncList.load(
+            campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
+            meta=[
+                None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
+                for d in campaign.dnc_lists
+            ],
+        )
+        consent, reassigned = later.result() if later is not None else others()
     start, end = m.compliance.calling_window
     window = CallingWindow(
         start,
@@ -477,8 +494,6 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
     """The plan; `history` defaults to the campaign's contact history (opened here).
 
     The decisions stay columns (`PlanRows`): no Python object per row is made here."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if history is None:
         history = open_campaign_history(campaign)
     # the contacts file and the compliance files are read at once: arrow releases the GIL
@@ -651,7 +666,7 @@ def stored_plan(
     when asked for (`Plan.contacts`), the verdicts are the stored ones."""
     if history is None:
         history = open_campaign_history(campaign)
-    gate, ledger = _released(build_gate, campaign, history, at)
+    gate, ledger = _released(functools.partial(build_gate, parallel=True), campaign, history, at)
     return Plan(campaign, gate, ledger, decode_plan(encoded), at, None, history,
                 _caller_id_rules(campaign), None, STORED)
 
