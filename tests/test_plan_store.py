@@ -232,3 +232,23 @@ def test_sqlite_damaged_plan_is_planned_again(tmp_path: Path) -> None:
     again = plan_once(load_campaign(path), AT, None, store)
     assert again.source == MADE
     same_rows(first, again)
+
+
+@pytest.mark.parametrize("contacts", ["hubspot_contacts.csv", "excel_cp1252.csv"])
+def test_gate_read_in_parallel_is_the_same_gate(tmp_path: Path, contacts: str) -> None:
+    """A stored plan's gate reads consent while the DNC lists are read: the same gate (its
+    answer for every row of the plan) as read one after the other."""
+    from campaign_dialer.planning import build_gate
+
+    campaign = load_campaign(campaign_in(tmp_path, contacts))
+    plan = make_plan(campaign, AT)
+    one, _ = build_gate(campaign, None, AT)
+    two, _ = build_gate(campaign, None, AT, parallel=True)
+    assert one.consent is not None and two.consent is not None
+    assert one.consent.events.equals(two.consent.events)
+    for r in plan.rows:
+        a = one.check(phone_e164=r.phone_e164, contact_id=r.contact_id, tz_hint=r.tz_hint,
+                      at=AT)
+        b = two.check(phone_e164=r.phone_e164, contact_id=r.contact_id, tz_hint=r.tz_hint,
+                      at=AT)
+        assert (a.disposition, a.reason) == (b.disposition, b.reason)
