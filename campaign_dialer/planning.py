@@ -660,15 +660,21 @@ def decode_plan(plan: EncodedPlan) -> PlanRows:
 
 def stored_plan(
     campaign: Campaign, at: datetime, encoded: EncodedPlan, history: HistoryStore | None = None,
+    built: tuple[Gate, DncLedger] | None = None,
 ) -> Plan:
     """A plan read back from the store: the gate is built again (fresh compliance inputs and
-    contact history for the checks at the moment of dialing), the contacts are loaded only
-    when asked for (`Plan.contacts`), the verdicts are the stored ones."""
+    contact history for the checks at the moment of dialing; `built`: already built so), the
+    contacts are loaded only when asked for (`Plan.contacts`), the verdicts are the stored
+    ones."""
     if history is None:
         history = open_campaign_history(campaign)
-    gate, ledger = _released(functools.partial(build_gate, parallel=True), campaign, history, at)
+    gate, ledger = built if built is not None else _fresh_gate(campaign, history, at)
     return Plan(campaign, gate, ledger, decode_plan(encoded), at, None, history,
                 _caller_id_rules(campaign), None, STORED)
+
+
+def _fresh_gate(campaign: Campaign, history: HistoryStore, at: datetime) -> tuple[Gate, DncLedger]:
+    return _released(functools.partial(build_gate, parallel=True), campaign, history, at)
 
 
 def plan_once(
@@ -676,15 +682,23 @@ def plan_once(
 ) -> Plan:
     """The plan of the campaign's current inputs: read back from `plans` when its
     fingerprint is theirs, else made (`make_plan`) and kept there. On PostgreSQL one process
-    plans (`PlanStore.planning`); the others wait for its plan and read it."""
+    plans (`PlanStore.planning`); the others wait for its plan and read it.
+
+    A plan read back: its gate is built (the compliance inputs read again) while its
+    columns are read from the store."""
     logger = log.get("plan", campaign=campaign.name)
     fingerprint = plan_fingerprint(campaign, at)
     with plans.planning():
         kept = plans.fingerprint()
         if kept == fingerprint:
-            encoded = plans.load()
+            if history is None:
+                history = open_campaign_history(campaign)
+            with ThreadPoolExecutor(1) as pool:
+                building = pool.submit(_fresh_gate, campaign, history, at)
+                encoded = plans.load()
+                built = building.result()
             if encoded is not None and encoded.fingerprint == fingerprint:
-                plan = stored_plan(campaign, at, encoded, history)
+                plan = stored_plan(campaign, at, encoded, history, built)
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history)
