@@ -35,7 +35,7 @@ from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
 from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
 from campaign_dialer.monitor.budget import budget_zone, projection, projection_lines, spend_of
-from campaign_dialer.planning import make_plan
+from campaign_dialer.planning import make_plan, release_memory
 from campaign_dialer.report import display_zone
 from campaign_dialer.results import safe_for_spreadsheets, write_csv_columns
 from campaign_dialer.store import JournalError
@@ -115,7 +115,7 @@ def write_plan_csv(plan: Any, campaign: Campaign, path: Path) -> None:
                             records.readline()  # the header (no CR or LF inside: our names)
                         shutil.copyfileobj(records, out, 1 << 20)
                     del frame
-                    pa.default_memory_pool().release_unused()  # a chunk's, before the next
+                    release_memory()  # a chunk's, before the next
         finally:
             part.unlink(missing_ok=True)
 
@@ -300,7 +300,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
         # each placed row's instant: only the adaptive outlook reads them (a dict entry per
         # row of a million-row plan otherwise)
         outlook = plan_forecast(campaign, plan, placements if adaptive_wanted(campaign) else None)
-        pa.default_memory_pool().release_unused()  # the forecast's temporaries
+        release_memory()  # the forecast's temporaries
         adaptive = adaptive_outlook(campaign, plan, placements)
         assert plan.history is not None
         cid = caller_id_outlook(campaign, plan.history, plan.at, outlook, plan.caller_id_rules)
