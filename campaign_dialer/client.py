@@ -11,10 +11,12 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -22,6 +24,7 @@ from campaign_dialer.config import is_loopback_host
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.vocab import KNOWN_STATUSES, TERMINAL_STATUSES
+from campaign_dialer.wire import ConnectFailed, Reply, Wire, WireBroken, WireTimeout
 
 # [seed] initiated -> ringing -> in_progress -> completed; [assumed] other terminal statuses
 # (vocab.py holds them: results.csv writes a dialed row's final status as its reason).
@@ -261,10 +264,13 @@ async def _no_pacing(_method: str) -> None:
 
 
 class VantaxClient:
-    """One httpx.AsyncClient behind the three calls the dialer needs.
+    """The three calls the dialer needs, over `wire.Wire` or one httpx.AsyncClient.
 
+    Requests go over the wire (a tenth of httpx's CPU per request) unless httpx is needed:
+    a test's injected `transport=httpx.MockTransport(...)`, or a proxy from the environment
+    for a non-loopback base URL. Either way the same answers make the same errors.
     `pacer` is awaited before every request (POST and GET share the platform's limit);
-    `observer` sees every exchange. Tests inject `transport=httpx.MockTransport(...)`.
+    `observer` sees every exchange.
     """
 
     def __init__(
@@ -283,22 +289,34 @@ class VantaxClient:
         self._pacer = pacer or _no_pacing
         self._hide_key = _KeyHider(api_key)
         self._observer = observer
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "User-Agent": "campaign-dialer/0.1",
+            "Accept": "application/json",
+        }
+        # A proxy from the environment must never see loopback sandbox traffic.
+        trust_env = not is_loopback_url(base_url)
         self._http = httpx.AsyncClient(
             base_url=base_url,
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "User-Agent": "campaign-dialer/0.1",
-                "Accept": "application/json",
-            },
+            headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             transport=transport,
             follow_redirects=False,
-            # A proxy from the environment must never see loopback sandbox traffic.
-            trust_env=not is_loopback_url(base_url),
+            trust_env=trust_env,
         )
+        self._wire: Wire | None = None
+        if transport is None and not (trust_env and _env_proxies()):
+            self._wire = Wire(
+                base_url, headers, timeout_s=timeout_s, connect_timeout_s=min(timeout_s, 5.0),
+                max_connections=max_connections,
+                ssl_context=httpx.create_ssl_context(trust_env=trust_env)
+                if base_url.startswith("https:") else None,
+            )
+        self._date_text: str | None = None  # the last `Date` header read, and its time
+        self._date_at: datetime | None = None
 
         # The platform's clock as last told by a `Date` header: (its time, our monotonic
         # time on receipt). Crash recovery bounds its lookups by it, never by our own clock.
@@ -327,6 +345,8 @@ class VantaxClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._wire is not None:
+            await self._wire.aclose()
         await self._http.aclose()
 
     async def place_call(self, body: Mapping[str, Any], idempotency_key: str) -> Call:
@@ -389,21 +409,11 @@ class VantaxClient:
             await self._pacer(method)
         started = time.monotonic()
         label = "/v1/calls/{id}" if path.startswith("/v1/calls/") else path
-        try:
-            resp = await self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            # Before a byte of the request was written: the engine may know a POST placed
-            # nothing (NotSent), where a timeout or a dropped answer leaves it in doubt.
-            self._observe(method, label, None, None, started, type(e).__name__)
-            raise NotSent(f"{method} {label}: could not connect ({type(e).__name__})") from None
-        except httpx.TimeoutException as e:
-            self._observe(method, label, None, None, started, type(e).__name__)
-            raise TransientError(f"{method} {label}: timed out ({type(e).__name__})") from None
-        except httpx.TransportError as e:
-            self._observe(method, label, None, None, started, type(e).__name__)
-            raise TransientError(
-                f"{method} {label}: connection failed ({type(e).__name__})"
-            ) from None
+        resp: httpx.Response | Reply
+        if self._wire is not None:
+            resp = await self._over_wire(method, path, label, started, **kwargs)
+        else:
+            resp = await self._over_httpx(method, path, label, started, **kwargs)
         self._note_date(resp.headers.get("Date"))
         body = _json_or_none(resp)
         code, message, details = error_envelope(body)
@@ -418,17 +428,64 @@ class VantaxClient:
             return body
         raise error_for(resp, method, label, code, message, details)
 
+    async def _over_wire(
+        self, method: str, path: str, label: str, started: float, *,
+        json: Any = None, params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        assert self._wire is not None
+        target = f"{path}?{urlencode(params)}" if params else path
+        content = None
+        if json is not None:
+            content = _json_body(json)
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        try:
+            return await self._wire.request(method, target, body=content, headers=headers)
+        except ConnectFailed as e:
+            # Before a byte of the request was written: the engine may know a POST placed
+            # nothing (NotSent), where a timeout or a dropped answer leaves it in doubt.
+            self._observe(method, label, None, None, started, e.kind)
+            raise NotSent(f"{method} {label}: could not connect ({e.kind})") from None
+        except WireTimeout as e:
+            self._observe(method, label, None, None, started, e.kind)
+            raise TransientError(f"{method} {label}: timed out ({e.kind})") from None
+        except WireBroken as e:
+            self._observe(method, label, None, None, started, e.kind)
+            raise TransientError(f"{method} {label}: connection failed ({e.kind})") from None
+
+    async def _over_httpx(
+        self, method: str, path: str, label: str, started: float, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            # Before a byte of the request was written: the engine may know a POST placed
+            # nothing (NotSent), where a timeout or a dropped answer leaves it in doubt.
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise NotSent(f"{method} {label}: could not connect ({type(e).__name__})") from None
+        except httpx.TimeoutException as e:
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise TransientError(f"{method} {label}: timed out ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            self._observe(method, label, None, None, started, type(e).__name__)
+            raise TransientError(
+                f"{method} {label}: connection failed ({type(e).__name__})"
+            ) from None
+
     def _note_date(self, value: str | None) -> None:
         if not value:
             return
-        try:
-            at = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        # The header has whole seconds: the platform's time on receipt is half a second on.
-        self._platform = (at + timedelta(seconds=0.5), time.monotonic())
+        if value != self._date_text:  # whole seconds: most answers repeat the last one
+            try:
+                at = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            # The header has whole seconds: the platform's time on receipt is half a second on.
+            self._date_text, self._date_at = value, at + timedelta(seconds=0.5)
+        assert self._date_at is not None
+        self._platform = (self._date_at, time.monotonic())
 
     def _observe(
         self, method: str, path: str, status: int | None, code: str | None, started: float,
@@ -466,8 +523,23 @@ def is_loopback_url(url: str) -> bool:
     return is_loopback_host(httpx.URL(url).host)
 
 
-def _json_or_none(resp: httpx.Response) -> Any:
+def _env_proxies() -> bool:
+    """Whether the environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): httpx
+    then carries the requests, as it reads those."""
+    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())
+
+
+def _json_body(obj: Any) -> bytes:
+    """A request body as httpx encodes `json=` (compact, UTF-8, no NaN)."""
+    return json.dumps(
+        obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+
+
+def _json_or_none(resp: httpx.Response | Reply) -> Any:
     try:
+        if isinstance(resp, Reply):
+            return json.loads(resp.body) if resp.body else None
         return resp.json()
     except ValueError:
         return None
@@ -492,7 +564,7 @@ def error_envelope(body: Any) -> tuple[str | None, str, dict[str, Any]]:
 
 
 def error_for(
-    resp: httpx.Response, method: str, path: str, code: str | None, message: str,
+    resp: httpx.Response | Reply, method: str, path: str, code: str | None, message: str,
     details: dict[str, Any],
 ) -> VantaxError:
     """The exception of the error hierarchy an error response stands for."""

@@ -39,6 +39,7 @@ from campaign_dialer.compliance import (
     codes_of,
     decoded,
     from_ns,
+    holds_again,
     load_state_rules,
     max_calls_per_24h,
     plan_columns,
@@ -692,7 +693,11 @@ def stored_plan(
     if history is None:
         history = open_campaign_history(campaign)
     gate, ledger = built if built is not None else _fresh_gate(campaign, history, at)
-    return Plan(campaign, gate, ledger, decode_plan(encoded), at, None, history,
+    kept = decode_plan(encoded)
+    # the holds (the contact history) are asked again: calls made since the plan count
+    rows = PlanRows(_released(holds_again, kept.columns, gate, at), list(EVIDENCE_KEYS),
+                    len(kept))
+    return Plan(campaign, gate, ledger, rows, at, None, history,
                 _caller_id_rules(campaign), None, STORED)
 
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_dialer.config import load_campaign
-from campaign_dialer.planning import build_gate, history_path, make_plan
-from campaign_dialer.store import SqliteHistory, default_path
+from campaign_dialer.planning import build_gate, history_path, make_plan, plan_once
+from campaign_dialer.store import SqliteHistory, default_path, open_plan_store
 
 from .e2e_support import numbers, write_campaign
 
@@ -231,7 +231,29 @@ def test_plan_holds_a_person_another_campaign_just_called(tmp_path: Path) -> Non
     assert (plan.rows[1].disposition, plan.rows[1].reason) == ("eligible", None)
     assert list(plan.rows)[0] is first  # one object per row, whichever way it was reached
     assert plan.counts() == {("pending", "recently_called"): 1, ("eligible", ""): 1}
-    assert plan.frame["disposition"].tolist() == ["eligible", "eligible"]  # the gate's view
+    # the contact history is one of the gate's rules (compliance/rules/history.py): the gate's
+    # verdicts and the rows agree
+    assert plan.frame["disposition"].tolist() == ["pending", "eligible"]
+    h.close()
+
+
+def test_a_reused_plan_asks_the_history_again(tmp_path: Path) -> None:
+    # the plan is kept by its inputs' fingerprint, but another campaign's call since is no
+    # input of it: the plan read back holds the person all the same, and lets go of nobody
+    called, fresh = numbers(2, areas=("917",))
+    camp = load_campaign(write_campaign(tmp_path / "b", contacts=[{"phone": called},
+                                        {"phone": fresh}], name="b").path)
+    h = SqliteHistory(history_path(camp))
+    plans = open_plan_store(camp.journal_path)
+    first = plan_once(camp, T0, h, plans)
+    assert [r.disposition for r in first.rows] == ["eligible", "eligible"]
+    assert claim(h, "a", called, T0 + timedelta(minutes=5))
+    again = plan_once(camp, T0 + timedelta(minutes=10), h, plans)
+    assert again.decided is None  # read back, not made
+    held = again.rows[0]
+    assert (held.disposition, held.reason) == ("pending", "recently_called")
+    assert held.next_open is not None and held.next_open >= T0 + timedelta(hours=24)
+    assert (again.rows[1].disposition, again.rows[1].reason) == ("eligible", None)
     h.close()
 
 

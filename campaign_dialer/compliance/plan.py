@@ -16,7 +16,13 @@ import pyarrow.compute as pc
 from campaign_dialer.compliance.base import EVIDENCE_KEYS, arrow_strings, aware
 from campaign_dialer.compliance.gate import Gate
 from campaign_dialer.compliance.rules import NAT, Rows, walk_columns
-from campaign_dialer.compliance.rules.base import DISPOSITIONS, coded, strings
+from campaign_dialer.compliance.rules.base import (
+    DISPOSITIONS,
+    PENDING_CODE,
+    SUPPRESSED_CODE,
+    coded,
+    strings,
+)
 from campaign_dialer.contacts import Contacts
 
 PLAN_COLUMNS = ("row", "disposition", "reason", "detail", "next_open", *EVIDENCE_KEYS)
@@ -24,6 +30,7 @@ __all__ = [
     "NAT",
     "PLAN_COLUMNS",
     "build_plan",
+    "holds_again",
     "codes_of",
     "decoded",
     "plan_columns",
@@ -84,6 +91,57 @@ def row_columns(decided: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, An
         "next_open": decided["next_open"].copy(),
         **{k: decided[k] for k in EVIDENCE_KEYS},
     }
+
+
+def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, Any]:
+    """A stored plan's row columns with the list's holds (`rule.holds`: the contact history)
+    asked again at `at`. The other rules' verdicts depend only on the inputs a stored plan is
+    keyed by; a hold depends on calls made since (by any campaign, this one included), so it
+    is asked at every run, as the walk asks it: of a row no rule said no to, or one that only
+    waits (it then waits for the later of the two instants). Rows are made for nobody."""
+    aware(at)
+    n = len(cols["row"])
+    d_codes, d_labels = codes_of(decoded_dict(cols["disposition"]))
+    by_label = np.array([DISPOSITIONS.index(x) for x in d_labels] or [0], dtype=np.int64)
+    disp = by_label[np.maximum(d_codes, 0)] if n else np.zeros(0, dtype=np.int64)
+    nxt = np.asarray(cols["next_open"], dtype=np.int64).copy()
+    waiting = (disp == PENDING_CODE) & (nxt != NAT)
+    ask = (disp == 0) | waiting
+    rows = Rows.of_numbers(cols["phone"], cols["cid"], cols["others"], at)
+    out = dict(cols)
+    r_codes, r_labels = codes_of(decoded_dict(cols["reason"]))
+    t_codes, t_labels = codes_of(decoded_dict(cols["detail"]))
+    changed = False
+    for rule in gate.rules:
+        if not rule.holds or not ask.any():
+            continue
+        said = rule.columns(gate, rows, ask)
+        if said is None:
+            continue
+        take = said.where & ask
+        if not take.any():
+            continue
+        changed = True
+        r_codes[take] = len(r_labels) + said.reason[take]
+        t_codes[take] = len(t_labels) + said.detail[take]
+        r_labels = [*r_labels, *said.reasons]
+        t_labels = [*t_labels, *said.details]
+        pending = said.pending if isinstance(said.pending, bool) else said.pending[take]
+        disp[take] = np.where(pending, PENDING_CODE, SUPPRESSED_CODE)
+        if said.next_open is None:
+            nxt[take] = NAT
+        else:
+            nxt[take] = np.maximum(np.where(waiting[take], nxt[take], NAT), said.next_open[take])
+        ask &= ~take
+    if changed:
+        out.update(disposition=coded(disp, DISPOSITIONS), reason=coded(r_codes, r_labels),
+                   detail=coded(t_codes, t_labels), next_open=nxt)
+    return out
+
+
+def decoded_dict(arr: Any) -> pa.Array:
+    """A plan column as one arrow array (chunks combined), dictionary-encoded or not."""
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def plan_columns_frame(cols: Mapping[str, Any]) -> pd.DataFrame:

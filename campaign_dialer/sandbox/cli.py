@@ -18,7 +18,7 @@ from typing import Any
 from campaign_dialer.sandbox.config import FAULTS, RETRY_AFTER_MODES, SandboxConfig
 from campaign_dialer.sandbox.config import is_loopback_host as _is_loopback
 from campaign_dialer.sandbox.data import LOCAL_POOL, SubAccountData
-from campaign_dialer.sandbox.reputation import FIGURES
+from campaign_dialer.sandbox.figures import FIGURES
 from campaign_dialer.sandbox.server import SandboxServer
 
 EX_USAGE = 64

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from campaign_dialer.sandbox.reputation import FIGURES
+from campaign_dialer.sandbox.figures import FIGURES
 
 if TYPE_CHECKING:
     from campaign_dialer.sandbox.data import SubAccountData

@@ -16,7 +16,7 @@ import pytest
 from campaign_dialer.sandbox import FAULTS, SandboxConfig, SandboxServer, SubAccountData, plan_call
 from campaign_dialer.sandbox.cli import describe, main
 from campaign_dialer.sandbox.data import LOCAL_POOL
-from campaign_dialer.sandbox.reputation import FIGURES
+from campaign_dialer.sandbox.figures import FIGURES
 
 from ._support import AGENT, KEY, auth, client_for, fresh_number
 from .test_cli_data_webhooks import LINE, start_cli

@@ -18,6 +18,7 @@ shown, even when an earlier rule already decided: the evidence is complete whoev
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -36,12 +37,37 @@ if TYPE_CHECKING:  # types only: the gate's inputs, which import nothing of the 
     from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
     from campaign_dialer.compliance.dnc import DncList
     from campaign_dialer.compliance.reassigned import ReassignedAnswers
-    from campaign_dialer.compliance.rules.history import HistoryRule
     from campaign_dialer.compliance.window import CallingWindow
 
 NAT = np.iinfo(np.int64).min  # next_open "none" in an ns column
 DISPOSITIONS = (ELIGIBLE, SUPPRESSED, PENDING)  # the plan's disposition codes 0, 1, 2
 SUPPRESSED_CODE, PENDING_CODE = 1, 2
+
+
+class Hold(Protocol):
+    """The contact history's answer for one person: wait, why, and until when."""
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def next_open(self) -> datetime | None: ...
+
+
+class HistoryRule(Protocol):
+    """The contact history's answer as data: built from what it read beforehand (in a worker
+    thread), so the gate never queries it. `people`: the person keys ("tel:<E.164>",
+    "cid:<id>") it may hold back; it answers None for everyone else."""
+
+    @property
+    def people(self) -> AbstractSet[str]: ...
+
+    def __call__(
+        self, phone: str | None, contact_id: str | None, others: Sequence[str], at: datetime
+    ) -> Hold | None: ...
 
 
 class GateInputs(Protocol):
@@ -119,6 +145,17 @@ class Rows:
         self.evidence: dict[str, pa.Array] = dict.fromkeys(EVIDENCE_KEYS, self.null)
         self.consent: dict[str, Any] = {}
         self.note: tuple[np.ndarray, list[str]] = (np.zeros(self.n, dtype=np.int64), [""])
+
+    @classmethod
+    def of_numbers(
+        cls, phone: pa.Array, cid: pa.Array, others: pa.Array, at: datetime
+    ) -> Rows:
+        """Rows known by their numbers only (a stored plan's columns, no contacts frame): what
+        the holds ask of a row (`phone`, `cid`, `others_text`) is given, not read from a frame."""
+        rows = cls(pd.DataFrame(index=pd.RangeIndex(len(phone))), at)
+        # cached_property keeps its value in the instance's __dict__: set it, never computed
+        rows.__dict__.update(phone=phone, cid=cid, others_text=others)
+        return rows
 
     def _only_checked(self, column: str) -> pa.Array:
         values = arrow_strings(self.frame[column])

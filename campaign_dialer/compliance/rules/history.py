@@ -5,45 +5,27 @@ which then waits for the later of the two instants."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.compliance.base import to_ns
-from campaign_dialer.compliance.rules.base import NAT, Call, GateInputs, No, Rows, Said
+from campaign_dialer.compliance.rules.base import (
+    NAT,
+    Call,
+    GateInputs,
+    HistoryRule,
+    Hold,
+    No,
+    Rows,
+    Said,
+)
 from campaign_dialer.contacts.keys import person_keys, phone_of
 from campaign_dialer.vocab import PENDING
 
-
-class Hold(Protocol):
-    """The contact history's answer for one person: wait, why, and until when."""
-
-    @property
-    def reason(self) -> str: ...
-
-    @property
-    def detail(self) -> str: ...
-
-    @property
-    def next_open(self) -> datetime | None: ...
-
-
-class HistoryRule(Protocol):
-    """The contact history's answer as data: built from what it read beforehand (in a worker
-    thread), so the gate never queries it. `people`: the person keys ("tel:<E.164>",
-    "cid:<id>") it may hold back; it answers None for everyone else."""
-
-    @property
-    def people(self) -> AbstractSet[str]: ...
-
-    def __call__(
-        self, phone: str | None, contact_id: str | None, others: Sequence[str], at: datetime
-    ) -> Hold | None: ...
+__all__ = ["ContactHistory", "HistoryRule", "Hold"]
 
 
 class ContactHistory:
