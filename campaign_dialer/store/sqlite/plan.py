@@ -153,21 +153,24 @@ class SqlitePlanStore:
         if t.num_rows != n:
             return None  # not the plan its meta describes: no plan, plan again
 
-        def ints(name: str, none: int) -> np.ndarray:
-            col = t[name].combine_chunks()
-            return np.asarray(col.fill_null(none), dtype=np.int64)
+        def ints(name: str, none: int, dtype: type[np.integer]) -> np.ndarray:
+            """One numpy copy of the column, its own type, nulls as `none`."""
+            col = t[name]
+            if col.null_count:
+                col = col.fill_null(none)
+            return np.asarray(col.to_numpy(), dtype=dtype)
 
         return EncodedPlan(
-            fingerprint=meta["fingerprint"], row=ints("row", 0),
+            fingerprint=meta["fingerprint"], row=ints("row", 0, np.int64),
             phone=text_array(t["phone"]), cid=text_array(t["cid"]),
             others=text_array(t["others"]),
-            zone=ints("zone", 0).astype(np.int32), zones=json.loads(meta["zones"]),
-            verdict=ints("verdict", 0).astype(np.int32),
+            zone=ints("zone", 0, np.int32), zones=json.loads(meta["zones"]),
+            verdict=ints("verdict", 0, np.int32),
             verdicts=[tuple(v) for v in json.loads(meta["verdicts"])],  # type: ignore[misc]
             evidence_keys=keys,
-            evidence=[ints(f"e{j}", -1).astype(np.int32) for j in range(len(keys))],
+            evidence=[ints(f"e{j}", -1, np.int32) for j in range(len(keys))],
             evidence_values=json.loads(meta["evidence_values"]),
-            next_open=ints("next_open", NO_TIME),
+            next_open=ints("next_open", NO_TIME, np.int64),
         )
 
     def close(self) -> None:
