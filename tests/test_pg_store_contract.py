@@ -80,7 +80,8 @@ def _postgresql(url: str) -> Backend:
     def previous(_which: str) -> None:
         for stmt in _V3_UNDO:
             sql(stmt)
-        force(_which, LATEST - 1)
+        # before migration 3, which _V3_UNDO undid (4, the stored plan's tables, runs again)
+        force(_which, 2)
 
     return Backend(
         name="postgresql",

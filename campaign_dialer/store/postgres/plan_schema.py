@@ -1,9 +1,11 @@
 """The stored plan's tables (migration 4 of `schema`; the SQL that reads and writes them is
 `store.postgres.plan`). Per plan: its fingerprint and the dictionaries its rows' codes point
-into; per row: the numbers dialing needs and small integer codes, no JSON per row."""
+into; per row: the numbers dialing needs and small integer codes, no JSON per row.
+`IF NOT EXISTS`: a database put back to version 3 with the plan tables left in place (they
+hold no journal data) migrates forward again."""
 
 PLAN_MIGRATION = """
-CREATE TABLE plans (
+CREATE TABLE IF NOT EXISTS plans (
     campaign text PRIMARY KEY,
     fingerprint text NOT NULL,
     rows bigint NOT NULL,
@@ -12,7 +14,7 @@ CREATE TABLE plans (
     evidences jsonb NOT NULL,
     made_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE plan_rows (
+CREATE TABLE IF NOT EXISTS plan_rows (
     campaign text NOT NULL,
     ord integer NOT NULL,
     row integer NOT NULL,

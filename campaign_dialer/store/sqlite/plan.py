@@ -22,7 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from campaign_dialer.store.errors import JournalWriteError
 from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
+from campaign_dialer.store.sqlite.base import write_problem
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,8 +82,19 @@ class SqlitePlanStore:
             db.close()
 
     def save(self, plan: EncodedPlan) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Keep `plan` (see `PlanStore.save`); a disk that is full or read-only is the
+        store's write error (74, 73), as the journal's would be."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self._save(plan, tmp)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, Exception) and write_problem(e):
+                raise JournalWriteError(self.path, e) from None
+            raise
+
+    def _save(self, plan: EncodedPlan, tmp: Path) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_RDWR | os.O_CREAT, 0o600))  # numbers: the owner's only
         db = sqlite3.connect(tmp, isolation_level=None)
