@@ -252,3 +252,23 @@ def test_gate_read_in_parallel_is_the_same_gate(tmp_path: Path, contacts: str) -
         b = two.check(phone_e164=r.phone_e164, contact_id=r.contact_id, tz_hint=r.tz_hint,
                       at=AT)
         assert (a.disposition, a.reason) == (b.disposition, b.reason)
+
+
+def test_resumed_plan_makes_only_the_rows_it_takes(tmp_path: Path) -> None:
+    """A run reading its plan back takes rows from the stored columns: a `PlannedRow` is
+    made for each row taken and for no other (the rest stay columns)."""
+    from campaign_dialer.engine.stored_plan import DialColumns, StoredPlanSource
+
+    path = campaign_in(tmp_path, "salesforce_contacts.csv")
+    store = open_plan_store(load_campaign(path).journal_path)
+    assert plan_once(load_campaign(path), AT, None, store).source == MADE
+    plan = plan_once(load_campaign(path), AT, None, store)
+    assert plan.source == STORED
+    source = StoredPlanSource(plan.rows, DialColumns(**plan.rows.dial_columns()))
+    assert plan.rows.made() == 0
+    assert 2 <= len(source) < len(plan.rows)
+    taken = source.take(AT, 1)
+    assert len(taken) == 1 and plan.rows.made() == 1
+    person = taken[0].person
+    assert person is not None and source.people[person] is taken[0]  # the same object
+    assert plan.rows.made() == 1
