@@ -16,6 +16,8 @@ these runs in a fresh child process, so its wall time and peak RSS (wait4) are i
 - resumed: `plan_once` with the plan kept (fingerprint, read back, the gate built again),
   then what a run needs before its first call from it: the dial columns, the row source,
   the first batch of rows taken (only those rows made);
+- `--pg`: plan and keep in PostgreSQL (a throwaway local cluster), then two processes
+  started together reading it back.
 
 The kept plan's bytes per row are printed beside. `--steps` also compares, in one process,
 the steps of `check` with their old ways (formula guard, writing plan.csv, the forecast).
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -197,13 +200,21 @@ def child(kind: str, out: Path) -> dict[str, Any]:
             if r.person and not r.contact_suppressed and r.person not in by_person:
                 by_person[r.person] = r
         res["rows"] = len(rows)
-    elif kind in ("save", "resume"):
+    elif kind in ("save", "resume", "pg_save", "pg_resume"):
         from campaign_dialer.engine.stored_plan import DialColumns, StoredPlanSource
         from campaign_dialer.planning import plan_once
         from campaign_dialer.store import open_plan_store
 
-        plans = open_plan_store(campaign.journal_path)
-        plan = plan_once(campaign, AT, None, plans)
+        if kind.startswith("pg_"):  # the team database (`--pg`): its plan tables
+            from campaign_dialer.store.postgres import Database, PgHistory
+
+            db = Database(os.environ["BENCH_PG_URL"])
+            plans = open_plan_store(campaign.journal_path, db=db, campaign=campaign.name)
+            plan = plan_once(campaign, AT, PgHistory(db), plans)
+            kind = kind[3:]
+        else:
+            plans = open_plan_store(campaign.journal_path)
+            plan = plan_once(campaign, AT, None, plans)
         res["source"] = plan.source
         res["plan_s"] = time.perf_counter() - t0
         if kind == "resume":
@@ -262,7 +273,7 @@ def beside(what: str, secs: float, mb: float, ref: dict[str, Any], naive: dict[s
           + (f"   {extra}" if extra else ""))
 
 
-def figures(out: Path) -> float:
+def figures(out: Path, pg: bool = False) -> float:
     """The figures beside make_plan alone and the naive per-row plan (module doc)."""
     work = out / "scale"
     if work.exists():
@@ -298,7 +309,32 @@ def figures(out: Path) -> float:
     beside("resumed: first batch", res["seconds"], res["rss_mb"], ref, naive,
            f"{res['first_batch']} rows of {res['offered']:,} offered; "
            f"{res['made_rows']:,} row objects made")
+    if pg:
+        pg_figures(out, ref, naive)
     return float(ref["seconds"])
+
+
+def pg_figures(out: Path, ref: dict[str, Any], naive: dict[str, Any]) -> None:
+    """The same on PostgreSQL (a throwaway local cluster, tests/pg_cluster.py): one process
+    plans and keeps the plan in the team database, then two processes start together and
+    read it back (neither plans: the plan's fingerprint is theirs)."""
+    from tests import pg_cluster
+
+    cluster = pg_cluster.start()
+    try:
+        os.environ["BENCH_PG_URL"] = pg_cluster.create_database(cluster.url)
+        save = in_child("pg_save", out)
+        beside("PG: plan and keep", save["seconds"], save["rss_mb"], ref, naive,
+               save["source"])
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda _: in_child("pg_resume", out), range(2)))
+        for i, res in enumerate(both):
+            beside(f"PG: resumed {i + 1} of 2, read", res["plan_s"], res["rss_mb"], ref, naive,
+                   res["source"])
+            beside(f"PG: resumed {i + 1} of 2, batch", res["seconds"], res["rss_mb"], ref,
+                   naive, f"{res['first_batch']} rows taken, {res['made_rows']} made")
+    finally:
+        cluster.stop()
 
 
 def main() -> None:
@@ -310,6 +346,8 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="with --steps, comma list of: guard,write,forecast")
     ap.add_argument("--run", type=float, default=None, metavar="SECONDS",
                     help="also time `run` (first and resumed) against a sandbox for this long")
+    ap.add_argument("--pg", action="store_true",
+                    help="also keep and read the plan in PostgreSQL (a throwaway local cluster)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -325,7 +363,7 @@ def main() -> None:
         generate(out, sizes["rows"], sizes["dnc"], sizes["consent"])
         print(f"generated inputs in {time.perf_counter() - t:.1f} s -> {out}")
     campaign_toml(out)
-    plan_s = figures(out)
+    plan_s = figures(out, a.pg)
     if a.steps:
         steps(out, skip)
     if a.run is not None:
