@@ -28,3 +28,17 @@ CREATE TABLE IF NOT EXISTS plan_rows (
     PRIMARY KEY (campaign, ord)
 );
 """
+
+# Migration 5: the rows as chunks (`store.plan_state.plan_chunks`, as on SQLite): a million
+# rows read back as a few dozen bytea values, not a CSV of every row parsed again. The plans
+# kept as rows are dropped (each campaign plans once more).
+PLAN_CHUNKS_MIGRATION = """
+DELETE FROM plans;
+DROP TABLE IF EXISTS plan_rows;
+CREATE TABLE IF NOT EXISTS plan_chunks (
+    campaign text NOT NULL,
+    first bigint NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (campaign, first)
+);
+"""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaign_dialer.store.errors import SchemaTooNew
-from campaign_dialer.store.postgres.plan_schema import PLAN_MIGRATION
+from campaign_dialer.store.postgres.plan_schema import PLAN_CHUNKS_MIGRATION, PLAN_MIGRATION
 
 # An arbitrary constant: the advisory lock key under which migrations run.
 MIGRATION_LOCK = 7_415_001_015
@@ -248,6 +248,8 @@ CREATE INDEX caller_id_rests_number ON caller_id_rests(number_id, until);
 """,
     # The stored plan of each campaign's current inputs (`store.postgres.plan`).
     4: PLAN_MIGRATION,
+    # ...its rows as chunks of columns (`store.plan_state.plan_chunks`).
+    5: PLAN_CHUNKS_MIGRATION,
 }
 LATEST = max(MIGRATIONS)
 

@@ -18,36 +18,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.ipc as ipc
-
 from campaign_dialer.store.errors import JournalWriteError
-from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
+from campaign_dialer.store.plan_state import (
+    CHUNK_ROWS,
+    EncodedPlan,
+    plan_chunks,
+    plan_from_chunks,
+)
 from campaign_dialer.store.sqlite.base import write_problem
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE plan_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL)
 """
-CHUNK = 65_536
-_OPTIONS = ipc.IpcWriteOptions(compression="zstd")
+CHUNK = CHUNK_ROWS
 
 
 def plan_path(journal_path: Path) -> Path:
     """Where the plan of the campaign whose journal is `journal_path` is kept."""
     return journal_path.with_name(journal_path.name + ".plan")
-
-
-def _blob(batch: pa.RecordBatch) -> bytes:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, batch.schema, options=_OPTIONS) as w:
-        w.write_batch(batch)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def _unblob(data: bytes) -> pa.Table:
-    return ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
 class SqlitePlanStore:
@@ -105,22 +94,7 @@ class SqlitePlanStore:
             for stmt in SCHEMA.split(";"):
                 db.execute(stmt)
             n = len(plan)
-            nxt = np.asarray(plan.next_open, dtype=np.int64)
-            table = pa.table({
-                "row": pa.array(np.asarray(plan.row, dtype=np.int64)),
-                "phone": text_array(plan.phone), "cid": text_array(plan.cid),
-                "others": text_array(plan.others),
-                "zone": pa.array(np.asarray(plan.zone, dtype=np.int32)),
-                "verdict": pa.array(np.asarray(plan.verdict, dtype=np.int32)),
-                "next_open": pa.array(nxt, mask=nxt == NO_TIME),
-                **{f"e{j}": pa.array(np.asarray(c, dtype=np.int32), mask=np.asarray(c) < 0)
-                   for j, c in enumerate(plan.evidence)},
-            })
-            db.executemany(
-                "INSERT INTO plan_chunks VALUES (?, ?)",
-                ((first, _blob(table.slice(first, CHUNK).combine_chunks().to_batches()[0]))
-                 for first in range(0, n, CHUNK)),
-            )
+            db.executemany("INSERT INTO plan_chunks VALUES (?, ?)", plan_chunks(plan, CHUNK))
             meta = {
                 "fingerprint": plan.fingerprint, "rows": str(n),
                 "zones": json.dumps(plan.zones), "verdicts": json.dumps(plan.verdicts),
@@ -149,41 +123,11 @@ class SqlitePlanStore:
             return None  # unreadable: no plan, plan again
         finally:
             db.close()
-        keys: list[str] = json.loads(meta["evidence_keys"])
-        n = int(meta["rows"])
-        if blobs:
-            try:
-                t = pa.concat_tables([_unblob(b) for b in blobs])
-            except (pa.ArrowInvalid, OSError):
-                return None  # a damaged chunk: no plan, plan again
-        else:
-            t = pa.table({"row": pa.array([], pa.int64()), "phone": pa.nulls(0, pa.large_string()),
-                          "cid": pa.nulls(0, pa.large_string()),
-                          "others": pa.nulls(0, pa.large_string()),
-                          "zone": pa.array([], pa.int32()), "verdict": pa.array([], pa.int32()),
-                          "next_open": pa.array([], pa.int64()),
-                          **{f"e{j}": pa.array([], pa.int32()) for j in range(len(keys))}})
-        if t.num_rows != n:
-            return None  # not the plan its meta describes: no plan, plan again
-
-        def ints(name: str, none: int, dtype: type[np.integer]) -> np.ndarray:
-            """One numpy copy of the column, its own type, nulls as `none`."""
-            col = t[name]
-            if col.null_count:
-                col = col.fill_null(none)
-            return np.asarray(col.to_numpy(), dtype=dtype)
-
-        return EncodedPlan(
-            fingerprint=meta["fingerprint"], row=ints("row", 0, np.int64),
-            phone=text_array(t["phone"]), cid=text_array(t["cid"]),
-            others=text_array(t["others"]),
-            zone=ints("zone", 0, np.int32), zones=json.loads(meta["zones"]),
-            verdict=ints("verdict", 0, np.int32),
-            verdicts=[tuple(v) for v in json.loads(meta["verdicts"])],  # type: ignore[misc]
-            evidence_keys=keys,
-            evidence=[ints(f"e{j}", -1, np.int32) for j in range(len(keys))],
+        return plan_from_chunks(
+            blobs, fingerprint=meta["fingerprint"], rows=int(meta["rows"]),
+            zones=json.loads(meta["zones"]), verdicts=json.loads(meta["verdicts"]),
+            evidence_keys=json.loads(meta["evidence_keys"]),
             evidence_values=json.loads(meta["evidence_values"]),
-            next_open=ints("next_open", NO_TIME, np.int64),
         )
 
     def close(self) -> None:
