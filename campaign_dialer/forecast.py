@@ -14,9 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaign_dialer.vocab import DIALED, ERROR, PENDING, REJECTED, SUPPRESSED
 
@@ -41,16 +44,12 @@ class Window:
         """The window's local date (in its first zone): "the 9 June windows"."""
         if not self.zones:
             return f"{self.start:%Y-%m-%d}"
-        from zoneinfo import ZoneInfo
-
         return f"{self.start.astimezone(ZoneInfo(self.zones[0])):%Y-%m-%d}"
 
     @property
     def label(self) -> str:
         if not self.zones:
             return f"any zone {self.start:%a %Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
-        from zoneinfo import ZoneInfo
-
         zi = ZoneInfo(self.zones[0])
         a, b = self.start.astimezone(zi), self.end.astimezone(zi)
         return f"{'/'.join(self.zones)} {a:%a %Y-%m-%d %H:%M}–{b:%H:%M} local"
@@ -84,6 +83,40 @@ def _at_ns(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1_000)
 
 
+def _plain(arr: Any) -> pa.Array:
+    """A plan column as one plain (not dictionary-encoded) large_string arrow array."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not isinstance(arr, pa.Array):
+        arr = pa.array(arr, type=pa.large_string(), from_pandas=True)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+
+
+def _np(mask: Any) -> np.ndarray:
+    """A boolean arrow array as numpy, null as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _filled(arr: pa.Array) -> Any:
+    """Present and not blank."""
+    return pc.and_(pc.is_valid(arr), pc.not_equal(pc.fill_null(arr, ""), ""))
+
+
+def _take(arr: pa.Array, mask: np.ndarray) -> pa.Array:
+    return arr.filter(pa.array(mask)) if len(arr) else arr
+
+
+def _codes(arr: pa.Array) -> np.ndarray:
+    """One code per distinct value, missing values one code of their own (`pd.factorize`
+    with `use_na_sentinel=False`: which code is which does not matter here)."""
+    if not len(arr):
+        return np.zeros(0, dtype=np.int64)
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    return np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 @dataclass
 class _Queues:
     """The rows to place, by group (zone set, rule states, earliest start), in plan order."""
@@ -113,32 +146,38 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
     rate = call_rate(cfg.pacing.calls_per_second, cfg.api.max_live_calls, call_seconds)
     window = plan.gate.window
     allow_unknown = getattr(window, "allow_unknown_timezone", False)
-    c = plan.rows.schedule_columns()
-    rows, phone, cid, hint = c["row"], c["phone_e164"], c["contact_id"], c["tz_hint"]
-    disp, nxt = c["disposition"], c["next_open"]
+    c = plan.rows.columns
+    rows = np.asarray(c["row"], dtype=np.int64)
+    nxt = np.asarray(c["next_open"], dtype=np.int64)
+    phone, hint = _plain(c["phone"]), _plain(c["hint"])
+    disp, reason = _plain(c["disposition"]), _plain(c["reason"])
     order = np.arange(len(rows), dtype=np.int64)
     done = np.fromiter(settled, dtype=np.int64)
-    has_phone = pd.notna(phone) & (phone != "")
-    has_person = has_phone | (pd.notna(cid) & (cid != ""))
-    keep = has_person & (disp != SUPPRESSED) & ~np.isin(rows, done)
+    has_person = _np(pc.or_(_filled(phone), _filled(_plain(c["cid"]))))
+    keep = has_person & ~_np(pc.equal(disp, SUPPRESSED)) & ~np.isin(rows, done)
     no_next = nxt == _NAT
-    never_open = keep & (disp == PENDING) & no_next
+    never_open = keep & _np(pc.equal(disp, PENDING)) & no_next
     never_rows = [rows[never_open]]
-    never_why = [np.array([r or PENDING for r in c["reason"][never_open]], dtype=object)]
+    never_why = [np.array([r or PENDING for r in _take(reason, never_open).to_pylist()],
+                          dtype=object)]
     live = np.flatnonzero(keep & ~never_open)
     # the zones of a number depend on its country code and area code (and the hint): one
     # look-up per distinct (prefix, hint), with the first such row's own number
-    ph = pd.Series(phone[live], dtype=object).fillna("")
-    prefix = ph.where(~ph.str.startswith("+1"), ph.str.slice(0, 5)).to_numpy(dtype=object)
-    p_codes, _ = pd.factorize(prefix, use_na_sentinel=False)
-    h_codes, h_uniq = pd.factorize(hint[live], use_na_sentinel=False)
-    ck_codes, _ = pd.factorize(p_codes.astype(np.int64) * (len(h_uniq) + 1) + h_codes)
-    _, first = np.unique(ck_codes, return_index=True)
+    live_idx = pa.array(live)
+    ph = pc.fill_null(phone.take(live_idx), "")
+    prefix = pc.if_else(pc.starts_with(ph, "+1"), pc.utf8_slice_codeunits(ph, 0, 5), ph)
+    p_codes = _codes(prefix)
+    h_codes = _codes(hint.take(live_idx))
+    _, first, ck_codes = np.unique(p_codes * (int(h_codes.max(initial=0)) + 1) + h_codes,
+                                   return_index=True, return_inverse=True)
+    ck_codes = ck_codes.reshape(-1)
     cand_ids: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
     cands: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     ck_cand = np.empty(len(first), dtype=np.int64)
-    for k, i in enumerate(first.tolist()):
-        zones, states, _ = window.candidates(phone[live[i]], hint[live[i]])
+    at_first = pa.array(live[first])
+    for k, (number, zone_hint) in enumerate(zip(phone.take(at_first).to_pylist(),
+                                                hint.take(at_first).to_pylist(), strict=True)):
+        zones, states, _ = window.candidates(number, zone_hint)
         if not zones and not allow_unknown:
             ck_cand[k] = -1
             continue

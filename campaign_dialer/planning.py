@@ -6,10 +6,13 @@ the contact history is read once, in `build_gate` (its answer is data the gate h
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -84,6 +87,7 @@ __all__ = [
     "plan_fingerprint",
     "plan_once",
     "open_campaign_history",
+    "release_memory",
     "person_key",
 ]
 
@@ -150,6 +154,11 @@ class PlanRows(Sequence[PlannedRow]):
 
     def __iter__(self) -> Iterator[PlannedRow]:
         return iter(self._everything())
+
+    def made(self) -> int:
+        """How many `PlannedRow`s exist so far (a run from a stored plan makes only the
+        rows it takes)."""
+        return self._n if self._all is not None else len(self._made)
 
     def _make_one(self, i: int) -> PlannedRow:
         c = self._cols
@@ -246,18 +255,6 @@ class PlanRows(Sequence[PlannedRow]):
             }
         )
 
-    def schedule_columns(self) -> dict[str, np.ndarray]:
-        """What a schedule (the forecast) needs of every row, as columns, no row made:
-        row, phone_e164, contact_id, tz_hint, disposition, reason (object arrays, None when
-        missing; equal values one object) and next_open (ns since the epoch, NAT if none)."""
-        c = self._cols
-        names = {"phone_e164": "phone", "contact_id": "cid", "tz_hint": "hint",
-                 "disposition": "disposition", "reason": "reason"}
-        out = {k: np.array(_pylist(c[v]), dtype=object) for k, v in names.items()}
-        out["row"] = np.asarray(c["row"], dtype=np.int64)
-        out["next_open"] = np.asarray(c["next_open"], dtype=np.int64)
-        return out
-
     @property
     def columns(self) -> dict[str, Any]:
         """The columns themselves (read-only): row, phone, cid, hint, others, disposition,
@@ -281,12 +278,12 @@ class PlanRows(Sequence[PlannedRow]):
             pc.binary_join_element_wise(text("tel:"), text_array(c["phone"]), text("")),
             pc.binary_join_element_wise(text("cid:"), text_array(c["cid"]), text("")),
         )
-        reason = _pylist(c["reason"])
-        disposition = pc.cast(c["disposition"], pa.large_string()) if not pa.types.is_dictionary(
-            c["disposition"].type) else c["disposition"].dictionary_decode()
+        reason = text_array(decoded(c["reason"]))
+        disposition = text_array(decoded(c["disposition"]))
+        held = pc.is_in(reason, value_set=pa.array(sorted(CONTACT_REASONS), pa.large_string()))
         return dict(
             person=person,
-            contact_suppressed=np.array([r in CONTACT_REASONS for r in reason], dtype=bool),
+            contact_suppressed=np.asarray(pc.fill_null(held, False), dtype=bool),
             suppressed=np.asarray(pc.fill_null(pc.equal(disposition, SUPPRESSED), False)),
             pending=np.asarray(pc.fill_null(pc.equal(disposition, PENDING), False)),
             next_open=np.asarray(c["next_open"], dtype=np.int64),
@@ -407,13 +404,16 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
 
 
 def build_gate(
-    campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None
+    campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None,
+    *, parallel: bool = False,
 ) -> tuple[Gate, DncLedger]:
     """The campaign's gate and its DNC ledger file (blocking: reads every compliance input).
 
     With `at`, the gate also holds the contact history's answer for the calls before `at`
     (`RecentCalls`), the last of its rules. The gate consults only memory afterwards; the
-    engine keeps it current with `Gate.reloaded` in a worker thread.
+    engine keeps it current with `Gate.reloaded` in a worker thread. `parallel`: the
+    consent ledger and the reassigned answers are read in a worker thread while the DNC
+    lists are read here (a run from a stored plan, which reads nothing else meanwhile).
     """
     m = campaign.model
     region = m.campaign.default_region
@@ -422,23 +422,31 @@ def build_gate(
         SharedDncLedger(campaign.dnc_ledger_path, history) if history is not None
         else DncLedger(campaign.dnc_ledger_path)
     )
-    dnc = DncList.load(
-        campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
-        meta=[
-            None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
-            for d in campaign.dnc_lists
-        ],
-    )
-    consent = (
-        ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
-        if campaign.consent_path is not None
-        else None
-    )
-    reassigned = (
-        ReassignedAnswers.load(campaign.reassigned_path, default_region=region, encoding=encoding)
-        if campaign.reassigned_path is not None
-        else None
-    )
+
+    def others() -> tuple[ConsentLedger | None, ReassignedAnswers | None]:
+        consent = (
+            ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
+            if campaign.consent_path is not None
+            else None
+        )
+        reassigned = (
+            ReassignedAnswers.load(campaign.reassigned_path, default_region=region,
+                                   encoding=encoding)
+            if campaign.reassigned_path is not None
+            else None
+        )
+        return consent, reassigned
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(others) if parallel else None
+        dnc = DncList.load(
+            campaign.dnc_paths, default_region=region, ledger=ledger, encoding=encoding,
+            meta=[
+                None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
+                for d in campaign.dnc_lists
+            ],
+        )
+        consent, reassigned = later.result() if later is not None else others()
     start, end = m.compliance.calling_window
     window = CallingWindow(
         start,
@@ -478,21 +486,38 @@ def _pylist(values: pd.Series | pa.Array | pa.ChunkedArray) -> list[Any]:
 _T = TypeVar("_T")
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, None elsewhere (musl, macOS: nothing to call)."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return trim if callable(trim) else None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand the memory freed by a step's temporaries back to the system: arrow's allocator
+    keeps freed pages per thread, and C's keeps them in per-thread arenas (a million-row
+    load in two threads leaves over a hundred MB there, which the next step's peak would
+    stand on)."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 def _released(fn: Callable[..., _T], *args: Any) -> _T:
-    """`fn(*args)`, then arrow's allocator hands the memory its temporaries freed back to the
-    system: it keeps freed pages per thread, and a million-row load leaves hundreds of MB."""
+    """`fn(*args)`, then the memory its temporaries freed goes back (`release_memory`)."""
     try:
         return fn(*args)
     finally:
-        pa.default_memory_pool().release_unused()
+        release_memory()
 
 
 def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
     """The plan; `history` defaults to the campaign's contact history (opened here).
 
     The decisions stay columns (`PlanRows`): no Python object per row is made here."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if history is None:
         history = open_campaign_history(campaign)
     # the contacts file and the compliance files are read at once: arrow releases the GIL
@@ -501,6 +526,7 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
         fg = pool.submit(_released, build_gate, campaign, history, at)
         contacts = fc.result()
         gate, ledger = fg.result()
+    release_memory()  # both loads' temporaries, freed in their threads' arenas
     decided = _released(plan_columns, contacts, gate, at)
     cols = row_columns(decided, contacts.frame)
     rows = PlanRows(cols, list(EVIDENCE_KEYS), len(contacts.frame))
@@ -659,13 +685,15 @@ def decode_plan(plan: EncodedPlan) -> PlanRows:
 
 def stored_plan(
     campaign: Campaign, at: datetime, encoded: EncodedPlan, history: HistoryStore | None = None,
+    built: tuple[Gate, DncLedger] | None = None,
 ) -> Plan:
     """A plan read back from the store: the gate is built again (fresh compliance inputs and
-    contact history for the checks at the moment of dialing), the contacts are loaded only
-    when asked for (`Plan.contacts`), the verdicts are the stored ones."""
+    contact history for the checks at the moment of dialing; `built`: already built so), the
+    contacts are loaded only when asked for (`Plan.contacts`), the verdicts are the stored
+    ones."""
     if history is None:
         history = open_campaign_history(campaign)
-    gate, ledger = _released(build_gate, campaign, history, at)
+    gate, ledger = built if built is not None else _fresh_gate(campaign, history, at)
     kept = decode_plan(encoded)
     # the holds (the contact history) are asked again: calls made since the plan count
     rows = PlanRows(_released(holds_again, kept.columns, gate, at), list(EVIDENCE_KEYS),
@@ -674,20 +702,32 @@ def stored_plan(
                 _caller_id_rules(campaign), None, STORED)
 
 
+def _fresh_gate(campaign: Campaign, history: HistoryStore, at: datetime) -> tuple[Gate, DncLedger]:
+    return _released(functools.partial(build_gate, parallel=True), campaign, history, at)
+
+
 def plan_once(
     campaign: Campaign, at: datetime, history: HistoryStore | None, plans: PlanStore,
 ) -> Plan:
     """The plan of the campaign's current inputs: read back from `plans` when its
     fingerprint is theirs, else made (`make_plan`) and kept there. On PostgreSQL one process
-    plans (`PlanStore.planning`); the others wait for its plan and read it."""
+    plans (`PlanStore.planning`); the others wait for its plan and read it.
+
+    A plan read back: its gate is built (the compliance inputs read again) while its
+    columns are read from the store."""
     logger = log.get("plan", campaign=campaign.name)
     fingerprint = plan_fingerprint(campaign, at)
     with plans.planning():
         kept = plans.fingerprint()
         if kept == fingerprint:
-            encoded = plans.load()
+            if history is None:
+                history = open_campaign_history(campaign)
+            with ThreadPoolExecutor(1) as pool:
+                building = pool.submit(_fresh_gate, campaign, history, at)
+                encoded = plans.load()
+                built = building.result()
             if encoded is not None and encoded.fingerprint == fingerprint:
-                plan = stored_plan(campaign, at, encoded, history)
+                plan = stored_plan(campaign, at, encoded, history, built)
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history)

@@ -274,8 +274,9 @@ def _csv_field(arr: pa.Array) -> pa.Array:
     """Cells quoted as Python's csv does with QUOTE_MINIMAL; missing as ""."""
     need = pc.match_substring_regex(arr, _CSV_SPECIAL)
     if pc.any(need).as_py():
+        quote, empty = pa.scalar('"', arr.type), pa.scalar("", arr.type)  # large_string too
         quoted = pc.binary_join_element_wise(
-            '"', pc.replace_substring(arr, '"', '""'), '"', "")
+            quote, pc.replace_substring(arr, '"', '""'), quote, empty)
         arr = pc.if_else(need, quoted, arr)
     return pc.fill_null(arr, "")
 
@@ -283,14 +284,19 @@ def _csv_field(arr: pa.Array) -> pa.Array:
 def _csv_lines(fields: list[pa.Array]) -> pa.Array:
     """Fields joined into records, each ending in CRLF (a record of one empty field is `""`,
     as Python's csv writes it)."""
-    line = pc.binary_join_element_wise(*fields, ",")
+    t = fields[0].type  # the separators as the fields' own type (large_string: no kernel
+    line = pc.binary_join_element_wise(*fields, pa.scalar(",", t))  # mixes it with string)
     if len(fields) == 1:
-        line = pc.if_else(pc.equal(line, ""), '""', line)
-    return pc.binary_join_element_wise(line, "\r\n", "")
+        line = pc.if_else(pc.equal(line, ""), pa.scalar('""', t), line)
+    return pc.binary_join_element_wise(line, pa.scalar("\r\n", t), pa.scalar("", t))
 
 
 def _write_lines(fh: Any, lines: pa.Array) -> None:
     """A string array's characters as one contiguous write (its data buffer, no copy)."""
+    if isinstance(lines, pa.ChunkedArray):  # a column read in batches: a write per chunk
+        for chunk in lines.chunks:
+            _write_lines(fh, chunk)
+        return
     lines = lines.cast(pa.large_string())
     _, offsets, data = lines.buffers()
     if data is None:

@@ -1,19 +1,26 @@
-"""Benchmark issue #25's steps of `check` at scale, each beside the old way in the same run.
+"""Benchmark issue #25 at scale: `check` and the plan a run reads back, each figure beside
+`make_plan` alone and the naive per-row plan, measured in the same run.
 
-    python scripts/bench_scale.py                 # 1M contacts, 1M DNC numbers, 500k consent events
-    python scripts/bench_scale.py --rows 200000   # smaller
+    python scripts/bench_scale.py                   # 1M contacts, 1M DNC numbers, 500k consent
+    python scripts/bench_scale.py --rows 10000000   # 10M (inputs generated, never committed)
+    python scripts/bench_scale.py --rows 200000 --steps --run 60
 
-Inputs come from scripts/gen_contacts.py (generated once into --out, reused after). One process
-makes the plan as `check` does (`make_plan`, timed: the reference every figure is set beside),
-then measures, on that plan:
+Inputs come from scripts/gen_contacts.py (generated once into --out, reused after). Each of
+these runs in a fresh child process, so its wall time and peak RSS (wait4) are its own:
 
-- the formula guard of plan.csv's frame: `safe_for_spreadsheets` (vectorised) beside the old
-  `neutralize` per cell through `Series.map` (kept here as the baseline), outputs compared;
-- writing plan.csv: `write_atomic_csv` beside pandas' `to_csv`, bytes compared;
-- the forecast: `forecast` beside the old walk over every materialised row, outputs compared.
+- `make_plan` alone (the reference): the inputs read and every row decided, as columns;
+- the naive per-row plan: `make_plan`, then a Python object for every row (`PlannedRow`)
+  and the engine's person map over them, as every run built before #25;
+- `check` (the real CLI, `campaign-dialer check`): plan, forecast, plan.csv, the summary;
+- plan and keep: `plan_once` with no plan kept (plans, encodes, saves);
+- resumed: `plan_once` with the plan kept (fingerprint, read back, the gate built again),
+  then what a run needs before its first call from it: the dial columns, the row source,
+  the first batch of rows taken (only those rows made);
+- `--pg`: plan and keep in PostgreSQL (a throwaway local cluster), then two processes
+  started together reading it back.
 
-Peak RSS is the process's (the plan's own included). Figures depend on the machine and what
-else runs on it: compare within one run.
+The kept plan's bytes per row are printed beside. `--steps` also compares, in one process,
+the steps of `check` with their old ways (formula guard, writing plan.csv, the forecast).
 
 `--run SECONDS` also runs the real CLI (`campaign-dialer run --max-duration SECONDS`) on the
 same inputs against a sandbox process (20 calls/s), three times: a first run (plans, keeps the
@@ -23,11 +30,14 @@ deleted first (plans again at its start, as every run did before the plan was ke
 wall time, peak RSS (the child's own, from wait4), and the journal's growth per row not
 dialed (the journal minus an empty one, over the rows the runs did not dial) beside the kept
 plan's bytes per row.
+
+Figures depend on the machine and what else runs on it: compare within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import secrets
@@ -35,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,14 +171,188 @@ def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
               f"{plan_file.stat().st_size / max(rows, 1):,.1f} bytes per row")
 
 
+def campaign_toml(out: Path) -> Path:
+    from tests.campaign_files import write_campaign_toml
+
+    return write_campaign_toml(out / "bench.toml", {
+        "campaign": {"name": "bench-scale", "agent_id": "agt_bench"},
+        "inputs": {"contacts": "contacts.csv", "dnc": ["dnc.csv"], "consent": "consent.csv"},
+        "compliance": {"calling_window": ["09:00", "20:00"], "dnc_ledger": "dnc-ledger.csv"},
+    })
+
+
+def child(kind: str, out: Path) -> dict[str, Any]:
+    """One measurement in this (fresh) process; its figures as a dict."""
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.planning import make_plan
+
+    campaign = load_campaign(out / "bench.toml")
+    res: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if kind == "make_plan":
+        plan = make_plan(campaign, AT)
+        res["rows"] = len(plan.rows)
+    elif kind == "per_row":
+        plan = make_plan(campaign, AT)
+        rows = list(plan.rows)  # a PlannedRow per row, as the engine walked them
+        by_person: dict[str, Any] = {}
+        for r in rows:
+            if r.person and not r.contact_suppressed and r.person not in by_person:
+                by_person[r.person] = r
+        res["rows"] = len(rows)
+    elif kind in ("save", "resume", "pg_save", "pg_resume"):
+        from campaign_dialer.engine.stored_plan import DialColumns, StoredPlanSource
+        from campaign_dialer.planning import plan_once
+        from campaign_dialer.store import open_plan_store
+
+        if kind.startswith("pg_"):  # the team database (`--pg`): its plan tables
+            from campaign_dialer.store.postgres import Database, PgHistory
+
+            db = Database(os.environ["BENCH_PG_URL"])
+            plans = open_plan_store(campaign.journal_path, db=db, campaign=campaign.name)
+            plan = plan_once(campaign, AT, PgHistory(db), plans)
+            kind = kind[3:]
+        else:
+            plans = open_plan_store(campaign.journal_path)
+            plan = plan_once(campaign, AT, None, plans)
+        res["source"] = plan.source
+        res["plan_s"] = time.perf_counter() - t0
+        if kind == "resume":
+            src = StoredPlanSource(plan.rows, DialColumns(**plan.rows.dial_columns()))
+            first = src.take(AT, 512)
+            res["offered"] = len(src)
+            res["first_batch"] = len(first)
+            res["made_rows"] = plan.rows.made()
+    res["seconds"] = time.perf_counter() - t0
+    res["peak_mb"] = peak_mb()
+    return res
+
+
+def in_child(kind: str, out: Path) -> dict[str, Any]:
+    """`child(kind)` in a fresh process: its own figures, and its wall time and peak RSS."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, "--out", str(out)],
+                            stdout=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"child {kind} failed")
+    res: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+    res["wall_s"] = time.monotonic() - t0
+    res["rss_mb"] = usage.ru_maxrss / 1024
+    return res
+
+
+def check_cli(out: Path, home: Path) -> dict[str, Any]:
+    """`campaign-dialer check` on the inputs, as a person runs it: wall time and peak RSS."""
+    env = dict(os.environ, CAMPAIGN_DIALER_HOME=str(home),
+               CAMPAIGN_DIALER_TEST_CLOCK=AT.isoformat().replace("+00:00", "Z"))
+    env.pop("CAMPAIGN_DIALER_STORE_URL", None)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "campaign_dialer.cli", "check",
+                             str(out / "bench.toml")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    if os.waitstatus_to_exitcode(status):
+        assert proc.stderr is not None
+        sys.stderr.write(proc.stderr.read().decode(errors="replace"))
+        raise SystemExit("check failed")
+    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def beside(what: str, secs: float, mb: float, ref: dict[str, Any], naive: dict[str, Any],
+           extra: str = "", key: str = "seconds") -> None:
+    """A figure and its ratios to make_plan's and the per-row plan's (`key`: their time in
+    the process, or "wall_s", the whole process's, for a figure that is a whole process)."""
+    print(f"  {what:<26} {secs:7.2f} s {mb:7,.0f} MB   "
+          f"({secs / ref[key]:4.2f}x make_plan, {secs / naive[key]:4.2f}x per-row; "
+          f"RSS {mb / ref['rss_mb']:4.2f}x, {mb / naive['rss_mb']:4.2f}x)"
+          + (f"   {extra}" if extra else ""))
+
+
+def figures(out: Path, pg: bool = False) -> float:
+    """The figures beside make_plan alone and the naive per-row plan (module doc)."""
+    work = out / "scale"
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir()
+    os.environ["CAMPAIGN_DIALER_HOME"] = str(work)  # the children's contact history
+    os.environ.pop("CAMPAIGN_DIALER_STORE_URL", None)
+    (out / "dnc-ledger.csv").unlink(missing_ok=True)
+    ref = in_child("make_plan", out)
+    naive = in_child("per_row", out)
+    print(f"{ref['rows']:,} rows; each in its own process (wall incl. start-up; RSS: peak)")
+    print(f"  {'make_plan alone':<26} {ref['seconds']:7.2f} s {ref['rss_mb']:7,.0f} MB   "
+          f"(process wall {ref['wall_s']:.2f} s)")
+    print(f"  {'naive per-row plan':<26} {naive['seconds']:7.2f} s {naive['rss_mb']:7,.0f} MB   "
+          f"(process wall {naive['wall_s']:.2f} s)")
+    chk = check_cli(out, work)
+    beside("check (CLI, wall)", chk["wall_s"], chk["rss_mb"], ref, naive,
+           "ratios to their processes' wall", key="wall_s")
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.store.sqlite.plan import plan_path
+
+    kept = plan_path(load_campaign(out / "bench.toml").journal_path)
+    kept.unlink(missing_ok=True)
+    save = in_child("save", out)
+    size = kept.stat().st_size if kept.exists() else 0
+    beside("plan and keep (plan_once)", save["seconds"], save["rss_mb"], ref, naive,
+           f"{save['source']}; kept plan {size / 1e6:,.1f} MB, "
+           f"{size / max(ref['rows'], 1):.1f} bytes/row")
+    res = in_child("resume", out)
+    beside("resumed: plan read back", res["plan_s"], res["rss_mb"], ref, naive, res["source"])
+    beside("resumed: first batch", res["seconds"], res["rss_mb"], ref, naive,
+           f"{res['first_batch']} rows of {res['offered']:,} offered; "
+           f"{res['made_rows']:,} row objects made")
+    if pg:
+        pg_figures(out, ref, naive)
+    return float(ref["seconds"])
+
+
+def pg_figures(out: Path, ref: dict[str, Any], naive: dict[str, Any]) -> None:
+    """The same on PostgreSQL (a throwaway local cluster, tests/pg_cluster.py): one process
+    plans and keeps the plan in the team database, then two processes start together and
+    read it back (neither plans: the plan's fingerprint is theirs)."""
+    from tests import pg_cluster
+
+    cluster = pg_cluster.start()
+    try:
+        os.environ["BENCH_PG_URL"] = pg_cluster.create_database(cluster.url)
+        save = in_child("pg_save", out)
+        beside("PG: plan and keep", save["seconds"], save["rss_mb"], ref, naive,
+               save["source"])
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda _: in_child("pg_resume", out), range(2)))
+        for i, res in enumerate(both):
+            beside(f"PG: resumed {i + 1} of 2, read", res["plan_s"], res["rss_mb"], ref, naive,
+                   res["source"])
+            beside(f"PG: resumed {i + 1} of 2, batch", res["seconds"], res["rss_mb"], ref,
+                   naive, f"{res['first_batch']} rows taken, {res['made_rows']} made")
+    finally:
+        cluster.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
-    ap.add_argument("--skip", default="", help="comma list of: guard,write,forecast")
+    ap.add_argument("--steps", action="store_true",
+                    help="also compare check's steps with their old ways, in one process")
+    ap.add_argument("--skip", default="", help="with --steps, comma list of: guard,write,forecast")
     ap.add_argument("--run", type=float, default=None, metavar="SECONDS",
                     help="also time `run` (first and resumed) against a sandbox for this long")
+    ap.add_argument("--pg", action="store_true",
+                    help="also keep and read the plan in PostgreSQL (a throwaway local cluster)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child, a.out)))
+        return
     skip = set(filter(None, a.skip.split(",")))
     sizes = {"rows": a.rows, "dnc": a.rows, "consent": a.rows // 2}
     out = a.out / f"{sizes['rows']}-{sizes['dnc']}-{sizes['consent']}"
@@ -177,27 +362,28 @@ def main() -> None:
         t = time.perf_counter()
         generate(out, sizes["rows"], sizes["dnc"], sizes["consent"])
         print(f"generated inputs in {time.perf_counter() - t:.1f} s -> {out}")
+    campaign_toml(out)
+    plan_s = figures(out, a.pg)
+    if a.steps:
+        steps(out, skip)
+    if a.run is not None:
+        bench_run(out, a.run, plan_s)
+
+
+def steps(out: Path, skip: set[str]) -> None:
+    """check's steps beside their old ways, in this process (module doc)."""
     (out / "dnc-ledger.csv").unlink(missing_ok=True)
 
     from campaign_dialer.commands.check_plan import plan_frame, with_caller_ids
     from campaign_dialer.config import load_campaign
     from campaign_dialer.planning import make_plan
     from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
-    from tests.campaign_files import write_campaign_toml
 
-    toml = out / "bench.toml"
-    write_campaign_toml(toml, {
-        "campaign": {"name": "bench-scale", "agent_id": "agt_bench"},
-        "inputs": {"contacts": "contacts.csv", "dnc": ["dnc.csv"], "consent": "consent.csv"},
-        "compliance": {"calling_window": ["09:00", "20:00"], "dnc_ledger": "dnc-ledger.csv"},
-    })
-    campaign = load_campaign(toml)
+    campaign = load_campaign(out / "bench.toml")
     plan_s, plan = timed(lambda: make_plan(campaign, AT))
     frame_s, frame = timed(lambda: with_caller_ids(plan_frame(plan), campaign, plan.history))
-    print(f"{len(plan.rows):,} rows, {frame.shape[1]} plan.csv columns; "
-          f"make_plan {plan_s:.2f} s (reference), plan_frame {frame_s:.2f} s, "
+    print(f"\nsteps: make_plan {plan_s:.2f} s, plan_frame {frame_s:.2f} s, "
           f"peak {peak_mb():,.0f} MB")
-
     safe = None
     if "guard" not in skip or "write" not in skip:
         new_s, safe = timed(lambda: safe_for_spreadsheets(frame))
@@ -225,12 +411,9 @@ def main() -> None:
 
         old_s, old_f = timed(lambda: forecast_per_row(plan, **kw))
         line("forecast", new_s, old_s, f"same output: {new_f == old_f}")
-    print(f"peak RSS {peak_mb():,.0f} MB")
+    print(f"  peak RSS {peak_mb():,.0f} MB")
     if plan.history is not None:
         plan.history.close()
-    if a.run is not None:
-        del plan, frame, safe
-        bench_run(out, a.run, plan_s)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ Three rules, checked on the AST of every module of the package:
 3. No import circle between modules, type-checker imports included: modules that import each
    other can be neither read nor changed alone (config and its parts were one such knot).
 
-KNOWN_DEBT lists what other rooms still owe (issue 24 is cleared room by room in parallel): each
-entry names its room. An entry that no longer occurs fails the stale test, so the list only
-shrinks; the lead empties it after merging.
+KNOWN_DEBT is empty: issue 24's rooms are cleared. An entry that no longer occurs fails the
+stale test, so the list can only shrink back to empty.
 """
 
 from __future__ import annotations
@@ -272,25 +271,16 @@ LAZY_ALLOWED: dict[tuple[str, str, str], str] = {
             ("campaign_dialer/store/open.py", "_postgres", "campaign_dialer.store.postgres"),
             ("campaign_dialer/store/open.py", "open_team_history",
              "campaign_dialer.store.postgres"),
+            ("campaign_dialer/store/open.py", "open_plan_store",
+             "campaign_dialer.store.postgres.plan"),
             ("campaign_dialer/store/access.py", "where", "campaign_dialer.store.postgres.db"),
         )
     },
 }
 
-# What the rooms still being cleared owe: (room, path, kind, scope, target). Kinds and fields as in
-# Violation.key. The lead empties this after merging the rooms' branches.
-KNOWN_DEBT: set[tuple[str, str, str, str, str]] = {
-    ("store", "campaign_dialer/store/plan_state.py", "lazy", "open_plan_store",
-     "campaign_dialer.store.postgres.plan"),
-    ("store", "campaign_dialer/store/plan_state.py", "lazy", "open_plan_store",
-     "campaign_dialer.store.sqlite.plan"),
-    ("store", "campaign_dialer/store/plan_state.py", "circle", "campaign_dialer.store.plan_state "
-     "campaign_dialer.store.postgres.plan campaign_dialer.store.sqlite.plan", ""),
-    ("contacts", "campaign_dialer/contacts/hints.py", "lazy", "_offset_zones", "datetime"),
-    ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.day", "zoneinfo"),
-    ("forecast", "campaign_dialer/forecast.py", "lazy", "Window.label", "zoneinfo"),
-    ("planning", "campaign_dialer/planning.py", "lazy", "make_plan", "concurrent.futures"),
-}
+# What a room still owes: (room, path, kind, scope, target), kinds and fields as in
+# Violation.key. Empty since issue 24's rooms were merged: a new entry needs a reason to exist.
+KNOWN_DEBT: set[tuple[str, str, str, str, str]] = set()
 
 
 def _allowed_keys() -> set[tuple[str, str, str, str]]:

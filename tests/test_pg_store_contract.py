@@ -53,7 +53,7 @@ __all__ = [
 # Both stores live in one database with one schema version: `which` changes nothing.
 # What the latest migration (4: the stored plan) adds, undone to make the previous version.
 _LATEST_UNDO = (
-    "DROP TABLE IF EXISTS plan_rows",
+    "DROP TABLE IF EXISTS plan_chunks",
     "DROP TABLE IF EXISTS plans",
 )
 
@@ -90,7 +90,7 @@ def _postgresql(url: str) -> Backend:
         has_current_shape=lambda _which: bool(
             sql("SELECT 1 FROM pg_indexes WHERE indexname = 'contact_calls_from'")
         ) and bool(sql("SELECT to_regclass('caller_id_rests')")[0][0])
-        and bool(sql("SELECT to_regclass('plan_rows')")[0][0]),
+        and bool(sql("SELECT to_regclass('plan_chunks')")[0][0]),
     )
 
 

@@ -84,11 +84,10 @@ def test_sqlite_store_round_trip(tmp_path: Path, contacts: str) -> None:
     assert every_row(decode_plan(loaded)) == every_row(plan.rows)
     store.save(encode_plan(plan.rows, "two"))  # replaced whole
     assert store.fingerprint() == "two"
-    # compact: no JSON or text per row but the numbers a row dials (an E.164 as an integer)
+    # columns in chunks, not a record (or JSON) per row
     path = campaign.journal_path.with_name(campaign.journal_path.name + ".plan")
     db = sqlite3.connect(path)
-    kinds = {t for (t,) in db.execute("SELECT DISTINCT typeof(phone) FROM plan_rows")}
-    assert kinds <= {"integer", "null"}
+    assert db.execute("SELECT count(*) FROM plan_chunks").fetchone()[0] == 1
     db.close()
     assert not list(path.parent.glob("*.tmp"))
 
@@ -147,8 +146,10 @@ def test_pg_store_round_trip(tmp_path: Path, pg_database: str) -> None:
         back = decode_plan(loaded)
         assert every_row(back) == every_row(plan.rows)
         assert back.counts() == plan.rows.counts()
-        n = db.fetchone("SELECT count(*) FROM plan_rows")[0]
-        assert n == len(plan.rows)
+        # chunks of columns, not a row (or JSON) per row
+        n = db.fetchone("SELECT count(*) FROM plan_chunks WHERE campaign = %s",
+                        (campaign.name,))[0]
+        assert n == 1 < len(plan.rows)
 
 
 PLANNER = textwrap.dedent("""
@@ -200,3 +201,76 @@ def test_pg_two_processes_start_together_and_one_plans(tmp_path: Path, pg_databa
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o[0] for o in outs) == [MADE, STORED]  # one planned, the other read it
     assert outs[0][1] == outs[1][1]
+
+
+def test_sqlite_store_keeps_rows_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaign_dialer.store.sqlite import plan as sqlite_plan
+
+    monkeypatch.setattr(sqlite_plan, "CHUNK", 4)
+    campaign = load_campaign(campaign_in(tmp_path, "salesforce_contacts.csv"))
+    plan = make_plan(campaign, NIGHT)
+    store = open_plan_store(campaign.journal_path)
+    store.save(encode_plan(plan.rows, "chunks"))
+    db = sqlite3.connect(campaign.journal_path.with_name(campaign.journal_path.name + ".plan"))
+    chunks = db.execute("SELECT count(*) FROM plan_chunks").fetchone()[0]
+    db.close()
+    assert chunks == -(-len(plan.rows) // 4) > 1
+    loaded = store.load()
+    assert loaded is not None and every_row(decode_plan(loaded)) == every_row(plan.rows)
+
+
+def test_sqlite_damaged_plan_is_planned_again(tmp_path: Path) -> None:
+    """A kept plan whose chunks cannot be read is no plan: the run plans again."""
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    campaign = load_campaign(path)
+    store = open_plan_store(campaign.journal_path)
+    first = plan_once(campaign, AT, None, store)
+    assert first.source == MADE
+    db = sqlite3.connect(campaign.journal_path.with_name(campaign.journal_path.name + ".plan"))
+    db.execute("UPDATE plan_chunks SET data = x'00ff00ff'")
+    db.commit()
+    db.close()
+    assert store.load() is None
+    again = plan_once(load_campaign(path), AT, None, store)
+    assert again.source == MADE
+    same_rows(first, again)
+
+
+@pytest.mark.parametrize("contacts", ["hubspot_contacts.csv", "excel_cp1252.csv"])
+def test_gate_read_in_parallel_is_the_same_gate(tmp_path: Path, contacts: str) -> None:
+    """A stored plan's gate reads consent while the DNC lists are read: the same gate (its
+    answer for every row of the plan) as read one after the other."""
+    from campaign_dialer.planning import build_gate
+
+    campaign = load_campaign(campaign_in(tmp_path, contacts))
+    plan = make_plan(campaign, AT)
+    one, _ = build_gate(campaign, None, AT)
+    two, _ = build_gate(campaign, None, AT, parallel=True)
+    assert one.consent is not None and two.consent is not None
+    assert one.consent.events.equals(two.consent.events)
+    for r in plan.rows:
+        a = one.check(phone_e164=r.phone_e164, contact_id=r.contact_id, tz_hint=r.tz_hint,
+                      at=AT)
+        b = two.check(phone_e164=r.phone_e164, contact_id=r.contact_id, tz_hint=r.tz_hint,
+                      at=AT)
+        assert (a.disposition, a.reason) == (b.disposition, b.reason)
+
+
+def test_resumed_plan_makes_only_the_rows_it_takes(tmp_path: Path) -> None:
+    """A run reading its plan back takes rows from the stored columns: a `PlannedRow` is
+    made for each row taken and for no other (the rest stay columns)."""
+    from campaign_dialer.engine.stored_plan import DialColumns, StoredPlanSource
+
+    path = campaign_in(tmp_path, "salesforce_contacts.csv")
+    store = open_plan_store(load_campaign(path).journal_path)
+    assert plan_once(load_campaign(path), AT, None, store).source == MADE
+    plan = plan_once(load_campaign(path), AT, None, store)
+    assert plan.source == STORED
+    source = StoredPlanSource(plan.rows, DialColumns(**plan.rows.dial_columns()))
+    assert plan.rows.made() == 0
+    assert 2 <= len(source) < len(plan.rows)
+    taken = source.take(AT, 1)
+    assert len(taken) == 1 and plan.rows.made() == 1
+    person = taken[0].person
+    assert person is not None and source.people[person] is taken[0]  # the same object
+    assert plan.rows.made() == 1

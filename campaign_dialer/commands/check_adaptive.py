@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from campaign_dialer.answering import MIN_ANSWERED, AnswerModel
 from campaign_dialer.config import Campaign
 from campaign_dialer.engine.adaptive import window_intervals
@@ -23,10 +25,23 @@ from campaign_dialer.forecast import HORIZON_DAYS
 CALLS_COMPARED = 20_000
 
 
+def rows_numbered(rows: Any, wanted: list[int]) -> dict[int, Any]:
+    """The plan's rows with these row numbers, by row number: only those rows are made
+    (a million-row plan compares a few thousand)."""
+    numbers = np.asarray(rows.columns["row"], dtype=np.int64)
+    at = np.flatnonzero(np.isin(numbers, np.asarray(wanted, dtype=np.int64)))
+    return {int(numbers[i]): rows[int(i)] for i in at.tolist()}
+
+
+def adaptive_wanted(campaign: Campaign) -> bool:
+    """Whether `check` shows the adaptive outlook (it needs the forecast's placements)."""
+    return bool(campaign.model.schedule.strategy == "adaptive")
+
+
 def adaptive_outlook(campaign: Campaign, plan: Any, placements: dict[int, datetime]
                      ) -> dict[str, Any] | None:
     sched = campaign.model.schedule
-    if sched.strategy != "adaptive" or plan.history is None:
+    if not adaptive_wanted(campaign) or plan.history is None:
         return None
     model = AnswerModel.from_facts(plan.history.answer_facts(), split=False)
     out: dict[str, Any] = {"strategy": "adaptive", "holdout_share": sched.holdout_share,
@@ -36,11 +51,12 @@ def adaptive_outlook(campaign: Campaign, plan: Any, placements: dict[int, dateti
         return out
     out["curve"] = model.curve()
     window = plan.gate.window
-    by_row = {r.row: r for r in plan.rows}
+    compared = sorted(placements.items(), key=lambda kv: kv[1])[:CALLS_COMPARED]
+    by_row = rows_numbered(plan.rows, [row for row, _ in compared])
     end = plan.at + timedelta(days=HORIZON_DAYS)
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     slots: list[tuple[datetime, tuple[Any, ...]]] = []
-    for row, at in sorted(placements.items(), key=lambda kv: kv[1])[:CALLS_COMPARED]:
+    for row, at in compared:
         r = by_row[row]
         zones, states, _ = window.candidates(r.phone_e164, r.tz_hint)
         key = (zones, states)

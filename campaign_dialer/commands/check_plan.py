@@ -5,30 +5,39 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rich.table import Table
 from rich.text import Text
 
 from campaign_dialer import log
 from campaign_dialer.clock import Clock
 from campaign_dialer.commands.callerids import caller_id_lines, caller_id_outlook
-from campaign_dialer.commands.check_adaptive import adaptive_lines, adaptive_outlook
+from campaign_dialer.commands.check_adaptive import (
+    adaptive_lines,
+    adaptive_outlook,
+    adaptive_wanted,
+)
 from campaign_dialer.commands.tables import fate_table
-from campaign_dialer.compliance import RULES_MAX_AGE_DAYS, dnc_age_days
+from campaign_dialer.compliance import NAT, RULES_MAX_AGE_DAYS, decoded, dnc_age_days
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.config_checks import AGENT_PLACEHOLDER, placeholder_agent
-from campaign_dialer.contacts import person_keys
+from campaign_dialer.contacts import STRING, person_keys
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.files import write_atomic
 from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
 from campaign_dialer.monitor.budget import budget_zone, projection, projection_lines, spend_of
-from campaign_dialer.planning import make_plan
+from campaign_dialer.planning import make_plan, release_memory
 from campaign_dialer.report import display_zone
-from campaign_dialer.results import safe_for_spreadsheets, write_atomic_csv
+from campaign_dialer.results import safe_for_spreadsheets, write_csv_columns
 from campaign_dialer.store import JournalError
 from campaign_dialer.store.access import existing_journal
 
@@ -40,34 +49,104 @@ PLAN_CSV_COLUMNS = [
 ]  # fmt: skip
 
 UNREADABLE_SHOWN = 20
+_EMPTY = pa.scalar("", pa.large_string())
 
 
-def plan_frame(plan: Any) -> Any:
+def plan_frame(plan: Any, lo: int = 0, hi: int | None = None) -> Any:
     """plan.csv: every row with its fate, the number chosen, its zones and next window; the
-    column names are results.csv's where they overlap."""
-    cf = plan.contacts.frame.reset_index(drop=True)
-    rows = plan.rows.frame()  # columns: no Python object per row
-    nxt = rows["next_open"]
-    out = pd.DataFrame(
-        {
-            "row": rows["row"],
-            "contact_id": cf["contact_id"],
-            "phone_raw": cf["phone_raw"],
-            "phone_e164": rows["phone_e164"],
-            "phone_column": cf.get("phone_column"),
-            "phone_extension": cf.get("phone_extension"),
-            "disposition": rows["disposition"],
-            "reason": rows["reason"],
-            "detail": rows["detail"],
-            "next_open": pd.Series(
-                [t.isoformat() for t in nxt[nxt.notna()].dt.to_pydatetime()],
-                index=nxt.index[nxt.notna()], dtype=object,
-            ).reindex(nxt.index),
-        }
-    )
-    for c in PLAN_CSV_COLUMNS[10:]:
-        out[c] = rows[c].mask(rows[c] == "") if c in rows.columns else None
-    return out[PLAN_CSV_COLUMNS]
+    column names are results.csv's where they overlap. Rows lo..hi (all by default).
+
+    Built from the plan's columns with arrow (no Python object per row or per cell); a
+    column with no value in any row is an object column of None, which the formula guard
+    and the CSV writer pass through at once (an all-missing text column would cost a Python
+    call per cell there and the slow writer)."""
+    total = len(plan.rows)
+    hi = total if hi is None else min(hi, total)
+    lo = min(lo, hi)
+    n = hi - lo
+    cf = plan.contacts.frame.iloc[lo:hi].reset_index(drop=True)
+    c = {k: v[lo:hi] if isinstance(v, np.ndarray) else v.slice(lo, n)
+         for k, v in plan.rows.columns.items()}
+
+    def text(arr: Any) -> Any:
+        return pd.array(decoded(arr), dtype=STRING)
+
+    def blank_is_missing(arr: Any) -> Any:
+        arr = decoded(arr)
+        return pd.array(pc.if_else(pc.equal(arr, ""), pa.nulls(len(arr), arr.type), arr),
+                        dtype=STRING)
+
+    cols: dict[str, Any] = {
+        "row": np.asarray(c["row"], dtype=np.int64),
+        "contact_id": cf["contact_id"].array,
+        "phone_raw": cf["phone_raw"].array,
+        "phone_e164": text(c["phone"]),
+        "phone_column": cf["phone_column"].array if "phone_column" in cf else None,
+        "phone_extension": cf["phone_extension"].array if "phone_extension" in cf else None,
+        "disposition": text(c["disposition"]),
+        "reason": text(c["reason"]),
+        "detail": pd.array(pc.fill_null(decoded(c["detail"]), ""), dtype=STRING),
+        "next_open": iso_times(np.asarray(c["next_open"], dtype=np.int64)),
+    }
+    for k in PLAN_CSV_COLUMNS[10:]:
+        cols[k] = blank_is_missing(c[k]) if k in c else None
+    return pd.DataFrame({k: _or_none(cols[k], n) for k in PLAN_CSV_COLUMNS}, copy=False)
+
+
+PLAN_CSV_CHUNK = 65_536  # plan.csv's rows built, guarded and written at once
+
+
+def write_plan_csv(plan: Any, campaign: Campaign, path: Path) -> None:
+    """plan.csv, a chunk of rows at a time (memory bounded by a chunk, not the plan): each
+    chunk's frame (`plan_frame`, `with_caller_ids`), guarded (`safe_for_spreadsheets`) and
+    written by the results' CSV writer, its records appended after the first chunk's
+    header. The bytes are those of the whole frame written at once."""
+
+    def write(tmp: Path) -> None:
+        part = tmp.with_name(tmp.name + ".part")
+        try:
+            with open(tmp, "wb") as out:
+                for lo in range(0, max(len(plan.rows), 1), PLAN_CSV_CHUNK):
+                    frame = with_caller_ids(plan_frame(plan, lo, lo + PLAN_CSV_CHUNK),
+                                            campaign, plan.history)
+                    write_csv_columns(safe_for_spreadsheets(frame), part)
+                    with open(part, "rb") as records:
+                        if lo:
+                            records.readline()  # the header (no CR or LF inside: our names)
+                        shutil.copyfileobj(records, out, 1 << 20)
+                    del frame
+                    release_memory()  # a chunk's, before the next
+        finally:
+            part.unlink(missing_ok=True)
+
+    write_atomic(path, write)
+
+
+def iso_times(ns: np.ndarray) -> Any:
+    """ns since the epoch as `datetime.isoformat()` in UTC ("2026-06-10T13:00:00+00:00",
+    microseconds when there are any), missing for `NAT`; vectorised."""
+    missing = ns == NAT
+    us = np.where(missing, 0, ns // 1_000)
+    secs = pa.array(us // 1_000_000, type=pa.timestamp("s"))
+    # "2026-06-10 13:00:00" (a cast: strftime is ten times slower), "T" in place of the space
+    text = pc.replace_substring(secs.cast(pa.large_string()), " ", "T", max_replacements=1)
+    frac = us % 1_000_000
+    if frac.any():  # rare: a window opens on the second; only those rows in Python
+        at = np.flatnonzero(frac)
+        micro = np.full(len(ns), "", dtype=object)
+        micro[at] = [f".{f:06d}" for f in frac[at].tolist()]
+        text = pc.binary_join_element_wise(
+            text, pa.array(micro, type=pa.large_string()), _EMPTY)
+    text = pc.binary_join_element_wise(text, pa.scalar("+00:00", pa.large_string()), _EMPTY)
+    return pd.array(pc.if_else(pa.array(missing), pa.nulls(len(ns), pa.large_string()), text),
+                    dtype=STRING)
+
+
+def _or_none(values: Any, n: int) -> Any:
+    """`values`, or an object column of None when it holds no value at all."""
+    if values is None or (len(values) and pd.isna(values).all()) or not len(values):
+        return np.full(n, None, dtype=object)
+    return values
 
 
 def with_caller_ids(frame: Any, campaign: Campaign, history: Any) -> Any:
@@ -218,12 +297,15 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     plan = make_plan(campaign, clock.now())
     try:
         placements: dict[int, datetime] = {}
-        outlook = plan_forecast(campaign, plan, placements)
+        # each placed row's instant: only the adaptive outlook reads them (a dict entry per
+        # row of a million-row plan otherwise)
+        outlook = plan_forecast(campaign, plan, placements if adaptive_wanted(campaign) else None)
+        release_memory()  # the forecast's temporaries
         adaptive = adaptive_outlook(campaign, plan, placements)
         assert plan.history is not None
         cid = caller_id_outlook(campaign, plan.history, plan.at, outlook, plan.caller_id_rules)
         plan_path = campaign.output_dir / "plan.csv"
-        frame = with_caller_ids(plan_frame(plan), campaign, plan.history)
+        write_plan_csv(plan, campaign, plan_path)
     finally:
         if plan.history is not None:
             plan.history.close()
@@ -231,7 +313,6 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     by_disp = Counter[str]()
     for (d, _), n in counts.items():
         by_disp[d] += n
-    write_atomic_csv(safe_for_spreadsheets(frame), plan_path)
     inputs = check_inputs_data(plan)
     inputs["warnings"] += cid["warnings"]
     if placeholder_agent(campaign.model.campaign.agents):

@@ -6,6 +6,7 @@ import functools
 import re
 import unicodedata
 import zoneinfo
+from datetime import datetime, timedelta
 
 from campaign_dialer.contacts.tables import (
     STATE_BY_NAME,
@@ -61,8 +62,6 @@ _DISPLAY_PREFIX = re.compile(r"^\(\s*(?:utc|gmt)\s*(?:[+\-\u2212]\s*\d{1,2}:?\d{
 def _offset_zones(sign: str, hours: int, minutes: int) -> str | None:
     """Every North American zone that is at this UTC offset in winter or in summer, plus the
     fixed-offset zone: "UTC-05:00" may be Eastern standard or Central daylight time."""
-    from datetime import datetime, timedelta
-
     off = timedelta(hours=hours, minutes=minutes) * (-1 if sign in "-\u2212" else 1)
     if off > timedelta(hours=14) or off < timedelta(hours=-12):
         return None

@@ -87,11 +87,15 @@ class PersonIndex(Mapping[str, Row]):
             [], pa.bool_())
         t = pa.table({"p": cols.person, "i": pa.array(np.arange(n, dtype=np.int64))})
         t = t.filter(pc.and_(pc.is_valid(t["p"]), keep))
-        first = t.group_by("p").aggregate([("i", "min")])
-        order = pc.sort_indices(first, sort_keys=[("p", "ascending")])
-        first = first.take(order)
-        self._people = first["p"].combine_chunks()
-        self._at = np.asarray(first["i_min"].combine_chunks(), dtype=np.int64)
+        # each person's first row: a hash of the keys (codes in first-seen order), not a
+        # group-by (four times slower on a million strings)
+        enc = pc.dictionary_encode(t["p"].combine_chunks())
+        codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        _, first = np.unique(codes, return_index=True)  # code k first seen at first[k]
+        order = pc.sort_indices(enc.dictionary)
+        self._people = enc.dictionary.take(order)
+        positions = np.asarray(t["i"].combine_chunks().to_numpy(), dtype=np.int64)
+        self._at = positions[first][np.asarray(order.to_numpy(), dtype=np.int64)]
         self._sorted = _Sorted(self._people)
 
     def position(self, person: str) -> int | None:

@@ -71,8 +71,15 @@ from campaign_dialer.store.model import (
     now_iso,
     parse_iso,
 )
-from campaign_dialer.store.open import POSTGRESQL, SQLITE, Stores, open_stores, open_team_history
-from campaign_dialer.store.plan_state import EncodedPlan, PlanStore, open_plan_store
+from campaign_dialer.store.open import (
+    POSTGRESQL,
+    SQLITE,
+    Stores,
+    open_plan_store,
+    open_stores,
+    open_team_history,
+)
+from campaign_dialer.store.plan_state import EncodedPlan, PlanStore
 from campaign_dialer.store.policy import hold_back
 from campaign_dialer.store.sqlite.history import HOME_ENV, SqliteHistory, default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campaign_dialer.store.interface import HistoryStore, JournalStore
 from campaign_dialer.store.ledger_file import DncLedger, SharedDncLedger
+from campaign_dialer.store.plan_state import PlanStore
 from campaign_dialer.store.sqlite.history import default_path, open_history
 from campaign_dialer.store.sqlite.journal import Journal
+from campaign_dialer.store.sqlite.plan import SqlitePlanStore, plan_path
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -84,6 +87,18 @@ def open_stores(
     if url is None:
         return _sqlite(campaign, now=now, create=create, history=history)
     return _postgres(campaign, url, now=now, create=create)
+
+
+def open_plan_store(
+    journal_path: Path, *, db: Database | None = None, campaign: str = ""
+) -> PlanStore:
+    """The campaign's plan store: in the team's database when given `db` (PostgreSQL),
+    else the file beside its SQLite journal."""
+    if db is not None:
+        from campaign_dialer.store.postgres.plan import PgPlanStore  # lazy: psycopg (see top)
+
+        return PgPlanStore(db, campaign)
+    return SqlitePlanStore(plan_path(journal_path))
 
 
 def open_team_history(url: str) -> HistoryStore:

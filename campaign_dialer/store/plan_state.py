@@ -13,16 +13,14 @@ object per row: a backend writes and reads the columns (`store.sqlite.plan`,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    from campaign_dialer.store.postgres.db import Database
+import pyarrow.ipc as ipc
 
 # next_open "none" in the ns column (as `compliance.holds.NAT`)
 NO_TIME = np.iinfo(np.int64).min
@@ -94,17 +92,72 @@ def text_array(values: Any) -> pa.Array:
     return arr
 
 
-def open_plan_store(
-    journal_path: Path, *, db: Database | None = None, campaign: str = ""
-) -> PlanStore:
-    """The campaign's plan store: in the team's database when given `db` (PostgreSQL),
-    else the file beside its SQLite journal."""
-    if db is not None:
-        # Lazy: PostgreSQL's driver is loaded only by campaigns that use it (as `open`).
-        from campaign_dialer.store.postgres.plan import PgPlanStore
+# -- the rows as chunks: what a backend keeps ----------------------------------------------
 
-        return PgPlanStore(db, campaign)
-    # Lazy: the backend module imports this one (the columns it stores).
-    from campaign_dialer.store.sqlite.plan import SqlitePlanStore, plan_path
+CHUNK_ROWS = 65_536  # rows per kept chunk: a million rows are a few dozen blobs
+_IPC = ipc.IpcWriteOptions(compression="zstd")
 
-    return SqlitePlanStore(plan_path(journal_path))
+
+def plan_chunks(plan: EncodedPlan, chunk: int = CHUNK_ROWS) -> Iterator[tuple[int, bytes]]:
+    """The plan's rows as (first row's position, bytes): each chunk one Arrow IPC record
+    batch (zstd) of its columns (row, phone, cid, others, zone, verdict, next_open (null:
+    none), e0.. (null: none)). A backend keeps the blobs; read back with `plan_from_chunks`
+    (no Python object per row either way: a driver makes one per value it returns)."""
+    nxt = np.asarray(plan.next_open, dtype=np.int64)
+    table = pa.table({
+        "row": pa.array(np.asarray(plan.row, dtype=np.int64)),
+        "phone": text_array(plan.phone), "cid": text_array(plan.cid),
+        "others": text_array(plan.others),
+        "zone": pa.array(np.asarray(plan.zone, dtype=np.int32)),
+        "verdict": pa.array(np.asarray(plan.verdict, dtype=np.int32)),
+        "next_open": pa.array(nxt, mask=nxt == NO_TIME),
+        **{f"e{j}": pa.array(np.asarray(c, dtype=np.int32), mask=np.asarray(c) < 0)
+           for j, c in enumerate(plan.evidence)},
+    })
+    for first in range(0, len(plan), chunk):
+        batch = table.slice(first, chunk).combine_chunks().to_batches()[0]
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, batch.schema, options=_IPC) as w:
+            w.write_batch(batch)
+        yield first, bytes(sink.getvalue().to_pybytes())
+
+
+def plan_from_chunks(
+    blobs: list[bytes], *, fingerprint: str, rows: int, zones: list[str | None],
+    verdicts: list[Any], evidence_keys: list[str], evidence_values: list[list[str]],
+) -> EncodedPlan | None:
+    """`plan_chunks` read back (the dictionaries from the plan's own record); None when the
+    blobs are damaged or hold another number of rows than `rows` (no plan: plan again)."""
+    k = len(evidence_keys)
+    if blobs:
+        try:
+            t = pa.concat_tables([ipc.open_stream(pa.py_buffer(b)).read_all() for b in blobs])
+        except (pa.ArrowInvalid, OSError):
+            return None
+    else:
+        text = pa.large_string()
+        t = pa.table({"row": pa.array([], pa.int64()), "phone": pa.nulls(0, text),
+                      "cid": pa.nulls(0, text), "others": pa.nulls(0, text),
+                      "zone": pa.array([], pa.int32()), "verdict": pa.array([], pa.int32()),
+                      "next_open": pa.array([], pa.int64()),
+                      **{f"e{j}": pa.array([], pa.int32()) for j in range(k)}})
+    if t.num_rows != rows:
+        return None
+
+    def ints(name: str, none: int, dtype: type[np.integer]) -> np.ndarray:
+        """One numpy copy of the column, its own type, nulls as `none`."""
+        col = t[name]
+        if col.null_count:
+            col = col.fill_null(none)
+        return np.asarray(col.to_numpy(), dtype=dtype)
+
+    return EncodedPlan(
+        fingerprint=fingerprint, row=ints("row", 0, np.int64),
+        phone=text_array(t["phone"]), cid=text_array(t["cid"]), others=text_array(t["others"]),
+        zone=ints("zone", 0, np.int32), zones=zones,
+        verdict=ints("verdict", 0, np.int32), verdicts=[tuple(v) for v in verdicts],
+        evidence_keys=evidence_keys,
+        evidence=[ints(f"e{j}", -1, np.int32) for j in range(k)],
+        evidence_values=evidence_values,
+        next_open=ints("next_open", NO_TIME, np.int64),
+    )

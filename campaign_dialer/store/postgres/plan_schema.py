@@ -1,6 +1,7 @@
 """The stored plan's tables (migration 4 of `schema`; the SQL that reads and writes them is
 `store.postgres.plan`). Per plan: its fingerprint and the dictionaries its rows' codes point
-into; per row: the numbers dialing needs and small integer codes, no JSON per row."""
+into; its rows as chunks of columns (`store.plan_state.plan_chunks`, as on SQLite): a million
+rows read back as a few dozen bytea values, no JSON and no text row per row."""
 
 PLAN_MIGRATION = """
 CREATE TABLE plans (
@@ -12,17 +13,10 @@ CREATE TABLE plans (
     evidences jsonb NOT NULL,
     made_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE plan_rows (
+CREATE TABLE plan_chunks (
     campaign text NOT NULL,
-    ord integer NOT NULL,
-    row integer NOT NULL,
-    phone text,
-    verdict integer NOT NULL,
-    zone integer,
-    evidence text,
-    next_open bigint,
-    cid text,
-    others text,
-    PRIMARY KEY (campaign, ord)
+    first bigint NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (campaign, first)
 );
 """

@@ -2,11 +2,11 @@
 
 A file of its own, replaced whole (written beside it, then renamed over it): a reader sees
 the old plan or the new one, a crash while planning leaves the old one (or none), and the
-journal's own schema is untouched. Per row: the position (the rowid), the row number as its
-distance from the position (a byte), the number as an integer (E.164 digits; anything else as
-text), small integer codes for the zone, the verdict and each evidence key (its values once,
-in `plan_values`), and `next_open` in whole seconds (a sub-second remainder in a column of
-its own, NULL when none). Codes 0 and 1 and NULLs take no byte beyond the record's header.
+journal's own schema is untouched. The rows are kept as columns, in chunks of `CHUNK` rows:
+each chunk one Arrow IPC record batch (zstd), so a million rows are read back in a few
+dozen blobs, not a million Python tuples (SQLite's driver makes an object per value). Per
+row: the row number, the numbers, the int codes of the verdict, the zone and each evidence
+key, next_open (ns, null when none); each evidence key's values are kept once (`values`).
 """
 
 from __future__ import annotations
@@ -17,50 +17,25 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from campaign_dialer.store.errors import PlanNotKept
-from campaign_dialer.store.plan_state import NO_TIME, EncodedPlan, text_array
+from campaign_dialer.store.plan_state import (
+    CHUNK_ROWS,
+    EncodedPlan,
+    plan_chunks,
+    plan_from_chunks,
+)
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE plan_values (kind INTEGER, code INTEGER, value TEXT NOT NULL,
-                          PRIMARY KEY (kind, code)) WITHOUT ROWID;
-CREATE TABLE plan_rows (
-    ord INTEGER PRIMARY KEY,
-    gap INTEGER NOT NULL,
-    phone,
-    verdict INTEGER NOT NULL,
-    zone INTEGER,
-    next_open INTEGER,
-    next_open_ns INTEGER,
-    cid TEXT,
-    others TEXT{evidence}
-)
+CREATE TABLE plan_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL)
 """
-_FIXED = 9  # plan_rows' columns before the evidence codes (e0, e1, ...), ord included
-_E164 = r"^\+[1-9][0-9]{1,17}$"
-_NS = 1_000_000_000
-_CHUNK = 50_000
+CHUNK = CHUNK_ROWS
 
 
 def plan_path(journal_path: Path) -> Path:
     """Where the plan of the campaign whose journal is `journal_path` is kept."""
     return journal_path.with_name(journal_path.name + ".plan")
-
-
-def _phones(phone: pa.Array) -> list[Any]:
-    """E.164 numbers as integers (their digits: lossless, no E.164 number starts with 0),
-    anything else as it is (text or None)."""
-    is_e164 = pc.fill_null(pc.match_substring_regex(phone, _E164), False)
-    digits = pc.utf8_slice_codeunits(phone, 1)
-    as_int = pc.if_else(is_e164, pc.cast(pc.if_else(is_e164, digits, "0"), pa.int64()), None)
-    ints, texts, flags = as_int.to_pylist(), phone.to_pylist(), is_e164.to_pylist()
-    return [i if f else t for i, t, f in zip(ints, texts, flags, strict=True)]
 
 
 class SqlitePlanStore:
@@ -115,38 +90,15 @@ class SqlitePlanStore:
             db.execute("PRAGMA journal_mode=OFF")  # a new file: all of it or nothing (rename)
             db.execute("PRAGMA synchronous=OFF")
             db.execute("BEGIN")
-            k = len(plan.evidence_keys)
-            schema = SCHEMA.format(evidence="".join(f",\n    e{j} INTEGER" for j in range(k)))
-            for stmt in schema.split(";"):
+            for stmt in SCHEMA.split(";"):
                 db.execute(stmt)
             n = len(plan)
-            nxt = np.asarray(plan.next_open, dtype=np.int64)
-            has = nxt != NO_TIME
-            secs = np.where(has, nxt // _NS, 0)
-            frac = np.where(has, nxt % _NS, 0)
-            gap = np.asarray(plan.row, dtype=np.int64) - np.arange(n, dtype=np.int64)
-            cols = (
-                gap.tolist(), _phones(text_array(plan.phone)),
-                np.asarray(plan.verdict).tolist(), np.asarray(plan.zone).tolist(),
-                [int(s) if h else None for s, h in zip(secs.tolist(), has.tolist(), strict=True)],
-                [int(f) if f else None for f in frac.tolist()],
-                text_array(plan.cid).to_pylist(), text_array(plan.others).to_pylist(),
-                *([c if c >= 0 else None for c in np.asarray(codes).tolist()]
-                  for codes in plan.evidence),
-            )
-            db.executemany(
-                f"INSERT INTO plan_rows VALUES ({','.join('?' * (_FIXED + k))})",
-                zip(range(n), *cols, strict=True),
-            )
-            db.executemany(
-                "INSERT INTO plan_values VALUES (?, ?, ?)",
-                ((j, code, v) for j, values in enumerate(plan.evidence_values)
-                 for code, v in enumerate(values)),
-            )
+            db.executemany("INSERT INTO plan_chunks VALUES (?, ?)", plan_chunks(plan, CHUNK))
             meta = {
                 "fingerprint": plan.fingerprint, "rows": str(n),
                 "zones": json.dumps(plan.zones), "verdicts": json.dumps(plan.verdicts),
                 "evidence_keys": json.dumps(plan.evidence_keys),
+                "evidence_values": json.dumps(plan.evidence_values),
             }
             db.executemany("INSERT INTO plan_meta VALUES (?, ?)", meta.items())
             db.execute("COMMIT")
@@ -165,41 +117,16 @@ class SqlitePlanStore:
             return None
         try:
             meta = dict(db.execute("SELECT key, value FROM plan_meta").fetchall())
-            keys: list[str] = json.loads(meta["evidence_keys"])
-            values: list[list[str]] = [[] for _ in keys]
-            for kind, v in db.execute("SELECT kind, value FROM plan_values ORDER BY kind, code"):
-                values[kind].append(v)
-            cur = db.execute(
-                "SELECT ord + gap, CASE typeof(phone) WHEN 'integer' THEN '+' || phone "
-                "ELSE phone END, verdict, zone, next_open, next_open_ns, cid, others"
-                + "".join(f", e{j}" for j in range(len(keys)))
-                + " FROM plan_rows ORDER BY ord"
-            )
-            parts: list[list[list[Any]]] = [[] for _ in range(8 + len(keys))]
-            while chunk := cur.fetchmany(_CHUNK):
-                for k, column in enumerate(zip(*chunk, strict=True)):
-                    parts[k].append(list(column))
+            blobs = [b for (b,) in db.execute("SELECT data FROM plan_chunks ORDER BY first")]
+        except sqlite3.Error:
+            return None  # unreadable: no plan, plan again
         finally:
             db.close()
-
-        def col(k: int) -> list[Any]:
-            return [v for p in parts[k] for v in p]
-
-        secs = np.array([NO_TIME if s is None else s for s in col(4)], dtype=np.int64)
-        frac = np.array([f or 0 for f in col(5)], dtype=np.int64)
-        next_open = np.where(secs == NO_TIME, NO_TIME, secs * _NS + frac)
-        return EncodedPlan(
-            fingerprint=meta["fingerprint"],
-            row=np.array(col(0), dtype=np.int64),
-            phone=text_array(col(1)), cid=text_array(col(6)), others=text_array(col(7)),
-            zone=np.array(col(3), dtype=np.int32), zones=json.loads(meta["zones"]),
-            verdict=np.array(col(2), dtype=np.int32),
-            verdicts=[tuple(v) for v in json.loads(meta["verdicts"])],  # type: ignore[misc]
-            evidence_keys=keys,
-            evidence=[np.array([-1 if c is None else c for c in col(8 + j)], dtype=np.int32)
-                      for j in range(len(keys))],
-            evidence_values=values,
-            next_open=next_open,
+        return plan_from_chunks(
+            blobs, fingerprint=meta["fingerprint"], rows=int(meta["rows"]),
+            zones=json.loads(meta["zones"]), verdicts=json.loads(meta["verdicts"]),
+            evidence_keys=json.loads(meta["evidence_keys"]),
+            evidence_values=json.loads(meta["evidence_values"]),
         )
 
     def close(self) -> None:
