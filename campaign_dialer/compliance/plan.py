@@ -19,7 +19,7 @@ from campaign_dialer.compliance.rules import NAT, Rows, walk_columns
 from campaign_dialer.compliance.rules.base import (
     DISPOSITIONS,
     PENDING_CODE,
-    SUPPRESSED_CODE,
+    Decided,
     coded,
     strings,
 )
@@ -103,14 +103,16 @@ def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, 
     n = len(cols["row"])
     d_codes, d_labels = codes_of(decoded_dict(cols["disposition"]))
     by_label = np.array([DISPOSITIONS.index(x) for x in d_labels] or [0], dtype=np.int64)
-    disp = by_label[np.maximum(d_codes, 0)] if n else np.zeros(0, dtype=np.int64)
-    nxt = np.asarray(cols["next_open"], dtype=np.int64).copy()
-    waiting = (disp == PENDING_CODE) & (nxt != NAT)
-    ask = (disp == 0) | waiting
-    rows = Rows.of_numbers(cols["phone"], cols["cid"], cols["others"], at)
-    out = dict(cols)
     r_codes, r_labels = codes_of(decoded_dict(cols["reason"]))
     t_codes, t_labels = codes_of(decoded_dict(cols["detail"]))
+    d = Decided(
+        disposition=by_label[np.maximum(d_codes, 0)] if n else np.zeros(0, dtype=np.int64),
+        reason=r_codes, reasons=list(r_labels), detail=t_codes, details=list(t_labels),
+        next_open=np.asarray(cols["next_open"], dtype=np.int64).copy(),
+    )
+    waiting = (d.disposition == PENDING_CODE) & (d.next_open != NAT)
+    ask = (d.disposition == 0) | waiting
+    rows = Rows.of_numbers(cols["phone"], cols["cid"], cols["others"], at)
     changed = False
     for rule in gate.rules:
         if not rule.holds or not ask.any():
@@ -121,21 +123,14 @@ def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, 
         take = said.where & ask
         if not take.any():
             continue
+        d.take(rule, said, take, waiting)
         changed = True
-        r_codes[take] = len(r_labels) + said.reason[take]
-        t_codes[take] = len(t_labels) + said.detail[take]
-        r_labels = [*r_labels, *said.reasons]
-        t_labels = [*t_labels, *said.details]
-        pending = said.pending if isinstance(said.pending, bool) else said.pending[take]
-        disp[take] = np.where(pending, PENDING_CODE, SUPPRESSED_CODE)
-        if said.next_open is None:
-            nxt[take] = NAT
-        else:
-            nxt[take] = np.maximum(np.where(waiting[take], nxt[take], NAT), said.next_open[take])
         ask &= ~take
+    out = dict(cols)
     if changed:
-        out.update(disposition=coded(disp, DISPOSITIONS), reason=coded(r_codes, r_labels),
-                   detail=coded(t_codes, t_labels), next_open=nxt)
+        out.update(disposition=coded(d.disposition, DISPOSITIONS),
+                   reason=coded(d.reason, d.reasons), detail=coded(d.detail, d.details),
+                   next_open=d.next_open)
     return out
 
 

@@ -262,19 +262,36 @@ class Decided:
     next_open: np.ndarray
     evidence: dict[str, pa.Array] = field(default_factory=dict)
 
+    def take(self, rule: Rule, said: Said, take: np.ndarray, waiting: np.ndarray) -> None:
+        """`rule`'s no for the rows `take`: its reason, detail, disposition and next_open; a
+        hold keeps a waiting row waiting until the later of the two instants."""
+        self.reason[take] = len(self.reasons) + said.reason[take]
+        self.detail[take] = len(self.details) + said.detail[take]
+        self.reasons += said.reasons
+        self.details += said.details
+        pending = said.pending if isinstance(said.pending, bool) else said.pending[take]
+        self.disposition[take] = np.where(pending, PENDING_CODE, SUPPRESSED_CODE)
+        nxt = self.next_open
+        if said.next_open is None:
+            nxt[take] = NAT
+        elif rule.holds:
+            nxt[take] = np.maximum(np.where(waiting[take], nxt[take], NAT), said.next_open[take])
+        else:
+            nxt[take] = said.next_open[take]
+
 
 def walk_columns(rules: Sequence[Rule], gate: GateInputs, rows: Rows) -> Decided:
     """The plan's walk: `walk_one` for every row at once."""
     n = rows.n
-    disp = np.zeros(n, dtype=np.int64)  # eligible until a rule says no
-    r_code = np.full(n, -1, dtype=np.int64)
-    d_code = np.full(n, -1, dtype=np.int64)
-    nxt = np.full(n, NAT, dtype=np.int64)
+    d = Decided(
+        disposition=np.zeros(n, dtype=np.int64),  # eligible until a rule says no
+        reason=np.full(n, -1, dtype=np.int64), reasons=[],
+        detail=np.full(n, -1, dtype=np.int64), details=[],
+        next_open=np.full(n, NAT, dtype=np.int64),
+    )
     decided = np.zeros(n, dtype=bool)
-    reasons: list[str | None] = []
-    details: list[str] = []
     for rule in rules:
-        waiting = decided & (disp == PENDING_CODE) & (nxt != NAT)
+        waiting = decided & (d.disposition == PENDING_CODE) & (d.next_open != NAT)
         if rule.holds:
             ask = rows.checked & (~decided | waiting)
         else:
@@ -287,27 +304,17 @@ def walk_columns(rules: Sequence[Rule], gate: GateInputs, rows: Rows) -> Decided
         take = said.where & ask
         if not take.any():
             continue
-        r_code[take] = len(reasons) + said.reason[take]
-        d_code[take] = len(details) + said.detail[take]
-        reasons += said.reasons
-        details += said.details
-        pending = said.pending if isinstance(said.pending, bool) else said.pending[take]
-        disp[take] = np.where(pending, PENDING_CODE, SUPPRESSED_CODE)
-        if said.next_open is None:
-            nxt[take] = NAT
-        elif rule.holds:
-            nxt[take] = np.maximum(np.where(waiting[take], nxt[take], NAT), said.next_open[take])
-        else:
-            nxt[take] = said.next_open[take]
+        d.take(rule, said, take, waiting)
         decided |= take
         if rule.stops:
             rows.checked &= ~take
     # rows nobody said no to carry the note (the window's word on them), the others their own
     note_codes, note_labels = rows.note
     open_ = ~decided
-    d_code[open_] = len(details) + note_codes[open_]
-    details += note_labels
-    return Decided(disp, r_code, reasons, d_code, details, nxt, rows.evidence)
+    d.detail[open_] = len(d.details) + note_codes[open_]
+    d.details += note_labels
+    d.evidence = rows.evidence
+    return d
 
 
 def coded(codes: np.ndarray, labels: Sequence[str | None]) -> pa.DictionaryArray:
