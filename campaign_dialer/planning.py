@@ -289,6 +289,20 @@ class PlanRows(Sequence[PlannedRow]):
             next_open=np.asarray(c["next_open"], dtype=np.int64),
         )
 
+    def plan_columns(self) -> dict[str, Any]:
+        """What the engine needs of every row at once (`engine.PlanColumns`' fields: row,
+        person, contact_suppressed, disposition, reason, detail, next_open, evidence), as
+        columns, no row made: the dial columns and the rows' own verdicts and evidence."""
+        c = self._cols
+        dial = self.dial_columns()
+        return dict(
+            row=np.asarray(c["row"], dtype=np.int64), person=dial["person"],
+            contact_suppressed=dial["contact_suppressed"],
+            disposition=decoded(c["disposition"]), reason=decoded(c["reason"]),
+            detail=decoded(c["detail"]), next_open=dial["next_open"],
+            evidence={k: c[k] for k in self._evidence_cols},
+        )
+
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
         d_codes, d_labels = codes_of(self._cols["disposition"])

@@ -155,6 +155,17 @@ class AttemptLog(Protocol):
 
     def fates(self) -> dict[int, Fate]: ...
 
+    def overlay_fates(self) -> dict[int, Fate]:
+        """The rows kept with a fate of their own (not the base's)."""
+
+    def drop_fates(self, rows: Iterable[int]) -> None:
+        """Forget the fates of their own of these rows (the base's hold again)."""
+
+    def set_fate_base(self, table: Any, digest: str) -> None:
+        """Replace the fate base: every row's fate as the plan implies it."""
+
+    def fate_base_digest(self) -> str | None: ...
+
 
 
 class Controls(Protocol):

@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.fate_base_tmp import FateBaseMeta
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     FINAL,
@@ -47,7 +48,7 @@ _COLS = ", ".join(ATTEMPT_COLUMNS)
 _RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]
 
 
-class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
+class PgJournal(FateBaseMeta, AttemptTransitions, PgControls, PgTelemetry, PgReads):
     """One campaign's journal in a shared PostgreSQL database (see module doc)."""
 
     def __init__(
@@ -255,7 +256,12 @@ class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
 
         self.db.transact(upsert)
 
-    def fates(self) -> dict[int, Fate]:
+    def drop_fate_rows(self, rows: list[int]) -> None:
+        if rows:
+            self.db.run(lambda conn: conn.execute(
+                "DELETE FROM fates WHERE campaign = %s AND row = ANY(%s)", (self.campaign, rows)))
+
+    def overlay_fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
         for r in self.db.dicts(
             "SELECT * FROM fates WHERE campaign = %s ORDER BY row", (self.campaign,)

@@ -19,6 +19,7 @@ from typing import Any
 
 from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import DuplicateAttempt, JournalError, JournalWriteError
+from campaign_dialer.store.fate_base_tmp import FateBaseMeta
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     FINAL,
@@ -36,7 +37,7 @@ from campaign_dialer.store.sqlite.telemetry import JournalTelemetry
 from campaign_dialer.store.transitions import AttemptTransitions
 
 
-class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalReads):
+class Journal(FateBaseMeta, AttemptTransitions, JournalControls, JournalTelemetry, JournalReads):
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
     def __init__(
@@ -243,7 +244,11 @@ class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalRead
                 ],
             )
 
-    def fates(self) -> dict[int, Fate]:
+    def drop_fate_rows(self, rows: list[int]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM fates WHERE row = ?", [(r,) for r in rows])
+
+    def overlay_fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
         for r in self._read("SELECT * FROM fates ORDER BY row"):
             out[r["row"]] = Fate(
