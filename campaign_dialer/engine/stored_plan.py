@@ -327,9 +327,14 @@ class StoredPlanSource:
         return False
 
     def waiting_by(self, until: datetime) -> list[Row]:
-        """The rows on the schedule due by `until`, and those not taken yet."""
+        """The rows on the schedule due by `until`, and those not taken yet that wait for a
+        time of their own (pending in the plan). The rows not taken that wait for nothing
+        are not made: the fate base says of them what the run's end says of rows nobody
+        dialed (`columns.Untouched`: the pool worn out, the budget spent)."""
         end = int(np.searchsorted(self._due, ns_of(until), side="right"))
-        later = [self._rows[int(i)] for i in self._order[self._next:max(end, self._next)]]
+        picked = self._order[self._next:max(end, self._next)]
+        pending = np.asarray(self._cols.pending, dtype=bool)
+        later = [self._rows[int(i)] for i in picked[pending[picked]]] if len(picked) else []
         return self.ctx.state.schedule.due_by(until) + later
 
     async def until_live_room(self, on_wait: Callable[[], Awaitable[None]]) -> None:
