@@ -160,14 +160,20 @@ def _outside(base: pa.Table, rows: pa.Array) -> pa.Table:
 
 
 def _counts(table: pa.Table) -> dict[tuple[str, str], int]:
-    """(disposition, reason or "") -> rows, vectorised."""
-    if table.num_rows == 0:
-        return {}
-    t = pa.table({"d": _text(table["disposition"]),
-                  "r": pc.fill_null(_text(table["reason"]), "")})
-    g = t.group_by(["d", "r"]).aggregate([([], "count_all")])
-    return dict(zip(zip(g["d"].to_pylist(), g["r"].to_pylist(), strict=True),
-                    g["count_all"].to_pylist(), strict=True))
+    """(disposition, reason or "") -> rows of a kept base (`disposition` and `reason`
+    dictionary-encoded, as `base_chunks` keeps them): counted on each chunk's codes."""
+    out: dict[tuple[str, str], int] = {}
+    for batch in table.to_batches():
+        d, r = batch.column("disposition"), batch.column("reason")
+        nr = len(r.dictionary) + 1  # code 0: no reason
+        key = (np.asarray(d.indices.to_numpy(zero_copy_only=False), np.int64) * nr
+               + np.asarray(pc.fill_null(r.indices, -1).to_numpy(), np.int64) + 1)
+        tally = np.bincount(key, minlength=len(d.dictionary) * nr)
+        ds, rs = d.dictionary.to_pylist(), ["", *r.dictionary.to_pylist()]
+        for k in np.flatnonzero(tally):
+            pair = (ds[k // nr], rs[k % nr])
+            out[pair] = out.get(pair, 0) + int(tally[k])
+    return out
 
 
 def merge_counts(*parts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
