@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,44 @@ def test_the_merge_is_the_plain_one(
     ft = j.fate_table()
     assert ft.column_names == FIXED + keys + sorted(extra, key=ft.column_names.index)
     assert ft.to_pylist() == expected_rows(want, ft.column_names[len(FIXED):])
+
+
+# -- readers that need counts or a few rows: the same figures from a base and an overlay --
+
+
+def test_status_and_the_live_view_read_a_base_and_its_overlay(tmp_path: Path) -> None:
+    from campaign_dialer.commands.state import status_data
+    from campaign_dialer.config import load_campaign
+    from campaign_dialer.monitor.view import live_view
+    from campaign_dialer.store.access import control_journal
+
+    from .e2e_support import write_campaign
+
+    files = write_campaign(tmp_path / "c", contacts=[{"phone": "+12125550101"}], name="c")
+    campaign = load_campaign(files.path)
+    base = [*BASE, Fate(8, "tel:+12125550108", "pending", "outside_window", None,
+                        "2026-06-10T09:00:00.000Z", None),
+            Fate(9, "tel:+12125550109", "pending", "outside_window", None,
+                 "2026-06-10T08:00:00.000Z", None)]
+    overlay = [Fate(9, "tel:+12125550109", "dialed", "completed", "", None, None),
+               Fate(2, "tel:+12125550102", "pending", "redial_scheduled", "attempt 2",
+                    "2026-06-10T11:00:00.000Z", None)]
+    with control_journal(campaign) as j:
+        j.set_fate_base(base_table(base, EVIDENCE, coded=True), "d")
+        j.set_fates(overlay)
+        fates = j.fates()
+        data = status_data(j, campaign)
+        view = live_view(j, campaign.model, now=datetime(2026, 6, 9, 17, tzinfo=UTC),
+                         expected_call_s=60.0, running=False)
+    by_disp = Counter(f.disposition for f in fates.values())
+    pending = [f for f in fates.values() if f.disposition == "pending"]
+    opens = [f.next_open for f in pending if f.next_open]
+    assert min(opens) == "2026-06-10T09:00:00.000Z"  # row 9's earlier one was overlaid
+    assert data["rows"] == view["progress"]["rows"] == len(fates) == 7
+    assert data["by_disposition"] == dict(by_disp)
+    assert {(r["disposition"], r["reason"] or ""): r["rows"] for r in data["by_reason"]} == (
+        counts_of(fates))
+    assert data["next_window_at"] == view["next_window_at"] == min(opens)
+    assert view["progress"]["by_disposition"] == dict(sorted(by_disp.items()))
+    assert view["progress"]["waiting"] == dict(
+        Counter(f.reason or "not_dialed_yet" for f in pending))
