@@ -7,7 +7,10 @@ journal; the journal's growth (file and WAL, after a checkpoint) is divided by N
 in the same run, the baseline: the same fates written the way journals kept them before, one
 `fates` row per row (`set_fates`), unless `--no-baseline`.
 
-    python scripts/bench_fate_base.py [--rows N] [--no-baseline] [--dir DIR]
+    python scripts/bench_fate_base.py [--rows N] [--no-baseline] [--dir DIR] [--pg-url URL]
+
+`--pg-url`: also the PostgreSQL journal (a campaign "bench-fate-base" in that database,
+dropped after): the fate base tables' size (pg_total_relation_size) and the times.
 
 Figures only (the target is <= 40 bytes/row); no assertion.
 """
@@ -120,11 +123,34 @@ def measure(where: Path, n: int, write: Callable[[Journal], None], label: str) -
     return after_truncate / n
 
 
+def on_postgres(url: str, table: pa.Table) -> None:
+    # Lazy: psycopg only when asked for (the SQLite figures need no server).
+    from campaign_dialer.store.postgres import Database, PgJournal
+
+    n, name = table.num_rows, "bench-fate-base"
+    size_sql = ("SELECT pg_total_relation_size('fate_base_chunks') "
+                "+ pg_total_relation_size('fate_bases')")
+    with Database(url) as db:
+        db.execute("DELETE FROM campaigns WHERE name = %s", (name,))
+        before = int(db.fetchone(size_sql)[0])
+        j = PgJournal(db, name)
+        secs, _ = timed(lambda: j.set_fate_base(table, "bench"))
+        grown = int(db.fetchone(size_sql)[0]) - before
+        print(f"postgres: write {secs:6.2f} s; fate base tables grew {grown / n:6.1f} B/row "
+              f"({grown / 1e6:.1f} MB)")
+        secs, _ = timed(lambda: PgJournal(db, name).fate_counts())
+        print(f"  fate_counts() (fresh): {secs:.2f} s")
+        secs, _ = timed(lambda: PgJournal(db, name).fate_table())
+        print(f"  fate_table() (fresh): {secs:.2f} s")
+        db.execute("DELETE FROM campaigns WHERE name = %s", (name,))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--pg-url", default=None)
     a = ap.parse_args()
     n = a.rows
     where = a.dir or Path(tempfile.mkdtemp(prefix="bench-fate-base-"))
@@ -164,6 +190,8 @@ def main() -> None:
         print(f"  baseline fates() (fresh): {secs:.2f} s")
         print(f"base / baseline bytes per row: {per_row / old:.3f}x")
     print(f"target <= 40 B/row: {'met' if per_row <= 40 else 'NOT met'} ({per_row:.1f})")
+    if a.pg_url:
+        on_postgres(a.pg_url, table)
     if a.dir is None:
         for p in where.iterdir():
             os.unlink(p)
