@@ -398,3 +398,25 @@ def test_status_and_the_live_view_read_a_base_and_its_overlay(tmp_path: Path) ->
     assert view["progress"]["by_disposition"] == dict(sorted(by_disp.items()))
     assert view["progress"]["waiting"] == dict(
         Counter(f.reason or "not_dialed_yet" for f in pending))
+
+
+def test_a_damaged_base_is_said_never_taken_for_none(tmp_path: Path) -> None:
+    """A base whose chunks cannot be read would lose every undialed row's fate: an error
+    naming the journal, not an empty base."""
+    from campaign_dialer.store import JournalError
+
+    path = tmp_path / "c.journal.sqlite"
+    with Journal(path, "c") as j:
+        j.set_fate_base(base_table(BASE, EVIDENCE), "d")
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("UPDATE fate_base_chunks SET data = x'00ff'")
+    with Journal(path, "c") as j, pytest.raises(JournalError, match="fate base") as e:
+        j.fate_counts()
+    assert str(path) in str(e.value)
+    with Journal(path, "c") as j:  # written again: read again
+        j.set_fate_base(base_table(BASE, EVIDENCE), "d")
+        assert j.fates() == {f.row: f for f in BASE}
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("UPDATE fate_base SET rows = 99, version = 'another'")
+    with Journal(path, "c") as j, pytest.raises(JournalError, match="5 rows read, 99 kept"):
+        j.fates()

@@ -35,7 +35,6 @@ from campaign_dialer.store.model import Fate
 TEXT = pa.large_string()
 CODED = pa.dictionary(pa.int32(), pa.large_string())
 FIXED = ("row", "person", "disposition", "reason", "detail", "next_open")
-_OPTIONAL = ("person", "reason", "detail", "next_open")
 
 
 def evidence_keys(table: pa.Table) -> list[str]:
@@ -92,14 +91,15 @@ def load_base(blobs: list[bytes], rows: int, where: object) -> pa.Table:
     cannot be read is every undialed row's fate lost: said, never taken for none)."""
     try:
         table = table_from_chunks(blobs)
+        problem = (f"{table.num_rows} rows read, {rows} kept"
+                   if table.num_rows != rows else
+                   f"columns {table.column_names[:len(FIXED)]}"
+                   if table.column_names[:len(FIXED)] != list(FIXED) else None)
     except DamagedChunks as e:
-        table, problem = None, str(e)
-    else:
-        problem = f"{table.num_rows} rows kept, {rows} written"
-    if table is None or table.num_rows != rows or table.column_names[:len(FIXED)] != list(FIXED):
+        problem = str(e)
+    if problem is not None:
         raise JournalError(
-            f"{where}: the fate base (every row's fate as planned) cannot be read "
-            f"({problem}); run the campaign again to write it anew")
+            f"{where}: the fate base (every row's fate as planned) cannot be read: {problem}")
     return table
 
 
