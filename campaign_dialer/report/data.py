@@ -111,5 +111,11 @@ def _with_transcript_excerpts(df: pd.DataFrame, journal: Any) -> pd.DataFrame:
         return df
     excerpt = {k: " ".join(str(v).split())[:TRANSCRIPT_EXCERPT_CHARS] for k, v in texts.items()}
     out = df.copy()
-    out["transcript_excerpt"] = out["call_id"].map(excerpt).astype("string")
+    # Only rows with a call are looked up (a million-row campaign dials a few thousand).
+    ids = out["call_id"]
+    called = ids.notna().to_numpy()
+    col = pd.Series(pd.NA, index=out.index, dtype="string")
+    if called.any():
+        col[called] = ids[called].map(excerpt).astype("string")
+    out["transcript_excerpt"] = col
     return out
