@@ -195,6 +195,8 @@ class Engine:
             self.rows, self.columns.dial())
         # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
         self.flagged = self.columns.flagged_people()
+        # Each row's person's dialing row number (`_fate_base`), found once.
+        self._first_of: np.ndarray | None = None
         self.run_id: int | None = None
         self.served: Served | None = None
         self.webhooks: Receiver | None = None
@@ -312,7 +314,6 @@ class Engine:
             level = self.log.warning if self.clock.env_hook else self.log.info
             level("simulated_clock_in_use", now=iso(self.clock.now()))
         open_attempts = await self._start()
-        await self.finalize_fates()  # so `status` is right from the first second of a run
         self.log.info(
             "run_started", run_id=self.run_id, rows=self.stats.rows,
             to_dial=len(state.schedule), open_attempts=len(open_attempts),
@@ -338,6 +339,10 @@ class Engine:
                     state.tg = tg
                     if self.opts.install_signal_handlers:
                         tg.start_soon(self._watch_signals)
+                    # Every row's fate as this run starts, beside the first calls (a
+                    # million-row plan's base takes a second): `status` is right within
+                    # moments of the start. Its lane call is one, as any dial's.
+                    tg.start_soon(self.finalize_fates)
                     tg.start_soon(self._ticker)
                     if self.caller_ids is not None:
                         tg.start_soon(self._watch_caller_ids)
@@ -689,9 +694,10 @@ class Engine:
         """Every row's fate as the plan implies it for a row nobody dialed, and its digest
         (columns, at once: `columns.fate_base`)."""
         cols, index = self.columns, self.rows_by_person
-        first = index.positions_of(text(cols.person))
-        first_of = np.where(first >= 0, cols.row[np.maximum(first, 0)], -1)
-        base = fate_base(cols, index.first_positions(), first_of, mode, EXHAUSTED)
+        if self._first_of is None:  # the plan's, the same at every finalize
+            first = index.positions_of(text(cols.person))
+            self._first_of = np.where(first >= 0, cols.row[np.maximum(first, 0)], -1)
+        base = fate_base(cols, index.first_positions(), self._first_of, mode, EXHAUSTED)
         return base, digest_of(base)
 
     async def finalize_fates(self) -> dict[str, int]:
