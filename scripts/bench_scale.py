@@ -2,7 +2,8 @@
 `make_plan` alone and the naive per-row plan, measured in the same run.
 
     python scripts/bench_scale.py                   # 1M contacts, 1M DNC numbers, 500k consent
-    python scripts/bench_scale.py --rows 10000000   # 10M (inputs generated, never committed)
+    python scripts/bench_scale.py --rows 10000000 --no-naive --run 60 --runs first
+                                                    # 10M (inputs generated, never committed)
     python scripts/bench_scale.py --rows 200000 --steps --run 60
 
 Inputs come from scripts/gen_contacts.py (generated once into --out, reused after). Each of
@@ -99,7 +100,8 @@ def journal_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
+def bench_run(out: Path, seconds: float, make_plan_s: float,
+              which: set[str] | None = None) -> None:
     """The CLI's `run`, first and resumed, against a sandbox process (see the module doc)."""
     from _bench_util import AGENT, FROM_NUMBER_ID, SandboxProcess
 
@@ -140,8 +142,10 @@ def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
     with SandboxProcess(key=key, rps=40, max_live=20, time_scale=0.01, seed=7,
                         log_path=work / "sandbox.log") as sb:
         seen = 0
-        for what in ("first run", "resumed (after)", "resumed, SIGTERM after 10 s",
-                     "resumed, plan dropped (before)"):
+        runs = {"first": "first run", "resumed": "resumed (after)",
+                "sigterm": "resumed, SIGTERM after 10 s",
+                "dropped": "resumed, plan dropped (before)"}
+        for what in [v for k, v in runs.items() if which is None or k in which]:
             if what.startswith("resumed, plan"):
                 plan_file.unlink()
             term = "SIGTERM" in what
@@ -291,7 +295,7 @@ def beside(what: str, secs: float, mb: float, ref: dict[str, Any], naive: dict[s
           + (f"   {extra}" if extra else ""))
 
 
-def figures(out: Path, pg: bool = False) -> float:
+def figures(out: Path, pg: bool = False, naive_too: bool = True) -> float:
     """The figures beside make_plan alone and the naive per-row plan (module doc)."""
     work = out / "scale"
     if work.exists():
@@ -303,12 +307,16 @@ def figures(out: Path, pg: bool = False) -> float:
     os.environ.pop("CAMPAIGN_DIALER_STORE_URL", None)
     (out / "dnc-ledger.csv").unlink(missing_ok=True)
     ref = in_child("make_plan", out)
-    naive = in_child("per_row", out)
+    # --no-naive: the per-row plan needs ~1.4 GB a million rows (14 GB at 10M)
+    naive = in_child("per_row", out) if naive_too else dict(ref)
     print(f"{ref['rows']:,} rows; each in its own process (wall incl. start-up; RSS: peak)")
     print(f"  {'make_plan alone':<26} {ref['seconds']:7.2f} s {ref['rss_mb']:7,.0f} MB   "
           f"(process wall {ref['wall_s']:.2f} s)")
-    print(f"  {'naive per-row plan':<26} {naive['seconds']:7.2f} s {naive['rss_mb']:7,.0f} MB   "
-          f"(process wall {naive['wall_s']:.2f} s)")
+    if naive_too:
+        print(f"  {'naive per-row plan':<26} {naive['seconds']:7.2f} s "
+              f"{naive['rss_mb']:7,.0f} MB   (process wall {naive['wall_s']:.2f} s)")
+    else:
+        print("  naive per-row plan: not run (--no-naive); its ratios below are make_plan's")
     chk = check_cli(out, work)
     beside("check (CLI, wall)", chk["wall_s"], chk["rss_mb"], ref, naive,
            "ratios to their processes' wall", key="wall_s")
@@ -366,6 +374,10 @@ def main() -> None:
                     help="also time `run` (first and resumed) against a sandbox for this long")
     ap.add_argument("--pg", action="store_true",
                     help="also keep and read the plan in PostgreSQL (a throwaway local cluster)")
+    ap.add_argument("--no-naive", action="store_true",
+                    help="skip the naive per-row plan (it needs ~14 GB at 10M rows)")
+    ap.add_argument("--runs", default="first,resumed,sigterm,dropped",
+                    help="with --run, which runs: comma list of first,resumed,sigterm,dropped")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -381,11 +393,11 @@ def main() -> None:
         generate(out, sizes["rows"], sizes["dnc"], sizes["consent"])
         print(f"generated inputs in {time.perf_counter() - t:.1f} s -> {out}")
     campaign_toml(out)
-    plan_s = figures(out, a.pg)
+    plan_s = figures(out, a.pg, naive_too=not a.no_naive)
     if a.steps:
         steps(out, skip)
     if a.run is not None:
-        bench_run(out, a.run, plan_s)
+        bench_run(out, a.run, plan_s, set(a.runs.split(",")))
 
 
 def steps(out: Path, skip: set[str]) -> None:
