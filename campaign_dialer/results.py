@@ -88,6 +88,8 @@ def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
     found = np.zeros(n, dtype=bool)
     if len(fate_rows):
         found = (at < len(fate_rows)) & (fate_rows[np.minimum(at, len(fate_rows) - 1)] == rows)
+    # The usual case: a fate for every row, in the input's order (no take needed).
+    aligned = len(fate_rows) == n and bool(np.array_equal(fate_rows, rows))
     take = pa.array(at, type=pa.int64(), mask=~found)
     has = pa.array(found, type=pa.bool_())
 
@@ -95,7 +97,8 @@ def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
         """A fate column in input order: null where the row has no fate (or no such key)."""
         if name not in table.column_names:
             return pa.nulls(n, _TEXT)
-        return pc.take(text_array(table.column(name)), take)
+        col = text_array(table.column(name))
+        return col if aligned else pc.take(col, take)
 
     disposition = pc.if_else(has, fate("disposition"), pa.scalar("pending", _TEXT))
     base: dict[str, pa.Array | None] = {
