@@ -28,6 +28,8 @@ from campaign_dialer.results import (
     fates_as_table,
     results_frame,
     results_frame_rows,
+    write_csv_columns,
+    write_csv_pandas,
 )
 from campaign_dialer.store import Attempt, Fate, Journal
 from campaign_dialer.store.model import ATTEMPT_STATES
@@ -124,7 +126,10 @@ def _campaign(draw: Any) -> tuple[Contacts, dict[int, Fate], dict[str, list[Atte
     dtype = draw(st.sampled_from([STRING, STRING, object]))
 
     def text_col() -> pd.Series:
-        return pd.Series(draw(st.lists(_MAYBE, min_size=n, max_size=n)), dtype=dtype)
+        s = pd.Series(draw(st.lists(_MAYBE, min_size=n, max_size=n)), dtype=dtype)
+        if dtype is STRING and n > 1 and draw(st.booleans()):  # arrow chunks, as read
+            s = pd.concat([s.iloc[:1], s.iloc[1:]], ignore_index=True)
+        return s
 
     frame: dict[str, Any] = {"row": pd.Series(rows, dtype="int64")}
     for c in ("contact_id", "phone_raw", "phone_e164", "tz_hint", "reason", "detail"):
@@ -280,3 +285,25 @@ def test_frame_of_unusual_cells_equals_the_row_by_row_frame() -> None:
     assert got["duration_seconds"].dtype == np.int64
     assert got["status"].dtype == object and got["from_number"].tolist()[0] == 5
     assert got["ended_at"].dtype.kind == "M"  # from_records' own datetime column
+
+
+def test_columns_without_a_character_to_quote_are_written_as_pandas_writes_them(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The writer skips the quoting regex on a chunk whose text holds no `,"\\r\\n` at all:
+    a special character in one chunk only, in arrow chunks and slices, still gets quoted."""
+    cells = [f"r{i}" if i % 5 else None for i in range(300)]
+    cells[250] = 'a "quoted", cell'
+    cells[120] = "line\nbreak"
+    text = pd.Series(cells, dtype=STRING)
+    df = pd.DataFrame({
+        "chunked": pd.concat([text.iloc[:7], text.iloc[7:]], ignore_index=True),
+        "str": pd.Series(cells, dtype="str"),
+        "object": pd.Series(cells, dtype=object),
+        "plain": pd.Series([f"p{i}" for i in range(300)], dtype=STRING),
+    })
+    monkeypatch.setattr("campaign_dialer.results.CSV_CHUNK_ROWS", 64)
+    write_csv_columns(df, tmp_path / "new.csv")
+    write_csv_pandas(df, tmp_path / "old.csv")
+    assert (tmp_path / "new.csv").read_bytes() == (tmp_path / "old.csv").read_bytes()
+    assert b'"a ""quoted"", cell"' in (tmp_path / "new.csv").read_bytes()
