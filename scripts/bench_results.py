@@ -9,6 +9,8 @@ twice. Each child loads the contacts as `results` does (`load_campaign_contacts`
 own), builds the frame, guards it and writes results.csv; the two files must be the same bytes.
 
     .venv/bin/python scripts/bench_results.py [--rows 1000000] [--attempts 5000] [--keep DIR]
+    git archive main | tar -x -C /tmp/main-tree    # old = the dialer of main, guard and writer
+    .venv/bin/python scripts/bench_results.py --campaign DIR/campaign.toml --against /tmp/main-tree
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
+import os
 import random
 import resource
 import subprocess
@@ -25,27 +28,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+TREE = "BENCH_RESULTS_TREE"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.campaign_files
 sys.path.insert(0, str(ROOT / "scripts"))  # gen_contacts
+if os.environ.get(TREE):  # a child timing the dialer of another tree (--against)
+    sys.path.insert(0, os.environ[TREE])
 from gen_contacts import generate  # noqa: E402
 
 from campaign_dialer import results  # noqa: E402
 from campaign_dialer.config import load_campaign  # noqa: E402
 from campaign_dialer.contacts import load_campaign_contacts  # noqa: E402
-from campaign_dialer.results import (  # noqa: E402
-    fates_as_table,
-    results_frame,
-    results_frame_rows,
-    safe_for_spreadsheets,
-    write_atomic_csv,
-)
 from campaign_dialer.store import Fate, Journal  # noqa: E402
 from tests.campaign_files import write_campaign_toml  # noqa: E402
 
 WAYS = {"old": "a dict per row (results_frame_rows, before)",
         "new": "vectorised (results_frame, now)"}
-BUILD = {"old": results_frame_rows, "new": results_frame}
 AT = "2026-06-09T17:00:00.000Z"
 STATES = ("final", "final", "final", "rejected", "error", "not_placed", "unresolved", "placed",
           "intent")
@@ -131,7 +129,7 @@ def synthesize(folder: Path, rows: int, attempts: int, seed: int = 7) -> Path:
             dialed_rows = {row for row, _, _ in dialed}
             planned = [Fate(f.row, f.person, "pending", "not_dialed_yet", "", None,
                             f.evidence) if f.row in dialed_rows else f for f in fates]
-            journal.set_fate_base(fates_as_table(planned), "bench")
+            journal.set_fate_base(results.fates_as_table(planned), "bench")
             fates = [f for f in fates if f.row in dialed_rows]
             how = "set_fate_base and set_fates (the rows dialed)"
         journal.set_fates(fates)
@@ -152,15 +150,20 @@ def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     took: dict[str, float] = {}
-    fate_table_of = results.fate_table_of
+    # old: the dict-per-row frame, kept as `results_frame_rows`; in a tree from before it
+    # (--against) that is its `results_frame`, timed with that tree's guard and writer
+    against = bool(os.environ.get(TREE))
+    build = getattr(results, "results_frame" if way == "new" or against else
+                    "results_frame_rows")
+    fate_table_of = getattr(results, "fate_table_of", None)
+    if fate_table_of is not None:
+        def timed_fates(journal: Any) -> Any:
+            t = time.perf_counter()
+            table = fate_table_of(journal)
+            took["fate_table"] = time.perf_counter() - t
+            return table
 
-    def timed_fates(journal: Any) -> Any:
-        t = time.perf_counter()
-        table = fate_table_of(journal)
-        took["fate_table"] = time.perf_counter() - t
-        return table
-
-    results.fate_table_of = timed_fates  # the new frame's read of the fates, timed apart
+        results.fate_table_of = timed_fates  # the new frame's read of the fates, timed apart
     campaign = load_campaign(path)
     start = rss()
     t = time.perf_counter()
@@ -169,10 +172,10 @@ def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
     after_contacts = rss()
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         t = time.perf_counter()
-        df = BUILD[way](contacts, journal)
+        df = build(contacts, journal)
         took["frame"] = time.perf_counter() - t
         t = time.perf_counter()
-        write_atomic_csv(safe_for_spreadsheets(df), out)
+        results.write_atomic_csv(results.safe_for_spreadsheets(df), out)
         took["write"] = time.perf_counter() - t
     return {"way": way, "took": took, "rss_start_mb": start, "rss_contacts_mb": after_contacts,
             "peak_rss_mb": rss(), "rows": len(df), "bytes": out.stat().st_size}
@@ -185,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="build the campaign here and keep it")
     ap.add_argument("--campaign", type=Path, help="a campaign.toml made before (--keep)")
     ap.add_argument("--ways", default="old,new")
+    ap.add_argument("--against", type=Path,
+                    help="a checkout from before (e.g. `git archive main`): the old way runs "
+                         "its results_frame, guard and writer")
     ap.add_argument("--one", choices=sorted(WAYS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -199,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         files = {}
         for way in args.ways.split(","):
             files[way] = Path(tmp) / f"results-{way}.csv"
+            env = dict(os.environ)
+            env.pop(TREE, None)
+            if way == "old" and args.against:
+                env[TREE] = str(args.against.resolve())
             proc = subprocess.run(
                 [sys.executable, __file__, "--campaign", str(path), "--one", way,
                  "--out", str(files[way])],
-                capture_output=True, text=True, check=False,
+                capture_output=True, text=True, check=False, env=env,
             )
             if proc.returncode != 0:
                 print(f"{way}: failed\n{proc.stderr[-3000:]}")
@@ -210,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             k = r["took"]
             read = f", of it fates read {k['fate_table']:.2f}s" if "fate_table" in k else ""
-            print(f"{WAYS[way]}: write_results {k['frame'] + k['write']:.2f}s (frame "
+            label = f"{way}: {args.against}'s results_frame" if (
+                way == "old" and args.against) else WAYS[way]
+            print(f"{label}: write_results {k['frame'] + k['write']:.2f}s (frame "
                   f"{k['frame']:.2f}s{read}; guard and "
                   f"write {k['write']:.2f}s), peak RSS {r['peak_rss_mb']:.0f} MB; contacts "
                   f"{k['contacts']:.2f}s, RSS {r['rss_start_mb']:.0f} -> "
