@@ -21,6 +21,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--against", type=Path,
                     help="a checkout from before (e.g. `git archive main`): the old way runs "
                          "its results_frame, guard and writer")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
     ap.add_argument("--one", choices=sorted(WAYS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -202,37 +204,61 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             print(f"synthesising {args.rows:,} rows", flush=True)
             path = synthesize(args.keep or Path(tmp), args.rows, args.attempts)
-        files = {}
-        for way in args.ways.split(","):
-            files[way] = Path(tmp) / f"results-{way}.csv"
-            env = dict(os.environ)
-            env.pop(TREE, None)
-            if way == "old" and args.against:
-                env[TREE] = str(args.against.resolve())
-            proc = subprocess.run(
-                [sys.executable, __file__, "--campaign", str(path), "--one", way,
-                 "--out", str(files[way])],
-                capture_output=True, text=True, check=False, env=env,
-            )
-            if proc.returncode != 0:
-                print(f"{way}: failed\n{proc.stderr[-3000:]}")
-                return 1
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            k = r["took"]
-            read = f", of it fates read {k['fate_table']:.2f}s" if "fate_table" in k else ""
-            label = f"{way}: {args.against}'s results_frame" if (
-                way == "old" and args.against) else WAYS[way]
-            print(f"{label}: write_results {k['frame'] + k['write']:.2f}s (frame "
-                  f"{k['frame']:.2f}s{read}; guard and "
-                  f"write {k['write']:.2f}s), peak RSS {r['peak_rss_mb']:.0f} MB; contacts "
-                  f"{k['contacts']:.2f}s, RSS {r['rss_start_mb']:.0f} -> "
-                  f"{r['rss_contacts_mb']:.0f} MB; results.csv {r['bytes'] / 1e6:.0f} MB, "
-                  f"{r['rows']:,} rows", flush=True)
+        ways = args.ways.split(",")
+        files = {way: Path(tmp) / f"results-{way}.csv" for way in ways}
+        figures: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
+        for n in range(args.rounds):  # the ways alternate: a busy machine hits both alike
+            for way in ways:
+                r = child(path, way, files[way], args.against if way == "old" else None)
+                if r is None:
+                    return 1
+                figures[way].append(r)
+                print(f"round {n + 1}: {line(r, way, args.against)}", flush=True)
+        if args.rounds > 1:
+            for way in ways:
+                print(f"median: {line(median(figures[way]), way, args.against)}", flush=True)
         if len(files) == 2:
             a, b = files.values()
             print("results.csv the same bytes both ways:",
                   filecmp.cmp(a, b, shallow=False), flush=True)
     return 0
+
+
+def child(path: Path, way: str, out: Path, against: Path | None) -> dict[str, Any] | None:
+    """One way in a fresh process; its figures, None when it failed (said why)."""
+    env = dict(os.environ)
+    env.pop(TREE, None)
+    if against:
+        env[TREE] = str(against.resolve())
+    proc = subprocess.run(
+        [sys.executable, __file__, "--campaign", str(path), "--one", way, "--out", str(out)],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    if proc.returncode != 0:
+        print(f"{way}: failed\n{proc.stderr[-3000:]}")
+        return None
+    figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds."""
+    out = dict(runs[0])
+    out["took"] = {k: statistics.median(r["took"][k] for r in runs) for k in runs[0]["took"]}
+    for k in ("rss_start_mb", "rss_contacts_mb", "peak_rss_mb"):
+        out[k] = statistics.median(r[k] for r in runs)
+    return out
+
+
+def line(r: dict[str, Any], way: str, against: Path | None) -> str:
+    k = r["took"]
+    read = f", of it fates read {k['fate_table']:.2f}s" if "fate_table" in k else ""
+    label = f"old: {against}'s results_frame" if way == "old" and against else WAYS[way]
+    return (f"{label}: write_results {k['frame'] + k['write']:.2f}s (frame {k['frame']:.2f}s"
+            f"{read}; guard and write {k['write']:.2f}s), peak RSS {r['peak_rss_mb']:.0f} MB; "
+            f"contacts {k['contacts']:.2f}s, RSS {r['rss_start_mb']:.0f} -> "
+            f"{r['rss_contacts_mb']:.0f} MB; results.csv {r['bytes'] / 1e6:.0f} MB, "
+            f"{r['rows']:,} rows")
 
 
 if __name__ == "__main__":
