@@ -567,17 +567,21 @@ def transcripts_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame
     """One row per recorded transcript: the call, the input row, who it was (contact id,
     else the number dialed) and the text, for analysis outside the dialer."""
     cf = contacts.frame
+    found = journal.transcripts()
+    rows = cf["row"].to_numpy(dtype=np.int64)
+    # who, for the rows that have a transcript only (not a dict of every input row)
+    at = np.flatnonzero(np.isin(rows, np.array([int(t["row"]) for t in found], dtype=np.int64)))
     who = {
         int(r): _s(cid) or _s(e164)
         for r, cid, e164 in zip(
-            cf["row"].tolist(), cf["contact_id"].tolist(), cf["phone_e164"].tolist(),
-            strict=True,
+            rows[at].tolist(), cf["contact_id"].iloc[at].tolist(),
+            cf["phone_e164"].iloc[at].tolist(), strict=True,
         )
     }
     records = [
         {"call_id": t["call_id"], "row": int(t["row"]), "contact": who.get(int(t["row"])),
          "text": t["text"]}
-        for t in journal.transcripts()
+        for t in found
     ]
     out = pd.DataFrame.from_records(records, columns=TRANSCRIPT_COLUMNS)
     out["row"] = out["row"].astype("Int64")

@@ -24,10 +24,12 @@ from campaign_dialer.results import (
     CALLER_ID_COLUMNS,
     EVIDENCE_COLUMNS,
     RESULT_COLUMNS,
+    TRANSCRIPT_COLUMNS,
     fate_table_of,
     fates_as_table,
     results_frame,
     results_frame_rows,
+    transcripts_frame,
     write_csv_columns,
     write_csv_pandas,
 )
@@ -307,3 +309,51 @@ def test_columns_without_a_character_to_quote_are_written_as_pandas_writes_them(
     write_csv_pandas(df, tmp_path / "old.csv")
     assert (tmp_path / "new.csv").read_bytes() == (tmp_path / "old.csv").read_bytes()
     assert b'"a ""quoted"", cell"' in (tmp_path / "new.csv").read_bytes()
+
+
+def _transcripts_frame_rows(contacts: Contacts, journal: Any) -> pd.DataFrame:
+    """transcripts_frame before issue #25: a dict of every input row, for a few transcripts."""
+    cf = contacts.frame
+    who = {int(r): _s(cid) or _s(e164) for r, cid, e164 in zip(
+        cf["row"].tolist(), cf["contact_id"].tolist(), cf["phone_e164"].tolist(), strict=True)}
+    records = [{"call_id": t["call_id"], "row": int(t["row"]),
+                "contact": who.get(int(t["row"])), "text": t["text"]}
+               for t in journal.transcripts()]
+    out = pd.DataFrame.from_records(records, columns=TRANSCRIPT_COLUMNS)
+    out["row"] = out["row"].astype("Int64")
+    return out
+
+
+def _s(v: Any) -> Any:
+    return None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+
+
+@dataclass
+class TranscriptJournal:
+    found: list[dict[str, Any]]
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        return self.found
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cells=st.lists(st.tuples(st.integers(1, 8), st.sampled_from([None, "", "C-1", "C-2"]),
+                             st.sampled_from([None, "", "+12125550100"])), max_size=8),
+    said=st.lists(st.tuples(st.integers(1, 10), _TEXT), max_size=5),
+    dtype=st.sampled_from([STRING, object]),
+)
+def test_transcripts_frame_equals_the_dict_of_every_row(
+    cells: list[tuple[int, Any, Any]], said: list[tuple[int, str]], dtype: Any
+) -> None:
+    """Only the rows with a transcript are looked up; the frame is the one before (a row
+    twice in the frame: its last cells, as the dict had them)."""
+    contacts = Contacts(path=Path("c.csv"), frame=pd.DataFrame({
+        "row": pd.Series([r for r, _, _ in cells], dtype="int64"),
+        "contact_id": pd.Series([c for _, c, _ in cells], dtype=dtype),
+        "phone_e164": pd.Series([p for _, _, p in cells], dtype=dtype),
+    }))
+    journal = TranscriptJournal([{"call_id": f"call_{i}", "row": r, "person": "p", "text": t}
+                                 for i, (r, t) in enumerate(said)])
+    got = transcripts_frame(contacts, journal)  # type: ignore[arg-type]
+    assert_identical(got, _transcripts_frame_rows(contacts, journal))
