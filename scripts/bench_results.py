@@ -7,10 +7,13 @@ and invalid rows, people twice), a journal with every row's fate (`set_fates`, e
 the rows the plan looked at) and a few thousand attempts in every state, some people called
 twice. Each child loads the contacts as `results` does (`load_campaign_contacts`, timed on its
 own), builds the frame, guards it and writes results.csv; the two files must be the same bytes.
+A journal that keeps a fate base (`set_fate_base`) gets every row's planned fate there and
+the rows dialed in the overlay, as a run leaves them. `--against` a checkout from before
+runs the old way with that tree's `results_frame`, guard and writer.
 
     .venv/bin/python scripts/bench_results.py [--rows 1000000] [--attempts 5000] [--keep DIR]
-    git archive main | tar -x -C /tmp/main-tree    # old = the dialer of main, guard and writer
-    .venv/bin/python scripts/bench_results.py --campaign DIR/campaign.toml --against /tmp/main-tree
+    mkdir ../main-tree && git archive main | tar -x -C ../main-tree   # old: main's dialer
+    .venv/bin/python scripts/bench_results.py --keep ../c1m --against ../main-tree --rounds 3
 """
 
 from __future__ import annotations
