@@ -11,7 +11,7 @@ import csv
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts, load_campaign_c
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
-from campaign_dialer.store import Attempt, JournalStore
+from campaign_dialer.store import Attempt, Fate, JournalStore
 from campaign_dialer.vocab import PENDING
 
 if TYPE_CHECKING:
@@ -63,8 +63,211 @@ def neutralize(value: Any) -> Any:
     return value
 
 
+# `fate_table`'s columns that are not evidence keys (every other column is one).
+FATE_COLUMNS = ("row", "person", "disposition", "reason", "detail", "next_open")
+# The last attempt's own columns: absent (NaN, as `from_records` fills a missing key) on a row
+# without one.
+_ATTEMPT_FIELDS = ("call_id", "status", "outcome", "ended_reason", "http_status",
+                   "error_code", "placed_at", "ended_at", "duration_seconds", "recording_url")
+_TEXT = pa.large_string()
+
+
 def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
-    """Join the input rows with their fates and latest attempts."""
+    """Join the input rows with their fates and latest attempts.
+
+    Vectorised: the fates come as columns (`fate_table_of`), joined to the input rows by
+    `row`; only the rows with an attempt are visited in Python. The values and dtypes are
+    `results_frame_rows`' (a dict per row through `DataFrame.from_records`, whose type
+    inference `_column` reproduces), which a property test checks."""
+    cf = contacts.frame
+    n = len(cf)
+    table = fate_table_of(journal)
+    fate_rows = table.column("row").to_numpy()
+    rows = cf["row"].to_numpy(dtype=np.int64)
+    at = np.searchsorted(fate_rows, rows)
+    found = np.zeros(n, dtype=bool)
+    if len(fate_rows):
+        found = (at < len(fate_rows)) & (fate_rows[np.minimum(at, len(fate_rows) - 1)] == rows)
+    # The usual case: a fate for every row, in the input's order (no take needed).
+    aligned = len(fate_rows) == n and bool(np.array_equal(fate_rows, rows))
+    take = pa.array(at, type=pa.int64(), mask=~found)
+    has = pa.array(found, type=pa.bool_())
+
+    def fate(name: str) -> pa.Array:
+        """A fate column in input order: null where the row has no fate (or no such key)."""
+        if name not in table.column_names:
+            return pa.nulls(n, _TEXT)
+        col = text_array(table.column(name))
+        return col if aligned else pc.take(col, take)
+
+    def fate_or(name: str, missing: str) -> pa.Array:
+        """A fate column, `missing` on the rows without a fate."""
+        col = fate(name)
+        return col if found.all() else pc.if_else(has, col, pa.scalar(missing, _TEXT))
+
+    disposition = fate_or("disposition", "pending")
+    base: dict[str, pa.Array | pa.ChunkedArray | None] = {
+        "disposition": disposition,
+        "reason": fate_or("reason", "not_planned"),
+        "detail": fate_or("detail", ""),
+        "next_open": fate("next_open"),
+        **{c: fate(c) for c in EVIDENCE_COLUMNS},
+        **{c: contact_text(cf, c) for c in
+           ("contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension")},
+        **dict.fromkeys((*_ATTEMPT_FIELDS, "agent_id", *CALLER_ID_COLUMNS)),
+    }
+
+    # The rows whose person has attempts (not suppressed): the only ones visited one by one.
+    by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
+    person = fate("person")
+    known = pa.array([p for p, a in by_person.items() if p and a], type=_TEXT)
+    dialed = pc.and_(pc.is_in(person, value_set=known),
+                     pc.not_equal(disposition, pa.scalar("suppressed", _TEXT)))
+    hit = np.flatnonzero(pc.fill_null(dialed, False).to_numpy(zero_copy_only=False))
+    at_rows: dict[str, tuple[list[int], list[Any]]] = {c: ([], []) for c in base}
+    counts = np.zeros(n, dtype=np.int64)
+
+    def put(c: str, i: int, v: Any) -> None:
+        at_rows[c][0].append(i)
+        at_rows[c][1].append(v)
+
+    for i, p in zip(hit.tolist(), pc.take(person, pa.array(hit)).to_pylist(), strict=True):
+        attempts = by_person[p]
+        a = attempts[-1]
+        counts[i] = len(attempts)
+        for c in _ATTEMPT_FIELDS:
+            put(c, i, getattr(a, c))
+        put("agent_id", i, (a.body or {}).get("agent_id"))
+        for c in EVIDENCE_COLUMNS:
+            if a.evidence.get(c):
+                put(c, i, a.evidence[c])
+        for c in CALLER_ID_COLUMNS:
+            put(c, i, a.evidence.get(c))
+
+    columns: dict[str, pd.Series] = {
+        "row": pd.Series(rows if n else np.array([], dtype=object), name="row"),
+        "attempts": pd.Series(counts, name="attempts").astype("Int64"),
+    }
+    for c, b in base.items():
+        pos, vals = at_rows[c]
+        columns[c] = _column(c, n, b, np.array(pos, dtype=np.int64), vals)
+    out = pd.DataFrame({c: columns[c] for c in RESULT_COLUMNS}, copy=False)
+    out["http_status"] = out["http_status"].astype("Int64")
+    extra = [c for c in contacts.extra_columns if c in cf.columns]
+    passthrough = cf[extra].set_axis([_passthrough_name(c) for c in extra], axis=1)
+    return pd.concat([out, passthrough.reset_index(drop=True)], axis=1)
+
+
+def _column(name: str, n: int, base: pa.Array | pa.ChunkedArray | None, pos: np.ndarray,
+            vals: list[Any]) -> pd.Series:
+    """One results column as `DataFrame.from_records` makes it from a dict per row: `base`
+    the text cells (null: None) or None when the rows do not have the key (NaN), `vals` the
+    cells of the rows at `pos` (Python values, which win).
+
+    `from_records` picks a column's dtype from the kinds of cell it holds (text, None,
+    absent, a float...), not from how many: so it is asked about one cell of each kind
+    `base` has and every value in `vals`, and its answer is spread over the n rows."""
+    rest = np.ones(n, dtype=bool)
+    rest[pos] = False
+    sample: list[dict[str, Any]] = []
+    if base is None:
+        if rest.any():
+            sample.append({})
+    else:
+        valid = base.is_valid().to_numpy(zero_copy_only=False)
+        text = np.flatnonzero(valid & rest)
+        if len(text):
+            sample.append({name: base[int(text[0])].as_py()})
+        if (rest & ~valid).any():
+            sample.append({name: None})
+    m = len(sample)
+    sample.extend({name: v} for v in vals)
+    small = pd.DataFrame.from_records(sample, columns=[name])[name]
+    dtype, got = small.dtype, small.iloc[m:]
+    try:
+        if isinstance(dtype, pd.StringDtype):
+            arr = base if base is not None else pa.nulls(n, _TEXT)
+            if len(pos):
+                arr = text_array(arr)
+                mask = np.zeros(n, dtype=bool)
+                mask[pos] = True
+                repl = pa.array(got.to_numpy(dtype=object, na_value=None), type=_TEXT)
+                arr = pc.replace_with_mask(arr, pa.array(mask), repl)
+            return pd.Series(pd.array(arr, dtype=dtype), name=name)
+        if dtype == np.dtype(object):
+            cells = np.empty(n, dtype=object)
+            cells[:] = np.nan if base is None else base.to_numpy(zero_copy_only=False)
+            cells[pos] = got.to_numpy(dtype=object)
+            return pd.Series(cells, name=name, dtype=object)
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            # no text here (text and numbers make an object column): `rest` is all missing
+            nums = np.empty(n, dtype=dtype)
+            if m:
+                nums[rest] = small.iloc[0]
+            nums[pos] = got.to_numpy(dtype=dtype)
+            return pd.Series(nums, name=name)
+    except (pa.ArrowException, UnicodeError):
+        pass  # text arrow cannot hold (a lone surrogate): the records below
+    # Anything else (a datetime, ...): `from_records` over every row of this one column.
+    records: list[dict[str, Any]] = [{} for _ in range(n)] if base is None else [
+        {name: v} for v in base.to_pylist()]
+    for i, v in zip(pos.tolist(), vals, strict=True):
+        records[i] = {name: v}
+    return pd.DataFrame.from_records(records, columns=[name])[name]
+
+
+def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column (plain or dictionary-encoded, chunked or not) as one large_string array."""
+    out = pc.cast(col, _TEXT)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def contact_text(cf: pd.DataFrame, name: str) -> pa.Array | pa.ChunkedArray:
+    """A contacts column's cells as text (missing: null), all null when the frame lacks it;
+    the frame's own arrow chunks when it has them (no copy)."""
+    if name not in cf.columns:
+        return pa.nulls(len(cf), _TEXT)
+    s = cf[name]
+    if isinstance(s.dtype, pd.StringDtype):
+        arr = pa.array(s.array)
+        return arr if arr.type == _TEXT else pc.cast(arr, _TEXT)
+    return pa.array([_s(v) for v in s.tolist()], type=_TEXT)
+
+
+def fate_table_of(journal: JournalStore) -> pa.Table:
+    """Every row's fate as columns: `row` ascending, `FATE_COLUMNS`, then an evidence column
+    per key (null: the key is absent); the journal's own `fate_table`."""
+    fate_table = getattr(journal, "fate_table", None)
+    if fate_table is not None:
+        table: pa.Table = fate_table()
+        return table
+    # until the fate base lands: the same table made from `fates()`, a Fate per row
+    return fates_as_table(journal.fates().values())
+
+
+def fates_as_table(fates: Iterable[Fate]) -> pa.Table:
+    """Fates as `fate_table`'s columns (what the journal's `fate_table` returns)."""
+    ordered = sorted(fates, key=lambda f: f.row)
+    keys: dict[str, None] = {}
+    for f in ordered:
+        if f.evidence:
+            keys.update(dict.fromkeys(f.evidence))
+    cols: dict[str, pa.Array] = {
+        "row": pa.array([f.row for f in ordered], type=pa.int64()),
+        "person": pa.array([f.person for f in ordered], type=_TEXT),
+        "disposition": pa.array([f.disposition for f in ordered], type=_TEXT),
+        "reason": pa.array([f.reason for f in ordered], type=_TEXT),
+        "detail": pa.array([f.detail for f in ordered], type=_TEXT),
+        "next_open": pa.array([f.next_open for f in ordered], type=_TEXT),
+    }
+    for k in keys:
+        if k not in cols:
+            cols[k] = pa.array([(f.evidence or {}).get(k) for f in ordered], type=_TEXT)
+    return pa.table(cols)
+
+def results_frame_rows(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
+    """`results_frame` as it was before issue #25, a dict per input row (25-70 s and GBs at
+    1M rows): kept as the oracle of its property test and the benchmark's baseline."""
     fates = journal.fates()
     by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
     cf = contacts.frame
@@ -270,8 +473,31 @@ def _csv_text(s: pd.Series) -> pa.Array:
     raise _NotColumnar(str(dtype))
 
 
+_CSV_SPECIAL_BYTES = (b",", b'"', b"\r", b"\n")  # `_CSV_SPECIAL`'s characters as UTF-8
+
+
+def _csv_plain(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Does no cell hold a character `_CSV_SPECIAL` quotes? Asked of the text's bytes at once
+    (a `bytes.find` each, C speed: 40x the regex per cell, which then runs only on a column
+    that may need it). Bytes a null cell spans are looked at too: at worst the regex runs."""
+    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        if not pa.types.is_large_string(chunk.type):
+            return False
+        _, offsets, data = chunk.buffers()
+        if data is None or not len(chunk):
+            continue
+        bounds = np.frombuffer(offsets, dtype=np.int64)[
+            chunk.offset: chunk.offset + len(chunk) + 1]
+        text = bytes(memoryview(data)[int(bounds[0]): int(bounds[-1])])
+        if any(b in text for b in _CSV_SPECIAL_BYTES):
+            return False
+    return True
+
+
 def _csv_field(arr: pa.Array) -> pa.Array:
     """Cells quoted as Python's csv does with QUOTE_MINIMAL; missing as ""."""
+    if _csv_plain(arr):
+        return pc.fill_null(arr, "")
     need = pc.match_substring_regex(arr, _CSV_SPECIAL)
     if pc.any(need).as_py():
         quote, empty = pa.scalar('"', arr.type), pa.scalar("", arr.type)  # large_string too
@@ -341,17 +567,21 @@ def transcripts_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame
     """One row per recorded transcript: the call, the input row, who it was (contact id,
     else the number dialed) and the text, for analysis outside the dialer."""
     cf = contacts.frame
+    found = journal.transcripts()
+    rows = cf["row"].to_numpy(dtype=np.int64)
+    # who, for the rows that have a transcript only (not a dict of every input row)
+    at = np.flatnonzero(np.isin(rows, np.array([int(t["row"]) for t in found], dtype=np.int64)))
     who = {
         int(r): _s(cid) or _s(e164)
         for r, cid, e164 in zip(
-            cf["row"].tolist(), cf["contact_id"].tolist(), cf["phone_e164"].tolist(),
-            strict=True,
+            rows[at].tolist(), cf["contact_id"].iloc[at].tolist(),
+            cf["phone_e164"].iloc[at].tolist(), strict=True,
         )
     }
     records = [
         {"call_id": t["call_id"], "row": int(t["row"]), "contact": who.get(int(t["row"])),
          "text": t["text"]}
-        for t in journal.transcripts()
+        for t in found
     ]
     out = pd.DataFrame.from_records(records, columns=TRANSCRIPT_COLUMNS)
     out["row"] = out["row"].astype("Int64")
