@@ -236,12 +236,13 @@ def contact_text(cf: pd.DataFrame, name: str) -> pa.Array | pa.ChunkedArray:
 
 def fate_table_of(journal: JournalStore) -> pa.Table:
     """Every row's fate as columns: `row` ascending, `FATE_COLUMNS`, then an evidence column
-    per key (null: the key is absent); the journal's own `fate_table`."""
+    per key (null: the key is absent); the journal's own `fate_table` (a store's journal has
+    one; an object that only gives `fates()`, as some tests' stand-ins do, is read through
+    `fates_as_table`)."""
     fate_table = getattr(journal, "fate_table", None)
     if fate_table is not None:
         table: pa.Table = fate_table()
         return table
-    # until the fate base lands: the same table made from `fates()`, a Fate per row
     return fates_as_table(journal.fates().values())
 
 
