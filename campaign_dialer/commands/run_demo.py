@@ -3,6 +3,7 @@ campaign against a local sandbox)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import shutil
@@ -44,6 +45,7 @@ from campaign_dialer.errors import (
     RunStopped,
 )
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.planning import release_memory
 from campaign_dialer.results import write_results, write_transcripts
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.store import JournalWriteError, open_stores
@@ -134,6 +136,10 @@ def run(
             )
             with display:
                 outcome = anyio.run(engine.run, backend="asyncio")
+            # The engine's columns, index and schedule are done with: the results (and then
+            # the report) of a million-row campaign need that memory, not beside it.
+            del engine
+            _let_go()
             try:
                 df = write_results(plan.contacts, journal, campaign.results_path)
                 write_transcripts(plan.contacts, journal, campaign.transcripts_path)
@@ -143,8 +149,11 @@ def run(
             if not quiet:
                 rep.print_summary(campaign, journal, df, exit_code=outcome.exit_code,
                               message=outcome.message)
+            del df
         finally:
             stores.close()  # the journal, the plan's history (and the database's pool)
+        del plan, journal, stores  # the report reads what was written, not these
+        _let_go()
         build_report_after_run(campaign, quiet=quiet or not announce_report)
         if outcome.exit_code not in RUN_NOT_ERRORS:
             # Results and report are written: now the one error line every error gets.
@@ -177,6 +186,13 @@ def refuse_stale_lists(campaign: Campaign, plan: Any, now: datetime) -> None:
     key, _, problem = stale[0].partition(": ")
     more = [(k, p) for k, _, p in (m.partition(": ") for m in stale[1:])]
     raise ConfigError(campaign.path, key, problem, more)
+
+
+def _let_go() -> None:
+    """Collect what a step let go of (the engine's parts refer to each other) and hand the
+    freed memory back to the system, so the next step's peak does not stand on it."""
+    gc.collect()
+    release_memory()
 
 
 def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path | None:
