@@ -23,6 +23,7 @@ from campaign_dialer.contacts import STRING, Contacts, load_contacts
 from campaign_dialer.results import (
     CALLER_ID_COLUMNS,
     EVIDENCE_COLUMNS,
+    NUMERIC_COLUMNS,
     RESULT_COLUMNS,
     TRANSCRIPT_COLUMNS,
     fate_table_of,
@@ -30,6 +31,7 @@ from campaign_dialer.results import (
     results_frame,
     results_frame_rows,
     transcripts_frame,
+    typed_frame,
     write_csv_columns,
     write_csv_pandas,
 )
@@ -357,3 +359,34 @@ def test_transcripts_frame_equals_the_dict_of_every_row(
                                  for i, (r, t) in enumerate(said)])
     got = transcripts_frame(contacts, journal)  # type: ignore[arg-type]
     assert_identical(got, _transcripts_frame_rows(contacts, journal))
+
+
+numeric_text = st.one_of(
+    st.none(), st.integers(-10**6, 10**6).map(str),
+    st.floats(-1e9, 1e9, allow_nan=False, width=32).map(repr),
+    st.sampled_from(["", " 3", "x", "1e3", "007", "nan", "-0", "+5", "1_000"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(numeric_text, numeric_text, numeric_text), min_size=1, max_size=20))
+def test_typed_frame_reads_numbers_as_pandas_to_numeric_does(
+    cells: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    """results.csv's numbers read back: arrow parses a column it reads whole, pandas the
+    rest; the typed values are pandas' `to_numeric` either way."""
+    df = pd.DataFrame({
+        "row": pd.array([str(i + 1) for i in range(len(cells))], dtype="string"),
+        "http_status": pd.array([c[0] for c in cells], dtype="string"),
+        "attempts": pd.array([c[1] for c in cells], dtype="string"),
+        "duration_seconds": pd.array([c[2] for c in cells], dtype="string"),
+        "disposition": pd.array(["pending"] * len(cells), dtype="string"),
+    })
+    got = typed_frame(df)
+    for c, dtype in NUMERIC_COLUMNS.items():
+        try:
+            num = pd.to_numeric(df[c], errors="coerce")
+            want = num.round().astype(dtype) if dtype != "float64" else num.astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            continue  # pandas itself cannot type it (e.g. a float past Int64)
+        pd.testing.assert_series_equal(got[c], want, check_names=False)
