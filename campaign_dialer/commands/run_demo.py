@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
 from importlib.resources import files
@@ -123,10 +124,12 @@ def run(
                     max_connections=api.max_live_calls + 10, **kw,
                 )
 
+            contacts = ContactsAhead(plan)
             options = RunOptions(
                 wait=wait, until=_announced_deadline(until, clock.now(), logger, quiet=quiet),
                 max_duration_s=max_duration,
                 grace_s=grace, pause_wait_s=pause_wait, monitor=monitor,
+                on_last_calls=contacts.start,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
             engine = engine_for_plan(
@@ -139,6 +142,7 @@ def run(
             # The engine's columns, index and schedule are done with: the results (and then
             # the report) of a million-row campaign need that memory, not beside it.
             del engine
+            contacts.join()
             _let_go()
             try:
                 df = write_results(plan.contacts, journal, campaign.results_path)
@@ -186,6 +190,32 @@ def refuse_stale_lists(campaign: Campaign, plan: Any, now: datetime) -> None:
     key, _, problem = stale[0].partition(": ")
     more = [(k, p) for k, _, p in (m.partition(": ") for m in stale[1:])]
     raise ConfigError(campaign.path, key, problem, more)
+
+
+class ContactsAhead:
+    """The contacts of a plan read back from the store, loaded while a run's last calls
+    finish (its results need them; the grace period after a SIGTERM is mostly waiting), in a
+    thread of their own. A load that fails is left to the results step, which says why."""
+
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is not None or self.plan.loaded_contacts is not None:
+            return
+        self.thread = threading.Thread(target=self._load, name="contacts-ahead", daemon=True)
+        self.thread.start()
+
+    def _load(self) -> None:
+        try:
+            _ = self.plan.contacts
+        except Exception:  # noqa: BLE001 - asked again (and said) by the results step
+            return
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _let_go() -> None:

@@ -49,6 +49,9 @@ class RunOptions:
     pause_wait_s: float = 15 * 60.0
     # Serve /metrics, /healthz and the live page here (`--serve`, `[monitor] listen`).
     monitor: tuple[str, int] | None = None
+    # Called once, from the event loop, when no new call will be placed (the live ones may
+    # still be going): the caller's chance to start what comes after the run (must not block).
+    on_last_calls: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -503,6 +503,13 @@ class Engine:
         return True
 
     async def _producer(self, send: anyio.abc.ObjectSendStream[Row]) -> None:
+        try:
+            await self._produce(send)
+        finally:
+            if self.opts.on_last_calls is not None:
+                self.opts.on_last_calls()
+
+    async def _produce(self, send: anyio.abc.ObjectSendStream[Row]) -> None:
         state, source = self.state, self.source
         schedule = state.schedule
         control, asked = "", -CONTROL_EVERY_S
