@@ -616,6 +616,31 @@ def _combined(columns: list[tuple[np.ndarray, list[Any]]]) -> tuple[np.ndarray, 
     return key.astype(np.int32), combos
 
 
+def _used_values(arr: Any) -> tuple[np.ndarray, list[Any]]:
+    """An evidence column as (code per row, -1 for null; the distinct values its rows use).
+
+    The plan's consent evidence indexes the whole ledger (a dictionary of every event's
+    text, repeats included): kept as is, a stored plan would carry half a million strings
+    per key, read back as Python objects at every resumed run."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not isinstance(arr, pa.Array):
+        arr = pa.array(arr, from_pandas=True)
+    if not pa.types.is_dictionary(arr.type):
+        return codes_of(arr)  # dictionary_encode: distinct values, each used
+    inner = pc.dictionary_encode(arr.dictionary)  # the dictionary's own distinct values
+    inner_codes = np.asarray(pc.fill_null(inner.indices, -1), dtype=np.int64)
+    idx = np.asarray(pc.fill_null(arr.indices, -1), dtype=np.int64)
+    value = np.full(len(idx), -1, dtype=np.int64)
+    has = idx >= 0
+    value[has] = inner_codes[idx[has]]
+    has = value >= 0
+    used = np.unique(value[has])
+    codes = np.full(len(idx), -1, dtype=np.int64)
+    codes[has] = np.searchsorted(used, value[has])
+    return codes, inner.dictionary.take(pa.array(used, type=pa.int64())).to_pylist()
+
+
 def _label(labels: list[Any], code: int) -> Any:
     return None if code < 0 else labels[code]
 
@@ -634,7 +659,7 @@ def encode_plan(rows: PlanRows, fingerprint: str) -> EncodedPlan:
         for combo in vcombos.tolist()
     ]
     keys = rows.evidence_keys
-    ecols = [_codes(c[k]) for k in keys]
+    ecols = [_used_values(c[k]) for k in keys]
     return EncodedPlan(
         fingerprint=fingerprint, row=np.asarray(c["row"], dtype=np.int64),
         phone=text_array(c["phone"]), cid=text_array(c["cid"]),
