@@ -676,24 +676,31 @@ def _dictionary(codes: np.ndarray, values: list[Any]) -> pa.Array:
     distinct = sorted({v for v in values if v is not None})
     index = {v: k for k, v in enumerate(distinct)}
     per_value = np.array([index.get(v, -1) if v is not None else -1 for v in values] or [-1],
-                         dtype=np.int64)
-    idx = per_value[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+                         dtype=np.int32)
+    idx = per_value[codes] if len(codes) else np.zeros(0, dtype=np.int32)
     return pa.DictionaryArray.from_arrays(
-        pa.array(idx.astype(np.int32), mask=idx < 0),
-        pa.array(distinct, type=pa.large_string()),
+        _with_nulls(idx), pa.array(distinct, type=pa.large_string()),
     )
 
 
+def _with_nulls(codes: np.ndarray) -> pa.Array:
+    """int32 codes as an arrow array, null where negative (no mask when none is)."""
+    codes = np.asarray(codes, dtype=np.int32)
+    none = codes < 0
+    return pa.array(codes, mask=none) if none.any() else pa.array(codes)
+
+
 def decode_plan(plan: EncodedPlan) -> PlanRows:
-    """The rows of a stored plan, as columns (`PlanRows`), no row made."""
+    """The rows of a stored plan, as columns (`PlanRows`), no row made; each evidence key's
+    values become one arrow array as its codes are read (the Python strings the store's
+    record gave are let go of key by key)."""
     verdict = np.asarray(plan.verdict, dtype=np.int64)
-    evidence = {
-        k: pa.DictionaryArray.from_arrays(
-            pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0),
-            pa.array(values, type=pa.large_string()))
-        for k, codes, values in zip(plan.evidence_keys, plan.evidence, plan.evidence_values,
-                                    strict=True)
-    }
+    evidence = {}
+    for j, k in enumerate(plan.evidence_keys):
+        given = plan.evidence_values[j]
+        values = (given.cast(pa.large_string()) if isinstance(given, pa.Array)
+                  else pa.array(given, type=pa.large_string()))
+        evidence[k] = pa.DictionaryArray.from_arrays(_with_nulls(plan.evidence[j]), values)
     n = len(plan)
     cols: dict[str, Any] = {
         "row": np.asarray(plan.row, dtype=np.int64),
@@ -723,6 +730,8 @@ def stored_plan(
     # the holds (the contact history) are asked again: calls made since the plan count
     rows = PlanRows(_released(holds_again, kept.columns, gate, at), list(EVIDENCE_KEYS),
                     len(kept))
+    del kept
+    release_memory()
     return Plan(campaign, gate, ledger, rows, at, None, history,
                 _caller_id_rules(campaign), None, STORED)
 
