@@ -152,6 +152,7 @@ def in_child(tree: Path, kind: str, folder: Path) -> dict[str, Any]:
         raise SystemExit(f"{tree}: child {kind} failed")
     res: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     res["wall_s"] = time.monotonic() - t0
+    res["cpu_s"] = usage.ru_utime + usage.ru_stime
     res["peak_mb"] = usage.ru_maxrss / 1024
     return res
 
@@ -171,7 +172,8 @@ def check_cli(tree: Path, folder: Path) -> dict[str, Any]:
         assert proc.stderr is not None
         sys.stderr.write(proc.stderr.read().decode(errors="replace"))
         raise SystemExit(f"{tree}: check failed")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024}
 
 
 def folder_for(inputs: Path, name: str) -> Path:
@@ -208,8 +210,12 @@ def show(title: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     pa_ = statistics.median(r["peak_mb"] for r in after)
     wb = statistics.median(r["wall_s"] for r in before)
     wa = statistics.median(r["wall_s"] for r in after)
+    cb = statistics.median(r["cpu_s"] for r in before)
+    ca = statistics.median(r["cpu_s"] for r in after)
     print(f"  {'process (wait4)':<24} {wb:6.2f} s       {pb:5.0f} MB"
           f"   {wa:6.2f} s       {pa_:5.0f} MB   (peak {pa_ / pb:.2f}x)")
+    print(f"  {'process CPU (user+sys)':<24} {cb:6.2f} s"
+          f"                   {ca:6.2f} s")
 
 
 def main() -> None:
@@ -250,7 +256,8 @@ def main() -> None:
         for _ in range(a.rounds):
             for name, tree in trees.items():
                 c = check_cli(tree, folders[name])
-                print(f"  {name:<8} {c['wall_s']:6.2f} s {c['peak_mb']:7.0f} MB")
+                print(f"  {name:<8} {c['wall_s']:6.2f} s wall, {c['cpu_s']:6.2f} s CPU, "
+                      f"peak {c['peak_mb']:5.0f} MB")
     for folder in folders.values():
         shutil.rmtree(folder / "home", ignore_errors=True)
 
