@@ -289,6 +289,20 @@ class PlanRows(Sequence[PlannedRow]):
             next_open=np.asarray(c["next_open"], dtype=np.int64),
         )
 
+    def plan_columns(self) -> dict[str, Any]:
+        """What the engine needs of every row at once (`engine.PlanColumns`' fields: row,
+        person, contact_suppressed, disposition, reason, detail, next_open, evidence), as
+        columns, no row made: the dial columns and the rows' own verdicts and evidence."""
+        c = self._cols
+        dial = self.dial_columns()
+        return dict(
+            row=np.asarray(c["row"], dtype=np.int64), person=dial["person"],
+            contact_suppressed=dial["contact_suppressed"],
+            disposition=decoded(c["disposition"]), reason=decoded(c["reason"]),
+            detail=decoded(c["detail"]), next_open=dial["next_open"],
+            evidence={k: c[k] for k in self._evidence_cols},
+        )
+
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or "")."""
         d_codes, d_labels = codes_of(self._cols["disposition"])
@@ -578,15 +592,16 @@ def _file_digest(path: Path | None) -> str:
 
 def plan_fingerprint(campaign: Campaign, at: datetime) -> str:
     """The fingerprint of the inputs a plan is made of: the contacts file, the DNC lists,
-    the consent ledger, the reassigned-numbers answers, the state rules, the campaign's DNC
-    ledger file, the settings that change a verdict, the planning code, and the UTC day
+    the consent ledger, the reassigned-numbers answers, the state rules, the settings that
+    change a verdict, the planning code, and the UTC day
     (a plan is reused within the day it was made: what time changes, the gate checks again
     at the moment of dialing anyway)."""
     h = hashlib.blake2b(digest_size=20)
     settings = campaign.model.model_dump_json(include=_PLAN_SETTINGS)  # type: ignore[arg-type]
+    # Not the campaign's DNC ledger: it grows with the runs' opt-outs, and a stored plan
+    # asks the DNC rule again when it is read back (`compliance.holds_again`).
     files = [campaign.contacts_path, *campaign.dnc_paths, campaign.consent_path,
-             campaign.reassigned_path, campaign.rules_path, campaign.dnc_ledger_path,
-             campaign.caller_id_rules_path]
+             campaign.reassigned_path, campaign.rules_path, campaign.caller_id_rules_path]
     parts = [_code_digest(), settings, at.astimezone(UTC).date().isoformat(),
              *(f"{p}={_file_digest(p)}" for p in files)]
     h.update("\0".join(parts).encode())

@@ -101,7 +101,7 @@ def journal_bytes(path: Path) -> int:
 
 def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
     """The CLI's `run`, first and resumed, against a sandbox process (see the module doc)."""
-    from _bench_util import SandboxProcess
+    from _bench_util import AGENT, FROM_NUMBER_ID, SandboxProcess
 
     from campaign_dialer.config import load_campaign
     from campaign_dialer.store import Journal
@@ -117,7 +117,8 @@ def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
     (out / "dnc-ledger.csv").unlink(missing_ok=True)
     toml = out / "bench-run.toml"
     write_campaign_toml(toml, {
-        "campaign": {"name": "bench-run", "agent_id": "agt_bench"},
+        "campaign": {"name": "bench-run", "agent_id": AGENT,
+                     "from_phone_number_id": FROM_NUMBER_ID},
         "api": {"base_url": "http://127.0.0.1:9", "requests_per_second": 40,
                 "max_live_calls": 20, "poll_interval_s": 0.5},
         "pacing": {"calls_per_second": 20},
@@ -139,29 +140,46 @@ def bench_run(out: Path, seconds: float, make_plan_s: float) -> None:
     with SandboxProcess(key=key, rps=40, max_live=20, time_scale=0.01, seed=7,
                         log_path=work / "sandbox.log") as sb:
         seen = 0
-        for what in ("first run", "resumed (after)", "resumed, plan dropped (before)"):
+        for what in ("first run", "resumed (after)", "resumed, SIGTERM after 10 s",
+                     "resumed, plan dropped (before)"):
             if what.startswith("resumed, plan"):
                 plan_file.unlink()
+            term = "SIGTERM" in what
             cmd = [sys.executable, "-m", "campaign_dialer.cli", "--log-json", "run", str(toml),
                    "--base-url", sb.url, "--no-progress", "--grace", "5",
-                   "--max-duration", f"{seconds:g}s"]
+                   "--max-duration", f"{seconds * (4 if term else 1):g}s"]
             log = work / f"{what.split()[0]}-{seen}.log"
+            sent: float | None = None
             with open(log, "w") as f:
                 t0 = time.monotonic()
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=f)
+                if term:
+                    # SIGTERM 10 s after this run's first call (grace 5 s): to exit, results
+                    # and report included
+                    while proc.poll() is None:
+                        time.sleep(0.2)
+                        if any(c.get("placed_mono") for c in sb.audit()["calls"][seen:]):
+                            break
+                    time.sleep(10)
+                    sent = time.monotonic()
+                    proc.send_signal(__import__("signal").SIGTERM)
                 _, status, usage = os.wait4(proc.pid, 0)
-                wall = time.monotonic() - t0
+                done = time.monotonic()
+                wall = done - t0
             proc.returncode = os.waitstatus_to_exitcode(status)
             calls = sb.audit()["calls"]
             mine = sorted(c["placed_mono"] for c in calls[seen:] if c.get("placed_mono"))
+            ends = [c["ended_mono"] for c in calls[seen:] if c.get("ended_mono")]
             seen = len(calls)
             first = f"{mine[0] - t0:6.1f} s" if mine else "  none"
             text = log.read_text(errors="replace")
             how = "plan_reused" if '"plan_reused"' in text else (
                 "plan_made" if '"plan_made"' in text else "?")
+            tail = (f"SIGTERM to exit {done - sent:5.1f} s" if sent is not None
+                    else f"last call's end to exit {done - max(ends):5.1f} s" if ends else "")
             print(f"  {what:<32} first call {first}   calls {len(mine):4d}   exit "
                   f"{proc.returncode:3d} after {wall:6.1f} s   peak RSS "
-                  f"{usage.ru_maxrss / 1024:7,.0f} MB   ({how})")
+                  f"{usage.ru_maxrss / 1024:7,.0f} MB   {tail}   ({how})")
         rows = sum(1 for _ in open(out / "contacts.csv", "rb")) - 1
         undialed = rows - seen
         grown = journal_bytes(campaign.journal_path) - empty_bytes

@@ -285,7 +285,8 @@ def test_an_engine_is_made_of_its_parts(tmp_path: Path) -> None:
 
     engine = engine_for_plan(plan, journal=journal, client_factory=factory, clock=clock,
                              options=RunOptions(install_signal_handlers=False))
-    assert isinstance(engine.source, LocalSchedule)
+    # a local campaign dials its plan a batch at a time (no row made before it is taken)
+    assert isinstance(engine.source, StoredPlanSource)
     outcome = anyio.run(engine.run, backend="asyncio")
     assert int(outcome.exit_code) == 0
     assert isinstance(engine.dialer, Dialer) and isinstance(engine.dialer.follower, Follower)

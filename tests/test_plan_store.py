@@ -26,6 +26,7 @@ from campaign_dialer.planning import (
     plan_once,
 )
 from campaign_dialer.store import open_plan_store
+from campaign_dialer.store.ledger_file import DncLedger
 
 from .campaign_files import write_campaign_toml
 
@@ -112,6 +113,27 @@ def test_plan_once_reuses_then_replans_a_changed_dnc_list(tmp_path: Path) -> Non
     row = next(r for r in third.rows if r.row == newly.row)
     assert row.disposition == "suppressed" and row.reason.startswith("dnc")
     assert plan_once(load_campaign(path), AT + timedelta(hours=1), None, store).source == STORED
+
+
+def test_an_opt_out_in_the_dnc_ledger_reuses_the_plan_and_holds_the_row(tmp_path: Path) -> None:
+    """The campaign's DNC ledger grows with every opt-out a run records: the plan is not made
+    again for it (every run would plan again), the DNC rule is asked again of the stored plan,
+    which says of every row what a plan made afresh says."""
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    campaign = load_campaign(path)
+    store = open_plan_store(campaign.journal_path)
+    first = plan_once(campaign, AT, None, store)
+    newly = next(r for r in first.rows if r.disposition == "eligible" and r.phone_e164)
+    assert newly.phone_e164 is not None
+    DncLedger(tmp_path / "ledger.csv").add(newly.phone_e164, reason="opt_out",
+                                           campaign="stored", evidence="call_1", at=AT)
+    again = plan_once(load_campaign(path), AT + timedelta(minutes=15), None, store)
+    assert again.source == STORED
+    row = next(r for r in again.rows if r.row == newly.row)
+    assert row.disposition == "suppressed" and row.reason == "dnc_local"
+    fresh = make_plan(load_campaign(path), AT + timedelta(minutes=15))
+    assert [(r.row, r.disposition, r.reason, r.detail, r.next_open) for r in again.rows] == [
+        (r.row, r.disposition, r.reason, r.detail, r.next_open) for r in fresh.rows]
 
 
 def test_fingerprint_follows_inputs_and_settings(tmp_path: Path) -> None:

@@ -61,10 +61,10 @@ class Backend:
 def _sqlite(tmp: Path) -> Backend:
     jpath, hpath = tmp / "c.journal.sqlite", tmp / "history.sqlite"
     files = {"journal": jpath, "history": hpath}
-    shapes = {"journal": "fates_disposition", "history": "calls_from"}
+    shapes = {"journal": "fate_base_chunks", "history": "calls_from"}
     # What each file's latest migration added, undone to make the previous version.
     undo = {
-        "journal": ("DROP INDEX fates_disposition",),
+        "journal": ("DROP TABLE fate_base_chunks", "DROP TABLE fate_base"),
         "history": ("DROP INDEX calls_from", "DROP TABLE caller_id_rests",
                     "ALTER TABLE calls DROP COLUMN from_id",
                     "ALTER TABLE calls DROP COLUMN from_number",
@@ -96,7 +96,7 @@ def _sqlite(tmp: Path) -> Backend:
                                     "history": sqlite_history.SCHEMA_VERSION}[which],
         make_previous_version=previous,
         has_current_shape=lambda which: bool(sql(
-            which, "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
+            which, "SELECT 1 FROM sqlite_master WHERE type IN ('index', 'table') AND name=?",
             (shapes[which],),
         )),
     )

@@ -24,9 +24,12 @@ from campaign_dialer.engine import (
     Engine,
     Limits,
     LocalSchedule,
+    PersonIndex,
+    PlanColumns,
     RowSource,
     RunOptions,
     Stats,
+    StoredPlanSource,
 )
 from campaign_dialer.planning import Plan, open_campaign_history, plan_once
 from campaign_dialer.store import HistoryStore, JournalStore, open_plan_store
@@ -56,26 +59,35 @@ def engine_for_plan(
     the other processes running it (claims, leases, the database's limits)."""
     campaign = plan.campaign
     history = plan.history if plan.history is not None else open_campaign_history(campaign)
-    source, limits = row_source(coordinator)
+    columns = PlanColumns(**plan.rows.plan_columns())
+    people = PersonIndex(plan.rows, columns.dial())
+    source, limits = row_source(coordinator, plan, columns, people)
     return Engine(
         campaign=campaign, rows=plan.rows, gate=plan.gate, dnc_ledger=plan.dnc_ledger,
         history=history, journal=journal, client_factory=client_factory, clock=clock,
         source=source, limits=limits, options=options, on_progress=on_progress,
-        caller_id_rules=plan.caller_id_rules,
+        caller_id_rules=plan.caller_id_rules, columns=columns, people=people,
     )
 
 
 def row_source(
-    coordinator: Coordination | None,
+    coordinator: Coordination | None, plan: Plan | None = None,
+    columns: PlanColumns | None = None, people: PersonIndex | None = None,
 ) -> tuple[RowSource, Callable[[CampaignFile], Limits]]:
     """Where a run's rows come from, and the rate limits that go with it, chosen once: the
-    local schedule over this process's journal and its own limits, or claims from the team
-    database (`coordinator`) and the limits every process of the campaign shares."""
+    plan's rows a batch at a time over this process's journal and its own limits (the
+    whole plan on the schedule at once for an adaptive schedule, which picks among every
+    row), or claims from the team database (`coordinator`) and the limits every process of
+    the campaign shares."""
     if coordinator is None:
-        return LocalSchedule(), Limits.for_campaign
+        adaptive = plan is not None and plan.campaign.model.schedule.strategy == "adaptive"
+        if plan is None or columns is None or adaptive:
+            return LocalSchedule(), Limits.for_campaign
+        source = StoredPlanSource(plan.rows, columns.dial(), people=people, offer=False)
+        return source, Limits.for_campaign
     co = coordinator
 
     def shared(cfg: CampaignFile) -> Limits:
         return Limits.shared(cfg, co)
 
-    return ClaimSource(co), shared
+    return ClaimSource(co, columns), shared

@@ -61,7 +61,8 @@ def _require_a_run(campaign: Campaign) -> None:
 def _has_run(journal: Any) -> bool:
     """Has anything run into this journal (a run, or a row's fate)? A `pause`, `resume` or
     `cancel` given before the first run writes a journal that holds neither."""
-    return bool(journal.runs()) or bool(journal.fates())
+    return (bool(journal.runs()) or journal.fate_base_digest() is not None
+            or bool(journal.fate_counts()))
 
 
 def _journal_lost(campaign: Campaign, journal: object, what: str) -> None:

@@ -16,6 +16,7 @@ from campaign_dialer.commands.lock import lock_held
 from campaign_dialer.commands.tables import dash, fate_table
 from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.exitcodes import ExitCode
+from campaign_dialer.monitor.view import next_pending_open
 from campaign_dialer.planning import history_path, open_campaign_history
 from campaign_dialer.report import state_label
 from campaign_dialer.store import PLACED, UNRESOLVED
@@ -101,10 +102,12 @@ def history_attempts(campaign: Campaign) -> int:
 
 
 def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
-    fates = journal.fates().values()
-    counts = Counter((f.disposition, f.reason or "") for f in fates)
-    by_disp = Counter(f.disposition for f in fates)
-    opens = [f.next_open for f in fates if f.disposition == PENDING and f.next_open]
+    with journal.snapshot():  # the counts and the next window from one state
+        counts = Counter(journal.fate_counts())
+        next_window = next_pending_open(journal.fate_table())
+    by_disp: Counter[str] = Counter()
+    for (d, _), n in counts.items():
+        by_disp[d] += n
     runs = journal.runs()
     procs = processes(journal)  # None on SQLite: its run lock says whether a run is going
     running = lock_held(campaign) if procs is None else any(p.alive for p in procs)
@@ -129,7 +132,7 @@ def status_data(journal: Any, campaign: Campaign) -> dict[str, Any]:
             for (d, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         "live_calls": len(journal.attempts(states=[PLACED])),
-        "next_window_at": min(opens) if opens else None,
+        "next_window_at": next_window,
         "last_exit_code": int(last_exit) if last_exit is not None else None,
         "runs": len(runs),
         "clock_source": journal.get_meta("clock_source"),

@@ -93,12 +93,19 @@ def row_columns(decided: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, An
     }
 
 
+# Rules asked again of a stored plan besides the holds (see `holds_again`).
+ASKED_AGAIN = frozenset({"dnc"})
+
+
 def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, Any]:
     """A stored plan's row columns with the list's holds (`rule.holds`: the contact history)
-    asked again at `at`. The other rules' verdicts depend only on the inputs a stored plan is
-    keyed by; a hold depends on calls made since (by any campaign, this one included), so it
-    is asked at every run, as the walk asks it: of a row no rule said no to, or one that only
-    waits (it then waits for the later of the two instants). Rows are made for nobody."""
+    and the Do-Not-Call rule asked again at `at`. The other rules' verdicts depend only on
+    the inputs a stored plan is keyed by; a hold depends on calls made since (by any
+    campaign, this one included), and the campaign's DNC ledger grows with every opt-out a
+    run records (a plan keyed by it would be made again after every such call), so both are
+    asked at every run, as the walk asks them: of a row no rule said no to, or one that only
+    waits (a hold then waits for the later of the two instants; a DNC listing suppresses
+    it). Rows are made for nobody."""
     aware(at)
     n = len(cols["row"])
     d_codes, d_labels = codes_of(decoded_dict(cols["disposition"]))
@@ -115,7 +122,7 @@ def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, 
     rows = Rows.of_numbers(cols["phone"], cols["cid"], cols["others"], at)
     changed = False
     for rule in gate.rules:
-        if not rule.holds or not ask.any():
+        if not (rule.holds or rule.name in ASKED_AGAIN) or not ask.any():
             continue
         said = rule.columns(gate, rows, ask)
         if said is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .base import ClientFactory, Opening, Refill, RowSource, RunContext, RunOptions, RunState, Stop
 from .calls import Dialer
+from .columns import PlanColumns
 from .fates import attempt_fate, row_fate
 from .follow import Follower
 from .keys import idempotency_key, revised_key
@@ -24,12 +25,13 @@ from .rows import RecoveredRow, Row
 from .run import Engine, RunOutcome
 from .shared import ClaimSource
 from .sources import LocalSchedule
+from .stored_plan import DialColumns, PersonIndex, StoredPlanSource
 from .telemetry import Stats
 
 __all__ = [
-    "REQUEST_HEADROOM", "ClaimSource", "ClientFactory", "Dialer", "Engine", "Follower",
-    "Limits", "LocalSchedule", "Opening", "Pacer", "RecoveredRow", "Recovery", "RedialPolicy",
-    "Refill", "Row", "RowSource", "RunContext", "RunOptions", "RunOutcome", "RunState",
-    "Slots", "Stats", "Stop", "attempt_fate", "backoff", "idempotency_key", "next_attempt",
-    "revised_key", "row_fate",
+    "ClaimSource", "ClientFactory", "DialColumns", "Dialer", "Engine", "Follower", "Limits",
+    "LocalSchedule", "Opening", "Pacer", "PersonIndex", "PlanColumns", "REQUEST_HEADROOM",
+    "RecoveredRow", "Recovery", "RedialPolicy", "Refill", "Row", "RowSource", "RunContext",
+    "RunOptions", "RunOutcome", "RunState", "Slots", "Stats", "Stop", "StoredPlanSource",
+    "attempt_fate", "backoff", "idempotency_key", "next_attempt", "revised_key", "row_fate",
 ]

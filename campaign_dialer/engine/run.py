@@ -23,6 +23,8 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.to_thread
+import numpy as np
+import pyarrow as pa
 
 from campaign_dialer import log, vocab
 from campaign_dialer.client import AuthError, VantaxClient, VantaxError
@@ -50,6 +52,20 @@ from .adaptive import AdaptiveSchedule, schedule_for
 from .base import ClientFactory, Opening, RowSource, RunContext, RunOptions, RunState, Stop
 from .callerid import EXHAUSTED, HEALTH_EVERY_S, CallerIds
 from .calls import Dialer
+from .columns import (
+    PlanColumns,
+    RowPositions,
+    Untouched,
+    by_disposition,
+    columns_of,
+    counts_of,
+    digest_of,
+    fate_at,
+    fate_base,
+    positions_in,
+    same_fate,
+    text,
+)
 from .fates import row_fate
 from .follow import Follower
 from .gatekeeper import GateKeeper
@@ -60,6 +76,7 @@ from .recovery import Recovery
 from .redial import RedialPolicy
 from .rows import Row
 from .sources import LocalSchedule
+from .stored_plan import PersonIndex
 from .telemetry import Stats, Telemetry
 
 # How often the producer reads the pause/cancel flag while it hands out rows (seconds); a
@@ -121,10 +138,16 @@ class Engine:
         on_progress: Callable[[Stats], None] | None = None,
         reload_gate: bool = True,
         caller_id_rules: CallerIdRules | None = None,
+        columns: PlanColumns | None = None,
+        people: PersonIndex | None = None,
     ) -> None:
         self.campaign = campaign
         self.cfg = campaign.model
-        self.rows: list[Row] = list(rows)  # the same row object throughout (identity counts)
+        # The plan's rows (a row is made when asked for, the same object each time: identity
+        # counts) and the same rows as columns, for what concerns every row at once.
+        self.rows: Sequence[Row] = rows
+        self.columns = columns if columns is not None else columns_of(rows)
+        self.row_positions = RowPositions(self.columns.row)
         self.lane = Lane()
         self.journal = AsyncJournal(journal, self.lane)
         # The same journal through a connection of its own (the webhook sink's, the monitor's).
@@ -167,12 +190,11 @@ class Engine:
                 attempts=lambda: self.journal.sync.attempts(),
                 expected_call_s=self.expected_call_s, now=clock.now, monotonic=time.monotonic,
             )
-        self.rows_by_person: dict[str, Row] = {}
-        for r in self.rows:
-            if r.person and not r.contact_suppressed and r.person not in self.rows_by_person:
-                self.rows_by_person[r.person] = r
+        # The row that dials for each person (later rows of theirs are duplicates).
+        self.rows_by_person = people if people is not None else PersonIndex(
+            self.rows, self.columns.dial())
         # People the contacts file itself marks Do-Not-Call: an open intent is never re-sent.
-        self.flagged = {r.person for r in self.rows if r.reason == "dnc_flag" and r.person}
+        self.flagged = self.columns.flagged_people()
         self.run_id: int | None = None
         self.served: Served | None = None
         self.webhooks: Receiver | None = None
@@ -652,42 +674,99 @@ class Engine:
         lane.after_held.append(sync_pending)
         journal.on_change = on_change
 
+    def _untouched(self, now: datetime) -> Untouched:
+        """In the lane: how the rows nobody dialed read now beyond the plan (`Untouched`)."""
+        held = self.state.budget_hold
+        closed = self.caller_ids.closed_now(now) if self.caller_ids is not None else None
+        return Untouched(
+            control=self.journal.sync.control(),
+            held=None if held is None else (held.reason or "", held.detail,
+                                            iso(held.next_open)),
+            exhausted=None if closed is None else (closed[1], iso(closed[0])),
+        )
+
+    def _fate_base(self, mode: Untouched) -> tuple[pa.Table, str]:
+        """Every row's fate as the plan implies it for a row nobody dialed, and its digest
+        (columns, at once: `columns.fate_base`)."""
+        cols, index = self.columns, self.rows_by_person
+        first = index.positions_of(text(cols.person))
+        first_of = np.where(first >= 0, cols.row[np.maximum(first, 0)], -1)
+        base = fate_base(cols, index.first_positions(), first_of, mode, EXHAUSTED)
+        return base, digest_of(base)
+
     async def finalize_fates(self) -> dict[str, int]:
-        """Recompute every row's fate from the rows and the journal (in the lane); counts."""
+        """Every row's fate from the plan, the journal and this run; counts by disposition.
+
+        The rows nobody dialed read as the plan implies (the fate base, computed at once in a
+        worker thread and kept in the journal when it changed); the rows of people with
+        attempts, this run's dial-time verdicts and the rows the journal already keeps a fate
+        of its own for are computed one by one (`row_fate`), and kept only where they differ
+        from the base. Work and writes follow the rows dialed, not the rows planned.
+        """
         journal = self.journal.sync
         dial_time = dict(self.state.dial_time_fates)
+        now = self.clock.now()
+        mode = await self.lane.run(self._untouched, now)
+        base, digest = await anyio.to_thread.run_sync(self._fate_base, mode)
 
         def work() -> dict[str, int]:
-            now = self.clock.now()
+            nonlocal base, digest
+            current = self._untouched(now)
+            if current != mode:  # the control or the pool changed meanwhile (rare)
+                base, digest = self._fate_base(current)
+            if journal.fate_base_digest() != digest:
+                journal.set_fate_base(base, digest)
             by_person = journal.attempts_by_person()
-            control = journal.control()
-            stored = journal.fates()
-            fates: list[Fate] = []
+            overlay = journal.overlay_fates()
+            touched: dict[int, int] = {}  # row number -> plan position
+            index, row_of = self.rows_by_person, self.columns.row
+            for person in by_person:
+                pos = index.position(person)
+                if pos is not None:
+                    touched[int(row_of[pos])] = pos
+            touched.update(positions_in(overlay, self.row_positions))
+            touched.update(positions_in(dial_time, self.row_positions))
+            writes: list[Fate] = []
+            drops: list[int] = []
+            differ: dict[int, str] = {}  # position -> disposition, where not the base's
             held = self.state.budget_hold
-            for r in self.rows:
+            for rownum, pos in touched.items():
+                r = self.rows[pos]
                 attempts = by_person.get(r.person or "", []) if not r.contact_suppressed else []
-                fate = row_fate(r, attempts, self.rows_by_person, self.policy, now, control,
-                                stored.get(r.row), dial_time.get(r.row))
+                kept = fate_at(base, pos)
+                fate = row_fate(r, attempts, self.rows_by_person, self.policy, now,
+                                current.control, overlay.get(rownum, kept),
+                                dial_time.get(rownum))
                 if held is not None and fate.reason == "not_dialed_yet":
                     # Not dialed because the budget is used up: that is what they wait for.
                     fate = Fate(fate.row, fate.person, vocab.PENDING, held.reason, held.detail,
                                 iso(held.next_open), fate.evidence)
-                fates.append(fate)
-            closed = self.caller_ids.closed_now(now) if self.caller_ids is not None else None
-            if closed is not None:
-                # Every number of the pool is capped or resting (this process saw it or not:
-                # another process of a shared campaign may have used the pool up): rows
-                # nobody dialed wait for the moment one frees, and say so.
-                until, detail = closed
-                fates = [
-                    Fate(f.row, f.person, vocab.PENDING, EXHAUSTED, detail, iso(until),
-                         f.evidence) if f.reason == "not_dialed_yet" else f
-                    for f in fates
-                ]
-            # Only what changed: every process of a shared campaign recomputes every row at
-            # its start and end, and an unchanged fate rewritten is a round trip for nothing.
-            journal.set_fates([f for f in fates if stored.get(f.row) != f])
-            return dict(Counter(f.disposition for f in fates))
+                if current.exhausted is not None and fate.reason == "not_dialed_yet":
+                    # Every number of the pool is capped or resting (this process saw it or
+                    # not: another process of a shared campaign may have used the pool up).
+                    detail, until = current.exhausted
+                    fate = Fate(fate.row, fate.person, vocab.PENDING, EXHAUSTED, detail, until,
+                                fate.evidence)
+                if same_fate(fate, kept):
+                    if rownum in overlay:
+                        drops.append(rownum)
+                    continue
+                differ[pos] = fate.disposition
+                if not same_fate(fate, overlay.get(rownum)):
+                    writes.append(fate)
+            # Only what changed: every process of a shared campaign recomputes at its start
+            # and end, and an unchanged fate rewritten is a round trip for nothing.
+            if writes:
+                journal.set_fates(writes)
+            if drops:
+                journal.drop_fates(drops)
+            counts = Counter(counts_of(base))
+            if differ:
+                was = by_disposition(base, {p: p for p in differ})
+                for pos, disposition in differ.items():
+                    counts[was[pos]] -= 1
+                    counts[disposition] += 1
+            return {k: v for k, v in counts.items() if v}
 
         counts = await self.lane.run(work)
         self.stats.suppressed = counts.get(vocab.SUPPRESSED, 0)

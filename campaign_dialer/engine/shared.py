@@ -22,19 +22,23 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
+import numpy as np
+import pyarrow.compute as pc
 
 from campaign_dialer import vocab
 
 from .base import Opening, Refill, RunContext
+from .columns import PlanColumns, RowPositions, text
 from .pacing import REQUEST_HEADROOM
 from .rows import Row, row_for_attempt
 from .schedule import seed
+from .stored_plan import PersonIndex
 
 if TYPE_CHECKING:
     from campaign_dialer.store import Coordination
@@ -48,15 +52,49 @@ TAKEOVER_EVERY_S = 1.0
 LIVE_RETRY_S = 0.05
 
 
+class OfferedRows(Mapping[int, Row]):
+    """The rows a process offers to the store (each person's dialing row), by row number,
+    answered from the plan's columns; a row is made when asked for."""
+
+    def __init__(self, rows: Sequence[Row], cols: PlanColumns, positions: np.ndarray) -> None:
+        self._rows = rows
+        self._positions = np.sort(np.asarray(positions, dtype=np.int64))
+        self._numbers = np.asarray(cols.row, dtype=np.int64)[self._positions]
+        self._where = RowPositions(self._numbers)
+        self._people = text(cols.person).take(self._positions) if len(self._positions) else (
+            text(cols.person).slice(0, 0))
+
+    def numbers_and_people(self) -> list[tuple[int, str]]:
+        """(row number, person) of every row offered."""
+        return list(zip(self._numbers.tolist(), self._people.to_pylist(), strict=True))
+
+    def __getitem__(self, row: int) -> Row:
+        k = self._where.position(int(row))
+        if k is None:
+            raise KeyError(row)
+        return self._rows[int(self._positions[k])]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._numbers.tolist())
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+
 class ClaimSource:
     """Rows claimed from the team database, shared with the campaign's other processes."""
 
     open_ended = True
 
-    def __init__(self, coordinator: Coordination) -> None:
+    def __init__(
+        self, coordinator: Coordination, columns: PlanColumns | None = None,
+    ) -> None:
+        """`columns`: the plan's rows as columns (the rows offered are read from them; a row
+        is made only when claimed); without, every row offered is made at the start."""
         self.coordinator = coordinator
+        self._columns = columns
         self._ctx: RunContext | None = None
-        self._by_row: dict[int, Row] = {}  # the rows offered to the store, by row number
+        self._by_row: Mapping[int, Row] = {}  # the rows offered to the store, by row number
         self._rows: Sequence[Row] = ()
         self._rows_by_person: Mapping[str, Row] = {}
         self._forced_at = 0.0
@@ -83,8 +121,14 @@ class ClaimSource:
         co.ensure_campaign(max_live_calls=api.max_live_calls)
         co.configure_limits(calls_per_second=ctx.cfg.pacing.calls_per_second,
                             requests_per_second=api.requests_per_second * REQUEST_HEADROOM)
-        self._by_row = {r.row: r for r in rows_by_person.values()}
-        co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
+        cols = self._columns
+        if cols is not None and isinstance(rows_by_person, PersonIndex):
+            offered = OfferedRows(rows, cols, rows_by_person.first_positions())
+            self._by_row = offered
+            co.load_rows(offered.numbers_and_people())
+        else:
+            self._by_row = {r.row: r for r in rows_by_person.values()}
+            co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
         return Opening(co.remaining())
 
     # -- claiming ---------------------------------------------------------------------
@@ -148,7 +192,12 @@ class ClaimSource:
     def waiting_by(self, until: datetime) -> list[Row]:
         """The rows wait in the database, not on this process's schedule: every row the plan
         found callable that no attempt settles waits as well."""
-        return [r for r in self._rows if r.disposition == vocab.ELIGIBLE]
+        cols = self._columns
+        if cols is None:
+            return [r for r in self._rows if r.disposition == vocab.ELIGIBLE]
+        eligible = np.flatnonzero(np.asarray(pc.fill_null(
+            pc.equal(text(cols.disposition), vocab.ELIGIBLE), False), dtype=bool))
+        return [self._rows[int(i)] for i in eligible]
 
     async def run_beside(self, on_control: Callable[[str], None]) -> None:
         """Renews this process's leases; reads the campaign's control state."""

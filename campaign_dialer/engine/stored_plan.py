@@ -57,8 +57,14 @@ class DialColumns:
     next_open: np.ndarray
 
 
-def _ns(at: datetime) -> int:
+def ns_of(at: datetime) -> int:
+    """`at` as ns since the epoch (the plan's `next_open` unit)."""
     return (at - _EPOCH) // timedelta(microseconds=1) * 1_000
+
+
+def time_of(ns: int) -> datetime:
+    """The instant of `ns` since the epoch, in UTC (below a microsecond dropped)."""
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
 
 
 class _Sorted(Sequence[str]):
@@ -74,32 +80,63 @@ class _Sorted(Sequence[str]):
         return str(self.values[i].as_py())
 
 
+# A person key that is a phone number in E.164: indexed as the integer of its digits.
+_TEL = r"^tel:\+[1-9][0-9]{0,14}$"
+
+
+def _tel_ints(persons: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(which persons are `tel:+<digits>`, the integer of those digits, 0 elsewhere)."""
+    if not len(persons):
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+    is_tel = np.asarray(pc.fill_null(pc.match_substring_regex(persons, _TEL), False),
+                        dtype=bool)
+    digits = pc.utf8_slice_codeunits(persons, 5)
+    ints = pc.cast(pc.if_else(pa.array(is_tel), digits, pa.scalar("0", digits.type)),
+                   pa.int64())
+    return is_tel, np.asarray(pc.fill_null(ints, 0), dtype=np.int64)
+
+
 class PersonIndex(Mapping[str, Row]):
     """Which row dials for each person: the first row of the person among the rows the
     contacts stage did not hold back (the engine's `rows_by_person`), found by binary search
-    in the sorted person column; the row is made when asked for (the same object each time:
-    the plan's rows keep what they made)."""
+    (phone numbers as sorted integers, other keys as sorted strings); the row is made when
+    asked for (the same object each time: the plan's rows keep what they made)."""
 
     def __init__(self, rows: Sequence[Row], cols: DialColumns) -> None:
         self._rows = rows
-        n = len(cols.person)
-        keep = pa.array(~np.asarray(cols.contact_suppressed, dtype=bool)) if n else pa.array(
-            [], pa.bool_())
-        t = pa.table({"p": cols.person, "i": pa.array(np.arange(n, dtype=np.int64))})
-        t = t.filter(pc.and_(pc.is_valid(t["p"]), keep))
-        # each person's first row: a hash of the keys (codes in first-seen order), not a
-        # group-by (four times slower on a million strings)
-        enc = pc.dictionary_encode(t["p"].combine_chunks())
-        codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        _, first = np.unique(codes, return_index=True)  # code k first seen at first[k]
-        order = pc.sort_indices(enc.dictionary)
-        self._people = enc.dictionary.take(order)
-        positions = np.asarray(t["i"].combine_chunks().to_numpy(), dtype=np.int64)
-        self._at = positions[first][np.asarray(order.to_numpy(), dtype=np.int64)]
+        person = cols.person.combine_chunks() if isinstance(
+            cols.person, pa.ChunkedArray) else cols.person
+        keep = ~np.asarray(cols.contact_suppressed, dtype=bool) & np.asarray(
+            pc.is_valid(person), dtype=bool) if len(person) else np.zeros(0, dtype=bool)
+        is_tel, ints = _tel_ints(person)
+        # phone numbers: each number's first row (np.unique's first index, in plan order)
+        tel = np.flatnonzero(keep & is_tel)
+        self._tel, first = np.unique(ints[tel], return_index=True)
+        self._tel_at = tel[first]
+        # other keys (contact ids): few, as sorted strings
+        other = np.flatnonzero(keep & ~is_tel)
+        enc = pc.dictionary_encode(person.take(pa.array(other))) if len(other) else None
+        if enc is None:
+            self._people = pa.array([], pa.large_string())
+            self._at = np.zeros(0, dtype=np.int64)
+        else:
+            codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            _, first = np.unique(codes, return_index=True)  # code k first seen at first[k]
+            order = pc.sort_indices(enc.dictionary)
+            self._people = enc.dictionary.take(order)
+            self._at = other[first][np.asarray(order.to_numpy(), dtype=np.int64)]
         self._sorted = _Sorted(self._people)
+        self._first: np.ndarray | None = None
 
     def position(self, person: str) -> int | None:
         """The plan position of the row that dials for `person`, None if nobody's does."""
+        if person.startswith("tel:+") and person[5:].isdigit() and person[5:6] != "0" \
+                and len(person) <= 20 and person[5:].isascii():
+            key = int(person[5:])
+            k = int(np.searchsorted(self._tel, key))
+            if k < len(self._tel) and int(self._tel[k]) == key:
+                return int(self._tel_at[k])
+            return None
         k = bisect.bisect_left(self._sorted, person)
         if k < len(self._sorted) and self._sorted[k] == person:
             return int(self._at[k])
@@ -115,14 +152,39 @@ class PersonIndex(Mapping[str, Row]):
         return isinstance(person, str) and self.position(person) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (str(p) for p in self._people.to_pylist())
+        yield from (f"tel:+{int(k)}" for k in self._tel.tolist())
+        yield from (str(p) for p in self._people.to_pylist())
 
     def __len__(self) -> int:
-        return len(self._people)
+        return len(self._tel) + len(self._people)
+
+    def positions_of(self, persons: pa.Array) -> np.ndarray:
+        """The plan position of the row that dials for each of `persons`, -1 for none."""
+        if isinstance(persons, pa.ChunkedArray):
+            persons = persons.combine_chunks()
+        out = np.full(len(persons), -1, dtype=np.int64)
+        if not len(persons):
+            return out
+        is_tel, ints = _tel_ints(persons)
+        tel = np.flatnonzero(is_tel)
+        if len(tel) and len(self._tel):
+            k = np.minimum(np.searchsorted(self._tel, ints[tel]), len(self._tel) - 1)
+            hit = self._tel[k] == ints[tel]
+            out[tel[hit]] = self._tel_at[k[hit]]
+        other = np.flatnonzero(~is_tel & np.asarray(pc.is_valid(persons), dtype=bool))
+        if len(other) and len(self._people):
+            k = pc.index_in(persons.take(pa.array(other)), value_set=self._people)
+            at = np.asarray(pc.fill_null(k, -1), dtype=np.int64)
+            hit = at >= 0
+            out[other[hit]] = self._at[at[hit]]
+        return out
 
     def first_positions(self) -> np.ndarray:
-        """Every dialing row's plan position (ascending)."""
-        return np.sort(self._at)
+        """Every dialing row's plan position (ascending; read-only)."""
+        if self._first is None:
+            self._first = np.sort(np.concatenate([self._tel_at, self._at]))
+            self._first.flags.writeable = False
+        return self._first
 
 
 class StoredPlanSource:
@@ -134,13 +196,21 @@ class StoredPlanSource:
     def __init__(
         self, rows: Sequence[Row], cols: DialColumns, *,
         attempted: AbstractSet[str] = frozenset(), batch: int = 512,
+        people: PersonIndex | None = None, offer: bool = True,
     ) -> None:
+        """`people`: the index of these rows when made already (the engine's); `offer`:
+        decide the rows to offer now (False: at `open`, which decides them with the
+        journal's people)."""
         self._rows = rows
         self._cols = cols
-        self.people = PersonIndex(rows, cols)
+        self.people = people if people is not None else PersonIndex(rows, cols)
         self.batch = batch  # rows put on the schedule at the start of a run (`open`)
         self._ctx: RunContext | None = None
-        self._offer(attempted)
+        self._order = np.zeros(0, dtype=np.int64)
+        self._due = np.zeros(0, dtype=np.int64)
+        self._next = 0
+        if offer:
+            self._offer(attempted)
 
     def _offer(self, attempted: AbstractSet[str]) -> None:
         """The rows to offer, by due time then plan order (`attempted`: people the journal
@@ -181,7 +251,7 @@ class StoredPlanSource:
 
     def due_count(self, now: datetime) -> int:
         """Rows not taken yet that are due by `now`."""
-        end = int(np.searchsorted(self._due, _ns(now), side="right"))
+        end = int(np.searchsorted(self._due, ns_of(now), side="right"))
         return max(end - self._next, 0)
 
     def take(self, now: datetime, n: int) -> list[Row]:
@@ -257,9 +327,14 @@ class StoredPlanSource:
         return False
 
     def waiting_by(self, until: datetime) -> list[Row]:
-        """The rows on the schedule due by `until`, and those not taken yet."""
-        end = int(np.searchsorted(self._due, _ns(until), side="right"))
-        later = [self._rows[int(i)] for i in self._order[self._next:max(end, self._next)]]
+        """The rows on the schedule due by `until`, and those not taken yet that wait for a
+        time of their own (pending in the plan). The rows not taken that wait for nothing
+        are not made: the fate base says of them what the run's end says of rows nobody
+        dialed (`columns.Untouched`: the pool worn out, the budget spent)."""
+        end = int(np.searchsorted(self._due, ns_of(until), side="right"))
+        picked = self._order[self._next:max(end, self._next)]
+        pending = np.asarray(self._cols.pending, dtype=bool)
+        later = [self._rows[int(i)] for i in picked[pending[picked]]] if len(picked) else []
         return self.ctx.state.schedule.due_by(until) + later
 
     async def until_live_room(self, on_wait: Callable[[], Awaitable[None]]) -> None:

@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -27,6 +29,14 @@ LAST_ERRORS = 8
 PACE_WINDOW_S = 60.0
 
 
+def next_pending_open(fates: pa.Table) -> str | None:
+    """The earliest next_open of a pending row of `fates` (a journal's `fate_table`; ISO
+    text sorts as time), None when no pending row waits for a time."""
+    nxt = fates["next_open"].filter(pc.equal(fates["disposition"], PENDING))
+    nxt = nxt.filter(pc.not_equal(nxt, ""))  # a null compares null: dropped too
+    return pc.min(nxt).as_py() if len(nxt) else None
+
+
 def live_view(
     journal: Any, cfg: Any, *, now: datetime, expected_call_s: float, running: bool,
 ) -> dict[str, Any]:
@@ -34,14 +44,17 @@ def live_view(
     PostgreSQL store with the campaign's `run` processes)."""
     procs = processes(journal)
     with journal.snapshot():
-        fates = journal.fates()
+        counts = journal.fate_counts()
+        next_window = next_pending_open(journal.fate_table())
         attempts = journal.attempts()
         control = journal.control()
         runs = journal.runs()
-    by_disp = Counter(f.disposition for f in fates.values())
-    pending = [f for f in fates.values() if f.disposition == PENDING]
-    waiting = Counter(f.reason or "not_dialed_yet" for f in pending)
-    opens = [f.next_open for f in pending if f.next_open]
+    by_disp: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    for (d, reason), n in counts.items():
+        by_disp[d] += n
+        if d == PENDING:
+            waiting[reason or "not_dialed_yet"] += n
     rows = sum(by_disp.values())
     planned = rows - by_disp.get(SUPPRESSED, 0)
     done = by_disp.get(DIALED, 0) + by_disp.get(REJECTED, 0) + by_disp.get(ERROR, 0)
@@ -110,7 +123,7 @@ def live_view(
             "conversions": sum(outcomes.get(o, 0) for o in success),
             "success_outcomes": success,
         },
-        "next_window_at": min(opens) if opens else None,
+        "next_window_at": next_window,
         "caller_ids": sorted(by_number.values(), key=lambda n: n["number_id"]),
         "budget": budget_view(cfg, attempts, now=now, expected_call_s=expected_call_s),
         "errors": [

@@ -30,6 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from campaign_dialer.store.model import (
     Attempt,
     CallerIdRequest,
@@ -149,12 +151,42 @@ class AttemptLog(Protocol):
 
     # Every error text written by the methods above is passed through `log.scrub` first.
 
-    # -- fates ------------------------------------------------------------------------
+    # -- fates: a base of every row's fate as planned, and an overlay (`store.fate_base`) --
+    def set_fate_base(self, table: pa.Table, digest: str) -> None:
+        """Replace the fate base (every row's fate as the plan implies it: `row` int64
+        ascending and unique, `person`, `disposition` never null, `reason`, `detail`,
+        `next_open` ISO text, then one text column per evidence key, null when absent;
+        plain or dictionary-encoded large_string) and its digest, in one transaction. The
+        overlay is left as it is. ValueError when `table` cannot be a base."""
+
+    def fate_base_digest(self) -> str | None:
+        """The digest of the base kept, None when none (a run whose base has this digest
+        need not write it again)."""
+
+    def fate_base(self) -> pa.Table | None:
+        """The base kept (every column but `row` and `person` dictionary-encoded), None
+        when none."""
+
     def set_fates(self, fates: Iterable[Fate]) -> None:
-        """Upsert fates by row, all in one transaction."""
+        """Upsert overlay fates by row (rows whose fate differs from the base), all in one
+        transaction."""
 
-    def fates(self) -> dict[int, Fate]: ...
+    def overlay_fates(self) -> dict[int, Fate]:
+        """The overlay alone, by row in row order."""
 
+    def drop_fates(self, rows: Iterable[int]) -> None:
+        """Delete these rows' overlay fates (their base fate stands again), one transaction."""
+
+    def fates(self) -> dict[int, Fate]:
+        """Every row's fate by row, in row order: the base's rows, the overlay's winning. A
+        Fate per row (a base row's evidence: its non-null evidence columns, None when none):
+        for tests and small readers."""
+
+    def fate_table(self) -> pa.Table:
+        """Every row's fate as columns, sorted by row: the base's shape with every string
+        large_string (evidence columns: the base's, then the overlay's other keys), the
+        overlay winning; without a base, the overlay alone. Vectorised (a Python object per
+        overlay row only)."""
 
 
 class Controls(Protocol):
@@ -219,7 +251,8 @@ class ReportReads(Protocol):
         """HTTP events aggregated by (method, status, code, error[:80] when no status)."""
 
     def fate_counts(self) -> dict[tuple[str, str], int]:
-        """How many rows per (disposition, reason or "")."""
+        """How many rows per (disposition, reason or "") over `fate_table`'s rows (the base's
+        rows not in the overlay, and the overlay's), vectorised."""
 
     def transcripts(self) -> list[dict[str, Any]]:
         """call_id, row, person, text of every transcript, by row then attempt."""

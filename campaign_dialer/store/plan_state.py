@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.json as pajson
+
+from campaign_dialer.store.chunks import CHUNK_ROWS, DamagedChunks, table_chunks, table_from_chunks
 
 # next_open "none" in the ns column (as `compliance.holds.NAT`)
 NO_TIME = np.iinfo(np.int64).min
@@ -96,8 +97,6 @@ def text_array(values: Any) -> pa.Array:
 
 # -- the rows as chunks: what a backend keeps ----------------------------------------------
 
-CHUNK_ROWS = 65_536  # rows per kept chunk: a million rows are a few dozen blobs
-_IPC = ipc.IpcWriteOptions(compression="zstd")
 
 
 def plan_chunks(plan: EncodedPlan, chunk: int = CHUNK_ROWS) -> Iterator[tuple[int, bytes]]:
@@ -116,12 +115,8 @@ def plan_chunks(plan: EncodedPlan, chunk: int = CHUNK_ROWS) -> Iterator[tuple[in
         **{f"e{j}": pa.array(np.asarray(c, dtype=np.int32), mask=np.asarray(c) < 0)
            for j, c in enumerate(plan.evidence)},
     })
-    for first in range(0, len(plan), chunk):
-        batch = table.slice(first, chunk).combine_chunks().to_batches()[0]
-        sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, batch.schema, options=_IPC) as w:
-            w.write_batch(batch)
-        yield first, bytes(sink.getvalue().to_pybytes())
+    if len(plan):
+        yield from table_chunks(table, chunk)
 
 
 def plan_from_chunks(
@@ -149,8 +144,8 @@ def plan_from_chunks(
     while blobs:
         blob = blobs.pop()
         try:
-            batches = list(ipc.open_stream(pa.py_buffer(blob)))
-        except (pa.ArrowInvalid, OSError):
+            batches = table_from_chunks([blob]).to_batches()
+        except DamagedChunks:
             return None
         del blob
         for batch in batches:

@@ -20,15 +20,18 @@ exit 73/74), their text redacted.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from psycopg.types.json import Jsonb
 
 from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import JournalError
+from campaign_dialer.store.fate_base import FateMerge, base_chunks, check_base
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     FINAL,
@@ -47,7 +50,7 @@ _COLS = ", ".join(ATTEMPT_COLUMNS)
 _RECORD_COLS = [c for c in ATTEMPT_COLUMNS if c != "id"]
 
 
-class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
+class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads, FateMerge):
     """One campaign's journal in a shared PostgreSQL database (see module doc)."""
 
     def __init__(
@@ -255,7 +258,7 @@ class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
 
         self.db.transact(upsert)
 
-    def fates(self) -> dict[int, Fate]:
+    def overlay_fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
         for r in self.db.dicts(
             "SELECT * FROM fates WHERE campaign = %s ORDER BY row", (self.campaign,)
@@ -266,3 +269,47 @@ class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads):
                 evidence=json.loads(r["evidence"]) if r["evidence"] else None,
             )
         return out
+
+    def overlay_rows(self) -> pa.Array:
+        return pa.array([r for (r,) in self.db.fetchall(
+            "SELECT row FROM fates WHERE campaign = %s", (self.campaign,))], pa.int64())
+
+    def drop_fates(self, rows: Iterable[int]) -> None:
+        gone = [int(r) for r in rows]
+        if gone:  # a delete: done again after a lost connection, the same
+            self.db.execute("DELETE FROM fates WHERE campaign = %s AND row = ANY(%s)",
+                            (self.campaign, gone))
+
+    # -- the fate base ----------------------------------------------------------------
+    def set_fate_base(self, table: pa.Table, digest: str) -> None:
+        chunks = [(self.campaign, first, data)
+                  for first, data in base_chunks(check_base(table))]
+        version = uuid.uuid4().hex
+
+        def write(conn: Any) -> None:  # all of it again after a lost connection
+            conn.execute("DELETE FROM fate_base_chunks WHERE campaign = %s", (self.campaign,))
+            conn.execute("DELETE FROM fate_bases WHERE campaign = %s", (self.campaign,))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO fate_base_chunks(campaign, first, data) "
+                                "VALUES (%s, %s, %s)", chunks)
+            conn.execute("INSERT INTO fate_bases(campaign, digest, rows, version) "
+                         "VALUES (%s, %s, %s, %s)",
+                         (self.campaign, digest, table.num_rows, version))
+
+        self.db.transact(write)
+
+    def fate_base_digest(self) -> str | None:
+        r = self.db.fetchone("SELECT digest FROM fate_bases WHERE campaign = %s",
+                             (self.campaign,))
+        return str(r[0]) if r else None
+
+    def fate_base(self) -> pa.Table | None:
+        with self.db.snapshot():  # its head and its chunks from one state
+            head = self.db.fetchone("SELECT rows, version FROM fate_bases WHERE campaign = %s",
+                                    (self.campaign,))
+            if head is None:
+                return None
+            return self._base_of(str(head[1]), int(head[0]), lambda: [
+                bytes(b) for (b,) in self.db.fetchall(
+                    "SELECT data FROM fate_base_chunks WHERE campaign = %s ORDER BY first",
+                    (self.campaign,))], self.path)

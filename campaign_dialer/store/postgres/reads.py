@@ -37,7 +37,9 @@ class PgReads:
             "GROUP BY 1, 2, 3, 4", (self.campaign,),
         )]
 
-    def fate_counts(self) -> dict[tuple[str, str], int]:
+    def overlay_counts(self) -> dict[tuple[str, str], int]:
+        """The `fates` table's rows (the overlay) counted by the index `fates_disposition`;
+        `FateMerge.fate_counts` adds the base's."""
         return {
             (d, reason): int(n) for d, reason, n in self.db.fetchall(
                 "SELECT disposition, coalesce(reason, ''), count(*) FROM fates "

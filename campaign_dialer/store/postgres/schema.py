@@ -248,6 +248,25 @@ CREATE INDEX caller_id_rests_number ON caller_id_rests(number_id, until);
 """,
     # The stored plan of each campaign's current inputs (`store.postgres.plan`).
     4: PLAN_MIGRATION,
+    # The fate base of each campaign's journal (`store.fate_base`): every row's fate as
+    # planned, as chunks of columns (already zstd: kept out of line, not compressed again);
+    # `fates` then keeps only the rows that differ from it.
+    5: """
+CREATE TABLE fate_bases (
+    campaign text PRIMARY KEY REFERENCES campaigns(name) ON DELETE CASCADE,
+    digest text NOT NULL,
+    rows bigint NOT NULL,
+    version text NOT NULL,
+    made_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE fate_base_chunks (
+    campaign text NOT NULL REFERENCES campaigns(name) ON DELETE CASCADE,
+    first bigint NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (campaign, first)
+);
+ALTER TABLE fate_base_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+""",
 }
 LATEST = max(MIGRATIONS)
 

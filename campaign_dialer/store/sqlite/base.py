@@ -130,6 +130,9 @@ class Database:
     def snapshot(self) -> Iterator[None]:
         """One read transaction: every read inside sees the same committed state."""
         with self.lock:
+            if self.db.in_transaction:  # already inside one (this thread holds the lock)
+                yield
+                return
             self.db.execute("BEGIN")
             try:
                 yield

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from campaign_dialer.log import scrub
 from campaign_dialer.store.errors import DuplicateAttempt, JournalError, JournalWriteError
+from campaign_dialer.store.fate_base import FateMerge, base_chunks, check_base
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
     FINAL,
@@ -36,7 +40,7 @@ from campaign_dialer.store.sqlite.telemetry import JournalTelemetry
 from campaign_dialer.store.transitions import AttemptTransitions
 
 
-class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalReads):
+class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalReads, FateMerge):
     """One campaign's journal. Safe to open from several processes (status, pause)."""
 
     def __init__(
@@ -243,7 +247,7 @@ class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalRead
                 ],
             )
 
-    def fates(self) -> dict[int, Fate]:
+    def overlay_fates(self) -> dict[int, Fate]:
         out: dict[int, Fate] = {}
         for r in self._read("SELECT * FROM fates ORDER BY row"):
             out[r["row"]] = Fate(
@@ -252,3 +256,35 @@ class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalRead
                 evidence=json.loads(r["evidence"]) if r["evidence"] else None,
             )
         return out
+
+    def overlay_rows(self) -> pa.Array:
+        return pa.array([r for (r,) in self._read("SELECT row FROM fates")], pa.int64())
+
+    def drop_fates(self, rows: Iterable[int]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM fates WHERE row=?", [(int(r),) for r in rows])
+
+    # -- the fate base ----------------------------------------------------------------
+    def set_fate_base(self, table: pa.Table, digest: str) -> None:
+        chunks = list(base_chunks(check_base(table)))  # the CPU before the write lock
+        version = uuid.uuid4().hex
+        with self._write() as db:
+            db.execute("DELETE FROM fate_base_chunks")
+            db.execute("DELETE FROM fate_base")
+            db.executemany("INSERT INTO fate_base_chunks(first, data) VALUES(?,?)", chunks)
+            db.execute("INSERT INTO fate_base(id, digest, rows, version) VALUES(1,?,?,?)",
+                       (digest, table.num_rows, version))
+
+    def fate_base_digest(self) -> str | None:
+        r = self._read("SELECT digest FROM fate_base WHERE id=1")
+        return str(r[0][0]) if r else None
+
+    def fate_base(self) -> pa.Table | None:
+        with self._d.snapshot():  # its head and its chunks from one state
+            head = self._read("SELECT rows, version FROM fate_base WHERE id=1")
+            if not head:
+                return None
+            rows, version = int(head[0][0]), str(head[0][1])
+            return self._base_of(version, rows, lambda: [
+                bytes(b) for (b,) in self._read(
+                    "SELECT data FROM fate_base_chunks ORDER BY first")], self.path)

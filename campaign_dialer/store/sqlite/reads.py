@@ -46,7 +46,9 @@ class JournalReads(OnDatabase):
             "END AS err, count(*), avg(latency) FROM http_events GROUP BY 1, 2, 3, 4"
         )]
 
-    def fate_counts(self) -> dict[tuple[str, str], int]:
+    def overlay_counts(self) -> dict[tuple[str, str], int]:
+        """The `fates` table's rows (the overlay) counted by the index `fates_disposition`;
+        `FateMerge.fate_counts` adds the base's."""
         out: dict[tuple[str, str], int] = {}
         for d, reason, n in self._read(
             "SELECT disposition, coalesce(reason, ''), count(*) FROM fates GROUP BY 1, 2"

@@ -6,11 +6,23 @@ runs on open (`base.Database.ensure_schema`). A file newer than the code is refu
 
 from __future__ import annotations
 
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
+# The fate base (`store.fate_base`): its digest and version (one row), its chunks.
+FATE_BASE_TABLES = """
+CREATE TABLE IF NOT EXISTS fate_base (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    digest TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fate_base_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL)
+"""
 # migrations[n]: from version n-1 to n (applied in order on open).
 JOURNAL_MIGRATIONS = {
     # The report counts rows by disposition and reason: an index answers it alone.
     2: "CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason)",
+    # Every row's fate as planned, as columns; `fates` keeps only the rows that differ.
+    3: FATE_BASE_TABLES,
 }
 
 JOURNAL_SCHEMA = """
@@ -55,6 +67,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts(state);
 CREATE INDEX IF NOT EXISTS attempts_person ON attempts(person, attempt);
 CREATE INDEX IF NOT EXISTS fates_disposition ON fates(disposition, reason);
+""" + FATE_BASE_TABLES + """;
 CREATE TABLE IF NOT EXISTS http_events (
     t REAL NOT NULL,
     run_id INTEGER,
