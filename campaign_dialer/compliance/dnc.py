@@ -22,7 +22,6 @@ from campaign_dialer.compliance.base import (
     aware,
     e164_ints,
     file_stamp,
-    positions,
 )
 from campaign_dialer.compliance.ledger import LedgerView
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
@@ -112,11 +111,13 @@ def _by_row_country(
 
 class _Column:
     """One column of numbers of a DNC file, read batch by batch: what must be kept of it is
-    its valid numbers and its unreadable cells, never the file."""
+    its valid numbers and its unreadable cells, never the file. `as_ints`: the numbers kept
+    as their `e164_ints` keys (8 bytes a number, what the gate holds), not as strings."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, as_ints: bool = False) -> None:
         self.label = label
-        self.numbers: list[pd.Series] = []
+        self.as_ints = as_ints
+        self.numbers: list[pd.Series | np.ndarray] = []
         self.unreadable: list[pd.DataFrame] = []
         self.valid = 0
         self.refusal: ComplianceError | None = None
@@ -133,22 +134,29 @@ class _Column:
                 self.refusal = e
         valid = norm["e164"].dropna()
         self.valid += len(valid)
-        self.numbers.append(valid)
+        self.numbers.append(e164_ints(arrow_strings(valid)) if self.as_ints else valid)
         unreadable = unreadable_cells(cells, norm, self.label, first_row)
         if len(unreadable) or not self.unreadable:
             self.unreadable.append(unreadable)  # the first batch's, and those with cells
 
-    def read(self) -> tuple[pd.Series, pd.DataFrame]:
-        numbers = (
-            pd.concat(self.numbers, ignore_index=True) if self.numbers
-            else pd.Series([], dtype=STRING)
-        )
+    def read(self) -> tuple[pd.Series | np.ndarray, pd.DataFrame]:
+        numbers = _joined(self.numbers, self.as_ints)
+        self.numbers = []
         if not self.unreadable:  # no row at all: the empty frame the whole column gives
             none = pd.Series([], dtype=STRING)
             self.unreadable.append(
                 unreadable_cells(none, pd.DataFrame({"problem": none}), self.label, 1)
             )
-        return numbers.astype(STRING), joined_cells(self.unreadable)
+        if isinstance(numbers, pd.Series):
+            numbers = numbers.astype(STRING)
+        return numbers, joined_cells(self.unreadable)
+
+
+def _joined(parts: Sequence[pd.Series | np.ndarray], as_ints: bool) -> pd.Series | np.ndarray:
+    """Numbers read in parts, as one column (strings, or `e164_ints` keys)."""
+    if as_ints:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=STRING)
 
 
 def _holding_numbers(
@@ -215,11 +223,22 @@ def read_dnc_file(
     refuses the file (`refuse_plausible`); other junk (`call me later`) is listed, never
     dropped silently; a file whose every non-blank cell is junk is refused (wrong column or
     file). A row the CSV reader cannot read refuses the file first, wherever it is."""
+    numbers, unreadable = _read_dnc(path, region, encoding, warnings, as_ints=False)
+    assert isinstance(numbers, pd.Series)
+    return numbers, unreadable
+
+
+def _read_dnc(
+    path: Path, region: str, encoding: str | None, warnings: list[str] | None, *,
+    as_ints: bool,
+) -> tuple[pd.Series | np.ndarray, pd.DataFrame]:
+    """`read_dnc_file`; `as_ints`: the numbers as their `e164_ints` keys, converted batch by
+    batch (what `DncList` keeps: a million numbers are 8 MB, never a column of strings)."""
     batches = StringBatches(path, encoding=encoding, warnings=warnings, error=ComplianceError)
     names = batches.names
     if not names:
         batches.drain()
-        return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
+        return _joined([], as_ints), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     canon = [canon_header(h) for h in names]
     # Every phone column: a DNC export with "Phone" and "Mobile" lists both numbers.
     aliases = set(_DNC_HEADERS)
@@ -238,7 +257,9 @@ def read_dnc_file(
         if len(holding) == 1:
             cols = holding
             batches = StringBatches(path, encoding=encoding, error=ComplianceError)
-    columns = [_Column(names[i]) for i in cols] if cols else [_Column("#1")]
+    columns = (
+        [_Column(names[i], as_ints) for i in cols] if cols else [_Column("#1", as_ints)]
+    )
     regions = _Regions.of(canon, names, region) if cols else None
     if cols:
         cells_of: Iterator[tuple[int, list[pd.Series], pa.RecordBatch | None]] = (
@@ -263,17 +284,19 @@ def read_dnc_file(
         raise
     if regions is not None:
         regions.warn(path, warnings)
-    return _kept(path, columns)
+    return _kept(path, columns, as_ints)
 
 
-def _kept(path: Path, columns: list[_Column]) -> tuple[pd.Series, pd.DataFrame]:
+def _kept(
+    path: Path, columns: list[_Column], as_ints: bool
+) -> tuple[pd.Series | np.ndarray, pd.DataFrame]:
     """The file's numbers and unreadable cells once read whole, or its refusal: the first
     column (in order) holding a plausible number that cannot be read, else a file whose only
     phone-named columns hold no number at all (a "Do Not Call = Yes" flag column?)."""
     for column in columns:
         if column.refusal is not None:
             raise column.refusal
-    valids: list[pd.Series] = []
+    valids: list[pd.Series | np.ndarray] = []
     bads: list[pd.DataFrame] = []
     junk: list[tuple[str, pd.DataFrame]] = []
     for column in columns:
@@ -293,24 +316,39 @@ def _kept(path: Path, columns: list[_Column]) -> tuple[pd.Series, pd.DataFrame]:
             column=label,
         )
     if not valids:
-        return pd.Series([], dtype=STRING), pd.DataFrame(columns=UNREADABLE_COLUMNS)
+        return _joined([], as_ints), pd.DataFrame(columns=UNREADABLE_COLUMNS)
     if len(valids) == 1:
-        return valids[0].reset_index(drop=True), bads[0]
+        one = valids[0]
+        return (one.reset_index(drop=True) if isinstance(one, pd.Series) else one), bads[0]
     unreadable = pd.concat(bads, ignore_index=True).sort_values("row", kind="stable")
-    return (pd.concat(valids, ignore_index=True).reset_index(drop=True),
-            unreadable.reset_index(drop=True))
+    numbers = _joined(valids, as_ints)
+    if isinstance(numbers, pd.Series):
+        numbers = numbers.reset_index(drop=True)
+    return numbers, unreadable.reset_index(drop=True)
 
 
 
 class DncList:
-    """Local Do-Not-Call lists plus the ledger, normalised; O(1) membership."""
+    """Local Do-Not-Call lists plus the ledger, normalised; membership by binary search.
 
-    def __init__(self, numbers: pd.Series, source_codes: np.ndarray, sources: list[str]) -> None:
-        # numbers are keyed as int64 (see `e164_ints`); the first list holding one is evidence
-        ints = e164_ints(arrow_strings(numbers.reset_index(drop=True)))
-        keep = ~pd.Index(ints).duplicated(keep="first") & (ints >= 0)
-        self._ints = pd.Index(ints[keep])
-        self._source = np.asarray(source_codes, dtype=np.int32)[keep]
+    The numbers are kept as one sorted int64 array (`e164_ints`: 8 bytes a number, no hash
+    table of a million entries), each with the code of the first list holding it."""
+
+    def __init__(
+        self, numbers: pd.Series | np.ndarray, source_codes: np.ndarray, sources: list[str]
+    ) -> None:
+        # numbers (E.164 strings, or their int64 keys); the first list holding one is evidence
+        ints = (
+            numbers.astype(np.int64, copy=False) if isinstance(numbers, np.ndarray)
+            else e164_ints(arrow_strings(numbers.reset_index(drop=True)))
+        )
+        codes = np.asarray(source_codes, dtype=np.int32)
+        if (ints < 0).any():
+            ok = ints >= 0
+            ints, codes = ints[ok], codes[ok]
+        # sorted, each number once, with the index of its first occurrence (a stable sort)
+        self._ints, first = np.unique(ints, return_index=True)
+        self._source = codes[first]
         self.sources = sources
         self.ignored: dict[str, int] = {}  # per list: unreadable cells (listed in `unreadable`)
         self.unreadable: dict[str, pd.DataFrame] = {}
@@ -336,7 +374,7 @@ class DncList:
 
         `meta`, parallel to `paths`, gives each list's kind and date (None: internal, undated).
         """
-        parts: list[pd.Series] = []
+        parts: list[np.ndarray] = []
         metas: dict[str, DncListMeta] = {}
         codes: list[np.ndarray] = []
         sources: list[str] = []
@@ -346,7 +384,8 @@ class DncList:
         stamps = tuple(file_stamp(Path(p)) for p in paths)  # before reading: a change after counts
         for p in paths:
             p = Path(p)
-            nums, bad = read_dnc_file(p, default_region, encoding, warnings)
+            nums, bad = _read_dnc(p, default_region, encoding, warnings, as_ints=True)
+            assert isinstance(nums, np.ndarray)
             name = p.name if p.name not in sources else str(p)
             m = meta[len(sources)] if len(sources) < len(meta) else None
             if m is not None:
@@ -357,12 +396,13 @@ class DncList:
             ignored[name] = len(bad)
             unreadable[name] = bad
         if ledger is not None:
-            nums = pd.Series(sorted(ledger.numbers()), dtype=STRING)
-            parts.append(nums)
-            codes.append(np.full(len(nums), len(sources), dtype=np.int32))
+            keys = e164_ints(arrow_strings(pd.Series(sorted(ledger.numbers()), dtype=STRING)))
+            parts.append(keys)
+            codes.append(np.full(len(keys), len(sources), dtype=np.int32))
             sources.append("ledger")
-        numbers = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=STRING)
+        numbers = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
+        del parts, codes
         out = cls(numbers, code, sources)
         out.ignored = ignored
         out.unreadable = unreadable
@@ -434,8 +474,11 @@ class DncList:
         """The list holding the number as loaded (not the ledger's later numbers)."""
         if not E164_PATTERN.fullmatch(e164) or len(self._ints) == 0:
             return None
-        pos = int(self._ints.get_indexer([int(e164[1:])])[0])
-        return None if pos < 0 else self.sources[int(self._source[pos])]
+        key = int(e164[1:])
+        pos = int(np.searchsorted(self._ints, key))
+        if pos == len(self._ints) or int(self._ints[pos]) != key:
+            return None
+        return self.sources[int(self._source[pos])]
 
     def __contains__(self, e164: object) -> bool:
         return isinstance(e164, str) and self.source_of(e164) is not None
@@ -463,10 +506,11 @@ class DncList:
 
         `numbers`: E.164 strings, or their `e164_ints` keys."""
         ints = numbers if isinstance(numbers, np.ndarray) else e164_ints(numbers)
-        pos = positions(self._ints, ints)
-        if len(self._source) == 0:
+        keys = self._ints
+        if len(keys) == 0:
             return np.full(len(numbers), -1, dtype=np.int32)
-        return np.where(pos >= 0, self._source[np.maximum(pos, 0)], -1).astype(np.int32)
+        pos = np.minimum(np.searchsorted(keys, ints), len(keys) - 1)
+        return np.where(keys[pos] == ints, self._source[pos], -1).astype(np.int32)
 
     def lookup(self, numbers: pd.Series) -> pd.Series:
         """Vectorised `source_of`: source name or <NA> per number."""

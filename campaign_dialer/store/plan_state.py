@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.json as pajson
 
 from campaign_dialer.store.chunks import CHUNK_ROWS, DamagedChunks, table_chunks, table_from_chunks
 
@@ -51,7 +52,8 @@ class EncodedPlan:
     verdicts: list[tuple[str, str | None, str | None]]  # disposition, reason, detail
     evidence_keys: list[str]
     evidence: list[np.ndarray]
-    evidence_values: list[list[str]]
+    # per key: its values, a list of str (as made) or an arrow string array (as read back)
+    evidence_values: list[Any]
     next_open: np.ndarray
 
     def __len__(self) -> int:
@@ -119,40 +121,75 @@ def plan_chunks(plan: EncodedPlan, chunk: int = CHUNK_ROWS) -> Iterator[tuple[in
 
 def plan_from_chunks(
     blobs: list[bytes], *, fingerprint: str, rows: int, zones: list[str | None],
-    verdicts: list[Any], evidence_keys: list[str], evidence_values: list[list[str]],
+    verdicts: list[Any], evidence_keys: list[str], evidence_values: list[Any],
 ) -> EncodedPlan | None:
     """`plan_chunks` read back (the dictionaries from the plan's own record); None when the
-    blobs are damaged or hold another number of rows than `rows` (no plan: plan again)."""
+    blobs are damaged or hold another number of rows than `rows` (no plan: plan again).
+
+    Chunk by chunk into columns made once for every row: `blobs` is consumed (emptied) as
+    they are read, so neither the compressed chunks nor a decoded copy of the whole plan
+    stays beside the columns (a resumed run's peak)."""
     k = len(evidence_keys)
-    if blobs:
+    ints: dict[str, np.ndarray] = {
+        "row": np.zeros(rows, dtype=np.int64), "zone": np.zeros(rows, dtype=np.int32),
+        "verdict": np.zeros(rows, dtype=np.int32),
+        "next_open": np.full(rows, NO_TIME, dtype=np.int64),
+        **{f"e{j}": np.full(rows, -1, dtype=np.int32) for j in range(k)},
+    }
+    nulls = {"row": 0, "zone": 0, "verdict": 0, "next_open": NO_TIME,
+             **{f"e{j}": -1 for j in range(k)}}
+    texts: dict[str, list[pa.Array]] = {"phone": [], "cid": [], "others": []}
+    at = 0
+    blobs.reverse()
+    while blobs:
+        blob = blobs.pop()
         try:
-            t = table_from_chunks(blobs)
+            batches = table_from_chunks([blob]).to_batches()
         except DamagedChunks:
             return None
-    else:
-        text = pa.large_string()
-        t = pa.table({"row": pa.array([], pa.int64()), "phone": pa.nulls(0, text),
-                      "cid": pa.nulls(0, text), "others": pa.nulls(0, text),
-                      "zone": pa.array([], pa.int32()), "verdict": pa.array([], pa.int32()),
-                      "next_open": pa.array([], pa.int64()),
-                      **{f"e{j}": pa.array([], pa.int32()) for j in range(k)}})
-    if t.num_rows != rows:
+        del blob
+        for batch in batches:
+            m = batch.num_rows
+            if at + m > rows:
+                return None
+            try:
+                for name, out in ints.items():
+                    col = batch.column(name)
+                    if col.null_count:
+                        col = col.fill_null(nulls[name])
+                    out[at:at + m] = col.to_numpy(zero_copy_only=False)
+                for name, parts in texts.items():
+                    parts.append(text_array(batch.column(name)))
+            except KeyError:  # a chunk without a column the plan's record names
+                return None
+            at += m
+    if at != rows:
         return None
-
-    def ints(name: str, none: int, dtype: type[np.integer]) -> np.ndarray:
-        """One numpy copy of the column, its own type, nulls as `none`."""
-        col = t[name]
-        if col.null_count:
-            col = col.fill_null(none)
-        return np.asarray(col.to_numpy(), dtype=dtype)
-
-    return EncodedPlan(
-        fingerprint=fingerprint, row=ints("row", 0, np.int64),
-        phone=text_array(t["phone"]), cid=text_array(t["cid"]), others=text_array(t["others"]),
-        zone=ints("zone", 0, np.int32), zones=zones,
-        verdict=ints("verdict", 0, np.int32), verdicts=[tuple(v) for v in verdicts],
+    text = pa.large_string()
+    plan = EncodedPlan(
+        fingerprint=fingerprint, row=ints["row"],
+        **{name: pa.concat_arrays(parts) if parts else pa.nulls(0, text)
+           for name, parts in texts.items()},
+        zone=ints["zone"], zones=zones,
+        verdict=ints["verdict"], verdicts=[tuple(v) for v in verdicts],
         evidence_keys=evidence_keys,
-        evidence=[ints(f"e{j}", -1, np.int32) for j in range(k)],
+        evidence=[ints[f"e{j}"] for j in range(k)],
         evidence_values=evidence_values,
-        next_open=ints("next_open", NO_TIME, np.int64),
+        next_open=ints["next_open"],
     )
+    del texts, batches
+    pa.default_memory_pool().release_unused()  # the chunks' decoded buffers, freed above
+    return plan
+
+
+def json_string_lists(text: str) -> list[pa.Array]:
+    """A JSON list of lists of strings (a plan's evidence values) as arrow string arrays,
+    parsed by arrow: a key's values are one per consent event a row quotes, a few hundred
+    thousand strings that would otherwise each be a Python object."""
+    data = b'{"v":' + text.encode() + b"}"
+    table = pajson.read_json(
+        pa.py_buffer(data), read_options=pajson.ReadOptions(block_size=len(data) + 1)
+    )
+    del data
+    lists = table.column("v").combine_chunks()[0].values
+    return [lists[i].values.cast(pa.large_string()) for i in range(len(lists))]

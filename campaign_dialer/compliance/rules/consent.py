@@ -14,7 +14,6 @@ from campaign_dialer.compliance.base import (
     CONSENT_EXPIRED,
     CONSENT_REVOKED,
     NO_CONSENT,
-    arrow_strings,
 )
 from campaign_dialer.compliance.consent import ConsentDecision
 from campaign_dialer.compliance.rules.base import Call, GateInputs, No, Rows, Said
@@ -68,12 +67,11 @@ class Consent:
         grant is in effect (`granted`) and its instant (`event_ns`)."""
         n, cand = rows.n, rows.checked
         ledger = gate.consent
-        if ledger is None or not len(ledger.events):
+        if ledger is None or not len(ledger):
             code = np.full(n, _NONE, dtype=np.int64)
             rows.consent = {"granted": np.zeros(n, dtype=bool), "event_ns": np.zeros(n, np.int64)}
         else:
-            ev = ledger.events
-            revoke_of = ev["revoke"].to_numpy(dtype=bool)
+            revoke_of = ledger.revoke
             win = ledger.latest(rows.ints, rows.cid, rows.at_ns)
             win[~cand] = -1
             has = win >= 0
@@ -90,17 +88,13 @@ class Consent:
                 has = win >= 0
                 revoke = has & revoke_of[np.maximum(win, 0)]
             w = np.maximum(win, 0)
-            expired = has & ~revoke & (ev["expires_ns"].to_numpy(dtype=np.int64)[w] <= rows.at_ns)
-            take = pa.array(win, type=pa.int64(), mask=~has)
+            expired = has & ~revoke & (ledger.expires_ns[w] <= rows.at_ns)
             for key, col in _EVENT_COLUMNS.items():
-                values = arrow_strings(ev[col])
-                rows.evidence[key] = (
-                    pa.DictionaryArray.from_arrays(take, values) if len(values) else rows.null
-                )
+                rows.evidence[key] = ledger.evidence(col, win, has)
             code = np.select([~has, revoke, expired], [_NONE, _REVOKED, _EXPIRED], default=-1)
             rows.consent = {
                 "granted": cand & (code < 0),
-                "event_ns": ev["event_ns"].to_numpy(dtype=np.int64)[w],
+                "event_ns": ledger.event_ns[w],
             }
         needs = np.full(n, gate.require_consent) | (code == _REVOKED)
         where = cand & needs & (code >= 0)

@@ -22,6 +22,7 @@ from campaign_dialer.store.errors import PlanNotKept
 from campaign_dialer.store.plan_state import (
     CHUNK_ROWS,
     EncodedPlan,
+    json_string_lists,
     plan_chunks,
     plan_from_chunks,
 )
@@ -126,7 +127,7 @@ class SqlitePlanStore:
             blobs, fingerprint=meta["fingerprint"], rows=int(meta["rows"]),
             zones=json.loads(meta["zones"]), verdicts=json.loads(meta["verdicts"]),
             evidence_keys=json.loads(meta["evidence_keys"]),
-            evidence_values=json.loads(meta["evidence_values"]),
+            evidence_values=json_string_lists(meta.pop("evidence_values")),
         )
 
     def close(self) -> None:
