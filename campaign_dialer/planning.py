@@ -278,14 +278,19 @@ class PlanRows(Sequence[PlannedRow]):
             pc.binary_join_element_wise(text("tel:"), text_array(c["phone"]), text("")),
             pc.binary_join_element_wise(text("cid:"), text_array(c["cid"]), text("")),
         )
-        reason = text_array(decoded(c["reason"]))
-        disposition = text_array(decoded(c["disposition"]))
-        held = pc.is_in(reason, value_set=pa.array(sorted(CONTACT_REASONS), pa.large_string()))
+        # the flags from the verdicts' codes (a few labels), no string per row decoded
+        r_codes, r_labels = codes_of(c["reason"])
+        d_codes, d_labels = codes_of(c["disposition"])
+
+        def where(codes: np.ndarray, labels: list[Any], pick: Callable[[Any], bool]) -> Any:
+            hit = np.array([bool(pick(v)) for v in labels] + [False])
+            return hit[codes]  # code -1 (null): the last entry, False
+
         return dict(
             person=person,
-            contact_suppressed=np.asarray(pc.fill_null(held, False), dtype=bool),
-            suppressed=np.asarray(pc.fill_null(pc.equal(disposition, SUPPRESSED), False)),
-            pending=np.asarray(pc.fill_null(pc.equal(disposition, PENDING), False)),
+            contact_suppressed=where(r_codes, r_labels, lambda v: v in CONTACT_REASONS),
+            suppressed=where(d_codes, d_labels, lambda v: v == SUPPRESSED),
+            pending=where(d_codes, d_labels, lambda v: v == PENDING),
             next_open=np.asarray(c["next_open"], dtype=np.int64),
         )
 
@@ -298,8 +303,9 @@ class PlanRows(Sequence[PlannedRow]):
         return dict(
             row=np.asarray(c["row"], dtype=np.int64), person=dial["person"],
             contact_suppressed=dial["contact_suppressed"],
-            disposition=decoded(c["disposition"]), reason=decoded(c["reason"]),
-            detail=decoded(c["detail"]), next_open=dial["next_open"],
+            # as kept (dictionary-encoded: a few labels, an index a row)
+            disposition=c["disposition"], reason=c["reason"], detail=c["detail"],
+            next_open=dial["next_open"],
             evidence={k: c[k] for k in self._evidence_cols},
         )
 

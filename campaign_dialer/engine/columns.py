@@ -71,22 +71,24 @@ class PlanColumns:
 
     def dial(self) -> DialColumns:
         """What a stored-plan source and the person index need."""
-        disposition = text(self.disposition)
+        d_codes, d_labels = codes_in(self.disposition)
         return DialColumns(
             person=text(self.person),
             contact_suppressed=np.asarray(self.contact_suppressed, dtype=bool),
-            suppressed=np.asarray(pc.fill_null(pc.equal(disposition, vocab.SUPPRESSED), False),
-                                  dtype=bool),
-            pending=np.asarray(pc.fill_null(pc.equal(disposition, vocab.PENDING), False),
-                               dtype=bool),
+            suppressed=labelled(d_codes, d_labels, vocab.SUPPRESSED),
+            pending=labelled(d_codes, d_labels, vocab.PENDING),
             next_open=np.asarray(self.next_open, dtype=np.int64),
         )
 
     def flagged_people(self) -> set[str]:
         """People the contacts file itself marks Do-Not-Call (an open intent of theirs is
         never re-sent)."""
-        hit = pc.and_(pc.equal(text(self.reason), "dnc_flag"), pc.is_valid(self.person))
-        return {str(p) for p in text(self.person).filter(pc.fill_null(hit, False)).to_pylist()}
+        r_codes, r_labels = codes_in(self.reason)
+        hit = np.flatnonzero(labelled(r_codes, r_labels, "dnc_flag"))
+        if not len(hit):
+            return set()
+        people = text(self.person).take(pa.array(hit))
+        return {str(p) for p in people.to_pylist() if p is not None}
 
 
 def columns_of(rows: Sequence[Row]) -> PlanColumns:
@@ -146,6 +148,12 @@ def coded(codes: np.ndarray, labels: Sequence[str | None]) -> pa.Array:
     idx = np.where(codes >= 0, table[np.maximum(codes, 0)], -1) if len(codes) else codes
     return pa.DictionaryArray.from_arrays(
         pa.array(idx.astype(np.int32), mask=idx < 0), pa.array(list(distinct), type=TEXT))
+
+
+def labelled(codes: np.ndarray, labels: Sequence[str | None], label: str) -> np.ndarray:
+    """Which rows' code is `label`'s (code -1, null: no)."""
+    hit = np.array([v == label for v in labels] + [False])
+    return hit[np.asarray(codes, dtype=np.int64)]
 
 
 def codes_in(arr: Any) -> tuple[np.ndarray, list[str | None]]:
