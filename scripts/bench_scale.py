@@ -38,7 +38,9 @@ together, each from its own folder (its own campaign file, output folder and DNC
 three machines; the inputs at the same paths, as a shared mount: the plan's fingerprint
 includes their paths). For each: plan_made or plan_reused (one plans, the others read its
 plan), seconds from its start to its first placed call (its log's call_placed ids in the
-sandbox's audit), exit code, wall time, peak RSS (wait4); then calls vs distinct numbers.
+sandbox's audit), exit code, wall time, peak RSS (wait4), and the highest RSS sampled (every
+0.1 s) in each phase: start and plan, dialing (run_started to run_finished), results and
+report; then the sandbox's calls vs distinct numbers.
 
 Figures depend on the machine and what else runs on it: compare within one run.
 """
@@ -371,6 +373,15 @@ def pg_figures(out: Path, ref: dict[str, Any], naive: dict[str, Any]) -> None:
         cluster.stop()
 
 
+def rss_kb(pid: int) -> int:
+    """A live process's resident set now (Linux /proc), 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
+
+
 def pg_run(out: Path, seconds: float, processes: int = 3) -> None:
     """Three `run` processes on one campaign in PostgreSQL, started together (module doc)."""
     from _bench_util import AGENT, FROM_NUMBER_ID, SandboxProcess
@@ -415,11 +426,13 @@ def pg_run(out: Path, seconds: float, processes: int = 3) -> None:
                 procs.append((time.monotonic(), log, subprocess.Popen(
                     cmd, cwd=ROOT, env=env, stdout=log, stderr=log)))
             ended: dict[int, tuple[float, int, float]] = {}
+            samples: list[list[tuple[float, int]]] = [[] for _ in procs]  # (time(), RSS kB)
             while len(ended) < len(procs):  # each reaped when it ends: its own wall time
                 time.sleep(0.1)
                 for i, (t0, log, proc) in enumerate(procs):
                     if i in ended:
                         continue
+                    samples[i].append((time.time(), rss_kb(proc.pid)))
                     pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                     if pid:
                         ended[i] = (time.monotonic() - t0, os.waitstatus_to_exitcode(status),
@@ -439,6 +452,16 @@ def pg_run(out: Path, seconds: float, processes: int = 3) -> None:
             first = f"{mine[0] - t0:6.1f} s" if mine else "  none"
             print(f"  process {i + 1}: {how:<13} first call {first}   calls {len(mine):4d}   "
                   f"exit {code:3d} after {wall:6.1f} s   peak RSS {rss:7,.0f} MB")
+            # the highest RSS sampled in each phase, the phases cut at run_started/run_finished
+            cuts = [datetime.fromisoformat(e["timestamp"]).timestamp() for e in events
+                    if e.get("event") in ("run_started", "run_finished")]
+            if len(cuts) == 2:
+                phases = {"start and plan": (0.0, cuts[0]), "dialing": (cuts[0], cuts[1]),
+                          "results and report": (cuts[1], float("inf"))}
+                top = {what: max((kb for t, kb in samples[i] if lo <= t < hi), default=0)
+                       for what, (lo, hi) in phases.items()}
+                print("      RSS sampled every 0.1 s: "
+                      + ", ".join(f"{what} {kb / 1024:,.0f} MB" for what, kb in top.items()))
         numbers = {c["to"] for c in calls}
         print(f"  sandbox: {len(calls)} calls to {len(numbers)} distinct numbers "
               f"({'nobody twice' if len(numbers) == len(calls) else 'SOMEONE CALLED TWICE'})")
