@@ -39,8 +39,9 @@ three machines; the inputs at the same paths, as a shared mount: the plan's fing
 includes their paths). For each: plan_made or plan_reused (one plans, the others read its
 plan), seconds from its start to its first placed call (its log's call_placed ids in the
 sandbox's audit), exit code, wall time, peak RSS (wait4), and the highest RSS sampled (every
-0.1 s) in each phase: start and plan, dialing (run_started to run_finished), results and
-report; then the sandbox's calls vs distinct numbers.
+0.1 s) in each phase, cut at its log's events: to the plan (made or read), to run_started
+(before dialing), to run_finished (dialing), to results_written, to its exit (the report);
+then the sandbox's calls vs distinct numbers.
 
 Figures depend on the machine and what else runs on it: compare within one run.
 """
@@ -373,6 +374,9 @@ def pg_figures(out: Path, ref: dict[str, Any], naive: dict[str, Any]) -> None:
         cluster.stop()
 
 
+PHASE_ENDS = ("plan_made", "plan_reused", "run_started", "run_finished", "results_written")
+
+
 def rss_kb(pid: int) -> int:
     """A live process's resident set now (Linux /proc), 0 once it is gone."""
     try:
@@ -452,16 +456,14 @@ def pg_run(out: Path, seconds: float, processes: int = 3) -> None:
             first = f"{mine[0] - t0:6.1f} s" if mine else "  none"
             print(f"  process {i + 1}: {how:<13} first call {first}   calls {len(mine):4d}   "
                   f"exit {code:3d} after {wall:6.1f} s   peak RSS {rss:7,.0f} MB")
-            # the highest RSS sampled in each phase, the phases cut at run_started/run_finished
-            cuts = [datetime.fromisoformat(e["timestamp"]).timestamp() for e in events
-                    if e.get("event") in ("run_started", "run_finished")]
-            if len(cuts) == 2:
-                phases = {"start and plan": (0.0, cuts[0]), "dialing": (cuts[0], cuts[1]),
-                          "results and report": (cuts[1], float("inf"))}
-                top = {what: max((kb for t, kb in samples[i] if lo <= t < hi), default=0)
-                       for what, (lo, hi) in phases.items()}
-                print("      RSS sampled every 0.1 s: "
-                      + ", ".join(f"{what} {kb / 1024:,.0f} MB" for what, kb in top.items()))
+            # the highest RSS sampled in each phase, a phase ending at one of these events
+            cuts = [(e["event"], datetime.fromisoformat(e["timestamp"]).timestamp())
+                    for e in events if e.get("event") in PHASE_ENDS]
+            ends = [*cuts, ("exit", float("inf"))]
+            top = [(f"to {what}", max((kb for t, kb in samples[i] if lo <= t < hi), default=0))
+                   for (_, lo), (what, hi) in zip([("", 0.0), *cuts], ends, strict=True)]
+            print("      highest RSS sampled (0.1 s): "
+                  + ", ".join(f"{what} {kb / 1024:,.0f} MB" for what, kb in top))
         numbers = {c["to"] for c in calls}
         print(f"  sandbox: {len(calls)} calls to {len(numbers)} distinct numbers "
               f"({'nobody twice' if len(numbers) == len(calls) else 'SOMEONE CALLED TWICE'})")
