@@ -32,6 +32,17 @@ wall time, peak RSS (the child's own, from wait4), and the journal's growth per 
 dialed (the journal minus an empty one, over the rows the runs did not dial) beside the kept
 plan's bytes per row.
 
+`--pg-run SECONDS` runs three `run` processes (the real CLI, `--max-duration SECONDS`) on one
+campaign in PostgreSQL (a throwaway local cluster) against a sandbox process, started
+together, each from its own folder (its own campaign file, output folder and DNC ledger, as
+three machines; the inputs at the same paths, as a shared mount: the plan's fingerprint
+includes their paths). For each: plan_made or plan_reused (one plans, the others read its
+plan), seconds from its start to its first placed call (its log's call_placed ids in the
+sandbox's audit), exit code, wall time, peak RSS (wait4), and the highest RSS sampled (every
+0.1 s) in each phase, cut at its log's events: to the plan (made or read), to run_started
+(before dialing), to run_finished (dialing), to results_written, to its exit (the report);
+then the sandbox's calls vs distinct numbers.
+
 Figures depend on the machine and what else runs on it: compare within one run.
 """
 
@@ -363,6 +374,103 @@ def pg_figures(out: Path, ref: dict[str, Any], naive: dict[str, Any]) -> None:
         cluster.stop()
 
 
+PHASE_ENDS = ("plan_made", "plan_reused", "run_started", "run_finished", "results_written")
+
+
+def rss_kb(pid: int) -> int:
+    """A live process's resident set now (Linux /proc), 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
+
+
+def pg_run(out: Path, seconds: float, processes: int = 3) -> None:
+    """Three `run` processes on one campaign in PostgreSQL, started together (module doc)."""
+    from _bench_util import AGENT, FROM_NUMBER_ID, SandboxProcess
+
+    from tests import pg_cluster
+    from tests.campaign_files import write_campaign_toml
+
+    key = "vx_test_" + secrets.token_hex(12)  # a fresh fake key per run, never committed
+    work = out / "pg-run"
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    tomls = [write_campaign_toml(work / f"machine-{i}" / "campaign.toml", {
+        "campaign": {"name": "bench-pg-run", "agent_id": AGENT,
+                     "from_phone_number_id": FROM_NUMBER_ID},
+        "api": {"base_url": "http://127.0.0.1:9", "requests_per_second": 40,
+                "max_live_calls": 20, "poll_interval_s": 0.5},
+        "pacing": {"calls_per_second": 20},
+        "inputs": {"contacts": str(out / "contacts.csv"), "dnc": [str(out / "dnc.csv")],
+                   "consent": str(out / "consent.csv")},
+        "compliance": {"calling_window": ["09:00", "20:00"], "dnc_ledger": "dnc-ledger.csv"},
+        "output": {"dir": "out"},
+    }) for i in range(processes)]
+    cluster = pg_cluster.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_DIALER_")}
+        env.update({"VANTAX_API_KEY": key,
+                    "CAMPAIGN_DIALER_STORE_URL": pg_cluster.create_database(cluster.url),
+                    "CAMPAIGN_DIALER_TEST_CLOCK": AT.isoformat().replace("+00:00", "Z")})
+        print(f"\n{processes} run processes on PostgreSQL, --max-duration {seconds:g}s at "
+              "20 calls/s (shared) against the sandbox, started together")
+        with SandboxProcess(key=key, rps=40, max_live=20, time_scale=0.01, seed=7,
+                            log_path=work / "sandbox.log") as sb:
+            procs = []
+            for toml in tomls:
+                log = open(toml.parent / "run.log", "w")  # noqa: SIM115 - closed below
+                cmd = [sys.executable, "-m", "campaign_dialer.cli", "--log-json", "run",
+                       str(toml), "--base-url", sb.url, "--no-progress", "--grace", "5",
+                       "--max-duration", f"{seconds:g}s"]
+                procs.append((time.monotonic(), log, subprocess.Popen(
+                    cmd, cwd=ROOT, env=env, stdout=log, stderr=log)))
+            ended: dict[int, tuple[float, int, float]] = {}
+            samples: list[list[tuple[float, int]]] = [[] for _ in procs]  # (time(), RSS kB)
+            while len(ended) < len(procs):  # each reaped when it ends: its own wall time
+                time.sleep(0.1)
+                for i, (t0, log, proc) in enumerate(procs):
+                    if i in ended:
+                        continue
+                    samples[i].append((time.time(), rss_kb(proc.pid)))
+                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid:
+                        ended[i] = (time.monotonic() - t0, os.waitstatus_to_exitcode(status),
+                                    usage.ru_maxrss / 1024)
+                        log.close()
+            calls = sb.audit()["calls"]
+        placed = {c["id"]: c["placed_mono"] for c in calls if c.get("placed_mono")}
+        for i, (t0, log, _) in enumerate(procs):
+            wall, code, rss = ended[i]
+            events = [json.loads(x) for x in Path(log.name).read_text(errors="replace")
+                      .splitlines() if x.startswith("{")]
+            names = {e.get("event") for e in events}
+            how = "plan_reused" if "plan_reused" in names else (
+                "plan_made" if "plan_made" in names else "no plan event")
+            mine = sorted(placed[e["call_id"]] for e in events
+                          if e.get("event") == "call_placed" and e.get("call_id") in placed)
+            first = f"{mine[0] - t0:6.1f} s" if mine else "  none"
+            print(f"  process {i + 1}: {how:<13} first call {first}   calls {len(mine):4d}   "
+                  f"exit {code:3d} after {wall:6.1f} s   peak RSS {rss:7,.0f} MB")
+            # the highest RSS sampled in each phase, a phase ending at one of these events
+            cuts = [(e["event"], datetime.fromisoformat(e["timestamp"]).timestamp())
+                    for e in events if e.get("event") in PHASE_ENDS]
+            ends = [*cuts, ("exit", float("inf"))]
+            top = [(f"to {what}", max((kb for t, kb in samples[i] if lo <= t < hi), default=0))
+                   for (_, lo), (what, hi) in zip([("", 0.0), *cuts], ends, strict=True)]
+            print("      highest RSS sampled (0.1 s): "
+                  + ", ".join(f"{what} {kb / 1024:,.0f} MB" for what, kb in top))
+        numbers = {c["to"] for c in calls}
+        print(f"  sandbox: {len(calls)} calls to {len(numbers)} distinct numbers "
+              f"({'nobody twice' if len(numbers) == len(calls) else 'SOMEONE CALLED TWICE'})")
+    finally:
+        cluster.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -378,6 +486,8 @@ def main() -> None:
                     help="skip the naive per-row plan (it needs ~14 GB at 10M rows)")
     ap.add_argument("--runs", default="first,resumed,sigterm,dropped",
                     help="with --run, which runs: comma list of first,resumed,sigterm,dropped")
+    ap.add_argument("--pg-run", type=float, default=None, metavar="SECONDS",
+                    help="also run three `run` processes on one campaign in PostgreSQL")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -398,6 +508,8 @@ def main() -> None:
         steps(out, skip)
     if a.run is not None:
         bench_run(out, a.run, plan_s, set(a.runs.split(",")))
+    if a.pg_run is not None:
+        pg_run(out, a.pg_run)
 
 
 def steps(out: Path, skip: set[str]) -> None:
