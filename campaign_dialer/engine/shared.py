@@ -20,6 +20,7 @@ heartbeat renews) instead of walking every row of the plan:
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -52,6 +53,10 @@ TAKEOVER_EVERY_S = 1.0
 LIVE_RETRY_S = 0.05
 
 
+# The journal's meta key for the digest of the rows last offered to the database.
+OFFERED_META = "offered_rows"
+
+
 class OfferedRows(Mapping[int, Row]):
     """The rows a process offers to the store (each person's dialing row), by row number,
     answered from the plan's columns; a row is made when asked for."""
@@ -63,6 +68,16 @@ class OfferedRows(Mapping[int, Row]):
         self._where = RowPositions(self._numbers)
         self._people = text(cols.person).take(self._positions) if len(self._positions) else (
             text(cols.person).slice(0, 0))
+
+    def digest(self) -> str:
+        """A digest of the rows offered (row numbers and people)."""
+        h = hashlib.blake2b(digest_size=20)
+        h.update(np.ascontiguousarray(self._numbers).tobytes())
+        for buf in self._people.buffers():
+            if buf is not None:
+                h.update(buf)
+        h.update(len(self._numbers).to_bytes(8, "little"))
+        return h.hexdigest()
 
     def numbers_and_people(self) -> list[tuple[int, str]]:
         """(row number, person) of every row offered."""
@@ -125,7 +140,13 @@ class ClaimSource:
         if cols is not None and isinstance(rows_by_person, PersonIndex):
             offered = OfferedRows(rows, cols, rows_by_person.first_positions())
             self._by_row = offered
-            co.load_rows(offered.numbers_and_people())
+            # The same rows offered before (by this process or another): a million-row plan
+            # is not sent to the database again by every process at every start.
+            journal = ctx.journal.sync
+            digest = offered.digest()
+            if journal.get_meta(OFFERED_META) != digest:
+                co.load_rows(offered.numbers_and_people())
+                journal.set_meta(OFFERED_META, digest)
         else:
             self._by_row = {r.row: r for r in rows_by_person.values()}
             co.load_rows((r.row, r.person) for r in self._by_row.values() if r.person)
