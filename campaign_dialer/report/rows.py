@@ -148,15 +148,21 @@ def select_rows(
     n = len(df)
     if n <= threshold:
         return Selection(np.arange(n), n)
-    kind = must_see_kinds(df, opt_out_outcomes).to_numpy(dtype=object)
+    # each row's kind as a code into a few labels (a million rows: no sort of a million
+    # strings, no comparison of every row's string per kind)
+    codes, uniques = pd.factorize(must_see_kinds(df, opt_out_outcomes))
+    labels_of = [str(u) for u in uniques]
+    code_of = {k: c for c, k in enumerate(labels_of)}
     rng = np.random.default_rng(seed)
-    must = kind != ""
-    counts = {str(k): int(c) for k, c in zip(*np.unique(kind[must], return_counts=True),
-                                             strict=True)}
+    must = codes != code_of.get("", -2)
+    per_code = np.bincount(codes[must], minlength=len(labels_of)) if must.any() else (
+        np.zeros(len(labels_of), dtype=np.int64))
+    counts = {k: int(per_code[code_of[k]]) for k in sorted(labels_of)  # np.unique's order
+              if k and per_code[code_of[k]]}
     shares = fair_shares(counts, must_see_max)
     chosen = []
     for k in sorted(counts):
-        where = np.flatnonzero(kind == k)
+        where = np.flatnonzero(codes == code_of[k])
         if shares[k] < len(where):
             where = rng.choice(where, size=shares[k], replace=False)
         chosen.append(where)
