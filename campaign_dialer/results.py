@@ -344,7 +344,9 @@ def safe_for_spreadsheets(df: pd.DataFrame) -> pd.DataFrame:
     `neutralize` on every text cell, vectorised with pyarrow (a Python call per cell took
     16 s for a 1M-row plan): the same values and dtypes as `Series.map(neutralize)`.
     """
-    out = df.copy()
+    # Only the columns a guard changes are new: the others are the frame's own (nothing
+    # writes into either frame; a million-row results frame is not held twice).
+    out = df.copy(deep=False)
     for i in range(out.shape[1]):
         s = out.iloc[:, i]
         if s.dtype == object or pd.api.types.is_string_dtype(s):
@@ -397,7 +399,7 @@ def _safe_column(s: pd.Series) -> pd.Series:
             return s.map(neutralize)  # nothing to guard; `map` picks the dtype (float, null)
         mask = _guard_mask(arr)
         if not pc.any(mask).as_py():
-            return s.copy()
+            return s
         return pd.Series(pd.array(_guarded(arr, mask), dtype=s.dtype), index=s.index,
                          name=s.name)
     values = s.to_numpy(dtype=object, copy=True)

@@ -510,6 +510,19 @@ def test_cr_and_lf_in_cells_are_quoted_and_header_names_neutralised(tmp_path: Pa
     assert rows[1] == ["1", "Ann\r=1+1", "+14155550188"] and len(rows) == 3
 
 
+def test_the_guard_leaves_the_frame_it_is_given_as_it_was() -> None:
+    """The guarded frame shares the columns it does not change: the caller's frame (the
+    results the report and the summary read) keeps its raw text."""
+    df = pd.DataFrame({"name": pd.array(["=cmd()", "Ann"], dtype="string"),
+                       "city": pd.array(["Paris", "Rome"], dtype="string"),
+                       "note": ["@x", "ok"]})
+    before = df.copy()
+    out = safe_for_spreadsheets(df)
+    pd.testing.assert_frame_equal(df, before)
+    assert out["name"].tolist() == ["'=cmd()", "Ann"] and out["note"].tolist() == ["'@x", "ok"]
+    assert out["city"].tolist() == ["Paris", "Rome"]
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: a DNC entry in any spelling is never called (judged by the sandbox's audit)
 # --------------------------------------------------------------------------------------------
