@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import functools
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
@@ -341,6 +342,13 @@ class Plan:
     loaded_contacts: Contacts | None = None
     # MADE (planned by this process) or STORED (read back: its inputs had not changed)
     source: str = "made"
+    # A plan made and being kept in a thread (`plan_once(keep_later=True)`): join it.
+    keeping: threading.Thread | None = None
+
+    def kept(self) -> None:
+        """Wait until the plan is kept (when it is being kept beside the run)."""
+        if self.keeping is not None:
+            self.keeping.join()
 
     @property
     def contacts(self) -> Contacts:
@@ -763,6 +771,7 @@ def _fresh_gate(campaign: Campaign, history: HistoryStore, at: datetime) -> tupl
 
 def plan_once(
     campaign: Campaign, at: datetime, history: HistoryStore | None, plans: PlanStore,
+    *, keep_later: bool = False,
 ) -> Plan:
     """The plan of the campaign's current inputs: read back from `plans` when its
     fingerprint is theirs, else made (`make_plan`) and kept there. On PostgreSQL one process
@@ -786,11 +795,21 @@ def plan_once(
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history)
-        try:
-            plans.save(_released(encode_plan, plan.rows, fingerprint))
-        except PlanNotKept as e:  # this run dials from the plan it made; the next plans again
-            logger.warning("plan_not_kept", error=str(e))
+
+        def keep() -> None:
+            try:
+                plans.save(_released(encode_plan, plan.rows, fingerprint))
+            except PlanNotKept as e:  # this run dials from the plan it made; the next plans
+                logger.warning("plan_not_kept", error=str(e))
+                return
+            logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
+                        replaced=kept is not None)
+
+        if not keep_later:
+            keep()
             return plan
-        logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
-                    replaced=kept is not None)
+        # Kept beside the run's first calls (only the next run reads it); the caller joins
+        # `plan.keeping` before it leaves. The plan's columns are only read, by both.
+        plan.keeping = threading.Thread(target=keep, name="plan-keeping")
+        plan.keeping.start()
         return plan

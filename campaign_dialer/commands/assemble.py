@@ -47,7 +47,9 @@ def plan_for_run(
     inputs when there is one (`plan_once`), in the team's database of `stores` on PostgreSQL."""
     plans = open_plan_store(
         campaign.journal_path, db=stores.db if stores else None, campaign=campaign.name)
-    return plan_once(campaign, at, history, plans)
+    # SQLite: nobody waits for this plan but the next run, so it is kept beside the first
+    # calls (join `plan.kept()`); on PostgreSQL the campaign's other processes wait for it.
+    return plan_once(campaign, at, history, plans, keep_later=stores is None)
 
 
 def engine_for_plan(

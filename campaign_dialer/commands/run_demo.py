@@ -107,7 +107,11 @@ def run(
         try:
             plan = plan_for_run(campaign, clock.now(), stores.history if stores else None,
                                 stores)
-            refuse_stale_lists(campaign, plan, clock.now())  # 78 before a journal, a call
+            try:
+                refuse_stale_lists(campaign, plan, clock.now())  # 78 before a journal, a call
+            except BaseException:
+                plan.kept()  # kept within the run lock, as any plan
+                raise
         except BaseException:
             if stores is not None:
                 stores.close()
@@ -155,6 +159,7 @@ def run(
                               message=outcome.message)
             del df
         finally:
+            plan.kept()  # the plan kept beside the calls (SQLite), before the lock goes
             stores.close()  # the journal, the plan's history (and the database's pool)
         del plan, journal, stores  # the report reads what was written, not these
         _let_go()
