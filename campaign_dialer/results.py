@@ -28,7 +28,7 @@ from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts, load_campaign_c
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
-from campaign_dialer.store import Attempt, Fate, JournalStore
+from campaign_dialer.store import FATE_FIELDS, Attempt, Fate, JournalStore
 from campaign_dialer.vocab import PENDING
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def neutralize(value: Any) -> Any:
 
 
 # `fate_table`'s columns that are not evidence keys (every other column is one).
-FATE_COLUMNS = ("row", "person", "disposition", "reason", "detail", "next_open")
+FATE_COLUMNS = FATE_FIELDS
 # The last attempt's own columns: absent (NaN, as `from_records` fills a missing key) on a row
 # without one.
 _ATTEMPT_FIELDS = ("call_id", "status", "outcome", "ended_reason", "http_status",

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer import vocab
-from campaign_dialer.store import Fate, iso
+from campaign_dialer.store import Fate, fates_of, iso
 
 from .rows import Row
 from .stored_plan import NO_TIME, DialColumns, ns_of, time_of
@@ -263,15 +263,8 @@ def digest_of(table: pa.Table) -> str:
 
 
 def fate_at(table: pa.Table, pos: int) -> Fate:
-    """The fate of the base's row at plan position `pos`."""
-    values = {name: table.column(name)[pos].as_py() for name in table.column_names}
-    evidence = {k: v for k, v in values.items()
-                if k not in BASE_FIELDS and v is not None}
-    return Fate(int(values["row"]), values["person"], values["disposition"], values["reason"],
-                values["detail"], values["next_open"], evidence or None)
-
-
-BASE_FIELDS = ("row", "person", "disposition", "reason", "detail", "next_open")
+    """The fate of the base's row at plan position `pos` (as the journal reads it back)."""
+    return next(fates_of(table.slice(pos, 1)))
 
 
 def same_fate(a: Fate | None, b: Fate | None) -> bool:
