@@ -49,6 +49,7 @@ from campaign_dialer.compliance import (
     state_for_number,
 )
 from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_rules
+from campaign_dialer.compliance.kept import KeptReads
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import (
     STRING,
@@ -433,7 +434,7 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
 
 def build_gate(
     campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None,
-    *, parallel: bool = False,
+    *, parallel: bool = False, reads: KeptReads | None = None,
 ) -> tuple[Gate, DncLedger]:
     """The campaign's gate and its DNC ledger file (blocking: reads every compliance input).
 
@@ -442,6 +443,8 @@ def build_gate(
     engine keeps it current with `Gate.reloaded` in a worker thread. `parallel`: the
     consent ledger and the reassigned answers are read in a worker thread while the DNC
     lists are read here (a run from a stored plan, which reads nothing else meanwhile).
+    `reads`: the DNC lists and the consent ledger from reads of the same bytes kept with the
+    plan where there are some (`compliance.kept`), each recorded there to be kept again.
     """
     m = campaign.model
     region = m.campaign.default_region
@@ -453,7 +456,8 @@ def build_gate(
 
     def others() -> tuple[ConsentLedger | None, ReassignedAnswers | None]:
         consent = (
-            ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding)
+            ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding,
+                               read=reads.consent(region, encoding) if reads else None)
             if campaign.consent_path is not None
             else None
         )
@@ -473,6 +477,7 @@ def build_gate(
                 None if d is None else DncListMeta(d[1].kind, d[1].state, d[1].as_of, key=d[0])
                 for d in campaign.dnc_lists
             ],
+            read=reads.dnc(region, encoding) if reads else None,
         )
         consent, reassigned = later.result() if later is not None else others()
     start, end = m.compliance.calling_window
@@ -542,7 +547,10 @@ def _released(fn: Callable[..., _T], *args: Any) -> _T:
         release_memory()
 
 
-def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = None) -> Plan:
+def make_plan(
+    campaign: Campaign, at: datetime, history: HistoryStore | None = None,
+    reads: KeptReads | None = None,
+) -> Plan:
     """The plan; `history` defaults to the campaign's contact history (opened here).
 
     The decisions stay columns (`PlanRows`): no Python object per row is made here."""
@@ -551,7 +559,8 @@ def make_plan(campaign: Campaign, at: datetime, history: HistoryStore | None = N
     # the contacts file and the compliance files are read at once: arrow releases the GIL
     with ThreadPoolExecutor(2) as pool:
         fc = pool.submit(_released, load_campaign_contacts, campaign)
-        fg = pool.submit(_released, build_gate, campaign, history, at)
+        fg = pool.submit(_released, functools.partial(build_gate, reads=reads), campaign,
+                         history, at)
         contacts = fc.result()
         gate, ledger = fg.result()
     release_memory()  # both loads' temporaries, freed in their threads' arenas
@@ -765,8 +774,11 @@ def stored_plan(
                 _caller_id_rules(campaign), None, STORED)
 
 
-def _fresh_gate(campaign: Campaign, history: HistoryStore, at: datetime) -> tuple[Gate, DncLedger]:
-    return _released(functools.partial(build_gate, parallel=True), campaign, history, at)
+def _fresh_gate(
+    campaign: Campaign, history: HistoryStore, at: datetime, reads: KeptReads | None = None,
+) -> tuple[Gate, DncLedger]:
+    return _released(functools.partial(build_gate, parallel=True, reads=reads), campaign,
+                     history, at)
 
 
 def plan_once(
@@ -785,20 +797,23 @@ def plan_once(
     fingerprint = plan_fingerprint(campaign, at)
     with plans.planning():
         kept = plans.fingerprint()
+        # The DNC lists and consent events as read for the kept plan, used where the files
+        # still hold the same bytes (`compliance.kept`), else read from the files.
+        reads = KeptReads(plans.reads() if kept is not None else None)
         if kept == fingerprint:
             if history is None:
                 history = open_campaign_history(campaign)
-            built = _fresh_gate(campaign, history, at)
+            built = _fresh_gate(campaign, history, at, reads)
             encoded = plans.load()
             if encoded is not None and encoded.fingerprint == fingerprint:
                 plan = stored_plan(campaign, at, encoded, history, built)
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
-        plan = make_plan(campaign, at, history)
+        plan = make_plan(campaign, at, history, reads)
 
         def keep() -> None:
             try:
-                plans.save(_released(encode_plan, plan.rows, fingerprint))
+                plans.save(_released(encode_plan, plan.rows, fingerprint), reads.kept())
             except PlanNotKept as e:  # this run dials from the plan it made; the next plans
                 logger.warning("plan_not_kept", error=str(e))
                 return

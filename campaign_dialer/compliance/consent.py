@@ -201,12 +201,16 @@ class ConsentLedger:
 
     @classmethod
     def load(
-        cls, path: Path, *, default_region: str, encoding: str | None = None
+        cls, path: Path, *, default_region: str, encoding: str | None = None,
+        read: Callable[[Path], tuple[ConsentEvents, pd.DataFrame, list[str]]] | None = None,
     ) -> ConsentLedger:
-        """Read and validate the whole ledger; `ComplianceError` names file, row and column."""
+        """Read and validate the whole ledger; `ComplianceError` names file, row and column.
+        `read`: how (`read_consent_events`' answer), default from the file (`kept.KeptReads`
+        may answer from a read of the same bytes kept before)."""
         path = Path(path)
         stamp = file_stamp(path)  # before reading: a change made meanwhile is read next time
-        events, unreadable, warnings = read_consent_events(path, default_region, encoding)
+        events, unreadable, warnings = (
+            read_consent_events(path, default_region, encoding) if read is None else read(path))
         out = cls(path, events, default_region=default_region)
         out._stamp = stamp
         out.encoding = encoding

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -228,6 +228,15 @@ def read_dnc_file(
     return numbers, unreadable
 
 
+def read_dnc_ints(
+    path: Path, region: str, encoding: str | None, warnings: list[str] | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """`read_dnc_file` with the numbers as their `e164_ints` keys (what `DncList` keeps)."""
+    numbers, unreadable = _read_dnc(path, region, encoding, warnings, as_ints=True)
+    assert isinstance(numbers, np.ndarray)
+    return numbers, unreadable
+
+
 def _read_dnc(
     path: Path, region: str, encoding: str | None, warnings: list[str] | None, *,
     as_ints: bool,
@@ -369,10 +378,14 @@ class DncList:
         ledger: LedgerView | None = None,
         encoding: str | None = None,
         meta: Sequence[DncListMeta | None] = (),
+        read: Callable[[Path], tuple[np.ndarray, pd.DataFrame, list[str]]] | None = None,
     ) -> DncList:
         """Read every list (and the ledger); `ComplianceError` names the bad file and row.
 
         `meta`, parallel to `paths`, gives each list's kind and date (None: internal, undated).
+        `read`: how one list is read ((numbers as `e164_ints` keys, unreadable cells,
+        warnings)), default from its file (`kept.KeptReads` may answer from a read of the
+        same bytes kept before).
         """
         parts: list[np.ndarray] = []
         metas: dict[str, DncListMeta] = {}
@@ -384,8 +397,11 @@ class DncList:
         stamps = tuple(file_stamp(Path(p)) for p in paths)  # before reading: a change after counts
         for p in paths:
             p = Path(p)
-            nums, bad = _read_dnc(p, default_region, encoding, warnings, as_ints=True)
-            assert isinstance(nums, np.ndarray)
+            if read is None:
+                nums, bad = read_dnc_ints(p, default_region, encoding, warnings)
+            else:
+                nums, bad, said = read(p)
+                warnings.extend(said)
             name = p.name if p.name not in sources else str(p)
             m = meta[len(sources)] if len(sources) < len(meta) else None
             if m is not None:

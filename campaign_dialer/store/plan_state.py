@@ -13,7 +13,7 @@ object per row: a backend writes and reads the columns (`store.sqlite.plan`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,9 +76,14 @@ class PlanStore(Protocol):
         """The plan kept, None when none is."""
         ...
 
-    def save(self, plan: EncodedPlan) -> None:
+    def save(self, plan: EncodedPlan, reads: Mapping[str, bytes] | None = None) -> None:
         """Keep `plan` in place of the one kept (atomically: a reader sees one or the
-        other, a crash leaves the old one or none)."""
+        other, a crash leaves the old one or none), with the compliance inputs' reads its
+        gate was built from (`compliance.kept`: key -> bytes), where the backend keeps them."""
+        ...
+
+    def reads(self) -> dict[str, bytes]:
+        """The reads kept with the plan (key -> bytes), empty when none are."""
         ...
 
     def close(self) -> None: ...

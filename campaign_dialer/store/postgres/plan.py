@@ -11,7 +11,7 @@ plan or the new one, never half of one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +51,12 @@ class PgPlanStore:
                              (self.campaign,))
         return str(r[0]) if r else None
 
-    def save(self, plan: EncodedPlan) -> None:
+    def reads(self) -> dict[str, bytes]:
+        """None kept on PostgreSQL yet: each process reads the compliance inputs itself."""
+        return {}
+
+    def save(self, plan: EncodedPlan, reads: Mapping[str, bytes] | None = None) -> None:
+        """Keep `plan` (`reads` are not kept on PostgreSQL yet: see `reads`)."""
         chunks = list(plan_chunks(plan))
 
         def write(conn: Any) -> None:

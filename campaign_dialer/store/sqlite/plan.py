@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +29,8 @@ from campaign_dialer.store.plan_state import (
 
 SCHEMA = """
 CREATE TABLE plan_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE plan_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL)
+CREATE TABLE plan_chunks (first INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE kept_reads (key TEXT PRIMARY KEY, data BLOB NOT NULL)
 """
 CHUNK = CHUNK_ROWS
 
@@ -70,11 +71,25 @@ class SqlitePlanStore:
         finally:
             db.close()
 
-    def save(self, plan: EncodedPlan) -> None:
-        """Keep `plan` (replacing the one kept); PlanNotKept when the file cannot be written."""
+    def reads(self) -> dict[str, bytes]:
+        """The compliance inputs' reads kept with the plan (key -> bytes); none from a plan
+        file made before they were kept, or one that cannot be read."""
+        db = self._open()
+        if db is None:
+            return {}
+        try:
+            return {str(k): bytes(v) for k, v in db.execute("SELECT key, data FROM kept_reads")}
+        except sqlite3.Error:
+            return {}
+        finally:
+            db.close()
+
+    def save(self, plan: EncodedPlan, reads: Mapping[str, bytes] | None = None) -> None:
+        """Keep `plan` (replacing the one kept) and the reads its gate was built from;
+        PlanNotKept when the file cannot be written."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            self._save(plan, tmp)
+            self._save(plan, tmp, reads or {})
         except (sqlite3.Error, OSError) as e:
             try:
                 tmp.unlink(missing_ok=True)
@@ -82,7 +97,7 @@ class SqlitePlanStore:
                 pass
             raise PlanNotKept(f"cannot keep the plan in {self.path}: {e}") from None
 
-    def _save(self, plan: EncodedPlan, tmp: Path) -> None:
+    def _save(self, plan: EncodedPlan, tmp: Path, reads: Mapping[str, bytes]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_RDWR | os.O_CREAT, 0o600))  # numbers: the owner's only
@@ -102,6 +117,7 @@ class SqlitePlanStore:
                 "evidence_values": json.dumps(plan.evidence_values),
             }
             db.executemany("INSERT INTO plan_meta VALUES (?, ?)", meta.items())
+            db.executemany("INSERT INTO kept_reads VALUES (?, ?)", reads.items())
             db.execute("COMMIT")
         except BaseException:
             db.close()
