@@ -278,3 +278,47 @@ def test_many_campaigns_opening_a_new_history_at_once_all_open(tmp_path: Path) -
         for t in threads:
             t.join()
     assert failed == []
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_a_reused_plan_says_what_a_fresh_plan_says(tmp_path_factory: pytest.TempPathFactory,
+                                                   data: st.DataObject) -> None:
+    """A stored plan asks the holds and the DNC rule again of the rows still to dial only
+    (`holds_again`): whatever calls and opt-outs happened since, every such row's verdict is
+    the one a plan made afresh gives. A row the plan suppressed stays suppressed, for the
+    reason it had (a fresh plan may name an earlier rule: an opt-out since, of a row without
+    consent, reads "dnc_local" there; it is called in neither)."""
+    from campaign_dialer.store.ledger_file import DncLedger
+
+    tmp = tmp_path_factory.mktemp("again")
+    phones = numbers(10, areas=("917",))
+    listed = data.draw(st.sets(st.sampled_from(phones), max_size=3))
+    no_consent = data.draw(st.sets(st.sampled_from(phones), max_size=2))
+    files = write_campaign(
+        tmp, contacts=[{"phone": p} for p in phones], dnc=sorted(listed), name="b",
+        consent=[p for p in phones if p not in no_consent])
+    camp = load_campaign(files.path)
+    h = SqliteHistory(history_path(camp))
+    plans = open_plan_store(camp.journal_path)
+    first = plan_once(camp, T0, h, plans)
+    called = data.draw(st.sets(st.sampled_from(phones), max_size=4))
+    for p in sorted(called):
+        claim(h, "a", p, T0 + timedelta(minutes=5))
+    opted = data.draw(st.sets(st.sampled_from(phones), max_size=4))
+    for p in sorted(opted):
+        DncLedger(camp.dnc_ledger_path).add(p, reason="opt_out", campaign="a",
+                                            evidence="call_1", at=T0)
+    at = T0 + timedelta(minutes=data.draw(st.integers(10, 60 * 6)))  # the same UTC day
+    again = plan_once(load_campaign(files.path), at, h, plans)
+    assert again.decided is None  # read back, not made
+    fresh = make_plan(load_campaign(files.path), at, h)
+    before = {r.row: r.disposition for r in first.rows}
+    for a, f in zip(again.rows, fresh.rows, strict=True):
+        if before[a.row] == "suppressed":
+            assert a.disposition == f.disposition == "suppressed"
+        else:
+            assert (a.row, a.disposition, a.reason, a.detail, a.next_open) == (
+                f.row, f.disposition, f.reason, f.detail, f.next_open)
+    h.close()

@@ -119,14 +119,20 @@ def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, 
     )
     waiting = (d.disposition == PENDING_CODE) & (d.next_open != NAT)
     ask = (d.disposition == 0) | waiting
-    rows = Rows.of_numbers(cols["phone"], cols["cid"], cols["others"], at)
+    # Only the rows asked are looked up (a million-row plan asks a fraction of its rows: the
+    # others are suppressed for good); the rules' answers are spread back over every row.
+    at_rows = np.flatnonzero(ask)
+    picked = pa.array(at_rows, type=pa.int64())
+    rows = Rows.of_numbers(_taken(cols["phone"], picked), _taken(cols["cid"], picked),
+                           _taken(cols["others"], picked), at)
     changed = False
     for rule in gate.rules:
         if not (rule.holds or rule.name in ASKED_AGAIN) or not ask.any():
             continue
-        said = rule.columns(gate, rows, ask)
+        said = rule.columns(gate, rows, ask[at_rows])
         if said is None:
             continue
+        said = said.spread(at_rows, n)
         take = said.where & ask
         if not take.any():
             continue
@@ -139,6 +145,12 @@ def holds_again(cols: Mapping[str, Any], gate: Gate, at: datetime) -> dict[str, 
                    reason=coded(d.reason, d.reasons), detail=coded(d.detail, d.details),
                    next_open=d.next_open)
     return out
+
+
+def _taken(arr: Any, at: pa.Array) -> pa.Array:
+    """The values of a plan column (an arrow array, chunked or not) at positions `at`."""
+    out = pc.take(arr, at)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def decoded_dict(arr: Any) -> pa.Array:

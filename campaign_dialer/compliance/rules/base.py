@@ -125,6 +125,22 @@ class Said:
     details: Sequence[str]
     next_open: np.ndarray | None = None
 
+    def spread(self, at: np.ndarray, n: int) -> Said:
+        """This answer about the rows at positions `at` of `n` rows, as an answer about all
+        `n` (no elsewhere)."""
+        def wide(values: np.ndarray, fill: int) -> np.ndarray:
+            out = np.full(n, fill, dtype=values.dtype)
+            out[at] = values
+            return out
+
+        return Said(
+            where=wide(self.where, False),
+            pending=self.pending if isinstance(self.pending, bool) else wide(self.pending, True),
+            reason=wide(self.reason, 0), reasons=self.reasons,
+            detail=wide(self.detail, 0), details=self.details,
+            next_open=None if self.next_open is None else wide(self.next_open, NAT),
+        )
+
 
 class Rows:
     """Every row of a contacts file as columns, as the rules' column checks see them.
