@@ -368,3 +368,22 @@ def test_every_reason_a_rule_gives_is_in_the_vocabulary() -> None:
     for r in GATE_REASONS:
         assert isinstance(r, str) and Reason(r) == r  # a StrEnum: the member is the word
     assert Reason.DNC_LOCAL == "dnc_local" and f"{Reason.DNC_LOCAL}" == "dnc_local"
+
+
+@SLOW
+@given(w=worlds, chunk=st.integers(1, 4))
+def test_the_plan_walked_a_few_rows_at_a_time_is_the_plan_walked_whole(w: World,
+                                                                      chunk: int) -> None:
+    """`plan_columns` walks a big list in chunks of rows (memory): every column, values and
+    types, is the one the walk of every row at once gives."""
+    gate, contacts = world(w)
+    whole = plan_columns(contacts, gate, w.at, chunk=len(contacts.frame) + 1)
+    parts = plan_columns(contacts, gate, w.at, chunk=chunk)
+    assert whole.keys() == parts.keys()
+    for k, a in whole.items():
+        b = parts[k]
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), k
+        else:
+            assert a.type == b.type, k
+            assert a.to_pylist() == b.to_pylist(), k

@@ -52,15 +52,30 @@ def codes_of(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
     return codes, enc.dictionary.to_pylist()
 
 
-def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]:
+# Rows walked at once: the rules' temporaries (numbers as text and ints, zone groups, person
+# keys...) grow with the rows walked; a ten-million-row list walked whole needed ~2.7 GB of
+# them on top of its contacts.
+WALK_ROWS = 262_144
+
+
+def plan_columns(contacts: Contacts, gate: Gate, at: datetime, *,
+                 chunk: int = WALK_ROWS) -> dict[str, Any]:
     """`build_plan`'s columns as arrow and numpy: the label and evidence columns dictionary-
     encoded (evidence null where `build_plan` says ""), next_open as int64 ns (min = none).
 
-    The walk of `gate.rules` over every row (`rules.walk_columns`): per-row work is arrow
-    and numpy; no column holds a string per row.
+    The walk of `gate.rules` (`rules.walk_columns`) over `chunk` rows at a time (every rule
+    answers for a row from that row and the gate's inputs only), joined: per-row work is
+    arrow and numpy; no column holds a string per row.
     """
     aware(at)
     f = contacts.frame
+    if len(f) <= chunk:
+        return _walked(f, gate, at)
+    parts = [_walked(f.iloc[lo: lo + chunk], gate, at) for lo in range(0, len(f), chunk)]
+    return {k: _joined([p[k] for p in parts]) for k in parts[0]}
+
+
+def _walked(f: pd.DataFrame, gate: Gate, at: datetime) -> dict[str, Any]:
     d = walk_columns(gate.rules, gate, Rows(f, at))
     return {
         "row": f["row"].to_numpy(dtype=np.int64),
@@ -70,6 +85,40 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime) -> dict[str, Any]
         "next_open": d.next_open,
         **{k: d.evidence[k] for k in EVIDENCE_KEYS},
     }
+
+
+def _joined(parts: list[Any]) -> Any:
+    """One column of the walked chunks as one: numpy concatenated; arrow in one array, of
+    the dictionary type where any chunk is dictionary-encoded (a chunk whose rows carry no
+    such evidence has plain nulls), with one dictionary."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    arrays = [p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts]
+    kind = next((a.type for a in arrays if pa.types.is_dictionary(a.type)), arrays[0].type)
+    if not pa.types.is_dictionary(kind):
+        return pa.concat_arrays([a if a.type == kind else a.cast(kind) for a in arrays])
+    dicts = [a.dictionary for a in arrays if pa.types.is_dictionary(a.type)]
+    plain_nulls = all(a.null_count == len(a) for a in arrays
+                      if not pa.types.is_dictionary(a.type))
+    if plain_nulls and all(d is dicts[0] or d.equals(dicts[0]) for d in dicts[1:]):
+        # one dictionary already (the consent evidence indexes the ledger's own texts)
+        index = [a.indices if pa.types.is_dictionary(a.type) else
+                 pa.nulls(len(a), kind.index_type) for a in arrays]
+        return pa.DictionaryArray.from_arrays(pa.concat_arrays(index), dicts[0])
+    # One dictionary for all (a label may be null: arrow's own unifier refuses those).
+    labels: dict[Any, int] = {}
+    codes: list[np.ndarray] = []
+    for a in arrays:
+        if not pa.types.is_dictionary(a.type):
+            a = pc.dictionary_encode(a.cast(kind.value_type))
+        own = np.array([labels.setdefault(v, len(labels)) for v in a.dictionary.to_pylist()]
+                       or [0], dtype=np.int64)
+        local = np.asarray(pc.fill_null(a.indices, -1), dtype=np.int64)
+        codes.append(np.where(local >= 0, own[np.maximum(local, 0)], -1))
+    code = np.concatenate(codes)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(code.astype(np.int32), type=kind.index_type, mask=code < 0),
+        pa.array(list(labels), type=kind.value_type))
 
 
 def row_columns(decided: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
