@@ -6,8 +6,6 @@ the contact history is read once, in `build_gate` (its answer is data the gate h
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import hashlib
 import threading
@@ -58,6 +56,7 @@ from campaign_dialer.contacts import (
     person_key,
     phone_key,
 )
+from campaign_dialer.memory import release_memory
 from campaign_dialer.store import (
     EncodedPlan,
     HistoryStore,
@@ -517,26 +516,6 @@ def _pylist(values: pd.Series | pa.Array | pa.ChunkedArray) -> list[Any]:
 
 
 _T = TypeVar("_T")
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, None elsewhere (musl, macOS: nothing to call)."""
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    return trim if callable(trim) else None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand the memory freed by a step's temporaries back to the system: arrow's allocator
-    keeps freed pages per thread, and C's keeps them in per-thread arenas (a million-row
-    load in two threads leaves over a hundred MB there, which the next step's peak would
-    stand on)."""
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 def _released(fn: Callable[..., _T], *args: Any) -> _T:

@@ -290,3 +290,19 @@ def test_arrays_survive_as_their_own_types() -> None:
         k: v.type for k, v in read.events.texts.items()}
     assert isinstance(back.events.cid_key, pa.Array)
     assert back.events.event_ns.dtype == np.int64
+
+
+@FAST
+@given(st.lists(st.integers(-5, 10**12), max_size=60, unique=True),
+       st.lists(st.integers(-10, 10**12 + 5), max_size=80))
+def test_lookups_in_sorted_order_answer_as_given(keys: list[int], queries: list[int]) -> None:
+    """`search_sorted` (the DNC and consent lookups of millions of rows) is searchsorted."""
+    from campaign_dialer.compliance import base
+
+    k = np.array(sorted(keys), dtype=np.int64)
+    q = np.array(queries, dtype=np.int64)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(base, "SORTED_LOOKUP_KEYS", 0)
+        m.setattr(base, "SORTED_LOOKUP_QUERIES", 0)
+        got = base.search_sorted(k, q)
+    assert np.array_equal(got, np.searchsorted(k, q))

@@ -22,6 +22,7 @@ from campaign_dialer.compliance.base import (
     e164_ints,
     file_stamp,
     from_ns,
+    search_sorted,
     to_ns,
 )
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
@@ -39,6 +40,7 @@ from campaign_dialer.contacts.csvfile import (
     canon as canon_header,
 )
 from campaign_dialer.contacts.ids import read_ids
+from campaign_dialer.memory import release_memory
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class ConsentLedger:
         self._cid_order = np.zeros(0, dtype=np.int64)
         self._order: np.ndarray | None = None
         self._sorted_codes = np.zeros(0, dtype=np.int64)
+        self._latest_at: tuple[int, np.ndarray] | None = None  # `latest`'s table, last instant
 
     @property
     def revoke(self) -> np.ndarray:
@@ -290,6 +293,19 @@ class ConsentLedger:
             at_ns,
         )
 
+    def _latest_table(self, at_ns: int) -> np.ndarray:
+        """Per key (phone keys, then contact ids): the position of its latest event at or
+        before `at_ns`, -1 when none. Kept for the last instant asked: a plan asks it of
+        every chunk of rows at the same instant (the events never change in place)."""
+        kept = self._latest_at
+        if kept is not None and kept[0] == at_ns:
+            return kept[1]
+        mask = self._events.event_ns <= at_ns
+        latest = np.full(len(self._phone_ints) + len(self._cid_keys), -1, dtype=np.int64)
+        np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
+        self._latest_at = (at_ns, latest)
+        return latest
+
     def latest(
         self, phones: pa.Array | np.ndarray, contact_ids: pa.Array, at_ns: int
     ) -> np.ndarray:
@@ -297,10 +313,7 @@ class ConsentLedger:
 
         `phones`: E.164 strings, or their `e164_ints` keys."""
         ints = phones if isinstance(phones, np.ndarray) else e164_ints(phones)
-        event_ns = self._events.event_ns
-        mask = event_ns <= at_ns
-        latest = np.full(len(self._phone_ints) + len(self._cid_keys), -1, dtype=np.int64)
-        np.maximum.at(latest, self._key_code[mask], np.flatnonzero(mask))
+        latest = self._latest_table(at_ns)
         best = np.full(len(phones), -1, dtype=np.int64)
         pos = sorted_positions(self._phone_ints, ints)
         hit = pos >= 0
@@ -317,7 +330,7 @@ def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Index of each query in `keys` (sorted, distinct int64), -1 where absent."""
     if len(keys) == 0:
         return np.full(len(queries), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    pos = np.minimum(search_sorted(keys, queries), len(keys) - 1)
     return np.where(keys[pos] == queries, pos, -1)
 
 
@@ -642,6 +655,7 @@ def _ranked(parts: list[_Part], others: int) -> ConsentEvents:
         texts[c] = _compact(chunks.take(taken).combine_chunks())
         del chunks
     parts.clear()
+    release_memory()  # the batches' columns, joined
     is_cid = phone_key[order] < 0
     first_cid = len(phone_key) - n_cid
     return ConsentEvents(

@@ -22,6 +22,7 @@ from campaign_dialer.compliance.base import (
     aware,
     e164_ints,
     file_stamp,
+    search_sorted,
 )
 from campaign_dialer.compliance.ledger import LedgerView
 from campaign_dialer.contacts import PHONE_ROLES, ROLE_ALIASES, STRING, normalize_phones
@@ -38,6 +39,7 @@ from campaign_dialer.contacts.csvfile import (
 from campaign_dialer.contacts.csvfile import (
     canon as canon_header,
 )
+from campaign_dialer.memory import release_memory
 
 
 @dataclass(frozen=True)
@@ -420,6 +422,8 @@ class DncList:
         code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
         del parts, codes
         out = cls(numbers, code, sources)
+        del numbers, code
+        release_memory()  # the lists' numbers as read, now sorted and kept once
         out.ignored = ignored
         out.unreadable = unreadable
         out.warnings = warnings
@@ -525,7 +529,7 @@ class DncList:
         keys = self._ints
         if len(keys) == 0:
             return np.full(len(numbers), -1, dtype=np.int32)
-        pos = np.minimum(np.searchsorted(keys, ints), len(keys) - 1)
+        pos = np.minimum(search_sorted(keys, ints), len(keys) - 1)
         return np.where(keys[pos] == ints, self._source[pos], -1).astype(np.int32)
 
     def lookup(self, numbers: pd.Series) -> pd.Series:

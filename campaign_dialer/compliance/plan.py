@@ -69,6 +69,9 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime, *,
     """
     aware(at)
     f = contacts.frame
+    # a list of millions in at most ~8 chunks: a few lookups cost the same whatever the
+    # rows asked (the consent ledger's contact ids, hashed per lookup)
+    chunk = max(chunk, -(-len(f) // 8))
     if len(f) <= chunk:
         return _walked(f, gate, at)
     parts = [_walked(f.iloc[lo: lo + chunk], gate, at) for lo in range(0, len(f), chunk)]

@@ -31,6 +31,7 @@ from campaign_dialer.contacts.ids import read_ids
 from campaign_dialer.contacts.phones import check_region, normalize_phones
 from campaign_dialer.contacts.roles import detect_by_values, resolve_roles, unique_names
 from campaign_dialer.contacts.tables import PHONE_ROLES, ROLE_ALIASES, STRING
+from campaign_dialer.memory import release_memory
 
 __all__ = ["Contacts", "load_contacts", "person_groups"]
 
@@ -262,7 +263,19 @@ class _Reading:
         n = self.rows
 
         def joined(series: list[pd.Series]) -> pd.Series:
-            return pd.concat(series, ignore_index=True)
+            return one_chunk(pd.concat(series, ignore_index=True))
+
+        def taken(get: Callable[[_Part], pd.Series],
+                  forget: Callable[[_Part], None]) -> pd.Series:
+            """A column of every part joined into one array, the parts' own copies let go of
+            as it is made (the frame is made column by column, never beside its parts)."""
+            series = [get(p) for p in parts]
+            for p in parts:
+                forget(p)
+            out = joined(series)
+            del series
+            release_memory()  # the parts' pages, before the next column is made
+            return out
 
         cid = joined([p.cid for p in parts])
         problem = joined([p.phones.problem for p in parts])
@@ -283,6 +296,7 @@ class _Reading:
             for label in labels
         ]
         first, person = _mark_duplicates(valid or [e164], cid, reason, detail)
+        release_memory()  # dedupe's codes of every row
         if "do_not_call" in roles:
             flagged = np.concatenate([p.flagged for p in parts if p.flagged is not None])
             _hold_flagged(flagged, header[roles["do_not_call"]], first, person, reason, detail)
@@ -292,17 +306,25 @@ class _Reading:
             {
                 "row": np.arange(1, n + 1, dtype=np.int64),
                 "contact_id": cid,
-                "phone_raw": joined([p.phones.raw for p in parts]),
+                "phone_raw": taken(lambda p: p.phones.raw, lambda p: _forget(p.phones, "raw")),
                 "phone_e164": e164,
-                "tz_hint": joined([p.tz_hint for p in parts]),
+                "tz_hint": taken(lambda p: p.tz_hint, lambda p: _forget(p, "tz_hint")),
                 "reason": pd.array(reason, dtype=STRING),
                 "detail": pd.array(detail, dtype=STRING),
-                "phone_column": joined([p.phones.column for p in parts]),
-                "phone_extension": joined([p.phones.extension for p in parts]),
-                "phone_others": joined([p.phones.others for p in parts]),
+                "phone_column": taken(lambda p: p.phones.column,
+                                      lambda p: _forget(p.phones, "column")),
+                "phone_extension": taken(lambda p: p.phones.extension,
+                                         lambda p: _forget(p.phones, "extension")),
+                "phone_others": taken(lambda p: p.phones.others,
+                                      lambda p: _forget(p.phones, "others")),
             }
         )
-        extras = {name: joined([p.extras[name] for p in parts]) for name in self.frame_names}
+        def extra(name: str) -> pd.Series:
+            def forget(p: _Part) -> None:
+                p.extras.pop(name, None)
+            return taken(lambda p: p.extras[name], forget)
+
+        extras = {name: extra(name) for name in self.frame_names}
         frame = pd.concat([frame, pd.DataFrame(extras)], axis=1)
         return Contacts(
             path=path,
@@ -319,6 +341,26 @@ class _Reading:
                 else pd.DataFrame(columns=UNREADABLE_COLUMNS)
             ),
         )
+
+
+def _forget(holder: object, name: str) -> None:
+    """A part's column dropped once joined (an empty one in its place)."""
+    setattr(holder, name, _NO_TEXT)
+
+
+_NO_TEXT = pd.Series([], dtype=STRING)
+
+
+def one_chunk(s: pd.Series) -> pd.Series:
+    """A text column read in batches as one arrow array (copied once, here): every later
+    reader of it as arrow (the plan's columns, the rules, the results) then takes the
+    frame's own array instead of joining the batches again (a copy each time)."""
+    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
+        return s
+    arr = pa.array(s)
+    if not isinstance(arr, pa.ChunkedArray) or arr.num_chunks <= 1:
+        return s
+    return pd.Series(pd.array(arr.combine_chunks(), dtype=s.dtype), index=s.index, name=s.name)
 
 
 def _contact_ids(
