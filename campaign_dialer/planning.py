@@ -342,12 +342,20 @@ class Plan:
     loaded_contacts: Contacts | None = None
     # MADE (planned by this process) or STORED (read back: its inputs had not changed)
     source: str = "made"
-    # A plan made and being kept in a thread (`plan_once(keep_later=True)`): join it.
+    # A plan made and to be kept in a thread (`plan_once(keep_later=True)`): started by
+    # `keep_now` (the run, once its own start work is done: both need memory), joined by
+    # `kept`.
     keeping: threading.Thread | None = None
 
+    def keep_now(self) -> None:
+        """Start keeping the plan in its thread, if it is to be and has not started."""
+        if self.keeping is not None and self.keeping.ident is None:
+            self.keeping.start()
+
     def kept(self) -> None:
-        """Wait until the plan is kept (when it is being kept beside the run)."""
+        """Wait until the plan is kept (started here if it had not been)."""
         if self.keeping is not None:
+            self.keep_now()
             self.keeping.join()
 
     @property
@@ -802,8 +810,8 @@ def plan_once(
         if not keep_later:
             keep()
             return plan
-        # Kept beside the run's first calls (only the next run reads it); the caller joins
-        # `plan.keeping` before it leaves. The plan's columns are only read, by both.
+        # Kept beside the run's calls (only the next run reads it), from when the caller
+        # says (`plan.keep_now`); the caller joins it (`plan.kept`) before it leaves. The
+        # plan's columns are only read, by both.
         plan.keeping = threading.Thread(target=keep, name="plan-keeping")
-        plan.keeping.start()
         return plan

@@ -134,6 +134,8 @@ def run(
                 max_duration_s=max_duration,
                 grace_s=grace, pause_wait_s=pause_wait, monitor=monitor,
                 on_last_calls=contacts.start,
+                # a new plan is kept once the run's own start work is done, not beside it
+                on_settled=plan.keep_now,
             )
             display = _ProgressDisplay(enabled=progress and not quiet)
             engine = engine_for_plan(

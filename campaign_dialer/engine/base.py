@@ -52,6 +52,10 @@ class RunOptions:
     # Called once, from the event loop, when no new call will be placed (the live ones may
     # still be going): the caller's chance to start what comes after the run (must not block).
     on_last_calls: Callable[[], None] | None = None
+    # Called once, from the event loop, when the run's start work is done (every row's fate
+    # as the run starts is kept): the caller's chance to start background work that would
+    # otherwise need its memory at the same moment (must not block).
+    on_settled: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -342,7 +342,7 @@ class Engine:
                     # Every row's fate as this run starts, beside the first calls (a
                     # million-row plan's base takes a second): `status` is right within
                     # moments of the start. Its lane call is one, as any dial's.
-                    tg.start_soon(self.finalize_fates)
+                    tg.start_soon(self._settle)
                     tg.start_soon(self._ticker)
                     if self.caller_ids is not None:
                         tg.start_soon(self._watch_caller_ids)
@@ -706,6 +706,14 @@ class Engine:
             self._first_of = np.where(first >= 0, cols.row[np.maximum(first, 0)], -1)
         base = fate_base(cols, index.first_positions(), self._first_of, mode, EXHAUSTED)
         return base, digest_of(base)
+
+    async def _settle(self) -> None:
+        """The fates as the run starts (`finalize_fates`), then `on_settled`."""
+        try:
+            await self.finalize_fates()
+        finally:
+            if self.opts.on_settled is not None:
+                self.opts.on_settled()
 
     async def finalize_fates(self) -> dict[str, int]:
         """Every row's fate from the plan, the journal and this run; counts by disposition.
