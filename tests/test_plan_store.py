@@ -296,3 +296,36 @@ def test_resumed_plan_makes_only_the_rows_it_takes(tmp_path: Path) -> None:
     person = taken[0].person
     assert person is not None and source.people[person] is taken[0]  # the same object
     assert plan.rows.made() == 1
+
+
+@pytest.mark.parametrize("contacts", ["hubspot_contacts.csv", "excel_cp1252.csv"])
+def test_inputs_read_one_after_the_other_make_the_same_plan(
+    tmp_path: Path, contacts: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big inputs are read one after the other (memory), small ones at once: one plan."""
+    import campaign_dialer.planning as planning
+
+    campaign = load_campaign(campaign_in(tmp_path, contacts))
+    at_once = make_plan(campaign, AT)
+    monkeypatch.setattr(planning, "ONE_AT_A_TIME_BYTES", 0)
+    in_turn = make_plan(load_campaign(campaign_in(tmp_path, contacts)), AT)
+    same_rows(at_once, in_turn)
+    assert in_turn.contacts.frame.equals(at_once.contacts.frame)
+
+
+def test_inputs_read_in_turn_refuse_a_bad_contacts_file_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import campaign_dialer.planning as planning
+    from campaign_dialer.errors import DialerError
+
+    path = campaign_in(tmp_path, "hubspot_contacts.csv")
+    (tmp_path / "hubspot_contacts.csv").write_bytes(b"")
+    (tmp_path / "dnc_spellings.csv").write_text("Phone Number\n4.15555E+09\n")
+    errors = []
+    for limit in (planning.ONE_AT_A_TIME_BYTES, 0):
+        monkeypatch.setattr(planning, "ONE_AT_A_TIME_BYTES", limit)
+        with pytest.raises(DialerError) as e:
+            make_plan(load_campaign(path, check_inputs=False), AT)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "hubspot_contacts.csv" in errors[0]
