@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -173,15 +175,16 @@ def page_table(
     df: pd.DataFrame, *, zone: Any = None, segment_by: Sequence[str] = (),
     opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES, threshold: int | None = None,
     must_see_max: int | None = None, sample_rows: int | None = None,
-    rows: RowsAt | None = None,
+    rows: RowsAt | None = None, sel: Selection | None = None,
 ) -> tuple[dict[str, Any], Selection]:
     """The page's table: every row up to `rows.PAGE_ALL_ROWS_MAX`, above it the rows a person
     must see and a seeded sample (`rows.select_rows`), each marked with why it is shown.
     The selection is drawn from `df`; `rows` gives the rows it chose with every column
-    (default: `df`'s own)."""
+    (default: `df`'s own); `sel`, the selection these arguments draw, when drawn already."""
     rows = rows or frame_rows(df)
-    sel = select_rows(df, opt_out_outcomes, threshold=threshold, must_see_max=must_see_max,
-                      sample_rows=sample_rows)
+    if sel is None:
+        sel = select_rows(df, opt_out_outcomes, threshold=threshold,
+                          must_see_max=must_see_max, sample_rows=sample_rows)
     if not sel.reduced:
         return table_data(rows(None), None, zone=zone, segment_by=segment_by), sel
     table = table_data(rows(sel.positions), None, zone=zone, segment_by=segment_by)
@@ -203,10 +206,12 @@ def render_html(
     s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
     segment_by: Sequence[str] = (), opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES,
     threshold: int | None = None, bytes_max: int | None = None, rows: RowsAt | None = None,
+    first: Selection | None = None,
 ) -> str:
     """The page. Up to the threshold it holds every row; above it a selection, drawn again
     with smaller caps (in proportion to what overflowed) until the page fits `bytes_max`.
-    `df` needs the columns the selection reads; `rows` gives the rows shown (`page_table`)."""
+    `df` needs the columns the selection reads; `rows` gives the rows shown (`page_table`);
+    `first`, the first draw (`select_rows` with the default caps), when drawn already."""
     bytes_max = PAGE_BYTES_MAX if bytes_max is None else bytes_max
     must_see_max: int | None = None
     sample_rows: int | None = None
@@ -214,7 +219,8 @@ def render_html(
         table, sel = page_table(df, zone=zone, segment_by=segment_by,
                                 opt_out_outcomes=opt_out_outcomes, threshold=threshold,
                                 must_see_max=must_see_max, sample_rows=sample_rows,
-                                rows=rows)
+                                rows=rows, sel=first)
+        first = None
         if must_see_max is not None:
             sel.bytes_max = bytes_max
         rows_json = redact(script_json(table))
@@ -251,24 +257,53 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 class ParquetBatches:
     """results.parquet written a batch of rows at a time: the schema (and pandas' metadata)
-    `write_parquet` gives the whole frame, as every batch has the whole frame's dtypes."""
+    `write_parquet` gives the whole frame, as every batch has the whole frame's dtypes.
+    Encoded in a thread of its own (Arrow lets go of the GIL), beside the reading of the
+    next batch; at most `AHEAD` batches wait for it."""
+
+    AHEAD = 2
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.writer: pq.ParquetWriter | None = None
+        self.queue: queue.Queue[pa.Table | None] = queue.Queue(self.AHEAD)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
 
     def __call__(self, batch: pd.DataFrame) -> None:
         if self.writer is None:
             table = pa.Table.from_pandas(batch, preserve_index=False)
             self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.thread = threading.Thread(target=self._write, name="parquet-writer",
+                                           daemon=True)
+            self.thread.start()
         else:
             table = pa.Table.from_pandas(batch, schema=self.writer.schema,
                                          preserve_index=False)
-        self.writer.write_table(table)
+        self._check()
+        self.queue.put(table)
+
+    def _write(self) -> None:
+        assert self.writer is not None
+        while (table := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.writer.write_table(table)
+                except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+                    self.error = e
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     def close(self) -> None:
+        """Every batch written and the file closed; a writer's error raised here."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
         if self.writer is not None:
             self.writer.close()
+        self._check()
 
 
 def write_parquet_rows(rows: ResultsRows, path: Path, keep: np.ndarray | None) -> None:
@@ -321,6 +356,7 @@ def _build_files(data: Loaded, *, threshold: int | None, bytes_max: int | None
     paths = {name: out / name for name in FILES}
     opt_out_outcomes = campaign.model.compliance.opt_out_outcomes
     rows: RowsAt | None = None
+    first: Selection | None = None
     if data.rows is None:  # every column in memory (rebuilt from the journal)
         write_parquet(data.df, paths["results.parquet"])
     else:
@@ -337,5 +373,5 @@ def _build_files(data: Loaded, *, threshold: int | None, bytes_max: int | None
         s, data.df, redact, zone=display_zone(campaign),
         segment_by=campaign.model.report.segment_by,
         opt_out_outcomes=opt_out_outcomes, threshold=threshold, bytes_max=bytes_max,
-        rows=rows))
+        rows=rows, first=first))
     return paths, s
