@@ -690,8 +690,9 @@ class ResultsFile:
         return pacsv.read_csv(self.fh, **self._options(columns))
 
     def tables(self, columns: Collection[str] | None = None,
-               block_bytes: int = RESULTS_BLOCK_BYTES) -> Iterator[pa.Table]:
+               block_bytes: int | None = None) -> Iterator[pa.Table]:
         """`table` a block of rows at a time (the streaming reader: one block in memory)."""
+        block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
         for batch in pacsv.open_csv(self.fh, **self._options(columns, block_bytes)):
             yield pa.Table.from_batches([batch])
 
@@ -699,10 +700,13 @@ class ResultsFile:
         """Every row, of the `columns` the file has (all when None), typed."""
         return results_table_frame(self.table(columns))
 
-    def batches(self, block_bytes: int = RESULTS_BLOCK_BYTES,
-                batch_rows: int = RESULTS_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    def batches(self, block_bytes: int | None = None,
+                batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """Every column, a batch of rows at a time, each typed as `frame` types the whole
-        file (a batch's index counts its own rows from 0)."""
+        file (a batch's index counts its own rows from 0). Defaults: `RESULTS_BLOCK_BYTES`,
+        `RESULTS_BATCH_ROWS`."""
+        block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
+        batch_rows = RESULTS_BATCH_ROWS if batch_rows is None else batch_rows
         reader = pacsv.open_csv(self.fh, **self._options(None, block_bytes))
         held: list[pa.RecordBatch] = []
         rows = 0

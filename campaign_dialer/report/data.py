@@ -18,7 +18,6 @@ import pyarrow.compute as pc
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.report.common import ReportError
 from campaign_dialer.results import (
-    RESULTS_BLOCK_BYTES,
     Redactor,
     ResultsFile,
     agrees,
@@ -260,11 +259,11 @@ class ResultsRows:
     page shows, and results.parquet, without the whole file in memory."""
 
     def __init__(self, results: ResultsFile, excerpts: dict[str, str], redact: Redactor,
-                 block_bytes: int = RESULTS_BLOCK_BYTES) -> None:
+                 block_bytes: int | None = None) -> None:
         self.results = results
         self.excerpts = excerpts
         self.redact = redact
-        self.block_bytes = block_bytes
+        self.block_bytes = block_bytes  # None: `results.RESULTS_BLOCK_BYTES`
         self._kept: tuple[np.ndarray | None, pd.DataFrame] | None = None
 
     def close(self) -> None:
