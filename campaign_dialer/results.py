@@ -636,7 +636,7 @@ def read_results_csv(path: Path, columns: Collection[str] | None = None) -> pd.D
 # reader parses ahead, holding more blocks the bigger they are), its rows typed and handed on
 # in batches of at least `RESULTS_BATCH_ROWS` (fewer pandas calls per row).
 RESULTS_BLOCK_BYTES = 1 << 20
-RESULTS_BATCH_ROWS = 32_768
+RESULTS_BATCH_ROWS = 16_384
 
 
 class ResultsFile:
@@ -725,18 +725,27 @@ def results_table_frame(table: pa.Table) -> pd.DataFrame:
     on every text column (`unneutralize_array`), numbers typed (`typed_frame`). Column by
     column, each let go of once converted: a million rows are not held twice."""
     names = table.column_names
+    big = table.num_rows >= RELEASE_ROWS
     columns = dict(zip(names, table.columns, strict=True))
     del table
     out: dict[str, pd.Series] = {}
     for name in names:
         col = columns.pop(name)
+        if isinstance(col, pa.ChunkedArray) and col.num_chunks > 1:
+            col = col.combine_chunks()  # the kernels and takes that follow run once
         if name in NUMERIC_COLUMNS:  # text, as pandas reads it; typed below
             out[name] = col.to_pandas()
         else:
             out[name] = pd.Series(_STRING.__from_arrow__(unneutralize_array(col)), name=name)
         del col
-    return typed_frame(pd.DataFrame(out, columns=names), copy=False)
+        if big:  # the column's chunks, freed, go back now: the next copy does not add up
+            pa.default_memory_pool().release_unused()
+    return typed_frame(pd.DataFrame(out, columns=names, copy=False), copy=False)
 
+
+# A frame of this many rows hands each column's freed chunks back as it goes
+# (`results_table_frame`): Arrow's allocator keeps them, and the copies add up.
+RELEASE_ROWS = 262_144
 
 # The dtype of the report's text columns (`Series.astype("string")`).
 _STRING = pd.StringDtype()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -206,6 +207,7 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
             results.close()
     early = None
     loaded = Loaded(campaign, redact.frame(df), facts, source, rows)
+    del journal, df  # closed: its decoded fates go with it (`let_go`)
     let_go()
     return loaded
 
@@ -224,6 +226,7 @@ def let_go() -> None:
     """Hand the memory a step freed back to the system (Arrow's allocator and C's keep it for
     reuse), so the next step's peak does not stand on it (`planning.release_memory`'s way:
     the report cannot import planning)."""
+    gc.collect()  # a closed journal's parts refer to each other (its decoded fates with them)
     pa.default_memory_pool().release_unused()
     if _TRIM is not None:
         _TRIM(0)
@@ -291,9 +294,10 @@ class ResultsRows:
             if keep is None:
                 parts.append(batch)
                 continue
-            lo, hi = np.searchsorted(keep, [batch.index[0], batch.index[-1] + 1])
+            start = batch.index[0]
+            lo, hi = np.searchsorted(keep, [start, start + len(batch)])
             if hi > lo:
-                parts.append(batch.loc[keep[lo:hi]])
+                parts.append(batch.iloc[keep[lo:hi] - start])
         if first is None:  # no data row: the whole-file reader knows the columns' types
             first = self.redact.frame(with_excerpts(self.results.frame(), self.excerpts))
         out = pd.concat(parts) if parts else first.iloc[:0]

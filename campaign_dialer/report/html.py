@@ -261,7 +261,7 @@ class ParquetBatches:
     Encoded in a thread of its own (Arrow lets go of the GIL), beside the reading of the
     next batch; at most `AHEAD` batches wait for it."""
 
-    AHEAD = 2
+    AHEAD = 1
 
     def __init__(self, path: Path) -> None:
         self.path = path
