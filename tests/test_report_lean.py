@@ -369,3 +369,15 @@ def test_a_run_whose_report_failed_prints_the_rows_per_fate(
                  ("dialed", "rejected", "suppressed", "error", "pending")),
         "exit=0",
     ]
+
+
+def test_the_json_summary_and_a_comparison_read_the_lean_frame_to_the_same_figures(
+    big: Campaign, tmp_path: Path
+) -> None:
+    """`report --json`/`--text` (`summary`) and `--compare` figures from the few columns."""
+    want = report.summarize(report.load(big))
+    got = report.summary(big)
+    assert _normal_summary(got) == _normal_summary(want)
+    titles, sides, _ = report.compare(big, None)  # its two agents side by side
+    assert [s["agent_id"] for s in sides] == [a["agent_id"] for a in want["agents"][:2]]
+    assert [s["headline"] for s in sides] == [a["headline"] for a in want["agents"][:2]]
