@@ -7,6 +7,7 @@ the oracle: summary.json, report.html (tiles, charts, the rows table) and result
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import re
@@ -32,7 +33,18 @@ from campaign_dialer.report import rows as report_rows
 from campaign_dialer.report.html import render_html
 from campaign_dialer.store import Journal
 
-from .test_report import KEY, _bench_module, write_campaign
+from .test_report import KEY, REPO, write_campaign
+
+
+def bench_report() -> Any:
+    """scripts/bench_report.py, whose `synthesize` writes a finished campaign of n rows."""
+    spec = importlib.util.spec_from_file_location("bench_report",
+                                                  REPO / "scripts" / "bench_report.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
 
 # -- the oracle: the whole-frame report, as it was built before ---------------------------
 
@@ -123,7 +135,7 @@ def _segmented(path: Path, columns: list[str]) -> Campaign:
 @pytest.fixture
 def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Campaign:
     monkeypatch.setenv("VANTAX_API_KEY", KEY)
-    path = _bench_module().synthesize(tmp_path / "big", 1500, seed=11, two_agents=True)
+    path = bench_report().synthesize(tmp_path / "big", 1500, seed=11, two_agents=True)
     campaign = _segmented(path, ["state", "company"])
     # results.csv as a run leaves it (synthesize writes the journal only)
     assert report.load(campaign, refresh_results=True).source == "results.csv"
