@@ -8,10 +8,11 @@ stale. The column names are a public interface, documented in the README.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -624,27 +625,149 @@ def unneutralize(s: pd.Series) -> pd.Series:
     return out
 
 
-def read_results_csv(path: Path) -> pd.DataFrame:
-    """results.csv back as the frame `results_frame` made: typed numbers, raw strings."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
-    if "disposition" not in header:
-        raise ValueError(f"{path} is not a results file (no disposition column)")
-    names = _unique(header)
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, null_values=[""],
-            strings_can_be_null=True, quoted_strings_can_be_null=True,
-        ),
-    )
-    df = table.to_pandas()
-    for c in df.columns:
-        if c not in NUMERIC_COLUMNS:
-            df[c] = unneutralize(df[c].astype("string"))
-    return typed_frame(df)
+def read_results_csv(path: Path, columns: Collection[str] | None = None) -> pd.DataFrame:
+    """results.csv back as the frame `results_frame` made: typed numbers, raw strings; only
+    the `columns` the file has, when given (every column otherwise)."""
+    with ResultsFile(path) as results:
+        return results.frame(columns)
+
+
+# `ResultsFile.batches`: results.csv parsed a block of this many bytes at a time (the streaming
+# reader parses ahead, holding more blocks the bigger they are), its rows typed and handed on
+# in batches of at least `RESULTS_BATCH_ROWS` (fewer pandas calls per row).
+RESULTS_BLOCK_BYTES = 1 << 20
+RESULTS_BATCH_ROWS = 16_384
+
+
+class ResultsFile:
+    """results.csv held open while it is read more than once (the columns the figures need,
+    then every column batch by batch): a run rewrites the file by renaming a new one over it,
+    so every read of one `ResultsFile` sees the same version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh = open(path, "rb")  # noqa: SIM115 - kept open until `close`
+        try:
+            text = io.TextIOWrapper(self.fh, encoding="utf-8", newline="")
+            header = next(csv.reader(text), [])
+            text.detach()
+        except BaseException:
+            self.fh.close()
+            raise
+        if "disposition" not in header:
+            self.fh.close()
+            raise ValueError(f"{path} is not a results file (no disposition column)")
+        self.names = _unique(header)
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def _options(self, columns: Collection[str] | None, block_bytes: int | None = None
+                 ) -> dict[str, Any]:
+        read = pacsv.ReadOptions(column_names=self.names, skip_rows=1)
+        if block_bytes is not None:
+            read.block_size = block_bytes
+        include = [] if columns is None else [n for n in self.names if n in columns]
+        self.fh.seek(0)
+        return {
+            "read_options": read,
+            "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+            "convert_options": pacsv.ConvertOptions(
+                column_types={n: _TEXT for n in self.names}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True,
+                include_columns=include,
+            ),
+        }
+
+    def table(self, columns: Collection[str] | None = None) -> pa.Table:
+        """Every row as read (text, formula guard kept), of the `columns` the file has."""
+        return pacsv.read_csv(self.fh, **self._options(columns))
+
+    def tables(self, columns: Collection[str] | None = None,
+               block_bytes: int | None = None) -> Iterator[pa.Table]:
+        """`table` a block of rows at a time (the streaming reader: one block in memory)."""
+        block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
+        for batch in pacsv.open_csv(self.fh, **self._options(columns, block_bytes)):
+            yield pa.Table.from_batches([batch])
+
+    def frame(self, columns: Collection[str] | None = None) -> pd.DataFrame:
+        """Every row, of the `columns` the file has (all when None), typed."""
+        return results_table_frame(self.table(columns))
+
+    def batches(self, block_bytes: int | None = None,
+                batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """Every column, a batch of rows at a time, each typed as `frame` types the whole
+        file (a batch's index counts its own rows from 0). Defaults: `RESULTS_BLOCK_BYTES`,
+        `RESULTS_BATCH_ROWS`."""
+        block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
+        batch_rows = RESULTS_BATCH_ROWS if batch_rows is None else batch_rows
+        reader = pacsv.open_csv(self.fh, **self._options(None, block_bytes))
+        held: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in reader:
+            held.append(batch)
+            rows += batch.num_rows
+            if rows >= batch_rows:
+                yield results_table_frame(pa.Table.from_batches(held))
+                held, rows = [], 0
+        if rows:
+            yield results_table_frame(pa.Table.from_batches(held))
+
+
+def results_table_frame(table: pa.Table) -> pd.DataFrame:
+    """Rows of results.csv read as text, as the report reads them: the formula guard undone
+    on every text column (`unneutralize_array`), numbers typed (`typed_frame`). Column by
+    column, each let go of once converted: a million rows are not held twice."""
+    names = table.column_names
+    big = table.num_rows >= RELEASE_ROWS
+    columns = dict(zip(names, table.columns, strict=True))
+    del table
+    out: dict[str, pd.Series] = {}
+    for name in names:
+        col = columns.pop(name)
+        if isinstance(col, pa.ChunkedArray) and col.num_chunks > 1:
+            col = col.combine_chunks()  # the kernels and takes that follow run once
+        if name in NUMERIC_COLUMNS:  # text, as pandas reads it; typed below
+            out[name] = col.to_pandas()
+        else:
+            out[name] = pd.Series(_STRING.__from_arrow__(unneutralize_array(col)), name=name)
+        del col
+        if big:  # the column's chunks, freed, go back now: the next copy does not add up
+            pa.default_memory_pool().release_unused()
+    return typed_frame(pd.DataFrame(out, columns=names, copy=False), copy=False)
+
+
+# A frame of this many rows hands each column's freed chunks back as it goes
+# (`results_table_frame`): Arrow's allocator keeps them, and the copies add up.
+RELEASE_ROWS = 262_144
+
+# The dtype of the report's text columns (`Series.astype("string")`).
+_STRING = pd.StringDtype()
+
+
+def unneutralize_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`unneutralize` on an Arrow text column: the cells that are "'" + a value `neutralize`
+    would guard lose their quote (`_guard_mask` of the rest, as the writer guards)."""
+    quoted = pc.fill_null(pc.starts_with(arr, "'"), False)
+    if not pc.any(quoted).as_py():
+        return arr
+    cand = pc.filter(arr, quoted)
+    if isinstance(cand, pa.ChunkedArray):
+        cand = cand.combine_chunks()
+    raw = pc.utf8_slice_codeunits(cand, 1)
+    hit = _guard_mask(raw)
+    if not pc.any(hit).as_py():
+        return arr
+    where = np.zeros(len(arr), dtype=bool)
+    where[np.flatnonzero(quoted.to_numpy(zero_copy_only=False))] = hit.to_numpy(
+        zero_copy_only=False)
+    return pc.replace_with_mask(arr, pa.array(where), pc.filter(raw, hit))
 
 
 def _unique(names: Sequence[str]) -> list[str]:
@@ -672,9 +795,11 @@ def _to_numeric(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce")
 
 
-def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """One set of dtypes whichever way the frame was made: numbers typed, text as string."""
-    df = df.copy()
+def typed_frame(df: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
+    """One set of dtypes whichever way the frame was made: numbers typed, text as string.
+    `copy=False`: the caller's frame is retyped in place (one it made for this)."""
+    if copy:
+        df = df.copy()
     for c, dtype in NUMERIC_COLUMNS.items():
         if c in df.columns:
             num = _to_numeric(df[c])
@@ -727,12 +852,23 @@ def redactor_for(campaign: Campaign) -> Redactor:
 
 
 def fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:
-    """How many rows per (disposition, reason or "")."""
-    frame = pd.DataFrame({
-        "a": _blank(df["disposition"]).to_numpy(), "b": _blank(df["reason"]).to_numpy(),
-    })
-    vc = frame.value_counts(sort=False)
-    return Counter({(str(x), str(y)): int(n) for (x, y), n in vc.items()})
+    """How many rows per (disposition, reason or ""), counted by Arrow (no Python string
+    per row)."""
+    table = pa.table({"a": _blank_text(df["disposition"]), "b": _blank_text(df["reason"])})
+    counts = table.group_by(["a", "b"], use_threads=False).aggregate([([], "count_all")])
+    return Counter({(str(x), str(y)): int(n) for x, y, n in zip(
+        counts.column("a").to_pylist(), counts.column("b").to_pylist(),
+        counts.column("count_all").to_pylist(), strict=True)})
+
+
+def _blank_text(s: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow text, "" for missing (`_blank`'s values)."""
+    if isinstance(s.dtype, pd.StringDtype):
+        try:
+            return pc.fill_null(pa.array(s.array, from_pandas=True), "")
+        except (pa.ArrowException, UnicodeError):  # a lone surrogate: the slow way
+            pass
+    return pa.array(_blank(s).to_numpy(dtype=object), type=pa.large_string())
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -758,17 +894,20 @@ def agrees(df: pd.DataFrame, fate_counts: Counter[tuple[str, str]] | dict[tuple[
 def current(
     campaign: Campaign, journal: JournalStore, *, running: bool, refresh: bool,
     fresh: Callable[[pd.DataFrame], bool] | None = None,
+    read: Callable[[], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The campaign's results rows for a report, and where they came from.
 
     results.csv when it agrees with the journal (`fresh`, default `agrees` with its fates) and
-    no run is going; else rebuilt from the journal and the contacts, and with `refresh` a stale
-    file of a campaign not running is rewritten so exports agree.
+    no run is going; else rebuilt from the journal and the contacts (every column), and with
+    `refresh` a stale file of a campaign not running is rewritten so exports agree. `read`
+    reads results.csv (default: `read_results_csv`, every column); a source that starts with
+    "results.csv" says the frame is what `read` gave.
     """
     path = campaign.results_path
     old: pd.DataFrame | None = None
     try:
-        old = read_results_csv(path)
+        old = read() if read is not None else read_results_csv(path)
     except (OSError, ValueError, pa.ArrowException):
         old = None  # missing or unreadable: rebuilt below
     is_fresh = fresh or (lambda df: agrees(df, Counter(journal.fate_counts())))

@@ -9,6 +9,7 @@ import secrets
 import shutil
 import sys
 import threading
+from collections import Counter
 from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
 from importlib.resources import files
@@ -156,16 +157,22 @@ def run(
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
             logger.info("results_written", path=str(campaign.results_path), rows=len(df))
-            if not quiet:
-                rep.print_summary(campaign, journal, df, exit_code=outcome.exit_code,
-                              message=outcome.message)
             del df
+            # The summary is printed from the report's figures (built below, from the file
+            # just written): no frame of every row is held for it. Its fallback, should the
+            # report fail, counts the journal's fates.
+            fates = None if quiet else Counter(journal.fate_counts())
         finally:
             plan.kept()  # the plan kept beside the calls (SQLite), before the lock goes
             stores.close()  # the journal, the plan's history (and the database's pool)
         del plan, journal, stores  # the report reads what was written, not these
         _let_go()
-        build_report_after_run(campaign, quiet=quiet or not announce_report)
+        built = report_after_run(campaign)
+        if fates is not None:  # not quiet
+            rep.print_run_summary(None if built is None else built[1], fates,
+                                  exit_code=outcome.exit_code, message=outcome.message)
+        if built is not None and not (quiet or not announce_report):
+            _say_report(built[0])
         if outcome.exit_code not in RUN_NOT_ERRORS:
             # Results and report are written: now the one error line every error gets.
             raise RunStopped(outcome.message or f"the run stopped with {int(outcome.exit_code)}",
@@ -242,8 +249,26 @@ def build_report_after_run(campaign: Campaign, *, quiet: bool = False) -> Path |
         return None
     logger.info("report_written", path=str(path))
     if not quiet:
-        log.out().print(f"report:  {path}", highlight=False, markup=False, soft_wrap=True)
+        _say_report(path)
     return path
+
+
+def report_after_run(campaign: Campaign) -> tuple[Path, dict[str, Any]] | None:
+    """The report of what just ran and its summary; None (said in the log) when it failed:
+    a report that fails to build never changes the exit code."""
+    logger = log.get("run", campaign=campaign.name)
+    try:
+        paths, summary = rep.build_files(campaign)
+    except Exception as e:  # a report bug must not turn a finished run into a failure
+        logger.warning("report_failed", error=log.scrub(repr(e))[:500])
+        return None
+    path = paths["report.html"]
+    logger.info("report_written", path=str(path))
+    return path, summary
+
+
+def _say_report(path: Path) -> None:
+    log.out().print(f"report:  {path}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _announced_deadline(

@@ -33,6 +33,7 @@ from campaign_dialer.report.data import JournalFacts, Loaded, load, read_journal
 from campaign_dialer.report.html import (
     TABLE_ROW_CAP,
     build,
+    build_files,
     render_html,
     script_json,
     table_data,
@@ -46,12 +47,13 @@ from campaign_dialer.report.metrics import (
     summary,
     timeline,
 )
-from campaign_dialer.report.text import print_summary, print_text
+from campaign_dialer.report.text import print_run_summary, print_summary, print_text
 from campaign_dialer.results import Redactor, read_results_csv
 
 __all__ = [
     "COLORS", "DEFINITIONS", "FILES", "HEADLINE_LABELS", "SCHEMA_VERSION", "TABLE_ROW_CAP",
     "TERMINAL_LABELS", "CompareError", "JournalFacts", "Loaded", "Redactor", "ReportError",
+    "build_files", "print_run_summary",
     "parse_local_times", "timeline", "ab_test", "build", "business", "charts", "columns",
     "command", "compare", "compare_rows", "connected_mask", "display_zone", "figures", "hbar",
     "held_mask", "label", "line", "load", "print_compare", "print_summary", "print_text",

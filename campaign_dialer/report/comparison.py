@@ -13,9 +13,8 @@ from campaign_dialer import log
 from campaign_dialer.files import write_text_atomic
 from campaign_dialer.report.charts import hbar
 from campaign_dialer.report.common import COLORS, HEADLINE_LABELS, CompareError
-from campaign_dialer.report.data import load
 from campaign_dialer.report.html import template_env
-from campaign_dialer.report.metrics import iso_utc, summarize
+from campaign_dialer.report.metrics import iso_utc, summary
 from campaign_dialer.report.text import num, pct
 from campaign_dialer.results import Redactor
 
@@ -71,7 +70,7 @@ def compare(
     a: Campaign, b: Campaign | None
 ) -> tuple[list[str], list[dict[str, Any]], Path]:
     """Side by side: two campaigns, or the agents of one (b None) when rows were split."""
-    sa = summarize(load(a))
+    sa = summary(a)
     if b is None:
         agents = sa["agents"]
         if len(agents) < 2:
@@ -83,7 +82,7 @@ def compare(
     titles = [a.name, b.name]
     if a.name == b.name:
         titles = [f"{a.name} ({a.path.parent.name})", f"{b.name} ({b.path.parent.name})"]
-    sides = [sa, summarize(load(b))]
+    sides = [sa, summary(b)]
     return titles, sides, a.output_dir / f"compare-{a.name}-vs-{b.name}.html"
 
 

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.report.common import ReportError
-from campaign_dialer.results import agrees, current, redactor_for
+from campaign_dialer.results import (
+    Redactor,
+    ResultsFile,
+    agrees,
+    current,
+    redactor_for,
+    results_table_frame,
+    unneutralize_array,
+)
 from campaign_dialer.store import JournalError
 from campaign_dialer.store.access import existing_journal, on_postgres, running, where
 from campaign_dialer.store.model import CALL_FACT_COLUMNS, HTTP_TALLY_COLUMNS, json_object
+from campaign_dialer.vocab import DIALED
 
 if TYPE_CHECKING:
     from campaign_dialer.config import Campaign
@@ -62,54 +78,173 @@ def read_journal(journal: Any) -> JournalFacts:
 
 
 
+# The columns of results.csv the figures (`metrics.summarize`), `results.agrees` and the page's
+# selection of rows (`rows.select_rows`) read. Of these, the figures read every row of
+# `ROW_COLUMNS`, and of the others (with `[report] segment_by`'s columns, as named in
+# results.csv or under `input.`) only the dialed rows' values: a lean load blanks them on the
+# other rows (a million-row campaign dials a few thousand). A figure that reads another column,
+# or another row of these, adds it here (the tests compare every output with a whole-frame
+# load). The page's rows and results.parquet read every column.
+ROW_COLUMNS = ("row", "disposition", "reason", "status", "outcome", "ended_reason")
+DIALED_COLUMNS = (
+    "contact_id", "phone_e164", "duration_seconds", "local_times", "consent_event_at",
+    "consent_source", "dnc_lists_checked", "dialed_at", "rnd_queried_at",
+)
+
+
+def figure_columns(campaign: Campaign) -> tuple[set[str], set[str]]:
+    """The columns a lean load reads, and those of them it keeps for dialed rows only."""
+    segments = campaign.model.report.segment_by
+    dialed = {*DIALED_COLUMNS, *segments, *(f"input.{c}" for c in segments)} - set(ROW_COLUMNS)
+    return {*ROW_COLUMNS, *dialed}, dialed
+
+
+def lean_frame(results: ResultsFile, campaign: Campaign) -> pd.DataFrame:
+    """The rows of results.csv as `figure_columns` says: every row's fate, the evidence and
+    segments of dialed rows. Read a block at a time, each block's other rows blanked at once,
+    so only the kept values add up."""
+    columns, dialed_only = figure_columns(campaign)
+    kept = [_dialed_values(block, dialed_only) for block in results.tables(columns)]
+    if not kept:
+        return results_table_frame(results.table(columns))  # no data row: the columns
+    table = pa.concat_tables(kept)
+    del kept
+    return results_table_frame(table)
+
+
+def _dialed_values(table: pa.Table, dialed_only: set[str]) -> pa.Table:
+    """`table` with the `dialed_only` columns blank but on the dialed rows."""
+    dialed = pc.fill_null(pc.equal(unneutralize_array(table.column("disposition")), DIALED),
+                          False)
+    if isinstance(dialed, pa.ChunkedArray):
+        dialed = dialed.combine_chunks()
+    for i, name in enumerate(table.column_names):
+        if name in dialed_only:
+            col = table.column(i)
+            # nulls with the dialed rows' values (`if_else` would size its output as `col`)
+            values = pc.filter(col, dialed).combine_chunks()
+            table = table.set_column(
+                i, name, pc.replace_with_mask(pa.nulls(len(col), col.type), dialed, values))
+    return table
+
+
 @dataclass
 class Loaded:
     campaign: Campaign
     df: pd.DataFrame
     facts: JournalFacts
     source: str
+    # Lean loads of an agreeing results.csv: `df` holds `figure_columns` only, every column
+    # of a row is read from here (`ResultsRows`); None when `df` has every column.
+    rows: ResultsRows | None = None
+
+    def close(self) -> None:
+        if self.rows is not None:
+            self.rows.close()
 
 
-def load(campaign: Campaign, *, refresh_results: bool = False) -> Loaded:
+def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = False) -> Loaded:
     """Read the journal and the results in one snapshot.
 
     results.csv is used when it agrees with the journal; otherwise (missing, stale, or the
     campaign is running) the frame is rebuilt from the journal and the contacts, and with
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
+    `lean`: of results.csv, only the columns the figures read (`figure_columns`), the file
+    kept open in `Loaded.rows` for the rest (close it: `Loaded.close`); a rebuilt frame has
+    every column.
     """
-    with ExitStack() as stack:
-        try:
-            journal = stack.enter_context(existing_journal(campaign))
-        except JournalError as e:
-            if on_postgres(campaign):
-                raise  # the database's own exit code (unreachable 69, refused 1...)
-            raise ReportError(str(e)) from None  # a journal file that is not one
-        if journal is None:
-            raise NotRunYet(f"{campaign.name}: nothing has run yet, so there is nothing to "
-                            f"report; run the campaign first (no journal at {where(campaign)})")
-        # The registry (PostgreSQL) or the run lock, read before the snapshot: a process
-        # that dies is counted out once its lease expires.
-        lock_held = running(campaign, journal)
-        with journal.snapshot():
-            facts = read_journal(journal)
-            facts.lock_held = lock_held
-            df, source = current(
-                campaign, journal, running=facts.running, refresh=refresh_results,
-                fresh=lambda old: agrees(old, facts.fate_counts),
-            )
-            df = _with_transcript_excerpts(df, journal)
-    return Loaded(campaign, redactor_for(campaign).frame(df), facts, source)
+    opened: list[ResultsFile] = []
+    early: pd.DataFrame | Exception | None = None
+
+    def read_lean() -> pd.DataFrame:
+        if isinstance(early, Exception):
+            raise early
+        assert early is not None
+        return early
+
+    redact = redactor_for(campaign)
+    try:
+        if lean:
+            # Read before the journal's facts, so the two peaks do not add up; a run that
+            # ends in between leaves a file that disagrees with them: rebuilt, as any stale
+            # file is.
+            try:
+                opened.append(ResultsFile(campaign.results_path))
+                early = lean_frame(opened[0], campaign)
+            except (OSError, ValueError, pa.ArrowException) as e:
+                early = e  # `current` sees it as it would have seen it
+            let_go()
+        with ExitStack() as stack:
+            try:
+                journal = stack.enter_context(existing_journal(campaign))
+            except JournalError as e:
+                if on_postgres(campaign):
+                    raise  # the database's own exit code (unreachable 69, refused 1...)
+                raise ReportError(str(e)) from None  # a journal file that is not one
+            if journal is None:
+                raise NotRunYet(
+                    f"{campaign.name}: nothing has run yet, so there is nothing to report; "
+                    f"run the campaign first (no journal at {where(campaign)})")
+            # The registry (PostgreSQL) or the run lock, read before the snapshot: a process
+            # that dies is counted out once its lease expires.
+            lock_held = running(campaign, journal)
+            with journal.snapshot():
+                facts = read_journal(journal)
+                facts.lock_held = lock_held
+                df, source = current(
+                    campaign, journal, running=facts.running, refresh=refresh_results,
+                    fresh=lambda old: agrees(old, facts.fate_counts),
+                    read=read_lean if lean else None,
+                )
+                excerpts = transcript_excerpts(journal)
+        rows = None
+        if opened and source.startswith("results.csv"):
+            rows = ResultsRows(opened.pop(), excerpts, redact)
+        else:
+            df = with_excerpts(df, excerpts)
+    finally:
+        for results in opened:
+            results.close()
+    early = None
+    loaded = Loaded(campaign, redact.frame(df), facts, source, rows)
+    del journal, df  # closed: its decoded fates go with it (`let_go`)
+    let_go()
+    return loaded
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, None elsewhere (musl, macOS: nothing to call)."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return trim if callable(trim) else None
+
+
+_TRIM = _malloc_trim()
+
+
+def let_go() -> None:
+    """Hand the memory a step freed back to the system (Arrow's allocator and C's keep it for
+    reuse), so the next step's peak does not stand on it (`planning.release_memory`'s way:
+    the report cannot import planning)."""
+    gc.collect()  # a closed journal's parts refer to each other (its decoded fates with them)
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 TRANSCRIPT_EXCERPT_CHARS = 200
 
 
-def _with_transcript_excerpts(df: pd.DataFrame, journal: Any) -> pd.DataFrame:
-    """The page's rows show the start of each call's final transcript (webhooks record it)."""
+def transcript_excerpts(journal: Any) -> dict[str, str]:
+    """The start of each call's final transcript (webhooks record it), by call id."""
     texts = {t["call_id"]: t["text"] for t in journal.transcripts() if t.get("text")}
-    if not texts or "call_id" not in df.columns:
+    return {k: " ".join(str(v).split())[:TRANSCRIPT_EXCERPT_CHARS] for k, v in texts.items()}
+
+
+def with_excerpts(df: pd.DataFrame, excerpt: dict[str, str]) -> pd.DataFrame:
+    """The page's rows show the start of each call's final transcript."""
+    if not excerpt or "call_id" not in df.columns:
         return df
-    excerpt = {k: " ".join(str(v).split())[:TRANSCRIPT_EXCERPT_CHARS] for k, v in texts.items()}
     out = df.copy()
     # Only rows with a call are looked up (a million-row campaign dials a few thousand).
     ids = out["call_id"]
@@ -119,3 +254,62 @@ def _with_transcript_excerpts(df: pd.DataFrame, journal: Any) -> pd.DataFrame:
         col[called] = ids[called].map(excerpt).astype("string")
     out["transcript_excerpt"] = col
     return out
+
+
+class ResultsRows:
+    """Every column of an agreeing results.csv, read batch by batch as the whole-frame load
+    makes its rows (formula guard undone, typed, transcript excerpts, redacted): the rows the
+    page shows, and results.parquet, without the whole file in memory."""
+
+    def __init__(self, results: ResultsFile, excerpts: dict[str, str], redact: Redactor,
+                 block_bytes: int | None = None) -> None:
+        self.results = results
+        self.excerpts = excerpts
+        self.redact = redact
+        self.block_bytes = block_bytes  # None: `results.RESULTS_BLOCK_BYTES`
+        self._kept: tuple[np.ndarray | None, pd.DataFrame] | None = None
+
+    def close(self) -> None:
+        self.results.close()
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """Every row, in order, a block at a time; each batch indexed by its rows' positions."""
+        start = 0
+        for batch in self.results.batches(self.block_bytes):
+            batch.index = pd.RangeIndex(start, start + len(batch))
+            start += len(batch)
+            yield self.redact.frame(with_excerpts(batch, self.excerpts))
+
+    def scan(self, keep: np.ndarray | None, each: Callable[[pd.DataFrame], None] | None = None
+             ) -> pd.DataFrame:
+        """One pass over the file: the rows at positions `keep` (sorted; None: every row)
+        with every column, indexed by position; `each` is given every batch on the way."""
+        parts: list[pd.DataFrame] = []
+        first: pd.DataFrame | None = None
+        for batch in self.batches():
+            if each is not None:
+                each(batch)
+            if first is None:
+                first = batch.iloc[:0]
+            if keep is None:
+                parts.append(batch)
+                continue
+            start = batch.index[0]
+            lo, hi = np.searchsorted(keep, [start, start + len(batch)])
+            if hi > lo:
+                parts.append(batch.iloc[keep[lo:hi] - start])
+        if first is None:  # no data row: the whole-file reader knows the columns' types
+            first = self.redact.frame(with_excerpts(self.results.frame(), self.excerpts))
+        out = pd.concat(parts) if parts else first.iloc[:0]
+        self._kept = (None if keep is None else keep.copy(), out)
+        return out
+
+    def rows(self, positions: np.ndarray | None) -> pd.DataFrame:
+        """The rows at `positions` (None: every row), the last pass's when it kept them."""
+        if self._kept is not None:
+            kept, frame = self._kept
+            if (kept is None and positions is None) or (
+                    kept is not None and positions is not None
+                    and np.array_equal(kept, positions)):
+                return frame
+        return self.scan(None if positions is None else np.sort(positions))

@@ -5,21 +5,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from campaign_dialer.files import write_atomic, write_text_atomic
 from campaign_dialer.report.business import display_zone
 from campaign_dialer.report.charts import charts
 from campaign_dialer.report.common import COLORS, FILES, HEADLINE_LABELS, label
-from campaign_dialer.report.data import load
+from campaign_dialer.report.data import Loaded, ResultsRows, let_go, load
 from campaign_dialer.report.metrics import parse_times, summarize
 from campaign_dialer.report.rows import Selection, select_rows
 from campaign_dialer.report.text import num, pct
@@ -157,18 +162,32 @@ def _when(v: Any, zone: Any) -> str:
     return t.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
 
 
+# The rows at some positions of the campaign's rows with every column (None: every row).
+RowsAt = Callable[[np.ndarray | None], pd.DataFrame]
+
+
+def frame_rows(df: pd.DataFrame) -> RowsAt:
+    """`RowsAt` of a frame that has every column."""
+    return lambda positions: df if positions is None else df.iloc[positions]
+
+
 def page_table(
     df: pd.DataFrame, *, zone: Any = None, segment_by: Sequence[str] = (),
     opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES, threshold: int | None = None,
     must_see_max: int | None = None, sample_rows: int | None = None,
+    rows: RowsAt | None = None, sel: Selection | None = None,
 ) -> tuple[dict[str, Any], Selection]:
     """The page's table: every row up to `rows.PAGE_ALL_ROWS_MAX`, above it the rows a person
-    must see and a seeded sample (`rows.select_rows`), each marked with why it is shown."""
-    sel = select_rows(df, opt_out_outcomes, threshold=threshold, must_see_max=must_see_max,
-                      sample_rows=sample_rows)
+    must see and a seeded sample (`rows.select_rows`), each marked with why it is shown.
+    The selection is drawn from `df`; `rows` gives the rows it chose with every column
+    (default: `df`'s own); `sel`, the selection these arguments draw, when drawn already."""
+    rows = rows or frame_rows(df)
+    if sel is None:
+        sel = select_rows(df, opt_out_outcomes, threshold=threshold,
+                          must_see_max=must_see_max, sample_rows=sample_rows)
     if not sel.reduced:
-        return table_data(df, None, zone=zone, segment_by=segment_by), sel
-    table = table_data(df.iloc[sel.positions], None, zone=zone, segment_by=segment_by)
+        return table_data(rows(None), None, zone=zone, segment_by=segment_by), sel
+    table = table_data(rows(sel.positions), None, zone=zone, segment_by=segment_by)
     table["columns"].insert(0, SHOWN_KEY)
     table["labels"] = {SHOWN_KEY: "Why shown", **table["labels"]}
     table["rows"] = [[why, *r] for why, r in zip(sel.labels, table["rows"], strict=True)]
@@ -186,17 +205,22 @@ FIT_ROUNDS = 6
 def render_html(
     s: dict[str, Any], df: pd.DataFrame, redact: Redactor, *, zone: Any = UTC,
     segment_by: Sequence[str] = (), opt_out_outcomes: Sequence[str] = OPT_OUT_OUTCOMES,
-    threshold: int | None = None, bytes_max: int | None = None,
+    threshold: int | None = None, bytes_max: int | None = None, rows: RowsAt | None = None,
+    first: Selection | None = None,
 ) -> str:
     """The page. Up to the threshold it holds every row; above it a selection, drawn again
-    with smaller caps (in proportion to what overflowed) until the page fits `bytes_max`."""
+    with smaller caps (in proportion to what overflowed) until the page fits `bytes_max`.
+    `df` needs the columns the selection reads; `rows` gives the rows shown (`page_table`);
+    `first`, the first draw (`select_rows` with the default caps), when drawn already."""
     bytes_max = PAGE_BYTES_MAX if bytes_max is None else bytes_max
     must_see_max: int | None = None
     sample_rows: int | None = None
     for _ in range(FIT_ROUNDS):
         table, sel = page_table(df, zone=zone, segment_by=segment_by,
                                 opt_out_outcomes=opt_out_outcomes, threshold=threshold,
-                                must_see_max=must_see_max, sample_rows=sample_rows)
+                                must_see_max=must_see_max, sample_rows=sample_rows,
+                                rows=rows, sel=first)
+        first = None
         if must_see_max is not None:
             sel.bytes_max = bytes_max
         rows_json = redact(script_json(table))
@@ -231,23 +255,123 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     write_atomic(path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
 
 
+class ParquetBatches:
+    """results.parquet written a batch of rows at a time: the schema (and pandas' metadata)
+    `write_parquet` gives the whole frame, as every batch has the whole frame's dtypes.
+    Encoded in a thread of its own (Arrow lets go of the GIL), beside the reading of the
+    next batch; at most `AHEAD` batches wait for it."""
+
+    AHEAD = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.queue: queue.Queue[pa.Table | None] = queue.Queue(self.AHEAD)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self, batch: pd.DataFrame) -> None:
+        if self.writer is None:
+            table = pa.Table.from_pandas(batch, preserve_index=False)
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.thread = threading.Thread(target=self._write, name="parquet-writer",
+                                           daemon=True)
+            self.thread.start()
+        else:
+            table = pa.Table.from_pandas(batch, schema=self.writer.schema,
+                                         preserve_index=False)
+        self._check()
+        self.queue.put(table)
+
+    def _write(self) -> None:
+        assert self.writer is not None
+        while (table := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.writer.write_table(table)
+                except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+                    self.error = e
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Every batch written and the file closed; a writer's error raised here."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.writer is not None:
+            self.writer.close()
+        self._check()
+
+
+def write_parquet_rows(rows: ResultsRows, path: Path, keep: np.ndarray | None) -> None:
+    """results.parquet from results.csv read batch by batch (`write_parquet`'s schema and
+    values), keeping the rows at `keep` for the page on the way (`ResultsRows.rows`)."""
+
+    def write(p: Path) -> None:
+        batches = ParquetBatches(p)
+        try:
+            frame = rows.scan(keep, batches)
+        finally:
+            batches.close()
+        if batches.writer is None:  # no data row
+            write_parquet_file(frame, p)
+
+    write_atomic(path, write)
+
+
+def write_parquet_file(df: pd.DataFrame, path: Path) -> None:
+    df.to_parquet(path, index=False, engine="pyarrow")
+
+
 def build(campaign: Campaign) -> Path:
     """Write report.html, summary.json and results.parquet to the output dir."""
     paths, _ = build_files(campaign)
     return paths["report.html"]
 
 
-def build_files(campaign: Campaign) -> tuple[dict[str, Path], dict[str, Any]]:
-    data = load(campaign, refresh_results=True)
+def build_files(
+    campaign: Campaign, *, threshold: int | None = None, bytes_max: int | None = None,
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The three files. The figures and the page's selection read the few columns they need
+    (`data.load(lean=True)`); results.parquet and the rows the page shows read every column
+    of results.csv a block of rows at a time (`data.ResultsRows`), so a million-row campaign
+    is never one frame of every column. `threshold`, `bytes_max`: `render_html`'s."""
+    data = load(campaign, refresh_results=True, lean=True)
+    try:
+        return _build_files(data, threshold=threshold, bytes_max=bytes_max)
+    finally:
+        data.close()
+
+
+def _build_files(data: Loaded, *, threshold: int | None, bytes_max: int | None
+                 ) -> tuple[dict[str, Path], dict[str, Any]]:
+    campaign = data.campaign
     s = summarize(data)
+    let_go()
     redact = redactor_for(campaign)
     out = campaign.output_dir
     paths = {name: out / name for name in FILES}
-    write_parquet(data.df, paths["results.parquet"])
+    opt_out_outcomes = campaign.model.compliance.opt_out_outcomes
+    rows: RowsAt | None = None
+    first: Selection | None = None
+    if data.rows is None:  # every column in memory (rebuilt from the journal)
+        write_parquet(data.df, paths["results.parquet"])
+    else:
+        # The page's first draw (`render_html` draws again only for a page too big): its
+        # rows are kept by the pass that writes results.parquet.
+        first = select_rows(data.df, opt_out_outcomes, threshold=threshold)
+        write_parquet_rows(data.rows, paths["results.parquet"],
+                           first.positions if first.reduced else None)
+        let_go()
+        rows = data.rows.rows
     summary = redact(json.dumps(s, indent=2, allow_nan=False)) + "\n"
     write_text_atomic(paths["summary.json"], summary)
     write_text_atomic(paths["report.html"], render_html(
         s, data.df, redact, zone=display_zone(campaign),
         segment_by=campaign.model.report.segment_by,
-        opt_out_outcomes=campaign.model.compliance.opt_out_outcomes))
+        opt_out_outcomes=opt_out_outcomes, threshold=threshold, bytes_max=bytes_max,
+        rows=rows, first=first))
     return paths, s

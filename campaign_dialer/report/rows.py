@@ -114,6 +114,56 @@ def must_see_kinds(df: pd.DataFrame, opt_out_outcomes: Iterable[str]) -> pd.Seri
     return kind
 
 
+def _kind_of(disp: str, reason: str, status: str, ended_reason: str, outcome: str,
+             words: Sequence[str]) -> str:
+    """`must_see_kinds` of one row (its text, "" for missing)."""
+    kind = f"{disp}: {reason}" if (reason in MUST_SEE_REASONS and disp in (
+        vocab.SUPPRESSED, vocab.PENDING)) else ""
+    which, hit = "", False
+    for v in (status, ended_reason, outcome):
+        if v in words:
+            which, hit = v, True
+    if hit and not kind:
+        kind = "opt-out outcome: " + which
+    if disp == vocab.REJECTED:
+        kind = "rejected (409): " + reason
+    if disp == vocab.ERROR:
+        kind = "error: " + reason
+    return kind
+
+
+KIND_COLUMNS = ("disposition", "reason", "status", "ended_reason", "outcome")
+
+
+def kind_codes(df: pd.DataFrame, opt_out_outcomes: Iterable[str]) -> tuple[np.ndarray, list[str]]:
+    """`pd.factorize(must_see_kinds(df, opt_out_outcomes))` (codes in the order of the rows,
+    labels in the order they first appear), without a string per row: the rows are coded by
+    their five columns' values, and each distinct combination's kind worked out once."""
+    n = len(df)
+    words = list(dict.fromkeys(opt_out_outcomes))
+    combo = np.zeros(n, dtype=np.int64)
+    for col in KIND_COLUMNS:
+        codes = _value_codes(df, col)
+        combo, _ = pd.factorize(combo * (int(codes.max(initial=0)) + 1) + codes)
+    combos, first = np.unique(combo, return_index=True)
+    texts = {c: _text(df.iloc[first], c).tolist() for c in KIND_COLUMNS}
+    label_of: dict[str, int] = {}
+    code_of_combo = np.empty(len(combos), dtype=np.int64)
+    for k in range(len(combos)):  # combination k first appears before k + 1
+        disp, reason, status, ended, outcome = (texts[c][k] for c in KIND_COLUMNS)
+        kind = _kind_of(disp, reason, status, ended, outcome, words)
+        code_of_combo[k] = label_of.setdefault(kind, len(label_of))
+    return code_of_combo[combo], list(label_of)
+
+
+def _value_codes(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A code per row for the column's value (missing: a code of its own)."""
+    if col not in df.columns:
+        return np.zeros(len(df), dtype=np.int64)
+    codes, _ = pd.factorize(df[col], use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
+
+
 def fair_shares(counts: dict[str, int], budget: int) -> dict[str, int]:
     """Each kind keeps all its rows up to an equal share of `budget`; what a small kind leaves
     goes to the larger ones (water-filling)."""
@@ -150,8 +200,7 @@ def select_rows(
         return Selection(np.arange(n), n)
     # each row's kind as a code into a few labels (a million rows: no sort of a million
     # strings, no comparison of every row's string per kind)
-    codes, uniques = pd.factorize(must_see_kinds(df, opt_out_outcomes))
-    labels_of = [str(u) for u in uniques]
+    codes, labels_of = kind_codes(df, opt_out_outcomes)
     code_of = {k: c for c, k in enumerate(labels_of)}
     rng = np.random.default_rng(seed)
     must = codes != code_of.get("", -2)

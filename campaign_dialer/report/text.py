@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -28,11 +29,39 @@ def print_summary(
     con = log.out()
     try:
         data = Loaded(campaign, redactor_for(campaign).frame(typed_frame(df)),
-                      read_journal(journal), "results.csv (written by this run)")
+                      read_journal(journal), RUN_SOURCE)
         print_text(summarize(data))
     except Exception as e:  # a summary bug must not turn a finished run into a failure
         log.get("report", campaign=campaign.name).warning("summary_failed", error=repr(e))
         disp = Counter(df["disposition"].tolist())
+        con.print(" ".join(f"{k}={disp.get(k, 0)}" for k in DISPOSITIONS))
+    con.print(f"exit={int(exit_code)}" + (f" ({message})" if message else ""))
+
+
+# Where the summary at the end of a run says its rows come from (`print_text` names a source
+# that is not results.csv).
+RUN_SOURCE = "results.csv (written by this run)"
+
+
+def print_run_summary(
+    s: dict[str, Any] | None, fate_counts: Mapping[tuple[str, str], int], *,
+    exit_code: ExitCode, message: str = "",
+) -> None:
+    """The end of a run: the report's summary `s` (built from the results the run wrote),
+    else, when the report could not be built, the rows per fate (the journal's counts)."""
+    con = log.out()
+    printed = False
+    if s is not None:
+        try:
+            print_text({**s, "source": RUN_SOURCE})
+            printed = True
+        except Exception as e:  # a summary bug must not turn a finished run into a failure
+            log.get("report", campaign=s.get("campaign")).warning(
+                "summary_failed", error=repr(e))
+    if not printed:
+        disp: Counter[str] = Counter()
+        for (d, _reason), n in fate_counts.items():
+            disp[d] += n
         con.print(" ".join(f"{k}={disp.get(k, 0)}" for k in DISPOSITIONS))
     con.print(f"exit={int(exit_code)}" + (f" ({message})" if message else ""))
 
