@@ -47,7 +47,7 @@ from campaign_dialer.errors import (
 )
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.planning import release_memory
-from campaign_dialer.results import write_results, write_transcripts
+from campaign_dialer.results import results_frame, write_results, write_transcripts
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.store import JournalWriteError, open_stores
 
@@ -149,15 +149,18 @@ def run(
             contacts.join()
             _let_go()
             try:
-                df = write_results(plan.contacts, journal, campaign.results_path)
+                written = write_results(plan.contacts, journal, campaign.results_path)
                 write_transcripts(plan.contacts, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
-            logger.info("results_written", path=str(campaign.results_path), rows=len(df))
+            logger.info("results_written", path=str(campaign.results_path), rows=written.rows)
             if not quiet:
+                # The summary still reads a frame of every row (the one write_results wrote
+                # a slice at a time), built for it alone.
+                df = results_frame(plan.contacts, journal)
                 rep.print_summary(campaign, journal, df, exit_code=outcome.exit_code,
                               message=outcome.message)
-            del df
+                del df
         finally:
             plan.kept()  # the plan kept beside the calls (SQLite), before the lock goes
             stores.close()  # the journal, the plan's history (and the database's pool)
