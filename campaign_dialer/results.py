@@ -631,13 +631,20 @@ class ResultsWritten:
     dispositions: dict[str, int]
 
 
+# A change of a results frame's cells row by row, its columns kept (e.g. `typed_frame` then
+# a `Redactor.frame`, as `current` rewrites a stale file): applied to each slice.
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
 def write_results(contacts: Contacts, journal: JournalStore, path: Path, *,
-                  batch_rows: int = RESULTS_BATCH_ROWS) -> ResultsWritten:
+                  batch_rows: int = RESULTS_BATCH_ROWS,
+                  transform: Transform | None = None) -> ResultsWritten:
     """results.csv, written a slice of `batch_rows` input rows at a time into a temporary
-    file moved into place (`write_results_to`): the bytes of `write_results_frame`."""
+    file moved into place (`write_results_to`): the bytes of `write_results_frame` (with
+    `transform`: of `transform(results_frame(...))` guarded and written)."""
     written: list[ResultsWritten] = []
-    write_atomic(path, lambda p: written.append(
-        write_results_to(contacts, journal, p, batch_rows=batch_rows)))
+    write_atomic(path, lambda p: written.append(write_results_to(
+        contacts, journal, p, batch_rows=batch_rows, transform=transform)))
     return written[0]
 
 
@@ -655,7 +662,8 @@ class _WholeFrame(Exception):
 
 
 def write_results_to(contacts: Contacts, journal: JournalStore, path: Path, *,
-                     batch_rows: int = RESULTS_BATCH_ROWS) -> ResultsWritten:
+                     batch_rows: int = RESULTS_BATCH_ROWS,
+                     transform: Transform | None = None) -> ResultsWritten:
     """results.csv's bytes at `path` (not atomic: see `write_results`), a slice of rows at a
     time: each slice of the input rows gets its range of the fate table (`fate_slices_of`,
     decoded to text a slice at a time), its frame, guard and CSV records. A column's dtype,
@@ -663,13 +671,14 @@ def write_results_to(contacts: Contacts, journal: JournalStore, path: Path, *,
     a number is written, is decided once over every row (`_Slicer`) before any slice."""
     try:
         with open(path, "wb") as fh:
-            return _Slicer(contacts, journal).write(fh, max(1, batch_rows))
+            return _Slicer(contacts, journal).write(fh, max(1, batch_rows), transform)
     except (_WholeFrame, _NotColumnar, pa.ArrowException, UnicodeError):
         # As `write_csv_columns` does: pandas (here the whole frame) writes what the slices
         # cannot, raising as before on what UTF-8 cannot hold.
         df = results_frame(contacts, journal)
-        write_csv_columns(safe_for_spreadsheets(df), path)
-        return ResultsWritten(len(df), dict(Counter(df["disposition"].tolist())))
+        written = ResultsWritten(len(df), dict(Counter(df["disposition"].tolist())))
+        write_csv_columns(safe_for_spreadsheets(transform(df) if transform else df), path)
+        return written
 
 
 def fate_slices_of(journal: JournalStore) -> FateSlices:
@@ -768,14 +777,14 @@ class _Slicer:
             table = self.fates.between(int(rows.min()), int(rows.max()) + 1, columns)
             yield lo, lo + len(rows), _Joined(table, rows)
 
-    def write(self, fh: Any, size: int) -> ResultsWritten:
+    def write(self, fh: Any, size: int, transform: Transform | None = None) -> ResultsWritten:
         fh.write(self.header)
         extra = [c for c in self.contacts.extra_columns if c in self.cf.columns]
         dispositions: Counter[str] = Counter()
         for lo, hi, fates in self._parts(size, _FATE_READ):
             df = self._frame(lo, hi, fates, extra)
             dispositions.update(df["disposition"].tolist())
-            write_csv_rows(fh, self._guard(df))
+            write_csv_rows(fh, self._guard(transform(df) if transform else df))
         return ResultsWritten(len(self.rows), dict(dispositions))
 
     def _frame(self, lo: int, hi: int, fates: _Joined, extra: list[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +26,13 @@ from campaign_dialer.contacts import STRING, Contacts
 from campaign_dialer.results import (
     CALLER_ID_COLUMNS,
     EVIDENCE_COLUMNS,
+    Redactor,
     ResultsWritten,
     fates_as_table,
+    results_frame,
+    safe_for_spreadsheets,
+    typed_frame,
+    write_atomic_csv,
     write_results,
     write_results_frame,
 )
@@ -146,6 +152,36 @@ def test_slices_write_the_bytes_of_the_whole_frame(
     with tempfile.TemporaryDirectory() as tmp:
         got, want, _ = _both(contacts, journal, Path(tmp), batch)
     assert got == want
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(campaign=_campaign(), batch=st.integers(1, 7), secret=st.sampled_from(["a", "=", "vx_"]))
+def test_slices_with_a_transform_write_the_whole_frame_transformed(
+    campaign: tuple[Contacts, dict[int, Fate], dict[str, list[Attempt]]], batch: int,
+    secret: str,
+) -> None:
+    """`transform` (as `current` rewrites a stale file: typed, then scrubbed of a secret) on
+    each slice: the bytes of the whole frame transformed, guarded and written."""
+    contacts, fates, by_person = campaign
+    journal = FakeJournal(fates, by_person)
+
+    def transform(df: pd.DataFrame) -> pd.DataFrame:
+        return Redactor((secret,)).frame(typed_frame(df))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        try:
+            df = results_frame(contacts, journal)  # type: ignore[arg-type]
+            write_atomic_csv(safe_for_spreadsheets(transform(df)), folder / "whole.csv")
+        except (TypeError, ValueError) as e:  # a value typed_frame cannot type: both raise
+            with pytest.raises(type(e)):
+                write_results(contacts, journal, folder / "sliced.csv",  # type: ignore[arg-type]
+                              batch_rows=batch, transform=transform)
+            return
+        got = write_results(contacts, journal, folder / "sliced.csv",  # type: ignore[arg-type]
+                            batch_rows=batch, transform=transform)
+        assert got == ResultsWritten(len(df), dict(Counter(df["disposition"].tolist())))
+        assert (folder / "sliced.csv").read_bytes() == (folder / "whole.csv").read_bytes()
 
 
 def _journal(path: Path, fates: dict[int, Fate], overlay: list[Fate],
