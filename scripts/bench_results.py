@@ -1,12 +1,13 @@
-"""How long results.csv takes at scale, and how much memory: `write_results` with the frame
-built a dict per row (`results_frame_rows`, the way before issue #25) beside the vectorised
-`results_frame`, each in a fresh process, on the same campaign in the same run.
+"""How long results.csv takes at scale, and how much memory: results.csv written a slice of
+rows at a time (`write_results`), from the vectorised frame of every row (`results_frame`),
+or from a frame built a dict per row (`results_frame_rows`, the way before issue #25), each
+in a fresh process, on the same campaign in the same run.
 
 The campaign: a `gen_contacts.py` contacts file (a CRM export: BOM, CRLF, messy phones, blank
 and invalid rows, people twice), a journal with every row's fate (`set_fates`, evidence on
 the rows the plan looked at) and a few thousand attempts in every state, some people called
 twice. Each child loads the contacts as `results` does (`load_campaign_contacts`, timed on its
-own), builds the frame, guards it and writes results.csv; the two files must be the same bytes.
+own), builds the frame, guards it and writes results.csv; the files must be the same bytes.
 A journal that keeps a fate base (`set_fate_base`) gets every row's planned fate there and
 the rows dialed in the overlay, as a run leaves them. `--against` a checkout from before
 runs the old way with that tree's `results_frame`, guard and writer.
