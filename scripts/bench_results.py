@@ -150,7 +150,7 @@ def synthesize(folder: Path, rows: int, attempts: int, seed: int = 7) -> Path:
     return path
 
 
-def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
+def run_one(path: Path, way: str, out: Path, batch_rows: int) -> dict[str, Any]:
     """One child: contacts as `results` reads them, then the frame, the guard, the file."""
     def rss(field: str = "VmHWM") -> float:
         """Peak RSS so far (VmRSS: now), MB: VmHWM starts afresh at exec (ru_maxrss keeps
@@ -194,7 +194,7 @@ def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
         if way == "sliced" and not against:  # the step as the run makes it: one call
             t = time.perf_counter()
-            rows = results.write_results(contacts, journal, out).rows
+            rows = results.write_results(contacts, journal, out, batch_rows=batch_rows).rows
             took["frame"], took["write"] = 0.0, time.perf_counter() - t
         else:
             t = time.perf_counter()
@@ -220,12 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--against", type=Path,
                     help="a checkout from before (e.g. `git archive main`): the old way runs "
                          "its results_frame, guard and writer")
+    ap.add_argument("--batch-rows", type=int, default=100_000,
+                    help="sliced: input rows per slice (write_results' batch_rows)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
     ap.add_argument("--one", choices=sorted(WAYS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:  # a child: one way, its figures as JSON
-        print(json.dumps(run_one(args.campaign, args.one, args.out)))
+        print(json.dumps(run_one(args.campaign, args.one, args.out, args.batch_rows)))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
         path = args.campaign
@@ -237,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
         for n in range(args.rounds):  # the ways alternate: a busy machine hits both alike
             for way in ways:
-                r = child(path, way, files[way], args.against if way == "old" else None)
+                r = child(path, way, files[way], args.against if way == "old" else None,
+                          args.batch_rows)
                 if r is None:
                     return 1
                 figures[way].append(r)
@@ -252,14 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def child(path: Path, way: str, out: Path, against: Path | None) -> dict[str, Any] | None:
+def child(path: Path, way: str, out: Path, against: Path | None, batch_rows: int
+          ) -> dict[str, Any] | None:
     """One way in a fresh process; its figures, None when it failed (said why)."""
     env = dict(os.environ)
     env.pop(TREE, None)
     if against:
         env[TREE] = str(against.resolve())
     proc = subprocess.run(
-        [sys.executable, __file__, "--campaign", str(path), "--one", way, "--out", str(out)],
+        [sys.executable, __file__, "--campaign", str(path), "--one", way, "--out", str(out),
+         "--batch-rows", str(batch_rows)],
         capture_output=True, text=True, check=False, env=env,
     )
     if proc.returncode != 0:
