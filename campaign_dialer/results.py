@@ -29,7 +29,7 @@ from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts, load_campaign_c
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
-from campaign_dialer.store import FATE_FIELDS, Attempt, Fate, JournalStore
+from campaign_dialer.store import FATE_FIELDS, Attempt, Fate, FateSlices, JournalStore
 from campaign_dialer.vocab import PENDING
 
 if TYPE_CHECKING:
@@ -73,69 +73,91 @@ _ATTEMPT_FIELDS = ("call_id", "status", "outcome", "ended_reason", "http_status"
 _TEXT = pa.large_string()
 
 
-def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
-    """Join the input rows with their fates and latest attempts.
+class _Joined:
+    """A fate table (`fate_table`'s shape) joined to input rows by `row`: its columns in the
+    rows' order, null where a row has no fate."""
 
-    Vectorised: the fates come as columns (`fate_table_of`), joined to the input rows by
-    `row`; only the rows with an attempt are visited in Python. The values and dtypes are
-    `results_frame_rows`' (a dict per row through `DataFrame.from_records`, whose type
-    inference `_column` reproduces), which a property test checks."""
-    cf = contacts.frame
-    n = len(cf)
-    table = fate_table_of(journal)
-    fate_rows = table.column("row").to_numpy()
-    rows = cf["row"].to_numpy(dtype=np.int64)
-    at = np.searchsorted(fate_rows, rows)
-    found = np.zeros(n, dtype=bool)
-    if len(fate_rows):
-        found = (at < len(fate_rows)) & (fate_rows[np.minimum(at, len(fate_rows) - 1)] == rows)
-    # The usual case: a fate for every row, in the input's order (no take needed).
-    aligned = len(fate_rows) == n and bool(np.array_equal(fate_rows, rows))
-    take = pa.array(at, type=pa.int64(), mask=~found)
-    has = pa.array(found, type=pa.bool_())
+    def __init__(self, table: pa.Table, rows: np.ndarray) -> None:
+        n = len(rows)
+        fate_rows = table.column("row").to_numpy()
+        at = np.searchsorted(fate_rows, rows)
+        found = np.zeros(n, dtype=bool)
+        if len(fate_rows):
+            found = (at < len(fate_rows)) & (
+                fate_rows[np.minimum(at, len(fate_rows) - 1)] == rows)
+        self.table, self.n, self.found = table, n, found
+        # The usual case: a fate for every row, in the input's order (no take needed).
+        self.aligned = len(fate_rows) == n and bool(np.array_equal(fate_rows, rows))
+        self.take = pa.array(at, type=pa.int64(), mask=~found)
+        self.has = pa.array(found, type=pa.bool_())
 
-    def fate(name: str) -> pa.Array:
+    def fate(self, name: str) -> pa.Array:
         """A fate column in input order: null where the row has no fate (or no such key)."""
-        if name not in table.column_names:
-            return pa.nulls(n, _TEXT)
-        col = text_array(table.column(name))
-        return col if aligned else pc.take(col, take)
+        if name not in self.table.column_names:
+            return pa.nulls(self.n, _TEXT)
+        col = text_array(self.table.column(name))
+        return col if self.aligned else pc.take(col, self.take)
 
-    def fate_or(name: str, missing: str) -> pa.Array:
+    def fate_or(self, name: str, missing: str) -> pa.Array:
         """A fate column, `missing` on the rows without a fate."""
-        col = fate(name)
-        return col if found.all() else pc.if_else(has, col, pa.scalar(missing, _TEXT))
+        col = self.fate(name)
+        return col if self.found.all() else pc.if_else(self.has, col,
+                                                       pa.scalar(missing, _TEXT))
 
-    disposition = fate_or("disposition", "pending")
-    base: dict[str, pa.Array | pa.ChunkedArray | None] = {
-        "disposition": disposition,
-        "reason": fate_or("reason", "not_planned"),
-        "detail": fate_or("detail", ""),
-        "next_open": fate("next_open"),
-        **{c: fate(c) for c in EVIDENCE_COLUMNS},
+
+# The results columns read from the fate table (beside `person`, which finds the attempts).
+_FATE_READ = ("disposition", "reason", "detail", "next_open", *EVIDENCE_COLUMNS)
+
+
+def _base_columns(cf: pd.DataFrame, fates: _Joined
+                  ) -> dict[str, pa.Array | pa.ChunkedArray | None]:
+    """Each results column's cells before the attempts: a fate's or a contact's text, None
+    for a column only an attempt fills."""
+    return {
+        "disposition": fates.fate_or("disposition", "pending"),
+        "reason": fates.fate_or("reason", "not_planned"),
+        "detail": fates.fate_or("detail", ""),
+        "next_open": fates.fate("next_open"),
+        **{c: fates.fate(c) for c in EVIDENCE_COLUMNS},
         **{c: contact_text(cf, c) for c in
            ("contact_id", "phone_raw", "phone_e164", "phone_column", "phone_extension")},
         **dict.fromkeys((*_ATTEMPT_FIELDS, "agent_id", *CALLER_ID_COLUMNS)),
     }
 
-    # The rows whose person has attempts (not suppressed): the only ones visited one by one.
-    by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
-    person = fate("person")
-    known = pa.array([p for p, a in by_person.items() if p and a], type=_TEXT)
+
+def _known_persons(by_person: dict[str, list[Attempt]]) -> pa.Array:
+    """The people with an attempt."""
+    return pa.array([p for p, a in by_person.items() if p and a], type=_TEXT)
+
+
+def _hits(fates: _Joined, disposition: pa.Array, known: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """The positions of the rows whose person has attempts (not suppressed), the only ones
+    visited one by one, and their persons."""
+    person = fates.fate("person")
     dialed = pc.and_(pc.is_in(person, value_set=known),
                      pc.not_equal(disposition, pa.scalar("suppressed", _TEXT)))
     hit = np.flatnonzero(pc.fill_null(dialed, False).to_numpy(zero_copy_only=False))
-    at_rows: dict[str, tuple[list[int], list[Any]]] = {c: ([], []) for c in base}
-    counts = np.zeros(n, dtype=np.int64)
+    return hit, pc.take(person, pa.array(hit, type=pa.int64())).to_pylist()
+
+
+_ATTEMPT_COLUMNS = (*_ATTEMPT_FIELDS, "agent_id", *EVIDENCE_COLUMNS, *CALLER_ID_COLUMNS)
+
+
+def _attempt_cells(hit: np.ndarray, persons: list[Any], by_person: dict[str, list[Attempt]]
+                   ) -> tuple[np.ndarray, dict[str, tuple[list[int], list[Any]]]]:
+    """The attempts' counts at `hit` and, per column, the positions and values its last
+    attempt puts there (Python values, which win over the fates')."""
+    at_rows: dict[str, tuple[list[int], list[Any]]] = {c: ([], []) for c in _ATTEMPT_COLUMNS}
+    counts = np.zeros(len(hit), dtype=np.int64)
 
     def put(c: str, i: int, v: Any) -> None:
         at_rows[c][0].append(i)
         at_rows[c][1].append(v)
 
-    for i, p in zip(hit.tolist(), pc.take(person, pa.array(hit)).to_pylist(), strict=True):
+    for k, (i, p) in enumerate(zip(hit.tolist(), persons, strict=True)):
         attempts = by_person[p]
         a = attempts[-1]
-        counts[i] = len(attempts)
+        counts[k] = len(attempts)
         for c in _ATTEMPT_FIELDS:
             put(c, i, getattr(a, c))
         put("agent_id", i, (a.body or {}).get("agent_id"))
@@ -144,14 +166,40 @@ def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
                 put(c, i, a.evidence[c])
         for c in CALLER_ID_COLUMNS:
             put(c, i, a.evidence.get(c))
+    return counts, at_rows
 
+
+def results_frame(contacts: Contacts, journal: JournalStore) -> pd.DataFrame:
+    """Join the input rows with their fates and latest attempts.
+
+    Vectorised: the fates come as columns (`fate_table_of`), joined to the input rows by
+    `row`; only the rows with an attempt are visited in Python. The values and dtypes are
+    `results_frame_rows`' (a dict per row through `DataFrame.from_records`, whose type
+    inference `_column` reproduces), which a property test checks. Every row at once: the
+    oracle of `write_results`, which writes results.csv a slice of rows at a time."""
+    cf = contacts.frame
+    n = len(cf)
+    rows = cf["row"].to_numpy(dtype=np.int64)
+    fates = _Joined(fate_table_of(journal), rows)
+    base = _base_columns(cf, fates)
+    by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
+    hit, persons = _hits(fates, base["disposition"], _known_persons(by_person))
+    hit_counts, at_rows = _attempt_cells(hit, persons, by_person)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[hit] = hit_counts
     columns: dict[str, pd.Series] = {
         "row": pd.Series(rows if n else np.array([], dtype=object), name="row"),
         "attempts": pd.Series(counts, name="attempts").astype("Int64"),
     }
     for c, b in base.items():
-        pos, vals = at_rows[c]
+        pos, vals = at_rows.get(c, ([], []))
         columns[c] = _column(c, n, b, np.array(pos, dtype=np.int64), vals)
+    return _with_passthrough(contacts, cf, columns)
+
+
+def _with_passthrough(contacts: Contacts, cf: pd.DataFrame, columns: dict[str, pd.Series]
+                      ) -> pd.DataFrame:
+    """The results columns in order, then the input's own columns (`cf`'s rows)."""
     out = pd.DataFrame({c: columns[c] for c in RESULT_COLUMNS}, copy=False)
     out["http_status"] = out["http_status"].astype("Int64")
     extra = [c for c in contacts.extra_columns if c in cf.columns]
@@ -389,8 +437,11 @@ def _guarded(arr: Any, mask: Any) -> Any:
     return pc.if_else(mask, quoted, arr)
 
 
-def _safe_column(s: pd.Series) -> pd.Series:
-    """One column through `neutralize`, vectorised; same values and dtype as `s.map`."""
+def _safe_column(s: pd.Series, dtype: Any = None) -> pd.Series:
+    """One column through `neutralize`, vectorised; same values and dtype as `s.map`.
+
+    `dtype`: an object column's dtype after the guard as decided over every row (its slice
+    alone may infer another: ints beside NaN are float here, beside text object there)."""
     if isinstance(s.dtype, pd.StringDtype):
         try:
             arr = pa.array(s)
@@ -422,7 +473,8 @@ def _safe_column(s: pd.Series) -> pd.Series:
             if pc.any(mask).as_py():
                 hit = mask.to_numpy(zero_copy_only=False)
                 values[idx[hit]] = _guarded(arr, mask).filter(mask).to_pylist()
-    return pd.Series(values, index=s.index, name=s.name, dtype=object).infer_objects()
+    out = pd.Series(values, index=s.index, name=s.name, dtype=object)
+    return out.infer_objects() if dtype is None else out.astype(dtype)
 
 
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
@@ -463,6 +515,8 @@ def _csv_text(s: pd.Series) -> pa.Array:
     if pd.api.types.is_float_dtype(dtype):
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
         mask = np.isnan(values)
+        if mask.all():  # no number to format (a slice's column no attempt reached)
+            return pa.nulls(len(values), pa.large_string())
         return pa.array(values.astype(str), type=pa.large_string(), mask=mask)
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         values = s.to_numpy(dtype=object)
@@ -535,6 +589,21 @@ def _write_lines(fh: Any, lines: pa.Array) -> None:
     fh.write(memoryview(data)[int(bounds[0]): int(bounds[-1])])
 
 
+def csv_header(columns: Iterable[Any]) -> bytes:
+    """The header record `write_csv_columns` writes for these column names (at least one)."""
+    fields = _csv_field(pa.array([str(c) for c in columns], type=pa.large_string())).to_pylist()
+    return (",".join(fields) if len(fields) > 1 or fields[0] else '""').encode() + b"\r\n"
+
+
+def write_csv_rows(fh: Any, df: pd.DataFrame) -> None:
+    """`df`'s records (no header) as `write_csv_columns` writes them, a chunk of rows at a
+    time; `_NotColumnar` (or arrow's or Unicode's error) where only pandas can write them."""
+    for lo in range(0, len(df), CSV_CHUNK_ROWS):
+        part = df.iloc[lo: lo + CSV_CHUNK_ROWS]
+        cols = [_csv_field(_csv_text(part.iloc[:, i])) for i in range(df.shape[1])]
+        _write_lines(fh, _csv_lines(cols))
+
+
 def write_csv_columns(df: pd.DataFrame, path: Path) -> None:
     """`write_csv_pandas`'s bytes, formatted a chunk of rows and a column at a time with
     pyarrow (see write_atomic_csv)."""
@@ -543,14 +612,8 @@ def write_csv_columns(df: pd.DataFrame, path: Path) -> None:
         return
     try:
         with open(path, "wb") as fh:
-            fields = _csv_field(pa.array([str(c) for c in df.columns],
-                                         type=pa.large_string())).to_pylist()
-            fh.write((",".join(fields) if len(fields) > 1 or fields[0] else '""').encode()
-                     + b"\r\n")
-            for lo in range(0, len(df), CSV_CHUNK_ROWS):
-                part = df.iloc[lo: lo + CSV_CHUNK_ROWS]
-                cols = [_csv_field(_csv_text(part.iloc[:, i])) for i in range(df.shape[1])]
-                _write_lines(fh, _csv_lines(cols))
+            fh.write(csv_header(df.columns))
+            write_csv_rows(fh, df)
     except (_NotColumnar, pa.ArrowException, UnicodeError):
         # A dtype pandas formats its own way, or text that is not valid Unicode (a lone
         # surrogate): pandas' writer, over what was written, raising as before on what UTF-8
@@ -558,10 +621,233 @@ def write_csv_columns(df: pd.DataFrame, path: Path) -> None:
         write_csv_pandas(df, path)
 
 
-def write_results(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
+RESULTS_BATCH_ROWS = 100_000  # input rows per slice of results.csv
+
+
+@dataclass(frozen=True)
+class ResultsWritten:
+    """What `write_results` wrote: how many rows, and how many per disposition."""
+
+    rows: int
+    dispositions: dict[str, int]
+
+
+# A change of a results frame's cells row by row, its columns kept (e.g. `typed_frame` then
+# a `Redactor.frame`, as `current` rewrites a stale file): applied to each slice.
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def write_results(contacts: Contacts, journal: JournalStore, path: Path, *,
+                  batch_rows: int = RESULTS_BATCH_ROWS,
+                  transform: Transform | None = None) -> ResultsWritten:
+    """results.csv, written a slice of `batch_rows` input rows at a time into a temporary
+    file moved into place (`write_results_to`): the bytes of `write_results_frame` (with
+    `transform`: of `transform(results_frame(...))` guarded and written)."""
+    written: list[ResultsWritten] = []
+    write_atomic(path, lambda p: written.append(write_results_to(
+        contacts, journal, p, batch_rows=batch_rows, transform=transform)))
+    return written[0]
+
+
+def write_results_frame(contacts: Contacts, journal: JournalStore, path: Path) -> pd.DataFrame:
+    """results.csv from the frame of every row (`results_frame`, guarded, written): the
+    writer before the slices, kept as their oracle; returns the frame."""
     df = results_frame(contacts, journal)
     write_atomic_csv(safe_for_spreadsheets(df), path)
     return df
+
+
+class _WholeFrame(Exception):
+    """A campaign the slices cannot write as the whole frame would (a cell of a kind only
+    `from_records` or pandas' writer knows: a datetime...): written whole instead."""
+
+
+def write_results_to(contacts: Contacts, journal: JournalStore, path: Path, *,
+                     batch_rows: int = RESULTS_BATCH_ROWS,
+                     transform: Transform | None = None) -> ResultsWritten:
+    """results.csv's bytes at `path` (not atomic: see `write_results`), a slice of rows at a
+    time: each slice of the input rows gets its range of the fate table (`fate_slices_of`,
+    decoded to text a slice at a time), its frame, guard and CSV records. A column's dtype,
+    which `from_records` picks from the kinds of cell over every row and which changes how
+    a number is written, is decided once over every row (`_Slicer`) before any slice."""
+    try:
+        with open(path, "wb") as fh:
+            return _Slicer(contacts, journal).write(fh, max(1, batch_rows), transform)
+    except (_WholeFrame, _NotColumnar, pa.ArrowException, UnicodeError):
+        # As `write_csv_columns` does: pandas (here the whole frame) writes what the slices
+        # cannot, raising as before on what UTF-8 cannot hold.
+        df = results_frame(contacts, journal)
+        written = ResultsWritten(len(df), dict(Counter(df["disposition"].tolist())))
+        write_csv_columns(safe_for_spreadsheets(transform(df) if transform else df), path)
+        return written
+
+
+def fate_slices_of(journal: JournalStore) -> FateSlices:
+    """The journal's fate table to read a range of rows at a time: its own `fate_slices`
+    (a store's journal), else its whole `fate_table_of` held."""
+    fate_slices = getattr(journal, "fate_slices", None)
+    if fate_slices is not None:
+        slices: FateSlices = fate_slices()
+        return slices
+    return FateSlices.of_table(fate_table_of(journal))
+
+
+@dataclass
+class _Decided:
+    """A column whose dtype was decided over every row: `rep` a column of that dtype whose
+    first `m` cells stand for the fates' (a text, a missing) and the rest are the attempts'
+    values as the whole column holds them; `guarded` its dtype after the guard."""
+
+    rep: pd.Series
+    m: int
+    guarded: Any
+
+
+class _Slicer:
+    """results.csv a slice of input rows at a time (see `write_results_to`)."""
+
+    def __init__(self, contacts: Contacts, journal: JournalStore) -> None:
+        self.contacts = contacts
+        self.cf = contacts.frame
+        self.rows = self.cf["row"].to_numpy(dtype=np.int64)
+        self.fates = fate_slices_of(journal)
+        by_person: dict[str, list[Attempt]] = journal.attempts_by_person()
+        known = _known_persons(by_person)
+        # The rows dialed, over every row: the fates of the people with attempts only.
+        few = _Joined(self.fates.of_persons(known, ["disposition"]), self.rows)
+        self.hit, persons = _hits(few, few.fate_or("disposition", "pending"), known)
+        del few
+        self.hit_counts, cells = _attempt_cells(self.hit, persons, by_person)
+        self.at = {c: np.array(pos, dtype=np.int64) for c, (pos, _) in cells.items()}
+        self.vals = {c: vals for c, (_, vals) in cells.items()}
+        self.decided = self._decide()
+        extra = [c for c in contacts.extra_columns if c in self.cf.columns]
+        self.header = csv_header(neutralize(str(c)) for c in [
+            *RESULT_COLUMNS, *(_passthrough_name(c) for c in extra)])
+        # An input column of objects (not text): its dtype after the guard, over every row.
+        self.extra_guarded: dict[int, Any] = {}
+        for k, c in enumerate(extra):
+            col = self.cf[c]
+            if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) not in (
+                    "string", "empty"):
+                self.extra_guarded[len(RESULT_COLUMNS) + k] = _safe_column(col).dtype
+
+    def _decide(self) -> dict[str, _Decided]:
+        """The columns whose values include a cell that is not text: their dtype over every
+        row. (A column of text and missing cells is written the same whatever its dtype.)"""
+        odd = [c for c, vals in self.vals.items()
+               if any(v is not None and not isinstance(v, str) for v in vals)]
+        n = len(self.rows)
+        text_rest = dict.fromkeys(odd, False)
+        null_rest = dict.fromkeys(odd, False)
+        fated = [c for c in odd if c in EVIDENCE_COLUMNS]
+        for c in odd:
+            if c not in fated:  # a column only attempts fill: missing on the other rows
+                null_rest[c] = n > len(self.at[c])
+        if fated:  # which kinds of fate cell the rows without the attempt's value have
+            for lo, hi, part in self._parts(RESULTS_BATCH_ROWS, fated):
+                for c in fated:
+                    valid = part.fate(c).is_valid().to_numpy(zero_copy_only=False)
+                    rest = np.ones(hi - lo, dtype=bool)
+                    a, b = np.searchsorted(self.at[c], [lo, hi])
+                    rest[self.at[c][a:b] - lo] = False
+                    text_rest[c] = text_rest[c] or bool((valid & rest).any())
+                    null_rest[c] = null_rest[c] or bool((~valid & rest).any())
+        out: dict[str, _Decided] = {}
+        for c in odd:
+            vals = self.vals[c]
+            m = int(text_rest[c]) + int(null_rest[c])
+            base = (pa.array(["x"] * text_rest[c] + [None] * (null_rest[c] + len(vals)),
+                             type=_TEXT) if c in fated else None)
+            rep = _column(c, m + len(vals), base, np.arange(m, m + len(vals)), vals)
+            dtype = rep.dtype
+            if dtype == np.dtype(object):
+                guarded = _safe_column(rep).dtype
+            elif isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+                guarded = dtype
+            else:
+                raise _WholeFrame(f"{c}: {dtype}")
+            out[c] = _Decided(rep, m, guarded)
+        return out
+
+    def _parts(self, size: int, columns: Sequence[str]
+               ) -> Iterator[tuple[int, int, _Joined]]:
+        """(first, end, its fates) per slice of `size` input rows (positions)."""
+        for lo in range(0, len(self.rows), size):
+            rows = self.rows[lo: lo + size]
+            table = self.fates.between(int(rows.min()), int(rows.max()) + 1, columns)
+            yield lo, lo + len(rows), _Joined(table, rows)
+
+    def write(self, fh: Any, size: int, transform: Transform | None = None) -> ResultsWritten:
+        fh.write(self.header)
+        extra = [c for c in self.contacts.extra_columns if c in self.cf.columns]
+        dispositions: Counter[str] = Counter()
+        for lo, hi, fates in self._parts(size, _FATE_READ):
+            df = self._frame(lo, hi, fates, extra)
+            dispositions.update(df["disposition"].tolist())
+            write_csv_rows(fh, self._guard(transform(df) if transform else df))
+        return ResultsWritten(len(self.rows), dict(dispositions))
+
+    def _frame(self, lo: int, hi: int, fates: _Joined, extra: list[str]) -> pd.DataFrame:
+        """The slice's results frame: `results_frame`'s rows lo..hi."""
+        n = hi - lo
+        cf = self.cf.iloc[lo:hi]
+        base = _base_columns(cf, fates)
+        counts = np.zeros(n, dtype=np.int64)
+        a, b = np.searchsorted(self.hit, [lo, hi])
+        counts[self.hit[a:b] - lo] = self.hit_counts[a:b]
+        columns: dict[str, pd.Series] = {
+            "row": pd.Series(self.rows[lo:hi], name="row"),
+            "attempts": pd.Series(counts, name="attempts").astype("Int64"),
+        }
+        empty = np.empty(0, dtype=np.int64)
+        for c, col in base.items():
+            at = self.at.get(c, empty)
+            a, b = np.searchsorted(at, [lo, hi])
+            pos = at[a:b] - lo
+            decided = self.decided.get(c)
+            if decided is None:
+                columns[c] = _column(c, n, col, pos, self.vals.get(c, [])[a:b])
+            else:
+                columns[c] = _column_as(decided, c, n, col, pos, np.arange(a, b))
+        out = pd.DataFrame({c: columns[c] for c in RESULT_COLUMNS}, copy=False)
+        out["http_status"] = out["http_status"].astype("Int64")
+        passthrough = cf[extra].set_axis([_passthrough_name(c) for c in extra], axis=1)
+        return pd.concat([out, passthrough.reset_index(drop=True)], axis=1)
+
+    def _guard(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`safe_for_spreadsheets`' cells, a decided column kept to its dtype over every row
+        (the header is written once, guarded, by `__init__`)."""
+        dtypes = dict(self.extra_guarded)
+        for c, d in self.decided.items():
+            dtypes[RESULT_COLUMNS.index(c)] = d.guarded
+        out = df.copy(deep=False)
+        for i in range(out.shape[1]):
+            s = out.iloc[:, i]
+            if s.dtype == object or pd.api.types.is_string_dtype(s):
+                out.isetitem(i, _safe_column(s, dtypes.get(i)))
+        return out
+
+
+def _column_as(decided: _Decided, name: str, n: int, base: pa.Array | pa.ChunkedArray | None,
+               pos: np.ndarray, at: np.ndarray) -> pd.Series:
+    """`_column`'s cells for a slice of n rows, in the dtype decided over every row: `pos`
+    the slice's rows with an attempt's value, `at` those values' places in `decided`."""
+    rep, m = decided.rep, decided.m
+    dtype = rep.dtype
+    got = rep.iloc[m + at]
+    if dtype == np.dtype(object):
+        cells = np.empty(n, dtype=object)
+        cells[:] = np.nan if base is None else base.to_numpy(zero_copy_only=False)
+        cells[pos] = got.to_numpy(dtype=object)
+        return pd.Series(cells, name=name, dtype=object)
+    nums = np.empty(n, dtype=dtype)
+    rest = np.ones(n, dtype=bool)
+    rest[pos] = False
+    if m:
+        nums[rest] = rep.iloc[0]
+    nums[pos] = got.to_numpy(dtype=dtype)
+    return pd.Series(nums, name=name)
 
 
 TRANSCRIPT_COLUMNS = ["call_id", "row", "contact", "text"]

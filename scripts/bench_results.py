@@ -1,19 +1,25 @@
-"""How long results.csv takes at scale, and how much memory: `write_results` with the frame
-built a dict per row (`results_frame_rows`, the way before issue #25) beside the vectorised
-`results_frame`, each in a fresh process, on the same campaign in the same run.
+"""How long results.csv takes at scale, and how much memory: results.csv written a slice of
+rows at a time (`write_results`), from the vectorised frame of every row (`results_frame`),
+or from a frame built a dict per row (`results_frame_rows`, the way before issue #25), each
+in a fresh process, on the same campaign in the same run.
 
 The campaign: a `gen_contacts.py` contacts file (a CRM export: BOM, CRLF, messy phones, blank
 and invalid rows, people twice), a journal with every row's fate (`set_fates`, evidence on
 the rows the plan looked at) and a few thousand attempts in every state, some people called
 twice. Each child loads the contacts as `results` does (`load_campaign_contacts`, timed on its
-own), builds the frame, guards it and writes results.csv; the two files must be the same bytes.
+own), builds the frame, guards it and writes results.csv; the files must be the same bytes.
 A journal that keeps a fate base (`set_fate_base`) gets every row's planned fate there and
 the rows dialed in the overlay, as a run leaves them. `--against` a checkout from before
 runs the old way with that tree's `results_frame`, guard and writer.
 
     .venv/bin/python scripts/bench_results.py [--rows 1000000] [--attempts 5000] [--keep DIR]
     mkdir ../main-tree && git archive main | tar -x -C ../main-tree   # old: main's dialer
-    .venv/bin/python scripts/bench_results.py --keep ../c1m --against ../main-tree --rounds 3
+    .venv/bin/python scripts/bench_results.py --keep ../c1m --against ../main-tree --rounds 3 \
+        --ways old,new,sliced
+
+`sliced` is `write_results` as a run calls it (a slice of rows at a time, issue #25's memory),
+`new` the frame of every row (`write_results_frame`, its oracle): the files must be the same
+bytes. The peak is the step's (reset after the contacts are read, where Linux allows).
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ from campaign_dialer.store import Fate, Journal  # noqa: E402
 from tests.campaign_files import write_campaign_toml  # noqa: E402
 
 WAYS = {"old": "a dict per row (results_frame_rows, before)",
-        "new": "vectorised (results_frame, now)"}
+        "new": "vectorised, the frame of every row (write_results_frame)",
+        "sliced": "a slice of rows at a time (write_results, now)"}
 AT = "2026-06-09T17:00:00.000Z"
 STATES = ("final", "final", "final", "rejected", "error", "not_placed", "unresolved", "placed",
           "intent")
@@ -143,15 +150,23 @@ def synthesize(folder: Path, rows: int, attempts: int, seed: int = 7) -> Path:
     return path
 
 
-def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
+def run_one(path: Path, way: str, out: Path, batch_rows: int) -> dict[str, Any]:
     """One child: contacts as `results` reads them, then the frame, the guard, the file."""
-    def rss() -> float:
-        """Peak RSS so far, MB: VmHWM starts afresh at exec (ru_maxrss keeps the parent's
-        high-water mark across fork and exec)."""
+    def rss(field: str = "VmHWM") -> float:
+        """Peak RSS so far (VmRSS: now), MB: VmHWM starts afresh at exec (ru_maxrss keeps
+        the parent's high-water mark across fork and exec)."""
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def reset_peak() -> None:
+        """The peak starts again from now (Linux: 5 to clear_refs resets VmHWM), so the
+        step's peak is not the contacts reader's."""
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
 
     took: dict[str, float] = {}
     # old: the dict-per-row frame, kept as `results_frame_rows`; in a tree from before it
@@ -173,16 +188,25 @@ def run_one(path: Path, way: str, out: Path) -> dict[str, Any]:
     t = time.perf_counter()
     contacts = load_campaign_contacts(campaign)
     took["contacts"] = time.perf_counter() - t
-    after_contacts = rss()
+    contacts_peak = rss()
+    reset_peak()
+    after_contacts = rss("VmRSS")
     with Journal(campaign.journal_path, campaign.name, create=False) as journal:
-        t = time.perf_counter()
-        df = build(contacts, journal)
-        took["frame"] = time.perf_counter() - t
-        t = time.perf_counter()
-        results.write_atomic_csv(results.safe_for_spreadsheets(df), out)
-        took["write"] = time.perf_counter() - t
+        if way == "sliced" and not against:  # the step as the run makes it: one call
+            t = time.perf_counter()
+            rows = results.write_results(contacts, journal, out, batch_rows=batch_rows).rows
+            took["frame"], took["write"] = 0.0, time.perf_counter() - t
+        else:
+            t = time.perf_counter()
+            df = build(contacts, journal)
+            took["frame"] = time.perf_counter() - t
+            t = time.perf_counter()
+            results.write_atomic_csv(results.safe_for_spreadsheets(df), out)
+            took["write"] = time.perf_counter() - t
+            rows = len(df)
     return {"way": way, "took": took, "rss_start_mb": start, "rss_contacts_mb": after_contacts,
-            "peak_rss_mb": rss(), "rows": len(df), "bytes": out.stat().st_size}
+            "contacts_peak_mb": contacts_peak, "peak_rss_mb": max(rss(), after_contacts),
+            "rows": rows, "bytes": out.stat().st_size}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,16 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attempts", type=int, default=5000, help="people dialed")
     ap.add_argument("--keep", type=Path, help="build the campaign here and keep it")
     ap.add_argument("--campaign", type=Path, help="a campaign.toml made before (--keep)")
-    ap.add_argument("--ways", default="old,new")
+    ap.add_argument("--ways", default="new,sliced",
+                    help=f"of {', '.join(WAYS)} (old: slow, a dict per row)")
     ap.add_argument("--against", type=Path,
                     help="a checkout from before (e.g. `git archive main`): the old way runs "
                          "its results_frame, guard and writer")
+    ap.add_argument("--batch-rows", type=int, default=100_000,
+                    help="sliced: input rows per slice (write_results' batch_rows)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
     ap.add_argument("--one", choices=sorted(WAYS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:  # a child: one way, its figures as JSON
-        print(json.dumps(run_one(args.campaign, args.one, args.out)))
+        print(json.dumps(run_one(args.campaign, args.one, args.out, args.batch_rows)))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
         path = args.campaign
@@ -212,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
         for n in range(args.rounds):  # the ways alternate: a busy machine hits both alike
             for way in ways:
-                r = child(path, way, files[way], args.against if way == "old" else None)
+                r = child(path, way, files[way], args.against if way == "old" else None,
+                          args.batch_rows)
                 if r is None:
                     return 1
                 figures[way].append(r)
@@ -220,21 +248,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.rounds > 1:
             for way in ways:
                 print(f"median: {line(median(figures[way]), way, args.against)}", flush=True)
-        if len(files) == 2:
-            a, b = files.values()
-            print("results.csv the same bytes both ways:",
-                  filecmp.cmp(a, b, shallow=False), flush=True)
+        if len(files) > 1:
+            first, *others = files.values()
+            print("results.csv the same bytes every way:",
+                  all(filecmp.cmp(first, b, shallow=False) for b in others), flush=True)
     return 0
 
 
-def child(path: Path, way: str, out: Path, against: Path | None) -> dict[str, Any] | None:
+def child(path: Path, way: str, out: Path, against: Path | None, batch_rows: int
+          ) -> dict[str, Any] | None:
     """One way in a fresh process; its figures, None when it failed (said why)."""
     env = dict(os.environ)
     env.pop(TREE, None)
     if against:
         env[TREE] = str(against.resolve())
     proc = subprocess.run(
-        [sys.executable, __file__, "--campaign", str(path), "--one", way, "--out", str(out)],
+        [sys.executable, __file__, "--campaign", str(path), "--one", way, "--out", str(out),
+         "--batch-rows", str(batch_rows)],
         capture_output=True, text=True, check=False, env=env,
     )
     if proc.returncode != 0:
@@ -248,7 +278,7 @@ def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median over the rounds."""
     out = dict(runs[0])
     out["took"] = {k: statistics.median(r["took"][k] for r in runs) for k in runs[0]["took"]}
-    for k in ("rss_start_mb", "rss_contacts_mb", "peak_rss_mb"):
+    for k in ("rss_start_mb", "rss_contacts_mb", "contacts_peak_mb", "peak_rss_mb"):
         out[k] = statistics.median(r[k] for r in runs)
     return out
 
@@ -257,10 +287,13 @@ def line(r: dict[str, Any], way: str, against: Path | None) -> str:
     k = r["took"]
     read = f", of it fates read {k['fate_table']:.2f}s" if "fate_table" in k else ""
     label = f"old: {against}'s results_frame" if way == "old" and against else WAYS[way]
-    return (f"{label}: write_results {k['frame'] + k['write']:.2f}s (frame {k['frame']:.2f}s"
-            f"{read}; guard and write {k['write']:.2f}s), peak RSS {r['peak_rss_mb']:.0f} MB; "
-            f"contacts {k['contacts']:.2f}s, RSS {r['rss_start_mb']:.0f} -> "
-            f"{r['rss_contacts_mb']:.0f} MB; results.csv {r['bytes'] / 1e6:.0f} MB, "
+    parts = (f"frame {k['frame']:.2f}s{read}; guard and write {k['write']:.2f}s"
+             if k["frame"] else "frame, guard and write a slice at a time")
+    return (f"{label}: write_results {k['frame'] + k['write']:.2f}s ({parts}), peak RSS "
+            f"{r['peak_rss_mb']:.0f} MB, {r['peak_rss_mb'] - r['rss_contacts_mb']:+.0f} MB "
+            f"over the contacts loaded; contacts {k['contacts']:.2f}s, RSS "
+            f"{r['rss_start_mb']:.0f} -> {r['rss_contacts_mb']:.0f} MB (peak "
+            f"{r['contacts_peak_mb']:.0f}); results.csv {r['bytes'] / 1e6:.0f} MB, "
             f"{r['rows']:,} rows")
 
 

@@ -420,3 +420,38 @@ def test_a_damaged_base_is_said_never_taken_for_none(tmp_path: Path) -> None:
         db.execute("UPDATE fate_base SET rows = 99, version = 'another'")
     with Journal(path, "c") as j, pytest.raises(JournalError, match="5 rows read, 99 kept"):
         j.fates()
+
+
+@pytest.mark.parametrize("with_base", [True, False], ids=["base", "overlay-only"])
+def test_fate_slices_are_the_fate_table_a_range_of_rows_at_a_time(
+    open_journal: Callable[..., JournalStore], with_base: bool,
+) -> None:
+    """`fate_slices().between` over consecutive ranges: `fate_table`'s rows, columns and
+    cells (the overlay's rows and its other keys where they fall); `of_persons` its rows of
+    those people; `columns` only those columns."""
+    j = open_journal()
+    if with_base:
+        j.set_fate_base(base_table(BASE, EVIDENCE, coded=True), "d")
+    else:
+        j.set_fates(BASE)
+    dialed = Fate(2, "tel:+12125550102", "dialed", "completed", "", None,
+                  {"zones": "America/New_York", "caller_id": "pn_1"})
+    extra = Fate(9, "tel:+12125550109", "pending", "unresolved", "lookup failed", None, None)
+    j.set_fates([dialed, extra])
+    whole = j.fate_table()
+    slices = j.fate_slices()  # type: ignore[attr-defined]
+    assert slices.column_names == whole.column_names
+    for edges in ([0, 100], [0, 2, 3, 9, 10], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [-5, 4, 50]):
+        parts = [slices.between(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False)]
+        assert pa.concat_tables(parts).equals(whole), edges
+    assert slices.between(5, 7).num_rows == 0  # no fate there: no row
+    some = slices.between(0, 100, ["zones", "reason"])
+    assert some.column_names == [c for c in whole.column_names
+                                 if c in ("row", "reason", "zones")]
+    assert some.to_pylist() == whole.select(some.column_names).to_pylist()
+    people = pa.array(["tel:+12125550102", "tel:+12125550107"], TEXT)
+    assert slices.of_persons(people).to_pylist() == [
+        r for r in whole.to_pylist() if r["person"] in people.to_pylist()]
+    # the slices hold what was read: a fate written after them is not in them
+    j.set_fates([Fate(2, "tel:+12125550102", "dialed", "busy", "", None, None)])
+    assert slices.between(2, 3).column("reason").to_pylist() == ["completed"]

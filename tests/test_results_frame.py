@@ -161,7 +161,7 @@ def _campaign(draw: Any) -> tuple[Contacts, dict[int, Fate], dict[str, list[Atte
     return contacts, fates, by_person
 
 
-def _as_base(table: pa.Table, draw: Any) -> pa.Table:
+def as_base(table: pa.Table, draw: Any) -> pa.Table:
     """The table as a fate base may hand it over: some columns dictionary-encoded, chunked."""
     cols = []
     for name in table.column_names:
@@ -186,7 +186,7 @@ def test_vectorised_frame_equals_the_row_by_row_frame(
     want = results_frame_rows(contacts, oracle)  # type: ignore[arg-type]
     journal: FakeJournal = FakeJournal(fates, by_person)
     if with_base:
-        table = _as_base(fates_as_table(fates.values()), data.draw)
+        table = as_base(fates_as_table(fates.values()), data.draw)
         journal = BaseJournal(fates, by_person, table)
     got = results_frame(contacts, journal)  # type: ignore[arg-type]
     assert_identical(got, want)

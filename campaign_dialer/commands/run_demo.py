@@ -47,7 +47,7 @@ from campaign_dialer.errors import (
     RunStopped,
 )
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.planning import release_memory
+from campaign_dialer.memory import release_memory
 from campaign_dialer.results import write_results, write_transcripts
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.store import JournalWriteError, open_stores
@@ -152,12 +152,11 @@ def run(
             contacts.join()
             _let_go()
             try:
-                df = write_results(plan.contacts, journal, campaign.results_path)
+                written = write_results(plan.contacts, journal, campaign.results_path)
                 write_transcripts(plan.contacts, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
-            logger.info("results_written", path=str(campaign.results_path), rows=len(df))
-            del df
+            logger.info("results_written", path=str(campaign.results_path), rows=written.rows)
             # The summary is printed from the report's figures (built below, from the file
             # just written): no frame of every row is held for it. Its fallback, should the
             # report fail, counts the journal's fates.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign_dialer.errors import NotRunYet
+from campaign_dialer.memory import release_memory
 from campaign_dialer.report.common import ReportError
 from campaign_dialer.results import (
     Redactor,
@@ -212,24 +211,12 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
     return loaded
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, None elsewhere (musl, macOS: nothing to call)."""
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    return trim if callable(trim) else None
-
-
-_TRIM = _malloc_trim()
-
-
 def let_go() -> None:
-    """Hand the memory a step freed back to the system (Arrow's allocator and C's keep it for
-    reuse), so the next step's peak does not stand on it (`planning.release_memory`'s way:
-    the report cannot import planning)."""
-    gc.collect()  # a closed journal's parts refer to each other (its decoded fates with them)
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
+    """Hand the memory a step freed back to the system, so the next step's peak does not
+    stand on it (`memory.release_memory`), once a closed journal's parts that refer to each
+    other (its decoded fates with them) are collected."""
+    gc.collect()
+    release_memory()
 
 
 TRANSCRIPT_EXCERPT_CHARS = 200

@@ -30,7 +30,7 @@ from campaign_dialer.store.errors import (
     StoreError,
 )
 from campaign_dialer.store.fate_base import FIXED as FATE_FIELDS
-from campaign_dialer.store.fate_base import fates_of
+from campaign_dialer.store.fate_base import FateSlices, fates_of
 from campaign_dialer.store.interface import (
     AttemptLog,
     Controls,
@@ -108,4 +108,4 @@ __all__ = [
 
 # The stored plan (#25 plan once): its columns, its store, and where a campaign keeps it.
 __all__ += ["EncodedPlan", "PlanNotKept", "PlanStore", "open_plan_store"]
-__all__ += ["FATE_FIELDS", "fates_of"]
+__all__ += ["FATE_FIELDS", "FateSlices", "fates_of"]

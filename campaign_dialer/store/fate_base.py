@@ -184,6 +184,72 @@ def merge_counts(*parts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str],
     return out
 
 
+class FateSlices:
+    """`fate_table` a range of rows at a time: the base (kept dictionary-encoded, as read)
+    and the overlay (a table, few rows) held, each range decoded to text on its own, so a
+    reader of a million rows never holds every row's fate as text. The rows of `between` over
+    consecutive ranges are `fate_table`'s rows, its columns and cells exactly."""
+
+    def __init__(self, base: pa.Table | None, overlay: pa.Table) -> None:
+        """`overlay`: a base-shaped text table (`overlay_table`, its evidence columns the
+        base's keys first); without a base it is every row's fate."""
+        self._base = base
+        self._ov = overlay if overlay.num_rows < 2 else overlay.sort_by("row")
+        self._ov_rows = _rows_of(self._ov)
+        self._base_rows = _rows_of(base) if base is not None else None
+        self.column_names: list[str] = list(self._ov.column_names)
+
+    @classmethod
+    def of_table(cls, table: pa.Table) -> FateSlices:
+        """A whole fate table (`fate_table`'s shape) read in ranges."""
+        return cls(None, table)
+
+    def between(self, lo: int, hi: int, columns: Iterable[str] | None = None) -> pa.Table:
+        """`fate_table`'s rows with lo <= row < hi, all text large_string; `columns`: only
+        those of its columns (and `row`), in its order."""
+        wanted = None if columns is None else {"row", *columns}
+        names = [c for c in self.column_names if wanted is None or c in wanted]
+        a, b = np.searchsorted(self._ov_rows, [lo, hi])
+        ov = self._ov.slice(int(a), int(b - a)).select(names)
+        if self._base is None or self._base_rows is None:
+            return pa.table({c: _text(ov[c]) if c != "row" else ov[c] for c in names})
+        a, b = np.searchsorted(self._base_rows, [lo, hi])
+        part = self._base.slice(int(a), int(b - a))
+        part = _outside(part.select([c for c in names if c in part.column_names]),
+                        ov["row"].combine_chunks())
+        n = part.num_rows
+        kept = pa.table({c: (part[c] if c == "row" else _text(part[c]))
+                         if c in part.column_names else pa.nulls(n, TEXT) for c in names})
+        if ov.num_rows == 0:
+            return kept
+        return pa.concat_tables([kept, ov]).sort_by("row").combine_chunks()
+
+    def of_persons(self, persons: pa.Array, columns: Iterable[str] | None = None) -> pa.Table:
+        """`fate_table`'s rows whose person is one of `persons` (few: the people dialed),
+        sorted by row; `columns` as in `between`."""
+        wanted = None if columns is None else {"row", "person", *columns}
+        names = [c for c in self.column_names if wanted is None or c in wanted]
+        ov = self._ov.select(names)
+        ov = ov.filter(pc.fill_null(pc.is_in(_text(ov["person"]), value_set=persons), False))
+        if self._base is None:
+            return pa.table({c: _text(ov[c]) if c != "row" else ov[c] for c in names})
+        part = self._base.select([c for c in names if c in self._base.column_names])
+        part = part.filter(pc.fill_null(pc.is_in(_text(part["person"]), value_set=persons),
+                                        False))
+        part = _outside(part, self._ov["row"].combine_chunks())
+        n = part.num_rows
+        kept = pa.table({c: (part[c] if c == "row" else _text(part[c]))
+                         if c in part.column_names else pa.nulls(n, TEXT) for c in names})
+        return pa.concat_tables([kept, ov]).sort_by("row").combine_chunks()
+
+
+def _rows_of(table: pa.Table) -> np.ndarray:
+    """A table's `row` column as int64 numbers (ascending, as a base and the overlay are)."""
+    if table.num_rows == 0:
+        return np.empty(0, np.int64)
+    return np.asarray(table["row"].combine_chunks().to_numpy(), dtype=np.int64)
+
+
 class FateMerge:
     """Every row's fate, the base and the overlay merged (the overlay winning). A backend
     gives `fate_base`, `overlay_fates`, `overlay_rows`, `overlay_counts` and `snapshot`."""
@@ -249,6 +315,15 @@ class FateMerge:
         kept = pa.table({c: kept[c] if c in kept.column_names else pa.nulls(n, TEXT)
                          for c in ov.column_names})
         return pa.concat_tables([kept, ov]).sort_by("row").combine_chunks()
+
+    def fate_slices(self) -> FateSlices:
+        """`fate_table` to be read a range of rows at a time (`FateSlices.between`): the base
+        and the overlay read now, in one snapshot; nothing decoded yet."""
+        with self.snapshot():
+            base = self.fate_base()
+            overlay = self.overlay_fates()
+        return FateSlices(base, overlay_table(
+            overlay.values(), evidence_keys(base) if base is not None else None))
 
     def fate_counts(self) -> dict[tuple[str, str], int]:
         """How many rows per (disposition, reason or ""): the overlay's counted by the
