@@ -48,6 +48,7 @@ from campaign_dialer.errors import (
 )
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.memory import release_memory
+from campaign_dialer.planning import Plan
 from campaign_dialer.results import write_results, write_transcripts
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.store import JournalWriteError, open_stores
@@ -120,6 +121,7 @@ def run(
         if stores is None:  # SQLite: the journal only now, once the plan may be dialed
             stores = open_stores(campaign, now=clock.now, history=plan.history)
         journal = stores.journal
+        planned: Plan | None = plan  # until the results need only its contacts
         try:
             api = campaign.model.api
 
@@ -150,10 +152,16 @@ def run(
             # the report) of a million-row campaign need that memory, not beside it.
             del engine
             contacts.join()
+            plan.kept()  # a new plan, kept beside the calls, before its rows are let go of
+            people = plan.contacts
+            # The results need the contacts only: the plan's rows, verdicts and gate go (and
+            # what refers to them: the contacts loader, the run's options).
+            del plan, contacts, options
+            planned = None
             _let_go()
             try:
-                written = write_results(plan.contacts, journal, campaign.results_path)
-                write_transcripts(plan.contacts, journal, campaign.transcripts_path)
+                written = write_results(people, journal, campaign.results_path)
+                write_transcripts(people, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
             logger.info("results_written", path=str(campaign.results_path), rows=written.rows)
@@ -162,9 +170,10 @@ def run(
             # report fail, counts the journal's fates.
             fates = None if quiet else Counter(journal.fate_counts())
         finally:
-            plan.kept()  # the plan kept beside the calls (SQLite), before the lock goes
+            if planned is not None:
+                planned.kept()  # the plan kept beside the calls (SQLite), before the lock goes
             stores.close()  # the journal, the plan's history (and the database's pool)
-        del plan, journal, stores  # the report reads what was written, not these
+        del people, journal, stores, planned  # the report reads what was written, not these
         _let_go()
         built = report_after_run(campaign)
         if fates is not None:  # not quiet

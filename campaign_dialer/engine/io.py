@@ -89,17 +89,24 @@ class Lane:
                 continue
             if job is None:
                 continue
-            fn, ctx, loop, fut = job
-            try:
-                result = ctx.run(fn)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                if fut is None or loop is None:
-                    self._failed = e
-                else:
-                    _reply(loop, fut, None, e)
-                continue
-            if fut is not None and loop is not None:
-                _reply(loop, fut, result, None)
+            self._run_one(job)
+            # Nothing of the job stays referenced while the thread waits for the next one
+            # (the last job of a run, holding the engine, would otherwise stay alive while
+            # the results and the report are written).
+            del job
+
+    def _run_one(self, job: _Job) -> None:
+        fn, ctx, loop, fut = job
+        try:
+            result = ctx.run(fn)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            if fut is None or loop is None:
+                self._failed = e
+            else:
+                _reply(loop, fut, None, e)
+            return
+        if fut is not None and loop is not None:
+            _reply(loop, fut, result, None)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` in the lane; a cancelled caller still waits for it to end
