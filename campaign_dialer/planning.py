@@ -442,6 +442,7 @@ def open_campaign_history(campaign: Campaign) -> HistoryStore:
 def build_gate(
     campaign: Campaign, history: HistoryStore | None = None, at: datetime | None = None,
     *, parallel: bool = False, reads: KeptReads | None = None,
+    others_after: threading.Event | None = None,
 ) -> tuple[Gate, DncLedger]:
     """The campaign's gate and its DNC ledger file (blocking: reads every compliance input).
 
@@ -452,6 +453,8 @@ def build_gate(
     lists are read here (a run from a stored plan, which reads nothing else meanwhile).
     `reads`: the DNC lists and the consent ledger from reads of the same bytes kept with the
     plan where there are some (`compliance.kept`), each recorded there to be kept again.
+    `others_after`: the consent ledger and the reassigned answers are read once it is set
+    (the DNC lists before: a big plan reads them beside its contacts, the rest after).
     """
     m = campaign.model
     region = m.campaign.default_region
@@ -462,6 +465,8 @@ def build_gate(
     )
 
     def others() -> tuple[ConsentLedger | None, ReassignedAnswers | None]:
+        if others_after is not None:
+            others_after.wait()
         consent = (
             ConsentLedger.load(campaign.consent_path, default_region=region, encoding=encoding,
                                read=reads.consent(region, encoding) if reads else None)
@@ -560,12 +565,19 @@ def make_plan(
     if history is None:
         history = open_campaign_history(campaign)
     if _input_bytes(campaign) > ONE_AT_A_TIME_BYTES:
-        # Each load's peak is several times its file: beside each other, two loads of
-        # millions of rows need both (10M contacts, 10M DNC numbers, 5M consent events:
-        # ~5.8 GB at once); one after the other, the larger of the two.
-        contacts = _released(load_campaign_contacts, campaign)
-        gate, ledger = _released(functools.partial(build_gate, reads=reads), campaign,
-                                 history, at)
+        # Each load's peak is several times its file: beside each other, the contacts and
+        # the consent ledger of millions of rows need both (10M contacts, 10M DNC numbers,
+        # 5M consent events: ~5.8 GB at once). The DNC lists (numbers only, done well before
+        # the contacts) are read beside the contacts; the consent ledger after them.
+        contacts_read = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            fg = pool.submit(_released, functools.partial(
+                build_gate, reads=reads, others_after=contacts_read), campaign, history, at)
+            try:
+                contacts = _released(load_campaign_contacts, campaign)
+            finally:
+                contacts_read.set()
+            gate, ledger = fg.result()
     else:
         # the contacts file and the compliance files are read at once: arrow releases the GIL
         with ThreadPoolExecutor(2) as pool:
