@@ -671,6 +671,10 @@ def write_results_to(contacts: Contacts, journal: JournalStore, path: Path, *,
     which `from_records` picks from the kinds of cell over every row and which changes how
     a number is written, is decided once over every row (`_Slicer`) before any slice."""
     try:
+        if transform is not None and len(contacts.frame) == 0:
+            # no slice to transform: written whole, so it is transformed (and can refuse)
+            # as the whole frame is
+            raise _WholeFrame
         with open(path, "wb") as fh:
             return _Slicer(contacts, journal).write(fh, max(1, batch_rows), transform)
     except (_WholeFrame, _NotColumnar, pa.ArrowException, UnicodeError):

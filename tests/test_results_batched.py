@@ -309,3 +309,21 @@ def test_an_empty_campaign_is_its_header(tmp_path: Path) -> None:
     assert (tmp_path / "r.csv").read_bytes() == (tmp_path / "w.csv").read_bytes()
     assert (tmp_path / "r.csv").read_bytes().startswith(b"row,contact_id,")
     assert got == ResultsWritten(0, {})
+
+
+def test_an_empty_campaign_with_a_transform_is_transformed_as_the_whole_frame() -> None:
+    """No rows, so no slice: the transform still runs (and refuses) as on the whole frame
+    (two input columns of one name, which `typed_frame` cannot read)."""
+    frame = pd.DataFrame({c: pd.Series([], dtype=STRING) for c in (
+        "contact_id", "phone_raw", "phone_e164", "row (input)", "input.row")})
+    frame.insert(0, "row", pd.Series([], dtype="int64"))
+    contacts = Contacts(path=Path("contacts.csv"), frame=frame,
+                        extra_columns=["row (input)", "input.row"])
+    journal = FakeJournal({}, {})
+    with tempfile.TemporaryDirectory() as tmp:
+        with pytest.raises(AttributeError):
+            write_results(contacts, journal, Path(tmp) / "r.csv",  # type: ignore[arg-type]
+                          transform=typed_frame)
+        written = write_results(contacts, journal, Path(tmp) / "r.csv",  # type: ignore[arg-type]
+                                transform=lambda df: df)
+        assert written.rows == 0
