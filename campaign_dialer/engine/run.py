@@ -316,7 +316,7 @@ class Engine:
         open_attempts = await self._start()
         self.log.info(
             "run_started", run_id=self.run_id, rows=self.stats.rows,
-            to_dial=len(state.schedule), open_attempts=len(open_attempts),
+            to_dial=self.stats.to_dial, open_attempts=len(open_attempts),
         )
         exit_code = ExitCode.OK
         message = ""
