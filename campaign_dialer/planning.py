@@ -47,7 +47,7 @@ from campaign_dialer.compliance import (
     state_for_number,
 )
 from campaign_dialer.compliance.callerid import CallerIdRules, load_caller_id_rules
-from campaign_dialer.compliance.kept import KeptReads
+from campaign_dialer.compliance.kept import KeptReads, content_digest, sources_digest
 from campaign_dialer.config import Campaign
 from campaign_dialer.contacts import (
     STRING,
@@ -616,22 +616,14 @@ _PLAN_SETTINGS = {"campaign": {"default_region"}, "inputs": True, "compliance": 
 @functools.cache
 def _code_digest() -> str:
     """The planning code's own fingerprint (its source files' bytes)."""
-    h = hashlib.blake2b(digest_size=16)
-    root = Path(__file__).parent
-    for name in _PLANNING_CODE:
-        path = root / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+    return sources_digest(_PLANNING_CODE)
 
 
 def _file_digest(path: Path | None) -> str:
     if path is None:
         return "-"
     try:
-        with path.open("rb") as f:
-            return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
+        return content_digest(path)[:32]
     except OSError:
         return "missing"
 
