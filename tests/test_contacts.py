@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
@@ -434,6 +435,59 @@ def test_dedupe_equals_a_plain_union_find(rows: list[tuple[str | None, str | Non
     usable_np = pd.Series(usable, dtype=bool).to_numpy()
     got = person_groups([cols[0], cols[1], (cols[2], False)], usable_np)
     assert got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.text(max_size=4),
+                      st.sampled_from(["C1", "C01", "c1", "C1 ", "00Q5e000001", "é", "日本"])),
+            st.booleans(),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from([None, 1, 3]),
+)
+def test_contact_ids_join_rows_exactly_even_when_their_hashes_collide(
+    rows: list[tuple[str | None, bool]], weak: int | None
+) -> None:
+    # usable rows with the same contact id (exactly the same text) are one person, however
+    # the ids hash: a hash that sends every id to one of `weak` values joins nobody more
+    from campaign_dialer.contacts import dedupe
+
+    ids = pd.Series([r[0] for r in rows], dtype=STRING)
+    usable = [r[1] for r in rows]
+    want = [
+        min(j for j in range(len(rows)) if usable[j] and rows[j][0] == r[0])
+        if r[1] and r[0] is not None else i
+        for i, r in enumerate(rows)
+    ]
+    real = dedupe.text_hashes
+    with pytest.MonkeyPatch.context() as mp:
+        if weak is not None:
+            def collide(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+                h, valid = real(values)
+                return h % np.uint64(weak), valid
+            mp.setattr(dedupe, "text_hashes", collide)
+        got = person_groups([(ids, False)], np.array(usable, dtype=bool))
+    assert got.tolist() == want
+
+
+def test_equal_texts_hash_alike_wherever_their_chunks_start() -> None:
+    # the hash of a text is its bytes' alone: the same id in another chunk, at another
+    # offset, after a long one, or in a sliced array hashes the same
+    from campaign_dialer.contacts import dedupe
+
+    texts = ["C1", "", "x" * 3_000_000, "C1", "é", None, "C1"]
+    whole = pd.Series(texts, dtype=STRING)
+    h, valid = dedupe.text_hashes(whole)
+    assert valid.tolist() == [t is not None for t in texts]
+    assert h[0] == h[3] == h[6] and len({int(h[0]), int(h[1]), int(h[2]), int(h[4])}) == 4
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
+        [pa.array(texts[:3]), pa.array(texts[3:]).slice(0)])))
+    h2, _ = dedupe.text_hashes(chunked.iloc[1:])
+    assert h2.tolist() == h[1:].tolist()
 
 
 @settings(max_examples=200, deadline=None)

@@ -11,15 +11,94 @@ import pyarrow.compute as pc
 
 from campaign_dialer.contacts.tables import STRING
 
+# Bytes hashed at once by `text_hashes` (its temporaries: three 8-byte words a byte).
+_HASH_BYTES = 1 << 20
+_P = np.uint64(0x100000001B3)  # odd: invertible modulo 2**64
+_P_INV = np.uint64(pow(0x100000001B3, -1, 1 << 64))
 
-def _text_codes(values: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """Dense codes of `values` at `rows` (-1 for missing)."""
-    # encoded over the whole column, then picked: no copy of a million strings
-    sub = pa.array(values.astype(STRING), type=pa.large_string())
-    encoded = pc.dictionary_encode(sub)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)[rows]
+
+def _mixed(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every bit of the sum reaches every bit of the hash."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _powers(base: np.uint64, n: int) -> np.ndarray:
+    """base**0 .. base**(n-1) modulo 2**64."""
+    out = np.full(max(n, 1), base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)
+
+
+def text_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(a 64-bit hash of each cell's UTF-8 bytes, which cells hold text): equal texts, equal
+    hashes, computed a megabyte of text at a time with no string or hash table per row. Two
+    different texts may share a hash: a hash only says which texts may be equal."""
+    with np.errstate(over="ignore"):
+        return _text_hashes(values)
+
+
+def _text_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    arr = pa.chunked_array(pa.array(values.astype(STRING))).cast(pa.large_string())
+    out = np.zeros(len(arr), dtype=np.uint64)
+    valid = np.zeros(len(arr), dtype=bool)
+    pw = _powers(_P, _HASH_BYTES)
+    ipw = _powers(_P_INV, _HASH_BYTES)
+    at = 0
+    for chunk in arr.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        valid[at: at + n] = np.asarray(chunk.is_valid(), dtype=bool)
+        _, off_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(off_buf, dtype=np.int64, count=n + 1, offset=chunk.offset * 8)
+        data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None
+                else np.zeros(0, dtype=np.uint8))
+        lo = 0
+        while lo < n:
+            # rows lo..hi whose bytes fit `_HASH_BYTES` (at least one row, however long)
+            hi = int(np.searchsorted(offsets, offsets[lo] + _HASH_BYTES, side="right")) - 1
+            hi = min(max(hi, lo + 1), n)
+            start, end = int(offsets[lo]), int(offsets[hi])
+            if end - start > len(pw):
+                pw, ipw = _powers(_P, end - start), _powers(_P_INV, end - start)
+            b = data[start:end].astype(np.uint64)
+            prefix = np.zeros(end - start + 1, dtype=np.uint64)
+            np.cumsum(b * pw[: end - start], out=prefix[1:])
+            rel = offsets[lo: hi + 1] - start
+            # sum of b[j] * P**(j - row's first byte): the prefix difference, shifted back
+            poly = (prefix[rel[1:]] - prefix[rel[:-1]]) * ipw[rel[:-1]]
+            out[at + lo: at + hi] = _mixed(poly ^ (np.diff(rel).astype(np.uint64) * _P))
+            lo = hi
+        at += n
+    return out, valid
+
+
+def _text_shared(values: pd.Series, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`_shared` of the texts of `values` at `rows` (positions among `rows`): the rows whose
+    hash another row has too are the only candidates; their texts, few, are then coded
+    exactly (a hash two different texts share joins nobody)."""
+    hashes, valid = text_hashes(values)
+    h = hashes[rows]
+    ok = valid[rows]
+    del hashes, valid
+    held = np.sort(h[ok])
+    twice = np.unique(held[1:][held[1:] == held[:-1]])
+    del held
+    if twice.size == 0:
+        return []
+    k = np.searchsorted(twice, h)
+    candidate = ok & (twice[np.minimum(k, twice.size - 1)] == h)
+    del h, k
+    pos = np.flatnonzero(candidate)
+    texts = pa.chunked_array(pa.array(values.astype(STRING))).take(
+        pa.array(rows[pos], type=pa.int64()))
+    encoded = pc.dictionary_encode(texts.combine_chunks().cast(pa.large_string()))
+    codes = np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
+    return _shared(pos, codes)
 
 
 def e164_keys(values: pd.Series) -> np.ndarray:
@@ -76,7 +155,7 @@ def person_groups(
             e164_ints.append(_e164_int_values(values, idx))
         else:
             assert isinstance(values, pd.Series)
-            shared.extend(_shared(np.arange(idx.size), _text_codes(values, idx)))
+            shared.extend(_text_shared(values, idx))
     if e164_ints:
         # every E.164 column shares one code space, so a number in Phone meets the same number
         # in another row's Mobile; the numbers held twice are found by sorting (no hash table
