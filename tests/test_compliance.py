@@ -790,3 +790,23 @@ def test_first_list_holding_a_number_is_the_evidence() -> None:
     assert dnc.source_of("+12125550100") == "dnc_ftc.csv"  # also in dnc_a.csv, listed later
     assert dnc.source_of("+16025550111") == "dnc_b.csv"
     assert "12125550100" not in dnc and None not in dnc  # only E.164 strings are looked up
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["", "web", "Web", "call", "sms ", "=form", "é"]), min_size=1,
+                max_size=40))
+def test_consent_source_counts_are_the_event_frames_value_counts(
+    tmp_path: Path, sources: list[str]
+) -> None:
+    # check's "consent sources" line, counted without a frame of every event: the same
+    # sources, counts and order (ties included) as the frame's value_counts gave
+    p = tmp_path / "c.csv"
+    p.write_text("phone,event,event_at,source\n" + "".join(
+        f"41555501{i % 100:02d},grant,2026-01-01T00:00:00Z,{s}\n" for i, s in enumerate(sources)
+    ), encoding="utf-8")
+    led = ConsentLedger.load(p, default_region="US")
+    want = {str(k): int(v) for k, v in
+            led.events["source"].fillna("").value_counts().head(3).items()}
+    assert led.source_counts(3) == want
+    assert list(led.source_counts(3)) == list(want)

@@ -229,17 +229,15 @@ def compliance_summary(plan: Any) -> dict[str, Any]:
             "as_of": m.as_of.isoformat() if m and m.as_of else None,
             "age_days": dnc_age_days(m.as_of, at) if m and m.as_of else None,
         })
-    phones = plan.contacts.frame["phone_e164"].dropna()
+    e164 = plan.contacts.frame["phone_e164"]
+    numbers = int(e164.count())
     rnd = gate.reassigned
     covered = 0
-    if rnd is not None and len(phones):
-        covered = int(phones.isin(set(rnd.answers["phone"])).sum())
+    if rnd is not None and numbers:
+        covered = int(e164.dropna().isin(set(rnd.answers["phone"])).sum())
     sources: dict[str, int] = {}
-    if gate.consent is not None and len(gate.consent.events):
-        sources = {
-            str(k): int(v)
-            for k, v in gate.consent.events["source"].fillna("").value_counts().head(10).items()
-        }
+    if gate.consent is not None and len(gate.consent):
+        sources = gate.consent.source_counts(10)
     rules = gate.window.rules
     return {
         "dnc_lists": lists,
@@ -247,7 +245,7 @@ def compliance_summary(plan: Any) -> dict[str, Any]:
             "file": str(rnd.path) if rnd is not None else None,
             "answers": len(rnd) if rnd is not None else 0,
             "numbers_covered": covered,
-            "numbers": int(len(phones)),
+            "numbers": numbers,
             "required": gate.require_reassigned_check,
         },
         "consent_sources": sources,

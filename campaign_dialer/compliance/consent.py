@@ -194,6 +194,20 @@ class ConsentLedger:
             )
         return pa.DictionaryArray.from_arrays(take, text)
 
+    def source_counts(self, top: int) -> dict[str, int]:
+        """The `top` most frequent consent sources (a blank one as ""), most frequent first,
+        as `events["source"].fillna("").value_counts().head(top)` gives them, with no frame
+        of every event made (5M events: ~0.9 GB)."""
+        arr = self._events.text("source")
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(pa.large_string())
+        vc = pc.value_counts(pc.fill_null(arr, ""))
+        counts = pd.Series(pd.array(vc.field("counts"), dtype=pd.ArrowDtype(pa.int64())),
+                           index=vc.field("values").to_pylist())
+        return {str(k): int(v) for k, v in counts.sort_values(ascending=False).head(top).items()}
+
     @property
     def events(self) -> pd.DataFrame:
         """Every event as a frame (row, revoke, event_ns, expires_ns, source, event_text,

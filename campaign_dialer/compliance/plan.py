@@ -75,7 +75,12 @@ def plan_columns(contacts: Contacts, gate: Gate, at: datetime, *,
     if len(f) <= chunk:
         return _walked(f, gate, at)
     parts = [_walked(f.iloc[lo: lo + chunk], gate, at) for lo in range(0, len(f), chunk)]
-    return {k: _joined([p[k] for p in parts]) for k in parts[0]}
+    out: dict[str, Any] = {}
+    for k in list(parts[0]):
+        # each chunk's column let go of as the joined one is made: one column's two copies
+        # at a time, not every column's
+        out[k] = _joined([p.pop(k) for p in parts])
+    return out
 
 
 def _walked(f: pd.DataFrame, gate: Gate, at: datetime) -> dict[str, Any]:
@@ -117,10 +122,11 @@ def _joined(parts: list[Any]) -> Any:
         own = np.array([labels.setdefault(v, len(labels)) for v in a.dictionary.to_pylist()]
                        or [0], dtype=np.int64)
         local = np.asarray(pc.fill_null(a.indices, -1), dtype=np.int64)
-        codes.append(np.where(local >= 0, own[np.maximum(local, 0)], -1))
+        codes.append(np.where(local >= 0, own[np.maximum(local, 0)], -1).astype(np.int32))
     code = np.concatenate(codes)
+    del codes
     return pa.DictionaryArray.from_arrays(
-        pa.array(code.astype(np.int32), type=kind.index_type, mask=code < 0),
+        pa.array(code, type=kind.index_type, mask=code < 0),
         pa.array(list(labels), type=kind.value_type))
 
 
