@@ -574,13 +574,16 @@ def _input_bytes(campaign: Campaign) -> int:
 
 def make_plan(
     campaign: Campaign, at: datetime, history: HistoryStore | None = None,
-    reads: KeptReads | None = None,
+    reads: KeptReads | None = None, *, passthrough: bool = True,
 ) -> Plan:
     """The plan; `history` defaults to the campaign's contact history (opened here).
 
-    The decisions stay columns (`PlanRows`): no Python object per row is made here."""
+    The decisions stay columns (`PlanRows`): no Python object per row is made here.
+    `passthrough=False`: its contacts without the input's own columns (`check`, which
+    writes no results: they are never read, and ten million rows of them are ~0.7 GB)."""
     if history is None:
         history = open_campaign_history(campaign)
+    load = functools.partial(load_campaign_contacts, passthrough=passthrough)
     if _input_bytes(campaign) > ONE_AT_A_TIME_BYTES:
         # Each load's peak is several times its file: beside each other, the contacts and
         # the consent ledger of millions of rows need both (10M contacts, 10M DNC numbers,
@@ -591,14 +594,14 @@ def make_plan(
             fg = pool.submit(_released, functools.partial(
                 build_gate, reads=reads, others_after=contacts_read), campaign, history, at)
             try:
-                contacts = _released(load_campaign_contacts, campaign)
+                contacts = _released(load, campaign)
             finally:
                 contacts_read.set()
             gate, ledger = fg.result()
     else:
         # the contacts file and the compliance files are read at once: arrow releases the GIL
         with ThreadPoolExecutor(2) as pool:
-            fc = pool.submit(_released, load_campaign_contacts, campaign)
+            fc = pool.submit(_released, load, campaign)
             fg = pool.submit(_released, functools.partial(build_gate, reads=reads), campaign,
                              history, at)
             contacts = fc.result()

@@ -511,3 +511,24 @@ def test_person_keys_agree_with_person_key(rows: list[tuple[str | None, str | No
     arrow = person_keys(pa.array([p for p, _ in rows], pa.string()),
                         pa.array([c for _, c in rows], pa.string()))
     assert arrow.to_pylist() == want
+
+
+@pytest.mark.parametrize("name", [
+    "exports/hubspot_contacts.csv", "exports/salesforce_contacts.csv",
+    "exports/google_contacts.csv", "exports/outlook_contacts.csv", "exports/zoho_contacts.csv",
+    "exports/excel_cp1252.csv", "exports/semicolon_export.csv", "contacts/crm_export.csv",
+])
+def test_contacts_read_without_their_own_columns_read_the_same(name: str) -> None:
+    # `check` reads the contacts without the input's own columns (it writes no results):
+    # every row, number, verdict, warning and role is the same; only the passthrough goes
+    path = Path(__file__).parent / "data" / name
+    whole = load_contacts(path, default_region="US")
+    lean = load_contacts(path, default_region="US", passthrough=False)
+    assert whole.extra_columns and lean.extra_columns == []
+    standard = [c for c in whole.frame.columns if c not in whole.extra_columns]
+    assert list(lean.frame.columns) == standard
+    pd.testing.assert_frame_equal(lean.frame, whole.frame[standard])
+    assert (lean.roles, lean.phone_columns, lean.ignored_columns, lean.warnings,
+            lean.encoding) == (whole.roles, whole.phone_columns, whole.ignored_columns,
+                               whole.warnings, whole.encoding)
+    pd.testing.assert_frame_equal(lean.unreadable, whole.unreadable)

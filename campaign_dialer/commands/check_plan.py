@@ -292,7 +292,7 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     # campaign points at (an `inputs.contacts = ".env"` would echo it in an error).
     log.register_secret(os.environ.get(campaign.model.api.api_key_env, "").strip())
     clock = clock or Clock.from_env()
-    plan = make_plan(campaign, clock.now())
+    plan = make_plan(campaign, clock.now(), passthrough=False)  # plan.csv: no input columns
     try:
         placements: dict[int, datetime] = {}
         # each placed row's instant: only the adaptive outlook reads them (a dict entry per

@@ -60,8 +60,12 @@ def load_contacts(
     default_region: str,
     columns: Mapping[str, object] | None = None,
     encoding: str | None = None,
+    passthrough: bool = True,
 ) -> Contacts:
     """Read, normalise and de-duplicate a contacts CSV; raise `ContactsError` if unusable.
+
+    `passthrough=False`: the input's own columns are not kept in the frame (`extra_columns`
+    is empty): for a reader that writes no results (`check`; ten million rows: ~0.7 GB).
 
     Read in bounded batches (`StringBatches`): each batch's cells are read into the rows'
     columns, and what must be known across rows (every valid number and id for dedupe, the
@@ -82,7 +86,7 @@ def load_contacts(
         raise
     leading = _leading_rows(rows, _BY_VALUES_ROWS)
     _value_roles(path, header, _sample(leading, len(header)), roles, taken, warnings)
-    reading = _Reading(path, header, roles, phone_idx, columns, region)
+    reading = _Reading(path, header, roles, phone_idx, columns, region, passthrough)
     try:
         for start, batch in itertools.chain(leading, rows):
             reading.add(start, batch)
@@ -177,7 +181,7 @@ class _Reading:
 
     def __init__(
         self, path: Path, header: list[str], roles: dict[str, int], phone_idx: list[int],
-        columns: Mapping[str, object] | None, region: str,
+        columns: Mapping[str, object] | None, region: str, passthrough: bool = True,
     ) -> None:
         self.path = path
         self.header = header
@@ -192,7 +196,7 @@ class _Reading:
         self.any_valid: set[str] = set()  # phone sources holding a valid number
         self.first_bad: dict[str, tuple[int, str]] = {}  # source -> (row, cell) unreadable
         self.unknown_countries: dict[str, None] = {}  # in order of first appearance
-        self.frame_names = unique_names(header)
+        self.frame_names = unique_names(header) if passthrough else []
 
     def add(self, start: int, batch: pa.RecordBatch) -> None:
         """Read one batch (its first data row is `start` + 1). A contact id in scientific
