@@ -77,7 +77,7 @@ _HOUR_NS = 3_600 * 10**9
 _NAT = np.iinfo(np.int64).min  # the plan's next_open "none"
 # Rows read at once: a step's temporaries (a slice's numbers as text, its codes) grow with
 # this, not with the plan; what is kept across slices is a small int a row.
-CHUNK = 262_144
+CHUNK = 65_536
 _UNKNOWN = -2  # a row code: no time zone known (the ones below: never open, by why)
 _EXCLUDED = -1  # a row code: not placed at all (settled, suppressed, nobody to call)
 _NO_WINDOW = "no window within 14 days"
