@@ -81,6 +81,7 @@ CHUNK = 65_536
 _UNKNOWN = -2  # a row code: no time zone known (the ones below: never open, by why)
 _EXCLUDED = -1  # a row code: not placed at all (settled, suppressed, nobody to call)
 _NO_WINDOW = "no window within 14 days"
+_FEW_LABELS = 1_024  # a dictionary this small is read whole for each slice
 
 
 def _at_ns(ns: int) -> datetime:
@@ -120,8 +121,9 @@ def _flat(col: pa.Array | pa.ChunkedArray, a: int, b: int) -> pa.Array:
 def _by_label(part: pa.Array, pick: Callable[[Any], Any], missing: Any,
               dtype: Any) -> np.ndarray:
     """`pick(value)` of each row, asked once a distinct value (of a dictionary-encoded
-    column: once a label, the rows read by their codes); `missing` for null."""
-    if pa.types.is_dictionary(part.type):
+    column: once a label, the rows read by their codes); `missing` for null. A dictionary
+    larger than the slice (a label a row) is not read whole for every slice."""
+    if pa.types.is_dictionary(part.type) and len(part.dictionary) <= max(len(part), _FEW_LABELS):
         labels = _text(part.dictionary).to_pylist()
         indices = part.indices
     else:
@@ -142,8 +144,12 @@ def _each(col: pa.Array | pa.ChunkedArray, a: int, b: int,
 
 def _nonblank(part: pa.Array) -> np.ndarray:
     """Present and not blank (""), as numpy booleans."""
-    if pa.types.is_dictionary(part.type):
-        return _by_label(part, lambda v: bool(v), False, bool)
+    if pa.types.is_dictionary(part.type):  # the labels' lengths, read by the codes
+        codes = np.asarray(pc.fill_null(part.indices, -1).to_numpy(zero_copy_only=False),
+                           dtype=np.int64)
+        sizes = pc.fill_null(pc.binary_length(_text(part.dictionary)), 0)
+        filled = np.append(np.asarray(sizes.to_numpy(zero_copy_only=False)) > 0, False)
+        return np.asarray(filled[codes])
     lengths = pc.fill_null(pc.binary_length(_text(part)), 0)
     return np.asarray(lengths.to_numpy(zero_copy_only=False)) > 0
 

@@ -112,18 +112,22 @@ def plans(draw: st.DrawFn) -> tuple[Any, dict[str, Any]]:
 @settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=plans(), chunk=st.sampled_from([1, 7, 64, fc.CHUNK]),
-       partition_max=st.sampled_from([0, 5, 1 << 22]), shown=st.sampled_from([2, 3, 20]))
+       partition_max=st.sampled_from([0, 5, 1 << 22]), shown=st.sampled_from([2, 3, 20]),
+       few_labels=st.sampled_from([0, 1_024]))
 def test_the_sliced_forecast_equals_mains(case: tuple[Any, dict[str, Any]], chunk: int,
-                                          partition_max: int, shown: int) -> None:
+                                          partition_max: int, shown: int,
+                                          few_labels: int) -> None:
     """Slices of a row and more; the cut between placed and not by bisection or partition;
-    few waiting rows shown (so ties among repeated row numbers are cut through)."""
+    few waiting rows shown (so ties among repeated row numbers are cut through); dictionaries
+    read by their labels, or (as if larger than a slice) decoded slice by slice."""
     plan, kw = case
     old_placed: dict[int, datetime] = {}
     with patch.object(forecast_oracle, "WAITING_SHOWN", shown):
         old = forecast_main(plan, **kw, placements=old_placed)
     new_placed: dict[int, datetime] = {}
     with (patch.object(fc, "CHUNK", chunk), patch.object(fc, "_PARTITION_MAX", partition_max),
-          patch.object(fc, "WAITING_SHOWN", shown)):
+          patch.object(fc, "WAITING_SHOWN", shown),
+          patch.object(fc, "_FEW_LABELS", few_labels)):
         new = fc.forecast(plan, **kw, placements=new_placed)
         assert fc.forecast(plan, **kw) == new  # placements asked for or not: one forecast
     assert new == old
