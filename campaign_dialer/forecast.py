@@ -467,17 +467,15 @@ def forecast(plan: Any, *, call_seconds: float, call_seconds_source: str,
     }
 
 
-# Rows of the open groups' heads above which the cut between placed and not is found by
-# bisection (a few searches a group) rather than by partitioning a copy of them all.
-_PARTITION_MAX = 1 << 22
+# Rows of the open groups' heads up to which a segment works on one sorted copy of them all
+# (a few numpy calls); above, the cut between placed and not is found by bisection (a few
+# searches a group) and only the rows placed are copied.
+_PARTITION_MAX = 1 << 20
 
 
-def _cut(heads: list[np.ndarray], take: int) -> int:
+def _bisect_cut(heads: list[np.ndarray], take: int) -> int:
     """The plan position below which exactly `take` of the heads' rows lie (positions are
     distinct, so one exists)."""
-    total = sum(len(h) for h in heads)
-    if total <= _PARTITION_MAX:
-        return int(np.partition(np.concatenate(heads), take)[take])
     lo, hi = 0, max(int(h[-1]) for h in heads if len(h)) + 1
     while lo < hi:
         mid = (lo + hi) // 2
@@ -501,34 +499,45 @@ def _serve(
     groups = [g for g in open_win if queues.left(g) > 0]
     if not groups:
         return 0.0, 0, None
-    # at most n rows from each open group's head; the n first in plan order go out
+    # at most n rows from each open group's head (each in plan order); the n first in plan
+    # order go out: a head's rows placed are a prefix of it
     heads = [queues.head(g, n) for g in groups]
     total = sum(len(h) for h in heads)
     take = min(n, total)
-    if take < total:
-        cut = _cut(heads, take)
-        heads = [h[:int(np.searchsorted(h, cut))] for h in heads]
-    # the k-th row placed: k rows of the placed heads come before it in plan order
-    if placed_at is not None and take:
+    placed: np.ndarray | None = None  # the plan positions placed, sorted
+    if total <= _PARTITION_MAX:
         joined = np.concatenate(heads)
-        rank = np.empty(take, dtype=np.int64)
-        rank[np.argsort(joined, kind="stable")] = np.arange(take)
-        del joined
+        if take < total:
+            cut = np.partition(joined, take)[take]
+            owner = np.repeat(np.arange(len(heads)), [len(h) for h in heads])
+            counts = np.bincount(owner[joined < cut], minlength=len(heads)).tolist()
+            del owner
+            heads = [h[:c] for h, c in zip(heads, counts, strict=True)]
+            joined = joined[joined < cut]
+        joined.sort()
+        placed = joined
+    elif take < total:
+        cut = _bisect_cut(heads, take)
+        heads = [h[:int(np.searchsorted(h, cut))] for h in heads]
+    # the k-th row placed: k of the rows placed come before it in plan order
     lasts = np.array([h[-1] if len(h) else -1 for h in heads], dtype=np.int64)
-    last_k = np.zeros(len(heads), dtype=np.int64)
-    for h in heads:
-        last_k += np.searchsorted(h, lasts)
+    if placed is None and placed_at is not None:
+        placed = np.sort(np.concatenate(heads))
+    if placed is not None:
+        last_k = np.searchsorted(placed, lasts)
+    else:
+        last_k = np.zeros(len(heads), dtype=np.int64)
+        for h in heads:
+            last_k += np.searchsorted(h, lasts)
     last_at: datetime | None = None
-    off = 0
     for j, g in enumerate(groups):
         mine = heads[j]
         if not len(mine):
             continue
-        if placed_at is not None:  # the group's head rows go out at their ranks, in order
-            for r, k in zip(rows[mine].tolist(), rank[off:off + len(mine)].tolist(),
+        if placed_at is not None and placed is not None:  # the head's rows, at their ranks
+            for r, k in zip(rows[mine].tolist(), np.searchsorted(placed, mine).tolist(),
                             strict=True):
                 placed_at[int(r)] = t0 + timedelta(seconds=int(k) / rate)
-        off += len(mine)
         queues.heads[g] += len(mine)
         w = windows[open_win[g]]
         w.placed += len(mine)
