@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,11 @@ from campaign_dialer.engine import PersonIndex, row_fate
 from campaign_dialer.engine.callerid import EXHAUSTED
 from campaign_dialer.engine.columns import (
     Untouched,
+    coded,
+    codes_in,
     columns_of,
+    digest_of,
+    evidence_coded,
     fate_at,
     fate_base,
     same_fate,
@@ -159,3 +164,37 @@ def test_the_person_index_answers_as_a_dict_of_first_rows(
     got = index.positions_of(text(columns_of(rows).person))
     assert got.tolist() == [want.get(p, -1) if p else -1 for p, _ in entries]
     assert index.first_positions().tolist() == sorted(want.values())
+
+
+_LABELS = st.sampled_from(["", "a", "b", "é", "2026-01-01T00:00:00+00:00"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), _LABELS), max_size=6),
+    st.lists(st.integers(min_value=-1, max_value=8), max_size=15),
+    st.sampled_from(["plain", "dictionary", "chunked"]),
+)
+def test_evidence_in_the_fate_base_is_coded_as_before(
+    labels: list[str | None], picks: list[int], kind: str
+) -> None:
+    # the fate base's evidence columns, coded on their dictionary (no Python string per
+    # entry): the same array, buffers and digest as `coded` of their codes and labels, ""
+    # read as missing; dictionaries with repeats, nulls, "" and unused entries included
+    entries = labels or ["x"]
+    at = [p if 0 <= p < len(entries) else None for p in picks]
+    if kind == "dictionary":
+        arr: Any = pa.DictionaryArray.from_arrays(pa.array(at, pa.int32()),
+                                                  pa.array(entries, pa.large_string()))
+    else:
+        values = [None if p is None else entries[p] for p in at]
+        arr = pa.array(values, pa.large_string())
+        if kind == "chunked":
+            arr = pa.chunked_array([arr.slice(0, len(values) // 2),
+                                    arr.slice(len(values) // 2)])
+    codes, found = codes_in(arr)
+    want = coded(codes, [v if v else None for v in found])
+    got = evidence_coded(arr)
+    assert got.equals(want)
+    assert got.to_pylist() == [None if p is None or not entries[p] else entries[p] for p in at]
+    assert digest_of(pa.table({"e": got})) == digest_of(pa.table({"e": want}))

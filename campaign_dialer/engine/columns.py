@@ -138,22 +138,21 @@ class Untouched:
 def coded(codes: np.ndarray, labels: Sequence[str | None]) -> pa.Array:
     """A dictionary-encoded string column: row i is labels[codes[i]] (-1 or a None label:
     null). Repeated values cost an index, not a string."""
-    codes = np.asarray(codes, dtype=np.int64)
     distinct: dict[str, int] = {}
     for v in labels:
         if v is not None:
             distinct.setdefault(v, len(distinct))
-    table = np.array([-1 if v is None else distinct[v] for v in labels] or [-1],
-                     dtype=np.int64)
-    idx = np.where(codes >= 0, table[np.maximum(codes, 0)], -1) if len(codes) else codes
+    # one more entry, -1, which code -1 indexes: no temporary of every row but the result
+    table = np.array([*(-1 if v is None else distinct[v] for v in labels), -1], dtype=np.int32)
+    idx = table[np.asarray(codes)] if len(codes) else np.zeros(0, dtype=np.int32)
     return pa.DictionaryArray.from_arrays(
-        pa.array(idx.astype(np.int32), mask=idx < 0), pa.array(list(distinct), type=TEXT))
+        pa.array(idx, mask=idx < 0), pa.array(list(distinct), type=TEXT))
 
 
 def labelled(codes: np.ndarray, labels: Sequence[str | None], label: str) -> np.ndarray:
     """Which rows' code is `label`'s (code -1, null: no)."""
     hit = np.array([v == label for v in labels] + [False])
-    return hit[np.asarray(codes, dtype=np.int64)]
+    return hit[np.asarray(codes)]
 
 
 def codes_in(arr: Any) -> tuple[np.ndarray, list[str | None]]:
@@ -161,7 +160,7 @@ def codes_in(arr: Any) -> tuple[np.ndarray, list[str | None]]:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    codes = np.asarray(pc.fill_null(enc.indices, -1), dtype=np.int64)
+    codes = np.asarray(pc.fill_null(enc.indices, -1), dtype=np.int32)
     return codes, enc.dictionary.to_pylist()
 
 
@@ -219,7 +218,7 @@ def fate_base(
     # detail: the plan's ("" for none), "", the idle rows', then one per duplicate
     k = len(t_labels)
     dups = np.flatnonzero(dup)
-    dup_codes = np.full(n, -1, dtype=np.int64)
+    dup_codes = np.full(n, -1, dtype=np.int32)
     dup_codes[dups] = k + 2 + np.arange(len(dups))
     detail = coded(
         np.select([own, dup, cancel], [np.where(t_codes < 0, k, t_codes), dup_codes, k],
@@ -241,9 +240,32 @@ def fate_base(
         "next_open": next_open,
     }
     for key, arr in cols.evidence.items():
-        e_codes, e_labels = codes_in(arr)
-        table[key] = coded(e_codes, [v if v else None for v in e_labels])
+        table[key] = evidence_coded(arr)
     return pa.table(table)
+
+
+def evidence_coded(arr: Any) -> pa.Array:
+    """An evidence column as the fate base keeps it: `coded` of its codes and labels with ""
+    as null (the same array, buffers and all), computed on its dictionary: a consent evidence
+    column indexes every event's text of the ledger (millions at ten million rows), never
+    turned into Python strings here."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not isinstance(arr, pa.Array):
+        arr = pa.array(arr, type=TEXT)
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    # the dictionary's distinct labels in order of first appearance (as `coded` numbers them)
+    inner = pc.dictionary_encode(enc.dictionary.cast(TEXT))
+    labels = inner.dictionary
+    keep = np.asarray(pc.fill_null(pc.not_equal(labels, pa.scalar("", TEXT)), False),
+                      dtype=bool)
+    # code -1 (null) indexes the appended last entry, -1: null stays null at each step
+    renumbered = np.append(np.where(keep, np.cumsum(keep) - 1, -1), -1).astype(np.int32)
+    per_entry = np.append(
+        renumbered[np.asarray(pc.fill_null(inner.indices, -1), dtype=np.int64)], -1
+    ).astype(np.int32)
+    idx = per_entry[np.asarray(pc.fill_null(enc.indices, -1), dtype=np.int32)]
+    return pa.DictionaryArray.from_arrays(pa.array(idx, mask=idx < 0), labels.filter(keep))
 
 
 def digest_of(table: pa.Table) -> str:
