@@ -621,7 +621,7 @@ def write_csv_columns(df: pd.DataFrame, path: Path) -> None:
         write_csv_pandas(df, path)
 
 
-RESULTS_BATCH_ROWS = 100_000  # input rows per slice of results.csv
+RESULTS_SLICE_ROWS = 100_000  # input rows per slice of results.csv
 
 
 @dataclass(frozen=True)
@@ -638,7 +638,7 @@ Transform = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 def write_results(contacts: Contacts, journal: JournalStore, path: Path, *,
-                  batch_rows: int = RESULTS_BATCH_ROWS,
+                  batch_rows: int = RESULTS_SLICE_ROWS,
                   transform: Transform | None = None) -> ResultsWritten:
     """results.csv, written a slice of `batch_rows` input rows at a time into a temporary
     file moved into place (`write_results_to`): the bytes of `write_results_frame` (with
@@ -663,7 +663,7 @@ class _WholeFrame(Exception):
 
 
 def write_results_to(contacts: Contacts, journal: JournalStore, path: Path, *,
-                     batch_rows: int = RESULTS_BATCH_ROWS,
+                     batch_rows: int = RESULTS_SLICE_ROWS,
                      transform: Transform | None = None) -> ResultsWritten:
     """results.csv's bytes at `path` (not atomic: see `write_results`), a slice of rows at a
     time: each slice of the input rows gets its range of the fate table (`fate_slices_of`,
@@ -749,7 +749,7 @@ class _Slicer:
             if c not in fated:  # a column only attempts fill: missing on the other rows
                 null_rest[c] = n > len(self.at[c])
         if fated:  # which kinds of fate cell the rows without the attempt's value have
-            for lo, hi, part in self._parts(RESULTS_BATCH_ROWS, fated):
+            for lo, hi, part in self._parts(RESULTS_SLICE_ROWS, fated):
                 for c in fated:
                     valid = part.fate(c).is_valid().to_numpy(zero_copy_only=False)
                     rest = np.ones(hi - lo, dtype=bool)
