@@ -667,8 +667,8 @@ def plan_fingerprint(campaign: Campaign, at: datetime) -> str:
 
 
 # Rows one step of `encode_plan` reads at once: its temporaries (codes and keys as int64)
-# are a slice's, not the plan's (ten million rows: ~1.5 GB of them read whole).
-ENCODE_ROWS = 1 << 20
+# are a slice's, not the plan's (ten million rows: ~1.5 GB of them when read whole).
+ENCODE_ROWS = 1 << 18
 # A step numbers its keys with a table (a flag and a code per possible key) when the keys
 # fit in one this long (or in one as long as the rows), else by sorting each slice's keys.
 ENCODE_TABLE_MIN = 1 << 22
@@ -743,26 +743,14 @@ def _combined(columns: list[tuple[pa.Array, int]], n: int) -> tuple[np.ndarray, 
     return key, combos
 
 
-def _first_places(pos: np.ndarray, k: int) -> np.ndarray:
-    """Where each of k values first appears, given each place's value (-1: none of them)."""
-    first = np.full(k, -1, dtype=np.int64)
-    for lo, hi in _slices(len(pos)):
-        at = pos[lo:hi]
-        hit = np.flatnonzero(at >= 0)
-        u, i = np.unique(at[hit], return_index=True)  # each value's first hit in the slice
-        new = first[u] < 0
-        first[u[new]] = lo + hit[i[new]]
-    return first
-
-
 def _used_values(arr: Any) -> tuple[np.ndarray, list[Any]]:
     """An evidence column as (code per row, -1 for null, int32; the distinct values its rows
     use, in the order they first appear in its dictionary).
 
     The plan's consent evidence indexes the whole ledger (a dictionary of every event's
     text, repeats included): kept as is, a stored plan would carry half a million strings
-    per key, read back as Python objects at every resumed run. Only the values of the
-    entries rows use are hashed (a flag per entry says which)."""
+    per key, read back as Python objects at every resumed run. Equal entries are found by
+    ranking the dictionary (a sort: a hash table of its strings cost ~8x the memory)."""
     arr = _array(arr)
     n = len(arr)
     out = np.empty(n, dtype=np.int32)
@@ -772,27 +760,33 @@ def _used_values(arr: Any) -> tuple[np.ndarray, list[Any]]:
             out[lo:hi] = _read(enc.indices, lo, hi)
         return out, enc.dictionary.to_pylist()
     values = arr.dictionary
-    seen = np.zeros(len(values) + 1, dtype=bool)  # the last: null rows (code -1)
+    seen = np.zeros(len(values) + 1, dtype=bool)  # per entry; the last: null rows (-1)
     for lo, hi in _slices(n):
         seen[_read(arr.indices, lo, hi)] = True
-    entries = np.flatnonzero(seen[:-1])
-    del seen
-    # the used entries' values (repeats and nulls possible), each once
-    distinct = pc.unique(values.take(pa.array(entries, type=pa.int64()))).drop_null()
-    # which of them each entry up to the last used one holds (-1: none): where each first
-    # appears in the dictionary orders them, as a hash of the whole dictionary would
-    upto = int(entries[-1]) + 1 if len(entries) else 0
-    pos = np.asarray(pc.fill_null(pc.index_in(values.slice(0, upto), value_set=distinct), -1),
-                     dtype=np.int32)
-    order = np.argsort(_first_places(pos, len(distinct)), kind="stable")
-    rank = np.full(len(distinct) + 1, -1, dtype=np.int32)  # the last: a null entry's (-1)
-    rank[order] = np.arange(len(distinct), dtype=np.int32)
+    seen[-1] = False
+    upto = int(np.flatnonzero(seen)[-1]) + 1 if seen.any() else 0
+    # each entry's value as a number (equal values, equal numbers; a null entry: `k`), up
+    # to the last entry used: a value's first place may be an entry no row uses
+    head = values.slice(0, upto)
+    group = np.asarray(pc.rank(head, tiebreaker="dense"), dtype=np.int64) - 1
+    k = int(group.max(initial=-1)) + 1
+    group[np.asarray(head.is_null(), dtype=bool)] = k
+    first = np.full(k + 1, upto, dtype=np.int64)  # each value's first place
+    for lo, hi in _slices(upto):
+        np.minimum.at(first, group[lo:hi], np.arange(lo, hi, dtype=np.int64))
+    used = np.zeros(k + 1, dtype=bool)
+    used[group[seen[:upto]]] = True
+    used[k] = False
+    labels = np.flatnonzero(used)
+    labels = labels[np.argsort(first[labels], kind="stable")]  # the values used, in order
+    code = np.full(k + 1, -1, dtype=np.int32)  # per value; a null entry's: -1
+    code[labels] = np.arange(len(labels), dtype=np.int32)
     code_of = np.full(len(values) + 1, -1, dtype=np.int32)  # per entry; the last: null rows
-    code_of[entries] = rank[pos[entries]]
-    del pos
+    code_of[:upto] = code[group]
+    del group, seen, used, code
     for lo, hi in _slices(n):
         out[lo:hi] = code_of[_read(arr.indices, lo, hi)]
-    return out, distinct.take(pa.array(order, type=pa.int64())).to_pylist()
+    return out, values.take(pa.array(first[labels], type=pa.int64())).to_pylist()
 
 
 def _label(labels: list[Any], code: int) -> Any:
