@@ -768,12 +768,13 @@ def _used_values(arr: Any) -> tuple[np.ndarray, list[Any]]:
     # each entry's value as a number (equal values, equal numbers; a null entry: `k`), up
     # to the last entry used: a value's first place may be an entry no row uses
     head = values.slice(0, upto)
-    group = np.asarray(pc.rank(head, tiebreaker="dense"), dtype=np.int64) - 1
+    group = np.asarray(pc.rank(head, tiebreaker="dense"), dtype=np.int32)  # 1.., a copy
+    group -= 1
     k = int(group.max(initial=-1)) + 1
     group[np.asarray(head.is_null(), dtype=bool)] = k
-    first = np.full(k + 1, upto, dtype=np.int64)  # each value's first place
+    first = np.full(k + 1, upto, dtype=np.int32)  # each value's first place
     for lo, hi in _slices(upto):
-        np.minimum.at(first, group[lo:hi], np.arange(lo, hi, dtype=np.int64))
+        np.minimum.at(first, group[lo:hi], np.arange(lo, hi, dtype=np.int32))
     used = np.zeros(k + 1, dtype=bool)
     used[group[seen[:upto]]] = True
     used[k] = False
