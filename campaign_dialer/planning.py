@@ -666,52 +666,128 @@ def plan_fingerprint(campaign: Campaign, at: datetime) -> str:
     return h.hexdigest()
 
 
-def _codes(arr: Any) -> tuple[np.ndarray, list[Any]]:
-    """A column as (code per row, -1 for null; its distinct values)."""
+# Rows one step of `encode_plan` reads at once: its temporaries (codes and keys as int64)
+# are a slice's, not the plan's (ten million rows: ~1.5 GB of them when read whole).
+ENCODE_ROWS = 1 << 18
+# A step numbers its keys with a table (a flag and a code per possible key) when the keys
+# fit in one this long (or in one as long as the rows), else by sorting each slice's keys.
+ENCODE_TABLE_MIN = 1 << 22
+ENCODE_TABLE_MAX = 50_000_000
+
+
+def _array(arr: Any) -> pa.Array:
+    """A column as one arrow array (a chunked one joined as the old encoder joined it)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not isinstance(arr, pa.Array):
         arr = pa.array(arr, from_pandas=True)
-    return codes_of(arr)
+    return arr
 
 
-def _combined(columns: list[tuple[np.ndarray, list[Any]]]) -> tuple[np.ndarray, np.ndarray]:
-    """One code per distinct combination of the columns' values (codes 0..k-1), and for each
-    code its combination as a row of the columns' codes (k x len(columns))."""
-    n = len(columns[0][0])
-    key = np.zeros(n, dtype=np.int64)
+def _codes(arr: Any) -> tuple[pa.Array, pa.Array]:
+    """A column as (its codes, arrow integers, null for null; its labels: a dictionary
+    column's own dictionary, as is, else its distinct values in order of appearance)."""
+    arr = _array(arr)
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    return enc.indices, enc.dictionary
+
+
+def _slices(n: int) -> Iterator[tuple[int, int]]:
+    for lo in range(0, n, ENCODE_ROWS):
+        yield lo, min(n, lo + ENCODE_ROWS)
+
+
+def _read(codes: pa.Array, lo: int, hi: int) -> np.ndarray:
+    """Codes of rows lo..hi as int64, -1 for null."""
+    return np.asarray(pc.fill_null(codes.slice(lo, hi - lo), -1), dtype=np.int64)
+
+
+def _renumbered(keys: Callable[[int, int], np.ndarray], n: int, space: int,
+                out: np.ndarray) -> np.ndarray:
+    """Each row's key (`keys(lo, hi)`: rows lo..hi's, in 0..space-1) replaced in `out` by its
+    rank among the keys used (as `np.unique(..., return_inverse=True)` numbers them); returns
+    the keys used, sorted. A slice of rows at a time."""
+    if space <= min(ENCODE_TABLE_MAX, max(ENCODE_TABLE_MIN, n)):
+        seen = np.zeros(space, dtype=bool)
+        for lo, hi in _slices(n):
+            seen[keys(lo, hi)] = True
+        used = np.flatnonzero(seen)
+        del seen
+        rank = np.zeros(space, dtype=np.int32)
+        rank[used] = np.arange(len(used), dtype=np.int32)
+        for lo, hi in _slices(n):
+            out[lo:hi] = rank[keys(lo, hi)]
+        return used
+    parts = [np.unique(keys(lo, hi)) for lo, hi in _slices(n)]
+    used = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    del parts
+    for lo, hi in _slices(n):
+        out[lo:hi] = np.searchsorted(used, keys(lo, hi))
+    return used
+
+
+def _combined(columns: list[tuple[pa.Array, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One code per distinct combination of the columns' codes (given as (codes, how many
+    labels)), numbered in the combinations' sorted order (codes 0..k-1, int32), and for each
+    code its combination as a row of the columns' codes (k x len(columns), -1 for null)."""
+    key = np.zeros(n, dtype=np.int32)
+    combos = np.zeros((1, 0), dtype=np.int64)  # before any column: one combination, ()
     for codes, labels in columns:
-        key = key * (len(labels) + 1) + (codes + 1)
-        _, key = np.unique(key, return_inverse=True)
-    first = np.unique(key, return_index=True)[1] if n else np.zeros(0, dtype=np.int64)
-    combos = np.stack([c[first] for c, _ in columns], axis=1) if n else np.zeros(
-        (0, len(columns)), dtype=np.int64)
-    return key.astype(np.int32), combos
+        width = labels + 1
+
+        def keys(lo: int, hi: int, codes: pa.Array = codes, width: int = width) -> np.ndarray:
+            return key[lo:hi].astype(np.int64) * width + (_read(codes, lo, hi) + 1)
+
+        used = _renumbered(keys, n, len(combos) * width, key)
+        combos = np.column_stack([combos[used // width], used % width - 1])
+    return key, combos
 
 
 def _used_values(arr: Any) -> tuple[np.ndarray, list[Any]]:
-    """An evidence column as (code per row, -1 for null; the distinct values its rows use).
+    """An evidence column as (code per row, -1 for null, int32; the distinct values its rows
+    use, in the order they first appear in its dictionary).
 
     The plan's consent evidence indexes the whole ledger (a dictionary of every event's
     text, repeats included): kept as is, a stored plan would carry half a million strings
-    per key, read back as Python objects at every resumed run."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not isinstance(arr, pa.Array):
-        arr = pa.array(arr, from_pandas=True)
+    per key, read back as Python objects at every resumed run. Equal entries are found by
+    ranking the dictionary (a sort: a hash table of its strings cost ~8x the memory)."""
+    arr = _array(arr)
+    n = len(arr)
+    out = np.empty(n, dtype=np.int32)
     if not pa.types.is_dictionary(arr.type):
-        return codes_of(arr)  # dictionary_encode: distinct values, each used
-    inner = pc.dictionary_encode(arr.dictionary)  # the dictionary's own distinct values
-    inner_codes = np.asarray(pc.fill_null(inner.indices, -1), dtype=np.int64)
-    idx = np.asarray(pc.fill_null(arr.indices, -1), dtype=np.int64)
-    value = np.full(len(idx), -1, dtype=np.int64)
-    has = idx >= 0
-    value[has] = inner_codes[idx[has]]
-    has = value >= 0
-    used = np.unique(value[has])
-    codes = np.full(len(idx), -1, dtype=np.int64)
-    codes[has] = np.searchsorted(used, value[has])
-    return codes, inner.dictionary.take(pa.array(used, type=pa.int64())).to_pylist()
+        enc = pc.dictionary_encode(arr)  # distinct values, each used
+        for lo, hi in _slices(n):
+            out[lo:hi] = _read(enc.indices, lo, hi)
+        return out, enc.dictionary.to_pylist()
+    values = arr.dictionary
+    seen = np.zeros(len(values) + 1, dtype=bool)  # per entry; the last: null rows (-1)
+    for lo, hi in _slices(n):
+        seen[_read(arr.indices, lo, hi)] = True
+    seen[-1] = False
+    upto = int(np.flatnonzero(seen)[-1]) + 1 if seen.any() else 0
+    # each entry's value as a number (equal values, equal numbers; a null entry: `k`), up
+    # to the last entry used: a value's first place may be an entry no row uses
+    head = values.slice(0, upto)
+    group = np.asarray(pc.rank(head, tiebreaker="dense"), dtype=np.int32)  # 1.., a copy
+    group -= 1
+    k = int(group.max(initial=-1)) + 1
+    group[np.asarray(head.is_null(), dtype=bool)] = k
+    first = np.full(k + 1, upto, dtype=np.int32)  # each value's first place
+    for lo, hi in _slices(upto):
+        np.minimum.at(first, group[lo:hi], np.arange(lo, hi, dtype=np.int32))
+    used = np.zeros(k + 1, dtype=bool)
+    used[group[seen[:upto]]] = True
+    used[k] = False
+    labels = np.flatnonzero(used)
+    labels = labels[np.argsort(first[labels], kind="stable")]  # the values used, in order
+    code = np.full(k + 1, -1, dtype=np.int32)  # per value; a null entry's: -1
+    code[labels] = np.arange(len(labels), dtype=np.int32)
+    code_of = np.full(len(values) + 1, -1, dtype=np.int32)  # per entry; the last: null rows
+    code_of[:upto] = code[group]
+    del group, seen, used, code
+    for lo, hi in _slices(n):
+        out[lo:hi] = code_of[_read(arr.indices, lo, hi)]
+    return out, values.take(pa.array(first[labels], type=pa.int64())).to_pylist()
 
 
 def _label(labels: list[Any], code: int) -> Any:
@@ -720,15 +796,25 @@ def _label(labels: list[Any], code: int) -> Any:
 
 def encode_plan(rows: PlanRows, fingerprint: str) -> EncodedPlan:
     """The plan's rows as the store keeps them (`store.EncodedPlan`): vectorised, no row
-    made; what repeats (verdicts, evidence, zones) as codes into per-plan dictionaries."""
+    made; what repeats (verdicts, evidence, zones) as codes into per-plan dictionaries.
+
+    Kept from a thread beside a first run's calls: every step works a slice of rows at a
+    time into int32 codes and numbers what is used with tables, not sorts of every row."""
     c = rows.columns
-    zone_codes, zone_labels = _codes(c["hint"])
-    zones: list[str | None] = [*zone_labels, None]
-    zone = np.where(zone_codes < 0, len(zone_labels), zone_codes).astype(np.int32)
+    z_codes, z_labels = _codes(c["hint"])
+    zones: list[str | None] = [*z_labels.to_pylist(), None]
+    zone = np.empty(len(z_codes), dtype=np.int32)
+    for lo, hi in _slices(len(zone)):
+        part = _read(z_codes, lo, hi)
+        zone[lo:hi] = np.where(part < 0, len(z_labels), part)
+    del z_codes, z_labels
     vcols = [_codes(c[k]) for k in ("disposition", "reason", "detail")]
-    verdict, vcombos = _combined(vcols)
+    verdict, vcombos = _combined([(codes, len(labels)) for codes, labels in vcols],
+                                 len(vcols[0][0]))
+    vlabels = [labels.to_pylist() for _, labels in vcols]
+    del vcols
     verdicts = [
-        tuple(_label(vcols[j][1], int(code)) for j, code in enumerate(combo))
+        tuple(_label(vlabels[j], code) for j, code in enumerate(combo))
         for combo in vcombos.tolist()
     ]
     keys = rows.evidence_keys
@@ -738,7 +824,7 @@ def encode_plan(rows: PlanRows, fingerprint: str) -> EncodedPlan:
         phone=text_array(c["phone"]), cid=text_array(c["cid"]),
         others=text_array(c["others"]), zone=zone, zones=zones,
         verdict=verdict, verdicts=verdicts,  # type: ignore[arg-type]
-        evidence_keys=keys, evidence=[codes.astype(np.int32) for codes, _ in ecols],
+        evidence_keys=keys, evidence=[codes for codes, _ in ecols],
         evidence_values=[labels for _, labels in ecols],
         next_open=np.asarray(c["next_open"], dtype=np.int64),
     )
