@@ -312,16 +312,15 @@ class PlanRows(Sequence[PlannedRow]):
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (disposition, reason or ""): counted a slice of rows at a time on the
-        columns' codes (ten million rows: no key or sort of every row)."""
-        disposition, reason = (_encoded(self._cols[k]) for k in ("disposition", "reason"))
-        d_labels = disposition.dictionary.to_pylist()
-        r_labels = reason.dictionary.to_pylist()
+        columns' codes (`_slices`; ten million rows: no key or sort of every row)."""
+        d_codes, d_dict = _codes(self._cols["disposition"])
+        r_codes, r_dict = _codes(self._cols["reason"])
+        d_labels, r_labels = d_dict.to_pylist(), r_dict.to_pylist()
         width = len(r_labels) + 1  # reason code + 1: 0 for none
         total = np.zeros((len(d_labels) + 1) * width, dtype=np.int64)
-        for lo in range(0, len(disposition), _COUNT_ROWS):
-            d_codes, _ = codes_of(disposition.slice(lo, _COUNT_ROWS))
-            r_codes, _ = codes_of(reason.slice(lo, _COUNT_ROWS))
-            total += np.bincount((d_codes + 1) * width + (r_codes + 1), minlength=len(total))
+        for lo, hi in _slices(len(d_codes)):
+            key = (_read(d_codes, lo, hi) + 1) * width + (_read(r_codes, lo, hi) + 1)
+            total += np.bincount(key, minlength=len(total))
         out: dict[tuple[str, str], int] = {}
         for k in np.flatnonzero(total).tolist():
             d, r = divmod(k, width)
@@ -329,16 +328,6 @@ class PlanRows(Sequence[PlannedRow]):
             name = (str(d_labels[d - 1]), (r_labels[r - 1] if r else None) or "")
             out[name] = out.get(name, 0) + int(total[k])
         return out
-
-
-_COUNT_ROWS = 1 << 20  # rows `PlanRows.counts` codes at once
-
-
-def _encoded(arr: Any) -> pa.DictionaryArray:
-    """A label column as one dictionary array (it is one as planned and as kept)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
 
 
 @dataclass

@@ -144,9 +144,9 @@ def test_plan_counts_are_the_rows_by_disposition_and_reason(
         disp, why = disp.dictionary_encode(), why.dictionary_encode()
     plan = PlanRows({"disposition": disp, "reason": why}, [], len(rows))
     want = collections.Counter((d, r or "") for d, r in rows)
-    old = planning._COUNT_ROWS
-    planning._COUNT_ROWS = slice_rows
+    old = planning.ENCODE_ROWS
+    planning.ENCODE_ROWS = slice_rows
     try:
         assert plan.counts() == dict(want)
     finally:
-        planning._COUNT_ROWS = old
+        planning.ENCODE_ROWS = old

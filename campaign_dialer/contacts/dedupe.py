@@ -41,8 +41,13 @@ def text_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return _text_hashes(values)
 
 
+def _large_text(values: pd.Series) -> pa.ChunkedArray:
+    """A text column as arrow large strings (the frame's own buffers, offsets widened)."""
+    return pa.chunked_array(pa.array(values.astype(STRING))).cast(pa.large_string())
+
+
 def _text_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    arr = pa.chunked_array(pa.array(values.astype(STRING))).cast(pa.large_string())
+    arr = _large_text(values)
     out = np.zeros(len(arr), dtype=np.uint64)
     valid = np.zeros(len(arr), dtype=bool)
     pw = _powers(_P, _HASH_BYTES)
@@ -94,9 +99,8 @@ def _text_shared(values: pd.Series, rows: np.ndarray) -> list[tuple[np.ndarray, 
     candidate = ok & (twice[np.minimum(k, twice.size - 1)] == h)
     del h, k
     pos = np.flatnonzero(candidate)
-    texts = pa.chunked_array(pa.array(values.astype(STRING))).take(
-        pa.array(rows[pos], type=pa.int64()))
-    encoded = pc.dictionary_encode(texts.combine_chunks().cast(pa.large_string()))
+    texts = _large_text(values).take(pa.array(rows[pos], type=pa.int64()))
+    encoded = pc.dictionary_encode(texts.combine_chunks())
     codes = np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
     return _shared(pos, codes)
 
