@@ -234,3 +234,31 @@ def test_second_sigint_leaves_at_once_and_the_rerun_loses_nothing(tmp_path: Path
     rows = camp.results()
     assert {r["disposition"] for r in rows} == {"dialed"}
     assert {r["call_id"] for r in rows} == {c["id"] for c in audit["calls"]}
+
+
+def test_rows_sharing_a_contact_id_are_one_person_called_once_by_the_audit(
+    tmp_path: Path,
+) -> None:
+    # Dedupe of contact ids (hashed, then compared exactly): rows with the same id and other
+    # numbers are one person, called once on the first row's number; an id that differs by a
+    # letter's case is another person, called; a cell's surrounding spaces are not the id.
+    phones = numbers(7)
+    contacts = [
+        {"phone": phones[0], "contact_id": "003Dn00000QXz1"},
+        {"phone": phones[1], "contact_id": "003Dn00000QXz1"},  # same person, other number
+        {"phone": phones[2], "contact_id": "003dn00000QXz1"},  # another id: case differs
+        {"phone": phones[3], "contact_id": " 003Dn00000QXz1 "},  # the same id, spaced
+        {"phone": phones[4], "contact_id": "C-7"},
+        {"phone": phones[5], "contact_id": "C-7"},
+        {"phone": phones[6], "contact_id": "003Dn00000QXz1"},  # the first person again
+    ]
+    camp = write_campaign(tmp_path, contacts=contacts)
+    with sandbox() as sb:
+        proc = run_cli("run", str(camp.path), "--base-url", sb.url)
+        audit = sb.audit()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    called = assert_nobody_called_twice(audit)
+    assert set(called) == {phones[0], phones[2], phones[4]}
+    fates = {int(r["row"]): (r["reason"], r["detail"]) for r in camp.results()}
+    for row, first in ((2, 1), (4, 1), (6, 5), (7, 1)):
+        assert fates[row] == ("duplicate", f"duplicate_of={first}")
