@@ -57,6 +57,7 @@ from campaign_dialer.contacts import (
     phone_key,
 )
 from campaign_dialer.memory import release_memory
+from campaign_dialer.results import KeptContactFrames, keep_contacts, kept_contacts
 from campaign_dialer.store import (
     EncodedPlan,
     HistoryStore,
@@ -352,6 +353,11 @@ class Plan:
     # `keep_now` (the run, once its own start work is done: both need memory), joined by
     # `kept`.
     keeping: threading.Thread | None = None
+    # Where the contacts are kept beside the plan (SQLite; None: not kept), and the plan's
+    # fingerprint they are kept for: a stored plan's results read them a slice at a time
+    # (`results_contacts`), a new plan's are kept there with it.
+    contacts_file: Path | None = None
+    fingerprint: str | None = None
 
     def keep_now(self) -> None:
         """Start keeping the plan in its thread, if it is to be and has not started."""
@@ -363,6 +369,20 @@ class Plan:
         if self.keeping is not None:
             self.keep_now()
             self.keeping.join()
+
+    def results_contacts(self) -> Contacts | KeptContactFrames:
+        """What the run's results are written from: the contacts as loaded, else those kept
+        beside a stored plan (read a slice at a time), else the contacts file read again."""
+        if self.loaded_contacts is None and self.contacts_kept is not None:
+            return self.contacts_kept
+        return self.contacts
+
+    @cached_property
+    def contacts_kept(self) -> KeptContactFrames | None:
+        """The contacts kept beside this (stored) plan, None when none are."""
+        if self.contacts_file is None or self.fingerprint is None:
+            return None
+        return kept_contacts(self.contacts_file, self.fingerprint)
 
     @property
     def contacts(self) -> Contacts:
@@ -893,7 +913,7 @@ def _fresh_gate(
 
 def plan_once(
     campaign: Campaign, at: datetime, history: HistoryStore | None, plans: PlanStore,
-    *, keep_later: bool = False,
+    *, keep_later: bool = False, contacts_file: Path | None = None,
 ) -> Plan:
     """The plan of the campaign's current inputs: read back from `plans` when its
     fingerprint is theirs, else made (`make_plan`) and kept there. On PostgreSQL one process
@@ -917,9 +937,11 @@ def plan_once(
             encoded = plans.load()
             if encoded is not None and encoded.fingerprint == fingerprint:
                 plan = stored_plan(campaign, at, encoded, history, built)
+                plan.contacts_file, plan.fingerprint = contacts_file, fingerprint
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
                 return plan
         plan = make_plan(campaign, at, history, reads)
+        plan.contacts_file, plan.fingerprint = contacts_file, fingerprint
 
         def keep() -> None:
             try:
@@ -927,6 +949,11 @@ def plan_once(
             except PlanNotKept as e:  # this run dials from the plan it made; the next plans
                 logger.warning("plan_not_kept", error=str(e))
                 return
+            if contacts_file is not None and plan.loaded_contacts is not None:
+                try:  # the next run's results read them; without, it reads the CSV again
+                    _released(keep_contacts, plan.loaded_contacts, contacts_file, fingerprint)
+                except (OSError, ValueError, pa.ArrowException) as e:
+                    logger.warning("contacts_not_kept", error=log.scrub(str(e))[:300])
             logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
                         replaced=kept is not None)
 

@@ -50,3 +50,35 @@ def test_a_resumed_run_reuses_the_plan_and_a_changed_dnc_list_is_planned_again(
     for p in late:
         assert (rows[p]["disposition"], rows[p]["reason"]) == ("suppressed", "dnc_local")
     assert Counter(r["disposition"] for r in rows.values()) == {"dialed": 37, "suppressed": 3}
+
+
+def test_a_resumed_run_writes_its_results_from_the_contacts_kept_with_its_plan(
+    tmp_path: Path,
+) -> None:
+    """The first run keeps the contacts the results read beside its plan; the resumed run
+    writes results.csv from them: the bytes `results` writes from the contacts CSV (input
+    columns a spreadsheet would run, quote or break on, an unreadable number included)."""
+    phones = numbers(30)
+    contacts = [{"phone": p, "Name": n, "Notes": note, "Company": "Acme, Inc."}
+                for p, n, note in zip(phones, ["=HYPERLINK(\"x\")", "@sum", "Zoë"] * 10,
+                                      ["two\r\nlines", "", 'say "hi"'] * 10, strict=True)]
+    contacts.append({"phone": "555-01", "Name": "+cmd|' /C calc'!A0", "Notes": "bad number",
+                     "Company": ""})
+    camp = write_campaign(tmp_path, contacts=contacts, pacing="calls_per_second = 2")
+    with sandbox() as sb:
+        first = run_cli("run", str(camp.path), "--base-url", sb.url, "--max-duration", "1s")
+        assert first.returncode == 75, first.stderr[-2000:]
+        kept = list(camp.out.glob("*.journal.sqlite.contacts"))
+        assert len(kept) == 1 and kept[0].stat().st_mode & 0o777 == 0o600
+        resumed = run_cli("run", str(camp.path), "--base-url", sb.url, "--max-duration", "1s")
+        assert resumed.returncode == 75, resumed.stderr[-2000:]
+        assert '"plan_reused"' in resumed.stderr
+        assert '"contacts": "kept"' in resumed.stderr and '"contacts": "loaded"' in first.stderr
+        assert_nobody_called_twice(sb.audit())
+    written = (camp.out / "results.csv").read_bytes()
+    again = run_cli("results", str(camp.path))  # from the contacts CSV, read again
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (camp.out / "results.csv").read_bytes() == written
+    rows = camp.results()
+    assert len(rows) == 31 and rows[-1]["Name"] == "'+cmd|' /C calc'!A0"
+    assert Counter(r["disposition"] for r in rows)["dialed"] >= 1

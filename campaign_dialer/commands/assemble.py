@@ -32,7 +32,7 @@ from campaign_dialer.engine import (
     StoredPlanSource,
 )
 from campaign_dialer.planning import Plan, open_campaign_history, plan_once
-from campaign_dialer.store import HistoryStore, JournalStore, open_plan_store
+from campaign_dialer.store import HistoryStore, JournalStore, contacts_path, open_plan_store
 
 if TYPE_CHECKING:
     from campaign_dialer.store import Coordination, Stores
@@ -49,7 +49,10 @@ def plan_for_run(
         campaign.journal_path, db=stores.db if stores else None, campaign=campaign.name)
     # SQLite: nobody waits for this plan but the next run, so it is kept beside the first
     # calls (join `plan.kept()`); on PostgreSQL the campaign's other processes wait for it.
-    return plan_once(campaign, at, history, plans, keep_later=stores is None)
+    # SQLite: the contacts the results read are kept beside the plan, for the next run.
+    contacts_file = None if stores is not None else contacts_path(campaign.journal_path)
+    return plan_once(campaign, at, history, plans, keep_later=stores is None,
+                     contacts_file=contacts_file)
 
 
 def engine_for_plan(

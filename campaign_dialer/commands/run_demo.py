@@ -49,7 +49,7 @@ from campaign_dialer.errors import (
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.memory import release_memory
 from campaign_dialer.planning import Plan
-from campaign_dialer.results import write_results, write_transcripts
+from campaign_dialer.results import KeptContactFrames, write_results, write_transcripts
 from campaign_dialer.sandbox import SandboxConfig, SandboxServer
 from campaign_dialer.store import JournalWriteError, open_stores
 
@@ -153,7 +153,7 @@ def run(
             del engine
             contacts.join()
             plan.kept()  # a new plan, kept beside the calls, before its rows are let go of
-            people = plan.contacts
+            people = plan.results_contacts()
             # The results need the contacts only: the plan's rows, verdicts and gate go (and
             # what refers to them: the contacts loader, the run's options).
             del plan, contacts, options
@@ -164,7 +164,9 @@ def run(
                 write_transcripts(people, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
-            logger.info("results_written", path=str(campaign.results_path), rows=written.rows)
+            # contacts: "kept" (beside a plan read back), else "loaded" (as planned)
+            logger.info("results_written", path=str(campaign.results_path), rows=written.rows,
+                        contacts="kept" if isinstance(people, KeptContactFrames) else "loaded")
             # The summary is printed from the report's figures (built below, from the file
             # just written): no frame of every row is held for it. Its fallback, should the
             # report fail, counts the journal's fates.
@@ -224,8 +226,9 @@ class ContactsAhead:
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.thread is not None or self.plan.loaded_contacts is not None:
-            return
+        if self.thread is not None or self.plan.loaded_contacts is not None \
+                or self.plan.contacts_kept is not None:
+            return  # loaded, or kept beside the plan (read a slice at a time)
         self.thread = threading.Thread(target=self._load, name="contacts-ahead", daemon=True)
         self.thread.start()
 

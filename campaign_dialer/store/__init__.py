@@ -42,6 +42,13 @@ from campaign_dialer.store.interface import (
     ReportReads,
     Telemetry,
 )
+from campaign_dialer.store.kept_contacts import (
+    KEPT_BATCH_ROWS,
+    KeptContacts,
+    contacts_path,
+    drop_contacts,
+    save_contacts,
+)
 from campaign_dialer.store.lock import RunLocked, run_lock, run_lock_held
 from campaign_dialer.store.model import (
     ATTEMPT_COLUMNS,
@@ -109,3 +116,5 @@ __all__ = [
 # The stored plan (#25 plan once): its columns, its store, and where a campaign keeps it.
 __all__ += ["EncodedPlan", "PlanNotKept", "PlanStore", "open_plan_store"]
 __all__ += ["FATE_FIELDS", "FateSlices", "fates_of"]
+# The contacts kept beside the plan, for the results of a resumed run.
+__all__ += ["KEPT_BATCH_ROWS", "KeptContacts", "contacts_path", "drop_contacts", "save_contacts"]

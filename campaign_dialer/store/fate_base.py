@@ -184,19 +184,98 @@ def merge_counts(*parts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str],
     return out
 
 
-class FateSlices:
-    """`fate_table` a range of rows at a time: the base (kept dictionary-encoded, as read)
-    and the overlay (a table, few rows) held, each range decoded to text on its own, so a
-    reader of a million rows never holds every row's fate as text. The rows of `between` over
-    consecutive ranges are `fate_table`'s rows, its columns and cells exactly."""
+class ChunkedBase:
+    """A base as its kept chunks (`base_chunks`' bytes), each decoded only when a range of
+    rows asks for it: a million rows' base is ~15 MB of chunks, ~85 MB decoded. Read once
+    at the start for its row numbers (and to find damage: JournalError, as `load_base`)."""
 
-    def __init__(self, base: pa.Table | None, overlay: pa.Table) -> None:
+    def __init__(self, blobs: list[bytes], rows: int, where: object) -> None:
+        self._blobs = blobs
+        numbers: list[np.ndarray] = []
+        names: list[str] = []
+        try:
+            for b in blobs:
+                chunk = table_from_chunks([b])
+                names = names or list(chunk.column_names)
+                numbers.append(_rows_of(chunk))
+                del chunk
+            problem = (None if names[:len(FIXED)] == list(FIXED) else f"columns {names[:6]}")
+        except DamagedChunks as e:
+            problem = str(e)
+        self.rows = np.concatenate(numbers) if numbers else np.empty(0, np.int64)
+        if problem is None and len(self.rows) != rows:
+            problem = f"{len(self.rows)} rows read, {rows} kept"
+        if problem is not None:
+            raise JournalError(
+                f"{where}: the fate base (every row's fate as planned) cannot be read: "
+                f"{problem}")
+        self.column_names = names
+        self._starts = np.cumsum([0, *(len(r) for r in numbers)])
+        self._last: tuple[int, pa.Table] | None = None
+
+    def _chunk(self, i: int) -> pa.Table:
+        if self._last is None or self._last[0] != i:
+            self._last = (i, table_from_chunks([self._blobs[i]]))
+        return self._last[1]
+
+    def part(self, a: int, b: int, names: list[str]) -> pa.Table:
+        """The base's rows at positions a..b, only `names` (those it has)."""
+        cols = [c for c in names if c in self.column_names]
+        parts: list[pa.Table] = []
+        for i in range(len(self._blobs)):
+            lo, hi = int(self._starts[i]), int(self._starts[i + 1])
+            if hi <= a or lo >= b or lo == hi:
+                continue
+            chunk = self._chunk(i).select(cols)
+            parts.append(chunk.slice(max(a - lo, 0), min(b, hi) - max(a, lo)))
+        if not parts:
+            return self._chunk(0).select(cols).slice(0, 0) if self._blobs else pa.table(
+                {c: pa.array([], pa.int64() if c == "row" else TEXT) for c in cols})
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+    def matching(self, names: list[str], persons: pa.Array) -> pa.Table:
+        """The base's rows whose person is one of `persons`, only `names`, a chunk at a
+        time."""
+        cols = [c for c in names if c in self.column_names]
+        parts = []
+        for i in range(len(self._blobs)):
+            chunk = self._chunk(i).select(cols)
+            parts.append(chunk.filter(pc.fill_null(
+                pc.is_in(_text(chunk["person"]), value_set=persons), False)))
+        return pa.concat_tables(parts) if parts else self.part(0, 0, cols)
+
+
+class _WholeBase:
+    """A base held as one table, as `ChunkedBase` reads it."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self.rows = _rows_of(table)
+        self.column_names = list(table.column_names)
+
+    def part(self, a: int, b: int, names: list[str]) -> pa.Table:
+        return self._table.slice(a, b - a).select([c for c in names if c in self.column_names])
+
+    def matching(self, names: list[str], persons: pa.Array) -> pa.Table:
+        part = self._table.select([c for c in names if c in self.column_names])
+        return part.filter(pc.fill_null(pc.is_in(_text(part["person"]), value_set=persons),
+                                        False))
+
+
+class FateSlices:
+    """`fate_table` a range of rows at a time: the base (its chunks, or a table kept
+    dictionary-encoded, as read) and the overlay (a table, few rows) held, each range
+    decoded to text on its own, so a reader of a million rows never holds every row's fate
+    as text. The rows of `between` over consecutive ranges are `fate_table`'s rows, its
+    columns and cells exactly."""
+
+    def __init__(self, base: pa.Table | ChunkedBase | None, overlay: pa.Table) -> None:
         """`overlay`: a base-shaped text table (`overlay_table`, its evidence columns the
         base's keys first); without a base it is every row's fate."""
-        self._base = base
+        self._base = _WholeBase(base) if isinstance(base, pa.Table) else base
         self._ov = overlay if overlay.num_rows < 2 else overlay.sort_by("row")
         self._ov_rows = _rows_of(self._ov)
-        self._base_rows = _rows_of(base) if base is not None else None
+        self._base_rows = self._base.rows if self._base is not None else None
         self.column_names: list[str] = list(self._ov.column_names)
 
     @classmethod
@@ -214,9 +293,7 @@ class FateSlices:
         if self._base is None or self._base_rows is None:
             return pa.table({c: _text(ov[c]) if c != "row" else ov[c] for c in names})
         a, b = np.searchsorted(self._base_rows, [lo, hi])
-        part = self._base.slice(int(a), int(b - a))
-        part = _outside(part.select([c for c in names if c in part.column_names]),
-                        ov["row"].combine_chunks())
+        part = _outside(self._base.part(int(a), int(b), names), ov["row"].combine_chunks())
         n = part.num_rows
         kept = pa.table({c: (part[c] if c == "row" else _text(part[c]))
                          if c in part.column_names else pa.nulls(n, TEXT) for c in names})
@@ -233,10 +310,7 @@ class FateSlices:
         ov = ov.filter(pc.fill_null(pc.is_in(_text(ov["person"]), value_set=persons), False))
         if self._base is None:
             return pa.table({c: _text(ov[c]) if c != "row" else ov[c] for c in names})
-        part = self._base.select([c for c in names if c in self._base.column_names])
-        part = part.filter(pc.fill_null(pc.is_in(_text(part["person"]), value_set=persons),
-                                        False))
-        part = _outside(part, self._ov["row"].combine_chunks())
+        part = _outside(self._base.matching(names, persons), self._ov["row"].combine_chunks())
         n = part.num_rows
         kept = pa.table({c: (part[c] if c == "row" else _text(part[c]))
                          if c in part.column_names else pa.nulls(n, TEXT) for c in names})
@@ -270,8 +344,25 @@ class FateMerge:
         self._base_cache = (version, table)
         return table
 
-    def fate_base(self) -> pa.Table | None:
+    def base_head(self) -> tuple[str, int, Callable[[], list[bytes]], object] | None:
+        """The base kept, unread: (its version, its rows, a reader of its chunks, where it
+        is kept); None when there is none. Called within `snapshot`."""
         raise NotImplementedError
+
+    def fate_base(self) -> pa.Table | None:
+        with self.snapshot():  # its head and its chunks from one state
+            head = self.base_head()
+            return None if head is None else self._base_of(*head)
+
+    def _base_chunked(self) -> pa.Table | ChunkedBase | None:
+        """The base as the table read last (same version), else as its chunks, undecoded."""
+        head = self.base_head()
+        if head is None:
+            return None
+        cached = self._base_cache
+        if cached is not None and cached[0] == head[0]:
+            return cached[1]
+        return ChunkedBase(head[2](), head[1], head[3])
 
     def overlay_fates(self) -> dict[int, Fate]:
         raise NotImplementedError
@@ -320,10 +411,10 @@ class FateMerge:
         """`fate_table` to be read a range of rows at a time (`FateSlices.between`): the base
         and the overlay read now, in one snapshot; nothing decoded yet."""
         with self.snapshot():
-            base = self.fate_base()
+            base = self._base_chunked()
             overlay = self.overlay_fates()
-        return FateSlices(base, overlay_table(
-            overlay.values(), evidence_keys(base) if base is not None else None))
+        keys = None if base is None else [c for c in base.column_names if c not in FIXED]
+        return FateSlices(base, overlay_table(overlay.values(), keys))
 
     def fate_counts(self) -> dict[tuple[str, str], int]:
         """How many rows per (disposition, reason or ""): the overlay's counted by the

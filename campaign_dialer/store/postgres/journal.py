@@ -303,13 +303,12 @@ class PgJournal(AttemptTransitions, PgControls, PgTelemetry, PgReads, FateMerge)
                              (self.campaign,))
         return str(r[0]) if r else None
 
-    def fate_base(self) -> pa.Table | None:
-        with self.db.snapshot():  # its head and its chunks from one state
-            head = self.db.fetchone("SELECT rows, version FROM fate_bases WHERE campaign = %s",
-                                    (self.campaign,))
-            if head is None:
-                return None
-            return self._base_of(str(head[1]), int(head[0]), lambda: [
-                bytes(b) for (b,) in self.db.fetchall(
-                    "SELECT data FROM fate_base_chunks WHERE campaign = %s ORDER BY first",
-                    (self.campaign,))], self.path)
+    def base_head(self) -> tuple[str, int, Callable[[], list[bytes]], object] | None:
+        head = self.db.fetchone("SELECT rows, version FROM fate_bases WHERE campaign = %s",
+                                (self.campaign,))
+        if head is None:
+            return None
+        return str(head[1]), int(head[0]), lambda: [
+            bytes(b) for (b,) in self.db.fetchall(
+                "SELECT data FROM fate_base_chunks WHERE campaign = %s ORDER BY first",
+                (self.campaign,))], self.path

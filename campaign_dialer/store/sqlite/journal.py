@@ -279,12 +279,10 @@ class Journal(AttemptTransitions, JournalControls, JournalTelemetry, JournalRead
         r = self._read("SELECT digest FROM fate_base WHERE id=1")
         return str(r[0][0]) if r else None
 
-    def fate_base(self) -> pa.Table | None:
-        with self._d.snapshot():  # its head and its chunks from one state
-            head = self._read("SELECT rows, version FROM fate_base WHERE id=1")
-            if not head:
-                return None
-            rows, version = int(head[0][0]), str(head[0][1])
-            return self._base_of(version, rows, lambda: [
-                bytes(b) for (b,) in self._read(
-                    "SELECT data FROM fate_base_chunks ORDER BY first")], self.path)
+    def base_head(self) -> tuple[str, int, Callable[[], list[bytes]], object] | None:
+        head = self._read("SELECT rows, version FROM fate_base WHERE id=1")
+        if not head:
+            return None
+        rows, version = int(head[0][0]), str(head[0][1])
+        return version, rows, lambda: [bytes(b) for (b,) in self._read(
+            "SELECT data FROM fate_base_chunks ORDER BY first")], self.path
