@@ -371,15 +371,16 @@ class Plan:
             self.keeping.join()
 
     def results_contacts(self) -> Contacts | KeptContactFrames:
-        """What the run's results are written from: the contacts as loaded, else those kept
-        beside a stored plan (read a slice at a time), else the contacts file read again."""
+        """What the run's results are written from: the contacts as loaded (when they could
+        not be kept), else those kept beside the plan (read a slice at a time), else the
+        contacts file read again."""
         if self.loaded_contacts is None and self.contacts_kept is not None:
             return self.contacts_kept
         return self.contacts
 
     @cached_property
     def contacts_kept(self) -> KeptContactFrames | None:
-        """The contacts kept beside this (stored) plan, None when none are."""
+        """The contacts kept beside this plan (`plan_once`), None when none are."""
         if self.contacts_file is None or self.fingerprint is None:
             return None
         return kept_contacts(self.contacts_file, self.fingerprint)
@@ -942,6 +943,14 @@ def plan_once(
                 return plan
         plan = make_plan(campaign, at, history, reads)
         plan.contacts_file, plan.fingerprint = contacts_file, fingerprint
+        if contacts_file is not None:
+            # Kept now (a million rows: ~0.3 s), so the frame of every contact goes before
+            # the calls: this run's results read them from the file, as the next run's do.
+            try:
+                if _released(keep_contacts, plan.contacts, contacts_file, fingerprint):
+                    plan.loaded_contacts = None
+            except (OSError, ValueError, pa.ArrowException) as e:
+                logger.warning("contacts_not_kept", error=log.scrub(str(e))[:300])
 
         def keep() -> None:
             try:
@@ -949,11 +958,6 @@ def plan_once(
             except PlanNotKept as e:  # this run dials from the plan it made; the next plans
                 logger.warning("plan_not_kept", error=str(e))
                 return
-            if contacts_file is not None and plan.loaded_contacts is not None:
-                try:  # the next run's results read them; without, it reads the CSV again
-                    _released(keep_contacts, plan.loaded_contacts, contacts_file, fingerprint)
-                except (OSError, ValueError, pa.ArrowException) as e:
-                    logger.warning("contacts_not_kept", error=log.scrub(str(e))[:300])
             logger.info("plan_made", rows=len(plan.rows), fingerprint=fingerprint[:12],
                         replaced=kept is not None)
 

@@ -497,10 +497,15 @@ def main() -> None:
     sizes = {"rows": a.rows, "dnc": a.rows, "consent": a.rows // 2}
     out = a.out / f"{sizes['rows']}-{sizes['dnc']}-{sizes['consent']}"
     if not (out / "consent.csv").exists():
-        from gen_contacts import generate
-
+        # In a process of its own: a child's peak RSS (wait4's) starts from its parent's at
+        # the fork, so inputs generated here would be every later figure's floor.
         t = time.perf_counter()
-        generate(out, sizes["rows"], sizes["dnc"], sizes["consent"])
+        subprocess.run([sys.executable, "-c", (
+            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from gen_contacts import generate; "
+            "generate(Path(sys.argv[2]), *map(int, sys.argv[3:]))"),
+            str(Path(__file__).resolve().parent), str(out), str(sizes["rows"]),
+            str(sizes["dnc"]), str(sizes["consent"])], check=True)
         print(f"generated inputs in {time.perf_counter() - t:.1f} s -> {out}")
     campaign_toml(out)
     plan_s = figures(out, a.pg, naive_too=not a.no_naive)

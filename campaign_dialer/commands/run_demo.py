@@ -155,7 +155,8 @@ def run(
             plan.kept()  # a new plan, kept beside the calls, before its rows are let go of
             people = plan.results_contacts()
             # The results need the contacts only: the plan's rows, verdicts and gate go (and
-            # what refers to them: the contacts loader, the run's options).
+            # what refers to them: the contacts loader, the run's options; the contacts as
+            # loaded too, when they were kept beside the plan).
             del plan, contacts, options
             planned = None
             _let_go()
@@ -164,7 +165,7 @@ def run(
                 write_transcripts(people, journal, campaign.transcripts_path)
             except OSError as e:  # the journal holds every fact: `results` rewrites it later
                 raise JournalWriteError(campaign.results_path, e) from None
-            # contacts: "kept" (beside a plan read back), else "loaded" (as planned)
+            # contacts: "kept" (beside the plan, read a slice at a time), else "loaded"
             logger.info("results_written", path=str(campaign.results_path), rows=written.rows,
                         contacts="kept" if isinstance(people, KeptContactFrames) else "loaded")
             # The summary is printed from the report's figures (built below, from the file
