@@ -5,7 +5,7 @@ few hundred: reading the contacts CSV again for it (parsing, normalising every n
 its peak ~400 MB beside the engine and seconds after the last call. The columns the results
 need are kept instead, once, when the plan is kept: an Arrow IPC file (zstd), record batches
 of `KEPT_BATCH_ROWS` rows, tagged with the plan's fingerprint. It is read back a range of
-rows at a time (memory-mapped; only the batches a range touches are decoded), so the results
+rows at a time (only the batches a range touches are read and decoded), so the results
 are written with a slice of the contacts in memory, never the whole file.
 
 A file whose fingerprint is not the plan's, or that cannot be read, is not used: the caller
@@ -87,7 +87,9 @@ class KeptContacts:
         """The contacts kept at `path` for the plan `fingerprint`; None when there are none,
         they are another plan's, or they cannot be read."""
         try:
-            source = pa.memory_map(str(path), "r")
+            # read, not memory-mapped: mapped pages stay resident (and in the peak RSS) as
+            # the batches are read, the whole file by the end
+            source = pa.OSFile(str(path), "rb")
             reader = ipc.open_file(source)
             md = reader.schema.metadata or {}
             if md.get(_FINGERPRINT) != fingerprint.encode():
