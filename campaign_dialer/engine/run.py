@@ -35,6 +35,7 @@ from campaign_dialer.config import Campaign, CampaignFile, ConfigError
 from campaign_dialer.errors import DialerError, InputError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.forecast import expected_call_seconds
+from campaign_dialer.memory import release_memory
 from campaign_dialer.monitor import BudgetKeeper, Metrics
 from campaign_dialer.store import (
     UNRESOLVED,
@@ -704,7 +705,10 @@ class Engine:
         if self._first_of is None:  # the plan's, the same at every finalize
             first = index.positions_of(text(cols.person))
             self._first_of = np.where(first >= 0, cols.row[np.maximum(first, 0)], -1)
+            del first
+            release_memory()  # its temporaries (a million rows: ~80 MB), before the base's
         base = fate_base(cols, index.first_positions(), self._first_of, mode, EXHAUSTED)
+        release_memory()  # the base's temporaries (~120 MB), before it is chunked and kept
         return base, digest_of(base)
 
     async def _settle(self) -> None:
