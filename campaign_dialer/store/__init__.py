@@ -46,7 +46,6 @@ from campaign_dialer.store.kept_contacts import (
     KEPT_BATCH_ROWS,
     KeptContacts,
     contacts_path,
-    drop_contacts,
     save_contacts,
 )
 from campaign_dialer.store.lock import RunLocked, run_lock, run_lock_held
@@ -117,4 +116,4 @@ __all__ = [
 __all__ += ["EncodedPlan", "PlanNotKept", "PlanStore", "open_plan_store"]
 __all__ += ["FATE_FIELDS", "FateSlices", "fates_of"]
 # The contacts kept beside the plan, for the results of a resumed run.
-__all__ += ["KEPT_BATCH_ROWS", "KeptContacts", "contacts_path", "drop_contacts", "save_contacts"]
+__all__ += ["KEPT_BATCH_ROWS", "KeptContacts", "contacts_path", "save_contacts"]

@@ -184,6 +184,12 @@ def merge_counts(*parts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str],
     return out
 
 
+def _persons_in(table: pa.Table, persons: pa.Array) -> pa.Table:
+    """`table`'s rows whose person is one of `persons`."""
+    return table.filter(pc.fill_null(pc.is_in(_text(table["person"]), value_set=persons),
+                                     False))
+
+
 class ChunkedBase:
     """A base as its kept chunks (`base_chunks`' bytes), each decoded only when a range of
     rows asks for it: a million rows' base is ~15 MB of chunks, ~85 MB decoded. Read once
@@ -237,11 +243,8 @@ class ChunkedBase:
         """The base's rows whose person is one of `persons`, only `names`, a chunk at a
         time."""
         cols = [c for c in names if c in self.column_names]
-        parts = []
-        for i in range(len(self._blobs)):
-            chunk = self._chunk(i).select(cols)
-            parts.append(chunk.filter(pc.fill_null(
-                pc.is_in(_text(chunk["person"]), value_set=persons), False)))
+        parts = [_persons_in(self._chunk(i).select(cols), persons)
+                 for i in range(len(self._blobs))]
         return pa.concat_tables(parts) if parts else self.part(0, 0, cols)
 
 
@@ -257,9 +260,8 @@ class _WholeBase:
         return self._table.slice(a, b - a).select([c for c in names if c in self.column_names])
 
     def matching(self, names: list[str], persons: pa.Array) -> pa.Table:
-        part = self._table.select([c for c in names if c in self.column_names])
-        return part.filter(pc.fill_null(pc.is_in(_text(part["person"]), value_set=persons),
-                                        False))
+        return _persons_in(self._table.select([c for c in names if c in self.column_names]),
+                           persons)
 
 
 class FateSlices:

@@ -15,6 +15,7 @@ file or none. The numbers in it are the owner's only (0600), as the journal's.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections.abc import Callable
@@ -66,11 +67,6 @@ def save_contacts(path: Path, fingerprint: str, schema: pa.Schema, rows: int,
         raise
 
 
-def drop_contacts(path: Path) -> None:
-    """Remove kept contacts (a plan replaced without them must not find the old ones)."""
-    path.unlink(missing_ok=True)
-
-
 class KeptContacts:
     """Kept contacts read back a range of rows at a time (see the module doc)."""
 
@@ -115,7 +111,7 @@ class KeptContacts:
         """Rows lo..hi (positions) as a table, only `columns` when given."""
         hi = min(hi, self.num_rows)
         parts: list[pa.RecordBatch] = []
-        i = max(0, _bisect_right(self._starts, lo) - 1)
+        i = max(0, bisect.bisect_right(self._starts, lo) - 1)
         while i < len(self._starts) - 1 and self._starts[i] < hi:
             start = self._starts[i]
             batch = self._batch(i)
@@ -130,14 +126,3 @@ class KeptContacts:
         if not parts:
             return schema.empty_table()
         return pa.Table.from_batches(parts).replace_schema_metadata(schema.metadata)
-
-
-def _bisect_right(starts: list[int], x: int) -> int:
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < starts[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
