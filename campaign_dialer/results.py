@@ -1319,10 +1319,14 @@ def agrees(df: pd.DataFrame, fate_counts: Counter[tuple[str, str]] | dict[tuple[
     return +got == +want
 
 
+# Where a run's own report reads its rows from while the campaign still runs elsewhere.
+RUN_END_SOURCE = "results.csv (as written at this run's end; the campaign is still running)"
+
+
 def current(
     campaign: Campaign, journal: JournalStore, *, running: bool, refresh: bool,
     fresh: Callable[[pd.DataFrame], bool] | None = None,
-    read: Callable[[], pd.DataFrame] | None = None,
+    read: Callable[[], pd.DataFrame] | None = None, just_written: bool = False,
 ) -> tuple[pd.DataFrame, str]:
     """The campaign's results rows for a report, and where they came from.
 
@@ -1331,6 +1335,12 @@ def current(
     `refresh` a stale file of a campaign not running is rewritten so exports agree. `read`
     reads results.csv (default: `read_results_csv`, every column); a source that starts with
     "results.csv" says the frame is what `read` gave.
+
+    `just_written`: the caller is a run that has just written results.csv from the journal
+    (its report): while other processes still run the campaign (PostgreSQL) the file is what
+    this run saw at its end, read as such and said so; rebuilt, every column of every row
+    (contacts and journal) would cost a million-row campaign's process a gigabyte, to show
+    the same moment.
     """
     path = campaign.results_path
     old: pd.DataFrame | None = None
@@ -1338,6 +1348,8 @@ def current(
         old = read() if read is not None else read_results_csv(path)
     except (OSError, ValueError, pa.ArrowException):
         old = None  # missing or unreadable: rebuilt below
+    if old is not None and running and just_written:
+        return old, RUN_END_SOURCE
     is_fresh = fresh or (lambda df: agrees(df, Counter(journal.fate_counts())))
     if old is not None and not running and is_fresh(old):
         return old, "results.csv"

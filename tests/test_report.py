@@ -42,7 +42,7 @@ from campaign_dialer.config import Campaign, load_campaign
 from campaign_dialer.contacts import load_contacts
 from campaign_dialer.errors import NotRunYet
 from campaign_dialer.exitcodes import ExitCode
-from campaign_dialer.results import neutralize, write_results
+from campaign_dialer.results import RUN_END_SOURCE, neutralize, write_results
 from campaign_dialer.store import Fate, Journal, iso
 
 from .campaign_files import write_campaign_toml
@@ -510,6 +510,33 @@ def test_a_running_campaign_is_reported_without_touching_its_results(
     assert not killed["state"]["running"] and killed["state"]["label"] == "incomplete"
     assert s["headline"] == EXPECTED
     assert s["pending_reasons"]["call_live"] == 1 and s["timeline"]["peak_live"] >= 1
+
+
+def test_a_runs_own_report_reads_the_results_it_wrote_while_others_still_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process of a shared campaign that ends before the others: its report is of the
+    results.csv it has just written (not every row rebuilt from contacts and journal), and
+    says so; `report` itself, asked meanwhile, still reads the journal."""
+    monkeypatch.setenv("VANTAX_API_KEY", KEY)
+    campaign = write_campaign(tmp_path / "shared", finish=False)
+    with Journal(campaign.journal_path, campaign.name, create=False) as j:
+        write_results(load_contacts(campaign.contacts_path, default_region="US"), j,
+                      campaign.results_path)
+    other = Journal(campaign.journal_path, campaign.name, create=False)  # still running
+    try:
+        with campaign_lock(campaign):
+            paths, own = report.build_files(campaign, just_written=True)
+            asked = report.summary(campaign)
+    finally:
+        other.close()
+    assert own["state"]["running"] and own["source"] == RUN_END_SOURCE
+    assert asked["source"].startswith("journal (results.csv")
+    assert own["headline"] == asked["headline"] == EXPECTED
+    counted = csv_figures(campaign.results_path)
+    assert counted == {k: own["headline"][k] for k in counted}
+    assert pd.read_parquet(paths["results.parquet"])["row"].tolist() == list(
+        range(1, len(ROWS) + 1))
 
 
 # --------------------------------------------------------------------------------------------

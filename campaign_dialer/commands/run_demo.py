@@ -270,7 +270,7 @@ def report_after_run(campaign: Campaign) -> tuple[Path, dict[str, Any]] | None:
     a report that fails to build never changes the exit code."""
     logger = log.get("run", campaign=campaign.name)
     try:
-        paths, summary = rep.build_files(campaign)
+        paths, summary = rep.build_files(campaign, just_written=True)
     except Exception as e:  # a report bug must not turn a finished run into a failure
         logger.warning("report_failed", error=log.scrub(repr(e))[:500])
         return None

@@ -142,7 +142,8 @@ class Loaded:
             self.rows.close()
 
 
-def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = False) -> Loaded:
+def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = False,
+         just_written: bool = False) -> Loaded:
     """Read the journal and the results in one snapshot.
 
     results.csv is used when it agrees with the journal; otherwise (missing, stale, or the
@@ -150,7 +151,8 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
     `refresh_results` a stale file of a campaign not running is rewritten so exports agree.
     `lean`: of results.csv, only the columns the figures read (`figure_columns`), the file
     kept open in `Loaded.rows` for the rest (close it: `Loaded.close`); a rebuilt frame has
-    every column.
+    every column. `just_written`: a run's own report, after it wrote results.csv
+    (`results.current`).
     """
     opened: list[ResultsFile] = []
     early: pd.DataFrame | Exception | None = None
@@ -193,7 +195,7 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
                 df, source = current(
                     campaign, journal, running=facts.running, refresh=refresh_results,
                     fresh=lambda old: agrees(old, facts.fate_counts),
-                    read=read_lean if lean else None,
+                    read=read_lean if lean else None, just_written=just_written,
                 )
                 excerpts = transcript_excerpts(journal)
         rows = None

@@ -334,12 +334,14 @@ def build(campaign: Campaign) -> Path:
 
 def build_files(
     campaign: Campaign, *, threshold: int | None = None, bytes_max: int | None = None,
+    just_written: bool = False,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """The three files. The figures and the page's selection read the few columns they need
     (`data.load(lean=True)`); results.parquet and the rows the page shows read every column
     of results.csv a block of rows at a time (`data.ResultsRows`), so a million-row campaign
-    is never one frame of every column. `threshold`, `bytes_max`: `render_html`'s."""
-    data = load(campaign, refresh_results=True, lean=True)
+    is never one frame of every column. `threshold`, `bytes_max`: `render_html`'s;
+    `just_written`: a run's own report, from the results.csv it wrote (`results.current`)."""
+    data = load(campaign, refresh_results=True, lean=True, just_written=just_written)
     try:
         return _build_files(data, threshold=threshold, bytes_max=bytes_max)
     finally:
