@@ -1320,7 +1320,8 @@ def agrees(df: pd.DataFrame, fate_counts: Counter[tuple[str, str]] | dict[tuple[
 
 
 # Where a run's own report reads its rows from while the campaign still runs elsewhere.
-RUN_END_SOURCE = "results.csv (as written at this run's end; the campaign is still running)"
+RUN_END_SOURCE = ("results.csv (as written at this run's end; the campaign's other processes "
+                  "may have dialed since)")
 
 
 def current(
@@ -1336,11 +1337,11 @@ def current(
     reads results.csv (default: `read_results_csv`, every column); a source that starts with
     "results.csv" says the frame is what `read` gave.
 
-    `just_written`: the caller is a run that has just written results.csv from the journal
-    (its report): while other processes still run the campaign (PostgreSQL) the file is what
-    this run saw at its end, read as such and said so; rebuilt, every column of every row
-    (contacts and journal) would cost a million-row campaign's process a gigabyte, to show
-    the same moment.
+    `just_written`: the caller is a run of a campaign other processes share (PostgreSQL) that
+    has just written results.csv from the journal (its report): the file is what this run saw
+    at its end, read as such and said so, whether the others still run or have dialed since;
+    rebuilt, every column of every row (contacts and journal) would cost a million-row
+    campaign's process a gigabyte. `report` asked later brings it up to date.
     """
     path = campaign.results_path
     old: pd.DataFrame | None = None
@@ -1348,11 +1349,11 @@ def current(
         old = read() if read is not None else read_results_csv(path)
     except (OSError, ValueError, pa.ArrowException):
         old = None  # missing or unreadable: rebuilt below
-    if old is not None and running and just_written:
-        return old, RUN_END_SOURCE
     is_fresh = fresh or (lambda df: agrees(df, Counter(journal.fate_counts())))
     if old is not None and not running and is_fresh(old):
         return old, "results.csv"
+    if old is not None and just_written:
+        return old, RUN_END_SOURCE
     why = "missing" if old is None else "stale"
     try:
         contacts = load_campaign_contacts(campaign)

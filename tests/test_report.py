@@ -539,6 +539,19 @@ def test_a_runs_own_report_reads_the_results_it_wrote_while_others_still_run(
         range(1, len(ROWS) + 1))
 
 
+def test_a_runs_own_report_on_sqlite_still_rebuilds_a_file_that_disagrees(
+    campaign: Campaign
+) -> None:
+    """Nobody else writes a SQLite journal: a results.csv that disagrees with it after the
+    run is a file to rebuild, its own report or not."""
+    with Journal(campaign.journal_path, campaign.name, create=False) as j:
+        f = j.fates()[10]
+        j.set_fates([Fate(f.row, f.person, "dialed", "completed", "", None, f.evidence)])
+    _, s = report.build_files(campaign, just_written=True)
+    assert s["source"].startswith("journal (results.csv was stale")
+    assert s["headline"]["dialed"] == EXPECTED["dialed"] + 1
+
+
 # --------------------------------------------------------------------------------------------
 # Comparisons
 # --------------------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
     `lean`: of results.csv, only the columns the figures read (`figure_columns`), the file
     kept open in `Loaded.rows` for the rest (close it: `Loaded.close`); a rebuilt frame has
     every column. `just_written`: a run's own report, after it wrote results.csv
-    (`results.current`).
+    (`results.current`): taken as this run's end while the campaign runs elsewhere, or on
+    PostgreSQL where other processes may have dialed since.
     """
     opened: list[ResultsFile] = []
     early: pd.DataFrame | Exception | None = None
@@ -195,7 +196,9 @@ def load(campaign: Campaign, *, refresh_results: bool = False, lean: bool = Fals
                 df, source = current(
                     campaign, journal, running=facts.running, refresh=refresh_results,
                     fresh=lambda old: agrees(old, facts.fate_counts),
-                    read=read_lean if lean else None, just_written=just_written,
+                    read=read_lean if lean else None,
+                    # SQLite: nobody else writes the journal; a disagreeing file is rebuilt
+                    just_written=just_written and (facts.running or on_postgres(campaign)),
                 )
                 excerpts = transcript_excerpts(journal)
         rows = None
