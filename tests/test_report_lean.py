@@ -305,6 +305,37 @@ def test_reading_results_in_batches_or_columns_equals_the_whole_file(
     assert results.agrees(got, _old_fate_pairs(want))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(results_files(), st.integers(1, 200))
+def test_a_frame_of_blocks_consumed_equals_the_frame_of_the_whole_table(
+    tmp_path: Path, file: tuple[list[str], list[list[str]]], block: int
+) -> None:
+    """`results_table_frame` of the blocks the streaming reader gives (the list emptied as
+    their columns are converted) is the frame of the whole table."""
+    header, body = file
+    path = tmp_path / "results.csv"
+    _write(path, header, body)
+    with results.ResultsFile(path) as f:
+        try:
+            whole = f.table()
+            longest = max(len(_line(r)) for r in [header, *body])
+            blocks = list(f.tables(block_bytes=longest + block))
+        except (ValueError, ArithmeticError, pa.ArrowException):
+            return  # a file the reader refuses (`test_reading_results_...` covers it)
+    if not blocks:
+        return
+    try:
+        want = results.results_table_frame(whole)
+    except (ValueError, ArithmeticError, pa.ArrowException) as e:  # refused by both
+        with pytest.raises(type(e)):
+            results.results_table_frame(blocks)
+        return
+    got = results.results_table_frame(blocks)
+    assert blocks == []
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def _old_fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:
     def blank(s: pd.Series) -> list[str]:
         return [("" if pd.isna(v) else str(v)) for v in s.astype(object)]

@@ -106,9 +106,7 @@ def lean_frame(results: ResultsFile, campaign: Campaign) -> pd.DataFrame:
     kept = [_dialed_values(block, dialed_only) for block in results.tables(columns)]
     if not kept:
         return results_table_frame(results.table(columns))  # no data row: the columns
-    table = pa.concat_tables(kept)
-    del kept
-    return results_table_frame(table)
+    return results_table_frame(kept)  # consumed: each column's blocks go as it is converted
 
 
 def _dialed_values(table: pa.Table, dialed_only: set[str]) -> pa.Table:
