@@ -62,6 +62,22 @@ def test_two_processes_never_claim_the_same_row(db: Database) -> None:
     assert a.claim(5) == [] and b.claim(5) == []
 
 
+def test_rows_offered_in_batches_are_each_offered_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan's rows go in batches (`LOAD_BATCH_ROWS`): every row arrives, once, in order of
+    claim, and a second offer of the same plan (another process) adds none."""
+    from campaign_dialer.store.postgres import coord
+
+    monkeypatch.setattr(coord, "LOAD_BATCH_ROWS", 3)
+    a, b = _proc(db), _proc(db)
+    assert a.load_rows((r, f"p{r}") for r in range(1, 11)) == 10
+    assert b.load_rows([(r, f"p{r}") for r in range(1, 12)]) == 1  # row 11 is new
+    assert a.load_rows(iter([])) == 0
+    assert [(c.row, c.person) for c in a.claim(100)] == [(r, f"p{r}") for r in range(1, 12)]
+    assert b.claim(100) == []
+
+
 def test_a_row_leased_by_a_live_process_is_not_taken(db: Database) -> None:
     a, b = _proc(db, lease=0.5), _proc(db)
     a.load_rows([(1, "p1")])

@@ -79,9 +79,12 @@ class OfferedRows(Mapping[int, Row]):
         h.update(len(self._numbers).to_bytes(8, "little"))
         return h.hexdigest()
 
-    def numbers_and_people(self) -> list[tuple[int, str]]:
-        """(row number, person) of every row offered."""
-        return list(zip(self._numbers.tolist(), self._people.to_pylist(), strict=True))
+    def numbers_and_people(self, batch: int = 50_000) -> Iterator[tuple[int, str]]:
+        """(row number, person) of every row offered, made `batch` rows at a time (a
+        store that sends them in batches holds no Python value of every row)."""
+        for lo in range(0, len(self._numbers), batch):
+            yield from zip(self._numbers[lo:lo + batch].tolist(),
+                           self._people.slice(lo, batch).to_pylist(), strict=True)
 
     def __getitem__(self, row: int) -> Row:
         k = self._where.position(int(row))

@@ -20,6 +20,7 @@ trip), built from CTEs:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -39,6 +40,8 @@ from campaign_dialer.store.postgres.errors import OutcomeUnknown, PgStoreError
 from campaign_dialer.store.postgres.limits import SharedRateLimiter
 
 CONTROL_STATES = ("active", "paused", "canceled")
+# Rows offered per INSERT (`Coordination.load_rows`): the Python values of a batch at a time.
+LOAD_BATCH_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -146,18 +149,24 @@ class Coordinator:
 
     def load_rows(self, rows: Iterable[tuple[int, str]]) -> int:
         """Offer the plan's callable rows (row number, person); idempotent: every process
-        loads the same plan, the first one inserts. Returns how many were new."""
-        data = list(rows)
-        if not data:
-            return 0
+        loads the same plan, the first one inserts. Returns how many were new.
+
+        Sent `LOAD_BATCH_ROWS` at a time, in one transaction: a million rows as one pair of
+        array parameters was a list of tuples and two arrays' text of every row at once
+        (a process's highest point at the start, ~450 MB, and a heap left fragmented)."""
+        new = 0
+        it = iter(rows)
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO rows(campaign, row, person) "
-                "SELECT %s, r, p FROM unnest(%s::integer[], %s::text[]) AS t(r, p) "
-                "ON CONFLICT (campaign, row) DO NOTHING",
-                (self.campaign, [r for r, _ in data], [p for _, p in data]),
-            )
-            return max(cur.rowcount, 0)
+            while batch := list(itertools.islice(it, LOAD_BATCH_ROWS)):
+                cur = conn.execute(
+                    "INSERT INTO rows(campaign, row, person) "
+                    "SELECT %s, r, p FROM unnest(%s::integer[], %s::text[]) AS t(r, p) "
+                    "ON CONFLICT (campaign, row) DO NOTHING",
+                    (self.campaign, [r for r, _ in batch], [p for _, p in batch]),
+                )
+                new += max(cur.rowcount, 0)
+                del batch
+        return new
 
     def control(self) -> str:
         row = self.db.fetchone("SELECT control FROM campaigns WHERE name = %s", (self.campaign,))
