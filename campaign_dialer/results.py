@@ -1313,13 +1313,41 @@ def redactor_for(campaign: Campaign) -> Redactor:
 
 
 def fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:
-    """How many rows per (disposition, reason or ""), counted by Arrow (no Python string
-    per row)."""
-    table = pa.table({"a": _blank_text(df["disposition"]), "b": _blank_text(df["reason"])})
-    counts = table.group_by(["a", "b"], use_threads=False).aggregate([([], "count_all")])
-    return Counter({(str(x), str(y)): int(n) for x, y, n in zip(
-        counts.column("a").to_pylist(), counts.column("b").to_pylist(),
-        counts.column("count_all").to_pylist(), strict=True)})
+    """How many rows per (disposition, reason or ""), counted on each column's dictionary
+    codes (no Python string per row, no table of both columns' text: a million rows, a few
+    MB of codes)."""
+    d_codes, d_labels = _blank_codes(df["disposition"])
+    r_codes, r_labels = _blank_codes(df["reason"])
+    width = len(r_labels)
+    counts = np.bincount(d_codes * width + r_codes, minlength=len(d_labels) * width)
+    out: Counter[tuple[str, str]] = Counter()
+    for k in np.flatnonzero(counts).tolist():
+        d, r = divmod(k, width)
+        out[(d_labels[d], r_labels[r])] += int(counts[k])
+    return out
+
+
+def _blank_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A column's code per row and its labels, missing as "" (`_blank_text`'s values; two
+    codes may share a label: the counts are summed by label)."""
+    arr = _blank_text_or_null(s)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    labels = ["" if v is None else str(v) for v in enc.dictionary.to_pylist()]
+    # null: one code past the dictionary's entries, labelled ""
+    codes = np.asarray(pc.fill_null(enc.indices, len(labels)), dtype=np.int64)
+    return codes, [*labels, ""]
+
+
+def _blank_text_or_null(s: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow text, missing as null or "" (`_blank_text` without filling)."""
+    if isinstance(s.dtype, pd.StringDtype):
+        try:
+            return pa.array(s.array, from_pandas=True)
+        except (pa.ArrowException, UnicodeError):  # a lone surrogate: the slow way
+            pass
+    return _blank_text(s)
 
 
 def _blank_text(s: pd.Series) -> pa.Array | pa.ChunkedArray:

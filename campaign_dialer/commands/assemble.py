@@ -50,8 +50,10 @@ def plan_for_run(
         campaign.journal_path, db=stores.db if stores else None, campaign=campaign.name)
     # SQLite: nobody waits for this plan but the next run, so it is kept beside the first
     # calls (join `plan.kept()`); on PostgreSQL the campaign's other processes wait for it.
-    # SQLite: the contacts the results read are kept beside the plan, for the next run.
-    contacts_file = None if stores is not None else contacts_path(campaign.journal_path)
+    # The contacts the results read are kept in the output folder, for this run's results
+    # and the next run's (on PostgreSQL too: a file of this machine, by the process that
+    # plans; another process on this machine reads it, one elsewhere its contacts file).
+    contacts_file = contacts_path(campaign.journal_path)
     return plan_once(campaign, at, history, plans, keep_later=stores is None,
                      contacts_file=contacts_file)
 
