@@ -143,6 +143,8 @@ def test_three_processes_share_one_campaign_within_its_limits_and_nobody_twice(
     rows = camp.results()
     assert len(rows) == len(phones)
     assert {r["disposition"] for r in rows} == {"dialed"}
+    # the planner kept the contacts in the (shared) output folder: results read from them
+    assert all('"contacts": "kept"' in err for err in errs), [e[-2000:] for e in errs]
 
 
 def _db(url: str, sql: str) -> list[tuple[Any, ...]]:
