@@ -64,6 +64,7 @@ from campaign_dialer.store import (
     PastCall,
     PlanNotKept,
     PlanStore,
+    StoreError,
     default_path,
     hold_back,
     open_history,
@@ -905,6 +906,19 @@ def stored_plan(
                 _caller_id_rules(campaign), None, STORED)
 
 
+def _fetch_contacts(plans: PlanStore, path: Path, fingerprint: str, logger: Any) -> None:
+    """The contacts kept for the plan, from the store (PostgreSQL: the process that
+    planned, on another machine, shared them), when this machine has none: the results
+    then read them, not the contacts CSV. A failure only costs that read."""
+    if kept_contacts(path, fingerprint) is not None:
+        return
+    try:
+        if plans.fetch_contacts(path, fingerprint):
+            logger.info("contacts_fetched", path=str(path))
+    except (OSError, StoreError) as e:
+        logger.warning("contacts_not_fetched", error=log.scrub(str(e))[:300])
+
+
 def _fresh_gate(
     campaign: Campaign, history: HistoryStore, at: datetime, reads: KeptReads | None = None,
 ) -> tuple[Gate, DncLedger]:
@@ -940,6 +954,8 @@ def plan_once(
                 plan = stored_plan(campaign, at, encoded, history, built)
                 plan.contacts_file, plan.fingerprint = contacts_file, fingerprint
                 logger.info("plan_reused", rows=len(plan.rows), fingerprint=fingerprint[:12])
+                if contacts_file is not None:
+                    _fetch_contacts(plans, contacts_file, fingerprint, logger)
                 return plan
         plan = make_plan(campaign, at, history, reads)
         plan.contacts_file, plan.fingerprint = contacts_file, fingerprint
@@ -949,7 +965,8 @@ def plan_once(
             try:
                 if _released(keep_contacts, plan.contacts, contacts_file, fingerprint):
                     plan.loaded_contacts = None
-            except (OSError, ValueError, pa.ArrowException) as e:
+                    plans.share_contacts(contacts_file, fingerprint)
+            except (OSError, ValueError, pa.ArrowException, StoreError) as e:
                 logger.warning("contacts_not_kept", error=log.scrub(str(e))[:300])
 
         def keep() -> None:

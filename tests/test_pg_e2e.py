@@ -147,6 +147,44 @@ def test_three_processes_share_one_campaign_within_its_limits_and_nobody_twice(
     assert all('"contacts": "kept"' in err for err in errs), [e[-2000:] for e in errs]
 
 
+@pytest.mark.e2e
+def test_a_process_on_another_machine_writes_its_results_from_the_planners_contacts(
+    tmp_path: Path, pg_database: str,  # noqa: F811
+) -> None:
+    """Two machines, one campaign: the inputs at the same paths (a shared mount), each its
+    own output folder. The second reads the plan and the contacts the first kept from the
+    team database, and writes its results from them; both results say the same."""
+    import tomllib
+
+    from tests.campaign_files import write_campaign_toml
+
+    phones = numbers(12)
+    first = _shared_campaign(tmp_path / "a", pg_database, phones)
+    sections = tomllib.loads(first.path.read_text(encoding="utf-8"))
+    inputs = sections["inputs"]
+    inputs["contacts"] = str(first.folder / inputs["contacts"])
+    inputs["dnc"] = [str(first.folder / d) for d in inputs["dnc"]]
+    inputs["consent"] = str(first.folder / inputs["consent"])
+    second = CampaignFiles(tmp_path / "b", write_campaign_toml(
+        tmp_path / "b" / "campaign.toml", sections))
+    first_inputs = tomllib.loads(first.path.read_text(encoding="utf-8"))
+    first_inputs["inputs"] = inputs  # the same absolute paths: the same plan
+    write_campaign_toml(first.path, first_inputs)
+    with sandbox() as sb:
+        a = popen_cli("run", str(first.path), "--base-url", sb.url)
+        _, err_a = a.communicate(timeout=120)
+        b = popen_cli("run", str(second.path), "--base-url", sb.url)
+        _, err_b = b.communicate(timeout=120)
+        audit = sb.audit()
+    assert a.returncode == 0 and b.returncode == 0, (err_a[-2000:], err_b[-2000:])
+    assert '"event": "plan_made"' in err_a and '"contacts": "kept"' in err_a
+    assert '"event": "plan_reused"' in err_b and '"event": "contacts_fetched"' in err_b, \
+        err_b[-3000:]
+    assert '"contacts": "kept"' in err_b
+    assert set(assert_nobody_called_twice(audit)) == set(phones)
+    assert (first.out / "results.csv").read_bytes() == (second.out / "results.csv").read_bytes()
+
+
 def _db(url: str, sql: str) -> list[tuple[Any, ...]]:
     import psycopg
 

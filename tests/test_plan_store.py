@@ -174,6 +174,38 @@ def test_pg_store_round_trip(tmp_path: Path, pg_database: str) -> None:
         assert n == 1 < len(plan.rows)
 
 
+def test_pg_store_shares_kept_contacts_in_parts(
+    tmp_path: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept contacts' file goes to the database in parts and comes back byte for byte,
+    into a folder not made yet, for its plan only; a new one replaces it."""
+    pytest.importorskip("psycopg")
+    from campaign_dialer.store.postgres import Database
+    from campaign_dialer.store.postgres import plan as pg_plan
+
+    monkeypatch.setattr(pg_plan, "CONTACTS_PART_BYTES", 1000)
+    kept = tmp_path / "kept.contacts"
+    data = bytes(range(256)) * 17  # 4,352 bytes: five parts
+    kept.write_bytes(data)
+    with Database(pg_database) as db:
+        store = open_plan_store(tmp_path / "j.sqlite", db=db, campaign="shared")
+        other = open_plan_store(tmp_path / "j.sqlite", db=db, campaign="another")
+        there = tmp_path / "machine-b" / "out" / "kept.contacts"
+        assert not store.fetch_contacts(there, "fp-1")  # nothing shared yet
+        store.share_contacts(kept, "fp-1")
+        assert db.fetchone("SELECT count(*) FROM kept_contacts_parts")[0] == 5
+        assert not store.fetch_contacts(there, "fp-2") and not there.exists()  # another plan
+        assert not other.fetch_contacts(there, "fp-1")  # another campaign
+        assert store.fetch_contacts(there, "fp-1") and there.read_bytes() == data
+        assert there.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in there.parent.iterdir()] == ["kept.contacts"]  # no .tmp left
+        kept.write_bytes(b"new")
+        store.share_contacts(kept, "fp-2")
+        assert db.fetchone("SELECT count(*) FROM kept_contacts_parts")[0] == 1
+        assert not store.fetch_contacts(there, "fp-1") and there.read_bytes() == data
+        assert store.fetch_contacts(there, "fp-2") and there.read_bytes() == b"new"
+
+
 PLANNER = textwrap.dedent("""
     import sys
     from datetime import UTC, datetime

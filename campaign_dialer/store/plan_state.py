@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -84,6 +85,16 @@ class PlanStore(Protocol):
 
     def reads(self) -> dict[str, bytes]:
         """The reads kept with the plan (key -> bytes), empty when none are."""
+        ...
+
+    def share_contacts(self, path: Path, fingerprint: str) -> None:
+        """Where other machines run the campaign (PostgreSQL): keep the file of kept
+        contacts at `path` (`store.kept_contacts`) for them. Elsewhere nothing to do."""
+        ...
+
+    def fetch_contacts(self, path: Path, fingerprint: str) -> bool:
+        """The kept contacts `share_contacts` kept for the plan `fingerprint`, written to
+        `path`; False when there are none (always, where nothing is shared)."""
         ...
 
     def close(self) -> None: ...

@@ -11,8 +11,10 @@ plan or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from campaign_dialer.store.plan_state import EncodedPlan, plan_chunks, plan_from_chunks
@@ -20,7 +22,10 @@ from campaign_dialer.store.plan_state import EncodedPlan, plan_chunks, plan_from
 from .db import Database
 from .plan_schema import PLAN_MIGRATION
 
-__all__ = ["PLAN_LOCK", "PLAN_MIGRATION", "PgPlanStore"]
+__all__ = ["CONTACTS_PART_BYTES", "PLAN_LOCK", "PLAN_MIGRATION", "PgPlanStore"]
+
+# The kept contacts' file travels in parts of this many bytes (a part at a time in memory).
+CONTACTS_PART_BYTES = 8 << 20
 
 # An arbitrary constant: the advisory lock class under which a campaign's plan is made
 # (the second key is the campaign's name, hashed by the database).
@@ -100,6 +105,64 @@ class PgPlanStore:
             verdicts=_json(verdicts), evidence_keys=list(ev["keys"]),
             evidence_values=ev["values"],
         )
+
+    def share_contacts(self, path: Path, fingerprint: str) -> None:
+        """Keep the file of kept contacts at `path` (`store.kept_contacts`, for the plan
+        `fingerprint`) in the database, in place of any kept before: in one transaction, a
+        part at a time (`CONTACTS_PART_BYTES`)."""
+        def write(conn: Any) -> None:
+            conn.execute("DELETE FROM kept_contacts_parts WHERE campaign = %s",
+                         (self.campaign,))
+            conn.execute("DELETE FROM kept_contacts WHERE campaign = %s", (self.campaign,))
+            size = 0
+            with open(path, "rb") as fh:
+                seq = 0
+                while part := fh.read(CONTACTS_PART_BYTES):
+                    conn.execute(
+                        "INSERT INTO kept_contacts_parts (campaign, seq, data) "
+                        "VALUES (%s, %s, %s)", (self.campaign, seq, part))
+                    size += len(part)
+                    seq += 1
+            conn.execute(
+                "INSERT INTO kept_contacts (campaign, fingerprint, bytes) VALUES (%s, %s, %s)",
+                (self.campaign, fingerprint, size))
+
+        self.db.transact(write)
+
+    def fetch_contacts(self, path: Path, fingerprint: str) -> bool:
+        """Write the contacts kept for the plan `fingerprint` to `path` (beside, then renamed
+        over; mode 0600), a part at a time; False when none are kept for it."""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+        def read(conn: Any) -> bool:
+            head = conn.execute(
+                "SELECT bytes FROM kept_contacts WHERE campaign = %s AND fingerprint = %s",
+                (self.campaign, fingerprint)).fetchone()
+            if head is None:
+                return False
+            path.parent.mkdir(parents=True, exist_ok=True)  # a machine's first run
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                seq = 0
+                while (part := conn.execute(
+                        "SELECT data FROM kept_contacts_parts WHERE campaign = %s AND seq = %s",
+                        (self.campaign, seq)).fetchone()) is not None:
+                    out.write(part[0])
+                    size += len(part[0])
+                    seq += 1
+                    del part
+            return size == int(head[0])
+
+        try:
+            with self.db.snapshot():  # the head and its parts from one state
+                whole = self.db.attempt(read)
+            if whole:
+                os.replace(tmp, path)
+            return whole
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         """The database is the caller's (`Stores`): nothing of its own to close."""

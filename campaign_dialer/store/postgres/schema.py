@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaign_dialer.store.errors import SchemaTooNew
-from campaign_dialer.store.postgres.plan_schema import PLAN_MIGRATION
+from campaign_dialer.store.postgres.plan_schema import CONTACTS_MIGRATION, PLAN_MIGRATION
 
 # An arbitrary constant: the advisory lock key under which migrations run.
 MIGRATION_LOCK = 7_415_001_015
@@ -267,6 +267,8 @@ CREATE TABLE fate_base_chunks (
 );
 ALTER TABLE fate_base_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 """,
+    # The contacts the results read, kept by the process that planned (`store.postgres.plan`).
+    6: CONTACTS_MIGRATION,
 }
 LATEST = max(MIGRATIONS)
 

@@ -146,5 +146,11 @@ class SqlitePlanStore:
             evidence_values=json_string_lists(meta.pop("evidence_values")),
         )
 
+    def share_contacts(self, path: Path, fingerprint: str) -> None:
+        """The kept contacts are a file beside the plan already: nothing to share."""
+
+    def fetch_contacts(self, path: Path, fingerprint: str) -> bool:
+        return False
+
     def close(self) -> None:
         """Nothing held open between calls."""
