@@ -51,10 +51,10 @@ __all__ = [
 ]
 
 # Both stores live in one database with one schema version: `which` changes nothing.
-# What the latest migration (5: the fate base) adds, undone to make the previous version.
+# What the latest migration (6: the kept contacts) adds, undone to make the previous version.
 _LATEST_UNDO = (
-    "DROP TABLE IF EXISTS fate_base_chunks",
-    "DROP TABLE IF EXISTS fate_bases",
+    "DROP TABLE IF EXISTS kept_contacts_parts",
+    "DROP TABLE IF EXISTS kept_contacts",
 )
 
 
@@ -91,7 +91,8 @@ def _postgresql(url: str) -> Backend:
             sql("SELECT 1 FROM pg_indexes WHERE indexname = 'contact_calls_from'")
         ) and bool(sql("SELECT to_regclass('caller_id_rests')")[0][0])
         and bool(sql("SELECT to_regclass('plan_chunks')")[0][0])
-        and bool(sql("SELECT to_regclass('fate_base_chunks')")[0][0]),
+        and bool(sql("SELECT to_regclass('fate_base_chunks')")[0][0])
+        and bool(sql("SELECT to_regclass('kept_contacts_parts')")[0][0]),
     )
 
 
