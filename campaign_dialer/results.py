@@ -1328,9 +1328,9 @@ def fate_pairs(df: pd.DataFrame) -> Counter[tuple[str, str]]:
 
 
 def _blank_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """A column's code per row and its labels, missing as "" (`_blank_text`'s values; two
-    codes may share a label: the counts are summed by label)."""
-    arr = _blank_text_or_null(s)
+    """A column's code per row and its labels, missing as "" (two codes may share a label:
+    the counts are summed by label)."""
+    arr = _text_of(s)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
@@ -1340,21 +1340,11 @@ def _blank_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [*labels, ""]
 
 
-def _blank_text_or_null(s: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A column as Arrow text, missing as null or "" (`_blank_text` without filling)."""
+def _text_of(s: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow text, missing as null (text columns) or "" (`_blank`'s values)."""
     if isinstance(s.dtype, pd.StringDtype):
         try:
             return pa.array(s.array, from_pandas=True)
-        except (pa.ArrowException, UnicodeError):  # a lone surrogate: the slow way
-            pass
-    return _blank_text(s)
-
-
-def _blank_text(s: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A column as Arrow text, "" for missing (`_blank`'s values)."""
-    if isinstance(s.dtype, pd.StringDtype):
-        try:
-            return pc.fill_null(pa.array(s.array, from_pandas=True), "")
         except (pa.ArrowException, UnicodeError):  # a lone surrogate: the slow way
             pass
     return pa.array(_blank(s).to_numpy(dtype=object), type=pa.large_string())
