@@ -25,7 +25,12 @@ import pyarrow.csv as pacsv
 
 from campaign_dialer import log
 from campaign_dialer.config import KEY_PATTERN
-from campaign_dialer.contacts import STANDARD_COLUMNS, Contacts, load_campaign_contacts
+from campaign_dialer.contacts import (
+    STANDARD_COLUMNS,
+    Contacts,
+    CsvBytes,
+    load_campaign_contacts,
+)
 from campaign_dialer.errors import DialerError
 from campaign_dialer.exitcodes import ExitCode
 from campaign_dialer.files import write_atomic
@@ -1104,6 +1109,9 @@ class ResultsFile:
         include = [] if columns is None else [n for n in self.names if n in columns]
         self.fh.seek(0)
         return {
+            # arrow is given the file through `CsvBytes`: its reads never end between a
+            # quoted cell's CR and LF (arrow drops such an LF, apache/arrow#51368)
+            "input_file": CsvBytes(self.fh, owns=False),
             "read_options": read,
             "parse_options": pacsv.ParseOptions(newlines_in_values=True),
             "convert_options": pacsv.ConvertOptions(
@@ -1115,13 +1123,13 @@ class ResultsFile:
 
     def table(self, columns: Collection[str] | None = None) -> pa.Table:
         """Every row as read (text, formula guard kept), of the `columns` the file has."""
-        return pacsv.read_csv(self.fh, **self._options(columns))
+        return pacsv.read_csv(**self._options(columns))
 
     def tables(self, columns: Collection[str] | None = None,
                block_bytes: int | None = None) -> Iterator[pa.Table]:
         """`table` a block of rows at a time (the streaming reader: one block in memory)."""
         block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
-        for batch in pacsv.open_csv(self.fh, **self._options(columns, block_bytes)):
+        for batch in pacsv.open_csv(**self._options(columns, block_bytes)):
             yield pa.Table.from_batches([batch])
 
     def frame(self, columns: Collection[str] | None = None) -> pd.DataFrame:
@@ -1135,7 +1143,7 @@ class ResultsFile:
         `RESULTS_BATCH_ROWS`."""
         block_bytes = RESULTS_BLOCK_BYTES if block_bytes is None else block_bytes
         batch_rows = RESULTS_BATCH_ROWS if batch_rows is None else batch_rows
-        reader = pacsv.open_csv(self.fh, **self._options(None, block_bytes))
+        reader = pacsv.open_csv(**self._options(None, block_bytes))
         held: list[pa.RecordBatch] = []
         rows = 0
         for batch in reader:

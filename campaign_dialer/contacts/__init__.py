@@ -50,6 +50,7 @@ from __future__ import annotations
 from campaign_dialer.contacts.campaign import load_campaign_contacts
 from campaign_dialer.contacts.csvfile import (
     ContactsError,
+    CsvBytes,
     csv_source,
     report_footer,
     sniff_encoding,
@@ -89,6 +90,7 @@ __all__ = [
     "Contacts",
     "ContactsError",
     "clean_phone_text",
+    "CsvBytes",
     "csv_source",
     "load_campaign_contacts",
     "load_contacts",

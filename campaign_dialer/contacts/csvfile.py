@@ -202,25 +202,87 @@ class _Prefix(io.RawIOBase):
         super().close()
 
 
-def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> Path | BinaryIO:
-    """The file to give the CSV reader: the file itself, or a stream of its bytes without a
-    Salesforce report's footer (said in a warning, never silently). The caller closes a
-    stream."""
+class CsvBytes(io.RawIOBase):
+    """A CSV file's bytes for arrow's reader: UTF-8, and never cut between a CR and its LF.
+
+    Arrow's CSV reader (through 26.0, apache/arrow#51368) drops the LF of a CR LF that falls
+    across two of its reads, even inside a quoted cell: a note "a<CR><LF>b" came back
+    "a<CR>b" wherever a block boundary fell, silently. A read here that would end on such a
+    CR ends before it instead. The text is transcoded here (strictly, as arrow's transcoder
+    does) rather than by arrow, so a UTF-16 or cp1252 file gets the same guard. Closes
+    `raw` on `close` only when `owns` it.
+    """
+
+    def __init__(self, raw: BinaryIO, encoding: str = "utf-8", *, owns: bool = True) -> None:
+        super().__init__()
+        self._raw = raw
+        self._owns = owns
+        self._decoder = (
+            None if codecs.lookup(encoding).name == "utf-8"
+            else codecs.getincrementaldecoder(encoding)("strict")
+        )
+        self._held = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, want: int) -> None:
+        chunk = self._raw.read(max(want, 1 << 16))
+        if not chunk:
+            self._eof = True
+            if self._decoder is not None:
+                self._held += self._decoder.decode(b"", final=True).encode("utf-8")
+            return
+        if self._decoder is not None:
+            chunk = self._decoder.decode(chunk).encode("utf-8")
+        self._held += chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while not self._eof:
+                self._fill(1 << 22)
+            out, self._held = self._held, b""
+            return out
+        size = max(size, 2)  # room for a CR and its LF
+        # One byte beyond the read is needed to see whether it would end between CR and LF.
+        while not self._eof and len(self._held) <= size:
+            self._fill(size + 1 - len(self._held))
+        cut = min(size, len(self._held))
+        if self._held[cut - 1:cut + 1] == b"\r\n":
+            cut -= 1
+        out, self._held = self._held[:cut], self._held[cut:]
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._owns and not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def csv_source(path: Path, encoding: str, warnings: list[str] | None) -> CsvBytes:
+    """The stream to give the CSV reader (with `_csv_options`: it is UTF-8): the file's
+    bytes (`CsvBytes`), without a Salesforce report's footer (said in a warning, never
+    silently). The caller closes it."""
     footer = report_footer(path, encoding)
     if footer is None:
-        return path
+        return CsvBytes(path.open("rb"), encoding)
     offset, n = footer
     if warnings is not None:
         warnings.append(
             f"{path}: the last {n} line(s) are a Salesforce report's footer (totals, copyright, "
             "confidentiality notice): not read as data"
         )
-    return io.BufferedReader(_Prefix(path, offset))
+    return CsvBytes(io.BufferedReader(_Prefix(path, offset)), encoding)
 
 
-def _closed(source: Path | BinaryIO) -> None:
-    if not isinstance(source, Path):
-        source.close()
+def _closed(source: CsvBytes) -> None:
+    source.close()
 
 
 def _decoded(path: Path, encoding: str, size: int | None = None) -> str:
@@ -322,15 +384,17 @@ def locate_bad_row(
 
 
 def _csv_options(
-    names: list[str], header: bool, enc: str, delimiter: str, on_invalid: Callable[[object], str],
+    names: list[str], header: bool, delimiter: str, on_invalid: Callable[[object], str],
     block_size: int,
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     """The reader's options, the same for the whole-file and the batched reader: every column
-    text, nothing null, quoted line breaks kept inside their cell, bad rows collected."""
+    text, nothing null, quoted line breaks kept inside their cell, bad rows collected. The
+    source is `csv_source`'s stream, UTF-8 whatever the file's encoding."""
     cols = [f"c{i}" for i in range(len(names))]
     return (
         pacsv.ReadOptions(
-            column_names=cols, skip_rows=1 if header else 0, encoding=enc, block_size=block_size,
+            column_names=cols, skip_rows=1 if header else 0, encoding="utf8",
+            block_size=block_size,
         ),
         pacsv.ParseOptions(
             delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -377,7 +441,7 @@ def read_strings(
         bad.append(row)
         return "skip"
 
-    read, parse, convert = _csv_options(names, header, enc, delimiter, on_invalid, 1 << 22)
+    read, parse, convert = _csv_options(names, header, delimiter, on_invalid, 1 << 22)
     source = csv_source(path, enc, warnings)
     try:
         table = pacsv.read_csv(
@@ -454,7 +518,7 @@ class StringBatches:
             return "skip"
 
         read, parse, convert = _csv_options(
-            self.names, self.header, self.encoding, self.delimiter, on_invalid, self.block_size
+            self.names, self.header, self.delimiter, on_invalid, self.block_size
         )
         start = 0
         source = csv_source(self.path, self.encoding, self.warnings)
