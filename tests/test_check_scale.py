@@ -149,3 +149,48 @@ def test_chunked_column_written_by_the_columnar_writer(tmp_path: Path,
     out = tmp_path / "columns.csv"
     results.write_atomic_csv(frame, out)
     assert out.read_bytes() == oracle.read_bytes()
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"a": pd.array(["x", None, 'q"t', "=1"], dtype="string"), "n": [1, 2, 3, 4]}),
+    # a dtype only pandas formats: the same fallback as the file writer's
+    pd.DataFrame({"when": pd.to_datetime(["2026-06-10", None]), "b": ["1", "2"]}),
+    pd.DataFrame(index=range(3)),
+])
+def test_csv_bytes_are_the_file_writers_bytes(tmp_path: Path, frame: pd.DataFrame) -> None:
+    """plan.csv's chunks are formatted in memory by threads (`csv_bytes`): the bytes are
+    `write_csv_columns`' for the same frame, pandas' fallback included."""
+    from campaign_dialer import results
+
+    path = tmp_path / "out.csv"
+    results.write_csv_columns(frame, path)
+    assert results.csv_bytes(frame) == path.read_bytes()
+
+
+def test_a_chunk_that_cannot_be_written_fails_plan_csv_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk formatted in a thread raises in `check` (as a chunk written in place did),
+    and no half plan.csv is left."""
+    monkeypatch.setattr(check_plan, "PLAN_CSV_CHUNK", 1)
+    campaign = load_campaign(campaign_in(tmp_path, CONTACTS[0]))
+    plan = make_plan(campaign, AT)
+    assert len(plan.rows) > 3
+    calls = 0
+
+    def fail_third(frame: pd.DataFrame) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return results_csv_bytes(frame)
+
+    from campaign_dialer.results import csv_bytes as results_csv_bytes
+    monkeypatch.setattr(check_plan, "csv_bytes", fail_third)
+    out = tmp_path / "plan.csv"
+    with pytest.raises(UnicodeEncodeError):
+        write_plan_csv(plan, campaign, out)
+    assert plan.history is not None
+    plan.history.close()
+    assert not out.exists()
+    assert not list(tmp_path.glob(".plan.csv.*"))
