@@ -308,15 +308,22 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
     plan = make_plan(campaign, clock.now(), passthrough=False)  # plan.csv: no input columns
     try:
         placements: dict[int, datetime] = {}
-        # each placed row's instant: only the adaptive outlook reads them (a dict entry per
-        # row of a million-row plan otherwise)
-        outlook = plan_forecast(campaign, plan, placements if adaptive_wanted(campaign) else None)
+        # The forecast (Python, over the plan's columns, which nothing writes) runs beside
+        # plan.csv's writing (arrow's kernels, mostly without the GIL); the contact history
+        # (SQLite: this thread's) is read here, before. Each placed row's instant: only the
+        # adaptive outlook reads them (a dict entry per row of a million-row plan otherwise).
+        calls = expected_call_seconds(campaign, plan.history)
+        with ThreadPoolExecutor(1, thread_name_prefix="forecast") as side:
+            forecasting = side.submit(
+                plan_forecast, campaign, plan,
+                placements if adaptive_wanted(campaign) else None, calls)
+            plan_path = campaign.output_dir / "plan.csv"
+            write_plan_csv(plan, campaign, plan_path)  # failing: the forecast is waited for
+            outlook = forecasting.result()
         release_memory()  # the forecast's temporaries
         adaptive = adaptive_outlook(campaign, plan, placements)
         assert plan.history is not None
         cid = caller_id_outlook(campaign, plan.history, plan.at, outlook, plan.caller_id_rules)
-        plan_path = campaign.output_dir / "plan.csv"
-        write_plan_csv(plan, campaign, plan_path)
     finally:
         if plan.history is not None:
             plan.history.close()
@@ -375,8 +382,11 @@ def check(path: Path, *, as_json: bool = False, clock: Clock | None = None) -> E
 
 
 def plan_forecast(campaign: Campaign, plan: Any,
-                  placements: dict[int, datetime] | None = None) -> dict[str, Any]:
-    """`check`'s forecast: rows the journal already settled are left out."""
+                  placements: dict[int, datetime] | None = None,
+                  call_seconds: tuple[float, str] | None = None) -> dict[str, Any]:
+    """`check`'s forecast: rows the journal already settled are left out. `call_seconds`:
+    `expected_call_seconds`, when read already (the history is the thread's that opened
+    it)."""
     settled: Any = ()
     attempts: list[Any] = []
     try:
@@ -393,7 +403,8 @@ def plan_forecast(campaign: Campaign, plan: Any,
         if campaign.store_url is not None:
             raise
         settled = ()  # an unreadable journal file: `status` says why; the plan stands
-    secs, source = expected_call_seconds(campaign, plan.history)
+    secs, source = (call_seconds if call_seconds is not None
+                    else expected_call_seconds(campaign, plan.history))
     out = forecast(plan, call_seconds=secs, call_seconds_source=source, settled=settled,
                    placements=placements)
     zone = display_zone(campaign)
