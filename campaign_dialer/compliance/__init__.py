@@ -62,6 +62,7 @@ from campaign_dialer.compliance.base import (
     US_FEDERAL_WINDOW,
     ComplianceError,
     from_ns,
+    search_sorted,
     to_ns,
 )
 from campaign_dialer.compliance.consent import ConsentDecision, ConsentLedger
@@ -149,6 +150,7 @@ __all__ = [
     "plan_columns_frame",
     "plan_counts",
     "row_columns",
+    "search_sorted",
     "state_for_number",
     "to_ns",
     "states_for_number",

@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from campaign_dialer.compliance import search_sorted
+
 from .base import Opening, Refill, RunContext
 from .rows import Row
 from .schedule import seed
@@ -168,7 +170,8 @@ class PersonIndex(Mapping[str, Row]):
         is_tel, ints = _tel_ints(persons)
         tel = np.flatnonzero(is_tel)
         if len(tel) and len(self._tel):
-            k = np.minimum(np.searchsorted(self._tel, ints[tel]), len(self._tel) - 1)
+            # many persons (a fate base's every row): looked up in sorted order
+            k = np.minimum(search_sorted(self._tel, ints[tel]), len(self._tel) - 1)
             hit = self._tel[k] == ints[tel]
             out[tel[hit]] = self._tel_at[k[hit]]
         other = np.flatnonzero(~is_tel & np.asarray(pc.is_valid(persons), dtype=bool))
