@@ -194,3 +194,33 @@ def test_a_chunk_that_cannot_be_written_fails_plan_csv_and_leaves_no_file(
     plan.history.close()
     assert not out.exists()
     assert not list(tmp_path.glob(".plan.csv.*"))
+
+
+def test_formatted_in_order_keeps_the_items_order_and_reads_them_in_the_callers_thread(
+) -> None:
+    """plan.csv's chunks and results.csv's slices: formatted by threads, given back in
+    order; the items (frames built from a journal or a history) are made in this thread;
+    a failure is raised to the caller."""
+    import threading
+    import time
+
+    from campaign_dialer.results import formatted_in_order
+
+    made_in: set[int] = set()
+
+    def items(n: int) -> Any:
+        for i in range(n):
+            made_in.add(threading.get_ident())
+            yield i
+
+    def work(i: int) -> bytes:
+        time.sleep(0.002 * ((7 * i) % 5))  # later items often finish first
+        if i == 13:
+            raise ValueError("chunk 13")
+        return str(i).encode()
+
+    assert list(formatted_in_order(work, items(12), 2, "t")) == [
+        str(i).encode() for i in range(12)]
+    assert made_in == {threading.get_ident()}
+    with pytest.raises(ValueError, match="chunk 13"):
+        list(formatted_in_order(work, items(20), 2, "t"))

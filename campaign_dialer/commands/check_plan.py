@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from campaign_dialer.forecast import SETTLED, expected_call_seconds, forecast
 from campaign_dialer.monitor.budget import budget_zone, projection, projection_lines, spend_of
 from campaign_dialer.planning import make_plan, release_memory
 from campaign_dialer.report import display_zone
-from campaign_dialer.results import csv_bytes, safe_for_spreadsheets
+from campaign_dialer.results import csv_bytes, formatted_in_order, safe_for_spreadsheets
 from campaign_dialer.store import JournalError
 from campaign_dialer.store.access import existing_journal
 
@@ -110,27 +111,17 @@ def write_plan_csv(plan: Any, campaign: Campaign, path: Path) -> None:
     `PLAN_CSV_THREADS` threads, its records appended after the first chunk's header. The
     bytes are those of the whole frame written at once."""
 
+    def frames() -> Iterator[pd.DataFrame]:
+        for lo in range(0, max(len(plan.rows), 1), PLAN_CSV_CHUNK):
+            yield with_caller_ids(plan_frame(plan, lo, lo + PLAN_CSV_CHUNK), campaign,
+                                  plan.history)
+
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as out, ThreadPoolExecutor(
-                PLAN_CSV_THREADS, thread_name_prefix="plan-csv") as pool:
-            pending: deque[tuple[int, Future[bytes]]] = deque()
-
-            def write_out(keep: int) -> None:
-                while len(pending) > keep:
-                    lo, done = pending.popleft()
-                    data = done.result()
-                    # after the first chunk, its records only (our header has no CR or LF)
-                    out.write(memoryview(data)[data.index(b"\n") + 1:] if lo else data)
-                    del data
-                    release_memory()  # a chunk's, before the next
-
-            for lo in range(0, max(len(plan.rows), 1), PLAN_CSV_CHUNK):
-                frame = with_caller_ids(plan_frame(plan, lo, lo + PLAN_CSV_CHUNK),
-                                        campaign, plan.history)
-                pending.append((lo, pool.submit(_chunk_bytes, frame)))
-                del frame
-                write_out(PLAN_CSV_THREADS)
-            write_out(0)
+        with open(tmp, "wb") as out:
+            chunks = formatted_in_order(_chunk_bytes, frames(), PLAN_CSV_THREADS, "plan-csv")
+            for i, data in enumerate(chunks):
+                # after the first chunk, its records only (our header has no CR or LF)
+                out.write(memoryview(data)[data.index(b"\n") + 1:] if i else data)
 
     write_atomic(path, write)
 
